@@ -1,0 +1,53 @@
+# shelfware: two commands on a fresh machine.
+#   make demo   create a virtualenv, install, run the whole loop against the sandboxes (SQLite)
+#   make test   install with test extras and run the tests (SQLite, then the store tests on
+#               PostgreSQL when one answers; CI makes sure it does)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+DEMO_HOME ?= $(CURDIR)/.demo-home
+
+.PHONY: demo test test-sqlite test-postgres lint typecheck bench clean install install-test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+demo: install
+	rm -rf "$(DEMO_HOME)"
+	SHELFWARE_HOME="$(DEMO_HOME)" $(BIN)/shelfware demo
+
+test: install-test test-sqlite test-postgres
+
+test-sqlite:
+	$(BIN)/python -m pytest -n 2 -q
+
+test-postgres:
+	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
+		SHELFWARE_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -m store -q; \
+	elif [ -n "$$SHELFWARE_REQUIRE_SERVICES" ]; then \
+		echo "PostgreSQL at $(PG_TEST_URL) does not answer, and SHELFWARE_REQUIRE_SERVICES is set" >&2; exit 1; \
+	else \
+		echo "SKIPPED store tests on PostgreSQL: nothing answers at $(PG_TEST_URL) (set PG_TEST_URL to point elsewhere)"; \
+	fi
+
+lint: install-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install-test
+	$(BIN)/mypy
+
+bench: install-test
+	$(BIN)/python bench/sync_rally.py
+
+clean:
+	rm -rf $(VENV) .demo-home .pytest_cache

@@ -1,0 +1,3 @@
+"""shelfware: find the SaaS seats nobody uses, reclaim them, reconcile owned against used."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,96 @@
+"""`shelfware init`, `keys rotate`, `connectors`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from shelfware.cli import output
+from shelfware.cli.context import console, settings
+from shelfware.connectors.registry import connector_class, connector_kinds
+from shelfware.kit.crypto import write_key_file
+from shelfware.models import Credential
+from shelfware.store import init_store, key_ring
+
+keys_app = typer.Typer(help="The key ring that encrypts stored credentials.",
+                       no_args_is_help=True)
+
+
+def init() -> None:
+    """Create or upgrade the database and create the key ring if there is none."""
+    conf = settings()
+    store = init_store(conf)
+    where = conf.resolved_database_url
+    shown = store.db.engine.url.render_as_string(hide_password=True) if where else where
+    store.db.dispose()
+    console.print(f"Database ready: {shown}")
+    console.print(
+        "Key ring: SHELFWARE_SECRET_KEYS" if conf.secret_keys else f"Key ring: {conf.key_file}"
+    )
+
+
+@keys_app.command("rotate")
+def rotate() -> None:
+    """Add a new key and re-encrypt every stored secret with it."""
+    conf = settings()
+    if conf.secret_keys is not None:
+        console.print(
+            "The key ring comes from SHELFWARE_SECRET_KEYS: prepend a new key there "
+            "(`python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`), keep the old ones, then run this again."
+        )
+        ring = key_ring(conf)
+    else:
+        ring = key_ring(conf).with_new_key()
+    store = init_store(conf)
+    try:
+        with store.db.transaction() as session:
+            count = 0
+            for credential in session.scalars(select(Credential)):
+                credential.ciphertext = ring.rotate(credential.ciphertext)
+                count += 1
+        if conf.secret_keys is None:
+            write_key_file(conf.key_file, ring)
+    finally:
+        store.db.dispose()
+    console.print(f"Re-encrypted {count} credential(s) with the newest key "
+                  f"({len(ring.keys)} key(s) in the ring).")
+
+
+def connectors(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Connector kinds, their capabilities and least-privilege table."""
+    rows = []
+    for kind in connector_kinds():
+        cls = connector_class(kind)
+        caps = cls.capabilities
+        rows.append({
+            "kind": kind,
+            "publisher": cls.publisher,
+            "product": cls.product,
+            "download": caps.download,
+            "activity": caps.activity,
+            "reclaim": caps.reclaim,
+            "activity_source": str(caps.activity_source),
+            "default_url": cls.default_url,
+            "permissions": [
+                {"process": str(p.process), "role": p.role, "scopes": list(p.scopes)}
+                for p in cls.permissions
+            ],
+        })
+    if json_:
+        output.print_json(rows)
+        return
+    output.table(
+        "Connectors",
+        ["Kind", "App", "Download", "Activity", "Reclaim", "Activity from"],
+        [(r["kind"], f"{r['publisher']} {r['product']}", r["download"], r["activity"],
+          r["reclaim"], r["activity_source"]) for r in rows],
+    )
+    output.table(
+        "Least privilege",
+        ["Kind", "Process", "Role in the app", "Scopes"],
+        [(r["kind"], p["process"], p["role"], ", ".join(p["scopes"]) or "none")
+         for r in rows for p in r["permissions"]],
+    )

@@ -1,0 +1,124 @@
+"""`shelfware demo`: the whole loop against the Rally sandbox on the embedded default."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from decimal import Decimal
+from typing import Annotated
+
+import typer
+
+from shelfware.cli import output
+from shelfware.cli.context import clock, console, settings
+from shelfware.cli.lists import print_compliance
+from shelfware.cli.sync import print_summary, run_one
+from shelfware.connectors.base import ValidationReport
+from shelfware.licensing import service as licensing
+from shelfware.licensing.schemas import EntitlementCreate
+from shelfware.profiles import service as profiles
+from shelfware.profiles.schemas import ProfileCreate
+from shelfware.reclamation import service as reclamation
+from shelfware.sandbox import SANDBOXES
+from shelfware.sandbox.faults import FaultSpec
+from shelfware.sandbox.server import serve_in_thread
+from shelfware.store import init_store
+
+DEMO_PROFILE = "rally-demo"
+
+
+def demo(
+    users: Annotated[int, typer.Option(min=10, help="users in the synthetic organisation")] = 2000,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic organisation")] = 7,
+    serve: Annotated[bool, typer.Option("--serve", help="keep the sandbox running after")] = False,
+) -> None:
+    """Start the Rally sandbox, connect it, sync, add an entitlement, reconcile, show savings."""
+    import asyncio
+
+    conf = settings()
+    clk = clock()
+    store = init_store(conf)
+    console.rule("[bold]shelfware demo")
+    console.print(f"Data directory: {conf.home}")
+    app, org = SANDBOXES["rally"](users, seed, clk.now(), 0, FaultSpec())
+    with serve_in_thread(app) as server:
+        url = f"{server.url}/slm/webservice"
+        console.print(f"1. Rally sandbox with {len(org.users):,} users at {url}")
+        with store.db.transaction() as session:
+            try:
+                old = profiles.get_profile(session, DEMO_PROFILE)
+            except profiles.ProfileNotFound:
+                old = None
+            if old is not None:
+                profiles.delete_profile(session, clk, old)
+                console.print(f"   (replaced the previous {DEMO_PROFILE} profile)")
+        with store.db.transaction() as session:
+            profiles.create_profile(
+                session, store.keys, clk,
+                ProfileCreate(kind="rally", name=DEMO_PROFILE, url=url,
+                              secrets={"api_key": org.api_key}),
+            )
+        console.print(f"2. Created draft profile {DEMO_PROFILE} (API key stored encrypted)")
+        with store.db.sessions() as session:
+            connector = profiles.open_connector(profiles.get_profile(session, DEMO_PROFILE),
+                                                store.keys)
+
+        async def validate() -> ValidationReport:
+            try:
+                return await connector.validate()
+            finally:
+                await connector.aclose()
+
+        report = asyncio.run(validate())
+        with store.db.transaction() as session:
+            profile = profiles.get_profile(session, DEMO_PROFILE)
+            profiles.record_validation(session, clk, profile, report)
+        checks = ", ".join(f"{c.name} {'ok' if c.ok else 'FAILED'}" for c in report.checks)
+        console.print(f"3. Validated: {checks}")
+        if not report.ok:
+            raise typer.Exit(1)
+        with store.db.transaction() as session:
+            profiles.publish_profile(session, clk, profiles.get_profile(session, DEMO_PROFILE))
+        console.print("4. Published: software model and default rule (60 days) created")
+        console.print("5. Sync")
+        print_summary(run_one(store.db, store.keys, DEMO_PROFILE))
+        with store.db.transaction() as session:
+            used = sum(r.rights_used for r in licensing.reconcile(session, clk.now())
+                       if r.product == "Rally")
+            seats = int(math.ceil(used * 1.1 / 50) * 50)
+            licensing.add_entitlement(
+                session, clk,
+                EntitlementCreate(model="Broadcom/Rally/Unlimited", seats=seats,
+                                  unit_cost=Decimal("45"), billing_period="monthly",
+                                  contract_ref="DEMO-RALLY-1"),
+            )
+        console.print(f"6. Entitlement: {seats:,} seats at 45 USD per seat per month")
+        console.print("7. Reconcile")
+        with store.db.sessions() as session:
+            rows = licensing.reconcile(session, clk.now())
+            top = reclamation.list_candidates(session)[:10]
+            total = len(reclamation.list_candidates(session))
+        print_compliance(rows)
+        output.table(
+            f"Top removal candidates (of {total:,})",
+            [("ID", "right"), "User", "Why", ("Idle days", "right"),
+             ("Potential savings/yr", "right")],
+            [(c["id"], c["username"], c["justification"], c["inactive_days"],
+              output.money(c["potential_savings"])) for c in top],
+        )
+        savings = sum(r.potential_savings or 0 for r in rows)
+        console.print(
+            f"Potential savings: [bold green]{savings:,.2f} USD per year[/]. "
+            "Try [cyan]shelfware candidates reclaim --all-ready --dry-run[/]."
+        )
+        if serve:
+            console.print(f"Sandbox stays up at {url} (API key {org.api_key}); Ctrl-C to stop.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+    store.db.dispose()
+    if os.environ.get("SHELFWARE_HOME") is None:
+        console.print(f"(Data kept in {conf.home}; set SHELFWARE_HOME to use another place.)")

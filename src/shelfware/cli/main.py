@@ -1,0 +1,44 @@
+"""The `shelfware` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import typer
+
+from shelfware.cli import admin, demo, lists, profile, sandbox, sync
+from shelfware.cli.context import run_guarded
+
+app = typer.Typer(
+    name="shelfware",
+    help="Find the SaaS seats nobody uses, reclaim them, reconcile owned against used.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+app.command("init")(admin.init)
+app.command("demo")(demo.demo)
+app.command("sandbox")(sandbox.sandbox)
+app.command("connectors")(admin.connectors)
+app.command("sync")(sync.sync)
+app.command("reconcile")(lists.reconcile)
+app.add_typer(admin.keys_app, name="keys")
+app.add_typer(profile.app, name="profile")
+app.add_typer(lists.subscriptions_app, name="subscriptions")
+app.add_typer(lists.candidates_app, name="candidates")
+app.add_typer(lists.entitlements_app, name="entitlements")
+app.add_typer(lists.rules_app, name="rules")
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("SHELFWARE_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    run_guarded(app)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""`shelfware profile ...`: integration profile lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from shelfware.cli import output
+from shelfware.cli.context import clock, console, fail, store
+from shelfware.kit.clock import utc
+from shelfware.profiles import service
+from shelfware.profiles.schemas import ProfileCreate
+
+app = typer.Typer(help="Integration profiles: connect an app (create, validate, publish).",
+                  no_args_is_help=True)
+
+AUTH_METHODS = ("api-token", "basic", "oauth")
+
+
+def read_secret(env_var: str | None, what: str) -> str:
+    """A secret from the named environment variable, or a no-echo prompt on a terminal."""
+    if env_var:
+        value = os.environ.get(env_var)
+        if not value:
+            fail(f"environment variable {env_var} is not set or empty (it should hold the {what})")
+        return value.strip()
+    if not sys.stdin.isatty():
+        fail(f"no {what} given: pass --secret-env VAR naming an environment variable")
+    return str(typer.prompt(what.capitalize(), hide_input=True)).strip()
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--option {pair!r} is not KEY=VALUE")
+        options[key.strip()] = value.strip()
+    return options
+
+
+@app.command("create")
+def create(
+    kind: Annotated[str, typer.Argument(help="connector kind, see `shelfware connectors`")],
+    name: Annotated[str, typer.Option("--name", help="display name, unique")],
+    url: Annotated[str | None, typer.Option(help="connection URL (https://)")] = None,
+    region: Annotated[str | None, typer.Option(help="region, for apps that have them")] = None,
+    auth: Annotated[str, typer.Option(help="api-token | basic | oauth")] = "api-token",
+    secret_env: Annotated[
+        str | None, typer.Option("--secret-env", help="env var holding the API token/password")
+    ] = None,
+    username: Annotated[str | None, typer.Option(help="user name for basic auth")] = None,
+    client_id: Annotated[str | None, typer.Option("--client-id")] = None,
+    client_secret_env: Annotated[str | None, typer.Option("--client-secret-env")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE")] = None,
+    activity: Annotated[bool, typer.Option("--activity/--no-activity")] = True,
+    reclaim: Annotated[bool, typer.Option("--reclaim/--no-reclaim")] = True,
+) -> None:
+    """Create a draft profile; the credential is encrypted before it is stored."""
+    if auth not in AUTH_METHODS:
+        fail(f"--auth {auth!r} is not one of {', '.join(AUTH_METHODS)}")
+    if auth == "oauth":
+        fail("OAuth authorization is not available yet for this version; use --auth api-token")
+    secrets: dict[str, str] = {}
+    if auth == "api-token":
+        secrets["api_key"] = read_secret(secret_env, "API token")
+    else:
+        if not username:
+            fail("--auth basic needs --username")
+        secrets["password"] = read_secret(secret_env, "password")
+    if client_id:
+        secrets["client_id"] = client_id
+    if client_secret_env:
+        secrets["client_secret"] = read_secret(client_secret_env, "client secret")
+    data = ProfileCreate(
+        kind=kind, name=name, url=url, region=region, auth=auth, username=username,
+        secrets=secrets, options=parse_options(option or []), activity=activity, reclaim=reclaim,
+    )
+    with store() as st, st.db.transaction() as session:
+        profile = service.create_profile(session, st.keys, clock(), data)
+        console.print(
+            f"Created draft profile [bold]{profile.name}[/] ({profile.kind}) for {profile.url}.\n"
+            f"Next: [cyan]shelfware profile validate {profile.name}[/]"
+        )
+
+
+@app.command("list")
+def list_(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List profiles."""
+    with store() as st, st.db.sessions() as session:
+        views = [service.view(session, p) for p in service.list_profiles(session)]
+    if json_:
+        output.print_json([v.model_dump(mode="json") for v in views])
+        return
+    output.table(
+        "Integration profiles",
+        ["Name", "Kind", "Status", "URL", "Activity", "Reclaim", "Last sync"],
+        [
+            (v.name, v.kind, v.status, v.url, v.processes.activity, v.processes.reclaim,
+             f"{v.last_sync.status} {output.fmt(v.last_sync.finished_at)}" if v.last_sync else "—")
+            for v in views
+        ],
+    )
+
+
+@app.command("show")
+def show(name: str, json_: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show one profile (never its secrets)."""
+    with store() as st, st.db.sessions() as session:
+        v = service.view(session, service.get_profile(session, name))
+    if json_:
+        output.print_json(v.model_dump(mode="json"))
+        return
+    rows = [
+        ("Kind", v.kind), ("Status", v.status), ("URL", v.url), ("Region", v.region),
+        ("Auth", v.auth), ("Credential", "stored, encrypted" if v.has_credential else "missing"),
+        ("Credential belongs to", v.credential_owner),
+        ("Download subscriptions", "on (always)"),
+        ("Pull user activity", "on" if v.processes.activity else "off"),
+        ("Reclaim subscriptions", "on" if v.processes.reclaim else "off"),
+        ("Analyze activity from", output.fmt(v.analyze_activity_from)),
+        ("Last validated", f"{output.fmt(v.last_validated_at)} "
+         f"({'passed' if v.last_validation_ok else 'failed' if v.last_validation_ok is False else '—'})"),
+        ("Last sync", f"{v.last_sync.status} at {output.fmt(v.last_sync.finished_at)}, "
+         f"{v.last_sync.accounts} accounts" + (f": {v.last_sync.error}" if v.last_sync.error else "")
+         if v.last_sync else "never"),
+        ("Next refresh", output.fmt(v.next_refresh_at)),
+    ]
+    output.table(f"Profile {v.name}", ["", ""], rows)
+
+
+@app.command("validate")
+def validate(name: str, json_: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Call the read APIs with the stored credential and report what works (never reclaims)."""
+    with store() as st:
+        with st.db.sessions() as session:
+            profile = service.get_profile(session, name)
+            connector = service.open_connector(profile, st.keys)
+
+        async def go():  # type: ignore[no-untyped-def]
+            try:
+                return await connector.validate()
+            finally:
+                await connector.aclose()
+
+        report = asyncio.run(go())
+        with st.db.transaction() as session:
+            profile = service.get_profile(session, name)
+            service.record_validation(session, clock(), profile, report)
+    if json_:
+        output.print_json(
+            {"ok": report.ok, "checks": [c.__dict__ for c in report.checks],
+             "facts": dict(report.facts)}
+        )
+    else:
+        output.table(
+            f"Validation of {name}",
+            ["Check", "Result", "Detail"],
+            [(c.name, "[green]ok[/]" if c.ok else "[red]failed[/]", c.detail)
+             for c in report.checks],
+        )
+        if report.ok:
+            console.print(f"Validation passed. Next: [cyan]shelfware profile publish {name}[/]")
+        else:
+            console.print("[red]Validation failed.[/] Fix the connection or credential, then "
+                          f"run [cyan]shelfware profile validate {name}[/] again.")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("publish")
+def publish(name: str) -> None:
+    """Publish: creates software models and default rules, schedules the daily refresh."""
+    with store() as st, st.db.transaction() as session:
+        service.publish_profile(session, clock(), service.get_profile(session, name))
+    console.print(f"Published [bold]{name}[/]. Next: [cyan]shelfware sync {name}[/]")
+
+
+@app.command("set")
+def set_(
+    name: str,
+    activity: Annotated[bool | None, typer.Option("--activity/--no-activity")] = None,
+    reclaim: Annotated[bool | None, typer.Option("--reclaim/--no-reclaim")] = None,
+    analyze_from: Annotated[
+        datetime | None, typer.Option("--analyze-from", help="YYYY-MM-DD")
+    ] = None,
+) -> None:
+    """Turn processes on or off, or move the activity look-back date."""
+    with store() as st, st.db.transaction() as session:
+        changes = service.set_processes(
+            session, clock(), service.get_profile(session, name),
+            activity=activity, reclaim=reclaim,
+            analyze_from=utc(analyze_from) if analyze_from else None,
+        )
+    console.print("; ".join(changes) if changes else "nothing changed")
+
+
+@app.command("delete")
+def delete(
+    name: str, yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False
+) -> None:
+    """Delete a profile with its subscriptions, candidates and runs."""
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"Delete profile {name!r} and everything downloaded for it?", abort=True)
+    with store() as st, st.db.transaction() as session:
+        service.delete_profile(session, clock(), service.get_profile(session, name))
+    console.print(f"Deleted profile {name}.")

@@ -1,0 +1,202 @@
+"""The connector contract: what every app connector offers the sync and reclaim pipelines.
+
+Connectors do I/O only. They know nothing of the store; they turn a vendor's admin API into
+streams of plain records, and carry out one reclaim at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import httpx
+
+
+class ActivitySource(StrEnum):
+    """Where an app's last-activity figure comes from."""
+
+    NONE = "none"  # the app has no activity data (SCIM); activity comes from elsewhere
+    ACCOUNT_FIELD = "account_field"  # a field on the user record (Rally, Roadmunk)
+    EVENT_LOG = "event_log"  # an audit / sign-in log (Asana, Okta)
+
+
+class Process(StrEnum):
+    DOWNLOAD = "download"
+    ACTIVITY = "activity"
+    RECLAIM = "reclaim"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    download: bool = True
+    activity: bool = False
+    reclaim: bool = False
+    activity_source: ActivitySource = ActivitySource.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """One row of the least-privilege table: what a process needs in the app."""
+
+    process: Process
+    role: str
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    """One account in the app that holds, or could hold, a paid seat."""
+
+    external_id: str
+    username: str | None = None
+    email: str | None = None
+    display_name: str | None = None
+    active: bool = True
+    admin: bool = False
+    edition: str | None = None  # license type; None means the connector's default edition
+    created_in_app_at: datetime | None = None
+    last_activity_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRecord:
+    """Evidence that an account was used at a point in time."""
+
+    external_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """Enough to address one account in the app."""
+
+    external_id: str
+    username: str | None = None
+    email: str | None = None
+
+
+class ReclaimOutcome(StrEnum):
+    RECLAIMED = "reclaimed"  # the app confirmed the seat is released
+    ALREADY_GONE = "already_gone"  # already disabled or deleted: counts as done
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ReclaimResult:
+    outcome: ReclaimOutcome
+    message: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not ReclaimOutcome.FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One read path that validation exercised."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    checks: tuple[CheckResult, ...]
+    # The account the credential belongs to; the pipeline never reclaims it.
+    credential_owner: AccountRef | None = None
+    # e.g. the account count seen, the permission level found
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+
+@dataclass(frozen=True, slots=True)
+class SoftwareIdentity:
+    """Publisher + product + edition: the software model an account's seat belongs to."""
+
+    publisher: str
+    product: str
+    edition: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorSettings:
+    """What a connector is built from: the profile's connection and its decrypted secrets."""
+
+    url: str
+    region: str | None = None
+    auth: str = "api-token"
+    username: str | None = None
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+class ConnectorError(Exception):
+    """A connector failed; the message names what failed and never holds a secret."""
+
+
+class AuthenticationError(ConnectorError):
+    """The app rejected the credential (401)."""
+
+
+class PageError(ConnectorError):
+    """A page of a download could not be fetched; says which page and why."""
+
+    def __init__(self, page: int, reason: str) -> None:
+        super().__init__(f"page {page} failed: {reason}")
+        self.page = page
+        self.reason = reason
+
+
+@runtime_checkable
+class Connector(Protocol):
+    kind: ClassVar[str]
+    publisher: ClassVar[str]
+    product: ClassVar[str]
+    default_edition: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    permissions: ClassVar[list[Permission]]
+    default_url: ClassVar[str | None]
+    stats: RequestStats
+
+    async def validate(self) -> ValidationReport: ...
+
+    def accounts(self) -> AsyncIterator[list[AccountRecord]]: ...
+
+    def activity(self, since: datetime) -> AsyncIterator[list[ActivityRecord]]: ...
+
+    async def reclaim(self, account: AccountRef) -> ReclaimResult: ...
+
+    async def current(self, account: AccountRef) -> AccountRecord | None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True)
+class RequestStats:
+    """Counters a connector's HTTP client keeps; the sync run records them."""
+
+    requests: int = 0
+    retries: int = 0
+    pages: int = 0
+
+
+class ConnectorFactory(Protocol):
+    def __call__(
+        self, settings: ConnectorSettings, client: httpx.AsyncClient | None = None
+    ) -> Connector: ...
+
+
+def identity_of(connector: Connector, record: AccountRecord) -> SoftwareIdentity:
+    """The software model a record's seat belongs to."""
+    return SoftwareIdentity(
+        publisher=connector.publisher,
+        product=connector.product,
+        edition=record.edition or connector.default_edition,
+    )

@@ -1,0 +1,51 @@
+"""People: one human across apps, matched by normalised email (lower case, trimmed)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy.orm import Session
+
+from shelfware.kit.db import UTCDateTime, insert_for
+from shelfware.models import Person, StagedAccount
+
+ST = StagedAccount.__table__.c
+P = Person.__table__.c
+
+
+def normalised_email(column: ColumnElement[str | None]) -> ColumnElement[str]:
+    """SQL for the matching key of an email: lower case, trimmed."""
+    return func.lower(func.trim(column))
+
+
+def normalise_email(email: str | None) -> str | None:
+    """The matching key of an email in Python; None when it is not an address."""
+    if not email:
+        return None
+    value = email.strip().lower()
+    return value if "@" in value else None
+
+
+def add_people_from_run(session: Session, run_id: int, now: datetime) -> None:
+    """Create a person for every email a run downloaded that no person has yet (set-based).
+
+    The switch-over then links accounts to people in the same statement that upserts them.
+    """
+    email = normalised_email(ST.email)
+    new_people = (
+        select(email, func.max(ST.display_name), literal(now, UTCDateTime()))
+        .where(ST.run_id == run_id, email.like("%_@_%"))
+        .group_by(email)
+    )
+    statement = (
+        insert_for(session.get_bind().dialect.name, Person.__table__)
+        .from_select([P.email, P.display_name, P.created_at], new_people)
+        .on_conflict_do_nothing(index_elements=[P.email])
+    )
+    session.execute(statement)
+
+
+def person_join_condition() -> ColumnElement[bool]:
+    """How a staged account finds its person."""
+    return P.email == normalised_email(ST.email)

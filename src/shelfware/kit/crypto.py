@@ -1,0 +1,89 @@
+"""The key ring: secrets encrypted at rest with rotating Fernet keys (MultiFernet)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+
+class KeyRingError(Exception):
+    """The key ring is missing, malformed, or cannot decrypt a secret."""
+
+
+class KeyRing:
+    """Newest key first: it encrypts; every key can decrypt."""
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        if not keys:
+            raise KeyRingError("the key ring is empty")
+        try:
+            self._fernets = [Fernet(key) for key in keys]
+        except (ValueError, TypeError) as exc:
+            raise KeyRingError(
+                "a key in the key ring is not a valid Fernet key (32 url-safe base64 bytes)"
+            ) from exc
+        self._keys = list(keys)
+        self._multi = MultiFernet(self._fernets)
+
+    @property
+    def keys(self) -> list[bytes]:
+        return list(self._keys)
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._multi.encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._multi.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise KeyRingError(
+                "a stored secret cannot be decrypted with the key ring "
+                "(was SHELFWARE_SECRET_KEYS or the key file changed?)"
+            ) from exc
+
+    def rotate(self, token: str) -> str:
+        """Re-encrypt ``token`` under the newest key."""
+        try:
+            return self._multi.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise KeyRingError("a stored secret cannot be decrypted for rotation") from exc
+
+    def with_new_key(self) -> KeyRing:
+        return KeyRing([Fernet.generate_key(), *self._keys])
+
+    @classmethod
+    def parse(cls, text: str) -> KeyRing:
+        keys = [part.strip().encode() for part in text.replace("\n", ",").split(",")]
+        return cls([key for key in keys if key])
+
+
+def load_key_file(path: Path) -> KeyRing:
+    try:
+        return KeyRing.parse(path.read_text())
+    except FileNotFoundError as exc:
+        raise KeyRingError(
+            f"no key ring at {path}: run `shelfware init` or set SHELFWARE_SECRET_KEYS"
+        ) from exc
+
+
+def write_key_file(path: Path, ring: KeyRing) -> None:
+    """Write the key file with mode 0600, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(key.decode() for key in ring.keys) + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def ensure_key_file(path: Path) -> KeyRing:
+    """Load the key file, creating it with one fresh key if it does not exist."""
+    if path.exists():
+        return load_key_file(path)
+    ring = KeyRing([Fernet.generate_key()])
+    write_key_file(path, ring)
+    return ring

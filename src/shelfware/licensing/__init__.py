@@ -1,0 +1,1 @@
+"""Entitlements, reconciliation and savings."""

@@ -1,0 +1,39 @@
+"""SQLAlchemy ORM models, one module per aggregate."""
+
+from shelfware.models.audit import AuditEvent
+from shelfware.models.base import Base
+from shelfware.models.entitlement import Entitlement
+from shelfware.models.person import Person
+from shelfware.models.profile import Credential, IntegrationProfile, ProfileStatus
+from shelfware.models.reclamation import (
+    CLOSED_STATES,
+    OPEN_STATES,
+    CandidateState,
+    Justification,
+    ReclamationRule,
+    RemovalCandidate,
+)
+from shelfware.models.run import RunStatus, SyncRun
+from shelfware.models.software import SoftwareModel
+from shelfware.models.subscription import StagedAccount, Subscription
+
+__all__ = [
+    "CLOSED_STATES",
+    "OPEN_STATES",
+    "AuditEvent",
+    "Base",
+    "CandidateState",
+    "Credential",
+    "Entitlement",
+    "IntegrationProfile",
+    "Justification",
+    "Person",
+    "ProfileStatus",
+    "ReclamationRule",
+    "RemovalCandidate",
+    "RunStatus",
+    "SoftwareModel",
+    "StagedAccount",
+    "Subscription",
+    "SyncRun",
+]

@@ -1,0 +1,104 @@
+"""Reclamation rules and removal candidates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shelfware.models.base import Base, BigId, id_column
+
+
+class ReclamationRule(Base):
+    """Per software model: when an idle account becomes a removal candidate."""
+
+    __tablename__ = "reclamation_rule"
+
+    id: Mapped[int] = id_column()
+    software_model_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("software_model.id", ondelete="CASCADE"), unique=True
+    )
+    threshold_days: Mapped[int] = mapped_column(default=60)
+    notify: Mapped[bool] = mapped_column(default=False)
+    auto_reclaim_days: Mapped[int] = mapped_column(default=7)
+    approval_required: Mapped[bool] = mapped_column(default=False)
+    exclude_admins: Mapped[bool] = mapped_column(default=True)
+    excluded_users: Mapped[list[Any]] = mapped_column(default=list)
+    excluded_domains: Mapped[list[Any]] = mapped_column(default=list)
+    excluded_groups: Mapped[list[Any]] = mapped_column(default=list)
+    new_account_grace: Mapped[bool] = mapped_column(default=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CandidateState(StrEnum):
+    ATTENTION_REQUIRED = "attention_required"
+    READY = "ready"
+    AWAITING_USER = "awaiting_user"
+    AWAITING_APPROVAL = "awaiting_approval"
+    AWAITING_REVOCATION = "awaiting_revocation"
+    CLOSED_COMPLETE = "closed_complete"
+    CLOSED_SKIPPED = "closed_skipped"
+    CLOSED_CANCELED = "closed_canceled"
+
+    @property
+    def is_open(self) -> bool:
+        return not self.value.startswith("closed_")
+
+
+OPEN_STATES = tuple(state.value for state in CandidateState if state.is_open)
+CLOSED_STATES = tuple(state.value for state in CandidateState if not state.is_open)
+
+
+class Justification(StrEnum):
+    LOW_USAGE = "low_usage"
+    NEVER_USED = "never_used"
+    UNLICENSED = "unlicensed"
+    RESTRICTED = "restricted"
+
+
+_OPEN_SQL = "state NOT IN ('closed_complete', 'closed_skipped', 'closed_canceled')"
+
+
+class RemovalCandidate(Base):
+    __tablename__ = "removal_candidate"
+    __table_args__ = (
+        # At most one open candidate per subscription.
+        Index(
+            "uq_removal_candidate_open",
+            "subscription_id",
+            unique=True,
+            sqlite_where=text(_OPEN_SQL),
+            postgresql_where=text(_OPEN_SQL),
+        ),
+        Index("ix_removal_candidate_profile_state", "profile_id", "state"),
+    )
+
+    id: Mapped[int] = id_column()
+    subscription_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("subscription.id", ondelete="CASCADE")
+    )
+    profile_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("integration_profile.id", ondelete="CASCADE")
+    )
+    software_model_id: Mapped[int] = mapped_column(BigId, ForeignKey("software_model.id"))
+    rule_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("reclamation_rule.id", ondelete="SET NULL")
+    )
+    state: Mapped[str] = mapped_column(String(30))
+    justification: Mapped[str] = mapped_column(String(30))
+    inactive_days: Mapped[int | None]
+    unit_cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))
+    potential_savings: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    reclaim_requested_at: Mapped[datetime | None]
+    reclaimed_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,55 @@
+"""Sync runs: one record per download + activity + rule evaluation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shelfware.models.base import Base, BigId, id_column
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_run"
+    __table_args__ = (
+        # One active run per profile, enforced by the database.
+        Index(
+            "uq_sync_run_one_running",
+            "profile_id",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+        Index("ix_sync_run_profile_started", "profile_id", "started_at"),
+    )
+
+    id: Mapped[int] = id_column()
+    profile_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("integration_profile.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(String(20), default=RunStatus.RUNNING)
+    started_at: Mapped[datetime]
+    # host:pid of the process running it, so an abandoned run can be recognised.
+    owner: Mapped[str | None] = mapped_column(String(200))
+    finished_at: Mapped[datetime | None]
+    pages: Mapped[int] = mapped_column(default=0)
+    requests: Mapped[int] = mapped_column(default=0)
+    retries: Mapped[int] = mapped_column(default=0)
+    accounts: Mapped[int] = mapped_column(default=0)
+    created: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    gone: Mapped[int] = mapped_column(default=0)
+    activity_updates: Mapped[int] = mapped_column(default=0)
+    candidates_created: Mapped[int] = mapped_column(default=0)
+    candidates_canceled: Mapped[int] = mapped_column(default=0)
+    candidates_closed: Mapped[int] = mapped_column(default=0)
+    failed_page: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,67 @@
+"""Subscriptions (accounts holding seats) and the per-run staging area."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shelfware.models.base import Base, BigId, id_column
+
+
+class Subscription(Base):
+    """One account in one app holding (or having held) a seat of one software model."""
+
+    __tablename__ = "subscription"
+    __table_args__ = (
+        UniqueConstraint("profile_id", "external_id"),
+        Index("ix_subscription_model_active", "software_model_id", "active", "gone_at"),
+        Index("ix_subscription_person", "person_id"),
+    )
+
+    id: Mapped[int] = id_column()
+    profile_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("integration_profile.id", ondelete="CASCADE")
+    )
+    software_model_id: Mapped[int] = mapped_column(BigId, ForeignKey("software_model.id"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    username: Mapped[str | None] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(320))
+    display_name: Mapped[str | None] = mapped_column(String(300))
+    active: Mapped[bool]
+    admin: Mapped[bool] = mapped_column(default=False)
+    edition: Mapped[str] = mapped_column(String(200))
+    created_in_app_at: Mapped[datetime | None]
+    last_activity_at: Mapped[datetime | None]
+    first_seen_at: Mapped[datetime]
+    # Set when a complete download no longer shows the account; last_seen_at is then the
+    # start of the last complete download that did (while present: the profile's last sync).
+    gone_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+    person_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("person.id", ondelete="SET NULL")
+    )
+
+    @property
+    def holds_seat(self) -> bool:
+        return self.active and self.gone_at is None
+
+
+class StagedAccount(Base):
+    """An account row downloaded by a run, held until the whole download succeeded."""
+
+    __tablename__ = "staged_account"
+
+    run_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("sync_run.id", ondelete="CASCADE"), primary_key=True
+    )
+    external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    username: Mapped[str | None] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(320))
+    display_name: Mapped[str | None] = mapped_column(String(300))
+    active: Mapped[bool]
+    admin: Mapped[bool]
+    edition: Mapped[str] = mapped_column(String(200))
+    created_in_app_at: Mapped[datetime | None]
+    last_activity_at: Mapped[datetime | None]

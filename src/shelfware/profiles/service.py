@@ -1,0 +1,332 @@
+"""Integration profile lifecycle: create (draft) -> validate -> publish; processes; delete.
+
+Services never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shelfware.audit import service as audit
+from shelfware.connectors.base import Connector, ConnectorSettings, ValidationReport
+from shelfware.connectors.registry import build_connector, connector_class
+from shelfware.kit.clock import Clock
+from shelfware.kit.crypto import KeyRing
+from shelfware.models import (
+    Credential,
+    IntegrationProfile,
+    ProfileStatus,
+    ReclamationRule,
+    SoftwareModel,
+    SyncRun,
+)
+from shelfware.profiles.schemas import LastSync, ProfileCreate, ProfileView, Processes
+
+DEFAULT_ANALYZE_DAYS = 60
+DEFAULT_THRESHOLD_DAYS = 60
+REFRESH_EVERY = timedelta(days=1)
+
+
+class ProfileError(Exception):
+    """A profile operation was refused; the message says why and what to do."""
+
+
+class ProfileNotFound(ProfileError):
+    pass
+
+
+def check_connection_url(url: str) -> str:
+    """A connection URL must be https://, except loopback addresses (sandboxes, tests)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ProfileError(f"connection URL {url!r} is not an absolute http(s) URL")
+    if parts.username or parts.password:
+        raise ProfileError("connection URL must not carry credentials; use --secret-env")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ProfileError(
+            f"connection URL {url!r} uses http://; only https:// is allowed "
+            "(plain http only for loopback addresses such as 127.0.0.1 or localhost)"
+        )
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def get_profile(session: Session, name: str) -> IntegrationProfile:
+    profile = session.scalar(select(IntegrationProfile).where(IntegrationProfile.name == name))
+    if profile is None:
+        known = session.scalars(select(IntegrationProfile.name).order_by(IntegrationProfile.name))
+        hint = ", ".join(known) or "none yet: create one with `shelfware profile create`"
+        raise ProfileNotFound(f"no integration profile named {name!r} (profiles: {hint})")
+    return profile
+
+
+def list_profiles(session: Session) -> list[IntegrationProfile]:
+    return list(session.scalars(select(IntegrationProfile).order_by(IntegrationProfile.name)))
+
+
+def create_profile(
+    session: Session, keys: KeyRing, clock: Clock, data: ProfileCreate
+) -> IntegrationProfile:
+    cls = connector_class(data.kind)  # raises with the known kinds listed
+    url = data.url or getattr(cls, "default_url", None)
+    if not url:
+        raise ProfileError(f"a {data.kind} profile needs --url")
+    url = check_connection_url(url)
+    if session.scalar(select(IntegrationProfile.id).where(IntegrationProfile.name == data.name)):
+        raise ProfileError(f"an integration profile named {data.name!r} already exists")
+    if not data.secrets:
+        raise ProfileError(f"a {data.kind} profile needs a credential (--secret-env VAR)")
+    capabilities = cls.capabilities
+    now = clock.now()
+    profile = IntegrationProfile(
+        name=data.name,
+        kind=data.kind,
+        status=ProfileStatus.DRAFT,
+        url=url,
+        region=data.region,
+        auth=data.auth,
+        username=data.username,
+        options=dict(data.options),
+        process_activity=data.activity and capabilities.activity,
+        process_reclaim=data.reclaim and capabilities.reclaim,
+        analyze_activity_from=data.analyze_activity_from
+        or now - timedelta(days=DEFAULT_ANALYZE_DAYS),
+        created_at=now,
+        updated_at=now,
+        connection_changed_at=now,
+    )
+    profile.credential = Credential(
+        kind=data.auth, ciphertext=keys.encrypt(json.dumps(data.secrets)), updated_at=now
+    )
+    session.add(profile)
+    session.flush()
+    audit.record(session, clock, action="profile.create", object_type="profile",
+                 object_id=profile.id, name=profile.name, kind=profile.kind)
+    return profile
+
+
+def set_credential(
+    session: Session, keys: KeyRing, clock: Clock, profile: IntegrationProfile,
+    secrets: dict[str, str],
+) -> None:
+    """Replace the credential; the profile needs a fresh validation before (re)publishing."""
+    now = clock.now()
+    ciphertext = keys.encrypt(json.dumps(secrets))
+    if profile.credential is None:
+        profile.credential = Credential(kind=profile.auth, ciphertext=ciphertext, updated_at=now)
+    else:
+        profile.credential.ciphertext = ciphertext
+        profile.credential.updated_at = now
+    _connection_changed(profile, now)
+    audit.record(session, clock, action="profile.credential", object_type="profile",
+                 object_id=profile.id)
+
+
+def _connection_changed(profile: IntegrationProfile, now: Any) -> None:
+    profile.connection_changed_at = now
+    profile.updated_at = now
+    profile.last_validation_ok = None
+
+
+def secrets_of(profile: IntegrationProfile, keys: KeyRing) -> dict[str, str]:
+    if profile.credential is None:
+        return {}
+    return dict(json.loads(keys.decrypt(profile.credential.ciphertext)))
+
+
+def connector_settings(profile: IntegrationProfile, keys: KeyRing) -> ConnectorSettings:
+    return ConnectorSettings(
+        url=profile.url,
+        region=profile.region,
+        auth=profile.auth,
+        username=profile.username,
+        secrets=secrets_of(profile, keys),
+        options={str(k): str(v) for k, v in (profile.options or {}).items()},
+    )
+
+
+def open_connector(profile: IntegrationProfile, keys: KeyRing) -> Connector:
+    return build_connector(profile.kind, connector_settings(profile, keys))
+
+
+def record_validation(
+    session: Session, clock: Clock, profile: IntegrationProfile, report: ValidationReport
+) -> None:
+    now = clock.now()
+    profile.last_validated_at = now
+    profile.last_validation_ok = report.ok
+    profile.last_validation = {
+        "ok": report.ok,
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks],
+        "facts": dict(report.facts),
+        "credential_owner": report.credential_owner.username
+        if report.credential_owner
+        else None,
+    }
+    if report.credential_owner is not None:
+        profile.credential_owner_external_id = report.credential_owner.external_id
+    audit.record(session, clock, action="profile.validate", object_type="profile",
+                 object_id=profile.id, ok=report.ok)
+
+
+def ensure_software_model(
+    session: Session, clock: Clock, publisher: str, product: str, edition: str
+) -> SoftwareModel:
+    """The software model for publisher/product/edition, with its default rule."""
+    model = session.scalar(
+        select(SoftwareModel).where(
+            SoftwareModel.publisher == publisher,
+            SoftwareModel.product == product,
+            SoftwareModel.edition == edition,
+        )
+    )
+    if model is None:
+        model = SoftwareModel(publisher=publisher, product=product, edition=edition,
+                              created_at=clock.now())
+        session.add(model)
+        session.flush()
+    ensure_default_rule(session, clock, model)
+    return model
+
+
+def ensure_default_rule(session: Session, clock: Clock, model: SoftwareModel) -> ReclamationRule:
+    rule = session.scalar(
+        select(ReclamationRule).where(ReclamationRule.software_model_id == model.id)
+    )
+    if rule is None:
+        now = clock.now()
+        rule = ReclamationRule(
+            software_model_id=model.id,
+            threshold_days=DEFAULT_THRESHOLD_DAYS,
+            exclude_admins=True,
+            new_account_grace=True,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(rule)
+        session.flush()
+    return rule
+
+
+def publish_profile(session: Session, clock: Clock, profile: IntegrationProfile) -> None:
+    """Publish: needs a passing validation since the connection or credential last changed."""
+    if profile.status == ProfileStatus.PUBLISHED:
+        return
+    if profile.last_validated_at is None:
+        raise ProfileError(
+            f"profile {profile.name!r} has never been validated: "
+            f"run `shelfware profile validate {profile.name}` first"
+        )
+    if profile.last_validated_at < profile.connection_changed_at:
+        raise ProfileError(
+            f"the connection or credential of {profile.name!r} changed after the last "
+            f"validation: run `shelfware profile validate {profile.name}` again"
+        )
+    if not profile.last_validation_ok:
+        raise ProfileError(
+            f"the last validation of {profile.name!r} failed: fix the connection or credential "
+            f"and run `shelfware profile validate {profile.name}`"
+        )
+    cls = connector_class(profile.kind)
+    ensure_software_model(session, clock, cls.publisher, cls.product, cls.default_edition)
+    now = clock.now()
+    profile.status = ProfileStatus.PUBLISHED
+    profile.published_at = now
+    profile.updated_at = now
+    profile.next_refresh_at = now
+    audit.record(session, clock, action="profile.publish", object_type="profile",
+                 object_id=profile.id)
+
+
+def set_processes(
+    session: Session,
+    clock: Clock,
+    profile: IntegrationProfile,
+    *,
+    activity: bool | None = None,
+    reclaim: bool | None = None,
+    analyze_from: Any = None,
+) -> list[str]:
+    """Turn processes on or off; returns what changed, in words."""
+    cls = connector_class(profile.kind)
+    changes: list[str] = []
+    if activity is not None and activity != profile.process_activity:
+        if activity and not cls.capabilities.activity:
+            raise ProfileError(f"{profile.kind} has no user activity API to pull from")
+        profile.process_activity = activity
+        changes.append(f"pull user activity {'on' if activity else 'off'}")
+        if not activity and profile.status == ProfileStatus.PUBLISHED:
+            profile.status = ProfileStatus.DRAFT
+            changes.append("status back to draft (publish again to resume refreshes)")
+    if reclaim is not None and reclaim != profile.process_reclaim:
+        if reclaim and not cls.capabilities.reclaim:
+            raise ProfileError(f"{profile.kind} cannot reclaim through its API")
+        profile.process_reclaim = reclaim
+        changes.append(f"reclaim subscriptions {'on' if reclaim else 'off'}")
+    if analyze_from is not None and analyze_from != profile.analyze_activity_from:
+        profile.analyze_activity_from = analyze_from
+        changes.append(f"analyze user activity from {analyze_from:%Y-%m-%d}")
+    if changes:
+        profile.updated_at = clock.now()
+        audit.record(session, clock, action="profile.set", object_type="profile",
+                     object_id=profile.id, changes=changes)
+    return changes
+
+
+def delete_profile(session: Session, clock: Clock, profile: IntegrationProfile) -> None:
+    audit.record(session, clock, action="profile.delete", object_type="profile",
+                 object_id=profile.id, name=profile.name)
+    session.delete(profile)
+
+
+def last_sync(session: Session, profile: IntegrationProfile) -> SyncRun | None:
+    return session.scalar(
+        select(SyncRun)
+        .where(SyncRun.profile_id == profile.id)
+        .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
+        .limit(1)
+    )
+
+
+def view(session: Session, profile: IntegrationProfile) -> ProfileView:
+    run = last_sync(session, profile)
+    return ProfileView(
+        name=profile.name,
+        kind=profile.kind,
+        status=profile.status,
+        url=profile.url,
+        region=profile.region,
+        auth=profile.auth,
+        processes=Processes(
+            download=True, activity=profile.process_activity, reclaim=profile.process_reclaim
+        ),
+        analyze_activity_from=profile.analyze_activity_from,
+        last_validated_at=profile.last_validated_at,
+        last_validation_ok=profile.last_validation_ok,
+        last_validation=profile.last_validation,
+        credential_owner=(profile.last_validation or {}).get("credential_owner"),
+        has_credential=profile.credential is not None,
+        last_sync=LastSync(
+            id=run.id, status=run.status, started_at=run.started_at,
+            finished_at=run.finished_at, accounts=run.accounts, error=run.error,
+        )
+        if run
+        else None,
+        next_refresh_at=profile.next_refresh_at,
+        options=dict(profile.options or {}),
+    )

@@ -1,0 +1,1 @@
+"""Reclamation rules, removal candidates and reclaim execution."""

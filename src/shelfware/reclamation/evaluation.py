@@ -1,0 +1,278 @@
+"""Rule evaluation, set-based: subscriptions -> removal candidates.
+
+For each active rule of a software model a profile holds seats of, one ``INSERT ... SELECT``
+creates the new candidates, one ``UPDATE`` cancels those whose account became active (or is
+now excluded), and one ``UPDATE`` closes those whose seat is gone. Nothing is loaded row by row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from shelfware.kit.db import UTCDateTime, whole_days_between
+from shelfware.licensing.pricing import seat_prices
+from shelfware.models import (
+    OPEN_STATES,
+    CandidateState,
+    IntegrationProfile,
+    Justification,
+    ReclamationRule,
+    RemovalCandidate,
+    Subscription,
+)
+
+S = Subscription.__table__.c
+C = RemovalCandidate.__table__.c
+
+
+@dataclass
+class EvaluationResult:
+    created: int = 0
+    canceled: int = 0
+    closed: int = 0
+
+
+def idle_cutoff(now: datetime, rule: ReclamationRule) -> datetime:
+    return now - timedelta(days=rule.threshold_days)
+
+
+def _since(now: datetime) -> ColumnElement[Any]:
+    return func.coalesce(S.created_in_app_at, S.first_seen_at)
+
+
+def idle_condition(cutoff: datetime, rule: ReclamationRule) -> ColumnElement[bool]:
+    """Idle longer than the threshold; never-used accounts count once past the grace period."""
+    cut = literal(cutoff, UTCDateTime())
+    never_used = S.last_activity_at.is_(None)
+    if rule.new_account_grace:
+        never_used = and_(never_used, _since(cutoff) <= cut)
+    return or_(and_(S.last_activity_at.is_not(None), S.last_activity_at < cut), never_used)
+
+
+def exclusion_condition(rule: ReclamationRule, owner_external_id: str | None) -> ColumnElement[bool]:
+    """True for accounts the rule must never select."""
+    parts: list[ColumnElement[bool]] = []
+    if rule.exclude_admins:
+        parts.append(S.admin.is_(True))
+    if owner_external_id is not None:
+        parts.append(S.external_id == owner_external_id)
+    users = [str(u).strip().lower() for u in rule.excluded_users or [] if str(u).strip()]
+    if users:
+        parts.append(func.lower(func.coalesce(S.username, "")).in_(users))
+        parts.append(func.lower(func.coalesce(S.email, "")).in_(users))
+    for domain in rule.excluded_domains or []:
+        domain = str(domain).strip().lower().lstrip("@")
+        if domain:
+            parts.append(func.lower(func.coalesce(S.email, "")).like(f"%@{domain}"))
+    return or_(*parts) if parts else false()
+
+
+def holds_seat() -> ColumnElement[bool]:
+    return and_(S.active.is_(True), S.gone_at.is_(None))
+
+
+def evaluate_profile(
+    session: Session,
+    profile: IntegrationProfile,
+    now: datetime,
+    *,
+    can_reclaim: bool,
+) -> EvaluationResult:
+    """Create, cancel and close the profile's candidates from its current subscriptions."""
+    result = EvaluationResult()
+    dialect = session.get_bind().dialect.name
+    model_ids = list(
+        session.scalars(
+            select(S.software_model_id).where(S.profile_id == profile.id).distinct()
+        )
+    )
+    if not model_ids:
+        return result
+    rules = session.scalars(
+        select(ReclamationRule).where(ReclamationRule.software_model_id.in_(model_ids))
+    ).all()
+    prices = seat_prices(session, model_ids)
+    for model_id, price in prices.items():
+        _reprice_open(session, profile, model_id, price.annual, now)
+    result.closed = _close_gone(session, profile, now)
+    owner = profile.credential_owner_external_id
+    for rule in rules:
+        cutoff = idle_cutoff(now, rule)
+        in_scope = and_(S.profile_id == profile.id, S.software_model_id == rule.software_model_id)
+        excluded = exclusion_condition(rule, owner)
+        result.canceled += _cancel_no_longer_idle(
+            session, in_scope, idle_condition(cutoff, rule), excluded, rule, now
+        )
+        if not rule.active or not profile.process_activity:
+            # Without activity data idleness is unknown: select nothing.
+            continue
+        price = prices.get(rule.software_model_id)
+        result.created += _create(
+            session, dialect, profile, rule, now, cutoff, in_scope, excluded,
+            price.annual if price else None, can_reclaim,
+        )
+    return result
+
+
+def _create(
+    session: Session,
+    dialect: str,
+    profile: IntegrationProfile,
+    rule: ReclamationRule,
+    now: datetime,
+    cutoff: datetime,
+    in_scope: ColumnElement[bool],
+    excluded: ColumnElement[bool],
+    annual_price: Decimal | None,
+    can_reclaim: bool,
+) -> int:
+    now_sql = literal(now, UTCDateTime())
+    has_open = exists().where(C.subscription_id == S.id, C.state.in_(OPEN_STATES))
+    if not (can_reclaim and profile.process_reclaim):
+        state: ColumnElement[Any] = literal(CandidateState.AWAITING_REVOCATION.value)
+    elif rule.notify:
+        state = case(
+            (func.coalesce(S.email, "") == "", literal(CandidateState.ATTENTION_REQUIRED.value)),
+            else_=literal(CandidateState.READY.value),
+        )
+    else:
+        state = literal(CandidateState.READY.value)
+    justification = case(
+        (S.last_activity_at.is_(None), literal(Justification.NEVER_USED.value)),
+        else_=literal(Justification.LOW_USAGE.value),
+    )
+    inactive_days = whole_days_between(
+        dialect, now_sql, func.coalesce(S.last_activity_at, _since(now))
+    )
+    price = literal(annual_price) if annual_price is not None else null()
+    selection = select(
+        S.id,
+        literal(profile.id),
+        S.software_model_id,
+        literal(rule.id),
+        state,
+        justification,
+        inactive_days,
+        price,
+        price,
+        now_sql,
+        now_sql,
+    ).where(
+        in_scope,
+        holds_seat(),
+        idle_condition(cutoff, rule),
+        not_(excluded),
+        not_(has_open),
+    )
+    statement = insert(RemovalCandidate.__table__).from_select(
+        [
+            C.subscription_id,
+            C.profile_id,
+            C.software_model_id,
+            C.rule_id,
+            C.state,
+            C.justification,
+            C.inactive_days,
+            C.unit_cost,
+            C.potential_savings,
+            C.created_at,
+            C.updated_at,
+        ],
+        selection,
+    )
+    return session.execute(statement).rowcount or 0
+
+
+def _reprice_open(
+    session: Session,
+    profile: IntegrationProfile,
+    model_id: int,
+    annual_price: Decimal | None,
+    now: datetime,
+) -> None:
+    """Open candidates carry the model's current seat price (entitlements change)."""
+    session.execute(
+        update(RemovalCandidate.__table__)
+        .where(
+            C.profile_id == profile.id,
+            C.software_model_id == model_id,
+            C.state.in_(OPEN_STATES),
+            C.unit_cost.is_distinct_from(annual_price),
+        )
+        .values(unit_cost=annual_price, potential_savings=annual_price, updated_at=now)
+    )
+
+
+def _cancel_no_longer_idle(
+    session: Session,
+    in_scope: ColumnElement[bool],
+    idle: ColumnElement[bool],
+    excluded: ColumnElement[bool],
+    rule: ReclamationRule,
+    now: datetime,
+) -> int:
+    """Open, not-yet-reclaimed candidates whose account is active again or now excluded."""
+    still_wanted = and_(idle, not_(excluded), true() if rule.active else false())
+    no_longer = select(S.id).where(in_scope, holds_seat(), not_(still_wanted))
+    statement = (
+        update(RemovalCandidate.__table__)
+        .where(
+            C.state.in_(OPEN_STATES),
+            C.reclaimed_at.is_(None),
+            C.subscription_id.in_(no_longer),
+        )
+        .values(
+            state=CandidateState.CLOSED_CANCELED.value,
+            reason="the account is active again, or no longer selected by the rule",
+            closed_at=now,
+            updated_at=now,
+        )
+    )
+    return session.execute(statement).rowcount or 0
+
+
+def _close_gone(session: Session, profile: IntegrationProfile, now: datetime) -> int:
+    """Open candidates whose seat is gone: complete when we reclaimed it or a person was asked
+    to revoke it; skipped when it vanished by other means."""
+    gone = select(S.id).where(S.profile_id == profile.id, not_(holds_seat()))
+    complete = or_(
+        C.reclaimed_at.is_not(None), C.state == CandidateState.AWAITING_REVOCATION.value
+    )
+    statement = (
+        update(RemovalCandidate.__table__)
+        .where(C.profile_id == profile.id, C.state.in_(OPEN_STATES), C.subscription_id.in_(gone))
+        .values(
+            state=case(
+                (complete, literal(CandidateState.CLOSED_COMPLETE.value)),
+                else_=literal(CandidateState.CLOSED_SKIPPED.value),
+            ),
+            reason=case(
+                (complete, literal("the seat is no longer held in the app")),
+                else_=literal("the account vanished or was disabled by other means"),
+            ),
+            closed_at=now,
+            updated_at=now,
+        )
+    )
+    return session.execute(statement).rowcount or 0

@@ -1,0 +1,327 @@
+"""Removal candidates: listing and reclaim execution.
+
+Before any reclaim the account is re-read from the app: new activity, admin rights or an
+exclusion cancel the candidate instead; the credential's own account is never reclaimed; an
+account already gone or disabled counts as done. A reclaimed seat waits in
+``awaiting_revocation`` until the next complete download confirms it is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from shelfware.audit import service as audit
+from shelfware.connectors.base import AccountRecord, AccountRef, Connector, ReclaimOutcome
+from shelfware.kit.clock import Clock
+from shelfware.kit.crypto import KeyRing
+from shelfware.kit.db import Database
+from shelfware.licensing.pricing import seat_prices
+from shelfware.models import (
+    CandidateState,
+    IntegrationProfile,
+    ReclamationRule,
+    RemovalCandidate,
+    SoftwareModel,
+    Subscription,
+)
+from shelfware.profiles import service as profiles
+from shelfware.reclamation.schemas import ReclaimOutcomeView
+
+RECLAIMABLE = (CandidateState.READY.value,)
+
+
+class ReclaimError(Exception):
+    """A reclaim was refused; the message says why and what to do."""
+
+
+def candidate_query() -> Select[Any]:
+    return (
+        select(RemovalCandidate, Subscription, IntegrationProfile, SoftwareModel)
+        .join(Subscription, Subscription.id == RemovalCandidate.subscription_id)
+        .join(IntegrationProfile, IntegrationProfile.id == RemovalCandidate.profile_id)
+        .join(SoftwareModel, SoftwareModel.id == RemovalCandidate.software_model_id)
+    )
+
+
+def list_candidates(
+    session: Session, *, state: str | None = None, profile: str | None = None
+) -> list[dict[str, Any]]:
+    query = candidate_query().order_by(
+        RemovalCandidate.potential_savings.desc().nulls_last(),
+        RemovalCandidate.inactive_days.desc().nulls_last(),
+        RemovalCandidate.id,
+    )
+    if state:
+        valid = {s.value for s in CandidateState}
+        if state not in valid:
+            raise ReclaimError(f"unknown state {state!r}: use one of {', '.join(sorted(valid))}")
+        query = query.where(RemovalCandidate.state == state)
+    if profile:
+        query = query.where(IntegrationProfile.name == profile)
+    prices = seat_prices(session)
+
+    def saving(cand: RemovalCandidate) -> float | None:
+        # open candidates: the model's current seat price; closed ones: as recorded
+        if CandidateState(cand.state).is_open and cand.software_model_id in prices:
+            value = prices[cand.software_model_id].annual
+        else:
+            value = cand.potential_savings
+        return None if value is None else float(value)
+
+    return [
+        {
+            "id": cand.id,
+            "profile": prof.name,
+            "external_id": sub.external_id,
+            "username": sub.username,
+            "email": sub.email,
+            "software_model": model.display_name,
+            "state": cand.state,
+            "justification": cand.justification,
+            "inactive_days": cand.inactive_days,
+            "last_activity_at": sub.last_activity_at,
+            "potential_savings": saving(cand),
+            "created_at": cand.created_at,
+            "reason": cand.reason,
+            "last_error": cand.last_error,
+        }
+        for cand, sub, prof, model in session.execute(query)
+    ]
+
+
+@dataclass
+class _Work:
+    candidate_id: int
+    profile_id: int
+    profile_name: str
+    ref: AccountRef
+    admin_excluded: bool
+    excluded_users: frozenset[str]
+    excluded_domains: tuple[str, ...]
+    threshold_days: int
+    last_activity_at: datetime | None
+    is_owner: bool
+
+
+def _select_work(
+    session: Session, ids: Sequence[int] | None, all_ready: bool
+) -> list[_Work]:
+    query = candidate_query().add_columns(ReclamationRule).outerjoin(
+        ReclamationRule, ReclamationRule.id == RemovalCandidate.rule_id
+    )
+    if ids:
+        query = query.where(RemovalCandidate.id.in_(ids))
+    elif all_ready:
+        query = query.where(RemovalCandidate.state.in_(RECLAIMABLE))
+    else:
+        raise ReclaimError("name candidate ids or use --all-ready")
+    rows = session.execute(query.order_by(RemovalCandidate.id)).all()
+    for prof in {row[2].name: row[2] for row in rows}.values():
+        if not prof.process_reclaim:
+            raise ReclaimError(
+                f"the reclaim process of profile {prof.name!r} is off: turn it on with "
+                f"`shelfware profile set {prof.name} --reclaim`, or revoke the seats by hand"
+            )
+    if ids:
+        found = {row[0].id for row in rows}
+        missing = sorted(set(ids) - found)
+        if missing:
+            raise ReclaimError(f"no removal candidate with id {', '.join(map(str, missing))}")
+        not_ready = [f"{c.id} ({c.state})" for c, *_ in rows if c.state not in RECLAIMABLE]
+        if not_ready:
+            raise ReclaimError(
+                "only candidates in state 'ready' can be reclaimed; not ready: "
+                + ", ".join(not_ready)
+            )
+    work = []
+    for cand, sub, prof, _model, rule in rows:
+        work.append(
+            _Work(
+                candidate_id=cand.id,
+                profile_id=prof.id,
+                profile_name=prof.name,
+                ref=AccountRef(sub.external_id, sub.username, sub.email),
+                admin_excluded=rule.exclude_admins if rule else True,
+                excluded_users=frozenset(
+                    str(u).strip().lower() for u in (rule.excluded_users if rule else [])
+                ),
+                excluded_domains=tuple(
+                    str(d).strip().lower().lstrip("@") for d in (rule.excluded_domains if rule else [])
+                ),
+                threshold_days=rule.threshold_days if rule else profiles.DEFAULT_THRESHOLD_DAYS,
+                last_activity_at=sub.last_activity_at,
+                is_owner=sub.external_id == prof.credential_owner_external_id,
+            )
+        )
+    return work
+
+
+def _cancel_reason(work: _Work, current: AccountRecord, now: datetime) -> str | None:
+    """Why the re-read account must not be reclaimed, or None."""
+    if work.is_owner:
+        return "the account is the one the profile's credential belongs to"
+    if work.admin_excluded and current.admin:
+        return "the account is now an admin"
+    names = {(current.username or "").lower(), (current.email or "").lower()} - {""}
+    if names & work.excluded_users:
+        return "the account is excluded by the rule"
+    email = (current.email or "").lower()
+    if any(email.endswith("@" + d) for d in work.excluded_domains if d):
+        return "the account's domain is excluded by the rule"
+    if current.last_activity_at is not None:
+        idle_days = (now - current.last_activity_at).total_seconds() / 86400
+        if idle_days <= work.threshold_days:
+            return f"the account was active on {current.last_activity_at:%Y-%m-%d}"
+    return None
+
+
+@dataclass
+class _Decision:
+    work: _Work
+    action: str
+    message: str
+    current: AccountRecord | None
+
+
+async def _decide(connector: Connector, work: _Work, now: datetime, dry_run: bool) -> _Decision:
+    try:
+        current = await connector.current(work.ref)
+    except Exception as exc:  # the re-read failed: never reclaim blind
+        return _Decision(work, "failed", f"could not re-read the account: {exc}", None)
+    if current is None or not current.active:
+        return _Decision(work, "already_gone", "the account is already gone or disabled", current)
+    reason = _cancel_reason(work, current, now)
+    if reason:
+        return _Decision(work, "would_cancel" if dry_run else "canceled", reason, current)
+    if dry_run:
+        return _Decision(work, "would_reclaim", "", current)
+    try:
+        result = await connector.reclaim(work.ref)
+    except Exception as exc:
+        return _Decision(work, "failed", str(exc), current)
+    if result.outcome is ReclaimOutcome.FAILED:
+        return _Decision(work, "failed", result.message, current)
+    action = "already_gone" if result.outcome is ReclaimOutcome.ALREADY_GONE else "reclaimed"
+    return _Decision(work, action, result.message, current)
+
+
+def _apply(session: Session, clock: Clock, decision: _Decision, now: datetime) -> str:
+    cand = session.get_one(RemovalCandidate, decision.work.candidate_id)
+    sub = session.get_one(Subscription, cand.subscription_id)
+    current = decision.current
+    if current is not None and current.last_activity_at is not None and (
+        sub.last_activity_at is None or current.last_activity_at > sub.last_activity_at
+    ):
+        sub.last_activity_at = current.last_activity_at  # forward-only
+    if current is not None:
+        sub.admin = current.admin
+    cand.updated_at = now
+    if decision.action in ("reclaimed", "already_gone"):
+        price = seat_prices(session, [cand.software_model_id])[cand.software_model_id].annual
+        if price is not None:
+            cand.unit_cost = cand.potential_savings = price
+        cand.state = CandidateState.AWAITING_REVOCATION
+        cand.reclaimed_at = now
+        cand.last_error = None
+        cand.reason = decision.message or "reclaimed through the app's API"
+    elif decision.action == "canceled":
+        cand.state = CandidateState.CLOSED_CANCELED
+        cand.closed_at = now
+        cand.reason = decision.message
+    elif decision.action == "failed":
+        cand.state = CandidateState.ATTENTION_REQUIRED
+        cand.last_error = decision.message
+    audit.record(session, clock, action=f"candidate.{decision.action}", object_type="candidate",
+                 object_id=cand.id, message=decision.message)
+    return str(cand.state)
+
+
+async def reclaim_candidates(
+    db: Database,
+    keys: KeyRing,
+    clock: Clock,
+    *,
+    ids: Sequence[int] | None = None,
+    all_ready: bool = False,
+    dry_run: bool = False,
+    open_connector: Any = profiles.open_connector,
+    on_progress: Any = None,
+    batch: int = 200,
+) -> list[ReclaimOutcomeView]:
+    """Re-read and reclaim candidates, per profile, concurrently within each connector's limit.
+
+    Outcomes are committed in batches as they come, so an interruption loses nothing done.
+    """
+    with db.sessions() as session:
+        work = _select_work(session, ids, all_ready)
+        by_profile: dict[int, list[_Work]] = {}
+        for item in work:
+            by_profile.setdefault(item.profile_id, []).append(item)
+        connectors = {
+            pid: open_connector(session.get_one(IntegrationProfile, pid), keys)
+            for pid in by_profile
+        }
+    outcomes: list[ReclaimOutcomeView] = []
+    now = clock.now()
+    try:
+        for pid, items in by_profile.items():
+            connector = connectors[pid]
+            limit = asyncio.Semaphore(12)
+
+            async def one(item: _Work, connector: Connector = connector) -> _Decision:
+                async with limit:
+                    return await _decide(connector, item, now, dry_run)
+
+            pending = [asyncio.ensure_future(one(item)) for item in items]
+            done_batch: list[_Decision] = []
+            for future in asyncio.as_completed(pending):
+                done_batch.append(await future)
+                if on_progress:
+                    on_progress(1)
+                if len(done_batch) >= batch:
+                    outcomes += _record(db, clock, done_batch, now, dry_run)
+                    done_batch = []
+            outcomes += _record(db, clock, done_batch, now, dry_run)
+    finally:
+        for connector in connectors.values():
+            await connector.aclose()
+    outcomes.sort(key=lambda o: o.candidate_id)
+    return outcomes
+
+
+def _record(
+    db: Database, clock: Clock, decisions: list[_Decision], now: datetime, dry_run: bool
+) -> list[ReclaimOutcomeView]:
+    views = []
+    if dry_run:
+        return [
+            ReclaimOutcomeView(d.work.candidate_id, d.work.profile_name, d.work.ref.username,
+                               d.action, CandidateState.READY.value, d.message)
+            for d in decisions
+        ]
+    with db.transaction() as session:
+        for decision in decisions:
+            state = _apply(session, clock, decision, now)
+            views.append(
+                ReclaimOutcomeView(decision.work.candidate_id, decision.work.profile_name,
+                                   decision.work.ref.username, decision.action, state,
+                                   decision.message)
+            )
+    return views
+
+
+def realised_savings(session: Session, since: datetime | None = None) -> Decimal:
+    query = select(RemovalCandidate.unit_cost).where(
+        RemovalCandidate.state == CandidateState.CLOSED_COMPLETE.value
+    )
+    if since is not None:
+        query = query.where(RemovalCandidate.closed_at >= since)
+    return sum((Decimal(v) for v in session.scalars(query) if v is not None), Decimal(0))

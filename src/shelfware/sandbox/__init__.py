@@ -1,0 +1,46 @@
+"""Vendor sandboxes: local emulators of the vendors' admin APIs over synthetic organisations.
+
+``SANDBOXES`` maps a vendor name to a builder
+``(users, seed, now, latency_ms, faults) -> (asgi_app, organisation)``. For Rally, a profile's
+connection URL is ``{server.url}/slm/webservice`` (the connector appends ``/v2.0``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from starlette.applications import Starlette
+
+from .faults import FaultSpec, parse_faults
+from .org import Organisation, SyntheticUser, generate_org
+from .server import RunningServer, serve_forever, serve_in_thread
+
+SandboxBuilder = Callable[[int, int, datetime, float, FaultSpec], tuple[Starlette, Organisation]]
+
+
+def build_rally(
+    users: int, seed: int, now: datetime, latency_ms: float, faults: FaultSpec
+) -> tuple[Starlette, Organisation]:
+    """The Rally WSAPI sandbox over a generated organisation."""
+    from .rally import create_rally_app
+
+    org = generate_org(users, seed, now)
+    return create_rally_app(org, faults, latency_ms), org
+
+
+SANDBOXES: dict[str, SandboxBuilder] = {"rally": build_rally}
+
+__all__ = [
+    "SANDBOXES",
+    "FaultSpec",
+    "Organisation",
+    "RunningServer",
+    "SandboxBuilder",
+    "SyntheticUser",
+    "build_rally",
+    "generate_org",
+    "parse_faults",
+    "serve_forever",
+    "serve_in_thread",
+]

@@ -1,0 +1,1 @@
+"""Download + activity pipeline and its run records."""

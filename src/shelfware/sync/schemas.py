@@ -1,0 +1,43 @@
+"""What a sync reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class SyncProgress(Protocol):
+    """Told about the download as it goes (the CLI draws a progress bar from it)."""
+
+    def pages(self, done: int, accounts: int, total: int | None) -> None: ...
+
+    def stage(self, name: str) -> None: ...
+
+
+class NoProgress:
+    def pages(self, done: int, accounts: int, total: int | None) -> None:
+        pass
+
+    def stage(self, name: str) -> None:
+        pass
+
+
+@dataclass
+class SyncSummary:
+    run_id: int
+    profile: str
+    status: str
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    accounts: int = 0
+    created: int = 0
+    updated: int = 0
+    gone: int = 0
+    activity_updates: int = 0
+    candidates_created: int = 0
+    candidates_canceled: int = 0
+    candidates_closed: int = 0
+    failed_page: int | None = None
+    error: str | None = None
+    seconds: float = 0.0

@@ -1,0 +1,482 @@
+"""The sync pipeline: download -> staging -> switch-over -> activity -> rule evaluation.
+
+Guarantees (DOMAIN.md, "known hard parts"):
+
+- one active run per profile, enforced by a partial unique index on ``sync_run``;
+- pages are staged under the run id as they arrive (bounded memory, batch inserts), and
+  nothing a user sees changes until the whole download succeeded;
+- the switch-over (upsert, gone-marking, people, activity watermark, rule evaluation) is one
+  transaction, all set-based SQL;
+- last activity only moves forward;
+- a failed run leaves subscriptions, candidates and the watermark exactly as they were, and its
+  record says which page failed and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shelfware.connectors.base import (
+    AccountRecord,
+    ActivitySource,
+    Connector,
+    PageError,
+)
+from shelfware.directory.service import add_people_from_run, person_join_condition
+from shelfware.kit.clock import Clock
+from shelfware.kit.crypto import KeyRing
+from shelfware.kit.db import Database, UTCDateTime, insert_for
+from shelfware.models import (
+    IntegrationProfile,
+    Person,
+    ProfileStatus,
+    RunStatus,
+    SoftwareModel,
+    StagedAccount,
+    Subscription,
+    SyncRun,
+)
+from shelfware.profiles import service as profiles
+from shelfware.reclamation.evaluation import evaluate_profile
+from shelfware.sync.schemas import NoProgress, SyncProgress, SyncSummary
+
+S = Subscription.__table__.c
+ST = StagedAccount.__table__.c
+M = SoftwareModel.__table__.c
+
+ConnectorOpener = Callable[[IntegrationProfile, KeyRing], Connector]
+
+
+class SyncError(Exception):
+    """A sync could not run or did not finish; nothing was changed."""
+
+    def __init__(self, message: str, summary: SyncSummary | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+@dataclass
+class _Run:
+    id: int
+    profile_id: int
+    profile_name: str
+    started_at: datetime
+
+
+def run_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    """True when ``owner`` is a process on this host that no longer exists."""
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _open_run(db: Database, clock: Clock, name: str) -> _Run:
+    for attempt in range(2):
+        try:
+            with db.transaction() as session:
+                profile = profiles.get_profile(session, name)
+                if profile.status != ProfileStatus.PUBLISHED:
+                    raise SyncError(
+                        f"profile {name!r} is a draft: validate and publish it first "
+                        f"(`shelfware profile validate {name}` then `shelfware profile publish "
+                        f"{name}`)"
+                    )
+                run = SyncRun(
+                    profile_id=profile.id,
+                    status=RunStatus.RUNNING,
+                    started_at=clock.now(),
+                    owner=run_owner(),
+                )
+                session.add(run)
+                session.flush()
+                return _Run(run.id, profile.id, profile.name, run.started_at)
+        except IntegrityError:
+            if attempt == 0 and _reap_abandoned(db, clock, name):
+                continue
+            with db.sessions() as session:
+                profile = profiles.get_profile(session, name)
+                other = session.scalar(
+                    select(SyncRun).where(
+                        SyncRun.profile_id == profile.id, SyncRun.status == RunStatus.RUNNING
+                    )
+                )
+            detail = f" (run {other.id}, started {other.started_at:%Y-%m-%d %H:%M} UTC)" if other else ""
+            raise SyncError(f"a sync of profile {name!r} is already running{detail}") from None
+    raise AssertionError("unreachable")
+
+
+def _reap_abandoned(db: Database, clock: Clock, name: str) -> bool:
+    """Fail a running run whose process on this host is gone; True when one was reaped."""
+    with db.transaction() as session:
+        profile = profiles.get_profile(session, name)
+        run = session.scalar(
+            select(SyncRun).where(
+                SyncRun.profile_id == profile.id, SyncRun.status == RunStatus.RUNNING
+            )
+        )
+        if run is None or not _owner_is_dead(run.owner):
+            return False
+        run.status = RunStatus.FAILED
+        run.finished_at = clock.now()
+        run.error = f"abandoned: the process {run.owner} that ran it is gone"
+        session.execute(delete(StagedAccount).where(StagedAccount.run_id == run.id))
+        return True
+
+
+def _staged_rows(run_id: int, page: list[AccountRecord], default_edition: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": run_id,
+            "external_id": record.external_id,
+            "username": record.username,
+            "email": record.email,
+            "display_name": record.display_name,
+            "active": record.active,
+            "admin": record.admin,
+            "edition": record.edition or default_edition,
+            "created_in_app_at": record.created_in_app_at,
+            "last_activity_at": record.last_activity_at,
+        }
+        for record in page
+    ]
+
+
+def _write_staged(db: Database, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    with db.engine.begin() as connection:
+        statement = insert_for(connection.dialect.name, StagedAccount.__table__)
+        connection.execute(
+            statement.on_conflict_do_nothing(index_elements=[ST.run_id, ST.external_id]), rows
+        )
+
+
+def _discard_staged(connection: Connection, run_id: int) -> None:
+    connection.execute(delete(StagedAccount.__table__).where(ST.run_id == run_id))
+
+
+async def _download(
+    db: Database,
+    run: _Run,
+    connector: Connector,
+    progress: SyncProgress,
+    summary: SyncSummary,
+) -> None:
+    """Stream pages into staging; the next page is fetched while this one is written."""
+    default_edition = connector.default_edition
+    pages = 0
+    async for page in connector.accounts():
+        rows = _staged_rows(run.id, page, default_edition)
+        await asyncio.to_thread(_write_staged, db, rows)
+        pages += 1
+        summary.accounts += len(rows)
+        progress.pages(pages, summary.accounts, getattr(connector, "expected_total", None))
+    summary.pages = pages
+
+
+async def _collect_activity(
+    connector: Connector, since: datetime
+) -> dict[str, datetime]:
+    """Latest activity per account from an event log (reduced as it streams)."""
+    latest: dict[str, datetime] = {}
+    async for page in connector.activity(since):
+        for event in page:
+            seen = latest.get(event.external_id)
+            if seen is None or event.at > seen:
+                latest[event.external_id] = event.at
+    return latest
+
+
+def _switch_over(
+    session: Session,
+    run: _Run,
+    connector: Connector,
+    activity: dict[str, datetime] | None,
+    now: datetime,
+    summary: SyncSummary,
+    clock: Clock,
+) -> None:
+    profile = session.get_one(IntegrationProfile, run.profile_id)
+    dialect = session.get_bind().dialect.name
+    # 1. software models (and default rules) for every edition seen
+    editions = session.scalars(select(ST.edition).where(ST.run_id == run.id).distinct()).all()
+    for edition in editions:
+        profiles.ensure_software_model(
+            session, clock, connector.publisher, connector.product, edition
+        )
+    # 2. created = staged accounts not yet known
+    known = exists().where(S.profile_id == run.profile_id, S.external_id == ST.external_id)
+    summary.created = session.scalar(
+        select(func.count()).select_from(StagedAccount.__table__).where(
+            ST.run_id == run.id, ~known
+        )
+    ) or 0
+    # 3. people for new emails; the upsert links accounts to them
+    add_people_from_run(session, run.id, now)
+    # 4. upsert, forward-only activity, only rows whose data changed are written
+    take_activity = profile.process_activity and (
+        connector.capabilities.activity_source == ActivitySource.ACCOUNT_FIELD
+    )
+    now_sql = literal(now, UTCDateTime())
+    source = (
+        select(
+            literal(run.profile_id),
+            M.id,
+            ST.external_id,
+            ST.username,
+            ST.email,
+            ST.display_name,
+            ST.active,
+            ST.admin,
+            ST.edition,
+            ST.created_in_app_at,
+            ST.last_activity_at if take_activity else null(),
+            now_sql,
+            Person.__table__.c.id,
+        )
+        .select_from(
+            StagedAccount.__table__.join(
+                SoftwareModel.__table__,
+                and_(
+                    M.publisher == connector.publisher,
+                    M.product == connector.product,
+                    M.edition == ST.edition,
+                ),
+            ).outerjoin(Person.__table__, person_join_condition())
+        )
+        .where(ST.run_id == run.id)
+    )
+    upsert = insert_for(dialect, Subscription.__table__).from_select(
+        [
+            S.profile_id,
+            S.software_model_id,
+            S.external_id,
+            S.username,
+            S.email,
+            S.display_name,
+            S.active,
+            S.admin,
+            S.edition,
+            S.created_in_app_at,
+            S.last_activity_at,
+            S.first_seen_at,
+            S.person_id,
+        ],
+        source,
+    )
+    incoming = upsert.excluded
+    table = Subscription.__table__
+    forward_activity = case(
+        (
+            or_(
+                table.c.last_activity_at.is_(None),
+                incoming.last_activity_at > table.c.last_activity_at,
+            ),
+            incoming.last_activity_at,
+        ),
+        else_=table.c.last_activity_at,
+    ) if take_activity else table.c.last_activity_at
+    tracked = ("software_model_id", "username", "email", "display_name", "active", "admin",
+               "edition", "created_in_app_at", "person_id")
+    changed = or_(
+        *(table.c[name].is_distinct_from(incoming[name]) for name in tracked),
+        table.c.gone_at.is_not(None),
+        forward_activity.is_distinct_from(table.c.last_activity_at),
+    )
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[S.profile_id, S.external_id],
+        set_={
+            **{name: incoming[name] for name in tracked},
+            "last_activity_at": forward_activity,
+            "gone_at": None,
+            "last_seen_at": None,
+        },
+        where=changed,
+    )
+    written = session.execute(upsert).rowcount or 0
+    summary.updated = max(0, written - summary.created)
+    # 5. gone: only now that the whole download succeeded
+    previous = session.scalar(
+        select(func.max(SyncRun.started_at)).where(
+            SyncRun.profile_id == run.profile_id,
+            SyncRun.status == RunStatus.SUCCEEDED,
+        )
+    )
+    seen = exists().where(ST.run_id == run.id, ST.external_id == S.external_id)
+    summary.gone = session.execute(
+        update(table)
+        .where(S.profile_id == run.profile_id, S.gone_at.is_(None), ~seen)
+        .values(gone_at=now, last_seen_at=previous or now)
+    ).rowcount or 0
+    # 6. activity from an event log, forward-only, and the watermark in the same transaction
+    if activity:
+        statement = (
+            update(table)
+            .where(
+                S.profile_id == run.profile_id,
+                S.external_id == bindparam("x_id"),
+                or_(S.last_activity_at.is_(None), S.last_activity_at < bindparam("x_at")),
+            )
+            .values(last_activity_at=bindparam("x_at"))
+        )
+        items = [{"x_id": k, "x_at": v} for k, v in activity.items()]
+        for start in range(0, len(items), 5000):
+            summary.activity_updates += (
+                session.execute(statement, items[start : start + 5000]).rowcount or 0
+            )
+    if profile.process_activity:
+        profile.activity_watermark = run.started_at
+    # 7. rules -> candidates
+    evaluation = evaluate_profile(
+        session, profile, now, can_reclaim=connector.capabilities.reclaim
+    )
+    summary.candidates_created = evaluation.created
+    summary.candidates_canceled = evaluation.canceled
+    summary.candidates_closed = evaluation.closed
+    # 8. close the run, schedule the next refresh, drop the staging rows
+    session.execute(delete(StagedAccount.__table__).where(ST.run_id == run.id))
+    profile.next_refresh_at = now + profiles.REFRESH_EVERY
+    _store_summary(session.get_one(SyncRun, run.id), summary, RunStatus.SUCCEEDED, now)
+
+
+def _store_summary(record: SyncRun, summary: SyncSummary, status: str, now: datetime) -> None:
+    record.status = status
+    record.finished_at = now
+    for name in (
+        "pages", "requests", "retries", "accounts", "created", "updated", "gone",
+        "activity_updates", "candidates_created", "candidates_canceled", "candidates_closed",
+        "failed_page", "error",
+    ):
+        setattr(record, name, getattr(summary, name))
+
+
+def _fail(db: Database, run: _Run, summary: SyncSummary, clock: Clock) -> None:
+    with db.transaction() as session:
+        _discard_staged(session.connection(), run.id)
+        _store_summary(session.get_one(SyncRun, run.id), summary, RunStatus.FAILED, clock.now())
+
+
+async def sync_profile(
+    db: Database,
+    keys: KeyRing,
+    clock: Clock,
+    name: str,
+    *,
+    open_connector: ConnectorOpener = profiles.open_connector,
+    progress: SyncProgress | None = None,
+) -> SyncSummary:
+    """Run one sync of a published profile; raises SyncError (with the summary) on failure."""
+    progress = progress or NoProgress()
+    started = time.perf_counter()
+    run = _open_run(db, clock, name)
+    summary = SyncSummary(run_id=run.id, profile=run.profile_name, status=RunStatus.RUNNING)
+    connector: Connector | None = None
+    try:
+        with db.sessions() as session:
+            profile = session.get_one(IntegrationProfile, run.profile_id)
+            connector = open_connector(profile, keys)
+            wants_log = profile.process_activity and (
+                connector.capabilities.activity_source == ActivitySource.EVENT_LOG
+            )
+            since = max(
+                profile.activity_watermark or profile.analyze_activity_from,
+                profile.analyze_activity_from,
+            )
+        progress.stage("download")
+        await _download(db, run, connector, progress, summary)
+        activity = None
+        if wants_log:
+            progress.stage("activity")
+            activity = await _collect_activity(connector, since)
+        progress.stage("switch-over")
+        now = clock.now()
+        _copy_stats(connector, summary)
+        with db.transaction() as session:
+            _switch_over(session, run, connector, activity, now, summary, clock)
+        summary.status = RunStatus.SUCCEEDED
+    except BaseException as exc:
+        summary.status = RunStatus.FAILED
+        summary.error = _describe(exc)
+        if isinstance(exc, PageError):
+            summary.failed_page = exc.page
+        if connector is not None:
+            _copy_stats(connector, summary)
+        _fail(db, run, summary, clock)
+        summary.seconds = time.perf_counter() - started
+        if isinstance(exc, Exception):
+            raise SyncError(
+                f"sync of {name!r} failed, nothing was changed: {summary.error}", summary
+            ) from exc
+        raise
+    finally:
+        if connector is not None:
+            await connector.aclose()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _copy_stats(connector: Connector, summary: SyncSummary) -> None:
+    stats = connector.stats
+    summary.requests = stats.requests
+    summary.retries = stats.retries
+    summary.pages = max(summary.pages, stats.pages)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+        return "interrupted"
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 2000 else text[:2000] + "..."
+
+
+def due_profiles(session: Session, now: datetime) -> list[str]:
+    """Published profiles whose daily refresh is due."""
+    return list(
+        session.scalars(
+            select(IntegrationProfile.name).where(
+                IntegrationProfile.status == ProfileStatus.PUBLISHED,
+                or_(
+                    IntegrationProfile.next_refresh_at.is_(None),
+                    IntegrationProfile.next_refresh_at <= now,
+                ),
+            )
+        )
+    )
+

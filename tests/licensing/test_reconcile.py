@@ -1,0 +1,108 @@
+"""Reconciliation formulas (DOMAIN.md), on rows written directly."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from shelfware.licensing import service as licensing
+from shelfware.licensing.schemas import EntitlementCreate
+from shelfware.models import (
+    CandidateState,
+    IntegrationProfile,
+    RemovalCandidate,
+    Subscription,
+)
+from shelfware.profiles import service as profiles
+from tests.conftest import NOW
+
+pytestmark = pytest.mark.store
+
+
+def seed(db, keys, clock, accounts):  # type: ignore[no-untyped-def]
+    """accounts: list of (active, last_activity_days_ago or None, created_days_ago, person)."""
+    with db.transaction() as s:
+        model = profiles.ensure_software_model(s, clock, "Acme", "Widget", "Pro")
+        prof = IntegrationProfile(
+            name="p", kind="rally", url="https://x.example", analyze_activity_from=NOW,
+            created_at=NOW, updated_at=NOW, connection_changed_at=NOW, options={},
+        )
+        s.add(prof)
+        s.flush()
+        from shelfware.models import Person
+
+        people = {}
+        for i, (active, idle, created, person) in enumerate(accounts):
+            if person and person not in people:
+                people[person] = Person(email=person, created_at=NOW)
+                s.add(people[person])
+                s.flush()
+            s.add(Subscription(
+                profile_id=prof.id, software_model_id=model.id, external_id=str(i),
+                active=active, edition="Pro", first_seen_at=NOW - timedelta(days=400),
+                created_in_app_at=NOW - timedelta(days=created),
+                last_activity_at=None if idle is None else NOW - timedelta(days=idle),
+                person_id=people[person].id if person else None,
+            ))
+        return model.id, prof.id
+
+
+def test_over_licensed_position(db, keys, clock):
+    seed(db, keys, clock, [
+        (True, 1, 300, "a@x"),     # active
+        (True, 10, 300, "a@x"),    # same person, second account
+        (True, 61, 300, "b@x"),    # stale
+        (True, None, 100, None),   # never used, past grace: stale
+        (True, None, 10, None),    # never used, new starter: not stale
+        (False, 500, 900, None),   # disabled: no seat
+    ])
+    with db.transaction() as s:
+        licensing.add_entitlement(s, clock, EntitlementCreate(
+            model="Acme/Widget/Pro", seats=8, unit_cost=Decimal("10"), billing_period="monthly"))
+        licensing.add_entitlement(s, clock, EntitlementCreate(
+            model="Acme Widget Pro", seats=100, unit_cost=Decimal("1"),
+            term_end=date(2020, 1, 1)))  # expired: not owned now, still priced
+    with db.sessions() as s:
+        [row] = licensing.reconcile(s, NOW)
+    assert (row.rights_owned, row.rights_used, row.rights_used_people) == (8, 5, 4)
+    assert (row.rights_available, row.stale, row.status) == (3, 2, "compliant")
+    unit = (8 * 120 + 100 * 1) / 108  # seat-weighted, annualised
+    assert row.unit_cost == pytest.approx(round(unit, 2))
+    assert row.true_up_cost == 0
+    assert row.over_licensed_amount == pytest.approx(round(3 * unit, 2))
+    assert row.potential_savings == pytest.approx(round(5 * unit, 2))
+
+
+def test_under_licensed_true_up_and_realised_savings(db, keys, clock):
+    model_id, prof_id = seed(db, keys, clock, [(True, 1, 300, None)] * 5)
+    with db.transaction() as s:
+        licensing.add_entitlement(s, clock, EntitlementCreate(
+            model=str(model_id), seats=3, unit_cost=Decimal("100")))
+        sub_id = s.query(Subscription.id).first()[0]
+        s.add(RemovalCandidate(
+            subscription_id=sub_id, profile_id=prof_id, software_model_id=model_id,
+            state=CandidateState.CLOSED_COMPLETE, justification="low_usage",
+            unit_cost=Decimal("100"), created_at=NOW, updated_at=NOW, closed_at=NOW,
+        ))
+    with db.sessions() as s:
+        [row] = licensing.reconcile(s, NOW)
+    assert row.status == "under_licensed"
+    assert row.true_up_cost == 200.0 and row.over_licensed_amount == 0
+    assert row.potential_savings == 0
+    assert row.realised_savings == 100.0
+
+
+def test_bad_entitlements_are_refused(db, keys, clock):
+    seed(db, keys, clock, [])
+    with pytest.raises(ValueError):
+        EntitlementCreate(model="x", seats=-1, unit_cost=Decimal(1))
+    with pytest.raises(ValueError, match="currency"):
+        EntitlementCreate(model="x", seats=1, unit_cost=Decimal(1), currency="dollars")
+    with pytest.raises(ValueError, match="term end"):
+        EntitlementCreate(model="x", seats=1, unit_cost=Decimal(1), term_start=date(2026, 1, 2),
+                          term_end=date(2026, 1, 1))
+    with db.transaction() as s, pytest.raises(licensing.LicensingError, match="no software model"):
+        licensing.add_entitlement(s, clock, EntitlementCreate(model="Nope", seats=1,
+                                                              unit_cost=Decimal(1)))
