@@ -43,6 +43,23 @@ PAGE = 2000
 RALLY_CONCURRENCY = 12
 
 
+class StageTimer:
+    """A SyncProgress that records how long each stage took."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+        self._current: tuple[str, float] | None = None
+
+    def pages(self, done: int, accounts: int, total: int | None) -> None:
+        pass
+
+    def stage(self, name: str) -> None:
+        now = time.perf_counter()
+        if self._current:
+            self.spent[self._current[0]] = now - self._current[1]
+        self._current = (name, now)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -52,9 +69,24 @@ def free_port() -> int:
 def start_sandbox(users: int, latency_ms: float, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SHELFWARE_CLOCK": NOW.isoformat()}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shelfware.cli.main", "sandbox", "rally", "--port", str(port),
-         "--users", str(users), "--seed", "1", "--latency-ms", str(latency_ms)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "shelfware.cli.main",
+            "sandbox",
+            "rally",
+            "--port",
+            str(port),
+            "--users",
+            str(users),
+            "--seed",
+            "1",
+            "--latency-ms",
+            str(latency_ms),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -124,11 +156,19 @@ def same_rows(users: int) -> list[tuple[object, ...]]:
     rows = []
     for u in org.users:
         last = u.last_activity
-        rows.append((
-            str(u.object_id), u.username, u.email, u.display_name, not u.disabled,
-            bool(u.subscription_admin), u.creation_date.replace(tzinfo=None),
-            last.replace(tzinfo=None) if last else None, NOW.replace(tzinfo=None),
-        ))
+        rows.append(
+            (
+                str(u.object_id),
+                u.username,
+                u.email,
+                u.display_name,
+                not u.disabled,
+                bool(u.subscription_admin),
+                u.creation_date.replace(tzinfo=None),
+                last.replace(tzinfo=None) if last else None,
+                NOW.replace(tzinfo=None),
+            )
+        )
     return rows
 
 
@@ -138,8 +178,12 @@ async def run_sync(database_url: str, url: str, api_key: str) -> tuple[float, ob
     keys = KeyRing([Fernet.generate_key()])
     clock = FrozenClock(NOW)
     with db.transaction() as s:
-        profiles.create_profile(s, keys, clock, ProfileCreate(
-            kind="rally", name="bench", url=url, secrets={"api_key": api_key}))
+        profiles.create_profile(
+            s,
+            keys,
+            clock,
+            ProfileCreate(kind="rally", name="bench", url=url, secrets={"api_key": api_key}),
+        )
     with db.sessions() as s:
         connector = profiles.open_connector(profiles.get_profile(s, "bench"), keys)
     report = await connector.validate()
@@ -148,9 +192,14 @@ async def run_sync(database_url: str, url: str, api_key: str) -> tuple[float, ob
         p = profiles.get_profile(s, "bench")
         profiles.record_validation(s, clock, p, report)
         profiles.publish_profile(s, clock, p)
+    stages = StageTimer()
     started = time.perf_counter()
-    summary = await sync_profile(db, keys, clock, "bench")
+    summary = await sync_profile(db, keys, clock, "bench", progress=stages)
     elapsed = time.perf_counter() - started
+    stages.stage("end")
+    print(
+        "stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in stages.spent.items()), file=sys.stderr
+    )
     db.dispose()
     return elapsed, summary
 
@@ -195,12 +244,17 @@ def main() -> None:
     network_floor = pages / RALLY_CONCURRENCY * args.latency_ms / 1000
     floor = max(network_floor, driver)
     engine = "PostgreSQL" if database.startswith("postgresql") else "SQLite"
-    print(f"| {datetime.now(UTC):%Y-%m-%d} | {engine} | {args.users:,} | {args.latency_ms:.0f} ms "
-          f"| {pages} | {summary.requests} | {wall:.2f} s | {network_floor:.2f} s | {driver:.2f} s "
-          f"| {wall / floor:.2f}x | {args.users / wall:,.0f} | {peak_mb:.0f} MB |")
-    print(f"(python {platform.python_version()}, {os.cpu_count()} cores; "
-          f"accounts={summary.accounts}, created={summary.created}, "
-          f"candidates={summary.candidates_created})", file=sys.stderr)
+    print(
+        f"| {datetime.now(UTC):%Y-%m-%d} | {engine} | {args.users:,} | {args.latency_ms:.0f} ms "
+        f"| {pages} | {summary.requests} | {wall:.2f} s | {network_floor:.2f} s | {driver:.2f} s "
+        f"| {wall / floor:.2f}x | {args.users / wall:,.0f} | {peak_mb:.0f} MB |"
+    )
+    print(
+        f"(python {platform.python_version()}, {os.cpu_count()} cores; "
+        f"accounts={summary.accounts}, created={summary.created}, "
+        f"candidates={summary.candidates_created})",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -78,8 +78,6 @@ class RallySandbox:
         return self.app.state.sandbox  # type: ignore[attr-defined]
 
 
-
-
 @pytest.fixture
 def rally_factory():  # type: ignore[no-untyped-def]
     """Start Rally sandboxes on loopback; all are stopped at the end of the test."""

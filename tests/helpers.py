@@ -28,9 +28,17 @@ async def published_rally(
 ) -> None:
     with db.transaction() as session:
         profiles.create_profile(
-            session, keys, clock,
-            ProfileCreate(kind="rally", name=name, url=url, secrets={"api_key": api_key},
-                          options=options or {}, reclaim=reclaim),
+            session,
+            keys,
+            clock,
+            ProfileCreate(
+                kind="rally",
+                name=name,
+                url=url,
+                secrets={"api_key": api_key},
+                options=options or {},
+                reclaim=reclaim,
+            ),
         )
     with db.sessions() as session:
         connector = profiles.open_connector(profiles.get_profile(session, name), keys)
@@ -84,5 +92,6 @@ def idle_expected(user: Any, now: datetime, days: int = 60) -> bool:
 
 def is_admin(user: Any) -> bool:
     return bool(user.subscription_admin) or user.permission in (
-        "Subscription Admin", "Workspace Admin"
+        "Subscription Admin",
+        "Workspace Admin",
     )

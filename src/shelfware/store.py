@@ -73,5 +73,7 @@ def open_store(settings: Settings) -> Store:
     except Exception as exc:  # connection refused, bad URL...
         raise StoreNotReady(f"cannot open the database: {exc}") from exc
     if not current:
-        raise StoreNotReady("the database is not initialised or is out of date: run `shelfware init`")
+        raise StoreNotReady(
+            "the database is not initialised or is out of date: run `shelfware init`"
+        )
     return Store(db=db, keys=key_ring(settings))

@@ -27,7 +27,10 @@ def cli(home: Path, *args: str, env: dict[str, str] | None = None, ok: bool = Tr
         full_env["SHELFWARE_DATABASE_URL"] = os.environ["SHELFWARE_TEST_DATABASE_URL"]
     result = subprocess.run(
         [sys.executable, "-m", "shelfware.cli.main", *args],
-        capture_output=True, text=True, env=full_env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
     )
     if ok:
         assert result.returncode == 0, result.stderr + result.stdout
@@ -47,8 +50,17 @@ def test_whole_loop_through_the_cli_and_no_plaintext_secret(tmp_path, rally_fact
         return result
 
     run("init")
-    run("profile", "create", "rally", "--name", "Rally EU", "--url", sandbox.url,
-        "--secret-env", "RALLY_KEY")
+    run(
+        "profile",
+        "create",
+        "rally",
+        "--name",
+        "Rally EU",
+        "--url",
+        sandbox.url,
+        "--secret-env",
+        "RALLY_KEY",
+    )
     refused = run("profile", "publish", "Rally EU", ok=False)
     assert refused.returncode == 1 and "validate" in refused.stderr
     run("profile", "validate", "Rally EU")
@@ -57,15 +69,46 @@ def test_whole_loop_through_the_cli_and_no_plaintext_secret(tmp_path, rally_fact
     subs = json.loads(run("subscriptions", "list", "--json").stdout)
     enabled = {str(u.object_id) for u in sandbox.org.users if not u.disabled}
     assert {s["external_id"] for s in subs} == enabled
-    assert set(subs[0]) >= {"id", "profile", "external_id", "username", "email", "display_name",
-                            "software_model", "edition", "active", "admin", "created_in_app_at",
-                            "last_activity_at", "person_id"}
+    assert set(subs[0]) >= {
+        "id",
+        "profile",
+        "external_id",
+        "username",
+        "email",
+        "display_name",
+        "software_model",
+        "edition",
+        "active",
+        "admin",
+        "created_in_app_at",
+        "last_activity_at",
+        "person_id",
+    }
     cands = json.loads(run("candidates", "list", "--json").stdout)
-    assert cands and set(cands[0]) >= {"id", "profile", "external_id", "username", "email",
-                                       "software_model", "state", "justification",
-                                       "inactive_days", "potential_savings"}
-    run("entitlements", "add", "--model", "Broadcom Rally Unlimited", "--seats", "700",
-        "--unit-cost", "30", "--billing-period", "monthly")
+    assert cands and set(cands[0]) >= {
+        "id",
+        "profile",
+        "external_id",
+        "username",
+        "email",
+        "software_model",
+        "state",
+        "justification",
+        "inactive_days",
+        "potential_savings",
+    }
+    run(
+        "entitlements",
+        "add",
+        "--model",
+        "Broadcom Rally Unlimited",
+        "--seats",
+        "700",
+        "--unit-cost",
+        "30",
+        "--billing-period",
+        "monthly",
+    )
     [row] = json.loads(run("reconcile", "--json").stdout)
     assert row["rights_owned"] == 700 and row["rights_used"] == len(enabled)
     assert row["status"] == "compliant" and row["currency"] == "USD"
@@ -101,18 +144,51 @@ def test_bad_secret_is_reported_without_echoing_it(tmp_path, rally_factory, db):
     home = tmp_path / "home"
     wrong = "_wrong-key-1234567890"
     cli(home, "init")
-    cli(home, "profile", "create", "rally", "--name", "r", "--url", sandbox.url,
-        "--secret-env", "K", env={"K": wrong})
+    cli(
+        home,
+        "profile",
+        "create",
+        "rally",
+        "--name",
+        "r",
+        "--url",
+        sandbox.url,
+        "--secret-env",
+        "K",
+        env={"K": wrong},
+    )
     result = cli(home, "profile", "validate", "r", ok=False)
     assert result.returncode == 1
     assert "401" in result.stdout + result.stderr
     assert wrong not in result.stdout + result.stderr
-    missing = cli(home, "profile", "create", "rally", "--name", "x", "--url", sandbox.url,
-                  "--secret-env", "UNSET_VAR_X", ok=False)
+    missing = cli(
+        home,
+        "profile",
+        "create",
+        "rally",
+        "--name",
+        "x",
+        "--url",
+        sandbox.url,
+        "--secret-env",
+        "UNSET_VAR_X",
+        ok=False,
+    )
     assert "UNSET_VAR_X is not set" in missing.stderr
-    http = cli(home, "profile", "create", "rally", "--name", "y", "--url",
-               "http://rally.example.com/slm/webservice", "--secret-env", "K",
-               env={"K": wrong}, ok=False)
+    http = cli(
+        home,
+        "profile",
+        "create",
+        "rally",
+        "--name",
+        "y",
+        "--url",
+        "http://rally.example.com/slm/webservice",
+        "--secret-env",
+        "K",
+        env={"K": wrong},
+        ok=False,
+    )
     assert "https://" in http.stderr
 
 

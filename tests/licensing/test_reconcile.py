@@ -26,8 +26,14 @@ def seed(db, keys, clock, accounts):  # type: ignore[no-untyped-def]
     with db.transaction() as s:
         model = profiles.ensure_software_model(s, clock, "Acme", "Widget", "Pro")
         prof = IntegrationProfile(
-            name="p", kind="rally", url="https://x.example", analyze_activity_from=NOW,
-            created_at=NOW, updated_at=NOW, connection_changed_at=NOW, options={},
+            name="p",
+            kind="rally",
+            url="https://x.example",
+            analyze_activity_from=NOW,
+            created_at=NOW,
+            updated_at=NOW,
+            connection_changed_at=NOW,
+            options={},
         )
         s.add(prof)
         s.flush()
@@ -39,31 +45,54 @@ def seed(db, keys, clock, accounts):  # type: ignore[no-untyped-def]
                 people[person] = Person(email=person, created_at=NOW)
                 s.add(people[person])
                 s.flush()
-            s.add(Subscription(
-                profile_id=prof.id, software_model_id=model.id, external_id=str(i),
-                active=active, edition="Pro", first_seen_at=NOW - timedelta(days=400),
-                created_in_app_at=NOW - timedelta(days=created),
-                last_activity_at=None if idle is None else NOW - timedelta(days=idle),
-                person_id=people[person].id if person else None,
-            ))
+            s.add(
+                Subscription(
+                    profile_id=prof.id,
+                    software_model_id=model.id,
+                    external_id=str(i),
+                    active=active,
+                    edition="Pro",
+                    first_seen_at=NOW - timedelta(days=400),
+                    created_in_app_at=NOW - timedelta(days=created),
+                    last_activity_at=None if idle is None else NOW - timedelta(days=idle),
+                    person_id=people[person].id if person else None,
+                )
+            )
         return model.id, prof.id
 
 
 def test_over_licensed_position(db, keys, clock):
-    seed(db, keys, clock, [
-        (True, 1, 300, "a@x"),     # active
-        (True, 10, 300, "a@x"),    # same person, second account
-        (True, 61, 300, "b@x"),    # stale
-        (True, None, 100, None),   # never used, past grace: stale
-        (True, None, 10, None),    # never used, new starter: not stale
-        (False, 500, 900, None),   # disabled: no seat
-    ])
+    seed(
+        db,
+        keys,
+        clock,
+        [
+            (True, 1, 300, "a@x"),  # active
+            (True, 10, 300, "a@x"),  # same person, second account
+            (True, 61, 300, "b@x"),  # stale
+            (True, None, 100, None),  # never used, past grace: stale
+            (True, None, 10, None),  # never used, new starter: not stale
+            (False, 500, 900, None),  # disabled: no seat
+        ],
+    )
     with db.transaction() as s:
-        licensing.add_entitlement(s, clock, EntitlementCreate(
-            model="Acme/Widget/Pro", seats=8, unit_cost=Decimal("10"), billing_period="monthly"))
-        licensing.add_entitlement(s, clock, EntitlementCreate(
-            model="Acme Widget Pro", seats=100, unit_cost=Decimal("1"),
-            term_end=date(2020, 1, 1)))  # expired: not owned now, still priced
+        licensing.add_entitlement(
+            s,
+            clock,
+            EntitlementCreate(
+                model="Acme/Widget/Pro", seats=8, unit_cost=Decimal("10"), billing_period="monthly"
+            ),
+        )
+        licensing.add_entitlement(
+            s,
+            clock,
+            EntitlementCreate(
+                model="Acme Widget Pro",
+                seats=100,
+                unit_cost=Decimal("1"),
+                term_end=date(2020, 1, 1),
+            ),
+        )  # expired: not owned now, still priced
     with db.sessions() as s:
         [row] = licensing.reconcile(s, NOW)
     assert (row.rights_owned, row.rights_used, row.rights_used_people) == (8, 5, 4)
@@ -78,14 +107,23 @@ def test_over_licensed_position(db, keys, clock):
 def test_under_licensed_true_up_and_realised_savings(db, keys, clock):
     model_id, prof_id = seed(db, keys, clock, [(True, 1, 300, None)] * 5)
     with db.transaction() as s:
-        licensing.add_entitlement(s, clock, EntitlementCreate(
-            model=str(model_id), seats=3, unit_cost=Decimal("100")))
+        licensing.add_entitlement(
+            s, clock, EntitlementCreate(model=str(model_id), seats=3, unit_cost=Decimal("100"))
+        )
         sub_id = s.query(Subscription.id).first()[0]
-        s.add(RemovalCandidate(
-            subscription_id=sub_id, profile_id=prof_id, software_model_id=model_id,
-            state=CandidateState.CLOSED_COMPLETE, justification="low_usage",
-            unit_cost=Decimal("100"), created_at=NOW, updated_at=NOW, closed_at=NOW,
-        ))
+        s.add(
+            RemovalCandidate(
+                subscription_id=sub_id,
+                profile_id=prof_id,
+                software_model_id=model_id,
+                state=CandidateState.CLOSED_COMPLETE,
+                justification="low_usage",
+                unit_cost=Decimal("100"),
+                created_at=NOW,
+                updated_at=NOW,
+                closed_at=NOW,
+            )
+        )
     with db.sessions() as s:
         [row] = licensing.reconcile(s, NOW)
     assert row.status == "under_licensed"
@@ -101,8 +139,14 @@ def test_bad_entitlements_are_refused(db, keys, clock):
     with pytest.raises(ValueError, match="currency"):
         EntitlementCreate(model="x", seats=1, unit_cost=Decimal(1), currency="dollars")
     with pytest.raises(ValueError, match="term end"):
-        EntitlementCreate(model="x", seats=1, unit_cost=Decimal(1), term_start=date(2026, 1, 2),
-                          term_end=date(2026, 1, 1))
+        EntitlementCreate(
+            model="x",
+            seats=1,
+            unit_cost=Decimal(1),
+            term_start=date(2026, 1, 2),
+            term_end=date(2026, 1, 1),
+        )
     with db.transaction() as s, pytest.raises(licensing.LicensingError, match="no software model"):
-        licensing.add_entitlement(s, clock, EntitlementCreate(model="Nope", seats=1,
-                                                              unit_cost=Decimal(1)))
+        licensing.add_entitlement(
+            s, clock, EntitlementCreate(model="Nope", seats=1, unit_cost=Decimal(1))
+        )

@@ -64,8 +64,11 @@ async def test_acceptance_20k_users_sync_reclaim_confirm(db, keys, clock, rally_
     assert first.candidates_created == len(expected)
     # never-used accounts newer than the grace period are not candidates
     fresh_never_used = [
-        u for u in org.users
-        if not u.disabled and u.last_login_date is None and u.last_active_date is None
+        u
+        for u in org.users
+        if not u.disabled
+        and u.last_login_date is None
+        and u.last_active_date is None
         and u.creation_date > NOW - timedelta(days=60)
     ]
     assert fresh_never_used and not {str(u.object_id) for u in fresh_never_used} & expected
@@ -75,7 +78,9 @@ async def test_acceptance_20k_users_sync_reclaim_confirm(db, keys, clock, rally_
     second = await sync_profile(db, keys, clock, "rally")
     assert (second.created, second.updated, second.gone) == (0, 0, 0)
     assert (second.candidates_created, second.candidates_canceled, second.candidates_closed) == (
-        0, 0, 0
+        0,
+        0,
+        0,
     )
     after = snapshot(db)
     assert after["subscriptions"] == before["subscriptions"]
@@ -93,7 +98,10 @@ async def test_acceptance_20k_users_sync_reclaim_confirm(db, keys, clock, rally_
     third = await sync_profile(db, keys, clock, "rally")
     assert third.candidates_closed == len(expected)
     assert (third.created, third.gone, third.candidates_created, third.candidates_canceled) == (
-        0, 0, 0, 0
+        0,
+        0,
+        0,
+        0,
     )
     assert third.updated == len(expected)  # exactly the disabled accounts changed
     assert candidate_ids(db, CandidateState.CLOSED_COMPLETE) == expected
@@ -106,8 +114,7 @@ async def test_acceptance_20k_users_sync_reclaim_confirm(db, keys, clock, rally_
 
 async def test_failing_third_page_changes_nothing(db, keys, clock, rally_factory):
     good = rally_factory(users=1000, seed=5)
-    await published_rally(db, keys, clock, good.url, good.org.api_key,
-                          options={"page_size": "200"})
+    await published_rally(db, keys, clock, good.url, good.org.api_key, options={"page_size": "200"})
     await sync_profile(db, keys, clock, "rally")
     before = snapshot(db)
     assert before["subscriptions"] and before["candidates"]
@@ -147,7 +154,8 @@ async def test_activity_only_moves_forward_and_new_activity_cancels(db, keys, cl
     # one idle user comes back; one active user's dates are rewound (the app "forgot")
     woke.last_active_date = NOW
     recent = next(
-        u for u in sandbox.org.users
+        u
+        for u in sandbox.org.users
         if not u.disabled and u.last_active_date and u.last_active_date > NOW - timedelta(days=5)
     )
     with db.sessions() as s:
@@ -169,11 +177,14 @@ async def test_activity_only_moves_forward_and_new_activity_cancels(db, keys, cl
             .where(Subscription.external_id == str(woke.object_id))
         )
         assert state == CandidateState.CLOSED_CANCELED
-        assert s.scalar(
-            select(Subscription.last_activity_at).where(
-                Subscription.external_id == str(recent.object_id)
+        assert (
+            s.scalar(
+                select(Subscription.last_activity_at).where(
+                    Subscription.external_id == str(recent.object_id)
+                )
             )
-        ) == kept
+            == kept
+        )
 
 
 async def test_vanished_account_is_marked_gone_and_its_candidate_skipped(
@@ -229,8 +240,11 @@ async def test_dry_run_changes_nothing(db, keys, clock, rally_factory):
     outcomes = await reclaim_candidates(db, keys, clock, all_ready=True, dry_run=True)
     assert outcomes and {o.action for o in outcomes} == {"would_reclaim"}
     assert snapshot(db) == before
-    assert not any(u.disabled for u in sandbox.org.users if str(u.object_id) in
-                   {c["external_id"] for c in list_candidates_db(db)})
+    assert not any(
+        u.disabled
+        for u in sandbox.org.users
+        if str(u.object_id) in {c["external_id"] for c in list_candidates_db(db)}
+    )
     assert sandbox.state.disable_calls == 0
 
 
@@ -240,7 +254,7 @@ async def test_reclaim_off_creates_manual_tasks_and_refuses(db, keys, clock, ral
     await sync_profile(db, keys, clock, "rally")
     cands = list_candidates_db(db)
     assert cands and {c["state"] for c in cands} == {CandidateState.AWAITING_REVOCATION}
-    with pytest.raises(ReclaimError, match="reclaim process .* is off"):
+    with pytest.raises(ReclaimError, match=r"reclaim process .* is off"):
         await reclaim_candidates(db, keys, clock, ids=[cands[0]["id"]])
     # a person deactivates one by hand: the next download closes it as complete
     victim = next(u for u in sandbox.org.users if str(u.object_id) == cands[0]["external_id"])
@@ -263,8 +277,9 @@ async def test_credential_owner_is_never_a_candidate_nor_reclaimed(db, keys, clo
     sandbox.state.reload_users()
     await sync_profile(db, keys, clock, "rally")
     with db.sessions() as s:
-        row = s.scalars(select(Subscription).where(
-            Subscription.external_id == str(owner.object_id))).one()
+        row = s.scalars(
+            select(Subscription).where(Subscription.external_id == str(owner.object_id))
+        ).one()
         assert not row.admin and row.active
     assert str(owner.object_id) not in candidate_ids(db)
 
@@ -276,8 +291,7 @@ async def test_one_running_sync_per_profile(db, keys, clock, rally_factory):
         from shelfware.models import IntegrationProfile
 
         pid = s.scalars(select(IntegrationProfile.id)).one()
-        s.add(SyncRun(profile_id=pid, status=RunStatus.RUNNING, started_at=NOW,
-                      owner=run_owner()))
+        s.add(SyncRun(profile_id=pid, status=RunStatus.RUNNING, started_at=NOW, owner=run_owner()))
     with pytest.raises(SyncError, match="already running"):
         await sync_profile(db, keys, clock, "rally")
     # a run left behind by a dead process on this host is reaped
@@ -296,7 +310,11 @@ async def test_draft_profile_cannot_sync(db, keys, clock, rally_factory):
 
     sandbox = rally_factory(users=20)
     with db.transaction() as s:
-        profiles.create_profile(s, keys, clock, ProfileCreate(
-            kind="rally", name="draft", url=sandbox.url, secrets={"api_key": "_x"}))
+        profiles.create_profile(
+            s,
+            keys,
+            clock,
+            ProfileCreate(kind="rally", name="draft", url=sandbox.url, secrets={"api_key": "_x"}),
+        )
     with pytest.raises(SyncError, match="draft"):
         await sync_profile(db, keys, clock, "draft")

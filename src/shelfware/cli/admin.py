@@ -14,8 +14,7 @@ from shelfware.kit.crypto import write_key_file
 from shelfware.models import Credential
 from shelfware.store import init_store, key_ring
 
-keys_app = typer.Typer(help="The key ring that encrypts stored credentials.",
-                       no_args_is_help=True)
+keys_app = typer.Typer(help="The key ring that encrypts stored credentials.", no_args_is_help=True)
 
 
 def init() -> None:
@@ -55,8 +54,10 @@ def rotate() -> None:
             write_key_file(conf.key_file, ring)
     finally:
         store.db.dispose()
-    console.print(f"Re-encrypted {count} credential(s) with the newest key "
-                  f"({len(ring.keys)} key(s) in the ring).")
+    console.print(
+        f"Re-encrypted {count} credential(s) with the newest key "
+        f"({len(ring.keys)} key(s) in the ring)."
+    )
 
 
 def connectors(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -65,32 +66,46 @@ def connectors(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
     for kind in connector_kinds():
         cls = connector_class(kind)
         caps = cls.capabilities
-        rows.append({
-            "kind": kind,
-            "publisher": cls.publisher,
-            "product": cls.product,
-            "download": caps.download,
-            "activity": caps.activity,
-            "reclaim": caps.reclaim,
-            "activity_source": str(caps.activity_source),
-            "default_url": cls.default_url,
-            "permissions": [
-                {"process": str(p.process), "role": p.role, "scopes": list(p.scopes)}
-                for p in cls.permissions
-            ],
-        })
+        rows.append(
+            {
+                "kind": kind,
+                "publisher": cls.publisher,
+                "product": cls.product,
+                "download": caps.download,
+                "activity": caps.activity,
+                "reclaim": caps.reclaim,
+                "activity_source": str(caps.activity_source),
+                "default_url": cls.default_url,
+                "permissions": [
+                    {"process": str(p.process), "role": p.role, "scopes": list(p.scopes)}
+                    for p in cls.permissions
+                ],
+            }
+        )
     if json_:
         output.print_json(rows)
         return
     output.table(
         "Connectors",
         ["Kind", "App", "Download", "Activity", "Reclaim", "Activity from"],
-        [(r["kind"], f"{r['publisher']} {r['product']}", r["download"], r["activity"],
-          r["reclaim"], r["activity_source"]) for r in rows],
+        [
+            (
+                r["kind"],
+                f"{r['publisher']} {r['product']}",
+                r["download"],
+                r["activity"],
+                r["reclaim"],
+                r["activity_source"],
+            )
+            for r in rows
+        ],
     )
     output.table(
         "Least privilege",
         ["Kind", "Process", "Role in the app", "Scopes"],
-        [(r["kind"], p["process"], p["role"], ", ".join(p["scopes"]) or "none")
-         for r in rows for p in r["permissions"]],
+        [
+            (r["kind"], p["process"], p["role"], ", ".join(p["scopes"]) or "none")
+            for r in rows
+            for p in r["permissions"]
+        ],
     )

@@ -22,6 +22,7 @@ from shelfware.settings import Settings, get_settings
 from shelfware.store import Store, StoreNotReady, open_store
 from shelfware.sync.service import SyncError
 
+
 def _console(stderr: bool = False) -> Console:
     """Rich console; when output is not a terminal, wide enough that tables stay readable."""
     probe = Console(stderr=stderr)

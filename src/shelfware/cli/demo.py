@@ -55,14 +55,18 @@ def demo(
                 console.print(f"   (replaced the previous {DEMO_PROFILE} profile)")
         with store.db.transaction() as session:
             profiles.create_profile(
-                session, store.keys, clk,
-                ProfileCreate(kind="rally", name=DEMO_PROFILE, url=url,
-                              secrets={"api_key": org.api_key}),
+                session,
+                store.keys,
+                clk,
+                ProfileCreate(
+                    kind="rally", name=DEMO_PROFILE, url=url, secrets={"api_key": org.api_key}
+                ),
             )
         console.print(f"2. Created draft profile {DEMO_PROFILE} (API key stored encrypted)")
         with store.db.sessions() as session:
-            connector = profiles.open_connector(profiles.get_profile(session, DEMO_PROFILE),
-                                                store.keys)
+            connector = profiles.open_connector(
+                profiles.get_profile(session, DEMO_PROFILE), store.keys
+            )
 
         async def validate() -> ValidationReport:
             try:
@@ -84,14 +88,22 @@ def demo(
         console.print("5. Sync")
         print_summary(run_one(store.db, store.keys, DEMO_PROFILE))
         with store.db.transaction() as session:
-            used = sum(r.rights_used for r in licensing.reconcile(session, clk.now())
-                       if r.product == "Rally")
+            used = sum(
+                r.rights_used
+                for r in licensing.reconcile(session, clk.now())
+                if r.product == "Rally"
+            )
             seats = int(math.ceil(used * 1.1 / 50) * 50)
             licensing.add_entitlement(
-                session, clk,
-                EntitlementCreate(model="Broadcom/Rally/Unlimited", seats=seats,
-                                  unit_cost=Decimal("45"), billing_period="monthly",
-                                  contract_ref="DEMO-RALLY-1"),
+                session,
+                clk,
+                EntitlementCreate(
+                    model="Broadcom/Rally/Unlimited",
+                    seats=seats,
+                    unit_cost=Decimal("45"),
+                    billing_period="monthly",
+                    contract_ref="DEMO-RALLY-1",
+                ),
             )
         console.print(f"6. Entitlement: {seats:,} seats at 45 USD per seat per month")
         console.print("7. Reconcile")
@@ -102,10 +114,23 @@ def demo(
         print_compliance(rows)
         output.table(
             f"Top removal candidates (of {total:,})",
-            [("ID", "right"), "User", "Why", ("Idle days", "right"),
-             ("Potential savings/yr", "right")],
-            [(c["id"], c["username"], c["justification"], c["inactive_days"],
-              output.money(c["potential_savings"])) for c in top],
+            [
+                ("ID", "right"),
+                "User",
+                "Why",
+                ("Idle days", "right"),
+                ("Potential savings/yr", "right"),
+            ],
+            [
+                (
+                    c["id"],
+                    c["username"],
+                    c["justification"],
+                    c["inactive_days"],
+                    output.money(c["potential_savings"]),
+                )
+                for c in top
+            ],
         )
         savings = sum(r.potential_savings or 0 for r in rows)
         console.print(

@@ -80,8 +80,18 @@ def subscriptions_list(
     output.table(
         "Subscriptions",
         ["Profile", "User", "Email", "Model", "Admin", "Last activity", "Active"],
-        [(r["profile"], r["username"], r["email"], r["software_model"], r["admin"],
-          r["last_activity_at"], r["active"]) for r in shown],
+        [
+            (
+                r["profile"],
+                r["username"],
+                r["email"],
+                r["software_model"],
+                r["admin"],
+                r["last_activity_at"],
+                r["active"],
+            )
+            for r in shown
+        ],
         caption=f"{len(shown)} of {len(rows)}" if limit and len(rows) > limit else None,
     )
 
@@ -102,11 +112,29 @@ def candidates_list(
     shown = rows[:limit] if limit else rows
     output.table(
         "Removal candidates",
-        [("ID", "right"), "Profile", "User", "Model", "State", "Why", ("Idle days", "right"),
-         ("Potential savings/yr", "right")],
-        [(r["id"], r["profile"], r["username"], r["software_model"], r["state"],
-          r["justification"], r["inactive_days"], output.money(r["potential_savings"]))
-         for r in shown],
+        [
+            ("ID", "right"),
+            "Profile",
+            "User",
+            "Model",
+            "State",
+            "Why",
+            ("Idle days", "right"),
+            ("Potential savings/yr", "right"),
+        ],
+        [
+            (
+                r["id"],
+                r["profile"],
+                r["username"],
+                r["software_model"],
+                r["state"],
+                r["justification"],
+                r["inactive_days"],
+                output.money(r["potential_savings"]),
+            )
+            for r in shown
+        ],
         caption=f"{len(shown)} of {len(rows)}" if limit and len(rows) > limit else None,
     )
 
@@ -115,7 +143,9 @@ def candidates_list(
 def candidates_reclaim(
     ids: Annotated[list[int] | None, typer.Argument(help="candidate ids")] = None,
     all_ready: Annotated[bool, typer.Option("--all-ready", help="every ready candidate")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="re-read only; change nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="re-read only; change nothing")
+    ] = False,
     json_: JsonFlag = False,
 ) -> None:
     """Re-read each account, then reclaim it through the app's API (or cancel the candidate)."""
@@ -125,7 +155,12 @@ def candidates_reclaim(
         task = bar.add_task("reclaiming" if not dry_run else "checking", total=None)
         outcomes = asyncio.run(
             reclamation.reclaim_candidates(
-                st.db, st.keys, clock(), ids=ids, all_ready=all_ready, dry_run=dry_run,
+                st.db,
+                st.keys,
+                clock(),
+                ids=ids,
+                all_ready=all_ready,
+                dry_run=dry_run,
                 on_progress=lambda n: bar.advance(task, n),
             )
         )
@@ -137,8 +172,11 @@ def candidates_reclaim(
             counts[o.action] = counts.get(o.action, 0) + 1
         failed = [o for o in outcomes if o.action == "failed"]
         if failed:
-            output.table("Failed", [("ID", "right"), "User", "Error"],
-                         [(o.candidate_id, o.username, o.message) for o in failed[:50]])
+            output.table(
+                "Failed",
+                [("ID", "right"), "User", "Error"],
+                [(o.candidate_id, o.username, o.message) for o in failed[:50]],
+            )
         summary = ", ".join(f"{n} {a.replace('_', ' ')}" for a, n in sorted(counts.items()))
         console.print(summary or "no candidate to reclaim")
         if not dry_run and counts.get("reclaimed"):
@@ -162,16 +200,23 @@ def entitlements_add(
 ) -> None:
     """Record seats bought for a software model."""
     data = EntitlementCreate(
-        model=model, seats=seats, unit_cost=Decimal(unit_cost), currency=currency,
+        model=model,
+        seats=seats,
+        unit_cost=Decimal(unit_cost),
+        currency=currency,
         billing_period=billing_period,
-        term_start=_date(start, "--start"), term_end=_date(end, "--end"),
-        renewal_date=_date(renewal, "--renewal"), notice_date=_date(notice, "--notice"),
+        term_start=_date(start, "--start"),
+        term_end=_date(end, "--end"),
+        renewal_date=_date(renewal, "--renewal"),
+        notice_date=_date(notice, "--notice"),
         contract_ref=contract,
     )
     with store() as st, st.db.transaction() as session:
         ent = licensing.add_entitlement(session, clock(), data)
-        console.print(f"Entitlement {ent.id}: {ent.seats} seats at {ent.unit_cost} "
-                      f"{ent.currency}/{ent.billing_period}. Next: [cyan]shelfware reconcile[/]")
+        console.print(
+            f"Entitlement {ent.id}: {ent.seats} seats at {ent.unit_cost} "
+            f"{ent.currency}/{ent.billing_period}. Next: [cyan]shelfware reconcile[/]"
+        )
 
 
 def _date(text: str | None, flag: str) -> date | None:
@@ -196,15 +241,29 @@ def reconcile(json_: JsonFlag = False) -> None:
 def print_compliance(rows: list[Any]) -> None:
     output.table(
         "License compliance",
-        ["Software model", ("Owned", "right"), ("Used", "right"), ("Available", "right"),
-         ("Stale", "right"), "Status", ("True-up", "right"), ("Over-licensed", "right"),
-         ("Potential savings/yr", "right")],
         [
-            (r.software_model, r.rights_owned, r.rights_used, r.rights_available, r.stale,
-             "[green]compliant[/]" if r.status == "compliant" else "[red]under-licensed[/]",
-             output.money(r.true_up_cost, r.currency),
-             output.money(r.over_licensed_amount, r.currency),
-             output.money(r.potential_savings, r.currency))
+            "Software model",
+            ("Owned", "right"),
+            ("Used", "right"),
+            ("Available", "right"),
+            ("Stale", "right"),
+            "Status",
+            ("True-up", "right"),
+            ("Over-licensed", "right"),
+            ("Potential savings/yr", "right"),
+        ],
+        [
+            (
+                r.software_model,
+                r.rights_owned,
+                r.rights_used,
+                r.rights_available,
+                r.stale,
+                "[green]compliant[/]" if r.status == "compliant" else "[red]under-licensed[/]",
+                output.money(r.true_up_cost, r.currency),
+                output.money(r.over_licensed_amount, r.currency),
+                output.money(r.potential_savings, r.currency),
+            )
             for r in rows
         ],
     )
@@ -215,32 +274,51 @@ def rules_list(json_: JsonFlag = False) -> None:
     """Reclamation rules."""
     with store() as st, st.db.sessions() as session:
         rows = [
-            {"id": rule.id, "software_model": model.display_name,
-             "threshold_days": rule.threshold_days, "notify": rule.notify,
-             "auto_reclaim_days": rule.auto_reclaim_days,
-             "approval_required": rule.approval_required, "exclude_admins": rule.exclude_admins,
-             "excluded_users": rule.excluded_users, "excluded_domains": rule.excluded_domains,
-             "new_account_grace": rule.new_account_grace, "active": rule.active}
+            {
+                "id": rule.id,
+                "software_model": model.display_name,
+                "threshold_days": rule.threshold_days,
+                "notify": rule.notify,
+                "auto_reclaim_days": rule.auto_reclaim_days,
+                "approval_required": rule.approval_required,
+                "exclude_admins": rule.exclude_admins,
+                "excluded_users": rule.excluded_users,
+                "excluded_domains": rule.excluded_domains,
+                "new_account_grace": rule.new_account_grace,
+                "active": rule.active,
+            }
             for rule, model in session.execute(
-                select(ReclamationRule, SoftwareModel).join(
-                    SoftwareModel, SoftwareModel.id == ReclamationRule.software_model_id
-                ).order_by(ReclamationRule.id)
+                select(ReclamationRule, SoftwareModel)
+                .join(SoftwareModel, SoftwareModel.id == ReclamationRule.software_model_id)
+                .order_by(ReclamationRule.id)
             )
         ]
     if json_:
         output.print_json(rows)
         return
-    output.table("Reclamation rules",
-                 ["Model", ("Threshold days", "right"), "Exclude admins", "Grace", "Active"],
-                 [(r["software_model"], r["threshold_days"], r["exclude_admins"],
-                   r["new_account_grace"], r["active"]) for r in rows])
+    output.table(
+        "Reclamation rules",
+        ["Model", ("Threshold days", "right"), "Exclude admins", "Grace", "Active"],
+        [
+            (
+                r["software_model"],
+                r["threshold_days"],
+                r["exclude_admins"],
+                r["new_account_grace"],
+                r["active"],
+            )
+            for r in rows
+        ],
+    )
 
 
 @rules_app.command("set")
 def rules_set(
     model: str,
     threshold_days: Annotated[int | None, typer.Option(min=1)] = None,
-    exclude_admins: Annotated[bool | None, typer.Option("--exclude-admins/--include-admins")] = None,
+    exclude_admins: Annotated[
+        bool | None, typer.Option("--exclude-admins/--include-admins")
+    ] = None,
     grace: Annotated[bool | None, typer.Option("--grace/--no-grace")] = None,
     exclude_user: Annotated[list[str] | None, typer.Option(help="user name or email")] = None,
     exclude_domain: Annotated[list[str] | None, typer.Option()] = None,

@@ -9,6 +9,7 @@ import typer
 
 from shelfware.cli import admin, demo, lists, profile, sandbox, sync
 from shelfware.cli.context import run_guarded
+from shelfware.kit.redact import SecretFilter, install_secret_filter
 
 app = typer.Typer(
     name="shelfware",
@@ -37,6 +38,9 @@ def main() -> None:
         level=os.environ.get("SHELFWARE_LOG_LEVEL", "WARNING").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(SecretFilter())  # every decrypted secret is registered before use
+    install_secret_filter()
     run_guarded(app)
 
 

@@ -16,8 +16,9 @@ from shelfware.kit.clock import utc
 from shelfware.profiles import service
 from shelfware.profiles.schemas import ProfileCreate
 
-app = typer.Typer(help="Integration profiles: connect an app (create, validate, publish).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Integration profiles: connect an app (create, validate, publish).", no_args_is_help=True
+)
 
 AUTH_METHODS = ("api-token", "basic", "oauth")
 
@@ -78,8 +79,16 @@ def create(
     if client_secret_env:
         secrets["client_secret"] = read_secret(client_secret_env, "client secret")
     data = ProfileCreate(
-        kind=kind, name=name, url=url, region=region, auth=auth, username=username,
-        secrets=secrets, options=parse_options(option or []), activity=activity, reclaim=reclaim,
+        kind=kind,
+        name=name,
+        url=url,
+        region=region,
+        auth=auth,
+        username=username,
+        secrets=secrets,
+        options=parse_options(option or []),
+        activity=activity,
+        reclaim=reclaim,
     )
     with store() as st, st.db.transaction() as session:
         profile = service.create_profile(session, st.keys, clock(), data)
@@ -101,8 +110,17 @@ def list_(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
         "Integration profiles",
         ["Name", "Kind", "Status", "URL", "Activity", "Reclaim", "Last sync"],
         [
-            (v.name, v.kind, v.status, v.url, v.processes.activity, v.processes.reclaim,
-             f"{v.last_sync.status} {output.fmt(v.last_sync.finished_at)}" if v.last_sync else "—")
+            (
+                v.name,
+                v.kind,
+                v.status,
+                v.url,
+                v.processes.activity,
+                v.processes.reclaim,
+                f"{v.last_sync.status} {output.fmt(v.last_sync.finished_at)}"
+                if v.last_sync
+                else "—",
+            )
             for v in views
         ],
     )
@@ -117,21 +135,36 @@ def show(name: str, json_: Annotated[bool, typer.Option("--json")] = False) -> N
         output.print_json(v.model_dump(mode="json"))
         return
     rows = [
-        ("Kind", v.kind), ("Status", v.status), ("URL", v.url), ("Region", v.region),
-        ("Auth", v.auth), ("Credential", "stored, encrypted" if v.has_credential else "missing"),
+        ("Kind", v.kind),
+        ("Status", v.status),
+        ("URL", v.url),
+        ("Region", v.region),
+        ("Auth", v.auth),
+        ("Credential", "stored, encrypted" if v.has_credential else "missing"),
         ("Credential belongs to", v.credential_owner),
         ("Download subscriptions", "on (always)"),
         ("Pull user activity", "on" if v.processes.activity else "off"),
         ("Reclaim subscriptions", "on" if v.processes.reclaim else "off"),
         ("Analyze activity from", output.fmt(v.analyze_activity_from)),
-        ("Last validated", f"{output.fmt(v.last_validated_at)} "
-         f"({'passed' if v.last_validation_ok else 'failed' if v.last_validation_ok is False else '—'})"),
-        ("Last sync", f"{v.last_sync.status} at {output.fmt(v.last_sync.finished_at)}, "
-         f"{v.last_sync.accounts} accounts" + (f": {v.last_sync.error}" if v.last_sync.error else "")
-         if v.last_sync else "never"),
+        (
+            "Last validated",
+            f"{output.fmt(v.last_validated_at)} ({_outcome(v.last_validation_ok)})",
+        ),
+        (
+            "Last sync",
+            f"{v.last_sync.status} at {output.fmt(v.last_sync.finished_at)}, "
+            f"{v.last_sync.accounts} accounts"
+            + (f": {v.last_sync.error}" if v.last_sync.error else "")
+            if v.last_sync
+            else "never",
+        ),
         ("Next refresh", output.fmt(v.next_refresh_at)),
     ]
     output.table(f"Profile {v.name}", ["", ""], rows)
+
+
+def _outcome(ok: bool | None) -> str:
+    return "—" if ok is None else "passed" if ok else "failed"
 
 
 @app.command("validate")
@@ -154,21 +187,28 @@ def validate(name: str, json_: Annotated[bool, typer.Option("--json")] = False) 
             service.record_validation(session, clock(), profile, report)
     if json_:
         output.print_json(
-            {"ok": report.ok, "checks": [c.__dict__ for c in report.checks],
-             "facts": dict(report.facts)}
+            {
+                "ok": report.ok,
+                "checks": [c.__dict__ for c in report.checks],
+                "facts": dict(report.facts),
+            }
         )
     else:
         output.table(
             f"Validation of {name}",
             ["Check", "Result", "Detail"],
-            [(c.name, "[green]ok[/]" if c.ok else "[red]failed[/]", c.detail)
-             for c in report.checks],
+            [
+                (c.name, "[green]ok[/]" if c.ok else "[red]failed[/]", c.detail)
+                for c in report.checks
+            ],
         )
         if report.ok:
             console.print(f"Validation passed. Next: [cyan]shelfware profile publish {name}[/]")
         else:
-            console.print("[red]Validation failed.[/] Fix the connection or credential, then "
-                          f"run [cyan]shelfware profile validate {name}[/] again.")
+            console.print(
+                "[red]Validation failed.[/] Fix the connection or credential, then "
+                f"run [cyan]shelfware profile validate {name}[/] again."
+            )
     if not report.ok:
         raise typer.Exit(1)
 
@@ -193,8 +233,11 @@ def set_(
     """Turn processes on or off, or move the activity look-back date."""
     with store() as st, st.db.transaction() as session:
         changes = service.set_processes(
-            session, clock(), service.get_profile(session, name),
-            activity=activity, reclaim=reclaim,
+            session,
+            clock(),
+            service.get_profile(session, name),
+            activity=activity,
+            reclaim=reclaim,
             analyze_from=utc(analyze_from) if analyze_from else None,
         )
     console.print("; ".join(changes) if changes else "nothing changed")

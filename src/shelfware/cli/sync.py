@@ -17,8 +17,8 @@ from rich.progress import (
 
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, err_console, fail, store
-from shelfware.kit.db import Database
 from shelfware.kit.crypto import KeyRing
+from shelfware.kit.db import Database
 from shelfware.profiles import service as profiles
 from shelfware.sync.schemas import SyncSummary
 from shelfware.sync.service import SyncError, sync_profile

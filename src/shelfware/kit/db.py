@@ -108,3 +108,64 @@ def whole_days_between(dialect_name: str, later: Any, earlier: Any) -> Any:
     if dialect_name == "postgresql":
         return cast(func.floor(extract("epoch", later - earlier) / 86400), Integer)
     return cast(func.julianday(later) - func.julianday(earlier), Integer)
+
+
+def _sqlite_instant(value: datetime | None) -> str | None:
+    """An aware instant in the text form SQLAlchemy's SQLite DateTime stores (naive UTC)."""
+    if value is None:
+        return None
+    v = value.astimezone(UTC) if value.tzinfo is not UTC else value
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
+        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+    )
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def bulk_insert(
+    connection: Any,
+    table: Any,
+    columns: list[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    instants: frozenset[int] = frozenset(),
+) -> None:
+    """Insert many rows fast through the raw driver: ``executemany`` on SQLite, ``COPY`` on
+    PostgreSQL. ``instants`` are the positions of aware-datetime columns; they are stored in
+    the same form ``UTCDateTime`` uses. Rows must not conflict with existing keys.
+    """
+    if not rows:
+        return
+    dialect = connection.dialect.name
+    names = ", ".join(columns)
+    if dialect == "sqlite":
+        convert = _sqlite_instant
+    elif dialect == "postgresql":
+        convert = _naive_utc  # type: ignore[assignment]
+    else:
+        raise NotImplementedError(f"shelfware supports SQLite and PostgreSQL, not {dialect}")
+    if instants:
+        rows = [
+            tuple(convert(v) if i in instants else v for i, v in enumerate(row)) for row in rows
+        ]
+    raw = connection.connection.driver_connection
+    if dialect == "sqlite":
+        marks = ", ".join("?" * len(columns))
+        raw.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+        return
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def refresh_statistics(connection: Any, *table_names: str) -> None:
+    """Let PostgreSQL's planner see tables that just grew in bulk (a fresh 100k-row staging
+    or subscription table would otherwise be planned as empty: nested loops, seconds lost)."""
+    if connection.dialect.name == "postgresql":
+        for name in table_names:
+            connection.exec_driver_sql(f"ANALYZE {name}")

@@ -50,8 +50,9 @@ def seat_prices(session: Session, model_ids: list[int] | None = None) -> dict[in
             continue
         seats = sum(e.seats for e in entitlements)
         if entitlements and seats > 0:
-            total = sum(annualise(Decimal(e.unit_cost), e.billing_period) * e.seats
-                        for e in entitlements)
+            total = sum(
+                annualise(Decimal(e.unit_cost), e.billing_period) * e.seats for e in entitlements
+            )
             prices[model.id] = SeatPrice(total / seats, currency)
         elif entitlements:
             avg = sum(annualise(Decimal(e.unit_cost), e.billing_period) for e in entitlements)

@@ -69,8 +69,15 @@ def add_entitlement(session: Session, clock: Clock, data: EntitlementCreate) -> 
     )
     session.add(entitlement)
     session.flush()
-    audit.record(session, clock, action="entitlement.add", object_type="entitlement",
-                 object_id=entitlement.id, model=model.display_name, seats=data.seats)
+    audit.record(
+        session,
+        clock,
+        action="entitlement.add",
+        object_type="entitlement",
+        object_id=entitlement.id,
+        model=model.display_name,
+        seats=data.seats,
+    )
     return entitlement
 
 
@@ -170,16 +177,19 @@ def count_stale(session: Session, model_id: int, cutoff: datetime) -> int:
     grace period (created before the cutoff) count as stale."""
     cut = literal(cutoff, UTCDateTime())
     since = func.coalesce(S.created_in_app_at, S.first_seen_at)
-    return session.scalar(
-        select(func.count())
-        .select_from(Subscription.__table__)
-        .where(
-            S.software_model_id == model_id,
-            S.active.is_(True),
-            S.gone_at.is_(None),
-            or_(
-                and_(S.last_activity_at.is_not(None), S.last_activity_at < cut),
-                and_(S.last_activity_at.is_(None), since <= cut),
-            ),
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Subscription.__table__)
+            .where(
+                S.software_model_id == model_id,
+                S.active.is_(True),
+                S.gone_at.is_(None),
+                or_(
+                    and_(S.last_activity_at.is_not(None), S.last_activity_at < cut),
+                    and_(S.last_activity_at.is_(None), since <= cut),
+                ),
+            )
         )
-    ) or 0
+        or 0
+    )

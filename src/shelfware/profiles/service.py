@@ -19,6 +19,7 @@ from shelfware.connectors.base import Connector, ConnectorSettings, ValidationRe
 from shelfware.connectors.registry import build_connector, connector_class
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
+from shelfware.kit.redact import register_secret
 from shelfware.models import (
     Credential,
     IntegrationProfile,
@@ -27,7 +28,7 @@ from shelfware.models import (
     SoftwareModel,
     SyncRun,
 )
-from shelfware.profiles.schemas import LastSync, ProfileCreate, ProfileView, Processes
+from shelfware.profiles.schemas import LastSync, Processes, ProfileCreate, ProfileView
 
 DEFAULT_ANALYZE_DAYS = 60
 DEFAULT_THRESHOLD_DAYS = 60
@@ -115,13 +116,23 @@ def create_profile(
     )
     session.add(profile)
     session.flush()
-    audit.record(session, clock, action="profile.create", object_type="profile",
-                 object_id=profile.id, name=profile.name, kind=profile.kind)
+    audit.record(
+        session,
+        clock,
+        action="profile.create",
+        object_type="profile",
+        object_id=profile.id,
+        name=profile.name,
+        kind=profile.kind,
+    )
     return profile
 
 
 def set_credential(
-    session: Session, keys: KeyRing, clock: Clock, profile: IntegrationProfile,
+    session: Session,
+    keys: KeyRing,
+    clock: Clock,
+    profile: IntegrationProfile,
     secrets: dict[str, str],
 ) -> None:
     """Replace the credential; the profile needs a fresh validation before (re)publishing."""
@@ -133,8 +144,9 @@ def set_credential(
         profile.credential.ciphertext = ciphertext
         profile.credential.updated_at = now
     _connection_changed(profile, now)
-    audit.record(session, clock, action="profile.credential", object_type="profile",
-                 object_id=profile.id)
+    audit.record(
+        session, clock, action="profile.credential", object_type="profile", object_id=profile.id
+    )
 
 
 def _connection_changed(profile: IntegrationProfile, now: Any) -> None:
@@ -146,7 +158,9 @@ def _connection_changed(profile: IntegrationProfile, now: Any) -> None:
 def secrets_of(profile: IntegrationProfile, keys: KeyRing) -> dict[str, str]:
     if profile.credential is None:
         return {}
-    return dict(json.loads(keys.decrypt(profile.credential.ciphertext)))
+    secrets = dict(json.loads(keys.decrypt(profile.credential.ciphertext)))
+    register_secret(*secrets.values())  # scrubbed from every log line and error from now on
+    return secrets
 
 
 def connector_settings(profile: IntegrationProfile, keys: KeyRing) -> ConnectorSettings:
@@ -174,14 +188,18 @@ def record_validation(
         "ok": report.ok,
         "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks],
         "facts": dict(report.facts),
-        "credential_owner": report.credential_owner.username
-        if report.credential_owner
-        else None,
+        "credential_owner": report.credential_owner.username if report.credential_owner else None,
     }
     if report.credential_owner is not None:
         profile.credential_owner_external_id = report.credential_owner.external_id
-    audit.record(session, clock, action="profile.validate", object_type="profile",
-                 object_id=profile.id, ok=report.ok)
+    audit.record(
+        session,
+        clock,
+        action="profile.validate",
+        object_type="profile",
+        object_id=profile.id,
+        ok=report.ok,
+    )
 
 
 def ensure_software_model(
@@ -196,8 +214,9 @@ def ensure_software_model(
         )
     )
     if model is None:
-        model = SoftwareModel(publisher=publisher, product=product, edition=edition,
-                              created_at=clock.now())
+        model = SoftwareModel(
+            publisher=publisher, product=product, edition=edition, created_at=clock.now()
+        )
         session.add(model)
         session.flush()
     ensure_default_rule(session, clock, model)
@@ -249,8 +268,9 @@ def publish_profile(session: Session, clock: Clock, profile: IntegrationProfile)
     profile.published_at = now
     profile.updated_at = now
     profile.next_refresh_at = now
-    audit.record(session, clock, action="profile.publish", object_type="profile",
-                 object_id=profile.id)
+    audit.record(
+        session, clock, action="profile.publish", object_type="profile", object_id=profile.id
+    )
 
 
 def set_processes(
@@ -283,14 +303,26 @@ def set_processes(
         changes.append(f"analyze user activity from {analyze_from:%Y-%m-%d}")
     if changes:
         profile.updated_at = clock.now()
-        audit.record(session, clock, action="profile.set", object_type="profile",
-                     object_id=profile.id, changes=changes)
+        audit.record(
+            session,
+            clock,
+            action="profile.set",
+            object_type="profile",
+            object_id=profile.id,
+            changes=changes,
+        )
     return changes
 
 
 def delete_profile(session: Session, clock: Clock, profile: IntegrationProfile) -> None:
-    audit.record(session, clock, action="profile.delete", object_type="profile",
-                 object_id=profile.id, name=profile.name)
+    audit.record(
+        session,
+        clock,
+        action="profile.delete",
+        object_type="profile",
+        object_id=profile.id,
+        name=profile.name,
+    )
     session.delete(profile)
 
 
@@ -322,8 +354,12 @@ def view(session: Session, profile: IntegrationProfile) -> ProfileView:
         credential_owner=(profile.last_validation or {}).get("credential_owner"),
         has_credential=profile.credential is not None,
         last_sync=LastSync(
-            id=run.id, status=run.status, started_at=run.started_at,
-            finished_at=run.finished_at, accounts=run.accounts, error=run.error,
+            id=run.id,
+            status=run.status,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            accounts=run.accounts,
+            error=run.error,
         )
         if run
         else None,

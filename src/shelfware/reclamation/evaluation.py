@@ -70,7 +70,9 @@ def idle_condition(cutoff: datetime, rule: ReclamationRule) -> ColumnElement[boo
     return or_(and_(S.last_activity_at.is_not(None), S.last_activity_at < cut), never_used)
 
 
-def exclusion_condition(rule: ReclamationRule, owner_external_id: str | None) -> ColumnElement[bool]:
+def exclusion_condition(
+    rule: ReclamationRule, owner_external_id: str | None
+) -> ColumnElement[bool]:
     """True for accounts the rule must never select."""
     parts: list[ColumnElement[bool]] = []
     if rule.exclude_admins:
@@ -103,9 +105,7 @@ def evaluate_profile(
     result = EvaluationResult()
     dialect = session.get_bind().dialect.name
     model_ids = list(
-        session.scalars(
-            select(S.software_model_id).where(S.profile_id == profile.id).distinct()
-        )
+        session.scalars(select(S.software_model_id).where(S.profile_id == profile.id).distinct())
     )
     if not model_ids:
         return result
@@ -129,8 +129,16 @@ def evaluate_profile(
             continue
         price = prices.get(rule.software_model_id)
         result.created += _create(
-            session, dialect, profile, rule, now, cutoff, in_scope, excluded,
-            price.annual if price else None, can_reclaim,
+            session,
+            dialect,
+            profile,
+            rule,
+            now,
+            cutoff,
+            in_scope,
+            excluded,
+            price.annual if price else None,
+            can_reclaim,
         )
     return result
 
@@ -201,7 +209,7 @@ def _create(
         ],
         selection,
     )
-    return session.execute(statement).rowcount or 0
+    return session.execute(statement.execution_options(preserve_rowcount=True)).rowcount or 0
 
 
 def _reprice_open(
@@ -256,9 +264,7 @@ def _close_gone(session: Session, profile: IntegrationProfile, now: datetime) ->
     """Open candidates whose seat is gone: complete when we reclaimed it or a person was asked
     to revoke it; skipped when it vanished by other means."""
     gone = select(S.id).where(S.profile_id == profile.id, not_(holds_seat()))
-    complete = or_(
-        C.reclaimed_at.is_not(None), C.state == CandidateState.AWAITING_REVOCATION.value
-    )
+    complete = or_(C.reclaimed_at.is_not(None), C.state == CandidateState.AWAITING_REVOCATION.value)
     statement = (
         update(RemovalCandidate.__table__)
         .where(C.profile_id == profile.id, C.state.in_(OPEN_STATES), C.subscription_id.in_(gone))

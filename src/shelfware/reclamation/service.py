@@ -36,6 +36,7 @@ from shelfware.profiles import service as profiles
 from shelfware.reclamation.schemas import ReclaimOutcomeView
 
 RECLAIMABLE = (CandidateState.READY.value,)
+RECLAIMS_IN_FLIGHT = 12
 
 
 class ReclaimError(Exception):
@@ -111,11 +112,11 @@ class _Work:
     is_owner: bool
 
 
-def _select_work(
-    session: Session, ids: Sequence[int] | None, all_ready: bool
-) -> list[_Work]:
-    query = candidate_query().add_columns(ReclamationRule).outerjoin(
-        ReclamationRule, ReclamationRule.id == RemovalCandidate.rule_id
+def _select_work(session: Session, ids: Sequence[int] | None, all_ready: bool) -> list[_Work]:
+    query = (
+        candidate_query()
+        .add_columns(ReclamationRule)
+        .outerjoin(ReclamationRule, ReclamationRule.id == RemovalCandidate.rule_id)
     )
     if ids:
         query = query.where(RemovalCandidate.id.in_(ids))
@@ -154,7 +155,8 @@ def _select_work(
                     str(u).strip().lower() for u in (rule.excluded_users if rule else [])
                 ),
                 excluded_domains=tuple(
-                    str(d).strip().lower().lstrip("@") for d in (rule.excluded_domains if rule else [])
+                    str(d).strip().lower().lstrip("@")
+                    for d in (rule.excluded_domains if rule else [])
                 ),
                 threshold_days=rule.threshold_days if rule else profiles.DEFAULT_THRESHOLD_DAYS,
                 last_activity_at=sub.last_activity_at,
@@ -217,8 +219,10 @@ def _apply(session: Session, clock: Clock, decision: _Decision, now: datetime) -
     cand = session.get_one(RemovalCandidate, decision.work.candidate_id)
     sub = session.get_one(Subscription, cand.subscription_id)
     current = decision.current
-    if current is not None and current.last_activity_at is not None and (
-        sub.last_activity_at is None or current.last_activity_at > sub.last_activity_at
+    if (
+        current is not None
+        and current.last_activity_at is not None
+        and (sub.last_activity_at is None or current.last_activity_at > sub.last_activity_at)
     ):
         sub.last_activity_at = current.last_activity_at  # forward-only
     if current is not None:
@@ -239,8 +243,14 @@ def _apply(session: Session, clock: Clock, decision: _Decision, now: datetime) -
     elif decision.action == "failed":
         cand.state = CandidateState.ATTENTION_REQUIRED
         cand.last_error = decision.message
-    audit.record(session, clock, action=f"candidate.{decision.action}", object_type="candidate",
-                 object_id=cand.id, message=decision.message)
+    audit.record(
+        session,
+        clock,
+        action=f"candidate.{decision.action}",
+        object_type="candidate",
+        object_id=cand.id,
+        message=decision.message,
+    )
     return str(cand.state)
 
 
@@ -274,9 +284,12 @@ async def reclaim_candidates(
     try:
         for pid, items in by_profile.items():
             connector = connectors[pid]
-            limit = asyncio.Semaphore(12)
+            # the connector's client caps requests in flight; this caps decisions in flight
+            limit = asyncio.Semaphore(RECLAIMS_IN_FLIGHT)
 
-            async def one(item: _Work, connector: Connector = connector) -> _Decision:
+            async def one(
+                item: _Work, connector: Connector = connector, limit: asyncio.Semaphore = limit
+            ) -> _Decision:
                 async with limit:
                     return await _decide(connector, item, now, dry_run)
 
@@ -303,17 +316,28 @@ def _record(
     views = []
     if dry_run:
         return [
-            ReclaimOutcomeView(d.work.candidate_id, d.work.profile_name, d.work.ref.username,
-                               d.action, CandidateState.READY.value, d.message)
+            ReclaimOutcomeView(
+                d.work.candidate_id,
+                d.work.profile_name,
+                d.work.ref.username,
+                d.action,
+                CandidateState.READY.value,
+                d.message,
+            )
             for d in decisions
         ]
     with db.transaction() as session:
         for decision in decisions:
             state = _apply(session, clock, decision, now)
             views.append(
-                ReclaimOutcomeView(decision.work.candidate_id, decision.work.profile_name,
-                                   decision.work.ref.username, decision.action, state,
-                                   decision.message)
+                ReclaimOutcomeView(
+                    decision.work.candidate_id,
+                    decision.work.profile_name,
+                    decision.work.ref.username,
+                    decision.action,
+                    state,
+                    decision.message,
+                )
             )
     return views
 

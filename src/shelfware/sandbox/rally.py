@@ -298,8 +298,9 @@ class RallySandbox:
             previous = old.get(user.object_id)
             version = int(previous["_objectVersion"]) if previous else 0
             record = user_record(user, version)
-            if previous is None or any(previous.get(k) != v for k, v in record.items()
-                                       if k != "_objectVersion"):
+            if previous is None or any(
+                previous.get(k) != v for k, v in record.items() if k != "_objectVersion"
+            ):
                 record = user_record(user, version + 1)
             records.append(record)
         records.sort(key=lambda r: r["ObjectID"])

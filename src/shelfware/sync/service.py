@@ -49,7 +49,13 @@ from shelfware.connectors.base import (
 from shelfware.directory.service import add_people_from_run, person_join_condition
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
-from shelfware.kit.db import Database, UTCDateTime, insert_for
+from shelfware.kit.db import (
+    Database,
+    UTCDateTime,
+    bulk_insert,
+    insert_for,
+    refresh_statistics,
+)
 from shelfware.models import (
     IntegrationProfile,
     Person,
@@ -137,7 +143,9 @@ def _open_run(db: Database, clock: Clock, name: str) -> _Run:
                         SyncRun.profile_id == profile.id, SyncRun.status == RunStatus.RUNNING
                     )
                 )
-            detail = f" (run {other.id}, started {other.started_at:%Y-%m-%d %H:%M} UTC)" if other else ""
+            detail = (
+                f" (run {other.id}, started {other.started_at:%Y-%m-%d %H:%M} UTC)" if other else ""
+            )
             raise SyncError(f"a sync of profile {name!r} is already running{detail}") from None
     raise AssertionError("unreachable")
 
@@ -160,31 +168,52 @@ def _reap_abandoned(db: Database, clock: Clock, name: str) -> bool:
         return True
 
 
-def _staged_rows(run_id: int, page: list[AccountRecord], default_edition: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "run_id": run_id,
-            "external_id": record.external_id,
-            "username": record.username,
-            "email": record.email,
-            "display_name": record.display_name,
-            "active": record.active,
-            "admin": record.admin,
-            "edition": record.edition or default_edition,
-            "created_in_app_at": record.created_in_app_at,
-            "last_activity_at": record.last_activity_at,
-        }
-        for record in page
-    ]
+BULK_ROWS = 5000  # from this many rows on, refresh planner statistics after bulk writes
+STAGED_COLUMNS = [
+    "run_id",
+    "external_id",
+    "username",
+    "email",
+    "display_name",
+    "active",
+    "admin",
+    "edition",
+    "created_in_app_at",
+    "last_activity_at",
+]
+STAGED_INSTANTS = frozenset({8, 9})
 
 
-def _write_staged(db: Database, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
+def _staged_rows(
+    run_id: int, page: list[AccountRecord], default_edition: str, seen: set[str]
+) -> list[tuple[Any, ...]]:
+    """Staging rows for a page; an account already seen in this run is kept once (the first)."""
+    rows = []
+    for record in page:
+        if record.external_id in seen:
+            continue
+        seen.add(record.external_id)
+        rows.append(
+            (
+                run_id,
+                record.external_id,
+                record.username,
+                record.email,
+                record.display_name,
+                record.active,
+                record.admin,
+                record.edition or default_edition,
+                record.created_in_app_at,
+                record.last_activity_at,
+            )
+        )
+    return rows
+
+
+def _write_staged(db: Database, rows: list[tuple[Any, ...]]) -> None:
     with db.engine.begin() as connection:
-        statement = insert_for(connection.dialect.name, StagedAccount.__table__)
-        connection.execute(
-            statement.on_conflict_do_nothing(index_elements=[ST.run_id, ST.external_id]), rows
+        bulk_insert(
+            connection, StagedAccount.__table__, STAGED_COLUMNS, rows, instants=STAGED_INSTANTS
         )
 
 
@@ -199,21 +228,31 @@ async def _download(
     progress: SyncProgress,
     summary: SyncSummary,
 ) -> None:
-    """Stream pages into staging; the next page is fetched while this one is written."""
+    """Stream pages into staging. One page is written (in a worker thread, the driver
+    releasing the GIL) while the next is fetched and decoded; the connector fetches ahead."""
     default_edition = connector.default_edition
     pages = 0
-    async for page in connector.accounts():
-        rows = _staged_rows(run.id, page, default_edition)
-        await asyncio.to_thread(_write_staged, db, rows)
-        pages += 1
-        summary.accounts += len(rows)
-        progress.pages(pages, summary.accounts, getattr(connector, "expected_total", None))
+    seen: set[str] = set()
+    writing: asyncio.Future[None] | None = None
+    try:
+        async for page in connector.accounts():
+            rows = _staged_rows(run.id, page, default_edition, seen)
+            if writing is not None:
+                await writing
+            writing = asyncio.ensure_future(asyncio.to_thread(_write_staged, db, rows))
+            pages += 1
+            summary.accounts += len(rows)
+            progress.pages(pages, summary.accounts, getattr(connector, "expected_total", None))
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            # a thread cannot be cancelled: let the write finish before staging is discarded
+            await asyncio.shield(writing)
     summary.pages = pages
 
 
-async def _collect_activity(
-    connector: Connector, since: datetime
-) -> dict[str, datetime]:
+async def _collect_activity(connector: Connector, since: datetime) -> dict[str, datetime]:
     """Latest activity per account from an event log (reduced as it streams)."""
     latest: dict[str, datetime] = {}
     async for page in connector.activity(since):
@@ -243,13 +282,21 @@ def _switch_over(
         )
     # 2. created = staged accounts not yet known
     known = exists().where(S.profile_id == run.profile_id, S.external_id == ST.external_id)
-    summary.created = session.scalar(
-        select(func.count()).select_from(StagedAccount.__table__).where(
-            ST.run_id == run.id, ~known
+    summary.created = (
+        session.scalar(
+            select(func.count())
+            .select_from(StagedAccount.__table__)
+            .where(ST.run_id == run.id, ~known)
         )
-    ) or 0
+        or 0
+    )
     # 3. people for new emails; the upsert links accounts to them
+    bulk = summary.accounts >= BULK_ROWS
+    if bulk:
+        refresh_statistics(session.connection(), "staged_account")
     add_people_from_run(session, run.id, now)
+    if bulk:
+        refresh_statistics(session.connection(), "person")
     # 4. upsert, forward-only activity, only rows whose data changed are written
     take_activity = profile.process_activity and (
         connector.capabilities.activity_source == ActivitySource.ACCOUNT_FIELD
@@ -303,18 +350,31 @@ def _switch_over(
     )
     incoming = upsert.excluded
     table = Subscription.__table__
-    forward_activity = case(
-        (
-            or_(
-                table.c.last_activity_at.is_(None),
-                incoming.last_activity_at > table.c.last_activity_at,
+    forward_activity = (
+        case(
+            (
+                or_(
+                    table.c.last_activity_at.is_(None),
+                    incoming.last_activity_at > table.c.last_activity_at,
+                ),
+                incoming.last_activity_at,
             ),
-            incoming.last_activity_at,
-        ),
-        else_=table.c.last_activity_at,
-    ) if take_activity else table.c.last_activity_at
-    tracked = ("software_model_id", "username", "email", "display_name", "active", "admin",
-               "edition", "created_in_app_at", "person_id")
+            else_=table.c.last_activity_at,
+        )
+        if take_activity
+        else table.c.last_activity_at
+    )
+    tracked = (
+        "software_model_id",
+        "username",
+        "email",
+        "display_name",
+        "active",
+        "admin",
+        "edition",
+        "created_in_app_at",
+        "person_id",
+    )
     changed = or_(
         *(table.c[name].is_distinct_from(incoming[name]) for name in tracked),
         table.c.gone_at.is_not(None),
@@ -330,8 +390,10 @@ def _switch_over(
         },
         where=changed,
     )
-    written = session.execute(upsert).rowcount or 0
+    written = session.execute(upsert.execution_options(preserve_rowcount=True)).rowcount or 0
     summary.updated = max(0, written - summary.created)
+    if written >= BULK_ROWS:
+        refresh_statistics(session.connection(), "subscription")
     # 5. gone: only now that the whole download succeeded
     previous = session.scalar(
         select(func.max(SyncRun.started_at)).where(
@@ -340,11 +402,14 @@ def _switch_over(
         )
     )
     seen = exists().where(ST.run_id == run.id, ST.external_id == S.external_id)
-    summary.gone = session.execute(
-        update(table)
-        .where(S.profile_id == run.profile_id, S.gone_at.is_(None), ~seen)
-        .values(gone_at=now, last_seen_at=previous or now)
-    ).rowcount or 0
+    summary.gone = (
+        session.execute(
+            update(table)
+            .where(S.profile_id == run.profile_id, S.gone_at.is_(None), ~seen)
+            .values(gone_at=now, last_seen_at=previous or now)
+        ).rowcount
+        or 0
+    )
     # 6. activity from an event log, forward-only, and the watermark in the same transaction
     if activity:
         statement = (
@@ -364,9 +429,7 @@ def _switch_over(
     if profile.process_activity:
         profile.activity_watermark = run.started_at
     # 7. rules -> candidates
-    evaluation = evaluate_profile(
-        session, profile, now, can_reclaim=connector.capabilities.reclaim
-    )
+    evaluation = evaluate_profile(session, profile, now, can_reclaim=connector.capabilities.reclaim)
     summary.candidates_created = evaluation.created
     summary.candidates_canceled = evaluation.canceled
     summary.candidates_closed = evaluation.closed
@@ -380,9 +443,19 @@ def _store_summary(record: SyncRun, summary: SyncSummary, status: str, now: date
     record.status = status
     record.finished_at = now
     for name in (
-        "pages", "requests", "retries", "accounts", "created", "updated", "gone",
-        "activity_updates", "candidates_created", "candidates_canceled", "candidates_closed",
-        "failed_page", "error",
+        "pages",
+        "requests",
+        "retries",
+        "accounts",
+        "created",
+        "updated",
+        "gone",
+        "activity_updates",
+        "candidates_created",
+        "candidates_canceled",
+        "candidates_closed",
+        "failed_page",
+        "error",
     ):
         setattr(record, name, getattr(summary, name))
 
@@ -479,4 +552,3 @@ def due_profiles(session: Session, now: datetime) -> list[str]:
             )
         )
     )
-
