@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
@@ -62,7 +62,7 @@ def rotate() -> None:
 
 def connectors(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Connector kinds, their capabilities and least-privilege table."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for kind in connector_kinds():
         cls = connector_class(kind)
         caps = cls.capabilities

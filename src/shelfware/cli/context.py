@@ -93,7 +93,8 @@ def report_error(exc: BaseException) -> int:
 
 def run_guarded(app: object) -> None:
     """Run the Typer app; user errors print one line on stderr and exit 1."""
+    guarded: tuple[type[Exception], ...] = (CliError, *USER_ERRORS)
     try:
         app()  # type: ignore[operator]
-    except (CliError, *USER_ERRORS) as exc:
+    except guarded as exc:
         sys.exit(report_error(exc))

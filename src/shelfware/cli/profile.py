@@ -12,6 +12,7 @@ import typer
 
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, fail, store
+from shelfware.connectors.base import ValidationReport
 from shelfware.kit.clock import utc
 from shelfware.profiles import service
 from shelfware.profiles.schemas import ProfileCreate
@@ -175,7 +176,7 @@ def validate(name: str, json_: Annotated[bool, typer.Option("--json")] = False) 
             profile = service.get_profile(session, name)
             connector = service.open_connector(profile, st.keys)
 
-        async def go():  # type: ignore[no-untyped-def]
+        async def go() -> ValidationReport:
             try:
                 return await connector.validate()
             finally:

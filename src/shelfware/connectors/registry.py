@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import threading
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from shelfware.connectors.base import (
     Connector,
@@ -73,16 +74,17 @@ def register_connector(cls: C) -> C:
     return cls
 
 
-def connector_class(kind: str) -> type:
+def connector_class(kind: str) -> type[Connector]:
     """The class registered for `kind`, loading a third-party entry point if needed."""
     _ensure_builtins()
     with _lock:
         found = _registry.get(kind)
     if found is not None:
-        return found
+        # Registered classes are connectors by contract; the registry only checks `kind`.
+        return cast("type[Connector]", found)
     for entry_point in _entry_points():
         if entry_point.name == kind:
-            return _load_entry_point(entry_point)
+            return cast("type[Connector]", _load_entry_point(entry_point))
     raise UnknownConnectorKind(kind, connector_kinds())
 
 
@@ -103,7 +105,8 @@ def build_connector(
     stats: RequestStats | None = None,
 ) -> Connector:
     """A connector of `kind`, built from a profile's settings."""
-    cls = connector_class(kind)
+    # The Protocol declares no constructor; every connector takes these arguments (see above).
+    cls: Callable[..., Connector] = connector_class(kind)
     connector: Connector = cls(settings, policy=policy, stats=stats)
     return connector
 

@@ -51,11 +51,15 @@ def seat_prices(session: Session, model_ids: list[int] | None = None) -> dict[in
         seats = sum(e.seats for e in entitlements)
         if entitlements and seats > 0:
             total = sum(
-                annualise(Decimal(e.unit_cost), e.billing_period) * e.seats for e in entitlements
+                (annualise(Decimal(e.unit_cost), e.billing_period) * e.seats for e in entitlements),
+                Decimal(0),
             )
             prices[model.id] = SeatPrice(total / seats, currency)
         elif entitlements:
-            avg = sum(annualise(Decimal(e.unit_cost), e.billing_period) for e in entitlements)
+            avg = sum(
+                (annualise(Decimal(e.unit_cost), e.billing_period) for e in entitlements),
+                Decimal(0),
+            )
             prices[model.id] = SeatPrice(avg / len(entitlements), currency)
         else:
             prices[model.id] = SeatPrice(None, currency)

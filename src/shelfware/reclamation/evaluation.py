@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Table,
     and_,
     case,
     exists,
@@ -30,8 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from shelfware.kit.db import UTCDateTime, whole_days_between
-from shelfware.licensing.pricing import seat_prices
+from shelfware.kit.db import UTCDateTime, rowcount, whole_days_between
+from shelfware.licensing.pricing import SeatPrice, seat_prices
 from shelfware.models import (
     OPEN_STATES,
     CandidateState,
@@ -44,6 +45,8 @@ from shelfware.models import (
 
 S = Subscription.__table__.c
 C = RemovalCandidate.__table__.c
+# ``__table__`` is typed as a FromClause; DML needs to know it is a Table.
+REMOVAL_CANDIDATES: Table = cast(Table, RemovalCandidate.__table__)
 
 
 @dataclass
@@ -64,7 +67,7 @@ def _since(now: datetime) -> ColumnElement[Any]:
 def idle_condition(cutoff: datetime, rule: ReclamationRule) -> ColumnElement[bool]:
     """Idle longer than the threshold; never-used accounts count once past the grace period."""
     cut = literal(cutoff, UTCDateTime())
-    never_used = S.last_activity_at.is_(None)
+    never_used: ColumnElement[bool] = S.last_activity_at.is_(None)
     if rule.new_account_grace:
         never_used = and_(never_used, _since(cutoff) <= cut)
     return or_(and_(S.last_activity_at.is_not(None), S.last_activity_at < cut), never_used)
@@ -113,6 +116,7 @@ def evaluate_profile(
         select(ReclamationRule).where(ReclamationRule.software_model_id.in_(model_ids))
     ).all()
     prices = seat_prices(session, model_ids)
+    price: SeatPrice | None
     for model_id, price in prices.items():
         _reprice_open(session, profile, model_id, price.annual, now)
     result.closed = _close_gone(session, profile, now)
@@ -193,7 +197,7 @@ def _create(
         not_(excluded),
         not_(has_open),
     )
-    statement = insert(RemovalCandidate.__table__).from_select(
+    statement = insert(REMOVAL_CANDIDATES).from_select(
         [
             C.subscription_id,
             C.profile_id,
@@ -209,7 +213,7 @@ def _create(
         ],
         selection,
     )
-    return session.execute(statement.execution_options(preserve_rowcount=True)).rowcount or 0
+    return rowcount(session.execute(statement.execution_options(preserve_rowcount=True))) or 0
 
 
 def _reprice_open(
@@ -221,7 +225,7 @@ def _reprice_open(
 ) -> None:
     """Open candidates carry the model's current seat price (entitlements change)."""
     session.execute(
-        update(RemovalCandidate.__table__)
+        update(REMOVAL_CANDIDATES)
         .where(
             C.profile_id == profile.id,
             C.software_model_id == model_id,
@@ -244,7 +248,7 @@ def _cancel_no_longer_idle(
     still_wanted = and_(idle, not_(excluded), true() if rule.active else false())
     no_longer = select(S.id).where(in_scope, holds_seat(), not_(still_wanted))
     statement = (
-        update(RemovalCandidate.__table__)
+        update(REMOVAL_CANDIDATES)
         .where(
             C.state.in_(OPEN_STATES),
             C.reclaimed_at.is_(None),
@@ -257,7 +261,7 @@ def _cancel_no_longer_idle(
             updated_at=now,
         )
     )
-    return session.execute(statement).rowcount or 0
+    return rowcount(session.execute(statement)) or 0
 
 
 def _close_gone(session: Session, profile: IntegrationProfile, now: datetime) -> int:
@@ -266,7 +270,7 @@ def _close_gone(session: Session, profile: IntegrationProfile, now: datetime) ->
     gone = select(S.id).where(S.profile_id == profile.id, not_(holds_seat()))
     complete = or_(C.reclaimed_at.is_not(None), C.state == CandidateState.AWAITING_REVOCATION.value)
     statement = (
-        update(RemovalCandidate.__table__)
+        update(REMOVAL_CANDIDATES)
         .where(C.profile_id == profile.id, C.state.in_(OPEN_STATES), C.subscription_id.in_(gone))
         .values(
             state=case(
@@ -281,4 +285,4 @@ def _close_gone(session: Session, profile: IntegrationProfile, now: datetime) ->
             updated_at=now,
         )
     )
-    return session.execute(statement).rowcount or 0
+    return rowcount(session.execute(statement)) or 0

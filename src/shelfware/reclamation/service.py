@@ -43,7 +43,7 @@ class ReclaimError(Exception):
     """A reclaim was refused; the message says why and what to do."""
 
 
-def candidate_query() -> Select[Any]:
+def candidate_query() -> Select[RemovalCandidate, Subscription, IntegrationProfile, SoftwareModel]:
     return (
         select(RemovalCandidate, Subscription, IntegrationProfile, SoftwareModel)
         .join(Subscription, Subscription.id == RemovalCandidate.subscription_id)

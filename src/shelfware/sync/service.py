@@ -21,10 +21,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
+    Table,
     and_,
     bindparam,
     case,
@@ -55,6 +56,7 @@ from shelfware.kit.db import (
     bulk_insert,
     insert_for,
     refresh_statistics,
+    rowcount,
 )
 from shelfware.models import (
     IntegrationProfile,
@@ -73,6 +75,9 @@ from shelfware.sync.schemas import NoProgress, SyncProgress, SyncSummary
 S = Subscription.__table__.c
 ST = StagedAccount.__table__.c
 M = SoftwareModel.__table__.c
+# ``__table__`` is typed as a FromClause; DML needs to know it is a Table.
+SUBSCRIPTIONS: Table = cast(Table, Subscription.__table__)
+STAGED_ACCOUNTS: Table = cast(Table, StagedAccount.__table__)
 
 ConnectorOpener = Callable[[IntegrationProfile, KeyRing], Connector]
 
@@ -218,7 +223,7 @@ def _write_staged(db: Database, rows: list[tuple[Any, ...]]) -> None:
 
 
 def _discard_staged(connection: Connection, run_id: int) -> None:
-    connection.execute(delete(StagedAccount.__table__).where(ST.run_id == run_id))
+    connection.execute(delete(STAGED_ACCOUNTS).where(ST.run_id == run_id))
 
 
 async def _download(
@@ -349,7 +354,7 @@ def _switch_over(
         source,
     )
     incoming = upsert.excluded
-    table = Subscription.__table__
+    table = SUBSCRIPTIONS
     forward_activity = (
         case(
             (
@@ -390,7 +395,7 @@ def _switch_over(
         },
         where=changed,
     )
-    written = session.execute(upsert.execution_options(preserve_rowcount=True)).rowcount or 0
+    written = rowcount(session.execute(upsert.execution_options(preserve_rowcount=True))) or 0
     summary.updated = max(0, written - summary.created)
     if written >= BULK_ROWS:
         refresh_statistics(session.connection(), "subscription")
@@ -403,11 +408,13 @@ def _switch_over(
     )
     seen = exists().where(ST.run_id == run.id, ST.external_id == S.external_id)
     summary.gone = (
-        session.execute(
-            update(table)
-            .where(S.profile_id == run.profile_id, S.gone_at.is_(None), ~seen)
-            .values(gone_at=now, last_seen_at=previous or now)
-        ).rowcount
+        rowcount(
+            session.execute(
+                update(table)
+                .where(S.profile_id == run.profile_id, S.gone_at.is_(None), ~seen)
+                .values(gone_at=now, last_seen_at=previous or now)
+            )
+        )
         or 0
     )
     # 6. activity from an event log, forward-only, and the watermark in the same transaction
@@ -424,7 +431,7 @@ def _switch_over(
         items = [{"x_id": k, "x_at": v} for k, v in activity.items()]
         for start in range(0, len(items), 5000):
             summary.activity_updates += (
-                session.execute(statement, items[start : start + 5000]).rowcount or 0
+                rowcount(session.execute(statement, items[start : start + 5000])) or 0
             )
     if profile.process_activity:
         profile.activity_watermark = run.started_at
@@ -434,7 +441,7 @@ def _switch_over(
     summary.candidates_canceled = evaluation.canceled
     summary.candidates_closed = evaluation.closed
     # 8. close the run, schedule the next refresh, drop the staging rows
-    session.execute(delete(StagedAccount.__table__).where(ST.run_id == run.id))
+    session.execute(delete(STAGED_ACCOUNTS).where(ST.run_id == run.id))
     profile.next_refresh_at = now + profiles.REFRESH_EVERY
     _store_summary(session.get_one(SyncRun, run.id), summary, RunStatus.SUCCEEDED, now)
 
