@@ -184,13 +184,9 @@ async def run_sync(database_url: str, url: str, api_key: str) -> tuple[float, ob
             clock,
             ProfileCreate(kind="rally", name="bench", url=url, secrets={"api_key": api_key}),
         )
-    with db.sessions() as s:
-        connector = profiles.open_connector(profiles.get_profile(s, "bench"), keys)
-    report = await connector.validate()
-    await connector.aclose()
+    await profiles.validate_profile(db, keys, clock, "bench")
     with db.transaction() as s:
         p = profiles.get_profile(s, "bench")
-        profiles.record_validation(s, clock, p, report)
         profiles.publish_profile(s, clock, p)
     stages = StageTimer()
     started = time.perf_counter()

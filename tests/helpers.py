@@ -40,16 +40,10 @@ async def published_rally(
                 reclaim=reclaim,
             ),
         )
-    with db.sessions() as session:
-        connector = profiles.open_connector(profiles.get_profile(session, name), keys)
-    try:
-        report = await connector.validate()
-    finally:
-        await connector.aclose()
+    report = await profiles.validate_profile(db, keys, clock, name)
     assert report.ok, report
     with db.transaction() as session:
         profile = profiles.get_profile(session, name)
-        profiles.record_validation(session, clock, profile, report)
         profiles.publish_profile(session, clock, profile)
 
 

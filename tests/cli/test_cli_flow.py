@@ -197,3 +197,34 @@ def test_demo_runs_and_prints_the_compliance_table(tmp_path):
     assert "License compliance" in result.stdout
     assert "Broadcom Rally Unlimited" in result.stdout
     assert "Top removal candidates" in result.stdout
+
+
+def test_sync_with_a_failing_page_exits_non_zero_and_says_which(tmp_path, rally_factory, db):
+    sandbox = rally_factory(users=500, seed=3, faults="fail_page=3")
+    home = tmp_path / "home"
+    env = {"K": sandbox.org.api_key}
+    cli(home, "init")
+    cli(
+        home,
+        "profile",
+        "create",
+        "rally",
+        "--name",
+        "r",
+        "--url",
+        sandbox.url,
+        "--secret-env",
+        "K",
+        "--option",
+        "page_size=100",
+        env=env,
+    )
+    cli(home, "profile", "validate", "r")
+    cli(home, "profile", "publish", "r")
+    result = cli(home, "sync", "r", ok=False)
+    assert result.returncode == 1
+    assert "page 3" in result.stderr and "nothing was changed" in result.stderr
+    shown = json.loads(cli(home, "profile", "show", "r", "--json").stdout)
+    assert shown["last_sync"]["status"] == "failed"
+    assert "page 3" in shown["last_sync"]["error"]
+    assert json.loads(cli(home, "subscriptions", "list", "--json").stdout) == []

@@ -14,7 +14,6 @@ from shelfware.cli import output
 from shelfware.cli.context import clock, console, settings
 from shelfware.cli.lists import print_compliance
 from shelfware.cli.sync import print_summary, run_one
-from shelfware.connectors.base import ValidationReport
 from shelfware.licensing import service as licensing
 from shelfware.licensing.schemas import EntitlementCreate
 from shelfware.profiles import service as profiles
@@ -63,21 +62,7 @@ def demo(
                 ),
             )
         console.print(f"2. Created draft profile {DEMO_PROFILE} (API key stored encrypted)")
-        with store.db.sessions() as session:
-            connector = profiles.open_connector(
-                profiles.get_profile(session, DEMO_PROFILE), store.keys
-            )
-
-        async def validate() -> ValidationReport:
-            try:
-                return await connector.validate()
-            finally:
-                await connector.aclose()
-
-        report = asyncio.run(validate())
-        with store.db.transaction() as session:
-            profile = profiles.get_profile(session, DEMO_PROFILE)
-            profiles.record_validation(session, clk, profile, report)
+        report = asyncio.run(profiles.validate_profile(store.db, store.keys, clk, DEMO_PROFILE))
         checks = ", ".join(f"{c.name} {'ok' if c.ok else 'FAILED'}" for c in report.checks)
         console.print(f"3. Validated: {checks}")
         if not report.ok:

@@ -12,7 +12,6 @@ import typer
 
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, fail, store
-from shelfware.connectors.base import ValidationReport
 from shelfware.kit.clock import utc
 from shelfware.profiles import service
 from shelfware.profiles.schemas import ProfileCreate
@@ -172,20 +171,7 @@ def _outcome(ok: bool | None) -> str:
 def validate(name: str, json_: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Call the read APIs with the stored credential and report what works (never reclaims)."""
     with store() as st:
-        with st.db.sessions() as session:
-            profile = service.get_profile(session, name)
-            connector = service.open_connector(profile, st.keys)
-
-        async def go() -> ValidationReport:
-            try:
-                return await connector.validate()
-            finally:
-                await connector.aclose()
-
-        report = asyncio.run(go())
-        with st.db.transaction() as session:
-            profile = service.get_profile(session, name)
-            service.record_validation(session, clock(), profile, report)
+        report = asyncio.run(service.validate_profile(st.db, st.keys, clock(), name))
     if json_:
         output.print_json(
             {

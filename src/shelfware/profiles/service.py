@@ -19,6 +19,7 @@ from shelfware.connectors.base import Connector, ConnectorSettings, ValidationRe
 from shelfware.connectors.registry import build_connector, connector_class
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
+from shelfware.kit.db import Database
 from shelfware.kit.redact import register_secret
 from shelfware.models import (
     Credential,
@@ -176,6 +177,24 @@ def connector_settings(profile: IntegrationProfile, keys: KeyRing) -> ConnectorS
 
 def open_connector(profile: IntegrationProfile, keys: KeyRing) -> Connector:
     return build_connector(profile.kind, connector_settings(profile, keys))
+
+
+async def validate_profile(
+    db: Database, keys: KeyRing, clock: Clock, name: str
+) -> ValidationReport:
+    """Call the profile's read APIs with its stored credential and record the outcome.
+
+    Like a sync, this spans network calls, so it owns its (two short) transactions.
+    """
+    with db.sessions() as session:
+        connector = open_connector(get_profile(session, name), keys)
+    try:
+        report = await connector.validate()
+    finally:
+        await connector.aclose()
+    with db.transaction() as session:
+        record_validation(session, clock, get_profile(session, name), report)
+    return report
 
 
 def record_validation(

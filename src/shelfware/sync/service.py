@@ -544,18 +544,3 @@ def _describe(exc: BaseException) -> str:
         return "interrupted"
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 2000 else text[:2000] + "..."
-
-
-def due_profiles(session: Session, now: datetime) -> list[str]:
-    """Published profiles whose daily refresh is due."""
-    return list(
-        session.scalars(
-            select(IntegrationProfile.name).where(
-                IntegrationProfile.status == ProfileStatus.PUBLISHED,
-                or_(
-                    IntegrationProfile.next_refresh_at.is_(None),
-                    IntegrationProfile.next_refresh_at <= now,
-                ),
-            )
-        )
-    )
