@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib.resources import files
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 
 from shelfware.kit.crypto import KeyRing, ensure_key_file, load_key_file
 from shelfware.kit.db import Database
@@ -67,7 +68,11 @@ def init_store(settings: Settings) -> Store:
 
 def open_store(settings: Settings) -> Store:
     """Open an initialised store; say what to do when it is not."""
-    db = Database.from_url(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    sqlite_path = make_url(url).database if url.startswith("sqlite") else None
+    if sqlite_path and sqlite_path != ":memory:" and not Path(sqlite_path).exists():
+        raise StoreNotReady(f"no shelfware database at {sqlite_path}: run `shelfware init` first")
+    db = Database.from_url(url)
     try:
         current = schema_is_current(db.engine)
     except Exception as exc:  # connection refused, bad URL...

@@ -228,3 +228,13 @@ def test_sync_with_a_failing_page_exits_non_zero_and_says_which(tmp_path, rally_
     assert shown["last_sync"]["status"] == "failed"
     assert "page 3" in shown["last_sync"]["error"]
     assert json.loads(cli(home, "subscriptions", "list", "--json").stdout) == []
+
+
+def test_commands_before_init_say_what_to_do(tmp_path):
+    result = cli(tmp_path / "fresh", "profile", "list", ok=False)
+    assert result.returncode == 1
+    assert "shelfware init" in result.stderr and "Traceback" not in result.stderr
+    cli(tmp_path / "fresh", "init")
+    bad_clock = cli(tmp_path / "fresh", "reconcile", env={"SHELFWARE_CLOCK": "yesterday"}, ok=False)
+    assert bad_clock.returncode == 1
+    assert "SHELFWARE_CLOCK" in bad_clock.stderr

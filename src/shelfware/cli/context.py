@@ -11,6 +11,7 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from shelfware.connectors.base import ConnectorError
 from shelfware.kit.clock import Clock, FrozenClock, SystemClock, utc
@@ -85,9 +86,9 @@ def report_error(exc: BaseException) -> int:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
         )
-        err_console.print(f"[bold red]error:[/] {problems}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(problems)}", highlight=False)
     else:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     return 1
 
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -87,7 +88,7 @@ def sync(
                 summary = run_one(st.db, st.keys, each, quiet=json_)
             except SyncError as exc:
                 failures += 1
-                err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+                err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
                 if exc.summary is not None:
                     results.append(exc.summary)
                 continue
