@@ -346,6 +346,7 @@ async def test_stopping_early_cancels_outstanding_fetches(mid_org: Organisation)
             async with contextlib.aclosing(connector.accounts()) as stream:
                 async for _page in stream:
                     break
+            first_stream = connector.stats.requests
             async with contextlib.aclosing(connector.accounts()) as stream:
                 count = 0
                 async for _page in stream:
@@ -358,8 +359,10 @@ async def test_stopping_early_cancels_outstanding_fetches(mid_org: Organisation)
             await connector.aclose()
         await asyncio.sleep(0.1)
         assert state.in_flight == 0
-    # first stream: 1 request; second: page 1 + at most 2 x concurrency pages ahead
-    assert requested - 1 <= 1 + 2 * 4 + 1
+    # each stream: page 1 + at most 2 x concurrency pages ahead of its consumer (the first
+    # stream's cancelled prefetches may be counted late, so bound both streams together)
+    assert first_stream >= 1
+    assert requested <= 2 * (1 + 2 * 4 + 1)
     pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert pending == []
 

@@ -467,7 +467,7 @@ async def test_secret_never_in_errors_or_logs(
     # a debug line per request and a warning per retry
     records = [r for r in caplog.records if r.name == "shelfware.http"]
     assert any(r.levelno == logging.DEBUG and "-> 500" in r.getMessage() for r in records)
-    assert any(r.levelno == logging.WARNING and "retry 1/2" in r.getMessage() for r in records)
+    assert any(r.levelno == logging.INFO and "retry 1/2" in r.getMessage() for r in records)
 
 
 def test_secret_filter_scrubs_any_record(caplog: pytest.LogCaptureFixture) -> None:

@@ -318,3 +318,33 @@ async def test_draft_profile_cannot_sync(db, keys, clock, rally_factory):
         )
     with pytest.raises(SyncError, match="draft"):
         await sync_profile(db, keys, clock, "draft")
+
+
+async def test_reclaim_stops_when_the_app_is_unreachable(db, keys, clock, rally_factory):
+    from shelfware.connectors.registry import build_connector
+    from shelfware.kit.http import HttpPolicy
+    from shelfware.profiles import service as profiles
+
+    sandbox = rally_factory(users=300, seed=6)
+    await published_rally(db, keys, clock, sandbox.url, sandbox.org.api_key)
+    await sync_profile(db, keys, clock, "rally")
+    ready = list_candidates_db(db, CandidateState.READY)
+    assert len(ready) > 20
+    with db.transaction() as s:  # the app moves away: nothing listens there any more
+        from shelfware.models import IntegrationProfile
+
+        s.scalars(select(IntegrationProfile)).one().url = "http://127.0.0.1:9/slm/webservice"
+
+    def no_retries(profile, keys):  # type: ignore[no-untyped-def]
+        settings = profiles.connector_settings(profile, keys)
+        return build_connector(profile.kind, settings, policy=HttpPolicy(max_retries=0))
+
+    before = snapshot(db)
+    outcomes = await reclaim_candidates(db, keys, clock, all_ready=True, open_connector=no_retries)
+    actions = [o.action for o in outcomes]
+    assert set(actions) == {"unreachable", "not_attempted"}
+    assert actions.count("unreachable") < 5 + 12  # stopped soon after 5 failures in a row
+    assert actions.count("not_attempted") > 0
+    # nothing happened in the app, so every candidate is still ready to try again later
+    assert candidate_ids(db, CandidateState.READY) == {c["external_id"] for c in ready}
+    assert [r[:5] for r in snapshot(db)["candidates"]] == [r[:5] for r in before["candidates"]]

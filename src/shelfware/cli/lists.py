@@ -170,7 +170,7 @@ def candidates_reclaim(
         counts: dict[str, int] = {}
         for o in outcomes:
             counts[o.action] = counts.get(o.action, 0) + 1
-        failed = [o for o in outcomes if o.action == "failed"]
+        failed = [o for o in outcomes if o.action in ("failed", "unreachable")]
         if failed:
             output.table(
                 "Failed",
@@ -181,7 +181,7 @@ def candidates_reclaim(
         console.print(summary or "no candidate to reclaim")
         if not dry_run and counts.get("reclaimed"):
             console.print("Reclaimed seats close as complete when the next sync confirms them.")
-    if any(o.action == "failed" for o in outcomes):
+    if any(o.action in ("failed", "unreachable", "not_attempted") for o in outcomes):
         raise typer.Exit(1)
 
 

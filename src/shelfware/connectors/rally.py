@@ -325,6 +325,8 @@ class RallyConnector:
         self.page_size = self._page_size(settings.options)
         self.api_url = rally_api_url(settings.url, settings.region)
         self.stats = stats if stats is not None else RequestStats()
+        # accounts the running download expects (Rally's TotalResultCount), for progress bars
+        self.expected_total: int | None = None
         self.http = VendorClient(
             base_url=self.api_url,
             headers={
@@ -559,17 +561,24 @@ class RallyConnector:
         page_count = max(1, math.ceil(total / size))
         if strict:
             self._check_page(first, total, page_count, size, total)
-        yield first
         ahead = 2 * self.max_concurrency
         tasks: dict[int, asyncio.Task[_Page]] = {}
         scheduled = 1
+
+        def schedule_through(last: int) -> None:
+            nonlocal scheduled
+            while scheduled < min(page_count, last):
+                scheduled += 1
+                tasks[scheduled] = asyncio.create_task(
+                    self._fetch_page(scheduled, fields=fields, query=query, page_size=size)
+                )
+
         try:
+            # the next pages are already on their way while the consumer handles the first
+            schedule_through(ahead)
+            yield first
             for number in range(2, page_count + 1):
-                while scheduled < page_count and scheduled < number + ahead - 1:
-                    scheduled += 1
-                    tasks[scheduled] = asyncio.create_task(
-                        self._fetch_page(scheduled, fields=fields, query=query, page_size=size)
-                    )
+                schedule_through(number + ahead - 1)
                 page = await tasks.pop(number)
                 if strict and page.total != total:
                     raise ConnectorError(
@@ -605,7 +614,7 @@ class RallyConnector:
             fields=RALLY_ACCOUNT_FIELDS, query=RALLY_ALL_USERS_QUERY, strict=True
         ):
             if total is None:
-                total = page.total
+                total = self.expected_total = page.total
                 if total == 0:
                     raise ConnectorError(
                         "Rally listed no users at all (the credential's own user should be "

@@ -330,7 +330,7 @@ class VendorClient:
                     attempts=attempts,
                 )
             self.stats.retries += 1
-            logger.warning(
+            logger.info(
                 "%s",
                 self.redactor.redact(
                     f"{method} {display_url} -> {attempt.cause}; retry {attempts}/"

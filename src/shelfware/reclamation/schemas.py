@@ -10,6 +10,8 @@ class ReclaimOutcomeView:
     candidate_id: int
     profile: str
     username: str | None
-    action: str  # reclaimed | already_gone | canceled | failed | would_reclaim | would_cancel
+    # reclaimed | already_gone | canceled | failed | unreachable | not_attempted
+    # | would_reclaim | would_cancel (dry run)
+    action: str
     state: str
     message: str = ""

@@ -9,7 +9,7 @@ account already gone or disabled counts as done. A reclaimed seat waits in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -37,6 +37,8 @@ from shelfware.reclamation.schemas import ReclaimOutcomeView
 
 RECLAIMABLE = (CandidateState.READY.value,)
 RECLAIMS_IN_FLIGHT = 12
+STOP_AFTER_FAILURES = 5
+FAILED_ACTIONS = ("failed", "unreachable")
 
 
 class ReclaimError(Exception):
@@ -197,7 +199,7 @@ async def _decide(connector: Connector, work: _Work, now: datetime, dry_run: boo
     try:
         current = await connector.current(work.ref)
     except Exception as exc:  # the re-read failed: never reclaim blind
-        return _Decision(work, "failed", f"could not re-read the account: {exc}", None)
+        return _Decision(work, "unreachable", f"could not re-read the account: {exc}", None)
     if current is None or not current.active:
         return _Decision(work, "already_gone", "the account is already gone or disabled", current)
     reason = _cancel_reason(work, current, now)
@@ -240,8 +242,10 @@ def _apply(session: Session, clock: Clock, decision: _Decision, now: datetime) -
         cand.state = CandidateState.CLOSED_CANCELED
         cand.closed_at = now
         cand.reason = decision.message
-    elif decision.action == "failed":
+    elif decision.action == "failed":  # the reclaim itself failed: a person should look
         cand.state = CandidateState.ATTENTION_REQUIRED
+        cand.last_error = decision.message
+    elif decision.action in ("unreachable", "not_attempted"):  # nothing happened in the app
         cand.last_error = decision.message
     audit.record(
         session,
@@ -269,6 +273,9 @@ async def reclaim_candidates(
     """Re-read and reclaim candidates, per profile, concurrently within each connector's limit.
 
     Outcomes are committed in batches as they come, so an interruption loses nothing done.
+    After ``STOP_AFTER_FAILURES`` failures in a row for one profile (the app is down, the
+    credential was revoked...) the rest of that profile's candidates are not attempted; they
+    are reported as ``not_attempted`` and stay as they are.
     """
     with db.sessions() as session:
         work = _select_work(session, ids, all_ready)
@@ -283,20 +290,10 @@ async def reclaim_candidates(
     now = clock.now()
     try:
         for pid, items in by_profile.items():
-            connector = connectors[pid]
-            # the connector's client caps requests in flight; this caps decisions in flight
-            limit = asyncio.Semaphore(RECLAIMS_IN_FLIGHT)
-
-            async def one(
-                item: _Work, connector: Connector = connector, limit: asyncio.Semaphore = limit
-            ) -> _Decision:
-                async with limit:
-                    return await _decide(connector, item, now, dry_run)
-
-            pending = [asyncio.ensure_future(one(item)) for item in items]
+            decisions = _decide_all(connectors[pid], items, now, dry_run)
             done_batch: list[_Decision] = []
-            for future in asyncio.as_completed(pending):
-                done_batch.append(await future)
+            async for decision in decisions:
+                done_batch.append(decision)
                 if on_progress:
                     on_progress(1)
                 if len(done_batch) >= batch:
@@ -308,6 +305,57 @@ async def reclaim_candidates(
             await connector.aclose()
     outcomes.sort(key=lambda o: o.candidate_id)
     return outcomes
+
+
+async def _decide_all(
+    connector: Connector, items: list[_Work], now: datetime, dry_run: bool
+) -> AsyncIterator[_Decision]:
+    """Decisions as they complete, from a bounded pool of workers, with a circuit breaker."""
+    queue: asyncio.Queue[_Work] = asyncio.Queue()
+    for item in items:
+        queue.put_nowait(item)
+    results: asyncio.Queue[_Decision | None] = asyncio.Queue()
+    failures_in_a_row = 0
+    stopped_by: str | None = None
+
+    async def worker() -> None:
+        nonlocal failures_in_a_row, stopped_by
+        while stopped_by is None:
+            try:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            decision = await _decide(connector, item, now, dry_run)
+            if decision.action in FAILED_ACTIONS:
+                failures_in_a_row += 1
+                if failures_in_a_row >= STOP_AFTER_FAILURES and stopped_by is None:
+                    stopped_by = decision.message
+            else:
+                failures_in_a_row = 0
+            await results.put(decision)
+        await results.put(None)
+
+    workers = [asyncio.create_task(worker()) for _ in range(min(RECLAIMS_IN_FLIGHT, len(items)))]
+    try:
+        running = len(workers)
+        while running:
+            decision = await results.get()
+            if decision is None:
+                running -= 1
+            else:
+                yield decision
+        while stopped_by is not None and not queue.empty():
+            item = queue.get_nowait()
+            yield _Decision(
+                item,
+                "not_attempted",
+                f"stopped after {STOP_AFTER_FAILURES} failures in a row: {stopped_by}",
+                None,
+            )
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
 
 
 def _record(
