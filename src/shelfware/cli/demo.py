@@ -10,9 +10,8 @@ from typing import Annotated
 
 import typer
 
-from shelfware.cli import output
 from shelfware.cli.context import clock, console, settings
-from shelfware.cli.lists import print_compliance
+from shelfware.cli.lists import print_candidates, print_compliance
 from shelfware.cli.sync import print_summary, run_one
 from shelfware.licensing import service as licensing
 from shelfware.licensing.schemas import EntitlementCreate
@@ -97,26 +96,7 @@ def demo(
             top = reclamation.list_candidates(session)[:10]
             total = len(reclamation.list_candidates(session))
         print_compliance(rows)
-        output.table(
-            f"Top removal candidates (of {total:,})",
-            [
-                ("ID", "right"),
-                "User",
-                "Why",
-                ("Idle days", "right"),
-                ("Potential savings/yr", "right"),
-            ],
-            [
-                (
-                    c["id"],
-                    c["username"],
-                    c["justification"],
-                    c["inactive_days"],
-                    output.money(c["potential_savings"]),
-                )
-                for c in top
-            ],
-        )
+        print_candidates(f"Top removal candidates (of {total:,})", top)
         savings = sum(r.potential_savings or 0 for r in rows)
         console.print(
             f"Potential savings: [bold green]{savings:,.2f} USD per year[/]. "

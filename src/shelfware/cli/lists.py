@@ -110,8 +110,13 @@ def candidates_list(
         output.print_json(rows)
         return
     shown = rows[:limit] if limit else rows
+    caption = f"{len(shown)} of {len(rows)}" if limit and len(rows) > limit else None
+    print_candidates("Removal candidates", shown, caption=caption)
+
+
+def print_candidates(title: str, rows: list[dict[str, Any]], caption: str | None = None) -> None:
     output.table(
-        "Removal candidates",
+        title,
         [
             ("ID", "right"),
             "Profile",
@@ -133,9 +138,9 @@ def candidates_list(
                 r["inactive_days"],
                 output.money(r["potential_savings"]),
             )
-            for r in shown
+            for r in rows
         ],
-        caption=f"{len(shown)} of {len(rows)}" if limit and len(rows) > limit else None,
+        caption=caption,
     )
 
 
