@@ -37,6 +37,25 @@ def cli(home: Path, *args: str, env: dict[str, str] | None = None, ok: bool = Tr
     return result
 
 
+def create_profile(home: Path, name: str, url: str, key: str, *extra: str, ok: bool = True):  # type: ignore[no-untyped-def]
+    """`shelfware profile create rally` with the key passed through an environment variable."""
+    return cli(
+        home,
+        "profile",
+        "create",
+        "rally",
+        "--name",
+        name,
+        "--url",
+        url,
+        "--secret-env",
+        "K",
+        *extra,
+        env={"K": key},
+        ok=ok,
+    )
+
+
 def test_whole_loop_through_the_cli_and_no_plaintext_secret(tmp_path, rally_factory, db):
     # `db` resets the PostgreSQL schema when the store tests run there
     sandbox = rally_factory(users=600, seed=21)
@@ -144,19 +163,7 @@ def test_bad_secret_is_reported_without_echoing_it(tmp_path, rally_factory, db):
     home = tmp_path / "home"
     wrong = "_wrong-key-1234567890"
     cli(home, "init")
-    cli(
-        home,
-        "profile",
-        "create",
-        "rally",
-        "--name",
-        "r",
-        "--url",
-        sandbox.url,
-        "--secret-env",
-        "K",
-        env={"K": wrong},
-    )
+    create_profile(home, "r", sandbox.url, wrong)
     result = cli(home, "profile", "validate", "r", ok=False)
     assert result.returncode == 1
     assert "401" in result.stdout + result.stderr
@@ -175,20 +182,7 @@ def test_bad_secret_is_reported_without_echoing_it(tmp_path, rally_factory, db):
         ok=False,
     )
     assert "UNSET_VAR_X is not set" in missing.stderr
-    http = cli(
-        home,
-        "profile",
-        "create",
-        "rally",
-        "--name",
-        "y",
-        "--url",
-        "http://rally.example.com/slm/webservice",
-        "--secret-env",
-        "K",
-        env={"K": wrong},
-        ok=False,
-    )
+    http = create_profile(home, "y", "http://rally.example.com/slm/webservice", wrong, ok=False)
     assert "https://" in http.stderr
 
 
@@ -202,23 +196,8 @@ def test_demo_runs_and_prints_the_compliance_table(tmp_path):
 def test_sync_with_a_failing_page_exits_non_zero_and_says_which(tmp_path, rally_factory, db):
     sandbox = rally_factory(users=500, seed=3, faults="fail_page=3")
     home = tmp_path / "home"
-    env = {"K": sandbox.org.api_key}
     cli(home, "init")
-    cli(
-        home,
-        "profile",
-        "create",
-        "rally",
-        "--name",
-        "r",
-        "--url",
-        sandbox.url,
-        "--secret-env",
-        "K",
-        "--option",
-        "page_size=100",
-        env=env,
-    )
+    create_profile(home, "r", sandbox.url, sandbox.org.api_key, "--option", "page_size=100")
     cli(home, "profile", "validate", "r")
     cli(home, "profile", "publish", "r")
     result = cli(home, "sync", "r", ok=False)

@@ -21,8 +21,7 @@ def init() -> None:
     """Create or upgrade the database and create the key ring if there is none."""
     conf = settings()
     store = init_store(conf)
-    where = conf.resolved_database_url
-    shown = store.db.engine.url.render_as_string(hide_password=True) if where else where
+    shown = store.db.engine.url.render_as_string(hide_password=True)
     store.db.dispose()
     console.print(f"Database ready: {shown}")
     console.print(

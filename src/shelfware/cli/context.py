@@ -50,7 +50,7 @@ class CliError(Exception):
     """An error for the person at the terminal; printed without a traceback."""
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def fail(message: str) -> NoReturn:
     raise CliError(message) from None
 
 

@@ -93,8 +93,8 @@ def demo(
         console.print("7. Reconcile")
         with store.db.sessions() as session:
             rows = licensing.reconcile(session, clk.now())
-            top = reclamation.list_candidates(session)[:10]
-            total = len(reclamation.list_candidates(session))
+            candidates = reclamation.list_candidates(session)
+        top, total = candidates[:10], len(candidates)
         print_compliance(rows)
         print_candidates(f"Top removal candidates (of {total:,})", top)
         savings = sum(r.potential_savings or 0 for r in rows)

@@ -19,14 +19,6 @@ def normalised_email(column: ColumnElement[str | None]) -> ColumnElement[str]:
     return func.lower(func.trim(column))
 
 
-def normalise_email(email: str | None) -> str | None:
-    """The matching key of an email in Python; None when it is not an address."""
-    if not email:
-        return None
-    value = email.strip().lower()
-    return value if "@" in value else None
-
-
 def add_people_from_run(session: Session, run_id: int, now: datetime) -> None:
     """Create a person for every email a run downloaded that no person has yet (set-based).
 

@@ -86,7 +86,8 @@ def _money(value: Decimal | None) -> float | None:
 
 
 def reconcile(session: Session, now: datetime) -> list[ReconciliationRow]:
-    """The compliance position per software model at ``now`` (set-based: one query per figure)."""
+    """The compliance position per software model at ``now``: grouped queries for owned, used
+    and realised; one count per model for stale (each model has its own threshold)."""
     today: date = now.astimezone(UTC).date()
     active_on = and_(
         or_(Entitlement.term_start.is_(None), Entitlement.term_start <= today),

@@ -60,7 +60,8 @@ def idle_cutoff(now: datetime, rule: ReclamationRule) -> datetime:
     return now - timedelta(days=rule.threshold_days)
 
 
-def _since(now: datetime) -> ColumnElement[Any]:
+def _since() -> ColumnElement[Any]:
+    """When an account started to exist for us: created in the app, else first seen."""
     return func.coalesce(S.created_in_app_at, S.first_seen_at)
 
 
@@ -69,7 +70,7 @@ def idle_condition(cutoff: datetime, rule: ReclamationRule) -> ColumnElement[boo
     cut = literal(cutoff, UTCDateTime())
     never_used: ColumnElement[bool] = S.last_activity_at.is_(None)
     if rule.new_account_grace:
-        never_used = and_(never_used, _since(cutoff) <= cut)
+        never_used = and_(never_used, _since() <= cut)
     return or_(and_(S.last_activity_at.is_not(None), S.last_activity_at < cut), never_used)
 
 
@@ -175,7 +176,7 @@ def _create(
         else_=literal(Justification.LOW_USAGE.value),
     )
     inactive_days = whole_days_between(
-        dialect, now_sql, func.coalesce(S.last_activity_at, _since(now))
+        dialect, now_sql, func.coalesce(S.last_activity_at, _since())
     )
     price = literal(annual_price) if annual_price is not None else null()
     selection = select(

@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -23,7 +22,7 @@ from shelfware.connectors.base import AccountRecord, AccountRef, Connector, Recl
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
-from shelfware.licensing.pricing import seat_prices
+from shelfware.licensing.pricing import SeatPrice, seat_prices
 from shelfware.models import (
     CandidateState,
     IntegrationProfile,
@@ -217,7 +216,13 @@ async def _decide(connector: Connector, work: _Work, now: datetime, dry_run: boo
     return _Decision(work, action, result.message, current)
 
 
-def _apply(session: Session, clock: Clock, decision: _Decision, now: datetime) -> str:
+def _apply(
+    session: Session,
+    clock: Clock,
+    decision: _Decision,
+    now: datetime,
+    prices: dict[int, SeatPrice],
+) -> str:
     cand = session.get_one(RemovalCandidate, decision.work.candidate_id)
     sub = session.get_one(Subscription, cand.subscription_id)
     current = decision.current
@@ -231,7 +236,7 @@ def _apply(session: Session, clock: Clock, decision: _Decision, now: datetime) -
         sub.admin = current.admin
     cand.updated_at = now
     if decision.action in ("reclaimed", "already_gone"):
-        price = seat_prices(session, [cand.software_model_id])[cand.software_model_id].annual
+        price = prices[cand.software_model_id].annual
         if price is not None:
             cand.unit_cost = cand.potential_savings = price
         cand.state = CandidateState.AWAITING_REVOCATION
@@ -375,8 +380,9 @@ def _record(
             for d in decisions
         ]
     with db.transaction() as session:
+        prices = seat_prices(session)
         for decision in decisions:
-            state = _apply(session, clock, decision, now)
+            state = _apply(session, clock, decision, now, prices)
             views.append(
                 ReclaimOutcomeView(
                     decision.work.candidate_id,
@@ -388,12 +394,3 @@ def _record(
                 )
             )
     return views
-
-
-def realised_savings(session: Session, since: datetime | None = None) -> Decimal:
-    query = select(RemovalCandidate.unit_cost).where(
-        RemovalCandidate.state == CandidateState.CLOSED_COMPLETE.value
-    )
-    if since is not None:
-        query = query.where(RemovalCandidate.closed_at >= since)
-    return sum((Decimal(v) for v in session.scalars(query) if v is not None), Decimal(0))

@@ -169,7 +169,7 @@ def _reap_abandoned(db: Database, clock: Clock, name: str) -> bool:
         run.status = RunStatus.FAILED
         run.finished_at = clock.now()
         run.error = f"abandoned: the process {run.owner} that ran it is gone"
-        session.execute(delete(StagedAccount).where(StagedAccount.run_id == run.id))
+        _discard_staged(session.connection(), run.id)
         return True
 
 
@@ -441,7 +441,7 @@ def _switch_over(
     summary.candidates_canceled = evaluation.canceled
     summary.candidates_closed = evaluation.closed
     # 8. close the run, schedule the next refresh, drop the staging rows
-    session.execute(delete(STAGED_ACCOUNTS).where(ST.run_id == run.id))
+    _discard_staged(session.connection(), run.id)
     profile.next_refresh_at = now + profiles.REFRESH_EVERY
     _store_summary(session.get_one(SyncRun, run.id), summary, RunStatus.SUCCEEDED, now)
 
