@@ -164,6 +164,9 @@ class Connector(Protocol):
     permissions: ClassVar[list[Permission]]
     default_url: ClassVar[str | None]
     stats: RequestStats
+    # Accounts the running download expects, once the app has said (for progress bars and
+    # snapshot checks); None when the app reports no total.
+    expected_total: int | None
 
     async def validate(self) -> ValidationReport: ...
 
