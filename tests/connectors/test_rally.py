@@ -33,6 +33,7 @@ from shelfware.connectors.rally import (
     activity_query,
     rally_api_url,
 )
+from shelfware.connectors.toolkit import ApiKeyAuth
 from shelfware.kit.http import HttpPolicy
 from shelfware.sandbox.faults import FaultSpec, parse_faults
 from shelfware.sandbox.org import Organisation, SyntheticUser, generate_org
@@ -145,11 +146,11 @@ def test_concurrency_and_page_size_options() -> None:
             ConnectorSettings(url="", secrets={"api_key": "_k"}, options=options), policy=policy
         )
 
-    assert build().max_concurrency == RALLY_MAX_CONCURRENCY == 12
-    assert build(max_concurrency="4").max_concurrency == 4
-    assert build(max_concurrency="50").max_concurrency == 12
-    assert build(HttpPolicy(max_concurrency=40)).max_concurrency == 12
-    assert build(HttpPolicy(max_concurrency=3), max_concurrency="6").max_concurrency == 3
+    assert build().concurrency == RALLY_MAX_CONCURRENCY == 12
+    assert build(max_concurrency="4").concurrency == 4
+    assert build(max_concurrency="50").concurrency == 12
+    assert build(HttpPolicy(max_concurrency=40)).concurrency == 12
+    assert build(HttpPolicy(max_concurrency=3), max_concurrency="6").concurrency == 3
     assert build().page_size == 2000
     assert build(page_size="9000").page_size == 2000
     assert build(page_size="250").page_size == 250
@@ -161,10 +162,12 @@ def test_concurrency_and_page_size_options() -> None:
 
 def test_oauth_access_token_is_preferred() -> None:
     connector = RallyConnector(
-        ConnectorSettings(url="", secrets={"api_key": "_k", "access_token": "tok-123"})
+        ConnectorSettings(url="", secrets={"api_key": "_key1", "access_token": "tok-123"})
     )
-    assert connector.http._headers["ZSESSIONID"] == "tok-123"
-    assert connector.http.redactor.redact("_k tok-123") == "*** ***"
+    auth = connector.http.auth
+    assert isinstance(auth, ApiKeyAuth) and auth.name == "ZSESSIONID" and not auth.prefix
+    assert asyncio.run(auth.source.token()) == "tok-123"
+    assert connector.http.redactor.redact("_key1 tok-123") == "*** ***"
 
 
 # --------------------------------------------------------------------------- validate
@@ -510,7 +513,7 @@ async def test_user_count_changing_mid_download_is_refused() -> None:
 
     connector, client = mock_connector(handler, page_size="2")
     async with client:
-        with pytest.raises(ConnectorError, match="user count changed during download"):
+        with pytest.raises(ConnectorError, match="number of users changed during the download"):
             await collect(connector)
 
 

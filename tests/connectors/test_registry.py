@@ -85,7 +85,7 @@ def test_build_connector_passes_policy_and_stats() -> None:
     )
     assert isinstance(connector, RallyConnector)
     assert connector.stats is stats
-    assert connector.max_concurrency == 5
+    assert connector.concurrency == 5
 
 
 def test_register_rejects_a_second_class_for_a_kind() -> None:

@@ -21,9 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from shelfware.connectors.base import AuthenticationError, ConnectorError, RequestStats
+from shelfware.connectors.base import AuthenticationError, RequestStats
+from shelfware.connectors.toolkit import connector_error
 from shelfware.kit.http import (
     HttpAuthenticationError,
+    HttpError,
     HttpPolicy,
     HttpStatusError,
     HttpTransportError,
@@ -32,6 +34,7 @@ from shelfware.kit.http import (
     VendorClient,
     parse_retry_after,
 )
+from shelfware.kit.pacing import RESET_MARGIN
 from shelfware.kit.redact import (
     MASK,
     Redactor,
@@ -284,7 +287,7 @@ async def test_okta_429_waits_until_reset(server: RunningServer) -> None:
     finally:
         await client.aclose()
     assert response.status_code == 200
-    assert fake.sleeps == [pytest.approx(25.0)]
+    assert fake.sleeps == [pytest.approx(25.0 + RESET_MARGIN)]  # one wait, past the reset
     assert client.stats.retries == 1
 
 
@@ -296,10 +299,10 @@ async def test_remaining_zero_pauses_new_requests_until_reset(server: RunningSer
         await client.get("/limited", params={"remaining": 0, "reset": int(FAKE_NOW) + 20})
         assert fake.sleeps == []
         await client.get("/limited", params={"remaining": 5, "reset": int(FAKE_NOW) + 80})
-        assert fake.sleeps == [pytest.approx(20.0)]
+        assert fake.sleeps == [pytest.approx(20.0 + RESET_MARGIN)]
         # a fresh window: no more pausing
         await client.get("/limited", params={"remaining": 4, "reset": int(FAKE_NOW) + 80})
-        assert fake.sleeps == [pytest.approx(20.0)]
+        assert fake.sleeps == [pytest.approx(20.0 + RESET_MARGIN)]
         # a reset too far away fails clearly instead of stalling
         await client.get("/limited", params={"remaining": 0, "reset": int(fake.now) + 500})
         with pytest.raises(RateLimitWaitTooLong, match="rate limit exhausted"):
@@ -347,10 +350,12 @@ async def test_get_4xx_is_not_retried_and_401_is_authentication_error(
             "/always", params={"id": unique("ok404"), "status": 404}, accept_status=(404,)
         )
         assert response.status_code == 404
-        with pytest.raises(AuthenticationError) as auth:
+        with pytest.raises(HttpAuthenticationError) as auth:
             await client.get("/always", params={"id": unique("401"), "status": 401})
-        assert isinstance(auth.value, HttpAuthenticationError)
-        assert isinstance(auth.value, ConnectorError)
+        assert auth.value.status == 401
+        # the kit knows nothing of connectors: the connector kit maps it to the contract's error
+        mapped = connector_error(auth.value)
+        assert isinstance(mapped, AuthenticationError) and "401" in str(mapped)
     finally:
         await client.aclose()
     assert fake.sleeps == []
@@ -446,14 +451,14 @@ async def test_secret_never_in_errors_or_logs(
     errors: list[str] = []
     try:
         for status in (500, 400, 401):
-            with pytest.raises(ConnectorError) as caught:
+            with pytest.raises(HttpError) as caught:
                 await client.get(
                     "/echo",
                     params={"status": status, "api_key": SECRET, "client_secret": "plain-cs"},
                 )
             errors.append(str(caught.value))
             errors.append(repr(caught.value))
-        with pytest.raises(ConnectorError) as caught:
+        with pytest.raises(HttpError) as caught:
             await client.post("/echo", json={"k": "client-secret-value-42"})
         errors.append(str(caught.value))
     finally:

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-import httpx
+from shelfware.kit.http import RequestStats
 
 
 class ActivitySource(StrEnum):
@@ -117,15 +117,6 @@ class ValidationReport:
 
 
 @dataclass(frozen=True, slots=True)
-class SoftwareIdentity:
-    """Publisher + product + edition: the software model an account's seat belongs to."""
-
-    publisher: str
-    product: str
-    edition: str
-
-
-@dataclass(frozen=True, slots=True)
 class ConnectorSettings:
     """What a connector is built from: the profile's connection and its decrypted secrets."""
 
@@ -143,6 +134,11 @@ class ConnectorError(Exception):
 
 class AuthenticationError(ConnectorError):
     """The app rejected the credential (401)."""
+
+
+class SnapshotError(ConnectorError):
+    """A download was not one consistent snapshot (the data changed while it was read, or a
+    page was short); nothing may be concluded from it. Running the sync again is the remedy."""
 
 
 class PageError(ConnectorError):
@@ -181,25 +177,23 @@ class Connector(Protocol):
     async def aclose(self) -> None: ...
 
 
-@dataclass(slots=True)
-class RequestStats:
-    """Counters a connector's HTTP client keeps; the sync run records them."""
-
-    requests: int = 0
-    retries: int = 0
-    pages: int = 0
-
-
-class ConnectorFactory(Protocol):
-    def __call__(
-        self, settings: ConnectorSettings, client: httpx.AsyncClient | None = None
-    ) -> Connector: ...
-
-
-def identity_of(connector: Connector, record: AccountRecord) -> SoftwareIdentity:
-    """The software model a record's seat belongs to."""
-    return SoftwareIdentity(
-        publisher=connector.publisher,
-        product=connector.product,
-        edition=record.edition or connector.default_edition,
-    )
+__all__ = [
+    "AccountRecord",
+    "AccountRef",
+    "ActivityRecord",
+    "ActivitySource",
+    "AuthenticationError",
+    "Capabilities",
+    "CheckResult",
+    "Connector",
+    "ConnectorError",
+    "ConnectorSettings",
+    "PageError",
+    "Permission",
+    "Process",
+    "ReclaimOutcome",
+    "ReclaimResult",
+    "RequestStats",
+    "SnapshotError",
+    "ValidationReport",
+]

@@ -12,8 +12,11 @@
   with a clear error instead of stalling a run;
 - every error message and log line passes through a `Redactor` that knows the secrets in play.
 
-Errors are `HttpError` (a `ConnectorError`) subclasses; a 401 raises `HttpAuthenticationError`,
-which is also the contract's `AuthenticationError`.
+- authentication is an `httpx.Auth` (the connector kit's authenticators), pacing a `Pacer`
+  (`kit.pacing`): by default the `X-Rate-Limit-*` header budget.
+
+Errors are `HttpError` subclasses; a 401 raises `HttpAuthenticationError`. The connector kit
+turns them into the connector contract's errors.
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
-from shelfware.connectors.base import AuthenticationError, ConnectorError, RequestStats
+from shelfware.kit.pacing import RESET_MARGIN, BudgetExhausted, HeaderBudget, Pacer
 from shelfware.kit.redact import (
     SENSITIVE_HEADERS,
     Redactor,
+    default_redactor,
     install_secret_filter,
     register_secret,
 )
@@ -45,6 +49,16 @@ BODY_EXCERPT_CHARS = 200
 URL_VALUE_CHARS = 60  # query parameter values longer than this are shortened in messages
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class RequestStats:
+    """Counters a client keeps; a sync run records them."""
+
+    requests: int = 0
+    retries: int = 0
+    pages: int = 0
+    waited_seconds: float = 0.0  # spent waiting for rate limits (pacing and 429s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +109,7 @@ class HttpPolicy:
 # --------------------------------------------------------------------------- errors
 
 
-class HttpError(ConnectorError):
+class HttpError(Exception):
     """An HTTP exchange failed. The message is redacted and names method, URL and cause."""
 
     def __init__(
@@ -118,7 +132,7 @@ class HttpStatusError(HttpError):
     """The server answered with an error status that is not retried (or no longer)."""
 
 
-class HttpAuthenticationError(HttpStatusError, AuthenticationError):
+class HttpAuthenticationError(HttpStatusError):
     """401: the app rejected the credential."""
 
 
@@ -186,11 +200,6 @@ class _Attempt:
     hint_source: str = ""
 
 
-@dataclass(slots=True)
-class _RateLimitState:
-    pause_until: float = 0.0  # epoch seconds; no new request before it
-
-
 # --------------------------------------------------------------------------- client
 
 
@@ -198,8 +207,8 @@ class VendorClient:
     """An `httpx.AsyncClient` with the policy above. One per connector instance.
 
     `secrets` are registered with this client's `Redactor` and with the process-wide one (so a
-    `SecretFilter` on any handler scrubs them); values of auth headers in `headers` are
-    registered automatically.
+    `SecretFilter` on any handler scrubs them); values of auth headers in `headers` and the
+    secrets of `auth` (an object with a `secrets()` method) are registered automatically.
 
     Pass `client` to reuse an existing `httpx.AsyncClient` (e.g. with a test transport); it is
     then the caller's to close. `sleep`, `rng` and `clock` (epoch seconds) are injectable so
@@ -215,6 +224,8 @@ class VendorClient:
         policy: HttpPolicy | None = None,
         stats: RequestStats | None = None,
         client: httpx.AsyncClient | None = None,
+        auth: httpx.Auth | None = None,
+        pacer: Pacer | None = None,
         sleep: Sleep | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
@@ -226,15 +237,21 @@ class VendorClient:
         header_secrets = [
             value for name, value in self._headers.items() if name.lower() in SENSITIVE_HEADERS
         ]
-        all_secrets = [*secrets, *header_secrets]
-        self.redactor = Redactor(all_secrets)
+        auth_secrets = getattr(auth, "secrets", None)
+        all_secrets = [*secrets, *header_secrets, *(auth_secrets() if auth_secrets else [])]
+        self.auth = auth
+        # tokens learnt later (OAuth refreshes) reach the process-wide redactor: mask those too
+        self.redactor = Redactor(all_secrets, parent=default_redactor())
         register_secret(*all_secrets)
         install_secret_filter()
         self._sleep: Sleep = sleep or asyncio.sleep
         self._rng = rng or random.Random()
         self._clock = clock
         self._semaphore = asyncio.Semaphore(self.policy.concurrency)
-        self._rate = _RateLimitState()
+        if pacer is None and self.policy.honour_rate_limit_headers:
+            pacer = HeaderBudget(clock=clock, sleep=self._sleep, max_wait=self.policy.max_wait)
+        self.pacer = pacer
+        self._pause_until = 0.0  # epoch seconds: a 429 asked everyone to wait until then
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
             timeout=self.policy.timeout(),
@@ -255,12 +272,6 @@ class VendorClient:
         """Add secrets learnt after construction (e.g. a refreshed OAuth token)."""
         self.redactor.register(*secrets)
         register_secret(*secrets)
-
-    def set_header(self, name: str, value: str) -> None:
-        """Set a default header; auth header values are registered as secrets."""
-        if name.lower() in SENSITIVE_HEADERS:
-            self.register_secret(value)
-        self._headers[name] = value
 
     def url_for(self, url: str) -> str:
         if url.startswith(("http://", "https://")):
@@ -337,6 +348,8 @@ class VendorClient:
                     f"{self.policy.max_retries} in {delay:.2f}s"
                 ),
             )
+            if response is not None and response.status_code == 429 and attempt.hint_source:
+                continue  # the client-wide pause (see _pace) holds this request and the others
             await self._sleep(delay)
 
     async def get(self, url: str, **kwargs: Any) -> httpx.Response:
@@ -364,28 +377,24 @@ class VendorClient:
             shown = f"{shown}?{query}"
         return self.redactor.redact(shown)
 
-    async def _wait_for_rate_limit(self, method: str, url: str) -> None:
-        if not self.policy.honour_rate_limit_headers:
+    async def _pace(self, method: str, url: str) -> None:
+        """Wait out a 429's pause, then the pacer's budget."""
+        delay = self._pause_until - self._clock()
+        if delay > 0:
+            self.stats.waited_seconds += delay
+            await self._sleep(delay)
+        if self.pacer is None:
             return
-        delay = self._rate.pause_until - self._clock()
-        if delay <= 0:
-            return
-        if delay > self.policy.max_wait:
+        try:
+            waited = await self.pacer.acquire(method, url)
+        except BudgetExhausted as error:
+            shown = self._display_url(url, None)
             raise RateLimitWaitTooLong(
-                self.redactor.redact(
-                    f"{method} {self._display_url(url, None)} -> rate limit exhausted; the reset "
-                    f"is {delay:.0f}s away, more than the {self.policy.max_wait:.0f}s cap"
-                ),
-                method=method,
-                url=self._display_url(url, None),
-            )
-        logger.warning(
-            "%s",
-            self.redactor.redact(
-                f"rate limit exhausted (X-Rate-Limit-Remaining: 0); pausing {delay:.2f}s"
-            ),
-        )
-        await self._sleep(delay)
+                self.redactor.redact(f"{method} {shown} -> {error}"), method=method, url=shown
+            ) from None
+        if waited:
+            self.stats.waited_seconds += waited
+            logger.info("%s", self.redactor.redact(f"paced {waited:.2f}s for the rate limit"))
 
     async def _attempt(
         self,
@@ -395,15 +404,21 @@ class VendorClient:
         json: Any,
         headers: Mapping[str, str],
     ) -> _Attempt:
-        await self._wait_for_rate_limit(method, url)
         async with self._semaphore:
+            await self._pace(method, url)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self.stats.requests += 1
             started = time.perf_counter()
+            response: httpx.Response | None = None
             try:
                 response = await self._client.request(
-                    method, url, params=params, json=json, headers=headers
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers=headers,
+                    auth=self.auth or httpx.USE_CLIENT_DEFAULT,
                 )
             except httpx.TransportError as error:
                 elapsed_ms = (time.perf_counter() - started) * 1000
@@ -418,6 +433,8 @@ class VendorClient:
                 return _Attempt(error=error, cause=self.redactor.redact(cause))
             finally:
                 self.in_flight -= 1
+                if self.pacer is not None:
+                    self.pacer.release(method, url, response)
         elapsed_ms = (time.perf_counter() - started) * 1000
         logger.debug(
             "%s",
@@ -431,26 +448,20 @@ class VendorClient:
         return attempt
 
     def _note_rate_limit(self, response: httpx.Response, attempt: _Attempt) -> None:
+        """How long a throttled request should wait: Retry-After, else (429 only) the
+        announced X-Rate-Limit-Reset. A 429 pauses every request of this client."""
         now = self._clock()
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
         if retry_after is not None:
             attempt.wait_hint = retry_after
             attempt.hint_source = "Retry-After"
-        if not self.policy.honour_rate_limit_headers:
-            return
-        remaining = _header_float(response.headers, "X-Rate-Limit-Remaining")
-        reset = _header_float(response.headers, "X-Rate-Limit-Reset")
-        if reset is not None:
-            if remaining is not None and remaining <= 0:
-                self._rate.pause_until = max(self._rate.pause_until, reset)
-            elif remaining is not None and remaining > 0 and response.status_code != 429:
-                self._rate.pause_until = 0.0
-            if response.status_code == 429 and attempt.wait_hint is None and reset > now:
-                # (a reset already past, e.g. clock skew: fall back to backoff)
-                attempt.wait_hint = reset - now
+        elif response.status_code == 429 and self.policy.honour_rate_limit_headers:
+            reset = _header_float(response.headers, "X-Rate-Limit-Reset")
+            if reset is not None and reset > now:  # a reset already past: fall back to backoff
+                attempt.wait_hint = reset + RESET_MARGIN - now
                 attempt.hint_source = "X-Rate-Limit-Reset"
-                # pause_until stays set so concurrent requests wait too; this request's retry
-                # sleeps until the reset, after which the pause has expired.
+        if response.status_code == 429 and attempt.wait_hint is not None:
+            self._pause_until = max(self._pause_until, now + min(attempt.wait_hint, 3600.0))
 
     def _retryable(self, attempt: _Attempt, idempotent: bool) -> bool:
         if attempt.error is not None:

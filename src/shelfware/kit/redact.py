@@ -18,6 +18,9 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
+# Shorter values are not masked: no real credential is that short, and masking them would
+# mangle every message they happen to occur in.
+MIN_SECRET_LENGTH = 4
 
 # Header names (lower case) whose values are credentials.
 SENSITIVE_HEADERS: frozenset[str] = frozenset(
@@ -61,7 +64,10 @@ def _variants(secret: str) -> set[str]:
 class Redactor:
     """Replaces known secret values with `***` in any text. Thread-safe."""
 
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+    def __init__(
+        self, secrets: Iterable[str | None] = (), *, parent: Redactor | None = None
+    ) -> None:
+        self._parent = parent  # its secrets are masked too (e.g. the process-wide redactor)
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
         self._ordered: tuple[str, ...] = ()
@@ -72,7 +78,7 @@ class Redactor:
         added = False
         with self._lock:
             for secret in secrets:
-                if not secret:
+                if not secret or len(secret) < MIN_SECRET_LENGTH:
                     continue
                 for variant in _variants(secret):
                     if variant not in self._secrets:
@@ -82,10 +88,6 @@ class Redactor:
                 # Longest first, so a secret containing another is masked whole.
                 self._ordered = tuple(sorted(self._secrets, key=len, reverse=True))
 
-    @property
-    def secret_count(self) -> int:
-        return len(self._ordered)
-
     def redact(self, text: object) -> str:
         """`text` as a string with every registered secret replaced by `***`."""
         result = text if isinstance(text, str) else str(text)
@@ -94,6 +96,8 @@ class Redactor:
         for secret in self._ordered:
             if secret in result:
                 result = result.replace(secret, MASK)
+        if self._parent is not None:
+            result = self._parent.redact(result)
         return result
 
     def redact_url(self, url: object) -> str:

@@ -1,0 +1,130 @@
+"""The connector kit: the small named pieces every connector is composed from.
+
+The names are the closed catalogues of the custom profile spec (ARCHITECTURE.md), in the
+vocabulary of singer-sdk and Airbyte's declarative CDK, so a built-in connector and a custom
+spec reach the same code:
+
+- authenticators (`auth`): `BearerAuth`, `ApiKeyAuth` (header or query), `BasicAuth`,
+  `OAuth2ClientCredentials`; `TokenSource` is the hook OAuth authorization-code tokens plug in;
+- paginators (`paging`): `SinglePage`, `PageNumber`, `Offset`, `StartIndex`, `Cursor`,
+  `NextUrl`, `LinkHeader`;
+- record selection (`selectors`): `JsonPath`, `RecordSelector`;
+- error envelopes (`envelopes`): `ErrorEnvelope`;
+- rate-limit pacing (`shelfware.kit.pacing`): `HeaderBudget`, `RequestQuota`, `PacerByKey`;
+- snapshot checks (`snapshot`): `StableTotal`, `FullPages`, `UniqueKeys`, `IncreasingKeys`,
+  `CountMatchesTotal`, `NotEmpty`, `read_until_stable`;
+- record mapping helpers (`records`), `HttpStream` (`stream`) and the `HttpConnector` base.
+"""
+
+from shelfware.connectors.toolkit.auth import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    OAuth2ClientCredentials,
+    StaticToken,
+    TokenEndpointError,
+    TokenSource,
+    request_token,
+)
+from shelfware.connectors.toolkit.connector import HttpConnector, Options
+from shelfware.connectors.toolkit.envelopes import ErrorEnvelope
+from shelfware.connectors.toolkit.paging import (
+    Cursor,
+    LinkHeader,
+    NextUrl,
+    Offset,
+    Page,
+    PageNumber,
+    PageRequest,
+    PaginationError,
+    Paginator,
+    SinglePage,
+    StartIndex,
+)
+from shelfware.connectors.toolkit.records import (
+    RecordError,
+    flag,
+    identifier,
+    instant,
+    latest,
+    parse_instant,
+    record_of,
+    text,
+    whole_number,
+)
+from shelfware.connectors.toolkit.selectors import (
+    MISSING,
+    JsonPath,
+    PathError,
+    RecordSelector,
+    SelectionError,
+    path,
+)
+from shelfware.connectors.toolkit.snapshot import (
+    CountMatchesTotal,
+    FullPages,
+    IncreasingKeys,
+    NotEmpty,
+    SnapshotCheck,
+    StableTotal,
+    UniqueKeys,
+    read_until_stable,
+)
+from shelfware.connectors.toolkit.stream import HttpStream, connector_error, decode, send
+from shelfware.kit.pacing import HeaderBudget, Pacer, PacerByKey, RequestQuota
+
+__all__ = [
+    "MISSING",
+    "ApiKeyAuth",
+    "BasicAuth",
+    "BearerAuth",
+    "CountMatchesTotal",
+    "Cursor",
+    "ErrorEnvelope",
+    "FullPages",
+    "HeaderBudget",
+    "HttpConnector",
+    "HttpStream",
+    "IncreasingKeys",
+    "JsonPath",
+    "LinkHeader",
+    "NextUrl",
+    "NotEmpty",
+    "OAuth2ClientCredentials",
+    "Offset",
+    "Options",
+    "Pacer",
+    "PacerByKey",
+    "Page",
+    "PageNumber",
+    "PageRequest",
+    "PaginationError",
+    "Paginator",
+    "PathError",
+    "RecordError",
+    "RecordSelector",
+    "RequestQuota",
+    "SelectionError",
+    "SinglePage",
+    "SnapshotCheck",
+    "StableTotal",
+    "StartIndex",
+    "StaticToken",
+    "TokenEndpointError",
+    "TokenSource",
+    "UniqueKeys",
+    "connector_error",
+    "decode",
+    "flag",
+    "identifier",
+    "instant",
+    "latest",
+    "parse_instant",
+    "path",
+    "read_until_stable",
+    "record_of",
+    "request_token",
+    "send",
+    "text",
+    "whole_number",
+]

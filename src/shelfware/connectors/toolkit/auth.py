@@ -1,0 +1,266 @@
+"""Authenticators: how a request proves who it is. Each is an `httpx.Auth`.
+
+The catalogue, named as in the custom profile spec:
+
+- `BearerAuth`: `Authorization: Bearer <token>` (Asana, Roadmunk, SCIM).
+- `ApiKeyAuth`: a key in any header (Rally's `ZSESSIONID`, Okta's `Authorization: SSWS ...`
+  with a prefix) or in a query parameter.
+- `BasicAuth`: user name and password (or API key), RFC 7617.
+- `OAuth2ClientCredentials`: a token source that gets access tokens from a token endpoint with
+  the client credentials grant (RFC 6749 section 4.4), refreshed before they expire.
+
+Token-based authenticators take a `TokenSource` (or a plain string): the hook the OAuth 2.0
+authorization code flow plugs into. On a 401 they ask the source for a fresh token once and
+send the request again; a source that cannot refresh (a static key) lets the 401 through.
+Every authenticator lists its `secrets()` so the HTTP client scrubs them from messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import AsyncGenerator, Callable, Generator
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import httpx
+
+from shelfware.connectors.base import AuthenticationError, ConnectorError
+from shelfware.kit.redact import register_secret
+
+TOKEN_REFRESH_MARGIN = 60.0  # seconds before expiry a token is renewed
+
+
+class TokenSource(Protocol):
+    """Where a token-based authenticator gets its token."""
+
+    async def token(self) -> str:
+        """A token valid now (fetched or renewed as needed)."""
+        ...
+
+    async def refresh(self) -> str | None:
+        """A new token after the server refused the current one; None if none can be had."""
+        ...
+
+    def secrets(self) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaticToken:
+    """A fixed token (API key, personal access token)."""
+
+    value: str
+
+    async def token(self) -> str:
+        return self.value
+
+    async def refresh(self) -> str | None:
+        return None
+
+    def secrets(self) -> list[str]:
+        return [self.value]
+
+
+def token_source(value: str | TokenSource) -> TokenSource:
+    return StaticToken(value) if isinstance(value, str) else value
+
+
+class _TokenAuth(httpx.Auth):
+    """Put a token into each request; on a 401 retry once with a refreshed token."""
+
+    def __init__(self, source: str | TokenSource) -> None:
+        self.source = token_source(source)
+
+    def apply(self, request: httpx.Request, token: str) -> None:
+        raise NotImplementedError
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, Any, None]:
+        raise RuntimeError("shelfware authenticators are for the async client only")
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = await self.source.token()
+        self.apply(request, token)
+        response = yield request
+        if response.status_code == 401:
+            fresh = await self.source.refresh()
+            if fresh and fresh != token:
+                self.apply(request, fresh)
+                yield request
+
+    def secrets(self) -> list[str]:
+        return self.source.secrets()
+
+
+class ApiKeyAuth(_TokenAuth):
+    """A key in a header (`name: prefix + key`) or in the query string (`?name=key`)."""
+
+    def __init__(
+        self,
+        source: str | TokenSource,
+        *,
+        name: str,
+        location: Literal["header", "query"] = "header",
+        prefix: str = "",
+    ) -> None:
+        super().__init__(source)
+        if not name:
+            raise ValueError("an API key needs the name of its header or query parameter")
+        self.name = name
+        self.location = location
+        self.prefix = prefix
+
+    def apply(self, request: httpx.Request, token: str) -> None:
+        if self.location == "header":
+            request.headers[self.name] = self.prefix + token
+        else:
+            request.url = request.url.copy_merge_params({self.name: token})
+
+
+class BearerAuth(ApiKeyAuth):
+    """`Authorization: Bearer <token>` (RFC 6750)."""
+
+    def __init__(self, source: str | TokenSource) -> None:
+        super().__init__(source, name="Authorization", prefix="Bearer ")
+
+
+class BasicAuth(httpx.BasicAuth):
+    """`Authorization: Basic base64(user:password)` (RFC 7617)."""
+
+    def __init__(self, username: str, password: str) -> None:
+        super().__init__(username, password)
+        self._secrets = [
+            password,
+            base64.b64encode(f"{username}:{password}".encode()).decode(),
+        ]
+
+    def secrets(self) -> list[str]:
+        return list(self._secrets)
+
+
+# --------------------------------------------------------------------------- OAuth 2.0
+
+
+class TokenEndpointError(AuthenticationError):
+    """A token endpoint refused the request (RFC 6749 section 5.2 error)."""
+
+    def __init__(self, message: str, error: str | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+async def request_token(
+    client: httpx.AsyncClient,
+    token_url: str,
+    form: dict[str, str],
+    *,
+    client_id: str,
+    client_secret: str | None,
+) -> dict[str, Any]:
+    """POST a grant to a token endpoint; the JSON answer, or `TokenEndpointError`.
+
+    The client authenticates with HTTP Basic (`client_secret_basic`, the RFC's default) and the
+    same credentials in the form, which servers that want `client_secret_post` accept too.
+    """
+    body = {**form, "client_id": client_id}
+    auth: httpx.Auth | None = None
+    if client_secret is not None:
+        body["client_secret"] = client_secret
+        auth = httpx.BasicAuth(client_id, client_secret)
+    try:
+        response = await client.post(
+            token_url,
+            data=body,
+            auth=auth or httpx.USE_CLIENT_DEFAULT,
+            headers={"Accept": "application/json"},
+        )
+    except httpx.TransportError as error:
+        raise ConnectorError(f"token endpoint {token_url} unreachable: {error}") from None
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if response.status_code >= 400 or not isinstance(payload, dict):
+        code = payload.get("error") if isinstance(payload, dict) else None
+        detail = payload.get("error_description") if isinstance(payload, dict) else None
+        shown = ": ".join(str(p) for p in (code, detail) if p) or f"HTTP {response.status_code}"
+        raise TokenEndpointError(f"token endpoint {token_url} refused: {shown}", error=code)
+    if not isinstance(payload.get("access_token"), str) or not payload["access_token"]:
+        raise TokenEndpointError(f"token endpoint {token_url} answered without an access_token")
+    return payload
+
+
+def expiry_of(payload: dict[str, Any], now: float) -> float | None:
+    """When a token answer's access token expires (epoch seconds), if it says."""
+    expires_in = payload.get("expires_in")
+    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+        return now + float(expires_in)
+    return None
+
+
+class OAuth2ClientCredentials:
+    """Access tokens from the client credentials grant, renewed before they expire."""
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        scope: str | None = None,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.token_url = token_url
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.scope = scope
+        self._http = http
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._token: str | None = None
+        self._expires_at: float | None = None
+        self._issued: list[str] = []
+
+    def secrets(self) -> list[str]:
+        return [self.client_secret, *self._issued]
+
+    async def token(self) -> str:
+        async with self._lock:
+            if self._token is None or self._expiring():
+                await self._fetch()
+            assert self._token is not None
+            return self._token
+
+    async def refresh(self) -> str | None:
+        async with self._lock:
+            await self._fetch()
+            return self._token
+
+    def _expiring(self) -> bool:
+        return self._expires_at is not None and self._clock() >= (
+            self._expires_at - TOKEN_REFRESH_MARGIN
+        )
+
+    async def _fetch(self) -> None:
+        form = {"grant_type": "client_credentials"}
+        if self.scope:
+            form["scope"] = self.scope
+        http = self._http or httpx.AsyncClient(timeout=30.0)
+        try:
+            payload = await request_token(
+                http,
+                self.token_url,
+                form,
+                client_id=self.client_id,
+                client_secret=self.client_secret,
+            )
+        finally:
+            if self._http is None:
+                await http.aclose()
+        self._token = str(payload["access_token"])
+        register_secret(self._token)  # masked in every message and log line from now on
+        self._issued.append(self._token)
+        self._expires_at = expiry_of(payload, self._clock())

@@ -1,0 +1,179 @@
+"""`HttpConnector`: what every HTTP connector shares, so a connector module holds vendor facts.
+
+A subclass declares its facts as class variables (kind, publisher, product, edition,
+capabilities, permissions, default URL, the vendor's concurrency limit) and supplies three
+hooks: `api_url`, `authenticator` and, where the vendor has one, `pacer`. The base builds the
+`VendorClient` (retries, timeouts, redaction, concurrency capped at the vendor's limit, never
+above), keeps the request counters, reads typed options, and guards reclaim: the account the
+credential belongs to is never reclaimed, whatever the connector's own reclaim call does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from shelfware.connectors.base import (
+    AccountRef,
+    Capabilities,
+    ConnectorError,
+    ConnectorSettings,
+    Permission,
+    ReclaimOutcome,
+    ReclaimResult,
+    RequestStats,
+)
+from shelfware.connectors.toolkit.stream import HttpStream
+from shelfware.kit.http import HttpPolicy, Sleep, VendorClient
+from shelfware.kit.pacing import Pacer
+
+
+class Options:
+    """A profile's `--option KEY=VALUE` settings, read with types and ranges."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = {str(k): str(v) for k, v in values.items()}
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.values.get(name, "").strip()
+        return value or default
+
+    def whole_number(
+        self, name: str, *, minimum: int = 1, maximum: int | None = None
+    ) -> int | None:
+        raw = self.values.get(name)
+        if raw is None or raw.strip() == "":
+            return None
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConnectorError(f"option {name} must be a whole number, got {raw!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = f" and at most {maximum}" if maximum is not None else ""
+            raise ConnectorError(f"option {name} must be at least {minimum}{upper}, got {value}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.values.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        value = raw.strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ConnectorError(f"option {name} must be true or false, got {raw!r}")
+
+
+class HttpConnector:
+    """Base of the HTTP connectors; see the module docstring."""
+
+    kind: ClassVar[str]
+    publisher: ClassVar[str]
+    product: ClassVar[str]
+    default_edition: ClassVar[str]
+    default_url: ClassVar[str | None] = None
+    capabilities: ClassVar[Capabilities]
+    permissions: ClassVar[list[Permission]]
+    # The vendor's documented limit of concurrent requests; never exceeded.
+    max_concurrency: ClassVar[int] = 4
+
+    def __init__(
+        self,
+        settings: ConnectorSettings,
+        client: httpx.AsyncClient | None = None,
+        *,
+        policy: HttpPolicy | None = None,
+        stats: RequestStats | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self.settings = settings
+        self.options = Options(settings.options)
+        policy = policy or HttpPolicy()
+        self.concurrency = self._concurrency(policy)
+        self.stats = stats if stats is not None else RequestStats()
+        self.expected_total: int | None = None
+        self.api_url = self.resolve_api_url(settings)
+        self.http = VendorClient(
+            base_url=self.api_url,
+            headers={"Accept": "application/json", **self.headers()},
+            secrets=list(settings.secrets.values()),
+            auth=self.authenticator(settings),
+            pacer=self.pacer(),
+            policy=policy.with_concurrency(self.concurrency),
+            stats=self.stats,
+            client=client,
+            sleep=sleep,
+        )
+        self._owner: AccountRef | None = None
+
+    # ------------------------------------------------------------------ hooks
+
+    def resolve_api_url(self, settings: ConnectorSettings) -> str:
+        """The API root requests are relative to (from the profile's URL or region)."""
+        return (settings.url or self.default_url or "").rstrip("/")
+
+    def authenticator(self, settings: ConnectorSettings) -> httpx.Auth:
+        raise NotImplementedError
+
+    def headers(self) -> Mapping[str, str]:
+        """Extra headers on every request (e.g. integration names the vendor asks for)."""
+        return {}
+
+    def pacer(self) -> Pacer | None:
+        """The vendor's rate-limit pacing; None: the `X-Rate-Limit-*` header budget."""
+        return None
+
+    async def find_credential_owner(self) -> AccountRef | None:
+        """The account the credential belongs to, if the app can say."""
+        return None
+
+    async def reclaim_account(self, account: AccountRef) -> ReclaimResult:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared behaviour
+
+    def _concurrency(self, policy: HttpPolicy) -> int:
+        wanted = [type(self).max_concurrency]
+        if policy.max_concurrency is not None:
+            wanted.append(policy.max_concurrency)
+        option = self.options.whole_number("max_concurrency")
+        if option is not None:
+            wanted.append(option)
+        return min(wanted)
+
+    def stream(self, path: str, **kwargs: Any) -> HttpStream:
+        return HttpStream(self.http, path, **kwargs)
+
+    async def credential_owner(self) -> AccountRef | None:
+        """The credential's own account, learnt once."""
+        if self._owner is None:
+            self._owner = await self.find_credential_owner()
+        return self._owner
+
+    async def reclaim(self, account: AccountRef) -> ReclaimResult:
+        """Reclaim one account (idempotent); never the one the credential belongs to."""
+        try:
+            owner = await self.credential_owner()
+        except ConnectorError as error:
+            return ReclaimResult(
+                ReclaimOutcome.FAILED, f"cannot confirm whom the credential belongs to: {error}"
+            )
+        if owner is not None and owner.external_id == account.external_id:
+            return ReclaimResult(
+                ReclaimOutcome.FAILED,
+                f"refusing to reclaim {account.username or account.external_id}: the "
+                "profile's credential belongs to it",
+            )
+        return await self.reclaim_account(account)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> HttpConnector:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
