@@ -1,0 +1,225 @@
+"""The connector contract, one suite for every connector (and, later, every custom spec).
+
+Each connector kind adds a `Harness` factory to `HARNESSES`: it starts the kind's sandbox over
+real HTTP and says what the sandbox holds. The same assertions then run against every kind, so
+no connector gets a weaker copy of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shelfware.connectors.base import (
+    AccountRecord,
+    AccountRef,
+    AuthenticationError,
+    Connector,
+    ConnectorError,
+    ConnectorSettings,
+    PageError,
+    ReclaimOutcome,
+)
+from shelfware.connectors.registry import build_connector, connector_class, connector_kinds
+from shelfware.kit.http import HttpPolicy
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+FAST = HttpPolicy(backoff_base=0.001, backoff_cap=0.005, read_timeout=10, max_retries=2)
+
+
+@dataclass
+class Harness:
+    """A running sandbox of one kind and what it holds."""
+
+    kind: str
+    settings: ConnectorSettings  # a working credential
+    bad_settings: ConnectorSettings  # a credential the app rejects
+    accounts: dict[str, bool]  # external id -> holds a seat (active)
+    owner: str | None  # the credential's own account, if the app can say
+    reclaimable: str  # an active, non-owner account the test may reclaim
+    unknown: str  # an external id the app does not know
+    released: Callable[[str], bool]  # whether the sandbox shows the account's seat released
+    writes: Callable[[], int]  # write requests the sandbox has seen
+    activity_since: datetime | None  # None: the connector has no activity of its own
+    activity_after: dict[str, datetime]  # latest activity after `activity_since` per account
+
+
+@contextlib.contextmanager
+def rally_harness() -> Iterator[Harness]:
+    from shelfware.sandbox.faults import FaultSpec
+    from shelfware.sandbox.org import generate_org
+    from shelfware.sandbox.rally import create_rally_app
+    from shelfware.sandbox.server import serve_in_thread
+
+    org = generate_org(130, seed=5, now=NOW)
+    app = create_rally_app(org, faults=FaultSpec(), latency_ms=0)
+    with serve_in_thread(app) as server:
+        url = f"{server.url}/slm/webservice"
+        # small pages, so the suite crosses page boundaries
+        good = ConnectorSettings(
+            url=url, secrets={"api_key": org.api_key}, options={"page_size": "25"}
+        )
+        bad = ConnectorSettings(url=url, secrets={"api_key": "_not-the-key-0000"})
+        owner = org.owner
+        reclaimable = next(u for u in org.users[1:] if not u.disabled and not u.subscription_admin)
+        since = NOW - timedelta(days=45)
+        state = app.state.sandbox
+        yield Harness(
+            kind="rally",
+            settings=good,
+            bad_settings=bad,
+            accounts={str(u.object_id): not u.disabled for u in org.users},
+            owner=str(owner.object_id),
+            reclaimable=str(reclaimable.object_id),
+            unknown="999999999",
+            released=lambda oid: bool(state.users.by_id[int(oid)]["Disabled"]),
+            writes=lambda: int(state.disable_calls),
+            activity_since=since,
+            activity_after={
+                str(u.object_id): u.last_activity
+                for u in org.users
+                if u.last_activity is not None and u.last_activity > since
+            },
+        )
+
+
+HARNESSES: dict[str, Callable[[], contextlib.AbstractContextManager[Harness]]] = {
+    "rally": rally_harness,
+}
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    with HARNESSES[request.param]() as running:
+        yield running
+
+
+def connect(settings: ConnectorSettings, kind: str) -> Connector:
+    return build_connector(kind, settings, policy=FAST)
+
+
+async def download(connector: Connector) -> list[AccountRecord]:
+    records: list[AccountRecord] = []
+    async with contextlib.aclosing(connector.accounts()) as pages:
+        async for page in pages:
+            records.extend(page)
+    return records
+
+
+def test_every_builtin_kind_has_a_harness() -> None:
+    assert set(connector_kinds()) <= set(HARNESSES), "add a contract harness for the new kind"
+
+
+def test_the_class_declares_the_contract(harness: Harness) -> None:
+    cls = connector_class(harness.kind)
+    for name in ("publisher", "product", "default_edition", "capabilities", "permissions"):
+        assert getattr(cls, name), name
+    processes = {str(p.process) for p in cls.permissions}
+    assert "download" in processes
+    assert (cls.capabilities.reclaim) == ("reclaim" in processes)
+    assert isinstance(connect(harness.settings, harness.kind), Connector)
+
+
+async def test_validate_reads_only_and_knows_the_credential(harness: Harness) -> None:
+    connector = connect(harness.settings, harness.kind)
+    try:
+        report = await connector.validate()
+    finally:
+        await connector.aclose()
+    assert report.ok, report
+    assert harness.writes() == 0
+    if harness.owner is not None:
+        assert report.credential_owner is not None
+        assert report.credential_owner.external_id == harness.owner
+
+
+async def test_a_rejected_credential_fails_validation_and_download(harness: Harness) -> None:
+    connector = connect(harness.bad_settings, harness.kind)
+    try:
+        report = await connector.validate()
+        assert not report.ok
+        with pytest.raises((AuthenticationError, PageError)) as caught:
+            await download(connector)
+    finally:
+        await connector.aclose()
+    assert "401" in str(caught.value)
+    assert harness.bad_settings.secrets and all(
+        secret not in str(caught.value) for secret in harness.bad_settings.secrets.values()
+    )
+
+
+async def test_accounts_are_every_account_exactly_once(harness: Harness) -> None:
+    connector = connect(harness.settings, harness.kind)
+    try:
+        records = await download(connector)
+        expected_total = connector.expected_total
+    finally:
+        await connector.aclose()
+    ids = [r.external_id for r in records]
+    assert len(ids) == len(set(ids))
+    assert {r.external_id: r.active for r in records} == harness.accounts
+    if expected_total is not None:
+        assert expected_total == len(records)
+    assert connector.stats.requests >= connector.stats.pages >= 1
+
+
+async def test_current_rereads_one_account(harness: Harness) -> None:
+    connector = connect(harness.settings, harness.kind)
+    try:
+        found = await connector.current(AccountRef(harness.reclaimable))
+        missing = await connector.current(AccountRef(harness.unknown))
+    finally:
+        await connector.aclose()
+    assert found is not None and found.external_id == harness.reclaimable and found.active
+    assert missing is None
+
+
+async def test_reclaim_releases_once_and_is_idempotent(harness: Harness) -> None:
+    cls = connector_class(harness.kind)
+    if not cls.capabilities.reclaim:
+        pytest.skip(f"{harness.kind} cannot reclaim through its API (manual revocation)")
+    connector = connect(harness.settings, harness.kind)
+    try:
+        first = await connector.reclaim(AccountRef(harness.reclaimable))
+        again = await connector.reclaim(AccountRef(harness.reclaimable))
+        gone = await connector.reclaim(AccountRef(harness.unknown))
+        owner = await connector.reclaim(AccountRef(harness.owner)) if harness.owner else None
+    finally:
+        await connector.aclose()
+    assert first.outcome is ReclaimOutcome.RECLAIMED, first
+    assert harness.released(harness.reclaimable)
+    assert again.done and gone.outcome in (ReclaimOutcome.ALREADY_GONE, ReclaimOutcome.FAILED)
+    if owner is not None:
+        assert owner.outcome is ReclaimOutcome.FAILED and "credential" in owner.message
+        assert harness.owner is not None and not harness.released(harness.owner)
+
+
+async def test_activity_since_is_exactly_what_happened_after(harness: Harness) -> None:
+    if harness.activity_since is None:
+        pytest.skip(f"{harness.kind} has no activity of its own")
+    connector = connect(harness.settings, harness.kind)
+    latest: dict[str, datetime] = {}
+    try:
+        async with contextlib.aclosing(connector.activity(harness.activity_since)) as pages:
+            async for page in pages:
+                for event in page:
+                    assert event.at > harness.activity_since
+                    if event.external_id not in latest or event.at > latest[event.external_id]:
+                        latest[event.external_id] = event.at
+    finally:
+        await connector.aclose()
+    assert latest == harness.activity_after
+
+
+async def test_bad_options_are_refused_with_the_option_named(harness: Harness) -> None:
+    settings = ConnectorSettings(
+        url=harness.settings.url,
+        secrets=harness.settings.secrets,
+        options={"max_concurrency": "lots"},
+    )
+    with pytest.raises(ConnectorError, match="max_concurrency"):
+        connect(settings, harness.kind)
