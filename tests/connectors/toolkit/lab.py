@@ -41,6 +41,7 @@ class LabState:
     tokens_issued: int = 0
     valid_tokens: set[str] = field(default_factory=set)
     token_lifetime: int = 3600
+    refresh_tokens: set[str] = field(default_factory=lambda: {"refresh-0"})
 
     def fill(self, count: int) -> None:
         self.items = [{"id": 1000 + i, "name": f"item-{i}"} for i in range(count)]
@@ -154,19 +155,35 @@ def create_lab(state: LabState) -> Starlette:
         client_id, secret = form.get("client_id"), form.get("client_secret")
         if auth.startswith("Basic "):
             client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
-        if form.get("grant_type") != "client_credentials":
+        if form.get("grant_type") not in ("client_credentials", "refresh_token"):
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         if client_id != "lab-client" or secret != "lab-secret":
             return JSONResponse(
                 {"error": "invalid_client", "error_description": "unknown client"},
                 status_code=401,
             )
+        extra: dict[str, str] = {}
         with state.lock:
+            if form.get("grant_type") == "refresh_token":
+                used = form.get("refresh_token", "")
+                if used not in state.refresh_tokens:
+                    return JSONResponse(
+                        {"error": "invalid_grant", "error_description": "refresh token revoked"},
+                        status_code=400,
+                    )
+                state.refresh_tokens.discard(used)  # rotation: each refresh token works once
+                extra["refresh_token"] = f"refresh-{state.tokens_issued + 1}"
+                state.refresh_tokens.add(extra["refresh_token"])
             state.tokens_issued += 1
             value = f"lab-token-{state.tokens_issued}"
             state.valid_tokens = {value}  # a new token replaces the old one
         return JSONResponse(
-            {"access_token": value, "token_type": "bearer", "expires_in": state.token_lifetime}
+            {
+                "access_token": value,
+                "token_type": "bearer",
+                "expires_in": state.token_lifetime,
+                **extra,
+            }
         )
 
     async def protected(request: Request) -> Response:

@@ -13,7 +13,10 @@ from shelfware.connectors.toolkit import (
     BasicAuth,
     BearerAuth,
     OAuth2ClientCredentials,
+    OAuth2RefreshToken,
+    ReauthorizationRequired,
     TokenEndpointError,
+    TokenSet,
     decode,
     send,
 )
@@ -107,3 +110,41 @@ async def test_a_static_key_is_not_retried_on_401(lab: Lab) -> None:
     finally:
         await http.aclose()
     assert http.stats.requests == 1
+
+
+async def test_refresh_token_keeps_the_access_token_fresh_and_hands_over_rotations(
+    lab: Lab,
+) -> None:
+    now = [5_000.0]
+    persisted: list[TokenSet] = []
+
+    async def persist(tokens: TokenSet) -> None:
+        persisted.append(tokens)
+
+    lab.state.valid_tokens = {"granted-token"}
+    source = OAuth2RefreshToken(
+        f"{lab.url}/oauth/token",
+        "lab-client",
+        "lab-secret",
+        TokenSet("granted-token", "refresh-0", expires_at=now[0] + 3600),
+        on_rotate=persist,
+        clock=lambda: now[0],
+    )
+    http = lab.client(auth=BearerAuth(source))
+    try:
+        body = decode(http, await send(http, "GET", "/protected"), "protected")
+        assert body["token"] == "granted-token" and persisted == []
+        now[0] += 3600  # the access token expired: refreshed before the request
+        body = decode(http, await send(http, "GET", "/protected"), "protected")
+        assert body["token"] == "lab-token-1"
+        assert [t.refresh_token for t in persisted] == ["refresh-1"]  # the rotation, persisted
+        lab.state.valid_tokens.clear()  # revoked server-side: a 401 refreshes once more
+        body = decode(http, await send(http, "GET", "/protected"), "protected")
+        assert body["token"] == "lab-token-2" and persisted[-1].refresh_token == "refresh-2"
+        # the refresh token is revoked too: the person must authorize again
+        lab.state.refresh_tokens.clear()
+        lab.state.valid_tokens.clear()
+        with pytest.raises(ReauthorizationRequired, match="authorize again"):
+            await send(http, "GET", "/protected")
+    finally:
+        await http.aclose()

@@ -5,7 +5,8 @@ vocabulary of singer-sdk and Airbyte's declarative CDK, so a built-in connector 
 spec reach the same code:
 
 - authenticators (`auth`): `BearerAuth`, `ApiKeyAuth` (header or query), `BasicAuth`,
-  `OAuth2ClientCredentials`; `TokenSource` is the hook OAuth authorization-code tokens plug in;
+  `OAuth2ClientCredentials`, `OAuth2RefreshToken` (the authorization code flow's tokens);
+  `TokenSource` is the hook any token provider plugs into;
 - paginators (`paging`): `SinglePage`, `PageNumber`, `Offset`, `StartIndex`, `Cursor`,
   `NextUrl`, `LinkHeader`;
 - record selection (`selectors`): `JsonPath`, `RecordSelector`;
@@ -21,8 +22,11 @@ from shelfware.connectors.toolkit.auth import (
     BasicAuth,
     BearerAuth,
     OAuth2ClientCredentials,
+    OAuth2RefreshToken,
+    ReauthorizationRequired,
     StaticToken,
     TokenEndpointError,
+    TokenSet,
     TokenSource,
     request_token,
 )
@@ -91,6 +95,7 @@ __all__ = [
     "NextUrl",
     "NotEmpty",
     "OAuth2ClientCredentials",
+    "OAuth2RefreshToken",
     "Offset",
     "Options",
     "Pacer",
@@ -101,6 +106,7 @@ __all__ = [
     "PaginationError",
     "Paginator",
     "PathError",
+    "ReauthorizationRequired",
     "RecordError",
     "RecordSelector",
     "RequestQuota",
@@ -111,6 +117,7 @@ __all__ = [
     "StartIndex",
     "StaticToken",
     "TokenEndpointError",
+    "TokenSet",
     "TokenSource",
     "UniqueKeys",
     "connector_error",

@@ -7,7 +7,11 @@ The catalogue, named as in the custom profile spec:
   with a prefix) or in a query parameter.
 - `BasicAuth`: user name and password (or API key), RFC 7617.
 - `OAuth2ClientCredentials`: a token source that gets access tokens from a token endpoint with
-  the client credentials grant (RFC 6749 section 4.4), refreshed before they expire.
+  the client credentials grant (RFC 6749 section 4.4), renewed before they expire.
+- `OAuth2RefreshToken`: the token source of the authorization code flow: an access token kept
+  fresh with its refresh token (RFC 6749 section 6), rotated refresh tokens handed to an
+  `on_rotate` callback so the caller persists them; a refused refresh token raises
+  `ReauthorizationRequired`.
 
 Token-based authenticators take a `TokenSource` (or a plain string): the hook the OAuth 2.0
 authorization code flow plugs into. On a 401 they ask the source for a fresh token once and
@@ -20,8 +24,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncGenerator, Callable, Generator
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -264,3 +268,98 @@ class OAuth2ClientCredentials:
         register_secret(self._token)  # masked in every message and log line from now on
         self._issued.append(self._token)
         self._expires_at = expiry_of(payload, self._clock())
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    """Tokens of an authorization: what a profile stores (encrypted) between runs."""
+
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: float | None = None  # epoch seconds
+
+
+class ReauthorizationRequired(TokenEndpointError):
+    """The refresh token was refused (revoked, expired, rotated away): a person must authorize
+    the app again."""
+
+
+class OAuth2RefreshToken:
+    """An authorization's access token, refreshed before it expires or after a 401."""
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str | None,
+        tokens: TokenSet,
+        *,
+        on_rotate: Callable[[TokenSet], Awaitable[None]] | None = None,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.token_url = token_url
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.tokens = tokens
+        self._on_rotate = on_rotate
+        self._http = http
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._issued = [t for t in (tokens.access_token, tokens.refresh_token) if t]
+        register_secret(*self._issued)
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.client_secret, *self._issued) if s]
+
+    async def token(self) -> str:
+        async with self._lock:
+            expires_at = self.tokens.expires_at
+            if expires_at is not None and self._clock() >= expires_at - TOKEN_REFRESH_MARGIN:
+                await self._refresh()
+            return self.tokens.access_token
+
+    async def refresh(self) -> str | None:
+        async with self._lock:
+            await self._refresh()
+            return self.tokens.access_token
+
+    async def _refresh(self) -> None:
+        if not self.tokens.refresh_token:
+            raise ReauthorizationRequired(
+                "the access token expired and there is no refresh token: authorize again",
+                error="invalid_grant",
+            )
+        http = self._http or httpx.AsyncClient(timeout=30.0)
+        try:
+            payload = await request_token(
+                http,
+                self.token_url,
+                {"grant_type": "refresh_token", "refresh_token": self.tokens.refresh_token},
+                client_id=self.client_id,
+                client_secret=self.client_secret,
+            )
+        except TokenEndpointError as error:
+            if error.error in ("invalid_grant", "invalid_client", "unauthorized_client"):
+                raise ReauthorizationRequired(
+                    f"{error} (the authorization was revoked or expired): authorize again",
+                    error=error.error,
+                ) from None
+            raise
+        finally:
+            if self._http is None:
+                await http.aclose()
+        rotated = payload.get("refresh_token")
+        fresh = replace(
+            self.tokens,
+            access_token=str(payload["access_token"]),
+            refresh_token=str(rotated) if rotated else self.tokens.refresh_token,
+            expires_at=expiry_of(payload, self._clock()),
+        )
+        for value in (fresh.access_token, fresh.refresh_token):
+            if value and value not in self._issued:
+                self._issued.append(value)
+                register_secret(value)
+        self.tokens = fresh
+        if self._on_rotate is not None:
+            await self._on_rotate(fresh)  # persist before the old refresh token is needed again
