@@ -87,8 +87,39 @@ def rally_harness() -> Iterator[Harness]:
         )
 
 
+@contextlib.contextmanager
+def scim_harness() -> Iterator[Harness]:
+    """A real third-party SCIM server (scim2-server, from PyPI), seeded over its own API."""
+    from tests.connectors.scim_server import running_scim_server
+
+    with running_scim_server(users=70, inactive_every=6) as server:
+        url = server.url
+        good = ConnectorSettings(
+            url=url, secrets={"api_key": server.token}, options={"page_size": "25"}
+        )
+        bad = ConnectorSettings(url=url, secrets={"api_key": "not-the-token-0000"})
+        reclaimable = next(uid for uid, active in server.seeded.items() if active)
+        initial = server.active_flags()
+        yield Harness(
+            kind="scim",
+            settings=good,
+            bad_settings=bad,
+            accounts=dict(server.seeded),
+            owner=None,  # SCIM cannot say whom a token belongs to
+            reclaimable=reclaimable,
+            unknown="00000000-0000-4000-8000-000000000000",
+            released=lambda uid: server.active_flags().get(uid) is False,
+            writes=lambda: sum(
+                1 for uid, active in server.active_flags().items() if active != initial[uid]
+            ),
+            activity_since=None,
+            activity_after={},
+        )
+
+
 HARNESSES: dict[str, Callable[[], contextlib.AbstractContextManager[Harness]]] = {
     "rally": rally_harness,
+    "scim": scim_harness,
 }
 
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 import importlib
 
 # Add a module here when adding a built-in connector kind.
-BUILTIN_CONNECTOR_MODULES: tuple[str, ...] = ("shelfware.connectors.rally",)
+BUILTIN_CONNECTOR_MODULES: tuple[str, ...] = (
+    "shelfware.connectors.rally",
+    "shelfware.connectors.scim",
+)
 
 
 def load_builtin_connectors() -> None:

@@ -111,6 +111,12 @@ class HttpConnector:
 
     # ------------------------------------------------------------------ hooks
 
+    @classmethod
+    def model_identity(cls, url: str, options: Mapping[str, str]) -> tuple[str, str, str]:
+        """Publisher, product and default edition of the software model a profile's seats
+        belong to. Vendor connectors know theirs; generic ones (SCIM) read the profile."""
+        return cls.publisher, cls.product, cls.default_edition
+
     def resolve_api_url(self, settings: ConnectorSettings) -> str:
         """The API root requests are relative to (from the profile's URL or region)."""
         return (settings.url or self.default_url or "").rstrip("/")

@@ -1,0 +1,332 @@
+"""SCIM 2.0 connector (RFC 7643 / 7644): download and reclaim for any app that speaks SCIM.
+
+Composed from the connector kit; this module holds SCIM's facts only:
+
+- Accounts: `GET {base}/Users?startIndex=&count=` (`ListResponse`), 1-based `StartIndex`
+  paging with `totalResults`; pages are independent, so after the first they are fetched in
+  parallel (`max_concurrency`, default 4: SCIM servers document no limit, stay polite). Servers
+  cap `count`: the kit follows the size the server answers with.
+- Reclaim: `PATCH /Users/{id}` setting `active` to false (RFC 7644 section 3.5.2), or, with
+  `--option reclaim=delete`, `DELETE /Users/{id}`. A 404 means the account is already gone.
+- Validation reads `/ServiceProviderConfig` (PATCH support, page size limits) and one page of
+  `/Users`; it never writes.
+- SCIM has no last-login attribute: activity must come from elsewhere (an identity provider).
+
+A SCIM profile stands for one app; its software model comes from the profile's options
+`publisher`, `product` and `edition` (defaults: the host name of the URL). Assumed (kept here):
+an account is an admin when one of its `roles` values contains "admin"; the edition is the
+`edition` option for every account (SCIM has no standard license attribute).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from shelfware.connectors.base import (
+    AccountRecord,
+    AccountRef,
+    ActivityRecord,
+    ActivitySource,
+    AuthenticationError,
+    Capabilities,
+    CheckResult,
+    ConnectorError,
+    ConnectorSettings,
+    PageError,
+    Permission,
+    Process,
+    ReclaimOutcome,
+    ReclaimResult,
+    ValidationReport,
+)
+from shelfware.connectors.registry import register_connector
+from shelfware.connectors.toolkit import (
+    BasicAuth,
+    BearerAuth,
+    CountMatchesTotal,
+    FullPages,
+    HttpConnector,
+    HttpStream,
+    NotEmpty,
+    Options,
+    RecordError,
+    RecordSelector,
+    StableTotal,
+    StartIndex,
+    UniqueKeys,
+    decode,
+    flag,
+    identifier,
+    instant,
+    path,
+    record_of,
+    send,
+    text,
+)
+from shelfware.kit.redact import redact_url
+
+SCIM_MEDIA_TYPE = "application/scim+json"
+SCIM_PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SCIM_DEFAULT_PAGE_SIZE = 100
+SCIM_MAX_CONCURRENCY = 4
+RESOURCES = RecordSelector.at("Resources", allow_missing=True)  # absent when totalResults is 0
+TOTAL = path("totalResults")
+RECLAIM_MODES = ("deactivate", "delete")
+
+
+def _primary_email(raw: Mapping[str, Any]) -> str | None:
+    emails = raw.get("emails")
+    if emails is None:
+        return None
+    if not isinstance(emails, list):
+        raise RecordError(f"field emails is not a list: {emails!r}")
+    values = [e for e in emails if isinstance(e, Mapping) and isinstance(e.get("value"), str)]
+    primary = next((e for e in values if e.get("primary") is True), values[0] if values else None)
+    return str(primary["value"]) if primary else None
+
+
+def _display_name(raw: Mapping[str, Any]) -> str | None:
+    shown = text(raw, "displayName")
+    if shown:
+        return shown
+    name = raw.get("name")
+    if isinstance(name, Mapping):
+        formatted = name.get("formatted")
+        if isinstance(formatted, str) and formatted:
+            return formatted
+        parts = [name.get("givenName"), name.get("familyName")]
+        joined = " ".join(p for p in parts if isinstance(p, str) and p)
+        return joined or None
+    return None
+
+
+def _is_admin(raw: Mapping[str, Any]) -> bool:
+    roles = raw.get("roles")
+    if not isinstance(roles, list):
+        return False
+    for role in roles:
+        value = role.get("value") if isinstance(role, Mapping) else role
+        if isinstance(value, str) and "admin" in value.lower():
+            return True
+    return False
+
+
+def map_user(raw: Any, edition: str | None = None) -> AccountRecord:
+    """A SCIM User resource as an AccountRecord; `RecordError` names a malformed field."""
+    user = record_of(raw, "SCIM resource")
+    user_id = identifier(user, "id")
+    try:
+        meta = user.get("meta")
+        return AccountRecord(
+            external_id=user_id,
+            username=text(user, "userName"),
+            email=_primary_email(user),
+            display_name=_display_name(user),
+            # RFC 7643: `active` absent means the service provider did not say; count it active
+            active=flag(user, "active") if "active" in user else True,
+            admin=_is_admin(user),
+            edition=edition,
+            created_in_app_at=instant(meta, "created") if isinstance(meta, Mapping) else None,
+            last_activity_at=None,
+        )
+    except RecordError as error:
+        raise RecordError(f"user {user_id}: {error}") from None
+
+
+@register_connector
+class ScimConnector(HttpConnector):
+    """Any SCIM 2.0 service provider's Users as seats."""
+
+    kind: ClassVar[str] = "scim"
+    publisher: ClassVar[str] = "SCIM"
+    product: ClassVar[str] = "SCIM app"
+    default_edition: ClassVar[str] = "Standard"
+    max_concurrency: ClassVar[int] = SCIM_MAX_CONCURRENCY
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        download=True, activity=False, reclaim=True, activity_source=ActivitySource.NONE
+    )
+    permissions: ClassVar[list[Permission]] = [
+        Permission(Process.DOWNLOAD, "SCIM client with read access to Users", ("Users: read",)),
+        Permission(Process.RECLAIM, "SCIM client with write access to Users", ("Users: write",)),
+    ]
+
+    def __init__(self, settings: ConnectorSettings, *args: Any, **kwargs: Any) -> None:
+        super().__init__(settings, *args, **kwargs)
+        # one SCIM profile is one app: its software model comes from the profile
+        identity = self.model_identity(settings.url, settings.options)
+        self.publisher, self.product, self.default_edition = identity  # type: ignore[misc]
+        self.page_size = (
+            self.options.whole_number("page_size", maximum=10_000) or SCIM_DEFAULT_PAGE_SIZE
+        )
+        mode = (self.options.text("reclaim", "deactivate") or "deactivate").lower()
+        if mode not in RECLAIM_MODES:
+            raise ConnectorError(f"option reclaim must be one of {', '.join(RECLAIM_MODES)}")
+        self.reclaim_mode = mode
+
+    @classmethod
+    def model_identity(cls, url: str, options: Mapping[str, str]) -> tuple[str, str, str]:
+        known = Options(options)
+        host = urlsplit(url).hostname or cls.product
+        return (
+            known.text("publisher", host) or host,
+            known.text("product", host) or host,
+            known.text("edition", cls.default_edition) or cls.default_edition,
+        )
+
+    def authenticator(self, settings: ConnectorSettings) -> httpx.Auth:
+        if settings.auth == "basic":
+            password = settings.secrets.get("password") or settings.secrets.get("api_key")
+            if not settings.username or not password:
+                raise ConnectorError("SCIM with basic auth needs a user name and a password")
+            return BasicAuth(settings.username, password)
+        token = settings.secrets.get("access_token") or settings.secrets.get("api_key")
+        if not token:
+            raise ConnectorError("SCIM needs a bearer token (secret 'api_key')")
+        return BearerAuth(token)
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Accept": f"{SCIM_MEDIA_TYPE}, application/json"}
+
+    def users(self, page_size: int, **params: Any) -> HttpStream:
+        return self.stream(
+            "/Users",
+            params=params,
+            paginator=StartIndex(
+                page_size=page_size,
+                concurrency=self.concurrency,
+                start_param="startIndex",
+                size_param="count",
+            ),
+            records=RESOURCES,
+            total=TOTAL,
+            what="users",
+        )
+
+    # ------------------------------------------------------------------ validate
+
+    async def validate(self) -> ValidationReport:
+        checks: list[CheckResult] = []
+        facts: dict[str, Any] = {"api_url": redact_url(self.api_url)}
+        try:
+            config = decode(
+                self.http,
+                await send(self.http, "GET", "/ServiceProviderConfig"),
+                "GET /ServiceProviderConfig",
+            )
+        except AuthenticationError:
+            reason = "credential rejected (401)"
+            checks.append(CheckResult("credential", False, reason))
+            checks.append(CheckResult(Process.DOWNLOAD.value, False, f"not checked: {reason}"))
+            return ValidationReport(tuple(checks), None, facts)
+        except ConnectorError as error:
+            config = None
+            facts["service_provider_config"] = f"unreadable: {error}"
+        if isinstance(config, Mapping):
+            patch = config.get("patch")
+            facts["patch_supported"] = isinstance(patch, Mapping) and patch.get("supported")
+            limits = config.get("filter")
+            if isinstance(limits, Mapping):
+                facts["max_results"] = limits.get("maxResults")
+        try:
+            page = await self.users(1).first_page()
+        except PageError as error:
+            failed = "401" in error.reason
+            checks.append(CheckResult("credential", not failed, error.reason if failed else "ok"))
+            checks.append(CheckResult(Process.DOWNLOAD.value, False, f"Users: {error.reason}"))
+            return ValidationReport(tuple(checks), None, facts)
+        checks.append(CheckResult("credential", True, "accepted"))
+        facts["account_count"] = page.total
+        checks.append(
+            CheckResult(Process.DOWNLOAD.value, True, f"Users readable: {page.total} users")
+        )
+        if self.reclaim_mode == "deactivate" and facts.get("patch_supported") is False:
+            checks.append(
+                CheckResult(
+                    Process.RECLAIM.value,
+                    False,
+                    "the server says it does not support PATCH: use --option reclaim=delete",
+                )
+            )
+        facts["reclaim"] = (
+            f"not exercised (validation never writes); reclaim will {self.reclaim_mode} users"
+        )
+        return ValidationReport(tuple(checks), None, facts)
+
+    # ------------------------------------------------------------------ accounts
+
+    async def accounts(self) -> AsyncIterator[list[AccountRecord]]:
+        checks = [
+            StableTotal(),
+            FullPages(),
+            UniqueKeys(lambda raw: identifier(record_of(raw), "id")),
+            CountMatchesTotal(),
+            NotEmpty(),
+        ]
+        async for page in self.users(self.page_size).pages(checks):
+            if page.number == 1:
+                self.expected_total = page.total
+            try:
+                yield [map_user(raw, self.default_edition) for raw in page.records]
+            except RecordError as error:
+                raise PageError(page.number, f"malformed user: {error}") from None
+
+    async def activity(self, since: datetime) -> AsyncIterator[list[ActivityRecord]]:
+        """SCIM has no activity; an identity provider's sign-ins supply it."""
+        return
+        yield []  # pragma: no cover (makes this an async generator)
+
+    # ------------------------------------------------------------------ current / reclaim
+
+    def _user_path(self, account: AccountRef) -> str:
+        if not account.external_id.strip():
+            raise ConnectorError("a SCIM user id is empty")
+        return f"/Users/{quote(account.external_id, safe='')}"
+
+    async def current(self, account: AccountRef) -> AccountRecord | None:
+        where = self._user_path(account)
+        response = await send(self.http, "GET", where, accept_status=(404,))
+        if response.status_code == 404:
+            return None
+        try:
+            return map_user(decode(self.http, response, f"GET {where}"), self.default_edition)
+        except RecordError as error:
+            raise ConnectorError(f"reading {where}: {error}") from None
+
+    async def reclaim_account(self, account: AccountRef) -> ReclaimResult:
+        try:
+            where = self._user_path(account)
+            if self.reclaim_mode == "delete":
+                response = await send(self.http, "DELETE", where, accept_status=(404,))
+            else:
+                response = await send(
+                    self.http,
+                    "PATCH",
+                    where,
+                    json={
+                        "schemas": [SCIM_PATCH_SCHEMA],
+                        "Operations": [{"op": "replace", "path": "active", "value": False}],
+                    },
+                    headers={"Content-Type": SCIM_MEDIA_TYPE},
+                    idempotent=True,  # setting active=false twice is harmless
+                    accept_status=(404,),
+                )
+        except ConnectorError as error:
+            return ReclaimResult(ReclaimOutcome.FAILED, str(error))
+        if response.status_code == 404:
+            return ReclaimResult(ReclaimOutcome.ALREADY_GONE, f"{where} not found")
+        if response.status_code == 204 or self.reclaim_mode == "delete":
+            return ReclaimResult(ReclaimOutcome.RECLAIMED, f"{where} {self.reclaim_mode}d")
+        try:
+            body = decode(self.http, response, f"PATCH {where}")
+        except ConnectorError as error:
+            return ReclaimResult(ReclaimOutcome.FAILED, str(error))
+        if isinstance(body, Mapping) and body.get("active") is False:
+            return ReclaimResult(ReclaimOutcome.RECLAIMED, f"{where} deactivated")
+        return ReclaimResult(
+            ReclaimOutcome.FAILED, f"the server did not confirm that {where} is inactive"
+        )
