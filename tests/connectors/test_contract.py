@@ -117,9 +117,39 @@ def scim_harness() -> Iterator[Harness]:
         )
 
 
+@contextlib.contextmanager
+def scim_sandbox_harness() -> Iterator[Harness]:
+    """Our own SCIM sandbox (same connector, a second server implementation)."""
+    from shelfware.sandbox import SANDBOXES
+    from shelfware.sandbox.faults import FaultSpec
+    from shelfware.sandbox.server import serve_in_thread
+
+    app, org = SANDBOXES["scim"](90, 6, NOW, 0, FaultSpec())
+    state = app.state.sandbox
+    with serve_in_thread(app) as server:
+        url = f"{server.url}/scim/v2"
+        resources = state.ordered()
+        yield Harness(
+            kind="scim",
+            settings=ConnectorSettings(
+                url=url, secrets={"api_key": org.api_key}, options={"page_size": "20"}
+            ),
+            bad_settings=ConnectorSettings(url=url, secrets={"api_key": "nope-not-the-token"}),
+            accounts={r["id"]: r["active"] for r in resources},
+            owner=None,
+            reclaimable=next(r["id"] for r in resources if r["active"]),
+            unknown="no-such-user",
+            released=lambda uid: state.users[uid]["active"] is False,
+            writes=lambda: int(state.writes),
+            activity_since=None,
+            activity_after={},
+        )
+
+
 HARNESSES: dict[str, Callable[[], contextlib.AbstractContextManager[Harness]]] = {
     "rally": rally_harness,
-    "scim": scim_harness,
+    "scim": scim_harness,  # a third-party SCIM server from PyPI
+    "scim-sandbox": scim_sandbox_harness,
 }
 
 

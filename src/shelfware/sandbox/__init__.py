@@ -29,9 +29,22 @@ def build_rally(
     return create_rally_app(org, faults, latency_ms), org
 
 
-SANDBOXES: dict[str, SandboxBuilder] = {"rally": build_rally}
+def build_scim(
+    users: int, seed: int, now: datetime, latency_ms: float, faults: FaultSpec
+) -> tuple[Starlette, Organisation]:
+    """A SCIM 2.0 service provider over a generated organisation (bearer token: `api_key`)."""
+    from .scim import create_scim_app
+
+    org = generate_org(users, seed, now)
+    return create_scim_app(org, faults, latency_ms), org
+
+
+SANDBOXES: dict[str, SandboxBuilder] = {"rally": build_rally, "scim": build_scim}
+# Where a profile's connection URL points on a running sandbox: server URL + this path.
+PROFILE_PATHS: dict[str, str] = {"rally": "/slm/webservice", "scim": "/scim/v2"}
 
 __all__ = [
+    "PROFILE_PATHS",
     "SANDBOXES",
     "FaultSpec",
     "Organisation",
@@ -39,6 +52,7 @@ __all__ = [
     "SandboxBuilder",
     "SyntheticUser",
     "build_rally",
+    "build_scim",
     "generate_org",
     "parse_faults",
     "serve_forever",
