@@ -261,6 +261,17 @@ def ensure_default_rule(session: Session, clock: Clock, model: SoftwareModel) ->
     return rule
 
 
+def model_identity(cls: type[Connector], profile: IntegrationProfile) -> tuple[str, str, str]:
+    """The software model a profile's seats belong to: the connector's own, or (generic
+    connectors such as SCIM) one the profile's options name."""
+    identity = getattr(cls, "model_identity", None)
+    if identity is None:
+        return cls.publisher, cls.product, cls.default_edition
+    options = {str(k): str(v) for k, v in (profile.options or {}).items()}
+    publisher, product, edition = identity(profile.url, options)
+    return str(publisher), str(product), str(edition)
+
+
 def publish_profile(session: Session, clock: Clock, profile: IntegrationProfile) -> None:
     """Publish: needs a passing validation since the connection or credential last changed."""
     if profile.status == ProfileStatus.PUBLISHED:
@@ -281,7 +292,8 @@ def publish_profile(session: Session, clock: Clock, profile: IntegrationProfile)
             f"and run `shelfware profile validate {profile.name}`"
         )
     cls = connector_class(profile.kind)
-    ensure_software_model(session, clock, cls.publisher, cls.product, cls.default_edition)
+    publisher, product, edition = model_identity(cls, profile)
+    ensure_software_model(session, clock, publisher, product, edition)
     now = clock.now()
     profile.status = ProfileStatus.PUBLISHED
     profile.published_at = now
