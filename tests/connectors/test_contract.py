@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -146,7 +147,36 @@ def scim_sandbox_harness() -> Iterator[Harness]:
         )
 
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@contextlib.contextmanager
+def custom_rally_harness() -> Iterator[Harness]:
+    """The custom connector running examples/rally.yaml against the Rally sandbox."""
+    with rally_harness() as rally:
+        spec = (EXAMPLES / "rally.yaml").read_text()
+
+        def with_spec(settings: ConnectorSettings) -> ConnectorSettings:
+            options = {**settings.options, "spec": spec, "page_size": "25"}
+            return ConnectorSettings(url=settings.url, secrets=settings.secrets, options=options)
+
+        yield Harness(
+            kind="custom",
+            settings=with_spec(rally.settings),
+            bad_settings=with_spec(rally.bad_settings),
+            accounts=rally.accounts,
+            owner=None,  # a spec cannot say whom a key belongs to
+            reclaimable=rally.reclaimable,
+            unknown=rally.unknown,
+            released=rally.released,
+            writes=rally.writes,
+            activity_since=None,  # activity comes on the account records (account_field)
+            activity_after={},
+        )
+
+
 HARNESSES: dict[str, Callable[[], contextlib.AbstractContextManager[Harness]]] = {
+    "custom": custom_rally_harness,
     "rally": rally_harness,
     "scim": scim_harness,  # a third-party SCIM server from PyPI
     "scim-sandbox": scim_sandbox_harness,
@@ -280,7 +310,7 @@ async def test_bad_options_are_refused_with_the_option_named(harness: Harness) -
     settings = ConnectorSettings(
         url=harness.settings.url,
         secrets=harness.settings.secrets,
-        options={"max_concurrency": "lots"},
+        options={**harness.settings.options, "max_concurrency": "lots"},
     )
     with pytest.raises(ConnectorError, match="max_concurrency"):
         connect(settings, harness.kind)

@@ -141,8 +141,12 @@ class HttpConnector:
 
     # ------------------------------------------------------------------ shared behaviour
 
+    def vendor_concurrency(self) -> int:
+        """The vendor's documented concurrency limit (the class's, unless a spec says)."""
+        return type(self).max_concurrency
+
     def _concurrency(self, policy: HttpPolicy) -> int:
-        wanted = [type(self).max_concurrency]
+        wanted = [self.vendor_concurrency()]
         if policy.max_concurrency is not None:
             wanted.append(policy.max_concurrency)
         option = self.options.whole_number("max_concurrency")

@@ -1,0 +1,1 @@
+"""Custom (declarative) integration profiles: a spec composed from the connector kit."""
