@@ -1,0 +1,80 @@
+"""A custom spec and a built-in connector reach the same result: examples/rally.yaml against
+the Rally sandbox gives the same subscriptions and candidates as the `rally` connector."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from shelfware.kit.clock import FrozenClock
+from shelfware.kit.crypto import KeyRing
+from shelfware.kit.db import Database
+from shelfware.models import IntegrationProfile, RemovalCandidate, Subscription
+from shelfware.profiles import service as profiles
+from shelfware.profiles.schemas import ProfileCreate
+from shelfware.sync.service import sync_profile
+
+from ...helpers import published_rally
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+COMPARED = ("external_id", "username", "email", "active", "admin", "edition")
+DATES = ("created_in_app_at", "last_activity_at")
+
+
+def rows(db: Database, profile: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    with db.sessions() as session:
+        pid = session.scalar(
+            select(IntegrationProfile.id).where(IntegrationProfile.name == profile)
+        )
+        subs = session.scalars(
+            select(Subscription)
+            .where(Subscription.profile_id == pid)
+            .order_by(Subscription.external_id)
+        ).all()
+        by_id = {s.id: s.external_id for s in subs}
+        subscriptions = [
+            (*(getattr(s, c) for c in COMPARED + DATES), s.software_model_id) for s in subs
+        ]
+        candidates = sorted(
+            (by_id[c.subscription_id], c.state, c.justification, c.inactive_days)
+            for c in session.scalars(
+                select(RemovalCandidate).where(RemovalCandidate.profile_id == pid)
+            )
+        )
+    return subscriptions, candidates
+
+
+async def test_custom_rally_spec_matches_the_builtin_connector(
+    db: Database, keys: KeyRing, clock: FrozenClock, rally_factory: Any
+) -> None:
+    builtin_sandbox = rally_factory(users=900, seed=21)
+    spec_sandbox = rally_factory(users=900, seed=21)  # the same organisation, served twice
+    await published_rally(db, keys, clock, builtin_sandbox.url, builtin_sandbox.org.api_key)
+    with db.transaction() as session:
+        profiles.create_profile(
+            session,
+            keys,
+            clock,
+            ProfileCreate(
+                kind="custom",
+                name="rally-spec",
+                url=spec_sandbox.url,
+                secrets={"api_key": spec_sandbox.org.api_key},
+                options={"spec": (EXAMPLES / "rally.yaml").read_text(), "page_size": "300"},
+            ),
+        )
+    report = await profiles.validate_profile(db, keys, clock, "rally-spec")
+    assert report.ok, report
+    assert len(report.facts["accounts_sample"]) == 3  # the first records, as mapped
+    with db.transaction() as session:
+        profiles.publish_profile(session, clock, profiles.get_profile(session, "rally-spec"))
+    builtin = await sync_profile(db, keys, clock, "rally")
+    custom = await sync_profile(db, keys, clock, "rally-spec")
+    assert builtin.accounts == custom.accounts == 900
+    assert custom.candidates_created == builtin.candidates_created > 0
+    built_subs, built_candidates = rows(db, "rally")
+    spec_subs, spec_candidates = rows(db, "rally-spec")
+    assert spec_subs == built_subs
+    assert spec_candidates == built_candidates
