@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from shelfware.cli import output
 from shelfware.cli.context import console, settings
+from shelfware.connectors.custom.spec import spec_json_schema
 from shelfware.connectors.registry import connector_class, connector_kinds
 from shelfware.kit.crypto import write_key_file
 from shelfware.models import Credential
@@ -59,7 +60,24 @@ def rotate() -> None:
     )
 
 
-def connectors(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
+schema_app = typer.Typer(help="Published JSON Schemas.", no_args_is_help=True)
+
+
+@schema_app.command("custom")
+def schema_custom() -> None:
+    """The JSON Schema of custom integration specs (`profile create custom --spec FILE`)."""
+    output.print_json(spec_json_schema())
+
+
+def connectors_overview(
+    ctx: typer.Context, json_: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Connector kinds, their capabilities and least-privilege table."""
+    if ctx.invoked_subcommand is None:
+        connectors(json_)
+
+
+def connectors(json_: bool = False) -> None:
     """Connector kinds, their capabilities and least-privilege table."""
     rows: list[dict[str, Any]] = []
     for kind in connector_kinds():

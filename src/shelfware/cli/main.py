@@ -22,7 +22,13 @@ app = typer.Typer(
 app.command("init")(admin.init)
 app.command("demo")(demo.demo)
 app.command("sandbox")(sandbox.sandbox)
-app.command("connectors")(admin.connectors)
+connectors_app = typer.Typer(
+    help="Connector kinds (run with no sub-command for the table).",
+    invoke_without_command=True,
+)
+connectors_app.callback(invoke_without_command=True)(admin.connectors_overview)
+connectors_app.add_typer(admin.schema_app, name="schema")
+app.add_typer(connectors_app, name="connectors")
 app.command("sync")(sync.sync)
 app.command("reconcile")(lists.reconcile)
 app.add_typer(admin.keys_app, name="keys")

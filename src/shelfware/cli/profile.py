@@ -6,12 +6,14 @@ import asyncio
 import os
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, fail, store
+from shelfware.connectors.custom.spec import parse_spec, spec_text
 from shelfware.kit.clock import utc
 from shelfware.profiles import service
 from shelfware.profiles.schemas import ProfileCreate
@@ -33,6 +35,15 @@ def read_secret(env_var: str | None, what: str) -> str:
     if not sys.stdin.isatty():
         fail(f"no {what} given: pass --secret-env VAR naming an environment variable")
     return str(typer.prompt(what.capitalize(), hide_input=True)).strip()
+
+
+def read_spec(path: Path) -> str:
+    """A custom spec file, checked before anything is stored; stored as compact JSON."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        fail(f"--spec {path}: cannot read it ({error.strerror or error})")
+    return spec_text(parse_spec(raw))
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
@@ -59,6 +70,9 @@ def create(
     client_id: Annotated[str | None, typer.Option("--client-id")] = None,
     client_secret_env: Annotated[str | None, typer.Option("--client-secret-env")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE")] = None,
+    spec: Annotated[
+        Path | None, typer.Option("--spec", help="custom profile: the spec file (YAML or JSON)")
+    ] = None,
     activity: Annotated[bool, typer.Option("--activity/--no-activity")] = True,
     reclaim: Annotated[bool, typer.Option("--reclaim/--no-reclaim")] = True,
 ) -> None:
@@ -78,6 +92,11 @@ def create(
         secrets["client_id"] = client_id
     if client_secret_env:
         secrets["client_secret"] = read_secret(client_secret_env, "client secret")
+    options = parse_options(option or [])
+    if spec is not None:
+        options["spec"] = read_spec(spec)
+    elif kind == "custom":
+        fail("a custom profile needs --spec FILE (see `shelfware connectors schema custom`)")
     data = ProfileCreate(
         kind=kind,
         name=name,
@@ -86,7 +105,7 @@ def create(
         auth=auth,
         username=username,
         secrets=secrets,
-        options=parse_options(option or []),
+        options=options,
         activity=activity,
         reclaim=reclaim,
     )
@@ -189,6 +208,15 @@ def validate(name: str, json_: Annotated[bool, typer.Option("--json")] = False) 
                 for c in report.checks
             ],
         )
+        for key, title in (("accounts_sample", "Accounts"), ("activity_sample", "Activity")):
+            sample = report.facts.get(key)
+            if sample:  # custom profiles: the first records as the spec maps them
+                columns = list(sample[0])
+                output.table(
+                    f"{title}: the first records as mapped",
+                    columns,
+                    [tuple(row.get(c) for c in columns) for row in sample],
+                )
         if report.ok:
             console.print(f"Validation passed. Next: [cyan]shelfware profile publish {name}[/]")
         else:

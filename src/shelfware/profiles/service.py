@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shelfware.audit import service as audit
-from shelfware.connectors.base import Connector, ConnectorSettings, ValidationReport
+from shelfware.connectors.base import (
+    Capabilities,
+    Connector,
+    ConnectorSettings,
+    ValidationReport,
+)
 from shelfware.connectors.registry import build_connector, connector_class
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
@@ -93,7 +99,7 @@ def create_profile(
         raise ProfileError(f"an integration profile named {data.name!r} already exists")
     if not data.secrets:
         raise ProfileError(f"a {data.kind} profile needs a credential (--secret-env VAR)")
-    capabilities = cls.capabilities
+    capabilities = capabilities_of(cls, data.options)
     now = clock.now()
     profile = IntegrationProfile(
         name=data.name,
@@ -261,6 +267,15 @@ def ensure_default_rule(session: Session, clock: Clock, model: SoftwareModel) ->
     return rule
 
 
+def capabilities_of(cls: type[Connector], options: Mapping[str, Any]) -> Capabilities:
+    """What a profile can do: the kind's capabilities, or (custom specs) what its spec offers."""
+    of_profile = getattr(cls, "profile_capabilities", None)
+    if of_profile is None:
+        return cls.capabilities
+    capabilities: Capabilities = of_profile({str(k): str(v) for k, v in options.items()})
+    return capabilities
+
+
 def model_identity(cls: type[Connector], profile: IntegrationProfile) -> tuple[str, str, str]:
     """The software model a profile's seats belong to: the connector's own, or (generic
     connectors such as SCIM) one the profile's options name."""
@@ -317,7 +332,8 @@ def set_processes(
     cls = connector_class(profile.kind)
     changes: list[str] = []
     if activity is not None and activity != profile.process_activity:
-        if activity and not cls.capabilities.activity:
+        capabilities = capabilities_of(cls, profile.options or {})
+        if activity and not capabilities.activity:
             raise ProfileError(f"{profile.kind} has no user activity API to pull from")
         profile.process_activity = activity
         changes.append(f"pull user activity {'on' if activity else 'off'}")
@@ -325,7 +341,7 @@ def set_processes(
             profile.status = ProfileStatus.DRAFT
             changes.append("status back to draft (publish again to resume refreshes)")
     if reclaim is not None and reclaim != profile.process_reclaim:
-        if reclaim and not cls.capabilities.reclaim:
+        if reclaim and not capabilities.reclaim:
             raise ProfileError(f"{profile.kind} cannot reclaim through its API")
         profile.process_reclaim = reclaim
         changes.append(f"reclaim subscriptions {'on' if reclaim else 'off'}")

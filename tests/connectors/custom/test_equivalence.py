@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from shelfware.kit.clock import FrozenClock
@@ -78,3 +79,36 @@ async def test_custom_rally_spec_matches_the_builtin_connector(
     spec_subs, spec_candidates = rows(db, "rally-spec")
     assert spec_subs == built_subs
     assert spec_candidates == built_candidates
+
+
+async def test_a_spec_without_activity_never_selects_candidates(
+    db: Database, keys: KeyRing, clock: FrozenClock, rally_factory: Any
+) -> None:
+    """Without activity data idleness is unknown: such a profile has the activity process off,
+    so a sync downloads seats but creates no candidate (never 'everyone is idle')."""
+    import yaml
+
+    sandbox = rally_factory(users=200, seed=3)
+    spec = yaml.safe_load((EXAMPLES / "rally.yaml").read_text())
+    del spec["streams"]["accounts"]["fields"]["last_activity_at"]
+    with db.transaction() as session:
+        profile = profiles.create_profile(
+            session,
+            keys,
+            clock,
+            ProfileCreate(
+                kind="custom",
+                name="no-activity",
+                url=sandbox.url,
+                secrets={"api_key": sandbox.org.api_key},
+                options={"spec": yaml.safe_dump(spec)},
+            ),
+        )
+        assert profile.process_activity is False and profile.process_reclaim is True
+        with pytest.raises(profiles.ProfileError, match="no user activity"):
+            profiles.set_processes(session, clock, profile, activity=True)
+    assert (await profiles.validate_profile(db, keys, clock, "no-activity")).ok
+    with db.transaction() as session:
+        profiles.publish_profile(session, clock, profiles.get_profile(session, "no-activity"))
+    summary = await sync_profile(db, keys, clock, "no-activity")
+    assert summary.accounts == 200 and summary.candidates_created == 0

@@ -153,6 +153,10 @@ class CustomConnector(HttpConnector):
         app = spec_of(options).app
         return app.publisher, app.product, app.edition
 
+    @classmethod
+    def profile_capabilities(cls, options: Mapping[str, str]) -> Capabilities:
+        return capabilities_of(spec_of(options))
+
     def vendor_concurrency(self) -> int:
         return self.spec.concurrency
 

@@ -117,6 +117,11 @@ class HttpConnector:
         belong to. Vendor connectors know theirs; generic ones (SCIM) read the profile."""
         return cls.publisher, cls.product, cls.default_edition
 
+    @classmethod
+    def profile_capabilities(cls, options: Mapping[str, str]) -> Capabilities:
+        """What a profile of this kind can do (generic connectors: what its options say)."""
+        return cls.capabilities
+
     def resolve_api_url(self, settings: ConnectorSettings) -> str:
         """The API root requests are relative to (from the profile's URL or region)."""
         return (settings.url or self.default_url or "").rstrip("/")
