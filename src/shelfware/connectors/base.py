@@ -168,7 +168,12 @@ class Connector(Protocol):
 
     def accounts(self) -> AsyncIterator[list[AccountRecord]]: ...
 
-    def activity(self, since: datetime) -> AsyncIterator[list[ActivityRecord]]: ...
+    def activity(
+        self, since: datetime, until: datetime | None = None
+    ) -> AsyncIterator[list[ActivityRecord]]:
+        """Activity after `since` (and before `until`, the run's start, where the app's log is
+        a stream that only ends when asked to)."""
+        ...
 
     async def reclaim(self, account: AccountRef) -> ReclaimResult: ...
 

@@ -483,7 +483,9 @@ class RallyConnector(HttpConnector):
 
     # ------------------------------------------------------------------ activity
 
-    async def activity(self, since: datetime) -> AsyncIterator[list[ActivityRecord]]:
+    async def activity(
+        self, since: datetime, until: datetime | None = None
+    ) -> AsyncIterator[list[ActivityRecord]]:
         """Users whose LastLoginDate or LastActiveDate is after `since`, one record each.
 
         Reads again while the result set changes under us (see the module docstring), so a

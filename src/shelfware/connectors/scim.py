@@ -275,7 +275,9 @@ class ScimConnector(HttpConnector):
             except RecordError as error:
                 raise PageError(page.number, f"malformed user: {error}") from None
 
-    async def activity(self, since: datetime) -> AsyncIterator[list[ActivityRecord]]:
+    async def activity(
+        self, since: datetime, until: datetime | None = None
+    ) -> AsyncIterator[list[ActivityRecord]]:
         """SCIM has no activity; an identity provider's sign-ins supply it."""
         return
         yield []  # pragma: no cover (makes this an async generator)

@@ -322,12 +322,16 @@ class CustomConnector(HttpConnector):
             except RecordError as error:
                 raise PageError(page.number, f"malformed account: {error}") from None
 
-    async def activity(self, since: datetime) -> AsyncIterator[list[ActivityRecord]]:
+    async def activity(
+        self, since: datetime, until: datetime | None = None
+    ) -> AsyncIterator[list[ActivityRecord]]:
         spec = self.spec.streams.activity
         if spec is None:
             return
         start = since - timedelta(hours=spec.lookback_hours)
         cursor = {"start": fields.format_instant(start, spec.cursor_format)}
+        if until is not None:
+            cursor["end"] = fields.format_instant(until, spec.cursor_format)
         stream = self._stream(spec, "activity events", cursor=cursor)
         async for page in stream.pages():
             records = []
