@@ -37,6 +37,7 @@ from shelfware.connectors.base import (
     CheckResult,
     ConnectorError,
     ConnectorSettings,
+    OAuthEndpoints,
     PageError,
     Permission,
     Process,
@@ -138,6 +139,9 @@ class AsanaConnector(HttpConnector):
     default_edition: ClassVar[str] = ASANA_DEFAULT_EDITION
     default_url: ClassVar[str | None] = ASANA_DEFAULT_URL
     max_concurrency: ClassVar[int] = ASANA_MAX_CONCURRENCY
+    oauth: ClassVar[OAuthEndpoints | None] = OAuthEndpoints(
+        "/-/oauth_authorize", "/-/oauth_token", "default"
+    )
     capabilities: ClassVar[Capabilities] = Capabilities(
         download=True, activity=True, reclaim=True, activity_source=ActivitySource.EVENT_LOG
     )

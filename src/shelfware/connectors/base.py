@@ -47,6 +47,15 @@ class Permission:
 
 
 @dataclass(frozen=True, slots=True)
+class OAuthEndpoints:
+    """An app's OAuth 2.0 authorization-code endpoints, as paths on the profile URL's host."""
+
+    authorize_path: str
+    token_path: str
+    scope: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AccountRecord:
     """One account in the app that holds, or could hold, a paid seat."""
 
@@ -193,6 +202,7 @@ __all__ = [
     "Connector",
     "ConnectorError",
     "ConnectorSettings",
+    "OAuthEndpoints",
     "PageError",
     "Permission",
     "Process",

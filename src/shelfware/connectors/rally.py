@@ -42,6 +42,7 @@ from shelfware.connectors.base import (
     CheckResult,
     ConnectorError,
     ConnectorSettings,
+    OAuthEndpoints,
     PageError,
     Permission,
     Process,
@@ -143,6 +144,9 @@ RALLY_INTEGRATION_HEADERS: Mapping[str, str] = {
     "X-RallyIntegrationVersion": "0.1",
 }
 RALLY_AUTH_HEADER = "ZSESSIONID"  # carries the API key or the OAuth access token
+RALLY_OAUTH_AUTHORIZE_PATH = "/login/oauth2/auth"  # on the profile URL's host
+RALLY_OAUTH_TOKEN_PATH = "/login/oauth2/token"
+RALLY_OAUTH_SCOPE = "alm"
 # Full passes over the activity query before giving up on a stable read (see the module doc).
 RALLY_ACTIVITY_MAX_PASSES = 3
 
@@ -307,6 +311,9 @@ class RallyConnector(HttpConnector):
     default_edition: ClassVar[str] = "Unlimited"
     default_url: ClassVar[str | None] = RALLY_DEFAULT_URL
     max_concurrency: ClassVar[int] = RALLY_MAX_CONCURRENCY
+    oauth: ClassVar[OAuthEndpoints | None] = OAuthEndpoints(
+        RALLY_OAUTH_AUTHORIZE_PATH, RALLY_OAUTH_TOKEN_PATH, RALLY_OAUTH_SCOPE
+    )
     capabilities: ClassVar[Capabilities] = Capabilities(
         download=True,
         activity=True,

@@ -5,6 +5,7 @@ uvicorn; the tests change its behaviour through `LabState` and query parameters.
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 import time
 from collections import deque
@@ -14,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 
@@ -42,6 +43,7 @@ class LabState:
     valid_tokens: set[str] = field(default_factory=set)
     token_lifetime: int = 3600
     refresh_tokens: set[str] = field(default_factory=lambda: {"refresh-0"})
+    codes: dict[str, tuple[str, str]] = field(default_factory=dict)  # code -> (challenge, uri)
 
     def fill(self, count: int) -> None:
         self.items = [{"id": 1000 + i, "name": f"item-{i}"} for i in range(count)]
@@ -155,6 +157,28 @@ def create_lab(state: LabState) -> Starlette:
         client_id, secret = form.get("client_id"), form.get("client_secret")
         if auth.startswith("Basic "):
             client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        if form.get("grant_type") == "authorization_code":
+            issued = state.codes.pop(form.get("code", ""), None)
+            verifier = form.get("code_verifier", "")
+            digest = hashlib.sha256(verifier.encode()).digest()
+            challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+            if client_id != "lab-client" or secret != "lab-secret":
+                return JSONResponse({"error": "invalid_client"}, status_code=401)
+            if issued is None or issued != (challenge, form.get("redirect_uri")):
+                return JSONResponse(
+                    {"error": "invalid_grant", "error_description": "bad code or verifier"},
+                    status_code=400,
+                )
+            state.refresh_tokens.add("refresh-granted")
+            state.valid_tokens = {"granted-token"}
+            return JSONResponse(
+                {
+                    "access_token": "granted-token",
+                    "refresh_token": "refresh-granted",
+                    "expires_in": 3600,
+                    "token_type": "bearer",
+                }
+            )
         if form.get("grant_type") not in ("client_credentials", "refresh_token"):
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         if client_id != "lab-client" or secret != "lab-secret":
@@ -185,6 +209,16 @@ def create_lab(state: LabState) -> Starlette:
                 **extra,
             }
         )
+
+    async def authorize(request: Request) -> Response:
+        """Approves at once (a person's consent, simulated); ?deny=1 refuses."""
+        query = request.query_params
+        target = query["redirect_uri"]
+        if query.get("deny"):
+            return RedirectResponse(f"{target}?error=access_denied&state={query['state']}")
+        code = f"code-{len(state.codes) + 1}"
+        state.codes[code] = (query["code_challenge"], target)
+        return RedirectResponse(f"{target}?code={code}&state={query['state']}")
 
     async def protected(request: Request) -> Response:
         auth = request.headers.get("authorization", "")
@@ -240,6 +274,7 @@ def create_lab(state: LabState) -> Starlette:
             Route("/link", link_header),
             Route("/echo", echo),
             Route("/oauth/token", token, methods=["POST"]),
+            Route("/oauth/authorize", authorize),
             Route("/protected", protected),
             Route("/budget", budget),
             Route("/quota", quota),

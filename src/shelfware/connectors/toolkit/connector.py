@@ -20,6 +20,7 @@ from shelfware.connectors.base import (
     Capabilities,
     ConnectorError,
     ConnectorSettings,
+    OAuthEndpoints,
     Permission,
     ReclaimOutcome,
     ReclaimResult,
@@ -79,6 +80,8 @@ class HttpConnector:
     permissions: ClassVar[list[Permission]]
     # The vendor's documented limit of concurrent requests; never exceeded.
     max_concurrency: ClassVar[int] = 4
+    # OAuth 2.0 authorization code endpoints, for apps that offer it.
+    oauth: ClassVar[OAuthEndpoints | None] = None
 
     def __init__(
         self,
