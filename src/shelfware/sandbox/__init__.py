@@ -2,7 +2,8 @@
 
 ``SANDBOXES`` maps a vendor name to a builder
 ``(users, seed, now, latency_ms, faults) -> (asgi_app, organisation)``. For Rally, a profile's
-connection URL is ``{server.url}/slm/webservice`` (the connector appends ``/v2.0``).
+connection URL is ``{server.url}/slm/webservice`` (the connector appends ``/v2.0``). A Roadmunk
+sandbox serves one region's gateway (``build_roadmunk(..., region="eu")``; ``app`` by default).
 """
 
 from __future__ import annotations
@@ -39,9 +40,44 @@ def build_scim(
     return create_scim_app(org, faults, latency_ms), org
 
 
-SANDBOXES: dict[str, SandboxBuilder] = {"rally": build_rally, "scim": build_scim}
+def build_roadmunk(
+    users: int,
+    seed: int,
+    now: datetime,
+    latency_ms: float,
+    faults: FaultSpec,
+    region: str = "app",
+) -> tuple[Starlette, Organisation]:
+    """The Roadmunk GraphQL gateway of one region (``app``, ``eu``, ``apac``), with its report."""
+    from .roadmunk import create_roadmunk_app, generate_roadmunk_org
+
+    org = generate_roadmunk_org(users, seed, now, region)
+    return create_roadmunk_app(org, faults, latency_ms), org
+
+
+def build_acme(
+    users: int, seed: int, now: datetime, latency_ms: float, faults: FaultSpec
+) -> tuple[Starlette, Organisation]:
+    """Acme, an API no built-in connector knows (for custom profiles); key in ``X-Acme-Key``."""
+    from .acme import create_acme_app, generate_acme_org
+
+    org = generate_acme_org(users, seed, now)
+    return create_acme_app(org, faults, latency_ms), org
+
+
+SANDBOXES: dict[str, SandboxBuilder] = {
+    "rally": build_rally,
+    "scim": build_scim,
+    "roadmunk": build_roadmunk,
+    "acme": build_acme,
+}
 # Where a profile's connection URL points on a running sandbox: server URL + this path.
-PROFILE_PATHS: dict[str, str] = {"rally": "/slm/webservice", "scim": "/scim/v2"}
+PROFILE_PATHS: dict[str, str] = {
+    "rally": "/slm/webservice",
+    "scim": "/scim/v2",
+    "roadmunk": "",
+    "acme": "",
+}
 
 __all__ = [
     "PROFILE_PATHS",
@@ -51,7 +87,9 @@ __all__ = [
     "RunningServer",
     "SandboxBuilder",
     "SyntheticUser",
+    "build_acme",
     "build_rally",
+    "build_roadmunk",
     "build_scim",
     "generate_org",
     "parse_faults",
