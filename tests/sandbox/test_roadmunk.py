@@ -248,7 +248,7 @@ def test_missing_bearer_is_401_and_a_wrong_token_an_error_inside_200(
     ("query", "code", "named"),
     [
         ("{ account { id usrs } }", "GRAPHQL_VALIDATION_FAILED", "usrs"),
-        ("{ account { users(first: \"ten\") { totalCount } } }", "GRAPHQL_VALIDATION_FAILED", "Int"),
+        ('{ account { users(first: "ten") { totalCount } } }', "GRAPHQL_VALIDATION_FAILED", "Int"),
         ("{ account { id ", "GRAPHQL_PARSE_FAILED", "Syntax Error"),
         ('mutation { deactivateUser(id: "x") { id } }', "GRAPHQL_VALIDATION_FAILED", "mutation"),
     ],
@@ -367,8 +367,9 @@ def test_user_report_needs_the_token_and_follows_changes(start_roadmunk: StartRo
     email = user.email or user.username
     with rm.client() as c:
         rows = list(csv.DictReader(io.StringIO(c.get(REPORT_PATH).content.decode("utf-8-sig"))))
-        node = post(c, "query($id: ID!) { account { user(id: $id) { active } } }",
-                    id=roadmunk_user_id(user)).json()
+        node = post(
+            c, "query($id: ID!) { account { user(id: $id) { active } } }", id=roadmunk_user_id(user)
+        ).json()
     assert next(r for r in rows if r["Emails"] == email)["Status"] == "Inactive"
     assert node["data"]["account"]["user"]["active"] is False
 
