@@ -402,6 +402,12 @@ def test_random_errors_and_latency(start_roadmunk: StartRoadmunk) -> None:
     with rm.client() as c:
         statuses = {post(c, "{ account { id } }").status_code for _ in range(12)}
     assert statuses == {500, 503}
+    hanging = start_roadmunk(users=5, faults=FaultSpec(timeout_rate=1.0, hang_s=0.2))
+    with hanging.client() as c:
+        started = time.perf_counter()
+        assert post(c, "{ account { id } }").status_code == 504
+        assert time.perf_counter() - started >= 0.2
+    assert hanging.sandbox.injected_timeouts == 1
     slow = start_roadmunk(users=5, latency_ms=150)
     with slow.client() as c:
         started = time.perf_counter()
