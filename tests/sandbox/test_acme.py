@@ -193,6 +193,25 @@ def test_events_since_is_inclusive_and_incremental(start_acme: StartAcme) -> Non
     assert_error(bad, 400, "bad_request", "since")
 
 
+def test_a_new_sign_in_shows_up_after_the_watermark(start_acme: StartAcme) -> None:
+    acme = start_acme(users=40)
+    watermark = max(e.at for e in acme.org.events)
+    user = acme.org.users[7]
+    at = NOW.replace(microsecond=0)
+    event = acme.org.sign_in(user, at)
+    with acme.client() as c:
+        fresh, _ = read_all(c, "/v1/events", since=watermark + 1)
+    assert fresh == [
+        {
+            "event_id": event.event_id,
+            "member_id": acme_member_id(user),
+            "kind": "sign_in",
+            "at": epoch(at),
+        }
+    ]
+    assert user.last_activity == at
+
+
 def test_delete_removes_the_seat(start_acme: StartAcme) -> None:
     acme = start_acme(users=20)
     user = next(u for u in acme.org.users[1:] if not u.disabled)

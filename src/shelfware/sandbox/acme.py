@@ -78,6 +78,16 @@ class AcmeOrganisation(Organisation):
     def seat_type(self, user: SyntheticUser) -> str:
         return self.seat_types.get(user.object_id, "standard")
 
+    def sign_in(self, user: SyntheticUser, at: datetime) -> AcmeEvent:
+        """Record a sign-in (a new event; the user's last login moves forward to ``at``)."""
+        event = AcmeEvent(
+            f"evt_{len(self.events) + 1:08d}", acme_member_id(user), "sign_in", epoch(at)
+        )
+        bisect.insort(self.events, event, key=lambda e: (e.at, e.event_id))
+        if user.last_login_date is None or at > user.last_login_date:
+            user.last_login_date = at
+        return event
+
 
 def acme_key(seed: int) -> str:
     """The sandbox API key for a seed."""
