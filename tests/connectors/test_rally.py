@@ -7,7 +7,6 @@ import contextlib
 import json
 import math
 import socket
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -156,7 +155,7 @@ def test_concurrency_and_page_size_options() -> None:
     assert build(page_size="250").page_size == 250
     with pytest.raises(ConnectorError, match="max_concurrency"):
         build(max_concurrency="lots")
-    with pytest.raises(ConnectorError, match="API key"):
+    with pytest.raises(ConnectorError, match="needs an API token"):
         RallyConnector(ConnectorSettings(url=""))
 
 
@@ -270,9 +269,7 @@ async def test_pages_are_fetched_in_parallel_but_never_above_12() -> None:
     with sandbox(org, latency_ms=50) as (server, state):
         connector = connector_for(server, org, page_size="500")
         try:
-            started = time.perf_counter()
             pages = await all_pages(connector)
-            elapsed = time.perf_counter() - started
         finally:
             await connector.aclose()
         max_in_flight = state.max_in_flight
@@ -282,7 +279,7 @@ async def test_pages_are_fetched_in_parallel_but_never_above_12() -> None:
     assert 1 < max_in_flight <= 12
     assert throttled == 0
     assert connector.http.max_in_flight <= 12
-    assert elapsed < 40 * 0.05  # faster than one page at a time
+    # parallelism shows in max_in_flight > 1; wall time depends on the machine's load
 
 
 async def test_per_profile_concurrency_is_respected(mid_org: Organisation) -> None:

@@ -177,13 +177,7 @@ class AsanaConnector(HttpConnector):
         return asana_api_url(settings.url)
 
     def authenticator(self, settings: ConnectorSettings) -> httpx.Auth:
-        token = settings.secrets.get("access_token") or settings.secrets.get("api_key")
-        if not token:
-            raise ConnectorError(
-                "Asana needs a personal access token (secret 'api_key') or an OAuth access "
-                "token (`shelfware profile authorize NAME`)"
-            )
-        return BearerAuth(token)
+        return BearerAuth(self.token(settings, "api_key"))
 
     def pacer(self) -> Pacer | None:
         return RequestQuota(self.requests_per_minute(), 60.0)

@@ -6,7 +6,7 @@ streams of plain records, and carry out one reclaim at a time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -135,6 +135,11 @@ class ConnectorSettings:
     username: str | None = None
     secrets: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, str] = field(default_factory=dict)
+    # Called with the new secrets when an OAuth refresh rotates the tokens, so the profile
+    # stores them (encrypted) before the old refresh token is needed again.
+    on_new_secrets: Callable[[Mapping[str, str]], Awaitable[None]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 
 class ConnectorError(Exception):

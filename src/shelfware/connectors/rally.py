@@ -340,13 +340,7 @@ class RallyConnector(HttpConnector):
 
     def authenticator(self, settings: ConnectorSettings) -> httpx.Auth:
         # an OAuth access token travels in the same header as an API key
-        token = settings.secrets.get("access_token") or settings.secrets.get("api_key")
-        if not token:
-            raise ConnectorError(
-                "Rally needs an API key (secret 'api_key') or an OAuth access token "
-                "(secret 'access_token')"
-            )
-        return ApiKeyAuth(token, name=RALLY_AUTH_HEADER)
+        return ApiKeyAuth(self.token(settings, "api_key"), name=RALLY_AUTH_HEADER)
 
     def headers(self) -> Mapping[str, str]:
         return RALLY_INTEGRATION_HEADERS

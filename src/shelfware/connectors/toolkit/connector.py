@@ -26,6 +26,8 @@ from shelfware.connectors.base import (
     ReclaimResult,
     RequestStats,
 )
+from shelfware.connectors.toolkit.auth import OAuth2RefreshToken, TokenSet, TokenSource
+from shelfware.connectors.toolkit.paging import origin
 from shelfware.connectors.toolkit.stream import HttpStream
 from shelfware.kit.http import HttpPolicy, Sleep, VendorClient
 from shelfware.kit.pacing import Pacer
@@ -131,6 +133,51 @@ class HttpConnector:
 
     def authenticator(self, settings: ConnectorSettings) -> httpx.Auth:
         raise NotImplementedError
+
+    def token(self, settings: ConnectorSettings, *names: str) -> str | TokenSource:
+        """The credential's token: an OAuth authorization's access token, kept fresh with its
+        refresh token (rotations handed to `settings.on_new_secrets`), else the first of the
+        secrets `names` (an API key). Raises when there is none."""
+        secrets = settings.secrets
+        access = secrets.get("access_token")
+        if access:
+            endpoints = type(self).oauth
+            refresh = secrets.get("refresh_token")
+            if endpoints is None or not refresh:
+                return access
+            expires = secrets.get("expires_at")
+            notify = settings.on_new_secrets
+
+            async def persist(tokens: TokenSet) -> None:
+                if notify is not None:
+                    await notify(
+                        {
+                            **secrets,
+                            "access_token": tokens.access_token,
+                            "refresh_token": tokens.refresh_token or "",
+                            "expires_at": str(tokens.expires_at or ""),
+                        }
+                    )
+
+            return OAuth2RefreshToken(
+                "{}://{}".format(*origin(self.resolve_api_url(settings))) + endpoints.token_path,
+                secrets.get("client_id", ""),
+                secrets.get("client_secret"),
+                TokenSet(access, refresh, float(expires) if expires else None),
+                on_rotate=persist,
+            )
+        for name in names:
+            if secrets.get(name):
+                return secrets[name]
+        raise ConnectorError(
+            f"{type(self).__name__.removesuffix('Connector')} needs an API token (secret "
+            f"{names[0]!r})"
+            + (
+                " or an OAuth authorization (`shelfware profile authorize NAME`)"
+                if type(self).oauth
+                else ""
+            )
+        )
 
     def headers(self) -> Mapping[str, str]:
         """Extra headers on every request (e.g. integration names the vendor asks for)."""
