@@ -175,7 +175,73 @@ def custom_rally_harness() -> Iterator[Harness]:
         )
 
 
+@contextlib.contextmanager
+def roadmunk_harness() -> Iterator[Harness]:
+    from shelfware.sandbox import SANDBOXES
+    from shelfware.sandbox.faults import FaultSpec
+    from shelfware.sandbox.roadmunk import roadmunk_user_id
+    from shelfware.sandbox.server import serve_in_thread
+
+    app, org = SANDBOXES["roadmunk"](230, 8, NOW, 0, FaultSpec())
+    with serve_in_thread(app) as server:
+        active = next(u for u in org.users[1:] if not u.disabled)
+        yield Harness(
+            kind="roadmunk",
+            settings=ConnectorSettings(url=server.url, secrets={"api_key": org.api_key}),
+            bad_settings=ConnectorSettings(url=server.url, secrets={"api_key": "wrong-token-1"}),
+            accounts={roadmunk_user_id(u): not u.disabled for u in org.users},
+            owner=None,
+            reclaimable=roadmunk_user_id(active),
+            unknown="usr_does_not_exist",
+            released=lambda uid: False,  # Roadmunk cannot reclaim through its API
+            writes=lambda: 0,  # the schema has no mutation at all
+            activity_since=None,  # lastLogin comes on the account records
+            activity_after={},
+        )
+
+
+@contextlib.contextmanager
+def custom_acme_harness() -> Iterator[Harness]:
+    """The custom connector running examples/acme.yaml against the Acme sandbox: an API no
+    built-in connector knows (cursor in the body, key header, odd dates, events, DELETE)."""
+    from shelfware.sandbox import SANDBOXES
+    from shelfware.sandbox.acme import acme_member_id
+    from shelfware.sandbox.faults import FaultSpec
+    from shelfware.sandbox.server import serve_in_thread
+
+    app, org = SANDBOXES["acme"](160, 9, NOW, 0, FaultSpec())
+    state = app.state.sandbox
+    spec = (EXAMPLES / "acme.yaml").read_text()
+    since = NOW - timedelta(days=45)
+    latest: dict[str, datetime] = {}
+    for event in org.events:  # type: ignore[attr-defined]
+        at = datetime.fromtimestamp(event.at, UTC)
+        if at > since and (event.member_id not in latest or at > latest[event.member_id]):
+            latest[event.member_id] = at
+    with serve_in_thread(app) as server:
+        reclaimable = next(u for u in org.users[1:] if not u.disabled)
+        yield Harness(
+            kind="custom",
+            settings=ConnectorSettings(
+                url=server.url, secrets={"api_key": org.api_key}, options={"spec": spec}
+            ),
+            bad_settings=ConnectorSettings(
+                url=server.url, secrets={"api_key": "wrong-key-123"}, options={"spec": spec}
+            ),
+            accounts={acme_member_id(u): not u.disabled for u in org.users},
+            owner=None,  # the spec cannot say; the sandbox refuses to delete the owner anyway
+            reclaimable=acme_member_id(reclaimable),
+            unknown="mbr_999999999",
+            released=lambda mid: state.find(mid) is None,
+            writes=lambda: len(state.deleted),
+            activity_since=since,
+            activity_after=latest,
+        )
+
+
 HARNESSES: dict[str, Callable[[], contextlib.AbstractContextManager[Harness]]] = {
+    "roadmunk": roadmunk_harness,
+    "custom-acme": custom_acme_harness,
     "custom": custom_rally_harness,
     "rally": rally_harness,
     "scim": scim_harness,  # a third-party SCIM server from PyPI
@@ -237,7 +303,7 @@ async def test_a_rejected_credential_fails_validation_and_download(harness: Harn
             await download(connector)
     finally:
         await connector.aclose()
-    assert "401" in str(caught.value)
+    assert isinstance(caught.value, AuthenticationError), caught.value
     assert harness.bad_settings.secrets and all(
         secret not in str(caught.value) for secret in harness.bad_settings.secrets.values()
     )

@@ -15,6 +15,7 @@ import importlib
 BUILTIN_CONNECTOR_MODULES: tuple[str, ...] = (
     "shelfware.connectors.rally",
     "shelfware.connectors.scim",
+    "shelfware.connectors.roadmunk",
     "shelfware.connectors.custom.connector",
 )
 

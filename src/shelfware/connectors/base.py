@@ -164,6 +164,10 @@ class PageError(ConnectorError):
         self.reason = reason
 
 
+class PageAuthenticationError(PageError, AuthenticationError):
+    """A page was refused because the app rejected the credential."""
+
+
 @runtime_checkable
 class Connector(Protocol):
     kind: ClassVar[str]
@@ -208,6 +212,7 @@ __all__ = [
     "ConnectorError",
     "ConnectorSettings",
     "OAuthEndpoints",
+    "PageAuthenticationError",
     "PageError",
     "Permission",
     "Process",

@@ -99,6 +99,9 @@ REPORT_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "last login": ("lastlogin", "last login date"),
 }
 ACTIVE_STATUSES = frozenset({"active"})
+# GraphQL error codes (extensions.code) meaning the token was rejected (answered with HTTP 200)
+AUTH_ERROR_CODES = frozenset({"UNAUTHENTICATED", "FORBIDDEN"})
+ERRORS = ErrorEnvelope.at("errors", auth_codes=AUTH_ERROR_CODES, code_path="extensions.code")
 KNOWN_STATUSES = frozenset({"active", "inactive", "deactivated", "disabled", "pending"})
 
 
@@ -221,7 +224,7 @@ class RoadmunkConnector(HttpConnector):
                 stop_on_empty=False,
             ),
             records=RecordSelector.at(f"{USERS}.nodes"),
-            envelope=ErrorEnvelope.at("errors"),
+            envelope=ERRORS,
             what="users",
         )
 
@@ -237,13 +240,16 @@ class RoadmunkConnector(HttpConnector):
                 idempotent=True,
             )
             body = decode(self.http, response, "health check")
-            errors = ErrorEnvelope.at("errors").errors(body)
+            errors = ERRORS.errors(body)
             if errors:
-                raise ConnectorError(self.http.redactor.redact("; ".join(errors)))
+                message = self.http.redactor.redact("; ".join(errors))
+                if ERRORS.rejects_credential(body):
+                    raise AuthenticationError(message)
+                raise ConnectorError(message)
             facts["account"] = path("data.account.id").find(body)
             checks.append(CheckResult("credential", True, f"account {facts['account']} reachable"))
-        except AuthenticationError:
-            checks.append(CheckResult("credential", False, "API token rejected (401)"))
+        except AuthenticationError as error:
+            checks.append(CheckResult("credential", False, f"API token rejected: {error}"))
             checks.append(CheckResult(Process.DOWNLOAD.value, False, "not checked"))
             return ValidationReport(tuple(checks), None, facts)
         except ConnectorError as error:

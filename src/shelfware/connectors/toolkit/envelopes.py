@@ -23,10 +23,27 @@ class ErrorEnvelope:
 
     where: JsonPath
     message_keys: tuple[str, ...] = MESSAGE_KEYS
+    # error codes meaning "the credential was rejected" (GraphQL servers answer 200 with them)
+    auth_codes: frozenset[str] = frozenset()
+    code_path: JsonPath | None = None  # where an error object holds its code
 
     @classmethod
-    def at(cls, text: str) -> ErrorEnvelope:
-        return cls(JsonPath.parse(text))
+    def at(
+        cls, text: str, *, auth_codes: frozenset[str] = frozenset(), code_path: str | None = None
+    ) -> ErrorEnvelope:
+        return cls(
+            JsonPath.parse(text),
+            auth_codes=auth_codes,
+            code_path=JsonPath.parse(code_path) if code_path else None,
+        )
+
+    def rejects_credential(self, body: Any) -> bool:
+        """Whether the reported errors say the credential was rejected."""
+        if not self.auth_codes or self.code_path is None:
+            return False
+        found = self.where.find(body)
+        items = found if isinstance(found, list) else [found]
+        return any(self.code_path.find(item) in self.auth_codes for item in items)
 
     def errors(self, body: Any) -> list[str]:
         """The error messages the body reports; empty when it reports none."""

@@ -16,7 +16,12 @@ from typing import Any
 
 import httpx
 
-from shelfware.connectors.base import AuthenticationError, ConnectorError, PageError
+from shelfware.connectors.base import (
+    AuthenticationError,
+    ConnectorError,
+    PageAuthenticationError,
+    PageError,
+)
 from shelfware.connectors.toolkit.envelopes import ErrorEnvelope
 from shelfware.connectors.toolkit.paging import Page, PageRequest, Paginator, SinglePage
 from shelfware.connectors.toolkit.selectors import (
@@ -94,6 +99,8 @@ class HttpStream:
             response = await self.client.request(
                 self.method, url, params=params, json=body, idempotent=True
             )
+        except HttpAuthenticationError as error:
+            raise PageAuthenticationError(number, str(error)) from None
         except HttpError as error:
             raise PageError(number, str(error)) from None
         try:
@@ -104,6 +111,8 @@ class HttpStream:
             errors = self.envelope.errors(payload)
             if errors:
                 message = self.client.redactor.redact("; ".join(errors))
+                if self.envelope.rejects_credential(payload):
+                    raise PageAuthenticationError(number, f"credential rejected: {message}")
                 raise PageError(number, f"the API reported errors: {message}")
         try:
             records = self.records.select(payload)
