@@ -20,7 +20,6 @@ from .org import Organisation, SyntheticUser, generate_org
 from .server import RunningServer, serve_forever, serve_in_thread
 
 
-
 class SandboxOrg(Protocol):
     """What every sandbox's organisation offers: its users and an API key for a profile."""
 

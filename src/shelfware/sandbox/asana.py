@@ -106,7 +106,8 @@ class SandboxClock:
 
 
 def workspace_full(ws: Workspace) -> Record:
-    return {**ws.compact(), "is_organization": ws.is_organization, "email_domains": ws.email_domains}
+    domains = ws.email_domains
+    return {**ws.compact(), "is_organization": ws.is_organization, "email_domains": domains}
 
 
 def user_full(user: AsanaUser, workspaces: list[Workspace] | None = None) -> Record:
@@ -144,7 +145,8 @@ def event_record(e: AuditEvent) -> Record:
     if e.event_category == "logins":
         resource = {"resource_type": "user", "gid": e.actor.gid, "name": e.actor.name}
     else:
-        resource = {"resource_type": "task", "gid": e.resource_gid, "name": f"Task {e.resource_gid}"}
+        name = f"Task {e.resource_gid}"
+        resource = {"resource_type": "task", "gid": e.resource_gid, "name": name}
     octet = int(e.gid) % 250 + 1
     return {
         "gid": e.gid,
