@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import hashlib
 import hmac
 import json
@@ -32,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
@@ -60,6 +61,7 @@ HELP = (
 )
 
 Record = dict[str, Any]
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -362,10 +364,11 @@ def _next_page(request: Request, offset: str) -> Record:
 def paged(
     sb: AsanaSandbox,
     request: Request,
-    items: list[tuple[str, Record]],
+    items: list[tuple[str, T]],
+    to_record: Callable[[T], Record],
     filters: Iterable[str] = (),
 ) -> Response:
-    """One page of ``(sort key, record)`` items sorted by key: ``limit`` and ``offset``."""
+    """One page of ``(sort key, item)`` pairs sorted by key: ``limit`` and ``offset``."""
     params = request.query_params
     offset = params.get("offset")
     limit = _limit(params, MAX_LIMIT if offset is not None else None)
@@ -373,13 +376,15 @@ def paged(
     if limit is None:
         if len(items) > MAX_UNPAGINATED:
             raise ApiError(400, "The result is too large. You should use pagination (limit).")
-        return JSONResponse({"data": [r for _, r in items]})
-    after = sb.read_offset(scope, offset) if offset is not None else None
-    rest = [(k, r) for k, r in items if after is None or k > after]
-    page = rest[:limit]
-    more = len(rest) > limit
+        return JSONResponse({"data": [to_record(i) for _, i in items]})
+    start = 0
+    if offset is not None:
+        after = sb.read_offset(scope, offset)
+        start = bisect.bisect_right([k for k, _ in items], after)
+    page = items[start : start + limit]
+    more = len(items) > start + limit
     next_page = _next_page(request, sb.offset_for(scope, page[-1][0])) if more else None
-    return JSONResponse({"data": [r for _, r in page], "next_page": next_page})
+    return JSONResponse({"data": [to_record(i) for _, i in page], "next_page": next_page})
 
 
 def _sandbox(request: Request) -> tuple[AsanaSandbox, str]:
@@ -388,11 +393,9 @@ def _sandbox(request: Request) -> tuple[AsanaSandbox, str]:
 
 async def list_workspaces(request: Request) -> Response:
     sb, me = _sandbox(request)
-    items = [
-        (w.gid, render(workspace_full(w), w.compact(), request.query_params))
-        for w in sb.active_workspaces(me)
-    ]
-    return paged(sb, request, items)
+    p = request.query_params
+    items = [(w.gid, w) for w in sb.active_workspaces(me)]
+    return paged(sb, request, items, lambda w: render(workspace_full(w), w.compact(), p))
 
 
 async def get_workspace(request: Request) -> Response:
@@ -419,22 +422,17 @@ async def list_users(request: Request) -> Response:
     users: dict[str, AsanaUser] = {}
     for ws in spaces:
         users.update({m.user.gid: m.user for m in sb.org.members(ws.gid) if m.is_active})
-    items = [
-        (u.gid, render(user_full(u), u.compact(), request.query_params))
-        for u in sorted(users.values(), key=lambda u: u.gid)
-    ]
-    return paged(sb, request, items, ["workspace"])
+    p = request.query_params
+    items = sorted(users.items())
+    return paged(sb, request, items, lambda u: render(user_full(u), u.compact(), p), ["workspace"])
 
 
 async def list_memberships(request: Request) -> Response:
     sb, me = _sandbox(request)
     ws = sb.workspace_for(request.path_params["gid"], me)
     p = request.query_params
-    items = [
-        (m.gid, render(membership_full(m), membership_compact(m), p))
-        for m in sb.org.members(ws.gid)
-    ]
-    return paged(sb, request, items)
+    items = [(m.gid, m) for m in sb.org.members(ws.gid)]
+    return paged(sb, request, items, lambda m: render(membership_full(m), membership_compact(m), p))
 
 
 async def get_membership(request: Request) -> Response:

@@ -100,9 +100,15 @@ class AsanaOrganisation:
     api_key: str  # the owner's personal access token (an admin of the organisation)
     member_key: str  # a personal access token of an active non-admin member
     by_gid: dict[str, AsanaUser] = field(init=False, repr=False)
+    _by_workspace: dict[str, list[Membership]] = field(init=False, repr=False)
+    _by_pair: dict[tuple[str, str], Membership] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.by_gid = {u.gid: u for u in self.users}
+        self._by_workspace = {w.gid: [] for w in self.workspaces}
+        for m in self.memberships:
+            self._by_workspace[m.workspace.gid].append(m)
+        self._by_pair = {(m.workspace.gid, m.user.gid): m for m in self.memberships}
 
     @property
     def owner(self) -> AsanaUser:
@@ -118,13 +124,10 @@ class AsanaOrganisation:
 
     def members(self, workspace_gid: str) -> list[Membership]:
         """The memberships of a workspace, in gid order."""
-        return [m for m in self.memberships if m.workspace.gid == workspace_gid]
+        return self._by_workspace.get(workspace_gid, [])
 
     def membership(self, workspace_gid: str, user_gid: str) -> Membership | None:
-        return next(
-            (m for m in self.members(workspace_gid) if m.user.gid == user_gid),
-            None,
-        )
+        return self._by_pair.get((workspace_gid, user_gid))
 
 
 def _gid(kind: int, n: int) -> str:
