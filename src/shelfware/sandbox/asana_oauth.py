@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -66,6 +66,12 @@ def _s256(verifier: str) -> str:
 
 def _oauth_error(error: str, description: str, status: int = 400) -> Response:
     return JSONResponse({"error": error, "error_description": description}, status)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body (parsed here: no python-multipart)."""
+    body = (await request.body()).decode("utf-8", "replace")
+    return dict(parse_qsl(body, keep_blank_values=True))
 
 
 def _with_query(uri: str, params: dict[str, str]) -> str:
@@ -196,7 +202,7 @@ class AuthorizationServer:
         )
 
     async def token(self, request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await _form(request)
         client = self._client(request, form)
         if client is None:
             return _oauth_error("invalid_client", "Unknown client or wrong client secret.", 401)
@@ -233,7 +239,7 @@ class AuthorizationServer:
         return self._issue(grant)
 
     async def revoke_endpoint(self, request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await _form(request)
         if self._client(request, form) is None:
             return _oauth_error("invalid_client", "Unknown client or wrong client secret.", 401)
         self.revoke(form.get("token", ""))
