@@ -31,7 +31,7 @@ import json
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -243,6 +243,8 @@ class AsanaSandbox:
         self.injected_timeouts = 0
         self.reads = self.writes = 0
         self.window: deque[float] = deque()
+        self.event_times = [e.created_at for e in org.events]
+        self.event_keys = [f"{format_time(e.created_at)}|{e.gid}" for e in org.events]
         self._secret = hashlib.sha256(f"asana-offsets:{org.seed}".encode()).digest()
 
     def user_info(self, gid: str) -> Record:
@@ -364,11 +366,12 @@ def _next_page(request: Request, offset: str) -> Record:
 def paged(
     sb: AsanaSandbox,
     request: Request,
-    items: list[tuple[str, T]],
+    keys: Sequence[str],
+    items: Sequence[T],
     to_record: Callable[[T], Record],
     filters: Iterable[str] = (),
 ) -> Response:
-    """One page of ``(sort key, item)`` pairs sorted by key: ``limit`` and ``offset``."""
+    """One page of ``items`` (sorted by their ``keys``): ``limit`` and ``offset``."""
     params = request.query_params
     offset = params.get("offset")
     limit = _limit(params, MAX_LIMIT if offset is not None else None)
@@ -376,15 +379,15 @@ def paged(
     if limit is None:
         if len(items) > MAX_UNPAGINATED:
             raise ApiError(400, "The result is too large. You should use pagination (limit).")
-        return JSONResponse({"data": [to_record(i) for _, i in items]})
+        return JSONResponse({"data": [to_record(i) for i in items]})
     start = 0
     if offset is not None:
-        after = sb.read_offset(scope, offset)
-        start = bisect.bisect_right([k for k, _ in items], after)
+        start = bisect.bisect_right(keys, sb.read_offset(scope, offset))
     page = items[start : start + limit]
-    more = len(items) > start + limit
-    next_page = _next_page(request, sb.offset_for(scope, page[-1][0])) if more else None
-    return JSONResponse({"data": [to_record(i) for _, i in page], "next_page": next_page})
+    end = start + len(page)
+    more = len(items) > end
+    next_page = _next_page(request, sb.offset_for(scope, keys[end - 1])) if more else None
+    return JSONResponse({"data": [to_record(i) for i in page], "next_page": next_page})
 
 
 def _sandbox(request: Request) -> tuple[AsanaSandbox, str]:
@@ -394,8 +397,9 @@ def _sandbox(request: Request) -> tuple[AsanaSandbox, str]:
 async def list_workspaces(request: Request) -> Response:
     sb, me = _sandbox(request)
     p = request.query_params
-    items = [(w.gid, w) for w in sb.active_workspaces(me)]
-    return paged(sb, request, items, lambda w: render(workspace_full(w), w.compact(), p))
+    spaces = sb.active_workspaces(me)
+    keys = [w.gid for w in spaces]
+    return paged(sb, request, keys, spaces, lambda w: render(workspace_full(w), w.compact(), p))
 
 
 async def get_workspace(request: Request) -> Response:
@@ -423,16 +427,24 @@ async def list_users(request: Request) -> Response:
     for ws in spaces:
         users.update({m.user.gid: m.user for m in sb.org.members(ws.gid) if m.is_active})
     p = request.query_params
-    items = sorted(users.items())
-    return paged(sb, request, items, lambda u: render(user_full(u), u.compact(), p), ["workspace"])
+    keys = sorted(users)
+    objects = [users[k] for k in keys]
+
+    def to_record(u: AsanaUser) -> Record:
+        return render(user_full(u), u.compact(), p)
+
+    return paged(sb, request, keys, objects, to_record, ["workspace"])
 
 
 async def list_memberships(request: Request) -> Response:
     sb, me = _sandbox(request)
     ws = sb.workspace_for(request.path_params["gid"], me)
     p = request.query_params
-    items = [(m.gid, m) for m in sb.org.members(ws.gid)]
-    return paged(sb, request, items, lambda m: render(membership_full(m), membership_compact(m), p))
+    members = sb.org.members(ws.gid)
+    keys = sb.org.member_keys(ws.gid)
+    return paged(
+        sb, request, keys, members, lambda m: render(membership_full(m), membership_compact(m), p)
+    )
 
 
 async def get_membership(request: Request) -> Response:
@@ -476,29 +488,34 @@ async def audit_log_events(request: Request) -> Response:
     ceiling = now if end is None else min(end, now)
     kind, actor, actor_type = p.get("event_type"), p.get("actor_gid"), p.get("actor_type")
     resource = p.get("resource_gid")
-    matching = [
-        e
-        for e in sb.org.events
-        if e.workspace_gid == ws.gid
-        and floor <= e.created_at < ceiling
-        and (kind is None or e.event_type == kind)
-        and (actor is None or e.actor.gid == actor)
-        and (actor_type is None or actor_type == "user")
-        and (resource is None or resource in (e.resource_gid, e.actor.gid))
-    ]
     limit = _limit(p, AUDIT_DEFAULT_LIMIT)
     assert limit is not None
-    if not matching:
-        return JSONResponse({"data": [], "next_page": None})
     scope = _scope(request, AUDIT_FILTERS)
     offset = p.get("offset")
     after = sb.read_offset(scope, offset) if offset is not None else None
-    keyed = [(f"{format_time(e.created_at)}|{e.gid}", e) for e in matching]
-    page = [(k, e) for k, e in keyed if after is None or k > after][:limit]
-    last = page[-1][0] if page else (after or "")
+    events, keys = sb.org.events, sb.event_keys
+    i = bisect.bisect_left(sb.event_times, floor)
+    hi = bisect.bisect_left(sb.event_times, ceiling)
+    if after is not None:
+        i = max(i, bisect.bisect_right(keys, after))
+    page: list[int] = []
+    while i < hi and len(page) < limit:
+        e = events[i]
+        if (
+            e.workspace_gid == ws.gid
+            and (kind is None or e.event_type == kind)
+            and (actor is None or e.actor.gid == actor)
+            and (actor_type is None or actor_type == "user")
+            and (resource is None or resource in (e.resource_gid, e.actor.gid))
+        ):
+            page.append(i)
+        i += 1
+    if after is None and not page:  # no event matches the filters at all
+        return JSONResponse({"data": [], "next_page": None})
+    last = keys[page[-1]] if page else (after or "")
     return JSONResponse(
         {
-            "data": [event_record(e) for _, e in page],
+            "data": [event_record(events[j]) for j in page],
             "next_page": _next_page(request, sb.offset_for(scope, last)),
         }
     )

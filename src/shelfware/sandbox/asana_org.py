@@ -102,6 +102,7 @@ class AsanaOrganisation:
     by_gid: dict[str, AsanaUser] = field(init=False, repr=False)
     _by_workspace: dict[str, list[Membership]] = field(init=False, repr=False)
     _by_pair: dict[tuple[str, str], Membership] = field(init=False, repr=False)
+    _member_keys: dict[str, list[str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.by_gid = {u.gid: u for u in self.users}
@@ -109,6 +110,7 @@ class AsanaOrganisation:
         for m in self.memberships:
             self._by_workspace[m.workspace.gid].append(m)
         self._by_pair = {(m.workspace.gid, m.user.gid): m for m in self.memberships}
+        self._member_keys = {w: [m.gid for m in ms] for w, ms in self._by_workspace.items()}
 
     @property
     def owner(self) -> AsanaUser:
@@ -125,6 +127,10 @@ class AsanaOrganisation:
     def members(self, workspace_gid: str) -> list[Membership]:
         """The memberships of a workspace, in gid order."""
         return self._by_workspace.get(workspace_gid, [])
+
+    def member_keys(self, workspace_gid: str) -> list[str]:
+        """The gids of :meth:`members` (the paging keys)."""
+        return self._member_keys.get(workspace_gid, [])
 
     def membership(self, workspace_gid: str, user_gid: str) -> Membership | None:
         return self._by_pair.get((workspace_gid, user_gid))
