@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -292,3 +294,27 @@ def test_rate_limit_answers_429_with_retry_after(start_asana: StartAsana) -> Non
         asana.sandbox.clock.advance(int(r.headers["Retry-After"]))
         assert c.get("/users/me").status_code == 200
     assert asana.sandbox.throttled == 1
+
+
+# --- latency and faults ---------------------------------------------------------------------------
+
+
+def test_latency_and_injected_timeouts(start_asana: StartAsana) -> None:
+    asana = start_asana(users=10, faults=FaultSpec(timeout_rate=1.0, hang_s=0.2), latency_ms=150)
+    with asana.client() as c:
+        started = time.perf_counter()
+        r = c.get("/users/me")
+        elapsed = time.perf_counter() - started
+    assert r.status_code == 504 and errors_of(r)
+    assert elapsed >= 0.35 and asana.sandbox.injected_timeouts == 1
+
+
+async def test_more_than_50_concurrent_reads_get_429(start_asana: StartAsana) -> None:
+    asana = start_asana(users=10, faults=FaultSpec(timeout_rate=1.0, hang_s=1.0))
+    headers = {"Authorization": f"Bearer {asana.org.api_key}"}
+    limits = httpx.Limits(max_connections=60)
+    async with httpx.AsyncClient(base_url=asana.api, headers=headers, limits=limits) as c:
+        responses = await asyncio.gather(*(c.get("/users/me", timeout=10) for _ in range(55)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [429] * 5 + [504] * 50
+    assert all(r.headers["Retry-After"] == "1" for r in responses if r.status_code == 429)
