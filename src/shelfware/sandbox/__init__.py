@@ -4,20 +4,34 @@
 ``(users, seed, now, latency_ms, faults) -> (asgi_app, organisation)``. For Rally, a profile's
 connection URL is ``{server.url}/slm/webservice`` (the connector appends ``/v2.0``). A Roadmunk
 sandbox serves one region's gateway (``build_roadmunk(..., region="eu")``; ``app`` by default).
+``PROFILE_PATHS`` gives, per vendor, the path a profile's URL adds to the server root.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from datetime import datetime
+from typing import Protocol
 
 from starlette.applications import Starlette
 
+from .asana_org import AsanaOrganisation, generate_asana_org
 from .faults import FaultSpec, parse_faults
 from .org import Organisation, SyntheticUser, generate_org
 from .server import RunningServer, serve_forever, serve_in_thread
 
-SandboxBuilder = Callable[[int, int, datetime, float, FaultSpec], tuple[Starlette, Organisation]]
+
+class SandboxOrg(Protocol):
+    """What every sandbox's organisation offers: its users and an API key for a profile."""
+
+    @property
+    def users(self) -> Sized: ...
+
+    @property
+    def api_key(self) -> str: ...
+
+
+SandboxBuilder = Callable[[int, int, datetime, float, FaultSpec], tuple[Starlette, SandboxOrg]]
 
 
 def build_rally(
@@ -65,8 +79,19 @@ def build_acme(
     return create_acme_app(org, faults, latency_ms), org
 
 
+def build_asana(
+    users: int, seed: int, now: datetime, latency_ms: float, faults: FaultSpec
+) -> tuple[Starlette, AsanaOrganisation]:
+    """The Asana REST API sandbox over a generated organisation (``api_key``: the owner's PAT)."""
+    from .asana import create_asana_app
+
+    org = generate_asana_org(users, seed, now)
+    return create_asana_app(org, faults, latency_ms), org
+
+
 SANDBOXES: dict[str, SandboxBuilder] = {
     "rally": build_rally,
+    "asana": build_asana,
     "scim": build_scim,
     "roadmunk": build_roadmunk,
     "acme": build_acme,
@@ -74,6 +99,7 @@ SANDBOXES: dict[str, SandboxBuilder] = {
 # Where a profile's connection URL points on a running sandbox: server URL + this path.
 PROFILE_PATHS: dict[str, str] = {
     "rally": "/slm/webservice",
+    "asana": "",
     "scim": "/scim/v2",
     "roadmunk": "",
     "acme": "",
@@ -86,8 +112,10 @@ __all__ = [
     "Organisation",
     "RunningServer",
     "SandboxBuilder",
+    "SandboxOrg",
     "SyntheticUser",
     "build_acme",
+    "build_asana",
     "build_rally",
     "build_roadmunk",
     "build_scim",
