@@ -47,6 +47,7 @@ class Harness:
     writes: Callable[[], int]  # write requests the sandbox has seen
     activity_since: datetime | None  # None: the connector has no activity of its own
     activity_after: dict[str, datetime]  # latest activity after `activity_since` per account
+    activity_until: datetime | None = None  # the run's start, for apps whose logs are streams
 
 
 @contextlib.contextmanager
@@ -239,7 +240,54 @@ def custom_acme_harness() -> Iterator[Harness]:
         )
 
 
+@contextlib.contextmanager
+def asana_harness() -> Iterator[Harness]:
+    from shelfware.connectors.asana import ASANA_ACTIVITY_EVENTS
+    from shelfware.sandbox import SANDBOXES
+    from shelfware.sandbox.faults import FaultSpec
+    from shelfware.sandbox.server import serve_in_thread
+
+    app, org = SANDBOXES["asana"](140, 12, NOW, 0, FaultSpec())
+    state = app.state.sandbox
+    workspace = org.organisation.gid
+    members = org.members(workspace)
+    since = NOW - timedelta(days=45)
+    latest: dict[str, datetime] = {}
+    for event in org.events:
+        if (
+            event.workspace_gid == workspace
+            and event.event_type in ASANA_ACTIVITY_EVENTS
+            and since < event.created_at < NOW
+            and event.created_at > latest.get(event.actor.gid, since)
+        ):
+            latest[event.actor.gid] = event.created_at
+    with serve_in_thread(app) as server:
+        options = {"workspace": workspace, "rate_limit": "paid"}
+        reclaimable = next(
+            m for m in members if m.is_active and not m.is_admin and m.user.gid != org.owner.gid
+        )
+        yield Harness(
+            kind="asana",
+            settings=ConnectorSettings(
+                url=server.url, secrets={"api_key": org.api_key}, options=options
+            ),
+            bad_settings=ConnectorSettings(
+                url=server.url, secrets={"api_key": "0/not-a-token-42"}, options=options
+            ),
+            accounts={m.user.gid: m.is_active for m in members},
+            owner=org.owner.gid,
+            reclaimable=reclaimable.user.gid,
+            unknown="999999999999",
+            released=lambda gid: not org.membership(workspace, gid).is_active,
+            writes=lambda: int(state.remove_calls),
+            activity_since=since,
+            activity_after=latest,
+            activity_until=NOW,
+        )
+
+
 HARNESSES: dict[str, Callable[[], contextlib.AbstractContextManager[Harness]]] = {
+    "asana": asana_harness,
     "roadmunk": roadmunk_harness,
     "custom-acme": custom_acme_harness,
     "custom": custom_rally_harness,
@@ -361,7 +409,8 @@ async def test_activity_since_is_exactly_what_happened_after(harness: Harness) -
     connector = connect(harness.settings, harness.kind)
     latest: dict[str, datetime] = {}
     try:
-        async with contextlib.aclosing(connector.activity(harness.activity_since)) as pages:
+        events = connector.activity(harness.activity_since, harness.activity_until)
+        async with contextlib.aclosing(events) as pages:
             async for page in pages:
                 for event in page:
                     assert event.at > harness.activity_since

@@ -14,6 +14,7 @@ import importlib
 # Add a module here when adding a built-in connector kind.
 BUILTIN_CONNECTOR_MODULES: tuple[str, ...] = (
     "shelfware.connectors.rally",
+    "shelfware.connectors.asana",
     "shelfware.connectors.scim",
     "shelfware.connectors.roadmunk",
     "shelfware.connectors.custom.connector",

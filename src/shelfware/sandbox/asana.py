@@ -447,6 +447,26 @@ async def list_memberships(request: Request) -> Response:
     )
 
 
+async def user_memberships(request: Request) -> Response:
+    """`GET /users/{gid}/workspace_memberships`: a user's memberships in the workspaces the
+    caller can see (how a connector re-reads one member)."""
+    sb, me = _sandbox(request)
+    gid = request.path_params["gid"]
+    gid = me if gid == "me" else gid
+    if gid not in sb.org.by_gid:
+        raise ApiError(404, f"user: Unknown object: {gid}")
+    visible = {w.gid for w in sb.active_workspaces(me)}
+    found = [m for m in sb.org.memberships if m.user.gid == gid and m.workspace.gid in visible]
+    p = request.query_params
+    return paged(
+        sb,
+        request,
+        [m.gid for m in found],
+        found,
+        lambda m: render(membership_full(m), membership_compact(m), p),
+    )
+
+
 async def get_membership(request: Request) -> Response:
     sb, me = _sandbox(request)
     gid = request.path_params["gid"]
@@ -633,6 +653,7 @@ def create_asana_app(
         ("/workspace_memberships/{gid}", get_membership, get),
         ("/users", list_users, get),
         ("/users/{gid}", get_user, get),
+        ("/users/{gid}/workspace_memberships", user_memberships, get),
     ]
     routes = [Route(API + path, _api(fn), methods=m) for path, fn, m in api]
     routes += [
