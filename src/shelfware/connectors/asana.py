@@ -139,6 +139,7 @@ class AsanaConnector(HttpConnector):
     default_edition: ClassVar[str] = ASANA_DEFAULT_EDITION
     default_url: ClassVar[str | None] = ASANA_DEFAULT_URL
     max_concurrency: ClassVar[int] = ASANA_MAX_CONCURRENCY
+    unpaid_editions: ClassVar[frozenset[str]] = frozenset({ASANA_GUEST_EDITION})
     oauth: ClassVar[OAuthEndpoints | None] = OAuthEndpoints(
         "/-/oauth_authorize", "/-/oauth_token", "default"
     )

@@ -9,6 +9,7 @@ import ipaddress
 import json
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -228,9 +229,18 @@ def record_validation(
 
 
 def ensure_software_model(
-    session: Session, clock: Clock, publisher: str, product: str, edition: str
+    session: Session,
+    clock: Clock,
+    publisher: str,
+    product: str,
+    edition: str,
+    *,
+    paid: bool = True,
 ) -> SoftwareModel:
-    """The software model for publisher/product/edition, with its default rule."""
+    """The software model for publisher/product/edition, with its default rule.
+
+    An unpaid edition (Asana guests) is created with a list price of 0 and an inactive rule:
+    its seats cost nothing, so they are never removal candidates unless someone says so."""
     model = session.scalar(
         select(SoftwareModel).where(
             SoftwareModel.publisher == publisher,
@@ -240,10 +250,17 @@ def ensure_software_model(
     )
     if model is None:
         model = SoftwareModel(
-            publisher=publisher, product=product, edition=edition, created_at=clock.now()
+            publisher=publisher,
+            product=product,
+            edition=edition,
+            created_at=clock.now(),
+            list_price=None if paid else Decimal(0),
         )
         session.add(model)
         session.flush()
+        rule = ensure_default_rule(session, clock, model)
+        rule.active = paid
+        return model
     ensure_default_rule(session, clock, model)
     return model
 
