@@ -257,10 +257,12 @@ async def _download(
     summary.pages = pages
 
 
-async def _collect_activity(connector: Connector, since: datetime) -> dict[str, datetime]:
+async def _collect_activity(
+    connector: Connector, since: datetime, until: datetime
+) -> dict[str, datetime]:
     """Latest activity per account from an event log (reduced as it streams)."""
     latest: dict[str, datetime] = {}
-    async for page in connector.activity(since):
+    async for page in connector.activity(since, until):
         for event in page:
             seen = latest.get(event.external_id)
             if seen is None or event.at > seen:
@@ -283,7 +285,12 @@ def _switch_over(
     editions = session.scalars(select(ST.edition).where(ST.run_id == run.id).distinct()).all()
     for edition in editions:
         profiles.ensure_software_model(
-            session, clock, connector.publisher, connector.product, edition
+            session,
+            clock,
+            connector.publisher,
+            connector.product,
+            edition,
+            paid=edition not in getattr(connector, "unpaid_editions", frozenset()),
         )
     # 2. created = staged accounts not yet known
     known = exists().where(S.profile_id == run.profile_id, S.external_id == ST.external_id)
@@ -504,7 +511,7 @@ async def sync_profile(
         activity = None
         if wants_log:
             progress.stage("activity")
-            activity = await _collect_activity(connector, since)
+            activity = await _collect_activity(connector, since, run.started_at)
         progress.stage("switch-over")
         now = clock.now()
         _copy_stats(connector, summary)
