@@ -99,6 +99,7 @@ REPORT_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "last login": ("lastlogin", "last login date"),
 }
 ACTIVE_STATUSES = frozenset({"active"})
+REPORT_OPTION = "_user_report_active"  # set by `shelfware profile attach` (profiles.attachments)
 # GraphQL error codes (extensions.code) meaning the token was rejected (answered with HTTP 200)
 AUTH_ERROR_CODES = frozenset({"UNAUTHENTICATED", "FORBIDDEN"})
 ERRORS = ErrorEnvelope.at("errors", auth_codes=AUTH_ERROR_CODES, code_path="extensions.code")
@@ -195,7 +196,7 @@ class RoadmunkConnector(HttpConnector):
 
     def __init__(self, settings: ConnectorSettings, *args: Any, **kwargs: Any) -> None:
         super().__init__(settings, *args, **kwargs)
-        report = settings.options.get("user_report_active")
+        report = settings.options.get(REPORT_OPTION)
         # the attached report's active emails, one per line (set by `profile attach`)
         self.active_emails = (
             frozenset(e for e in report.split("\n") if e) if report is not None else None
