@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -21,10 +20,10 @@ from starlette.routing import Route
 from shelfware.sandbox import serve_in_thread
 from shelfware.sandbox.faults import (
     FaultLog,
-    FaultMiddleware,
     FaultSpec,
     PageHooks,
     check_supported,
+    fault_middleware,
     parse_faults,
 )
 from shelfware.sandbox.rally import OWN_FAULTS, PAGE_HOOKS, create_rally_app
@@ -263,13 +262,11 @@ def acme() -> Iterator[tuple[Any, FaultLog]]:
     servers = []
 
     def start(text: str) -> tuple[httpx.Client, FaultLog]:
-        spec = parse_faults(text)
-        hooks = PageHooks(_page_of, _drop, _total)
-        check_supported(spec, "acme", hooks)
         log = FaultLog()
+        hooks = PageHooks(_page_of, _drop, _total)
         app = Starlette(
             routes=[Route("/items", _items), Route("/reclaim", _reclaim, methods=["POST"])],
-            middleware=[Middleware(FaultMiddleware, spec=spec, hooks=hooks, log=log)],
+            middleware=[fault_middleware(parse_faults(text), "acme", hooks, log=log)],
         )
         server = serve_in_thread(app)
         servers.append(server)
@@ -298,6 +295,12 @@ def test_the_middleware_serves_any_sandbox(acme: Any) -> None:
         ("short", 2),
         ("total_change", 3),
     ]
+
+
+def test_a_sandbox_without_pages_refuses_page_faults() -> None:
+    with pytest.raises(ValueError, match="'truncate_page' is not supported by the plain sandbox"):
+        fault_middleware(parse_faults("truncate_page=1"), "plain")
+    fault_middleware(parse_faults("truncate_rate=0.5,rate_limit_rate=0.1"), "plain")
 
 
 def test_error_pages_are_not_rewritten(acme: Any) -> None:

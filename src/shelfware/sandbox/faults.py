@@ -46,6 +46,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -247,11 +248,26 @@ def _html(status: int, title: str) -> Response:
     return Response(body, status_code=status, media_type="text/html")
 
 
+def fault_middleware(
+    spec: FaultSpec,
+    sandbox: str,
+    hooks: PageHooks | None = None,
+    own: Collection[str] = (),
+    *,
+    log: FaultLog | None = None,
+    dice: FaultDice | None = None,
+) -> Middleware:
+    """The kit's faults for a sandbox app: ``Starlette(..., middleware=[..., fault_middleware(
+    spec, "acme", hooks)])``. ``own`` names the vendor faults the sandbox injects itself; a spec
+    setting anything else it cannot inject raises ValueError here, before serving."""
+    check_supported(spec, sandbox, hooks, own)
+    return Middleware(FaultMiddleware, spec=spec, hooks=hooks, log=log, dice=dice)
+
+
 class FaultMiddleware:
     """Inject a spec's kit-level faults into any sandbox app (outside its routing).
 
-    Add it with ``Middleware(FaultMiddleware, spec=..., hooks=..., log=...)``; build ``log``
-    (a `FaultLog`) yourself to read what was injected. Call `check_supported` first.
+    Built by `fault_middleware`; pass ``log`` (a `FaultLog`) to read what was injected.
     """
 
     def __init__(

@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .faults import FaultDice, FaultLog, FaultMiddleware, FaultSpec, PageHooks, check_supported
+from .faults import FaultDice, FaultLog, FaultSpec, PageHooks, fault_middleware
 from .org import Organisation, SyntheticUser, index_by_object_id
 from .rally_query import FieldKind, QueryError, compile_query, format_date
 
@@ -607,7 +607,6 @@ def create_rally_app(
     """The Rally sandbox as an ASGI app; its state is ``app.state.sandbox``.
 
     Raises ValueError for a fault spec the sandbox cannot inject."""
-    check_supported(faults, "rally", PAGE_HOOKS, OWN_FAULTS)
     sandbox = RallySandbox(org, faults, latency_ms)
     methods = ["GET", "POST"]
     app = Starlette(
@@ -617,12 +616,8 @@ def create_rally_app(
         ],
         middleware=[
             Middleware(_Guard, sandbox=sandbox),
-            Middleware(
-                FaultMiddleware,
-                spec=faults,
-                hooks=PAGE_HOOKS,
-                log=sandbox.fault_log,
-                dice=sandbox.dice,
+            fault_middleware(
+                faults, "rally", PAGE_HOOKS, OWN_FAULTS, log=sandbox.fault_log, dice=sandbox.dice
             ),
         ],
     )
