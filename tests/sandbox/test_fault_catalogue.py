@@ -106,6 +106,7 @@ def test_rate_limit_page_with_retry_after(start_rally: StartRally) -> None:
     log = rally.sandbox.fault_log
     assert log.counts == {"rate_limit": 2}
     assert [e.page for e in log.events] == [2, 2]
+    assert [p for p, _ in log.page_requests] == [1, 2, 2, 2, 3]
 
 
 def test_rate_limit_without_retry_after(start_rally: StartRally) -> None:

@@ -85,17 +85,17 @@ def assert_right(db, org) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(
-    ("faults", "at_least"),
+    ("faults", "wait", "at_least"),
     [
-        ("rate_limit_page=2,rate_limit_times=2,retry_after=0.4", 0.8),
-        ("rate_limit_page=1,retry_after=0.3", 0.3),
-        ("rate_limit_page=4,rate_limit_times=2,retry_after=none", 0.0),
-        ("rate_limit_rate=0.3,retry_after=0.1,seed=3", 0.1),
+        ("rate_limit_page=2,rate_limit_times=2,retry_after=0.4", 0.4, 0.8),
+        ("rate_limit_page=1,retry_after=0.3", 0.3, 0.3),
+        ("rate_limit_page=4,rate_limit_times=2,retry_after=none", 0.0, 0.0),
+        ("rate_limit_rate=0.3,retry_after=0.1,seed=3", 0.1, 0.1),
     ],
     ids=["retry-after-page-2", "retry-after-page-1", "no-retry-after", "random-429s"],
 )
 async def test_429_is_waited_out_and_the_result_is_right(
-    db, keys, clock, rally_factory, faults, at_least
+    db, keys, clock, rally_factory, faults, wait, at_least
 ):
     await first_sync(db, keys, clock, rally_factory)
     sandbox = faulty(db, rally_factory, faults)
@@ -104,10 +104,15 @@ async def test_429_is_waited_out_and_the_result_is_right(
     summary = await sync_profile(db, keys, clock, "rally")
     elapsed = time.monotonic() - began
 
-    limited = sandbox.state.fault_log.counts["rate_limit"]
+    log = sandbox.state.fault_log
+    limited = log.counts["rate_limit"]
     assert limited >= 1
     assert summary.retries >= limited
-    assert elapsed >= at_least  # Retry-After was honoured, not skipped
+    assert elapsed >= at_least
+    for event in (e for e in log.events if e.page is not None):
+        # each retry of a page came no sooner than Retry-After asked
+        retry = next(at for page, at in log.page_requests if page == event.page and at > event.at)
+        assert retry - event.at >= wait - 0.02, (event, retry)
     assert (summary.gone, summary.accounts) == (30, USERS - 30)
     assert_right(db, sandbox.org)
     assert last_run(db).status == RunStatus.SUCCEEDED

@@ -217,10 +217,12 @@ class FaultEvent:
 
 @dataclass
 class FaultLog:
-    """What was injected, for tests: counts by kind and every event in order."""
+    """What was injected, for tests: counts by kind and every event in order; and when each
+    request for a page arrived (faulty or not), to see how long a client waited to retry."""
 
     counts: Counter[str] = field(default_factory=Counter)
     events: list[FaultEvent] = field(default_factory=list)
+    page_requests: list[tuple[int, float]] = field(default_factory=list)  # (page, monotonic)
 
     def add(self, kind: str, request: str, page: int | None) -> None:
         self.counts[kind] += 1
@@ -310,6 +312,8 @@ class FaultMiddleware:
             await asyncio.sleep(spec.latency_ms / 1000)
         key = f"{scope['method']} {scope['path']}?{scope['query_string'].decode()}"
         page = self.hooks.page_number(Request(scope)) if self.hooks else None
+        if page is not None:
+            self.log.page_requests.append((page, time.monotonic()))
         fault = self._page_fault(page) or self.dice.roll(key)
         if fault is None:
             await self.app(scope, receive, send)
