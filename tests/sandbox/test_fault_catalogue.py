@@ -7,6 +7,7 @@ non-vendor app, to show any sandbox gets the catalogue by adding the middleware.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -310,3 +311,21 @@ def test_error_pages_are_not_rewritten(acme: Any) -> None:
         response = c.get("/items", params={"page": 2})
     assert response.status_code == 500
     assert log.counts == {"fail_page": 1}
+
+
+def test_latency_errors_and_timeouts_come_from_the_kit(acme: Any) -> None:
+    c, log = acme("latency_ms=150")
+    with c:
+        began = time.monotonic()
+        assert c.get("/items").status_code == 200
+        assert time.monotonic() - began >= 0.15
+    c, log = acme("error_rate=1,seed=2")
+    with c:
+        statuses = {c.get("/items", params={"page": n}).status_code for n in range(1, 9)}
+    assert statuses <= {500, 503} and log.counts == {"error": 8}
+    c, log = acme("timeout_rate=1,hang_s=0.2")
+    with c:
+        began = time.monotonic()
+        assert c.get("/items").status_code == 504
+        assert time.monotonic() - began >= 0.2
+    assert log.counts == {"timeout": 1}
