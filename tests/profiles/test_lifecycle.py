@@ -46,10 +46,16 @@ def test_bad_connection_urls_are_refused(db, keys, clock, url):
         "http://localhost/x",
         "http://[::1]:9/x",
         "https://eu1.rallydev.com/slm/webservice",
+        "https://eu1.rallydev.com/slm/webservice/",
     ],
 )
 def test_https_and_loopback_urls_are_accepted(db, keys, clock, url):
-    create(db, keys, clock, url=url)
+    profile_id = create(db, keys, clock, url=url)
+    with db.sessions() as s:
+        p = profiles.get_profile(s, "r")
+        assert p.id == profile_id
+        assert p.url == url.rstrip("/")  # stored as given, without a trailing slash
+        assert p.status == ProfileStatus.DRAFT
 
 
 def test_defaults_and_duplicate_name(db, keys, clock):

@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .faults import FaultDice, FaultSpec
+from .faults import FaultDice, FaultLog, FaultSpec, PageHooks, fault_middleware
 from .org import Organisation, SyntheticUser, index_by_object_id
 from .rally_query import FieldKind, QueryError, compile_query, format_date
 
@@ -229,13 +229,13 @@ class RallySandbox:
         self.faults = faults
         self.latency_ms = latency_ms
         self.dice = FaultDice(faults)
+        self.fault_log = FaultLog()
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
         self.throttled = 0
         self.disable_calls = 0
-        self.injected_errors = 0
-        self.injected_timeouts = 0
+        self.envelope_errors = 0  # injected here: envelope_error_page, fail_reclaim
         self.version = 0  # bumped on every write; keys the query cache
         self._cache: dict[tuple[str, str, str], tuple[int, list[Record]]] = {}
         users = Entity("User", USER_FIELDS, [user_record(u) for u in org.users])
@@ -264,6 +264,15 @@ class RallySandbox:
                 {"Workspace": _object_link("Workspace", WORKSPACE_OID, WORKSPACE_NAME)},
             ),
         }
+
+    @property
+    def injected_errors(self) -> int:
+        counts = self.fault_log.counts
+        return counts["error"] + counts["fail_page"] + self.envelope_errors
+
+    @property
+    def injected_timeouts(self) -> int:
+        return self.fault_log.counts["timeout"]
 
     @property
     def users(self) -> Entity:
@@ -349,11 +358,8 @@ def _collection(sb: RallySandbox, entity: Entity, request: Request) -> Response:
         fetch = entity.fetch_fields(params.get("fetch"))
         is_user_list = entity.type_name == "User" and bool(query)
         page = (start - 1) // pagesize + 1
-        if is_user_list and page == sb.faults.fail_page:
-            sb.injected_errors += 1
-            return _html(500, "Error 500 Internal Server Error")
         if is_user_list and page == sb.faults.envelope_error_page:
-            sb.injected_errors += 1
+            sb.envelope_errors += 1
             detail = "Concurrency conflict: the page could not be read (injected fault)"
             return _query_result([], 0, start, pagesize, [detail], warnings)
         if entity.type_name == "User" and not query:
@@ -418,7 +424,7 @@ async def _update_user(sb: RallySandbox, oid: int, request: Request) -> Response
     if oid not in sb.users.by_id:
         return _operation(["Cannot find object to update"])
     if oid == sb.faults.fail_reclaim:
-        sb.injected_errors += 1
+        sb.envelope_errors += 1
         return _html(500, "Error 500 Internal Server Error")
     raw = next((v for k, v in payload.items() if k.lower() == "disabled"), None)
     rec = sb.users.by_id[oid]
@@ -538,8 +544,36 @@ async def schema(request: Request) -> Response:
     return _query_result(typedefs, len(typedefs), 1, len(typedefs))
 
 
+def user_list_page(request: Request) -> int | None:
+    """The 1-based page of the user list (``GET /user`` with a query) a request reads."""
+    path = request.url.path.lower().rstrip("/")
+    if request.method != "GET" or path != f"{WEBSERVICE}/user".lower():
+        return None
+    if not request.query_params.get("query"):
+        return None
+    try:
+        start, pagesize, _ = _paging(request.query_params)
+    except QueryError:
+        return None
+    return (start - 1) // pagesize + 1
+
+
+def _drop_last_user(body: Any) -> None:
+    results = body["QueryResult"]["Results"]
+    if results:
+        results.pop()
+
+
+def _shift_total(body: Any, delta: int) -> None:
+    body["QueryResult"]["TotalResultCount"] += delta
+
+
+PAGE_HOOKS = PageHooks(user_list_page, _drop_last_user, _shift_total)
+OWN_FAULTS = frozenset({"envelope_error_page", "fail_reclaim"})
+
+
 class _Guard:
-    """Counting, latency, slowdown past 12 concurrent requests, auth and random faults."""
+    """Counting, latency, slowdown past 12 concurrent requests and auth (then the faults)."""
 
     def __init__(self, app: ASGIApp, sandbox: RallySandbox) -> None:
         self.app = app
@@ -556,27 +590,13 @@ class _Guard:
         try:
             excess = max(0, sb.in_flight - CONCURRENCY_LIMIT)
             sb.throttled += excess > 0
-            delay_ms = sb.latency_ms + sb.faults.latency_ms + excess * SLOWDOWN_MS
+            delay_ms = sb.latency_ms + excess * SLOWDOWN_MS
             if delay_ms > 0:
                 await asyncio.sleep(delay_ms / 1000)
             if Headers(scope=scope).get("zsessionid") != sb.org.api_key:
                 await Response(_HTML_401, 401, media_type="text/html")(scope, receive, send)
                 return
-            key = f"{scope['method']} {scope['path']}?{scope['query_string'].decode()}"
-            fault = sb.dice.roll(key)
-            if fault == "timeout":
-                sb.injected_timeouts += 1
-                await asyncio.sleep(sb.faults.hang_s)
-                await _html(504, "504 Gateway Time-out")(scope, receive, send)
-            elif fault == "error":
-                sb.injected_errors += 1
-                if sb.dice.flavour(key):
-                    response = _html(503, "503 Service Temporarily Unavailable")
-                else:
-                    response = _operation(["An unexpected error occurred (injected fault)"], 500)
-                await response(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
         finally:
             sb.in_flight -= 1
 
@@ -584,7 +604,9 @@ class _Guard:
 def create_rally_app(
     org: Organisation, faults: FaultSpec = FaultSpec(), latency_ms: float = 0
 ) -> Starlette:
-    """The Rally sandbox as an ASGI app; its state is ``app.state.sandbox``."""
+    """The Rally sandbox as an ASGI app; its state is ``app.state.sandbox``.
+
+    Raises ValueError for a fault spec the sandbox cannot inject."""
     sandbox = RallySandbox(org, faults, latency_ms)
     methods = ["GET", "POST"]
     app = Starlette(
@@ -592,7 +614,12 @@ def create_rally_app(
             Route(WEBSERVICE + "/{path:path}", webservice, methods=methods),
             Route(SCHEMA + "/{path:path}", schema, methods=["GET"]),
         ],
-        middleware=[Middleware(_Guard, sandbox=sandbox)],
+        middleware=[
+            Middleware(_Guard, sandbox=sandbox),
+            fault_middleware(
+                faults, "rally", PAGE_HOOKS, OWN_FAULTS, log=sandbox.fault_log, dice=sandbox.dice
+            ),
+        ],
     )
     app.state.sandbox = sandbox
     return app
