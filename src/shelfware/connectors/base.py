@@ -152,7 +152,12 @@ class AuthenticationError(ConnectorError):
 
 class SnapshotError(ConnectorError):
     """A download was not one consistent snapshot (the data changed while it was read, or a
-    page was short); nothing may be concluded from it. Running the sync again is the remedy."""
+    page was short); nothing may be concluded from it. Running the sync again is the remedy.
+    `page` names the page where it showed, when one did."""
+
+    def __init__(self, message: str, page: int | None = None) -> None:
+        super().__init__(message)
+        self.page = page
 
 
 class PageError(ConnectorError):

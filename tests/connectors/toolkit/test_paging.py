@@ -104,8 +104,9 @@ async def test_total_changing_mid_download_is_refused(lab: Lab, client: VendorCl
 
 
 async def test_a_short_page_is_refused(lab: Lab, client: VendorClient) -> None:
-    with pytest.raises(SnapshotError, match="page 3 held 9 items where 10 were expected"):
+    with pytest.raises(SnapshotError, match="page 3 held 9 items where 10 were expected") as e:
         await collect(index_stream(client, 10, short="3"), strict())
+    assert e.value.page == 3
 
 
 async def test_an_empty_list_is_refused_when_it_must_not_be(lab: Lab, client: VendorClient) -> None:

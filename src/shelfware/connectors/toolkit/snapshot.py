@@ -60,7 +60,8 @@ class StableTotal(_Check):
         if page.total is not None and seen.total is not None and page.total != seen.total:
             raise SnapshotError(
                 f"the number of {seen.what} changed during the download (page 1 reported "
-                f"{seen.total}, page {page.number} reported {page.total}); retry the sync"
+                f"{seen.total}, page {page.number} reported {page.total}); retry the sync",
+                page.number,
             )
 
 
@@ -69,7 +70,8 @@ class FullPages(_Check):
         if page.expected is not None and len(page.records) != page.expected:
             raise SnapshotError(
                 f"page {page.number} held {len(page.records)} {seen.what} where {page.expected} "
-                f"were expected ({seen.total} in all); retry the sync"
+                f"were expected ({seen.total} in all); retry the sync",
+                page.number,
             )
 
 
@@ -84,7 +86,8 @@ class UniqueKeys(_Check):
             if value in self._seen:
                 raise SnapshotError(
                     f"page {page.number} repeats {value!r} from an earlier page: the "
-                    f"{seen.what} changed during the download; retry the sync"
+                    f"{seen.what} changed during the download; retry the sync",
+                    page.number,
                 )
             self._seen.add(value)
 
@@ -100,7 +103,8 @@ class IncreasingKeys(_Check):
             if self._last is not None and value <= self._last:
                 raise SnapshotError(
                     f"page {page.number}: record {value!r} follows {self._last!r}; the list is "
-                    "not in a consistent order; retry the sync"
+                    "not in a consistent order; retry the sync",
+                    page.number,
                 )
             self._last = value
 
