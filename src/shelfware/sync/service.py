@@ -46,6 +46,7 @@ from shelfware.connectors.base import (
     ActivitySource,
     Connector,
     PageError,
+    SnapshotError,
 )
 from shelfware.directory.service import add_people_from_run, person_join_condition
 from shelfware.kit.clock import Clock
@@ -521,7 +522,7 @@ async def sync_profile(
     except BaseException as exc:
         summary.status = RunStatus.FAILED
         summary.error = _describe(exc)
-        if isinstance(exc, PageError):
+        if isinstance(exc, PageError | SnapshotError):
             summary.failed_page = exc.page
         if connector is not None:
             _copy_stats(connector, summary)
