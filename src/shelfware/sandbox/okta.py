@@ -405,13 +405,20 @@ def render_app(app: OktaApp, base: str) -> dict[str, Any]:
             "userNameTemplate": {"template": "${source.login}", "type": "BUILT_IN"},
             "signing": {},
         },
-        "settings": {"app": {}},
+        "settings": _app_settings(app),
         "_links": {
             "self": {"href": href},
             "users": {"href": f"{href}/users"},
             "groups": {"href": f"{href}/groups"},
         },
     }
+
+
+def _app_settings(app: OktaApp) -> dict[str, Any]:
+    """The ``settings`` the SDK's application models require for each sign-on mode."""
+    if app.sign_on_mode == "BOOKMARK":
+        return {"app": {"url": f"https://{app.name}.example.com/", "requestIntegration": False}}
+    return {"app": {}}
 
 
 APP_FILTER: dict[str, Getter] = {

@@ -39,7 +39,7 @@ UNASSIGN = "application.user_membership.remove"
 
 # (name, label, signOnMode, status, share assigned directly, group name assigned or None)
 APPS: tuple[tuple[str, str, str, str, float, str | None], ...] = (
-    ("zoomus", "Zoom", "SAML_2_0", "ACTIVE", 0.25, "Sales"),
+    ("zoomus", "Zoom", "SAML_2_0", "ACTIVE", 0.35, "Sales"),
     ("slack", "Slack", "SAML_2_0", "ACTIVE", 0.15, "Engineering"),
     ("rally", "Rally", "SAML_2_0", "ACTIVE", 0.45, None),
     ("asana", "Asana", "OPENID_CONNECT", "ACTIVE", 0.35, "Marketing"),
@@ -334,6 +334,7 @@ def generate_okta_org(users: int, seed: int, now: datetime) -> OktaOrg:
         groups.append(team)
     by_name = {g.name: g for g in groups}
     holders = [u for u in people if u.status != "DEPROVISIONED"]
+    holder_by_id = {u.id: u for u in holders}
     apps: list[OktaApp] = []
     assignments: dict[str, dict[str, Assignment]] = {}
     events: list[dict[str, Any]] = []
@@ -362,7 +363,7 @@ def generate_okta_org(users: int, seed: int, now: datetime) -> OktaOrg:
             )
         assignments[app.id] = seats
         for assignment in seats.values():
-            user = next(u for u in holders if u.id == assignment.user_id)
+            user = holder_by_id[assignment.user_id]
             category = "active" if user is people[0] else _sso_category(rng)
             if category == "never" or user.status in ("STAGED", "PROVISIONED"):
                 continue
