@@ -66,7 +66,6 @@ _SSO_AGES: dict[str, tuple[float, float]] = {
     "idle_60_90": (61.6, 88.4),
     "expired": (91.6, 200.0),
 }
-_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _GAP_DAYS = BOUNDARY_GAP / timedelta(days=1)
 
 
@@ -167,8 +166,8 @@ class OktaOrg:
 
 
 def okta_id(rng: random.Random, prefix: str) -> str:
-    """A 20-character Okta-style id: a 3-letter type prefix then 17 random characters."""
-    return prefix + "".join(rng.choice(_ALPHABET) for _ in range(17))
+    """A 20-character Okta-style id: a 3-character type prefix then 17 random characters."""
+    return prefix + format(rng.getrandbits(68), "017x")
 
 
 def okta_token_for(seed: int, role: str = "super") -> str:
@@ -256,8 +255,9 @@ def _event(
         SESSION_START: "User login to Okta",
         UNASSIGN: "Remove user from application membership",
     }[event_type]
+    event_id = uuid.UUID(int=rng.getrandbits(128), version=4)
     return {
-        "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "uuid": str(event_id),
         "published": format_time(published),
         "eventType": event_type,
         "version": "0",
@@ -283,9 +283,9 @@ def _event(
         },
         "outcome": {"result": "SUCCESS", "reason": None},
         "target": targets,
-        "transaction": {"type": "WEB", "id": okta_id(rng, "Wx0"), "detail": {}},
+        "transaction": {"type": "WEB", "id": "Wx" + event_id.hex[:18], "detail": {}},
         "debugContext": {"debugData": {}},
-        "authenticationContext": {"externalSessionId": okta_id(rng, "102"), "interface": None},
+        "authenticationContext": {"externalSessionId": "102" + event_id.hex[14:31], "interface": None},
         "securityContext": {},
     }
 
