@@ -416,6 +416,4 @@ def test_injected_errors_are_okta_shaped_and_deterministic(start_okta: StartOkta
     assert okta.sandbox.injected_errors == sum(code != 200 for code in codes)
     again = start_okta(faults=FaultSpec(error_rate=0.5, seed=3))
     with again.client() as c:
-        assert [
-            c.get("/api/v1/users", params={"limit": 1}).status_code for _ in range(20)
-        ] == codes
+        assert [c.get("/api/v1/users", params={"limit": 1}).status_code for _ in range(20)] == codes

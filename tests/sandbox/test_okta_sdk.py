@@ -1,8 +1,10 @@
 """Fidelity: the official ``okta`` Python SDK (PyPI), pointed at the Okta sandbox.
 
-The SDK only talks to ``https`` org URLs unless its documented testing switch is on; it is set
-through the SDK's environment configuration (``OKTA_TESTING_TESTINGDISABLEHTTPSCHECK``), because
-its ``Client({...})`` constructor nests every key under ``client``.
+Importing the SDK costs ~5 s of CPU (it loads hundreds of generated models), so it is imported
+inside the test, never at collection. The SDK only talks to ``https`` org URLs unless its
+documented testing switch is on; it is set through the SDK's environment configuration
+(``OKTA_TESTING_TESTINGDISABLEHTTPSCHECK``), because its ``Client({...})`` constructor nests every
+key under ``client`` (and an ``sslContext`` for https cannot be passed: the SDK deep-copies it).
 """
 
 from __future__ import annotations
@@ -20,9 +22,6 @@ from shelfware.sandbox.okta_org import SSO, OktaOrg, format_time, generate_okta_
 
 from .conftest import NOW
 
-okta_client = pytest.importorskip("okta.client")
-pagination = pytest.importorskip("okta.pagination")
-
 
 @pytest.fixture
 def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[OktaOrg, OktaSandbox, str]]:
@@ -35,11 +34,14 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[OktaOrg, OktaSand
 
 
 def client(org: OktaOrg, url: str) -> Any:
+    okta_client = pytest.importorskip("okta.client")
     return okta_client.Client({"orgUrl": url, "token": org.api_key})
 
 
 async def all_pages(call: Any, *args: Any, **params: Any) -> list[Any]:
     """Follow the Link header the SDK's own way (PaginationHelper + ``after``)."""
+    from okta import pagination
+
     items, resp, err = await call(*args, **params)
     assert err is None, err
     result = list(items)

@@ -285,7 +285,10 @@ def _event(
         "target": targets,
         "transaction": {"type": "WEB", "id": "Wx" + event_id.hex[:18], "detail": {}},
         "debugContext": {"debugData": {}},
-        "authenticationContext": {"externalSessionId": "102" + event_id.hex[14:31], "interface": None},
+        "authenticationContext": {
+            "externalSessionId": "102" + event_id.hex[14:31],
+            "interface": None,
+        },
         "securityContext": {},
     }
 
