@@ -376,6 +376,8 @@ def test_rate_limit_headers_per_endpoint_budget(start_okta: StartOkta) -> None:
         users = [c.get("/api/v1/users", params={"limit": 1}) for _ in range(3)]
         logs = c.get("/api/v1/logs")
         apps = c.get("/api/v1/apps")
+        not_found = c.get("/api/v1/users/00uNOPE")
+        bad = c.get("/api/v1/users", params={"filter": "status"})
     assert [r.headers["x-rate-limit-remaining"] for r in users] == ["4", "3", "2"]
     assert users[0].headers["x-rate-limit-limit"] == "5"
     assert (logs.headers["x-rate-limit-limit"], logs.headers["x-rate-limit-remaining"]) == (
@@ -383,6 +385,9 @@ def test_rate_limit_headers_per_endpoint_budget(start_okta: StartOkta) -> None:
         "2",
     )
     assert apps.headers["x-rate-limit-limit"] == "50"  # buckets without a budget share "other"
+    for response in (not_found, bad):
+        assert response.status_code in (400, 404)
+        assert response.headers["x-rate-limit-limit"] == "5"
     reset = int(users[0].headers["x-rate-limit-reset"])
     assert time.time() < reset <= time.time() + 61
 
@@ -417,3 +422,12 @@ def test_injected_errors_are_okta_shaped_and_deterministic(start_okta: StartOkta
     again = start_okta(faults=FaultSpec(error_rate=0.5, seed=3))
     with again.client() as c:
         assert [c.get("/api/v1/users", params={"limit": 1}).status_code for _ in range(20)] == codes
+
+
+def test_injected_timeouts_hang_then_answer_504(start_okta: StartOkta) -> None:
+    okta = start_okta(faults=FaultSpec(timeout_rate=1.0, hang_s=0.2))
+    started = time.monotonic()
+    with okta.client() as c:
+        response = c.get("/api/v1/apps")
+    assert response.status_code == 504 and time.monotonic() - started >= 0.2
+    assert okta.sandbox.injected_timeouts == 1

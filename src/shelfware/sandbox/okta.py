@@ -331,7 +331,9 @@ async def list_users(request: Request) -> Response:
 async def get_user(request: Request) -> Response:
     sb = _sandbox(request)
     key = request.path_params["user_id"]
-    user = sb.user_by_id.get(sb.org.owner_id) if key == "me" else sb.org.user(key)
+    if key == "me":
+        key = sb.org.owner_id
+    user = sb.user_by_id.get(key) or sb.org.user(key)
     if user is None:
         return _not_found(key, "User")
     return _json(render_user(user, _base(request)))
