@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from shelfware.sandbox import PROFILE_PATHS, SANDBOXES, FaultSpec, serve_in_thread
-from shelfware.sandbox.okta import OktaSandbox, RateLimits, create_okta_app
+from shelfware.sandbox.okta import BUDGETS, OktaSandbox, RateLimits, create_okta_app
 from shelfware.sandbox.okta_filter import parse_time
 from shelfware.sandbox.okta_org import SSO, OktaOrg, format_time, generate_okta_org
 
@@ -371,7 +371,7 @@ def test_auth_with_and_without_space_and_errors(start_okta: StartOkta) -> None:
 
 
 def test_rate_limit_headers_per_endpoint_budget(start_okta: StartOkta) -> None:
-    okta = start_okta(limits=RateLimits(budgets={"users": 5, "logs": 3, "other": 50}))
+    okta = start_okta(limits=RateLimits(budgets={"users": 5, "logs": 3}))
     with okta.client() as c:
         users = [c.get("/api/v1/users", params={"limit": 1}) for _ in range(3)]
         logs = c.get("/api/v1/logs")
@@ -384,7 +384,7 @@ def test_rate_limit_headers_per_endpoint_budget(start_okta: StartOkta) -> None:
         "3",
         "2",
     )
-    assert apps.headers["x-rate-limit-limit"] == "50"  # buckets without a budget share "other"
+    assert apps.headers["x-rate-limit-limit"] == str(BUDGETS["apps"])  # the default budget
     for response in (not_found, bad):
         assert response.status_code in (400, 404)
         assert response.headers["x-rate-limit-limit"] == "5"
@@ -393,7 +393,7 @@ def test_rate_limit_headers_per_endpoint_budget(start_okta: StartOkta) -> None:
 
 
 def test_over_budget_429_without_retry_after_until_reset(start_okta: StartOkta) -> None:
-    okta = start_okta(limits=RateLimits(budgets={"logs": 2, "other": 50}, window_s=1.0))
+    okta = start_okta(limits=RateLimits(budgets={"logs": 2}, window_s=1.0))
     with okta.client() as c:
         # start at the beginning of a window so all three requests fall in it
         time.sleep(1 - time.time() % 1 + 0.01)
@@ -431,3 +431,15 @@ def test_injected_timeouts_hang_then_answer_504(start_okta: StartOkta) -> None:
         response = c.get("/api/v1/apps")
     assert response.status_code == 504 and time.monotonic() - started >= 0.2
     assert okta.sandbox.injected_timeouts == 1
+
+
+def test_bad_rate_limits_and_latency(start_okta: StartOkta) -> None:
+    with pytest.raises(ValueError, match="window_s"):
+        RateLimits(window_s=0)
+    org = generate_okta_org(10, 1, NOW)
+    with serve_in_thread(create_okta_app(org, latency_ms=150)) as server:
+        started = time.monotonic()
+        response = httpx.get(
+            server.url + "/api/v1/apps", headers={"Authorization": f"SSWS {org.api_key}"}
+        )
+    assert response.status_code == 200 and time.monotonic() - started >= 0.15

@@ -28,7 +28,7 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[OktaOrg, OktaSand
     monkeypatch.setenv("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true")
     org = generate_okta_org(60, 7, NOW)
     # two log reads a second: five quick pages always meet a 429 (at most two windows)
-    limits = RateLimits(budgets={"logs": 2, "other": 100}, window_s=1.0)
+    limits = RateLimits(budgets={"logs": 2, "users": 100, "app_users": 100}, window_s=1.0)
     app = create_okta_app(org, FaultSpec(), 0, limits)
     with serve_in_thread(app) as server:
         yield org, app.state.sandbox, server.url

@@ -79,11 +79,17 @@ USER_TYPE_ID = "oty1sandboxdefault00"
 
 @dataclass
 class RateLimits:
-    """Per-bucket budgets in fixed windows of ``window_s`` seconds aligned on the epoch."""
+    """Per-bucket budgets in fixed windows of ``window_s`` seconds aligned on the epoch;
+    buckets missing from ``budgets`` keep their default (:data:`BUDGETS`)."""
 
-    budgets: dict[str, int] = field(default_factory=lambda: dict(BUDGETS))
+    budgets: dict[str, int] = field(default_factory=dict)
     window_s: float = 60.0
     clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        if self.window_s <= 0 or any(b < 0 for b in self.budgets.values()):
+            raise ValueError("rate limits: window_s must be positive and budgets not negative")
+        self.budgets = {**BUDGETS, **self.budgets}
 
 
 def bucket_of(path: str) -> str:
@@ -171,7 +177,7 @@ class OktaSandbox:
 
     def rate(self, bucket: str, consume: bool) -> tuple[dict[str, str], bool]:
         """Rate-limit headers for a request to ``bucket``; whether it is over budget."""
-        limit = self.limits.budgets.get(bucket, self.limits.budgets.get("other", 100))
+        limit = self.limits.budgets.get(bucket, self.limits.budgets["other"])
         t = self.limits.clock()
         window = math.floor(t / self.limits.window_s)
         seen_window, used = self.used.get(bucket, (window, 0))
