@@ -81,6 +81,13 @@ def test_events_span_retention_and_avoid_the_boundaries(now: datetime) -> None:
     assert all(abs(a - d) >= gap - 1e-6 for a in sso_ages for d in BOUNDARY_DAYS)
     keys = [(e["published"], e["uuid"]) for e in org.events]
     assert keys == sorted(keys)
+    latest: dict[str, str] = {}
+    for event in org.events:
+        if event["eventType"] == SESSION_START:
+            latest[event["actor"]["id"]] = event["published"]
+    assert latest
+    for user in org.users:  # lastLogin is the latest Okta sign-in
+        assert user.last_login == (parse_time(latest[user.id]) if user.id in latest else None)
     for event in org.events:
         if event["eventType"] == SSO:
             assert [t["type"] for t in event["target"]] == ["AppInstance", "AppUser"]

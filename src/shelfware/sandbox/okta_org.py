@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .okta_filter import parse_time
 from .org import BOUNDARY_DAYS, BOUNDARY_GAP, generate_org
 
 STATUSES: tuple[str, ...] = (
@@ -219,9 +220,6 @@ def _users(rng: random.Random, n: int, seed: int, now: datetime) -> list[OktaUse
     for person, status in zip(people, statuses, strict=True):
         created = person.creation_date
         staged = status == "STAGED"
-        login = person.last_login_date
-        if status in ("STAGED", "PROVISIONED"):
-            login = None
         changed = None if staged else _at(now, _age(rng, 0.5, (now - created).days + 0.4))
         updated_age = rng.uniform(0.01, max(0.02, (now - created).days))
         users.append(
@@ -231,7 +229,7 @@ def _users(rng: random.Random, n: int, seed: int, now: datetime) -> list[OktaUse
                 created=created,
                 activated=None if staged or status == "PROVISIONED" else created,
                 status_changed=changed,
-                last_login=login,
+                last_login=None,  # set from the session events
                 last_updated=_at(now, updated_age),
                 login=person.username,
                 email=(person.email or person.username).lower(),
@@ -384,6 +382,11 @@ def generate_okta_org(users: int, seed: int, now: datetime) -> OktaOrg:
         for _ in range(rng.randint(0, 2)):
             events.append(_event(rng, _at(now, _age(rng, 0.02, 150)), SESSION_START, user, []))
     events.sort(key=lambda e: (e["published"], e["uuid"]))
+    sessions = (e for e in events if e["eventType"] == SESSION_START)
+    last_sign_in = {e["actor"]["id"]: e["published"] for e in sessions}  # ascending: the latest
+    for user in people:  # lastLogin is the latest Okta sign-in (session start), if any
+        seen = last_sign_in.get(user.id)
+        user.last_login = None if seen is None else parse_time(seen)
     return OktaOrg(
         users=people,
         groups=groups,
