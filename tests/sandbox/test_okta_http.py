@@ -30,7 +30,7 @@ class OktaServer:
     def client(self, token: str | None = None, space: bool = True) -> httpx.Client:
         key = self.org.api_key if token is None else token
         auth = f"SSWS {key}" if space else f"SSWS{key}"
-        return httpx.Client(base_url=self.url, headers={"Authorization": auth}, timeout=10)
+        return httpx.Client(base_url=self.url, headers={"Authorization": auth}, timeout=30)
 
 
 StartOkta = Callable[..., OktaServer]
@@ -370,8 +370,19 @@ def test_auth_with_and_without_space_and_errors(start_okta: StartOkta) -> None:
         assert_okta_error(c.post("/api/v1/users"), 405, "E0000022")
 
 
+class FakeClock:
+    """Wall-clock seconds the test moves by hand (the rate-limit windows' clock)."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
 def test_rate_limit_headers_per_endpoint_budget(start_okta: StartOkta) -> None:
-    okta = start_okta(limits=RateLimits(budgets={"users": 5, "logs": 3}))
+    clock = FakeClock(1_000_030.5)  # window [1_000_020, 1_000_080)
+    okta = start_okta(limits=RateLimits(budgets={"users": 5, "logs": 3}, clock=clock))
     with okta.client() as c:
         users = [c.get("/api/v1/users", params={"limit": 1}) for _ in range(3)]
         logs = c.get("/api/v1/logs")
@@ -379,38 +390,50 @@ def test_rate_limit_headers_per_endpoint_budget(start_okta: StartOkta) -> None:
         not_found = c.get("/api/v1/users/00uNOPE")
         bad = c.get("/api/v1/users", params={"filter": "status"})
     assert [r.headers["x-rate-limit-remaining"] for r in users] == ["4", "3", "2"]
+    assert {r.headers["x-rate-limit-reset"] for r in users} == {"1000080"}
     assert users[0].headers["x-rate-limit-limit"] == "5"
     assert (logs.headers["x-rate-limit-limit"], logs.headers["x-rate-limit-remaining"]) == (
         "3",
         "2",
     )
     assert apps.headers["x-rate-limit-limit"] == str(BUDGETS["apps"])  # the default budget
-    for response in (not_found, bad):
+    for response in (not_found, bad):  # errors carry the headers and use the budget too
         assert response.status_code in (400, 404)
         assert response.headers["x-rate-limit-limit"] == "5"
-    reset = int(users[0].headers["x-rate-limit-reset"])
-    assert time.time() < reset <= time.time() + 61
+    assert bad.headers["x-rate-limit-remaining"] == "0"
+
+
+def test_reset_is_utc_epoch_seconds_of_the_next_minute(start_okta: StartOkta) -> None:
+    okta = start_okta()
+    before = time.time()
+    with okta.client() as c:
+        response = c.get("/api/v1/users", params={"limit": 1})
+    reset = int(response.headers["x-rate-limit-reset"])
+    assert reset % 60 == 0 and before < reset <= time.time() + 60
+    assert response.headers["x-rate-limit-limit"] == str(BUDGETS["users"])
 
 
 def test_over_budget_429_without_retry_after_until_reset(start_okta: StartOkta) -> None:
-    okta = start_okta(limits=RateLimits(budgets={"logs": 2}, window_s=1.0))
+    clock = FakeClock(2_000_000.0)
+    okta = start_okta(limits=RateLimits(budgets={"logs": 2}, window_s=10, clock=clock))
     with okta.client() as c:
-        # start at the beginning of a window so all three requests fall in it
-        time.sleep(1 - time.time() % 1 + 0.01)
         responses = [c.get("/api/v1/logs", params={"limit": 1}) for _ in range(3)]
         users = c.get("/api/v1/users", params={"limit": 1})
         limited = responses[2]
         body = assert_okta_error(limited, 429, "E0000047")
         reset = int(limited.headers["x-rate-limit-reset"])
-        time.sleep(max(0.0, reset - time.time()) + 0.05)
+        clock.t = reset - 0.01
+        still = c.get("/api/v1/logs", params={"limit": 1})
+        clock.t = reset
         after = c.get("/api/v1/logs", params={"limit": 1})
     assert [r.status_code for r in responses[:2]] == [200, 200]
     assert body["errorSummary"] == "API call exceeded rate limit due to too many requests."
     assert "retry-after" not in limited.headers
-    assert limited.headers["x-rate-limit-remaining"] == "0"
+    assert limited.headers["x-rate-limit-remaining"] == "0" and reset == 2_000_010
     assert users.status_code == 200  # other endpoints keep their own budget
-    assert after.status_code == 200
-    assert okta.sandbox.throttled == 1
+    assert still.status_code == 429 and after.status_code == 200
+    assert after.headers["x-rate-limit-remaining"] == "1"
+    assert okta.sandbox.throttled == 2
 
 
 def test_injected_errors_are_okta_shaped_and_deterministic(start_okta: StartOkta) -> None:

@@ -60,6 +60,8 @@ def test_sdk_lists_users_app_users_logs_and_unassigns(
 
     async def run() -> dict[str, Any]:
         okta = client(org, url)
+        sb.rate("logs", consume=True)  # the budget is spent: the first log read meets a 429
+        sb.rate("logs", consume=True)
         rally = org.app_by_label("Rally")
         direct = next(
             s.user_id

@@ -614,15 +614,19 @@ def _log_time(request: Request, name: str) -> datetime | None:
         ) from None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def _cursor(key: tuple[str, str]) -> str:
-    ms = round(parse_time(key[0]).timestamp() * 1000)
-    return f"{ms}_{key[1]}"
+    """An opaque ``after`` cursor for a log position: milliseconds since the epoch and a uuid."""
+    return f"{(parse_time(key[0]) - _EPOCH) // _MS}_{key[1]}"
 
 
 def _uncursor(text: str) -> tuple[str, str]:
     ms, sep, event_uuid = text.partition("_")
     try:
-        when = datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
+        when = _EPOCH + int(ms) * _MS
     except (ValueError, OverflowError, OSError):
         raise _validation("after", f"after: {text!r} is not a cursor of this log") from None
     if not sep:
