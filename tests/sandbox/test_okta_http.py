@@ -98,7 +98,7 @@ def test_registered_builder_and_profile_path(now: datetime) -> None:
             server.url + "/api/v1/users/me", headers={"Authorization": f"SSWS {org.api_key}"}
         )
     assert response.status_code == 200
-    assert response.json()["profile"]["login"] == org.users[0].login  # type: ignore[attr-defined]
+    assert response.json()["profile"]["login"] == org.users[0].login
 
 
 def test_users_leave_out_deprovisioned_and_page_to_the_end(start_okta: StartOkta) -> None:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sized
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.applications import Starlette
 
 from .faults import FaultSpec, parse_faults
 from .org import Organisation, SyntheticUser, generate_org
 from .server import RunningServer, serve_forever, serve_in_thread
+
+if TYPE_CHECKING:
+    from .okta_org import OktaOrg
 
 
 class SandboxOrg(Protocol):
@@ -44,7 +47,7 @@ def build_rally(
 
 def build_okta(
     users: int, seed: int, now: datetime, latency_ms: float, faults: FaultSpec
-) -> tuple[Starlette, SandboxOrg]:
+) -> tuple[Starlette, OktaOrg]:
     """The Okta Management API sandbox over a generated organisation."""
     from .okta import create_okta_app
     from .okta_org import generate_okta_org
