@@ -1,17 +1,17 @@
 """Vendor sandboxes: local emulators of the vendors' admin APIs over synthetic organisations.
 
 ``SANDBOXES`` maps a vendor name to a builder
-``(users, seed, now, latency_ms, faults) -> (asgi_app, organisation)``. For Rally, a profile's
-connection URL is ``{server.url}/slm/webservice`` (the connector appends ``/v2.0``). A Roadmunk
-sandbox serves one region's gateway (``build_roadmunk(..., region="eu")``; ``app`` by default).
-``PROFILE_PATHS`` gives, per vendor, the path a profile's URL adds to the server root.
+``(users, seed, now, latency_ms, faults) -> (asgi_app, organisation)``; the organisation has
+``.users`` and ``.api_key``. A profile's connection URL is ``{server.url}{PROFILE_PATHS[vendor]}``
+(for Rally ``/slm/webservice``, the connector appends ``/v2.0``; for Okta the server root). A
+Roadmunk sandbox serves one region's gateway (``build_roadmunk(..., region="eu")``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sized
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.applications import Starlette
 
@@ -20,9 +20,12 @@ from .faults import FaultSpec, parse_faults
 from .org import Organisation, SyntheticUser, generate_org
 from .server import RunningServer, serve_forever, serve_in_thread
 
+if TYPE_CHECKING:
+    from .okta_org import OktaOrg
+
 
 class SandboxOrg(Protocol):
-    """What every sandbox's organisation offers: its users and an API key for a profile."""
+    """What every sandbox organisation offers: its users and the API credential."""
 
     @property
     def users(self) -> Sized: ...
@@ -89,8 +92,20 @@ def build_asana(
     return create_asana_app(org, faults, latency_ms), org
 
 
+def build_okta(
+    users: int, seed: int, now: datetime, latency_ms: float, faults: FaultSpec
+) -> tuple[Starlette, OktaOrg]:
+    """The Okta Management API sandbox over a generated organisation."""
+    from .okta import create_okta_app
+    from .okta_org import generate_okta_org
+
+    org = generate_okta_org(users, seed, now)
+    return create_okta_app(org, faults, latency_ms), org
+
+
 SANDBOXES: dict[str, SandboxBuilder] = {
     "rally": build_rally,
+    "okta": build_okta,
     "asana": build_asana,
     "scim": build_scim,
     "roadmunk": build_roadmunk,
@@ -99,6 +114,7 @@ SANDBOXES: dict[str, SandboxBuilder] = {
 # Where a profile's connection URL points on a running sandbox: server URL + this path.
 PROFILE_PATHS: dict[str, str] = {
     "rally": "/slm/webservice",
+    "okta": "",
     "asana": "",
     "scim": "/scim/v2",
     "roadmunk": "",
@@ -116,6 +132,7 @@ __all__ = [
     "SyntheticUser",
     "build_acme",
     "build_asana",
+    "build_okta",
     "build_rally",
     "build_roadmunk",
     "build_scim",
