@@ -2,7 +2,9 @@
 
 Served under ``/api/1.0`` with ``Authorization: Bearer <token>`` (a personal access token of the
 organisation, or an access token from the sandbox's own OAuth server under ``/-/``, see
-:mod:`.asana_oauth`). Errors use ``{"errors": [{"message", "help"}]}``.
+:mod:`.asana_oauth`). Errors use ``{"errors": [{"message", "help"}]}``. Time (retention, token
+and offset expiry, the rate-limit window) is a :class:`SandboxClock` that starts at the
+organisation's ``now`` and that tests may ``advance``.
 
 Assumptions where Asana's behaviour is not documented (kept here, in one place):
 
