@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import NoReturn
 
+import click
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
@@ -20,7 +21,7 @@ from shelfware.licensing.service import LicensingError
 from shelfware.profiles.service import ProfileError
 from shelfware.reclamation.service import ReclaimError
 from shelfware.settings import Settings, get_settings
-from shelfware.store import Store, StoreNotReady, open_store
+from shelfware.store import DATABASE_ERRORS, Store, StoreNotReady, database_error, open_store
 from shelfware.sync.service import SyncError
 
 
@@ -81,21 +82,66 @@ def store() -> Iterator[Store]:
         opened.db.dispose()
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line, control characters shown as escapes (never echoed raw)."""
+    flat = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in flat)
+
+
+def _say(message: str) -> None:
+    err_console.print(
+        f"[bold red]error:[/] {escape(one_line(message))}", highlight=False, soft_wrap=True
+    )
+
+
 def report_error(exc: BaseException) -> int:
     if isinstance(exc, ValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
+        _say(
+            "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
+            )
         )
-        err_console.print(f"[bold red]error:[/] {escape(problems)}", highlight=False)
     else:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        _say(str(exc) or type(exc).__name__)
     return 1
 
 
-def run_guarded(app: object) -> None:
-    """Run the Typer app; user errors print one line on stderr and exit 1."""
+log = logging.getLogger("shelfware.cli")
+
+
+def run(app: object, args: Sequence[str] | None = None) -> int:
+    """Run the Typer app and return the exit code. Every failure ends in one line on stderr:
+    usage errors exit 2, refused operations 1, and an unexpected error (a bug) 70, with the
+    traceback logged at DEBUG (``SHELFWARE_LOG_LEVEL=DEBUG``)."""
     guarded: tuple[type[Exception], ...] = (CliError, *USER_ERRORS)
     try:
-        app()  # type: ignore[operator]
+        rv = app(args=args, prog_name="shelfware", standalone_mode=False)  # type: ignore[operator]
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        return 2
+    except click.exceptions.UsageError as exc:
+        where = f"{exc.ctx.command_path}: " if exc.ctx else ""
+        _say(f"{where}{exc.format_message()} (see --help)")
+        return 2
+    except click.exceptions.Abort:
+        _say("aborted")
+        return 1
+    except click.ClickException as exc:
+        _say(exc.format_message())
+        return exc.exit_code
     except guarded as exc:
-        sys.exit(report_error(exc))
+        return report_error(exc)
+    except DATABASE_ERRORS as exc:
+        _say(f"database: {database_error(exc)}")
+        return 1
+    except OSError as exc:
+        _say(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}")
+        return 1
+    except Exception as exc:
+        log.debug("unexpected error", exc_info=True)
+        _say(
+            f"unexpected {type(exc).__name__}: {exc} (a bug: please report it; "
+            "SHELFWARE_LOG_LEVEL=DEBUG shows the traceback)"
+        )
+        return 70
+    return rv if isinstance(rv, int) else 0

@@ -29,7 +29,15 @@ from shelfware.models import (
     SoftwareModel,
     SyncRun,
 )
-from shelfware.profiles.schemas import LastSync, Processes, ProfileCreate, ProfileView
+from shelfware.profiles.schemas import (
+    KeyRotation,
+    LastSync,
+    ProcessChange,
+    Processes,
+    ProfileCreate,
+    ProfileView,
+)
+from shelfware.ranges import MAX_NAME
 
 DEFAULT_ANALYZE_DAYS = 60
 DEFAULT_THRESHOLD_DAYS = 60
@@ -47,8 +55,16 @@ class ProfileNotFound(ProfileError):
 def check_connection_url(url: str) -> str:
     """A connection URL must be https://, except loopback addresses (sandboxes, tests)."""
     parts = urlsplit(url)
+    if not url.isprintable() or any(c.isspace() for c in url):
+        raise ProfileError("connection URL must not contain spaces or control characters")
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ProfileError(f"connection URL {url!r} is not an absolute http(s) URL")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ProfileError(f"connection URL {url!r} has no valid port (1..65535)")
     if parts.username or parts.password:
         raise ProfileError("connection URL must not carry credentials; use --secret-env")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
@@ -69,6 +85,10 @@ def _is_loopback(host: str) -> bool:
 
 
 def get_profile(session: Session, name: str) -> IntegrationProfile:
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise ProfileNotFound(
+            f"no integration profile named {name!r} (names are 1..{MAX_NAME} printable characters)"
+        )
     profile = session.scalar(select(IntegrationProfile).where(IntegrationProfile.name == name))
     if profile is None:
         known = session.scalars(select(IntegrationProfile.name).order_by(IntegrationProfile.name))
@@ -148,6 +168,28 @@ def set_credential(
     audit.record(
         session, clock, action="profile.credential", object_type="profile", object_id=profile.id
     )
+
+
+def rotate_keys(session: Session, clock: Clock, ring: KeyRing) -> KeyRotation:
+    """Re-encrypt every stored credential under the ring's newest key, with an audit event.
+
+    Every key of ``ring`` must still decrypt the old secrets: keep the old keys in it.
+    """
+    count = 0
+    for credential in session.scalars(select(Credential).order_by(Credential.id)):
+        credential.ciphertext = ring.rotate(credential.ciphertext)
+        credential.updated_at = clock.now()
+        count += 1
+    audit.record(
+        session,
+        clock,
+        action="keys.rotate",
+        object_type="key_ring",
+        object_id="-",
+        credentials=count,
+        keys=len(ring.keys),
+    )
+    return KeyRotation(credentials=count, keys=len(ring.keys))
 
 
 def _connection_changed(profile: IntegrationProfile, now: Any) -> None:
@@ -302,6 +344,8 @@ def set_processes(
     analyze_from: Any = None,
 ) -> list[str]:
     """Turn processes on or off; returns what changed, in words."""
+    checked = ProcessChange(activity=activity, reclaim=reclaim, analyze_from=analyze_from)
+    activity, reclaim, analyze_from = checked.activity, checked.reclaim, checked.analyze_from
     cls = connector_class(profile.kind)
     changes: list[str] = []
     if activity is not None and activity != profile.process_activity:
