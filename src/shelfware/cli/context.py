@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import NoReturn
 
-import click
+import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
@@ -116,19 +116,17 @@ def run(app: object, args: Sequence[str] | None = None) -> int:
     guarded: tuple[type[Exception], ...] = (CliError, *USER_ERRORS)
     try:
         rv = app(args=args, prog_name="shelfware", standalone_mode=False)  # type: ignore[operator]
-    except click.exceptions.NoArgsIsHelpError as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
-        return 2
-    except click.exceptions.UsageError as exc:
-        where = f"{exc.ctx.command_path}: " if exc.ctx else ""
-        _say(f"{where}{exc.format_message()} (see --help)")
-        return 2
-    except click.exceptions.Abort:
+    except typer.Abort:
         _say("aborted")
         return 1
-    except click.ClickException as exc:
-        _say(exc.format_message())
-        return exc.exit_code
+    except typer.TyperException as exc:  # usage errors: bad option, value out of range...
+        code = int(getattr(exc, "exit_code", 2))
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            return code  # the help was printed
+        ctx = getattr(exc, "ctx", None)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        _say(f"{where}{exc.format_message()} (see --help)")
+        return code
     except guarded as exc:
         return report_error(exc)
     except DATABASE_ERRORS as exc:
