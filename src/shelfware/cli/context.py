@@ -19,6 +19,7 @@ from shelfware.kit.clock import Clock, FrozenClock, SystemClock, utc
 from shelfware.kit.crypto import KeyRingError
 from shelfware.licensing.service import LicensingError
 from shelfware.profiles.service import ProfileError
+from shelfware.ranges import MAX_DATE, MIN_DATE
 from shelfware.reclamation.service import ReclaimError
 from shelfware.settings import Settings, get_settings
 from shelfware.store import DATABASE_ERRORS, Store, StoreNotReady, database_error, open_store
@@ -60,9 +61,12 @@ def clock() -> Clock:
     frozen = os.environ.get("SHELFWARE_CLOCK")
     if frozen:
         try:
-            return FrozenClock(utc(datetime.fromisoformat(frozen.replace("Z", "+00:00"))))
-        except ValueError:
+            instant = utc(datetime.fromisoformat(frozen.replace("Z", "+00:00")))
+        except (ValueError, OverflowError):
             fail(f"SHELFWARE_CLOCK={frozen!r} is not an ISO 8601 instant")
+        if not MIN_DATE <= instant.date() <= MAX_DATE:
+            fail(f"SHELFWARE_CLOCK={frozen!r} is outside {MIN_DATE}..{MAX_DATE}")
+        return FrozenClock(instant)
     return SystemClock()
 
 

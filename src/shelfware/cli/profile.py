@@ -39,9 +39,9 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
+        if not sep or not key.strip(" "):
             fail(f"--option {pair!r} is not KEY=VALUE")
-        options[key.strip()] = value.strip()
+        options[key.strip(" ")] = value.strip(" ")  # control characters are refused, not cut
     return options
 
 

@@ -39,11 +39,11 @@ def sandbox(
     """Serve a vendor sandbox with a synthetic organisation until Ctrl-C."""
     if vendor not in sandboxes.SANDBOXES:
         fail(f"no sandbox for {vendor!r}: choose one of {', '.join(sorted(sandboxes.SANDBOXES))}")
-    opts = SandboxOptions(host=host, port=port, users=users, seed=seed, latency_ms=latency_ms)
     try:
         spec = parse_faults(faults)
     except ValueError as exc:
         fail(f"--faults: {exc}")
+    opts = SandboxOptions(host=host, port=port, users=users, seed=seed, latency_ms=latency_ms)
     app, org = sandboxes.SANDBOXES[vendor](
         opts.users, opts.seed, clock().now(), opts.latency_ms, spec
     )

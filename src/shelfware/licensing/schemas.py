@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shelfware.ranges import Day, Name, Seats, UnitCost, View
+from shelfware.ranges import Day, Name, Seats, UnitCost, View, printable
 
 
 class EntitlementCreate(BaseModel):
@@ -32,7 +32,7 @@ class EntitlementCreate(BaseModel):
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:
-        value = value.strip().upper()
+        value = printable(value).strip(" ").upper()
         if len(value) != 3 or not value.isalpha():
             raise ValueError(f"currency must be a 3-letter ISO 4217 code, not {value!r}")
         return value
