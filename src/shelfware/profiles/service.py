@@ -54,7 +54,10 @@ class ProfileNotFound(ProfileError):
 
 def check_connection_url(url: str) -> str:
     """A connection URL must be https://, except loopback addresses (sandboxes, tests)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unbalanced IPv6 bracket
+        raise ProfileError(f"connection URL {url!r} is not a URL: {exc}") from None
     if not url.isprintable() or any(c.isspace() for c in url):
         raise ProfileError("connection URL must not contain spaces or control characters")
     if parts.scheme not in ("https", "http") or not parts.hostname:
