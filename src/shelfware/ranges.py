@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_ID = 2**63 - 1  # a BIGINT primary key
 MAX_THRESHOLD_DAYS = 3650  # ten years
@@ -53,8 +53,18 @@ Text = Annotated[
 ThresholdDays = Annotated[int, Field(ge=1, le=MAX_THRESHOLD_DAYS, description="1..3650 days")]
 Days = Annotated[int, Field(ge=0, le=MAX_THRESHOLD_DAYS, description="0..3650 days")]
 Seats = Annotated[int, Field(ge=0, le=MAX_SEATS, description="0..10,000,000 seats")]
+
+
+def _plain_number(value: Any) -> Any:
+    """Text is a number only without control characters (Decimal would drop some silently)."""
+    if isinstance(value, str):
+        printable(value)
+    return value
+
+
 UnitCost = Annotated[
     Decimal,
+    BeforeValidator(_plain_number),
     Field(
         ge=0,
         le=MAX_UNIT_COST,
