@@ -11,14 +11,20 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from shelfware.kit.crypto import KeyRing, ensure_key_file, load_key_file
+from shelfware.kit.crypto import KeyRing, KeyRingError, ensure_key_file, load_key_file
 from shelfware.kit.db import Database
 from shelfware.settings import Settings
 
 
 class StoreNotReady(Exception):
     """The database is missing or behind the code's schema."""
+
+
+# What the database may raise in any command (locked, disk full, connection lost): the faces
+# map these to one line with ``database_error`` without importing SQLAlchemy themselves.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError,)
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -57,28 +63,75 @@ def key_ring(settings: Settings, *, create: bool = False) -> KeyRing:
     return load_key_file(settings.key_file)
 
 
+def database_error(exc: BaseException) -> str:
+    """One line saying what the database driver or SQLAlchemy refused, without SQL or links."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = str(cause).split("\n")[0].split(" (Background on this error")[0].strip()
+    return text or type(cause).__name__
+
+
+def open_database(url: str) -> Database:
+    """An engine for ``url``; a URL no installed driver understands is a configuration error."""
+    try:
+        return Database.from_url(url)
+    except (ArgumentError, ValueError, ImportError) as exc:
+        shown = url.split("://", 1)[0] + "://..." if "://" in url else "(not a URL)"
+        raise StoreNotReady(
+            f"SHELFWARE_DATABASE_URL {shown} is not a database URL shelfware can use "
+            f"({database_error(exc)}); use sqlite:///PATH or postgresql://USER@HOST/DB"
+        ) from exc
+
+
 def init_store(settings: Settings) -> Store:
     """``shelfware init``: create the data directory, the key ring and the schema."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    keys = key_ring(settings, create=True)
-    db = Database.from_url(settings.resolved_database_url)
-    upgrade(db.engine)
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        keys = key_ring(settings, create=True)
+    except OSError as exc:
+        raise StoreNotReady(
+            f"cannot create the data directory or key ring in {settings.home}: "
+            f"{exc.strerror or exc} (set SHELFWARE_HOME to a writable directory)"
+        ) from exc
+    db = open_database(settings.resolved_database_url)
+    try:
+        upgrade(db.engine)
+    except (SQLAlchemyError, OSError) as exc:
+        db.dispose()
+        raise StoreNotReady(
+            f"cannot create or upgrade the database: {database_error(exc)} "
+            "(is it a shelfware database, and writable?)"
+        ) from exc
     return Store(db=db, keys=keys)
 
 
 def open_store(settings: Settings) -> Store:
     """Open an initialised store; say what to do when it is not."""
     url = settings.resolved_database_url
-    sqlite_path = make_url(url).database if url.startswith("sqlite") else None
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        parsed = None
+    sqlite_path = parsed.database if parsed is not None and url.startswith("sqlite") else None
     if sqlite_path and sqlite_path != ":memory:" and not Path(sqlite_path).exists():
         raise StoreNotReady(f"no shelfware database at {sqlite_path}: run `shelfware init` first")
-    db = Database.from_url(url)
+    db = open_database(url)
     try:
         current = schema_is_current(db.engine)
-    except Exception as exc:  # connection refused, bad URL...
-        raise StoreNotReady(f"cannot open the database: {exc}") from exc
+    except Exception as exc:  # connection refused, not a database file...
+        db.dispose()
+        raise StoreNotReady(f"cannot open the database: {database_error(exc)}") from exc
     if not current:
+        db.dispose()
         raise StoreNotReady(
             "the database is not initialised or is out of date: run `shelfware init`"
         )
-    return Store(db=db, keys=key_ring(settings))
+    try:
+        keys = key_ring(settings)
+    except (KeyRingError, OSError) as exc:
+        db.dispose()
+        raise StoreNotReady(
+            str(exc)
+            if isinstance(exc, KeyRingError)
+            else f"cannot read the key ring: {exc.strerror or exc}"
+        ) from exc
+    return Store(db=db, keys=keys)

@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select
 
 from shelfware.cli import output
-from shelfware.cli.context import console, settings
+from shelfware.cli.context import clock, console, settings
 from shelfware.connectors.custom.spec import spec_json_schema
 from shelfware.connectors.registry import connector_class, connector_kinds
 from shelfware.kit.crypto import write_key_file
-from shelfware.models import Credential
-from shelfware.store import init_store, key_ring
+from shelfware.profiles.service import rotate_keys
+from shelfware.store import init_store, open_store
 
 keys_app = typer.Typer(help="The key ring that encrypts stored credentials.", no_args_is_help=True)
 
@@ -34,29 +33,27 @@ def init() -> None:
 def rotate() -> None:
     """Add a new key and re-encrypt every stored secret with it."""
     conf = settings()
-    if conf.secret_keys is not None:
-        console.print(
-            "The key ring comes from SHELFWARE_SECRET_KEYS: prepend a new key there "
-            "(`python -c 'from cryptography.fernet import Fernet; "
-            "print(Fernet.generate_key().decode())'`), keep the old ones, then run this again."
-        )
-        ring = key_ring(conf)
-    else:
-        ring = key_ring(conf).with_new_key()
-    store = init_store(conf)
+    store = open_store(conf)
     try:
-        with store.db.transaction() as session:
-            count = 0
-            for credential in session.scalars(select(Credential)):
-                credential.ciphertext = ring.rotate(credential.ciphertext)
-                count += 1
-        if conf.secret_keys is None:
+        if conf.secret_keys is not None:
+            console.print(
+                "The key ring comes from SHELFWARE_SECRET_KEYS: prepend a new key there "
+                "(`python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`), keep the old ones, then run this again."
+            )
+            ring = store.keys
+        else:
+            # The new ring keeps every old key, so it is written first: if the re-encryption
+            # fails, the old secrets still decrypt; if writing fails, nothing was re-encrypted.
+            ring = store.keys.with_new_key()
             write_key_file(conf.key_file, ring)
+        with store.db.transaction() as session:
+            done = rotate_keys(session, clock(), ring)
     finally:
         store.db.dispose()
     console.print(
-        f"Re-encrypted {count} credential(s) with the newest key "
-        f"({len(ring.keys)} key(s) in the ring)."
+        f"Re-encrypted {done.credentials} credential(s) with the newest key "
+        f"({done.keys} key(s) in the ring)."
     )
 
 

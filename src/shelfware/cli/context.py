@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import NoReturn
 
+import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
@@ -18,9 +19,10 @@ from shelfware.kit.clock import Clock, FrozenClock, SystemClock, utc
 from shelfware.kit.crypto import KeyRingError
 from shelfware.licensing.service import LicensingError
 from shelfware.profiles.service import ProfileError
+from shelfware.ranges import MAX_DATE, MIN_DATE
 from shelfware.reclamation.service import ReclaimError
 from shelfware.settings import Settings, get_settings
-from shelfware.store import Store, StoreNotReady, open_store
+from shelfware.store import DATABASE_ERRORS, Store, StoreNotReady, database_error, open_store
 from shelfware.sync.service import SyncError
 
 
@@ -59,9 +61,12 @@ def clock() -> Clock:
     frozen = os.environ.get("SHELFWARE_CLOCK")
     if frozen:
         try:
-            return FrozenClock(utc(datetime.fromisoformat(frozen.replace("Z", "+00:00"))))
-        except ValueError:
+            instant = utc(datetime.fromisoformat(frozen.replace("Z", "+00:00")))
+        except (ValueError, OverflowError):
             fail(f"SHELFWARE_CLOCK={frozen!r} is not an ISO 8601 instant")
+        if not MIN_DATE <= instant.date() <= MAX_DATE:
+            fail(f"SHELFWARE_CLOCK={frozen!r} is outside {MIN_DATE}..{MAX_DATE}")
+        return FrozenClock(instant)
     return SystemClock()
 
 
@@ -81,21 +86,64 @@ def store() -> Iterator[Store]:
         opened.db.dispose()
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line, control characters shown as escapes (never echoed raw)."""
+    flat = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in flat)
+
+
+def _say(message: str) -> None:
+    err_console.print(
+        f"[bold red]error:[/] {escape(one_line(message))}", highlight=False, soft_wrap=True
+    )
+
+
 def report_error(exc: BaseException) -> int:
     if isinstance(exc, ValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
+        _say(
+            "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
+            )
         )
-        err_console.print(f"[bold red]error:[/] {escape(problems)}", highlight=False)
     else:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        _say(str(exc) or type(exc).__name__)
     return 1
 
 
-def run_guarded(app: object) -> None:
-    """Run the Typer app; user errors print one line on stderr and exit 1."""
+log = logging.getLogger("shelfware.cli")
+
+
+def run(app: object, args: Sequence[str] | None = None) -> int:
+    """Run the Typer app and return the exit code. Every failure ends in one line on stderr:
+    usage errors exit 2, refused operations 1, and an unexpected error (a bug) 70, with the
+    traceback logged at DEBUG (``SHELFWARE_LOG_LEVEL=DEBUG``)."""
     guarded: tuple[type[Exception], ...] = (CliError, *USER_ERRORS)
     try:
-        app()  # type: ignore[operator]
+        rv = app(args=args, prog_name="shelfware", standalone_mode=False)  # type: ignore[operator]
+    except typer.Abort:
+        _say("aborted")
+        return 1
+    except typer.TyperException as exc:  # usage errors: bad option, value out of range...
+        code = int(getattr(exc, "exit_code", 2))
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            return code  # the help was printed
+        ctx = getattr(exc, "ctx", None)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        _say(f"{where}{exc.format_message()} (see --help)")
+        return code
     except guarded as exc:
-        sys.exit(report_error(exc))
+        return report_error(exc)
+    except DATABASE_ERRORS as exc:
+        _say(f"database: {database_error(exc)}")
+        return 1
+    except OSError as exc:
+        _say(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}")
+        return 1
+    except Exception as exc:
+        log.debug("unexpected error", exc_info=True)
+        _say(
+            f"unexpected {type(exc).__name__}: {exc} (a bug: please report it; "
+            "SHELFWARE_LOG_LEVEL=DEBUG shows the traceback)"
+        )
+        return 70
+    return rv if isinstance(rv, int) else 0

@@ -10,13 +10,15 @@ from typing import Annotated
 
 import typer
 
+from shelfware.cli.candidates import print_candidates
 from shelfware.cli.context import clock, console, settings
-from shelfware.cli.lists import print_candidates, print_compliance
+from shelfware.cli.reconcile import print_compliance
 from shelfware.cli.sync import print_summary, run_one
 from shelfware.licensing import service as licensing
 from shelfware.licensing.schemas import EntitlementCreate
 from shelfware.profiles import service as profiles
 from shelfware.profiles.schemas import ProfileCreate
+from shelfware.ranges import MAX_ID, MAX_ROWS
 from shelfware.reclamation import service as reclamation
 from shelfware.sandbox import SANDBOXES
 from shelfware.sandbox.faults import FaultSpec
@@ -27,8 +29,10 @@ DEMO_PROFILE = "rally-demo"
 
 
 def demo(
-    users: Annotated[int, typer.Option(min=10, help="users in the synthetic organisation")] = 2000,
-    seed: Annotated[int, typer.Option(help="seed of the synthetic organisation")] = 7,
+    users: Annotated[
+        int, typer.Option(min=10, max=MAX_ROWS, help="users in the organisation, 10..1,000,000")
+    ] = 2000,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_ID, help="seed, 0..2^63-1")] = 7,
     serve: Annotated[bool, typer.Option("--serve", help="keep the sandbox running after")] = False,
 ) -> None:
     """Start the Rally sandbox, connect it, sync, add an entitlement, reconcile, show savings."""

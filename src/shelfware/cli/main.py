@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 import typer
 
-from shelfware.cli import admin, demo, lists, profile, sandbox, sync
-from shelfware.cli.context import run_guarded
+from shelfware.cli import (
+    admin,
+    candidates,
+    demo,
+    entitlements,
+    profile,
+    reconcile,
+    rules,
+    sandbox,
+    subscriptions,
+    sync,
+)
+from shelfware.cli.context import run
 from shelfware.kit.redact import SecretFilter, install_secret_filter
 
 app = typer.Typer(
@@ -30,13 +42,13 @@ connectors_app.callback(invoke_without_command=True)(admin.connectors_overview)
 connectors_app.add_typer(admin.schema_app, name="schema")
 app.add_typer(connectors_app, name="connectors")
 app.command("sync")(sync.sync)
-app.command("reconcile")(lists.reconcile)
+app.command("reconcile")(reconcile.reconcile)
 app.add_typer(admin.keys_app, name="keys")
 app.add_typer(profile.app, name="profile")
-app.add_typer(lists.subscriptions_app, name="subscriptions")
-app.add_typer(lists.candidates_app, name="candidates")
-app.add_typer(lists.entitlements_app, name="entitlements")
-app.add_typer(lists.rules_app, name="rules")
+app.add_typer(subscriptions.app, name="subscriptions")
+app.add_typer(candidates.app, name="candidates")
+app.add_typer(entitlements.app, name="entitlements")
+app.add_typer(rules.app, name="rules")
 
 
 def main() -> None:
@@ -47,7 +59,7 @@ def main() -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(SecretFilter())  # every decrypted secret is registered before use
     install_secret_filter()
-    run_guarded(app)
+    sys.exit(run(app))
 
 
 if __name__ == "__main__":

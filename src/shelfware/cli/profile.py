@@ -50,9 +50,9 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
+        if not sep or not key.strip(" "):
             fail(f"--option {pair!r} is not KEY=VALUE")
-        options[key.strip()] = value.strip()
+        options[key.strip(" ")] = value.strip(" ")  # control characters are refused, not cut
     return options
 
 
@@ -93,9 +93,8 @@ def create(
     if client_secret_env:
         secrets["client_secret"] = read_secret(client_secret_env, "client secret")
     options = parse_options(option or [])
-    if spec is not None:
-        options["spec"] = read_spec(spec)
-    elif kind == "custom":
+    spec_text_ = read_spec(spec) if spec is not None else None
+    if spec is None and kind == "custom":
         fail("a custom profile needs --spec FILE (see `shelfware connectors schema custom`)")
     data = ProfileCreate(
         kind=kind,
@@ -106,6 +105,7 @@ def create(
         username=username,
         secrets=secrets,
         options=options,
+        spec=spec_text_,
         activity=activity,
         reclaim=reclaim,
     )

@@ -5,33 +5,54 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel, ConfigDict, Field
+from rich.markup import escape
 
+import shelfware.sandbox as sandboxes
 from shelfware.cli.context import clock, console, fail
-from shelfware.sandbox import SANDBOXES
+from shelfware.ranges import MAX_ID, MAX_ROWS, Name, Port
 from shelfware.sandbox.faults import parse_faults
 from shelfware.sandbox.server import serve_forever
 
 
+class SandboxOptions(BaseModel):
+    """Ranges: port 1..65535; users 1..1,000,000; seed 0..2^63-1; latency 0..60,000 ms."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: Name
+    port: Port
+    users: int = Field(ge=1, le=MAX_ROWS)
+    seed: int = Field(ge=0, le=MAX_ID)
+    latency_ms: float = Field(ge=0, le=60_000, allow_inf_nan=False)
+
+
 def sandbox(
-    vendor: Annotated[str, typer.Argument(help="rally")],
+    vendor: Annotated[str, typer.Argument(help="which vendor, e.g. rally")],
     host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8081,
-    users: Annotated[int, typer.Option(min=1)] = 2000,
-    seed: Annotated[int, typer.Option()] = 1,
-    latency_ms: Annotated[float, typer.Option(min=0)] = 0,
+    port: Annotated[int, typer.Option(help="1..65535")] = 8081,
+    users: Annotated[int, typer.Option(help="1..1,000,000")] = 2000,
+    seed: Annotated[int, typer.Option(help="0..2^63-1")] = 1,
+    latency_ms: Annotated[float, typer.Option(help="0..60,000")] = 0,
     faults: Annotated[str, typer.Option(help="e.g. error_rate=0.05,fail_page=3")] = "",
 ) -> None:
     """Serve a vendor sandbox with a synthetic organisation until Ctrl-C."""
-    if vendor not in SANDBOXES:
-        fail(f"no sandbox for {vendor!r}: choose one of {', '.join(sorted(SANDBOXES))}")
+    if vendor not in sandboxes.SANDBOXES:
+        fail(f"no sandbox for {vendor!r}: choose one of {', '.join(sorted(sandboxes.SANDBOXES))}")
     try:
         spec = parse_faults(faults)
     except ValueError as exc:
         fail(f"--faults: {exc}")
-    app, org = SANDBOXES[vendor](users, seed, clock().now(), latency_ms, spec)
-    console.print(
-        f"{vendor} sandbox with {len(org.users):,} users on http://{host}:{port}\n"
-        f"Profile URL: http://{host}:{port}/slm/webservice   "
-        f"API key (sandbox only): {org.api_key}"
+    opts = SandboxOptions(host=host, port=port, users=users, seed=seed, latency_ms=latency_ms)
+    app, org = sandboxes.SANDBOXES[vendor](
+        opts.users, opts.seed, clock().now(), opts.latency_ms, spec
     )
-    serve_forever(app, host, port)
+    base = f"http://{opts.host}:{opts.port}"
+    path = getattr(sandboxes, "PROFILE_PATHS", {}).get(vendor, "")
+    console.print(
+        escape(
+            f"{vendor} sandbox with {len(org.users):,} users on {base}\n"
+            f"Profile URL: {base}{path}   API key (sandbox only): {org.api_key}"
+        )
+    )
+    serve_forever(app, opts.host, opts.port)

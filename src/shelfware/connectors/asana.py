@@ -21,6 +21,7 @@ Asana's facts only (VENDOR_APIS.md):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -66,6 +67,7 @@ from shelfware.connectors.toolkit import (
     send,
     text,
 )
+from shelfware.kit.pacing import shared_history
 from shelfware.kit.redact import redact_url
 
 ASANA_DEFAULT_URL = "https://app.asana.com"
@@ -181,7 +183,10 @@ class AsanaConnector(HttpConnector):
         return BearerAuth(self.token(settings, "api_key"))
 
     def pacer(self) -> Pacer | None:
-        return RequestQuota(self.requests_per_minute(), 60.0)
+        # one budget per token: validation and the sync after it count against the same quota
+        secret = self.settings.secrets.get("access_token") or self.settings.secrets.get("api_key")
+        key = f"asana|{self.api_url}|" + hashlib.sha256((secret or "").encode()).hexdigest()[:16]
+        return RequestQuota(self.requests_per_minute(), 60.0, history=shared_history(key))
 
     def requests_per_minute(self) -> int:
         """The organisation's documented quota: `--option rate_limit=free|paid|N`."""

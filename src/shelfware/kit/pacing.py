@@ -19,6 +19,7 @@ Waits longer than `max_wait` fail with `BudgetExhausted` instead of stalling a r
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -133,14 +134,28 @@ class HeaderBudget:
             self.remaining = min(self.remaining, observed)
 
 
+_histories: dict[str, deque[float]] = {}
+_histories_lock = threading.Lock()
+
+
+def shared_history(key: str) -> deque[float]:
+    """The completion times of every request made in this process under `key` (e.g. a host
+    and a hashed credential): a validation and the sync after it share one quota."""
+    with _histories_lock:
+        return _histories.setdefault(key, deque())
+
+
 class RequestQuota:
-    """At most `limit` requests per `period` seconds, as a sliding window of completions."""
+    """At most `limit` requests per `period` seconds, as a sliding window of completions.
+
+    Give several quotas the same `history` (`shared_history`) when they spend one budget."""
 
     def __init__(
         self,
         limit: int,
         period: float = 60.0,
         *,
+        history: deque[float] | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -151,7 +166,7 @@ class RequestQuota:
         self._clock = clock
         self._sleep = sleep
         self._lock = asyncio.Lock()
-        self._done: deque[float] = deque()
+        self._done: deque[float] = history if history is not None else deque()
         self.in_flight = 0
 
     async def acquire(self, method: str, url: str) -> float:

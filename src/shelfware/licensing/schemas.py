@@ -5,25 +5,34 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shelfware.ranges import Day, Name, Seats, UnitCost, View, printable
 
 
 class EntitlementCreate(BaseModel):
-    model: str = Field(description="'Publisher Product Edition', 'Publisher/Product/Edition' or id")
-    seats: int = Field(ge=0)
-    unit_cost: Decimal = Field(ge=0)
-    currency: str = "USD"
-    billing_period: str = "annual"
-    term_start: date | None = None
-    term_end: date | None = None
-    renewal_date: date | None = None
-    notice_date: date | None = None
-    contract_ref: str | None = None
+    """Seats bought. Ranges: seats 0..10,000,000; unit cost 0..1,000,000 per seat per billing
+    period with at most 4 decimals; dates 1970-01-01..2999-12-31; names 1..200 printable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Name = Field(
+        description="'Publisher Product Edition', 'Publisher/Product/Edition' or id"
+    )
+    seats: Seats
+    unit_cost: UnitCost
+    currency: str = Field(default="USD", max_length=10)
+    billing_period: str = Field(default="annual", max_length=20)
+    term_start: Day | None = None
+    term_end: Day | None = None
+    renewal_date: Day | None = None
+    notice_date: Day | None = None
+    contract_ref: Name | None = None
 
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:
-        value = value.strip().upper()
+        value = printable(value).strip(" ").upper()
         if len(value) != 3 or not value.isalpha():
             raise ValueError(f"currency must be a 3-letter ISO 4217 code, not {value!r}")
         return value
@@ -42,7 +51,19 @@ class EntitlementCreate(BaseModel):
         return self
 
 
-class ReconciliationRow(BaseModel):
+class EntitlementView(View):
+    id: int
+    software_model: str
+    seats: int
+    unit_cost: Decimal
+    currency: str
+    billing_period: str
+    term_start: date | None
+    term_end: date | None
+    contract_ref: str | None
+
+
+class ReconciliationRow(View):
     software_model: str
     publisher: str
     product: str

@@ -15,7 +15,7 @@ from shelfware.audit import service as audit
 from shelfware.kit.clock import Clock
 from shelfware.kit.db import UTCDateTime
 from shelfware.licensing.pricing import CENT, seat_prices
-from shelfware.licensing.schemas import EntitlementCreate, ReconciliationRow
+from shelfware.licensing.schemas import EntitlementCreate, EntitlementView, ReconciliationRow
 from shelfware.models import (
     CandidateState,
     Entitlement,
@@ -52,7 +52,7 @@ def find_model(session: Session, text: str) -> SoftwareModel:
     raise LicensingError(f"no software model {text!r} (models: {known})")
 
 
-def add_entitlement(session: Session, clock: Clock, data: EntitlementCreate) -> Entitlement:
+def add_entitlement(session: Session, clock: Clock, data: EntitlementCreate) -> EntitlementView:
     model = find_model(session, data.model)
     entitlement = Entitlement(
         software_model_id=model.id,
@@ -77,8 +77,21 @@ def add_entitlement(session: Session, clock: Clock, data: EntitlementCreate) -> 
         object_id=entitlement.id,
         model=model.display_name,
         seats=data.seats,
+        unit_cost=str(data.unit_cost),
+        currency=data.currency,
+        billing_period=data.billing_period,
     )
-    return entitlement
+    return EntitlementView(
+        id=entitlement.id,
+        software_model=model.display_name,
+        seats=entitlement.seats,
+        unit_cost=entitlement.unit_cost,
+        currency=entitlement.currency,
+        billing_period=entitlement.billing_period,
+        term_start=entitlement.term_start,
+        term_end=entitlement.term_end,
+        contract_ref=entitlement.contract_ref,
+    )
 
 
 def _money(value: Decimal | None) -> float | None:

@@ -3,23 +3,45 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from shelfware.ranges import MAX_TEXT, Instant, Name, Text, printable
+
+Secret = Annotated[str, Field(min_length=1, max_length=MAX_TEXT), AfterValidator(printable)]
 
 
 class ProfileCreate(BaseModel):
-    kind: str
-    name: str = Field(min_length=1, max_length=200)
-    url: str | None = None
-    region: str | None = None
-    auth: str = "api-token"
-    username: str | None = None
-    secrets: dict[str, str] = Field(default_factory=dict, repr=False)
-    options: dict[str, str] = Field(default_factory=dict)
+    """A new (draft) profile. Ranges: names, kind, region, user name, option keys 1..200
+    printable characters; URL and option values up to 2,000; secrets 1..2,000 printable;
+    at most 100 options; activity look-back date 1970-01-01..2999-12-31."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Name
+    name: Name
+    url: Text | None = None
+    region: Name | None = None
+    auth: str = Field(default="api-token", max_length=20)
+    username: Name | None = None
+    secrets: dict[Name, Secret] = Field(default_factory=dict, repr=False, max_length=10)
+    options: dict[Name, Text] = Field(default_factory=dict, max_length=100)
+    # a custom profile's spec (YAML or JSON text, checked by the custom connector's parser)
+    spec: str | None = Field(default=None, max_length=256 * 1024, repr=False)
     activity: bool = True
     reclaim: bool = True
-    analyze_activity_from: datetime | None = None
+    analyze_activity_from: Instant | None = None
+
+
+class ProcessChange(BaseModel):
+    """``profile set``: processes on or off, the activity look-back date (``None``: as is)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    activity: bool | None = None
+    reclaim: bool | None = None
+    analyze_from: Instant | None = None
 
 
 class Processes(BaseModel):
@@ -56,3 +78,10 @@ class ProfileView(BaseModel):
     last_sync: LastSync | None
     next_refresh_at: datetime | None
     options: dict[str, Any]
+
+
+class KeyRotation(BaseModel):
+    """What ``keys rotate`` did."""
+
+    credentials: int
+    keys: int

@@ -36,8 +36,17 @@ from shelfware.models import (
     SoftwareModel,
     SyncRun,
 )
-from shelfware.profiles.schemas import LastSync, Processes, ProfileCreate, ProfileView
+from shelfware.profiles.schemas import (
+    KeyRotation,
+    LastSync,
+    ProcessChange,
+    Processes,
+    ProfileCreate,
+    ProfileView,
+)
+from shelfware.ranges import MAX_NAME
 
+SPEC_OPTION = "spec"  # where a custom profile keeps its spec
 DEFAULT_ANALYZE_DAYS = 60
 DEFAULT_THRESHOLD_DAYS = 60
 REFRESH_EVERY = timedelta(days=1)
@@ -53,9 +62,20 @@ class ProfileNotFound(ProfileError):
 
 def check_connection_url(url: str) -> str:
     """A connection URL must be https://, except loopback addresses (sandboxes, tests)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unbalanced IPv6 bracket
+        raise ProfileError(f"connection URL {url!r} is not a URL: {exc}") from None
+    if not url.isprintable() or any(c.isspace() for c in url):
+        raise ProfileError("connection URL must not contain spaces or control characters")
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ProfileError(f"connection URL {url!r} is not an absolute http(s) URL")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ProfileError(f"connection URL {url!r} has no valid port (1..65535)")
     if parts.username or parts.password:
         raise ProfileError("connection URL must not carry credentials; use --secret-env")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
@@ -76,6 +96,10 @@ def _is_loopback(host: str) -> bool:
 
 
 def get_profile(session: Session, name: str) -> IntegrationProfile:
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise ProfileNotFound(
+            f"no integration profile named {name!r} (names are 1..{MAX_NAME} printable characters)"
+        )
     profile = session.scalar(select(IntegrationProfile).where(IntegrationProfile.name == name))
     if profile is None:
         known = session.scalars(select(IntegrationProfile.name).order_by(IntegrationProfile.name))
@@ -100,7 +124,10 @@ def create_profile(
         raise ProfileError(f"an integration profile named {data.name!r} already exists")
     if not data.secrets:
         raise ProfileError(f"a {data.kind} profile needs a credential (--secret-env VAR)")
-    capabilities = capabilities_of(cls, data.options)
+    options: dict[str, Any] = dict(data.options)
+    if data.spec is not None:
+        options[SPEC_OPTION] = data.spec
+    capabilities = capabilities_of(cls, options)  # a custom spec is read (and checked) here
     now = clock.now()
     profile = IntegrationProfile(
         name=data.name,
@@ -110,7 +137,7 @@ def create_profile(
         region=data.region,
         auth=data.auth,
         username=data.username,
-        options=dict(data.options),
+        options=options,
         process_activity=data.activity and capabilities.activity,
         process_reclaim=data.reclaim and capabilities.reclaim,
         analyze_activity_from=data.analyze_activity_from
@@ -155,6 +182,28 @@ def set_credential(
     audit.record(
         session, clock, action="profile.credential", object_type="profile", object_id=profile.id
     )
+
+
+def rotate_keys(session: Session, clock: Clock, ring: KeyRing) -> KeyRotation:
+    """Re-encrypt every stored credential under the ring's newest key, with an audit event.
+
+    Every key of ``ring`` must still decrypt the old secrets: keep the old keys in it.
+    """
+    count = 0
+    for credential in session.scalars(select(Credential).order_by(Credential.id)):
+        credential.ciphertext = ring.rotate(credential.ciphertext)
+        credential.updated_at = clock.now()
+        count += 1
+    audit.record(
+        session,
+        clock,
+        action="keys.rotate",
+        object_type="key_ring",
+        object_id="-",
+        credentials=count,
+        keys=len(ring.keys),
+    )
+    return KeyRotation(credentials=count, keys=len(ring.keys))
 
 
 def _connection_changed(profile: IntegrationProfile, now: Any) -> None:
@@ -346,6 +395,8 @@ def set_processes(
     analyze_from: Any = None,
 ) -> list[str]:
     """Turn processes on or off; returns what changed, in words."""
+    checked = ProcessChange(activity=activity, reclaim=reclaim, analyze_from=analyze_from)
+    activity, reclaim, analyze_from = checked.activity, checked.reclaim, checked.analyze_from
     cls = connector_class(profile.kind)
     changes: list[str] = []
     if activity is not None and activity != profile.process_activity:
@@ -390,6 +441,21 @@ def delete_profile(session: Session, clock: Clock, profile: IntegrationProfile) 
     session.delete(profile)
 
 
+def shown_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A profile's options as views show them: a custom spec by its app, attachments by their
+    summary (their data can be large), never the data itself."""
+    shown: dict[str, Any] = {}
+    for key, value in options.items():
+        if key == SPEC_OPTION:
+            shown[key] = "custom spec (see `profile validate` for the mapped records)"
+        elif key.startswith("_"):
+            if isinstance(value, dict):
+                shown[key.lstrip("_")] = value  # an attachment's summary
+        else:
+            shown[key] = value
+    return shown
+
+
 def last_sync(session: Session, profile: IntegrationProfile) -> SyncRun | None:
     return session.scalar(
         select(SyncRun)
@@ -428,5 +494,5 @@ def view(session: Session, profile: IntegrationProfile) -> ProfileView:
         if run
         else None,
         next_refresh_at=profile.next_refresh_at,
-        options=dict(profile.options or {}),
+        options=shown_options(profile.options or {}),
     )

@@ -1,12 +1,110 @@
-"""Shapes the reclamation faces print."""
+"""Input and output shapes of reclamation: rules, candidates, reclaim outcomes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from shelfware.ranges import MAX_LIST, MAX_NAME, Days, Id, Name, ThresholdDays, View, printable
+
+# A user name, an email or a domain in an exclusion list.
+Excluded = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_NAME),
+    AfterValidator(printable),
+    AfterValidator(lambda v: _nonblank(v.strip().lower())),
+]
 
 
-@dataclass
-class ReclaimOutcomeView:
+def _nonblank(value: str) -> str:
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+class RuleView(View):
+    id: int
+    software_model: str
+    threshold_days: int
+    notify: bool
+    auto_reclaim_days: int
+    approval_required: bool
+    exclude_admins: bool
+    excluded_users: list[str]
+    excluded_domains: list[str]
+    new_account_grace: bool
+    active: bool
+    updated_at: datetime
+
+
+class RuleChange(BaseModel):
+    """A change to one software model's rule; ``None`` leaves a setting as it is.
+
+    ``exclude_users`` / ``exclude_domains`` add to the rule's lists; ``include_users`` /
+    ``include_domains`` take entries out of them.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Name
+    threshold_days: ThresholdDays | None = None
+    notify: bool | None = None
+    auto_reclaim_days: Days | None = None
+    approval_required: bool | None = None
+    exclude_admins: bool | None = None
+    new_account_grace: bool | None = None
+    active: bool | None = None
+    exclude_users: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
+    exclude_domains: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
+    include_users: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
+    include_domains: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
+
+
+class CandidateQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: Name | None = None
+    profile: Name | None = None
+
+
+class CandidateView(View):
+    id: int
+    profile: str
+    external_id: str
+    username: str | None
+    email: str | None
+    software_model: str
+    state: str
+    justification: str
+    inactive_days: int | None
+    last_activity_at: datetime | None
+    potential_savings: float | None
+    created_at: datetime
+    reason: str | None
+    last_error: str | None
+
+
+class ReclaimRequest(BaseModel):
+    """Which candidates to reclaim: named ids (1..2^63-1, at most 10,000) or every ready one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Id] = Field(default_factory=list, max_length=MAX_LIST)
+    all_ready: bool = False
+    dry_run: bool = False
+
+    @model_validator(mode="after")
+    def _which(self) -> ReclaimRequest:
+        if not self.ids and not self.all_ready:
+            raise ValueError("name candidate ids, or use --all-ready")
+        if self.ids and self.all_ready:
+            raise ValueError("name candidate ids or use --all-ready, not both")
+        return self
+
+
+class ReclaimOutcomeView(View):
     candidate_id: int
     profile: str
     username: str | None

@@ -32,7 +32,7 @@ from shelfware.models import (
     Subscription,
 )
 from shelfware.profiles import service as profiles
-from shelfware.reclamation.schemas import ReclaimOutcomeView
+from shelfware.reclamation.schemas import CandidateQuery, CandidateView, ReclaimOutcomeView
 
 RECLAIMABLE = (CandidateState.READY.value,)
 RECLAIMS_IN_FLIGHT = 12
@@ -55,19 +55,25 @@ def candidate_query() -> Select[RemovalCandidate, Subscription, IntegrationProfi
 
 def list_candidates(
     session: Session, *, state: str | None = None, profile: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[CandidateView]:
+    """Removal candidates, biggest saving first; ``state`` and ``profile`` filter them."""
+    wanted = CandidateQuery(state=state, profile=profile)
     query = candidate_query().order_by(
         RemovalCandidate.potential_savings.desc().nulls_last(),
         RemovalCandidate.inactive_days.desc().nulls_last(),
         RemovalCandidate.id,
     )
-    if state:
+    if wanted.state:
         valid = {s.value for s in CandidateState}
-        if state not in valid:
-            raise ReclaimError(f"unknown state {state!r}: use one of {', '.join(sorted(valid))}")
-        query = query.where(RemovalCandidate.state == state)
-    if profile:
-        query = query.where(IntegrationProfile.name == profile)
+        if wanted.state not in valid:
+            raise ReclaimError(
+                f"unknown state {wanted.state!r}: use one of {', '.join(sorted(valid))}"
+            )
+        query = query.where(RemovalCandidate.state == wanted.state)
+    if wanted.profile:
+        query = query.where(
+            RemovalCandidate.profile_id == profiles.get_profile(session, wanted.profile).id
+        )
     prices = seat_prices(session)
 
     def saving(cand: RemovalCandidate) -> float | None:
@@ -79,22 +85,22 @@ def list_candidates(
         return None if value is None else float(value)
 
     return [
-        {
-            "id": cand.id,
-            "profile": prof.name,
-            "external_id": sub.external_id,
-            "username": sub.username,
-            "email": sub.email,
-            "software_model": model.display_name,
-            "state": cand.state,
-            "justification": cand.justification,
-            "inactive_days": cand.inactive_days,
-            "last_activity_at": sub.last_activity_at,
-            "potential_savings": saving(cand),
-            "created_at": cand.created_at,
-            "reason": cand.reason,
-            "last_error": cand.last_error,
-        }
+        CandidateView(
+            id=cand.id,
+            profile=prof.name,
+            external_id=sub.external_id,
+            username=sub.username,
+            email=sub.email,
+            software_model=model.display_name,
+            state=cand.state,
+            justification=cand.justification,
+            inactive_days=cand.inactive_days,
+            last_activity_at=sub.last_activity_at,
+            potential_savings=saving(cand),
+            created_at=cand.created_at,
+            reason=cand.reason,
+            last_error=cand.last_error,
+        )
         for cand, sub, prof, model in session.execute(query)
     ]
 
@@ -370,12 +376,12 @@ def _record(
     if dry_run:
         return [
             ReclaimOutcomeView(
-                d.work.candidate_id,
-                d.work.profile_name,
-                d.work.ref.username,
-                d.action,
-                CandidateState.READY.value,
-                d.message,
+                candidate_id=d.work.candidate_id,
+                profile=d.work.profile_name,
+                username=d.work.ref.username,
+                action=d.action,
+                state=CandidateState.READY.value,
+                message=d.message,
             )
             for d in decisions
         ]
@@ -385,12 +391,12 @@ def _record(
             state = _apply(session, clock, decision, now, prices)
             views.append(
                 ReclaimOutcomeView(
-                    decision.work.candidate_id,
-                    decision.work.profile_name,
-                    decision.work.ref.username,
-                    decision.action,
-                    state,
-                    decision.message,
+                    candidate_id=decision.work.candidate_id,
+                    profile=decision.work.profile_name,
+                    username=decision.work.ref.username,
+                    action=decision.action,
+                    state=state,
+                    message=decision.message,
                 )
             )
     return views

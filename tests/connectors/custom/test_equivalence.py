@@ -63,7 +63,8 @@ async def test_custom_rally_spec_matches_the_builtin_connector(
                 name="rally-spec",
                 url=spec_sandbox.url,
                 secrets={"api_key": spec_sandbox.org.api_key},
-                options={"spec": (EXAMPLES / "rally.yaml").read_text(), "page_size": "300"},
+                spec=(EXAMPLES / "rally.yaml").read_text(),
+                options={"page_size": "300"},
             ),
         )
     report = await profiles.validate_profile(db, keys, clock, "rally-spec")
@@ -101,7 +102,7 @@ async def test_a_spec_without_activity_never_selects_candidates(
                 name="no-activity",
                 url=sandbox.url,
                 secrets={"api_key": sandbox.org.api_key},
-                options={"spec": yaml.safe_dump(spec)},
+                spec=yaml.safe_dump(spec),
             ),
         )
         assert profile.process_activity is False and profile.process_reclaim is True

@@ -9,6 +9,7 @@ import time
 
 from shelfware.connectors.toolkit import HeaderBudget, PacerByKey, RequestQuota, send
 from shelfware.kit.http import HttpPolicy
+from shelfware.kit.pacing import shared_history
 
 from .conftest import Lab
 
@@ -78,3 +79,26 @@ async def test_pacer_by_key_keeps_one_budget_per_endpoint_family() -> None:
     await pacer.acquire("GET", "https://x.example.com/api/v1/apps/0oa1/users")
     assert len(made) == 2
     assert made[0].in_flight == 1 and made[1].in_flight == 2
+
+
+async def test_quotas_sharing_a_history_spend_one_budget() -> None:
+    """A validation and the sync after it use one token's quota: the second connector must
+    count what the first one spent."""
+    now = [100.0]
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    history = shared_history("test|host|token-hash")
+    first = RequestQuota(3, 60.0, history=history, clock=lambda: now[0], sleep=fake_sleep)
+    for _ in range(3):
+        await first.acquire("GET", "/x")
+        first.release("GET", "/x", None)
+    second = RequestQuota(3, 60.0, history=history, clock=lambda: now[0], sleep=fake_sleep)
+    await second.acquire("GET", "/x")  # the window is full: it waits for the oldest to age out
+    assert waits == [60.0]
+    alone = RequestQuota(3, 60.0, clock=lambda: now[0], sleep=fake_sleep)
+    await alone.acquire("GET", "/x")
+    assert waits == [60.0]  # its own history is empty: no wait

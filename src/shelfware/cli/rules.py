@@ -1,0 +1,87 @@
+"""`shelfware rules list|set`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from shelfware.cli import output
+from shelfware.cli.context import clock, console, store
+from shelfware.cli.subscriptions import JsonFlag
+from shelfware.reclamation import rules
+from shelfware.reclamation.schemas import RuleChange
+
+app = typer.Typer(help="Reclamation rules per software model.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_(json_: JsonFlag = False) -> None:
+    """Reclamation rules."""
+    with store() as st, st.db.sessions() as session:
+        rows = rules.list_rules(session)
+    if json_:
+        output.print_json([r.model_dump() for r in rows])
+        return
+    output.table(
+        "Reclamation rules",
+        ["Model", ("Threshold days", "right"), "Exclude admins", "Grace", "Active"],
+        [
+            (r.software_model, r.threshold_days, r.exclude_admins, r.new_account_grace, r.active)
+            for r in rows
+        ],
+    )
+
+
+@app.command("set")
+def set_(
+    model: Annotated[str, typer.Argument(help="software model: id or 'Publisher Product Edition'")],
+    threshold_days: Annotated[
+        int | None, typer.Option(help="idle days before a seat is a candidate, 1..3650")
+    ] = None,
+    notify: Annotated[bool | None, typer.Option("--notify/--no-notify")] = None,
+    auto_reclaim_days: Annotated[
+        int | None, typer.Option(help="days after notice before reclaim, 0..3650")
+    ] = None,
+    approval: Annotated[bool | None, typer.Option("--approval/--no-approval")] = None,
+    exclude_admins: Annotated[
+        bool | None, typer.Option("--exclude-admins/--include-admins")
+    ] = None,
+    grace: Annotated[bool | None, typer.Option("--grace/--no-grace")] = None,
+    exclude_user: Annotated[list[str] | None, typer.Option(help="user name or email")] = None,
+    exclude_domain: Annotated[list[str] | None, typer.Option()] = None,
+    include_user: Annotated[
+        list[str] | None, typer.Option(help="take out of the excluded users")
+    ] = None,
+    include_domain: Annotated[
+        list[str] | None, typer.Option(help="take out of the excluded domains")
+    ] = None,
+    active: Annotated[bool | None, typer.Option("--active/--inactive")] = None,
+) -> None:
+    """Change a software model's reclamation rule; applies at the next sync."""
+    change = RuleChange(
+        model=model,
+        threshold_days=threshold_days,
+        notify=notify,
+        auto_reclaim_days=auto_reclaim_days,
+        approval_required=approval,
+        exclude_admins=exclude_admins,
+        new_account_grace=grace,
+        active=active,
+        exclude_users=exclude_user or [],
+        exclude_domains=exclude_domain or [],
+        include_users=include_user or [],
+        include_domains=include_domain or [],
+    )
+    with store() as st, st.db.transaction() as session:
+        rule, changes = rules.set_rule(session, clock(), change)
+    if not changes:
+        console.print(escape(f"Rule for {rule.software_model}: nothing changed."))
+        return
+    said = "; ".join(
+        f"{name.replace('_', ' ')} {old} -> {new}" for name, (old, new) in changes.items()
+    )
+    console.print(
+        escape(f"Rule for {rule.software_model} updated ({said}); applies at the next sync.")
+    )

@@ -1,0 +1,91 @@
+"""The documented range of every value a person or a script gives shelfware.
+
+Checked where the value enters (the pydantic input schemas shared by the CLI and the API), so
+nothing out of range is ever stored. The table in README.md ("Input ranges") lists them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+MAX_ID = 2**63 - 1  # a BIGINT primary key
+MAX_THRESHOLD_DAYS = 3650  # ten years
+MAX_SEATS = 10_000_000
+MAX_UNIT_COST = Decimal(1_000_000)  # per seat per billing period
+COST_DECIMALS = 4  # Numeric(14, 4)
+MAX_NAME = 200
+MAX_TEXT = 2000
+MAX_LIST = 10_000
+MAX_ROWS = 1_000_000
+MIN_DATE = date(1970, 1, 1)
+MAX_DATE = date(2999, 12, 31)
+
+
+def printable(value: str) -> str:
+    """No control characters (newlines, tabs, escapes, NUL): they corrupt logs and tables."""
+    if not value.isprintable():
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _in_dates(value: date) -> date:
+    day = value.date() if isinstance(value, datetime) else value
+    if not MIN_DATE <= day <= MAX_DATE:
+        raise ValueError(f"must be between {MIN_DATE} and {MAX_DATE}")
+    return value
+
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID, description="a record id, 1..2^63-1")]
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_NAME, description="1..200 printable characters"),
+    AfterValidator(printable),
+]
+Text = Annotated[
+    str,
+    Field(max_length=MAX_TEXT, description="up to 2000 printable characters"),
+    AfterValidator(printable),
+]
+ThresholdDays = Annotated[int, Field(ge=1, le=MAX_THRESHOLD_DAYS, description="1..3650 days")]
+Days = Annotated[int, Field(ge=0, le=MAX_THRESHOLD_DAYS, description="0..3650 days")]
+Seats = Annotated[int, Field(ge=0, le=MAX_SEATS, description="0..10,000,000 seats")]
+
+
+def _plain_number(value: Any) -> Any:
+    """Text is a number only without control characters (Decimal would drop some silently)."""
+    if isinstance(value, str):
+        printable(value)
+    return value
+
+
+UnitCost = Annotated[
+    Decimal,
+    BeforeValidator(_plain_number),
+    Field(
+        ge=0,
+        le=MAX_UNIT_COST,
+        decimal_places=COST_DECIMALS,
+        allow_inf_nan=False,
+        description="0..1,000,000 with at most 4 decimals",
+    ),
+]
+Port = Annotated[int, Field(ge=1, le=65535, description="a TCP port, 1..65535")]
+RowLimit = Annotated[int, Field(ge=1, le=MAX_ROWS, description="1..1,000,000 rows")]
+Day = Annotated[date, AfterValidator(_in_dates)]
+Instant = Annotated[datetime, AfterValidator(_in_dates)]
+
+
+class View(BaseModel):
+    """A result shape. Item access (``row["id"]``) is kept for callers written against dicts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None

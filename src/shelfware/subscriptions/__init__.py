@@ -1,0 +1,1 @@
+"""Accounts holding seats: listing and filtering."""
