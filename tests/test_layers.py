@@ -13,10 +13,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
-# The lead is removing this import in a parallel branch (issue 5, section 2); until that lands,
-# it is the only violation the kit contract may report.
-KNOWN_KIT_VIOLATION = "shelfware.kit.http -> shelfware.connectors.base"
-
 
 def lint_imports(cwd: Path, src: Path) -> tuple[dict[str, str], str]:
     """Run lint-imports on the package under ``src``; (contract name -> KEPT|BROKEN, output)."""
@@ -53,11 +49,8 @@ def test_the_package_keeps_its_layers():
         "domain modules never import the faces",
         "faces never touch ORM models or SQLAlchemy (they call services)",
     }
-    for name, verdict in verdicts.items():
-        if name != kit:
-            assert verdict == "KEPT", out
-    if verdicts[kit] == "BROKEN":
-        assert [v.split(" (l.")[0] for v in violations(out)] == [KNOWN_KIT_VIOLATION], out
+    assert all(verdict == "KEPT" for verdict in verdicts.values()), out
+    assert violations(out) == []
 
 
 def test_a_wrong_import_breaks_the_check(tmp_path):
