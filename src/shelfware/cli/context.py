@@ -18,6 +18,7 @@ from shelfware.connectors.base import ConnectorError
 from shelfware.kit.clock import Clock, FrozenClock, SystemClock, utc
 from shelfware.kit.crypto import KeyRingError
 from shelfware.licensing.service import LicensingError
+from shelfware.profiles.oauth import AuthorizationError
 from shelfware.profiles.service import ProfileError
 from shelfware.ranges import MAX_DATE, MIN_DATE
 from shelfware.reclamation.service import ReclaimError
@@ -36,6 +37,7 @@ console = _console()
 err_console = _console(stderr=True)
 
 USER_ERRORS: tuple[type[Exception], ...] = (
+    AuthorizationError,
     ConnectorError,
     KeyRingError,
     LicensingError,

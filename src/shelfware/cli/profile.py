@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import webbrowser
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,8 @@ from shelfware.cli import output
 from shelfware.cli.context import clock, console, fail, store
 from shelfware.connectors.custom.spec import parse_spec, spec_text
 from shelfware.kit.clock import utc
-from shelfware.profiles import service
+from shelfware.profiles import authorization, service
+from shelfware.profiles.oauth import DEFAULT_CALLBACK_PORT
 from shelfware.profiles.schemas import ProfileCreate
 
 app = typer.Typer(
@@ -79,10 +81,14 @@ def create(
     """Create a draft profile; the credential is encrypted before it is stored."""
     if auth not in AUTH_METHODS:
         fail(f"--auth {auth!r} is not one of {', '.join(AUTH_METHODS)}")
-    if auth == "oauth":
-        fail("OAuth authorization is not available yet for this version; use --auth api-token")
     secrets: dict[str, str] = {}
-    if auth == "api-token":
+    if auth == "oauth":
+        if not client_id or not client_secret_env:
+            fail(
+                "--auth oauth needs the OAuth app's --client-id and --client-secret-env VAR; "
+                "then run `shelfware profile authorize NAME`"
+            )
+    elif auth == "api-token":
         secrets["api_key"] = read_secret(secret_env, "API token")
     else:
         if not username:
@@ -111,10 +117,42 @@ def create(
     )
     with store() as st, st.db.transaction() as session:
         profile = service.create_profile(session, st.keys, clock(), data)
+        step = "authorize" if auth == "oauth" else "validate"
         console.print(
             f"Created draft profile [bold]{profile.name}[/] ({profile.kind}) for {profile.url}.\n"
-            f"Next: [cyan]shelfware profile validate {profile.name}[/]"
+            f"Next: [cyan]shelfware profile {step} {profile.name}[/]"
         )
+
+
+@app.command("authorize")
+def authorize(
+    name: str,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="loopback port of the redirect URI")
+    ] = DEFAULT_CALLBACK_PORT,
+    browser: Annotated[bool, typer.Option("--browser/--no-browser", help="open a browser")] = True,
+    timeout: Annotated[float, typer.Option(min=5, max=3600, help="seconds to wait")] = 300,
+) -> None:
+    """Get OAuth tokens through the app's consent page (authorization code with PKCE)."""
+
+    def show(url: str) -> None:
+        console.print(
+            f"Open this address, sign in to the app and approve access:\n  {url}\n"
+            f"(the app redirects to http://127.0.0.1:{port}/oauth/callback; register that "
+            "redirect URI in the OAuth app)"
+        )
+        if browser:
+            webbrowser.open(url)
+
+    with store() as st:
+        asyncio.run(
+            authorization.authorize_profile(
+                st.db, st.keys, clock(), name, show_url=show, port=port, timeout=timeout
+            )
+        )
+    console.print(
+        f"Authorized: tokens stored encrypted. Next: [cyan]shelfware profile validate {name}[/]"
+    )
 
 
 @app.command("list")
@@ -159,7 +197,15 @@ def show(name: str, json_: Annotated[bool, typer.Option("--json")] = False) -> N
         ("URL", v.url),
         ("Region", v.region),
         ("Auth", v.auth),
-        ("Credential", "stored, encrypted" if v.has_credential else "missing"),
+        (
+            "Credential",
+            "[red]re-authorize[/]: the app refused the OAuth refresh token; run "
+            f"[cyan]shelfware profile authorize {v.name}[/]"
+            if (v.last_validation or {}).get("reauthorize")
+            else "stored, encrypted"
+            if v.has_credential
+            else "missing",
+        ),
         ("Credential belongs to", v.credential_owner),
         ("Download subscriptions", "on (always)"),
         ("Pull user activity", "on" if v.processes.activity else "off"),

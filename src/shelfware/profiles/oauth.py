@@ -173,6 +173,10 @@ class LoopbackCallback:
         self._result: asyncio.Future[dict[str, str]] | None = None
         self._server: uvicorn.Server | None = None
 
+    def expect(self, state: str) -> None:
+        """The state the redirect must carry (known once the authorization URL is made)."""
+        self._expected_state = state
+
     @property
     def redirect_uri(self) -> str:
         return f"http://{self.host}:{self.port}{CALLBACK_PATH}"

@@ -171,6 +171,17 @@ def set_credential(
     secrets: dict[str, str],
 ) -> None:
     """Replace the credential; the profile needs a fresh validation before (re)publishing."""
+    write_secrets(profile, keys, clock, secrets)
+    connection_changed(profile, clock.now())
+    audit.record(
+        session, clock, action="profile.credential", object_type="profile", object_id=profile.id
+    )
+
+
+def write_secrets(
+    profile: IntegrationProfile, keys: KeyRing, clock: Clock, secrets: dict[str, str]
+) -> None:
+    """Encrypt and store a profile's secrets (the caller decides what else changes)."""
     now = clock.now()
     ciphertext = keys.encrypt(json.dumps(secrets))
     if profile.credential is None:
@@ -178,10 +189,7 @@ def set_credential(
     else:
         profile.credential.ciphertext = ciphertext
         profile.credential.updated_at = now
-    _connection_changed(profile, now)
-    audit.record(
-        session, clock, action="profile.credential", object_type="profile", object_id=profile.id
-    )
+    register_secret(*secrets.values())
 
 
 def rotate_keys(session: Session, clock: Clock, ring: KeyRing) -> KeyRotation:
@@ -206,7 +214,7 @@ def rotate_keys(session: Session, clock: Clock, ring: KeyRing) -> KeyRotation:
     return KeyRotation(credentials=count, keys=len(ring.keys))
 
 
-def _connection_changed(profile: IntegrationProfile, now: Any) -> None:
+def connection_changed(profile: IntegrationProfile, now: Any) -> None:
     profile.connection_changed_at = now
     profile.updated_at = now
     profile.last_validation_ok = None
@@ -242,8 +250,12 @@ async def validate_profile(
 
     Like a sync, this spans network calls, so it owns its (two short) transactions.
     """
+    from shelfware.profiles.authorization import listen_for_rotations
+
     with db.sessions() as session:
-        connector = open_connector(get_profile(session, name), keys)
+        profile = get_profile(session, name)
+        connector = open_connector(profile, keys)
+        listen_for_rotations(connector, db, keys, clock, profile.id)
     try:
         report = await connector.validate()
     finally:

@@ -31,6 +31,7 @@ from shelfware.models import (
     SoftwareModel,
     Subscription,
 )
+from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
 from shelfware.reclamation.schemas import CandidateQuery, CandidateView, ReclaimOutcomeView
 
@@ -297,6 +298,8 @@ async def reclaim_candidates(
             pid: open_connector(session.get_one(IntegrationProfile, pid), keys)
             for pid in by_profile
         }
+    for pid, connector in connectors.items():
+        authorization.listen_for_rotations(connector, db, keys, clock, pid)
     outcomes: list[ReclaimOutcomeView] = []
     now = clock.now()
     try:

@@ -48,6 +48,7 @@ from shelfware.connectors.base import (
     PageError,
     SnapshotError,
 )
+from shelfware.connectors.toolkit import ReauthorizationRequired
 from shelfware.directory.service import add_people_from_run, person_join_condition
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
@@ -69,6 +70,7 @@ from shelfware.models import (
     Subscription,
     SyncRun,
 )
+from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
 from shelfware.reclamation.evaluation import evaluate_profile
 from shelfware.sync.schemas import NoProgress, SyncProgress, SyncSummary
@@ -500,6 +502,7 @@ async def sync_profile(
         with db.sessions() as session:
             profile = session.get_one(IntegrationProfile, run.profile_id)
             connector = open_connector(profile, keys)
+            authorization.listen_for_rotations(connector, db, keys, clock, profile.id)
             wants_log = profile.process_activity and (
                 connector.capabilities.activity_source == ActivitySource.EVENT_LOG
             )
@@ -527,6 +530,11 @@ async def sync_profile(
         if connector is not None:
             _copy_stats(connector, summary)
         _fail(db, run, summary, clock)
+        if isinstance(exc, ReauthorizationRequired):
+            with db.transaction() as session:
+                authorization.mark_reauthorization_required(
+                    session, clock, session.get_one(IntegrationProfile, run.profile_id), str(exc)
+                )
         summary.seconds = time.perf_counter() - started
         if isinstance(exc, Exception):
             raise SyncError(

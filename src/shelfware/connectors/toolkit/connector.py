@@ -97,6 +97,8 @@ class HttpConnector:
         sleep: Sleep | None = None,
     ) -> None:
         self.settings = settings
+        # told the new secrets when an OAuth refresh rotates the tokens (the profile saves them)
+        self.secrets_listener = settings.on_new_secrets
         self.options = Options(settings.options)
         policy = policy or HttpPolicy()
         self.concurrency = self._concurrency(policy)
@@ -148,9 +150,9 @@ class HttpConnector:
             if endpoints is None or not refresh:
                 return access
             expires = secrets.get("expires_at")
-            notify = settings.on_new_secrets
 
             async def persist(tokens: TokenSet) -> None:
+                notify = self.secrets_listener
                 if notify is not None:
                     await notify(
                         {
