@@ -113,3 +113,66 @@ async def test_activity_event_types_are_configurable(events: str) -> None:
     )
     assert connector.activity_events == (events,)
     await connector.aclose()
+
+
+async def test_two_organisations_sync_independently_and_activity_is_incremental(
+    db: Database, keys: KeyRing, clock: FrozenClock
+) -> None:
+    """Several profiles of one app (the seeds' child aliases): their own credentials, their
+    own subscriptions. Activity starts from "analyze user activity from" (60 days before the
+    profile was created, never before the 90 days Asana keeps) and then from the watermark."""
+    from urllib.parse import parse_qs
+
+    audit_starts: list[str] = []
+
+    def recording(app: object):  # type: ignore[no-untyped-def]
+        async def wrapped(scope, receive, send):  # type: ignore[no-untyped-def]
+            if scope["type"] == "http" and scope["path"].endswith("/audit_log_events"):
+                query = parse_qs(scope["query_string"].decode())
+                audit_starts.extend(query.get("start_at", []))
+            await app(scope, receive, send)  # type: ignore[operator]
+
+        return wrapped
+
+    first_app, first_org = SANDBOXES["asana"](150, 41, NOW, 0, FaultSpec())
+    second_app, second_org = SANDBOXES["asana"](90, 42, NOW, 0, FaultSpec())
+    with (
+        serve_in_thread(recording(first_app)) as first,
+        serve_in_thread(second_app) as second,
+    ):
+        for name, server, org in (("acme-eu", first, first_org), ("acme-us", second, second_org)):
+            with db.transaction() as session:
+                profiles.create_profile(
+                    session,
+                    keys,
+                    clock,
+                    ProfileCreate(
+                        kind="asana",
+                        name=name,
+                        url=server.url,
+                        secrets={"api_key": org.api_key},
+                        options={"workspace": org.organisation.gid, "rate_limit": "paid"},
+                    ),
+                )
+            assert (await profiles.validate_profile(db, keys, clock, name)).ok
+            with db.transaction() as session:
+                profiles.publish_profile(session, clock, profiles.get_profile(session, name))
+        audit_starts.clear()  # validation probes the log too
+        await sync_profile(db, keys, clock, "acme-eu")
+        await sync_profile(db, keys, clock, "acme-us")
+        with db.sessions() as session:
+            by_profile: dict[int, set[str]] = {}
+            for sub in session.scalars(select(Subscription)):
+                by_profile.setdefault(sub.profile_id, set()).add(sub.external_id)
+        expected = [
+            {m.user.gid for m in org.members(org.organisation.gid)}
+            for org in (first_org, second_org)
+        ]
+        assert sorted(by_profile.values(), key=len, reverse=True) == expected
+        # activity: from 60 days before creation on the first sync, then from the watermark
+        start = (NOW - timedelta(days=60)).strftime("%Y-%m-%dT%H")
+        assert audit_starts and {s[:13] for s in audit_starts} == {start}
+        audit_starts.clear()
+        clock.advance(timedelta(hours=6))
+        await sync_profile(db, keys, clock, "acme-eu")
+        assert audit_starts and {s[:13] for s in audit_starts} == {NOW.strftime("%Y-%m-%dT%H")}
