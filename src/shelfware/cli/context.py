@@ -17,6 +17,7 @@ from rich.markup import escape
 from shelfware.connectors.base import ConnectorError
 from shelfware.kit.clock import Clock, FrozenClock, SystemClock, utc
 from shelfware.kit.crypto import KeyRingError
+from shelfware.kit.csv_input import CsvInputError
 from shelfware.licensing.service import LicensingError
 from shelfware.profiles.oauth import AuthorizationError
 from shelfware.profiles.service import ProfileError
@@ -38,6 +39,7 @@ err_console = _console(stderr=True)
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     AuthorizationError,
+    CsvInputError,
     ConnectorError,
     KeyRingError,
     LicensingError,

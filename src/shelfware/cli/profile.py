@@ -16,7 +16,7 @@ from shelfware.cli import output
 from shelfware.cli.context import clock, console, fail, store
 from shelfware.connectors.custom.spec import parse_spec, spec_text
 from shelfware.kit.clock import utc
-from shelfware.profiles import authorization, service
+from shelfware.profiles import attachments, authorization, service
 from shelfware.profiles.oauth import DEFAULT_CALLBACK_PORT
 from shelfware.profiles.schemas import ProfileCreate
 
@@ -122,6 +122,26 @@ def create(
             f"Created draft profile [bold]{profile.name}[/] ({profile.kind}) for {profile.url}.\n"
             f"Next: [cyan]shelfware profile {step} {profile.name}[/]"
         )
+
+
+@app.command("attach")
+def attach(
+    name: str,
+    file: Annotated[Path, typer.Argument(help="the app's user report, e.g. Roadmunk's users CSV")],
+) -> None:
+    """Attach the app's latest user report: only users it lists as active then hold seats."""
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        fail(f"{file}: cannot read it ({error.strerror or error})")
+    with store() as st, st.db.transaction() as session:
+        summary = attachments.attach_user_report(
+            session, clock(), service.get_profile(session, name), data, file.name
+        )
+    console.print(
+        f"Attached {file.name}: {summary['rows']} users listed, {summary['active']} active. "
+        f"It applies from the next sync: [cyan]shelfware sync {name}[/]"
+    )
 
 
 @app.command("authorize")

@@ -335,6 +335,15 @@ class RallyConnector(HttpConnector):
 
     # ------------------------------------------------------------------ hooks
 
+    @classmethod
+    def default_url_for(cls, region: str | None) -> str | None:
+        key = (region or "us").strip().lower()
+        if key not in RALLY_REGION_URLS:
+            raise ConnectorError(
+                f"unknown Rally region {region!r}: use one of {', '.join(RALLY_REGION_URLS)}"
+            )
+        return RALLY_REGION_URLS[key]
+
     def resolve_api_url(self, settings: ConnectorSettings) -> str:
         return rally_api_url(settings.url, settings.region)
 

@@ -202,6 +202,10 @@ class RoadmunkConnector(HttpConnector):
             frozenset(e for e in report.split("\n") if e) if report is not None else None
         )
 
+    @classmethod
+    def default_url_for(cls, region: str | None) -> str | None:
+        return roadmunk_url(None, region)
+
     def resolve_api_url(self, settings: ConnectorSettings) -> str:
         return roadmunk_url(settings.url, settings.region)
 

@@ -116,7 +116,8 @@ def create_profile(
     session: Session, keys: KeyRing, clock: Clock, data: ProfileCreate
 ) -> IntegrationProfile:
     cls = connector_class(data.kind)  # raises with the known kinds listed
-    url = data.url or getattr(cls, "default_url", None)
+    by_region = getattr(cls, "default_url_for", None)
+    url = data.url or (by_region(data.region) if by_region else getattr(cls, "default_url", None))
     if not url:
         raise ProfileError(f"a {data.kind} profile needs --url")
     url = check_connection_url(url)

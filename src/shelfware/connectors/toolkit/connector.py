@@ -127,6 +127,11 @@ class HttpConnector:
         return cls.publisher, cls.product, cls.default_edition
 
     @classmethod
+    def default_url_for(cls, region: str | None) -> str | None:
+        """The connection URL when a profile gives none (vendors with regions pick one)."""
+        return cls.default_url
+
+    @classmethod
     def profile_capabilities(cls, options: Mapping[str, str]) -> Capabilities:
         """What a profile of this kind can do (generic connectors: what its options say)."""
         return cls.capabilities
