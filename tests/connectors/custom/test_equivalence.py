@@ -113,3 +113,44 @@ async def test_a_spec_without_activity_never_selects_candidates(
         profiles.publish_profile(session, clock, profiles.get_profile(session, "no-activity"))
     summary = await sync_profile(db, keys, clock, "no-activity")
     assert summary.accounts == 200 and summary.candidates_created == 0
+
+
+async def test_custom_asana_spec_matches_the_builtin_connector(
+    db: Database, keys: KeyRing, clock: FrozenClock
+) -> None:
+    from shelfware.sandbox import SANDBOXES
+    from shelfware.sandbox.faults import FaultSpec
+    from shelfware.sandbox.server import serve_in_thread
+
+    from ...conftest import NOW
+
+    builtin_app, org = SANDBOXES["asana"](500, 23, NOW, 0, FaultSpec())
+    spec_app, _ = SANDBOXES["asana"](500, 23, NOW, 0, FaultSpec())  # the same organisation
+    workspace = org.organisation.gid
+    with serve_in_thread(builtin_app) as builtin_server, serve_in_thread(spec_app) as spec_server:
+        for name, kind, server, spec in (
+            ("asana", "asana", builtin_server, None),
+            ("asana-spec", "custom", spec_server, (EXAMPLES / "asana.yaml").read_text()),
+        ):
+            with db.transaction() as session:
+                profiles.create_profile(
+                    session,
+                    keys,
+                    clock,
+                    ProfileCreate(
+                        kind=kind,
+                        name=name,
+                        url=server.url,
+                        secrets={"api_key": org.api_key},
+                        options={"workspace": workspace, "rate_limit": "paid"},
+                        spec=spec,
+                    ),
+                )
+            assert (await profiles.validate_profile(db, keys, clock, name)).ok
+            with db.transaction() as session:
+                profiles.publish_profile(session, clock, profiles.get_profile(session, name))
+            await sync_profile(db, keys, clock, name)
+    built_subs, built_candidates = rows(db, "asana")
+    spec_subs, spec_candidates = rows(db, "asana-spec")
+    assert built_candidates and spec_subs == built_subs
+    assert spec_candidates == built_candidates

@@ -10,7 +10,7 @@ paginators refuse other hosts.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -40,6 +40,7 @@ from shelfware.connectors.custom.spec import (
     BasicSpec,
     BearerSpec,
     ClientCredentialsSpec,
+    Condition,
     CursorSpec,
     CustomSpec,
     LinkHeaderSpec,
@@ -98,6 +99,18 @@ def spec_of(options: Mapping[str, str]) -> CustomSpec:
         raise ConnectorError(str(error)) from None
 
 
+def kept_records(conditions: list[Condition], records: list[Any]) -> list[Any]:
+    """The records every condition keeps (all of them when there is none)."""
+    if not conditions:
+        return records
+    tests = [(path(c.path), {_key(v) for v in c.in_}) for c in conditions]
+    return [r for r in records if all(_key(where.find(r)) in allowed for where, allowed in tests)]
+
+
+def _key(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
 def capabilities_of(spec: CustomSpec) -> Capabilities:
     """What a spec can do: activity from an event stream, or from a field on the accounts."""
     streams = spec.streams
@@ -147,6 +160,7 @@ class CustomConnector(HttpConnector):
             app.edition,
         )
         self.capabilities = capabilities_of(self.spec)  # type: ignore[misc]
+        self.unpaid_editions = frozenset(app.unpaid_editions)  # type: ignore[misc]
 
     @classmethod
     def model_identity(cls, url: str, options: Mapping[str, str]) -> tuple[str, str, str]:
@@ -317,8 +331,9 @@ class CustomConnector(HttpConnector):
         async for page in stream.pages(checks):
             if page.number == 1:
                 self.expected_total = page.total
+            kept = kept_records(self.spec.streams.accounts.keep_if, page.records)
             try:
-                yield [self.map_account(raw) for raw in page.records]
+                yield [self.map_account(raw) for raw in kept]
             except RecordError as error:
                 raise PageError(page.number, f"malformed account: {error}") from None
 
@@ -335,7 +350,7 @@ class CustomConnector(HttpConnector):
         stream = self._stream(spec, "activity events", cursor=cursor)
         async for page in stream.pages():
             records = []
-            for raw in page.records:
+            for raw in kept_records(spec.keep_if, page.records):
                 try:
                     external_id = fields.text_value(spec.fields.external_id, raw, "external_id")
                     at = fields.instant_value(spec.fields.at, raw, "at")
@@ -369,11 +384,17 @@ class CustomConnector(HttpConnector):
         activity = self.spec.streams.activity
         if activity is not None:
             try:
-                since = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+                # a probe of the last day (validation needs a bound, not the data)
+                end = datetime.now(UTC)
                 events = self._stream(
                     activity,
                     "activity events",
-                    cursor={"start": fields.format_instant(since, activity.cursor_format)},
+                    cursor={
+                        "start": fields.format_instant(
+                            end - timedelta(days=1), activity.cursor_format
+                        ),
+                        "end": fields.format_instant(end, activity.cursor_format),
+                    },
                 )
                 first = await events.first_page()
                 facts["activity_sample"] = [

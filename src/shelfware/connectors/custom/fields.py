@@ -37,7 +37,8 @@ def text_value(spec: FieldSpec | None, record: Any, name: str) -> str | None:
         return None
     value = raw_value(spec, record)
     if spec.map is not None and value is not None:
-        value = spec.map.get(str(value), spec.default if spec.default is not None else value)
+        key = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        value = spec.map.get(key, spec.default if spec.default is not None else value)
     if value is None:
         value = spec.default
     if value is None:

@@ -60,6 +60,17 @@ class App(_Strict):
     publisher: str = Field(min_length=1, max_length=200)
     product: str = Field(min_length=1, max_length=200)
     edition: str = Field(default="Standard", min_length=1, max_length=200)
+    # editions whose seats cost nothing (guests): never removal candidates by default
+    unpaid_editions: list[str] = Field(default_factory=list, max_length=20)
+
+
+class Condition(_Strict):
+    """Keep a record only when the value at `path` is one of `in` (a closed test, no code)."""
+
+    path: JsonPathText
+    in_: list[str | bool | int] = Field(alias="in", min_length=1, max_length=100)
+
+    _path = field_validator("path")(_check_path)
 
 
 class BearerSpec(_Strict):
@@ -271,6 +282,7 @@ class AccountsStream(_Strict):
     records: JsonPathText
     pagination: PaginationSpec = Field(default_factory=lambda: SinglePageSpec(type="single_page"))
     errors: JsonPathText | None = None
+    keep_if: list[Condition] = Field(default_factory=list, max_length=10)
     fields: AccountFields
 
     _records = field_validator("records", "errors")(lambda v: v if v is None else _check_path(v))
@@ -286,6 +298,7 @@ class ActivityStream(_Strict):
     records: JsonPathText
     pagination: PaginationSpec = Field(default_factory=lambda: SinglePageSpec(type="single_page"))
     errors: JsonPathText | None = None
+    keep_if: list[Condition] = Field(default_factory=list, max_length=10)
     fields: ActivityFields
     cursor_format: Literal["iso8601", "epoch_seconds", "epoch_millis"] = "iso8601"
     lookback_hours: int = Field(default=24, ge=0, le=24 * 30)
