@@ -15,9 +15,12 @@ Guarantees (DOMAIN.md, "known hard parts"):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import operator
 import os
 import socket
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -174,19 +177,26 @@ def _reap_abandoned(db: Database, clock: Clock, name: str) -> bool:
 
 
 BULK_ROWS = 5000  # from this many rows on, refresh planner statistics after bulk writes
-STAGED_COLUMNS = [
-    "run_id",
-    "external_id",
-    "username",
-    "email",
-    "display_name",
-    "active",
-    "admin",
-    "edition",
-    "created_in_app_at",
-    "last_activity_at",
-]
-STAGED_INSTANTS = frozenset({8, 9})
+
+# The account's shape, derived from the record type the connectors produce: the staging
+# table, the staged rows, the upsert and its change test all follow it.
+ACCOUNT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(AccountRecord))
+_ACCOUNT_TYPES = typing.get_type_hints(AccountRecord)
+INSTANT_FIELDS = frozenset(
+    name
+    for name in ACCOUNT_FIELDS
+    if _ACCOUNT_TYPES[name] is datetime or datetime in typing.get_args(_ACCOUNT_TYPES[name])
+)
+STAGED_COLUMNS = ["run_id", *ACCOUNT_FIELDS]
+STAGED_INSTANTS = frozenset(i for i, name in enumerate(STAGED_COLUMNS) if name in INSTANT_FIELDS)
+# Written on every change of the account; the key is matched, activity only moves forward.
+TRACKED_FIELDS = (
+    "software_model_id",
+    *(name for name in ACCOUNT_FIELDS if name not in ("external_id", "last_activity_at")),
+    "person_id",
+)
+_account_values = operator.attrgetter(*ACCOUNT_FIELDS)
+_EDITION = ACCOUNT_FIELDS.index("edition")
 
 
 def _staged_rows(
@@ -198,20 +208,10 @@ def _staged_rows(
         if record.external_id in seen:
             continue
         seen.add(record.external_id)
-        rows.append(
-            (
-                run_id,
-                record.external_id,
-                record.username,
-                record.email,
-                record.display_name,
-                record.active,
-                record.admin,
-                record.edition or default_edition,
-                record.created_in_app_at,
-                record.last_activity_at,
-            )
-        )
+        values = _account_values(record)
+        if values[_EDITION] is None:
+            values = (*values[:_EDITION], default_edition, *values[_EDITION + 1 :])
+        rows.append((run_id, *values))
     return rows
 
 
@@ -307,22 +307,12 @@ def _switch_over(
         connector.capabilities.activity_source == ActivitySource.ACCOUNT_FIELD
     )
     now_sql = literal(now, UTCDateTime())
+    account_values = [
+        null() if name == "last_activity_at" and not take_activity else ST[name]
+        for name in ACCOUNT_FIELDS
+    ]
     source = (
-        select(
-            literal(run.profile_id),
-            M.id,
-            ST.external_id,
-            ST.username,
-            ST.email,
-            ST.display_name,
-            ST.active,
-            ST.admin,
-            ST.edition,
-            ST.created_in_app_at,
-            ST.last_activity_at if take_activity else null(),
-            now_sql,
-            Person.__table__.c.id,
-        )
+        select(literal(run.profile_id), M.id, *account_values, now_sql, Person.__table__.c.id)
         .select_from(
             StagedAccount.__table__.join(
                 SoftwareModel.__table__,
@@ -339,15 +329,7 @@ def _switch_over(
         [
             S.profile_id,
             S.software_model_id,
-            S.external_id,
-            S.username,
-            S.email,
-            S.display_name,
-            S.active,
-            S.admin,
-            S.edition,
-            S.created_in_app_at,
-            S.last_activity_at,
+            *(S[name] for name in ACCOUNT_FIELDS),
             S.first_seen_at,
             S.person_id,
         ],
@@ -369,26 +351,15 @@ def _switch_over(
         if take_activity
         else table.c.last_activity_at
     )
-    tracked = (
-        "software_model_id",
-        "username",
-        "email",
-        "display_name",
-        "active",
-        "admin",
-        "edition",
-        "created_in_app_at",
-        "person_id",
-    )
     changed = or_(
-        *(table.c[name].is_distinct_from(incoming[name]) for name in tracked),
+        *(table.c[name].is_distinct_from(incoming[name]) for name in TRACKED_FIELDS),
         table.c.gone_at.is_not(None),
         forward_activity.is_distinct_from(table.c.last_activity_at),
     )
     upsert = upsert.on_conflict_do_update(
         index_elements=[S.profile_id, S.external_id],
         set_={
-            **{name: incoming[name] for name in tracked},
+            **{name: incoming[name] for name in TRACKED_FIELDS},
             "last_activity_at": forward_activity,
             "gone_at": None,
             "last_seen_at": None,
