@@ -24,6 +24,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -118,11 +119,46 @@ def _owner_is_dead(owner: str | None) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    # a killed process nobody has waited for yet is a zombie: it still answers signal 0
+    return _is_zombie(int(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # "pid (command) state ...": the command may itself hold ") ", so split at the last one
+    return stat[stat.rfind(")") + 2 :].startswith("Z")
+
+
+def _running_run(db: Database, name: str) -> SyncRun | None:
+    with db.sessions() as session:
+        profile = profiles.get_profile(session, name)
+        return session.scalar(
+            select(SyncRun).where(
+                SyncRun.profile_id == profile.id, SyncRun.status == RunStatus.RUNNING
+            )
+        )
+
+
+def _already_running(name: str, other: SyncRun | None) -> SyncError:
+    detail = f" (run {other.id}, started {other.started_at:%Y-%m-%d %H:%M} UTC)" if other else ""
+    return SyncError(f"a sync of profile {name!r} is already running{detail}")
 
 
 def _open_run(db: Database, clock: Clock, name: str) -> _Run:
+    """Record a new running run, or refuse at once when one is running.
+
+    The running run is looked for with a plain read first: on SQLite the write below would
+    otherwise wait for the write lock of a run inside its switch-over, and then start a
+    second full sync. The partial unique index stays the final guard against a race."""
     for attempt in range(2):
+        other = _running_run(db, name)
+        if other is not None:
+            if attempt == 0 and _reap_abandoned(db, clock, name):
+                continue
+            raise _already_running(name, other)
         try:
             with db.transaction() as session:
                 profile = profiles.get_profile(session, name)
@@ -144,18 +180,8 @@ def _open_run(db: Database, clock: Clock, name: str) -> _Run:
         except IntegrityError:
             if attempt == 0 and _reap_abandoned(db, clock, name):
                 continue
-            with db.sessions() as session:
-                profile = profiles.get_profile(session, name)
-                other = session.scalar(
-                    select(SyncRun).where(
-                        SyncRun.profile_id == profile.id, SyncRun.status == RunStatus.RUNNING
-                    )
-                )
-            detail = (
-                f" (run {other.id}, started {other.started_at:%Y-%m-%d %H:%M} UTC)" if other else ""
-            )
-            raise SyncError(f"a sync of profile {name!r} is already running{detail}") from None
-    raise AssertionError("unreachable")
+            raise _already_running(name, _running_run(db, name)) from None
+    raise _already_running(name, _running_run(db, name))
 
 
 def _reap_abandoned(db: Database, clock: Clock, name: str) -> bool:
@@ -215,11 +241,13 @@ def _staged_rows(
     return rows
 
 
-def _write_staged(db: Database, rows: list[tuple[Any, ...]]) -> None:
+def _write_staged(db: Database, rows: list[tuple[Any, ...]], summary: SyncSummary) -> None:
+    started = time.perf_counter()
     with db.engine.begin() as connection:
         bulk_insert(
             connection, StagedAccount.__table__, STAGED_COLUMNS, rows, instants=STAGED_INSTANTS
         )
+    summary.staging_seconds += time.perf_counter() - started
 
 
 def _discard_staged(connection: Connection, run_id: int) -> None:
@@ -244,10 +272,10 @@ async def _download(
             rows = _staged_rows(run.id, page, default_edition, seen)
             if writing is not None:
                 await writing
-            writing = asyncio.ensure_future(asyncio.to_thread(_write_staged, db, rows))
+            writing = asyncio.ensure_future(asyncio.to_thread(_write_staged, db, rows, summary))
             pages += 1
             summary.accounts += len(rows)
-            progress.pages(pages, summary.accounts, getattr(connector, "expected_total", None))
+            progress.pages(pages, summary.accounts, connector.expected_total)
         if writing is not None:
             await writing
     finally:
@@ -276,6 +304,7 @@ def _switch_over(
     now: datetime,
     summary: SyncSummary,
     clock: Clock,
+    progress: SyncProgress,
 ) -> None:
     profile = session.get_one(IntegrationProfile, run.profile_id)
     dialect = session.get_bind().dialect.name
@@ -407,14 +436,16 @@ def _switch_over(
     if profile.process_activity:
         profile.activity_watermark = run.started_at
     # 7. rules -> candidates
+    progress.stage("rule evaluation")
+    evaluating = time.perf_counter()
     evaluation = evaluate_profile(session, profile, now, can_reclaim=connector.capabilities.reclaim)
+    summary.evaluation_seconds = time.perf_counter() - evaluating
     summary.candidates_created = evaluation.created
     summary.candidates_canceled = evaluation.canceled
     summary.candidates_closed = evaluation.closed
     # 8. close the run, schedule the next refresh, drop the staging rows
     _discard_staged(session.connection(), run.id)
     profile.next_refresh_at = now + profiles.REFRESH_EVERY
-    _store_summary(session.get_one(SyncRun, run.id), summary, RunStatus.SUCCEEDED, now)
 
 
 def _store_summary(record: SyncRun, summary: SyncSummary, status: str, now: datetime) -> None:
@@ -434,6 +465,11 @@ def _store_summary(record: SyncRun, summary: SyncSummary, status: str, now: date
         "candidates_closed",
         "failed_page",
         "error",
+        "download_seconds",
+        "activity_seconds",
+        "staging_seconds",
+        "switch_over_seconds",
+        "evaluation_seconds",
     ):
         setattr(record, name, getattr(summary, name))
 
@@ -471,17 +507,26 @@ async def sync_profile(
                 profile.analyze_activity_from,
             )
         progress.stage("download")
+        stage_started = time.perf_counter()
         await _download(db, run, connector, progress, summary)
+        summary.download_seconds = time.perf_counter() - stage_started
         activity = None
         if wants_log:
             progress.stage("activity")
+            stage_started = time.perf_counter()
             activity = await _collect_activity(connector, since)
+            summary.activity_seconds = time.perf_counter() - stage_started
         progress.stage("switch-over")
+        stage_started = time.perf_counter()
         now = clock.now()
         _copy_stats(connector, summary)
-        with db.transaction() as session:
-            _switch_over(session, run, connector, activity, now, summary, clock)
         summary.status = RunStatus.SUCCEEDED
+        with db.transaction() as session:
+            _switch_over(session, run, connector, activity, now, summary, clock, progress)
+            summary.switch_over_seconds = (
+                time.perf_counter() - stage_started - summary.evaluation_seconds
+            )
+            _store_summary(session.get_one(SyncRun, run.id), summary, RunStatus.SUCCEEDED, now)
     except BaseException as exc:
         summary.status = RunStatus.FAILED
         summary.error = _describe(exc)
