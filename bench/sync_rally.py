@@ -144,6 +144,23 @@ async def raw_fetch(base: str, api_key: str) -> dict[str, Any]:
     return {"seconds": seconds, "pages": 1 + len(rest), "rows": rows + sum(r for _, r in rest)}
 
 
+async def connector_alone(base: str, api_key: str) -> dict[str, Any]:
+    """The connector's own download: fetch, decode and map every record; no database."""
+    from shelfware.connectors.base import ConnectorSettings
+    from shelfware.connectors.registry import build_connector
+
+    settings = ConnectorSettings(url=base, secrets={"api_key": api_key})
+    connector = build_connector("rally", settings)
+    started = time.perf_counter()
+    rows = 0
+    try:
+        async for page in connector.accounts():
+            rows += len(page)
+    finally:
+        await connector.aclose()
+    return {"seconds": time.perf_counter() - started, "rows": rows}
+
+
 SUBSCRIPTION_SHAPE = (
     "profile_id {int}, software_model_id {int}, external_id VARCHAR(200), "
     "username VARCHAR(300), email VARCHAR(320), display_name VARCHAR(300), active BOOLEAN, "
@@ -357,6 +374,7 @@ class Row:
     first: dict[str, Any]
     second: dict[str, Any]
     rss_mb: float
+    connector: float
 
     @property
     def floor(self) -> float:
@@ -382,9 +400,12 @@ def measure(users: int, latency_ms: float, stores: list[str]) -> list[Row]:
             )
             write = child("write", str(users), database, "0")["seconds"]
             result = child("sync", database, key, sandbox.url, sandbox.url)
+            mapped = child("connector", sandbox.url, key)["seconds"]
             first, second = result["syncs"]
             store = "PostgreSQL" if database.startswith("postgresql") else "SQLite"
-            row = Row(store, users, latency_ms, fetch, write, first, second, result["rss_mb"])
+            row = Row(
+                store, users, latency_ms, fetch, write, first, second, result["rss_mb"], mapped
+            )
             print(table_row(row), flush=True)
             rows.append(row)
     finally:
@@ -398,15 +419,16 @@ def table_row(r: Row) -> str:
         f"| {r.store} | {r.users:,} | {r.latency_ms:.0f} ms | {r.fetch:.2f} s | {r.write:.2f} s "
         f"| {first:.2f} s | **{first / r.floor:.2f}x** | {second:.2f} s "
         f"| **{second / r.fetch:.2f}x** | {r.rss_mb:.0f} MB | {stages(r.first)} "
-        f"| {stages(r.second)} |"
+        f"| {stages(r.second)} | {r.connector:.2f} s |"
     )
 
 
 HEADER = (
     "| store | users | latency | raw fetch | raw write | first sync | first / floor "
     "| unchanged second sync | second / raw fetch | peak RSS "
-    "| first: download / staging / switch-over / rules (s) | second: same (s) |\n"
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    "| first: download / staging / switch-over / rules (s) | second: same (s) "
+    "| connector alone |\n"
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 )
 
 
@@ -452,12 +474,14 @@ def pg_answers(url: str) -> bool:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in ("sandbox", "fetch", "write", "sync"):
+    if len(sys.argv) > 1 and sys.argv[1] in ("sandbox", "fetch", "connector", "write", "sync"):
         mode, args = sys.argv[1], sys.argv[2:]
         if mode == "sandbox":
             run_sandbox(int(args[0]), float(args[1]), int(args[2]), args[3] == "1")
         elif mode == "fetch":
             print(json.dumps(asyncio.run(raw_fetch(args[0], args[1]))))
+        elif mode == "connector":
+            print(json.dumps(asyncio.run(connector_alone(args[0], args[1]))))
         elif mode == "write":
             print(json.dumps(raw_write(int(args[0]), args[1], args[2] == "1")))
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy import ColumnElement, exists, func, literal, select
 from sqlalchemy.orm import Session
 
 from shelfware.kit.db import UTCDateTime, insert_for
@@ -22,12 +22,14 @@ def normalised_email(column: ColumnElement[str | None]) -> ColumnElement[str]:
 def add_people_from_run(session: Session, run_id: int, now: datetime) -> None:
     """Create a person for every email a run downloaded that no person has yet (set-based).
 
-    The switch-over then links accounts to people in the same statement that upserts them.
+    The switch-over then links accounts to people in the same statement that writes them.
+    Emails that already have a person are left out before grouping, so a re-sync inserts
+    (and groups) nothing.
     """
     email = normalised_email(ST.email)
     new_people = (
         select(email, func.max(ST.display_name), literal(now, UTCDateTime()))
-        .where(ST.run_id == run_id, email.like("%_@_%"))
+        .where(ST.run_id == run_id, email.like("%_@_%"), ~exists().where(P.email == email))
         .group_by(email)
     )
     statement = (

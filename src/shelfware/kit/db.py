@@ -115,14 +115,13 @@ def whole_days_between(dialect_name: str, later: Any, earlier: Any) -> Any:
 
 
 def _sqlite_instant(value: datetime | None) -> str | None:
-    """An aware instant in the text form SQLAlchemy's SQLite DateTime stores (naive UTC)."""
+    """An aware instant in the text form SQLAlchemy's SQLite DateTime stores (naive UTC,
+    always six digits of microseconds)."""
     if value is None:
         return None
-    v = value.astimezone(UTC) if value.tzinfo is not UTC else value
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
-        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
-    )
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -154,9 +153,15 @@ def bulk_insert(
     else:
         raise NotImplementedError(f"shelfware supports SQLite and PostgreSQL, not {dialect}")
     if instants:
-        rows = [
-            tuple(convert(v) if i in instants else v for i, v in enumerate(row)) for row in rows
-        ]
+        positions = sorted(instants)
+
+        def converted(row: tuple[Any, ...]) -> tuple[Any, ...]:
+            values = list(row)
+            for i in positions:
+                values[i] = convert(values[i])
+            return tuple(values)
+
+        rows = [converted(row) for row in rows]
     raw = connection.connection.driver_connection
     if dialect == "sqlite":
         marks = ", ".join("?" * len(columns))

@@ -314,90 +314,101 @@ def _switch_over(
         profiles.ensure_software_model(
             session, clock, connector.publisher, connector.product, edition
         )
-    # 2. created = staged accounts not yet known
-    known = exists().where(S.profile_id == run.profile_id, S.external_id == ST.external_id)
-    summary.created = (
-        session.scalar(
-            select(func.count())
-            .select_from(StagedAccount.__table__)
-            .where(ST.run_id == run.id, ~known)
-        )
-        or 0
-    )
-    # 3. people for new emails; the upsert links accounts to them
+    # 2. people for new emails; the writes below link accounts to them
     bulk = summary.accounts >= BULK_ROWS
     if bulk:
         refresh_statistics(session.connection(), "staged_account")
     add_people_from_run(session, run.id, now)
     if bulk:
         refresh_statistics(session.connection(), "person")
-    # 4. upsert, forward-only activity, only rows whose data changed are written
+    # 3. known accounts whose data changed (only those rows are written), activity forward
     take_activity = profile.process_activity and (
         connector.capabilities.activity_source == ActivitySource.ACCOUNT_FIELD
     )
     now_sql = literal(now, UTCDateTime())
+    staged = StagedAccount.__table__.join(
+        SoftwareModel.__table__,
+        and_(
+            M.publisher == connector.publisher,
+            M.product == connector.product,
+            M.edition == ST.edition,
+        ),
+    ).outerjoin(Person.__table__, person_join_condition())
     account_values = [
-        null() if name == "last_activity_at" and not take_activity else ST[name]
+        (null() if name == "last_activity_at" and not take_activity else ST[name]).label(name)
         for name in ACCOUNT_FIELDS
     ]
-    source = (
-        select(literal(run.profile_id), M.id, *account_values, now_sql, Person.__table__.c.id)
-        .select_from(
-            StagedAccount.__table__.join(
-                SoftwareModel.__table__,
-                and_(
-                    M.publisher == connector.publisher,
-                    M.product == connector.product,
-                    M.edition == ST.edition,
-                ),
-            ).outerjoin(Person.__table__, person_join_condition())
-        )
-        .where(ST.run_id == run.id)
-    )
-    upsert = insert_for(dialect, Subscription.__table__).from_select(
-        [
-            S.profile_id,
-            S.software_model_id,
-            *(S[name] for name in ACCOUNT_FIELDS),
-            S.first_seen_at,
-            S.person_id,
-        ],
-        source,
-    )
-    incoming = upsert.excluded
+    model_id = M.id.label("software_model_id")
+    person_id = Person.__table__.c.id.label("person_id")
     table = SUBSCRIPTIONS
-    forward_activity = (
-        case(
-            (
-                or_(
-                    table.c.last_activity_at.is_(None),
-                    incoming.last_activity_at > table.c.last_activity_at,
-                ),
-                incoming.last_activity_at,
-            ),
-            else_=table.c.last_activity_at,
+    known_before = session.scalar(select(exists().where(S.profile_id == run.profile_id)))
+    summary.updated = 0
+    if known_before:
+        incoming = (
+            select(model_id, *account_values, person_id)
+            .select_from(staged)
+            .where(ST.run_id == run.id)
+            .subquery("incoming")
         )
-        if take_activity
-        else table.c.last_activity_at
+        forward_activity = (
+            case(
+                (
+                    or_(
+                        S.last_activity_at.is_(None),
+                        incoming.c.last_activity_at > S.last_activity_at,
+                    ),
+                    incoming.c.last_activity_at,
+                ),
+                else_=S.last_activity_at,
+            )
+            if take_activity
+            else S.last_activity_at
+        )
+        changed = or_(
+            *(S[name].is_distinct_from(incoming.c[name]) for name in TRACKED_FIELDS),
+            S.gone_at.is_not(None),
+            forward_activity.is_distinct_from(S.last_activity_at),
+        )
+        statement = (
+            update(table)
+            .where(
+                S.profile_id == run.profile_id,
+                S.external_id == incoming.c.external_id,
+                changed,
+            )
+            .values(
+                **{name: incoming.c[name] for name in TRACKED_FIELDS},
+                last_activity_at=forward_activity,
+                gone_at=None,
+                last_seen_at=None,
+            )
+        )
+        summary.updated = rowcount(session.execute(statement)) or 0
+    # 4. accounts not known yet
+    known = exists().where(S.profile_id == run.profile_id, S.external_id == ST.external_id)
+    new_accounts = (
+        select(literal(run.profile_id), model_id, *account_values, now_sql, person_id)
+        .select_from(staged)
+        .where(ST.run_id == run.id, ~known)
     )
-    changed = or_(
-        *(table.c[name].is_distinct_from(incoming[name]) for name in TRACKED_FIELDS),
-        table.c.gone_at.is_not(None),
-        forward_activity.is_distinct_from(table.c.last_activity_at),
+    insert = (
+        insert_for(dialect, Subscription.__table__)
+        .from_select(
+            [
+                S.profile_id,
+                S.software_model_id,
+                *(S[name] for name in ACCOUNT_FIELDS),
+                S.first_seen_at,
+                S.person_id,
+            ],
+            new_accounts,
+        )
+        .on_conflict_do_nothing(index_elements=[S.profile_id, S.external_id])
     )
-    upsert = upsert.on_conflict_do_update(
-        index_elements=[S.profile_id, S.external_id],
-        set_={
-            **{name: incoming[name] for name in TRACKED_FIELDS},
-            "last_activity_at": forward_activity,
-            "gone_at": None,
-            "last_seen_at": None,
-        },
-        where=changed,
+    summary.created = (
+        rowcount(session.execute(insert.execution_options(preserve_rowcount=True))) or 0
     )
-    written = rowcount(session.execute(upsert.execution_options(preserve_rowcount=True))) or 0
-    summary.updated = max(0, written - summary.created)
-    if written >= BULK_ROWS:
+    if summary.created + summary.updated >= BULK_ROWS:
         refresh_statistics(session.connection(), "subscription")
     # 5. gone: only now that the whole download succeeded
     previous = session.scalar(
