@@ -2,11 +2,13 @@
 
 Guarantees (DOMAIN.md, "known hard parts"):
 
-- one active run per profile, enforced by a partial unique index on ``sync_run``;
+- one active run per profile: a second sync is refused at once (a plain read, before any write
+  lock), a partial unique index on ``sync_run`` is the final guard;
 - pages are staged under the run id as they arrive (bounded memory, batch inserts), and
   nothing a user sees changes until the whole download succeeded;
-- the switch-over (upsert, gone-marking, people, activity watermark, rule evaluation) is one
-  transaction, all set-based SQL;
+- the switch-over (people, changed accounts updated, new ones inserted, gone-marking, activity
+  watermark, rule evaluation) is one transaction, all set-based SQL whose cost grows with the
+  rows of the run, and a re-sync of unchanged data writes no subscription or candidate row;
 - last activity only moves forward;
 - a failed run leaves subscriptions, candidates and the watermark exactly as they were, and its
   record says which page failed and why.
@@ -318,8 +320,7 @@ def _switch_over(
     bulk = summary.accounts >= BULK_ROWS
     if bulk:
         refresh_statistics(session.connection(), "staged_account")
-    add_people_from_run(session, run.id, now)
-    if bulk:
+    if add_people_from_run(session, run.id, now) >= BULK_ROWS:
         refresh_statistics(session.connection(), "person")
     # 3. known accounts whose data changed (only those rows are written), activity forward
     take_activity = profile.process_activity and (
