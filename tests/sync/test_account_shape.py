@@ -17,7 +17,7 @@ from shelfware.sync.service import (
 
 
 def test_staging_and_subscription_hold_every_account_field() -> None:
-    assert ACCOUNT_FIELDS == tuple(f.name for f in dataclasses.fields(AccountRecord))
+    assert tuple(f.name for f in dataclasses.fields(AccountRecord)) == ACCOUNT_FIELDS
     assert set(STAGED_COLUMNS) == set(StagedAccount.__table__.columns.keys())
     assert set(ACCOUNT_FIELDS) <= set(Subscription.__table__.columns.keys())
     assert {STAGED_COLUMNS[i] for i in STAGED_INSTANTS} == {
