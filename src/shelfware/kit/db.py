@@ -172,6 +172,25 @@ def bulk_insert(
             copy.write_row(row)
 
 
+SQLITE_DEFAULT_CACHE_KIB = 2000
+
+
+@contextmanager
+def large_cache(connection: Any, mebibytes: int = 64) -> Iterator[None]:
+    """On SQLite, a larger page cache for one set-based transaction over many rows: with the
+    default 2 MiB, index probes miss once the tables outgrow it and the cost grows faster than
+    the rows (measured: a 300,000-user switch-over took half the time with 64 MiB). The cache
+    fills only as pages are read, and shrinks back to the default afterwards."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql(f"PRAGMA cache_size=-{mebibytes * 1024}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_DEFAULT_CACHE_KIB}")
+
+
 def refresh_statistics(connection: Any, *table_names: str) -> None:
     """Let PostgreSQL's planner see tables that just grew in bulk (a fresh 100k-row staging
     or subscription table would otherwise be planned as empty: nested loops, seconds lost)."""

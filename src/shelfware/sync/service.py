@@ -61,6 +61,7 @@ from shelfware.kit.db import (
     UTCDateTime,
     bulk_insert,
     insert_for,
+    large_cache,
     refresh_statistics,
     rowcount,
 )
@@ -533,7 +534,7 @@ async def sync_profile(
         now = clock.now()
         _copy_stats(connector, summary)
         summary.status = RunStatus.SUCCEEDED
-        with db.transaction() as session:
+        with db.transaction() as session, large_cache(session.connection()):
             _switch_over(session, run, connector, activity, now, summary, clock, progress)
             summary.switch_over_seconds = (
                 time.perf_counter() - stage_started - summary.evaluation_seconds
