@@ -46,8 +46,13 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
+# The bench measures the floor (raw fetch, raw driver write) in the same run as the syncs; it
+# DROPs the schema of BENCH_DATABASE_URL (PostgreSQL is skipped when nothing answers there).
+BENCH_DATABASE_URL ?= $(PG_TEST_URL)
+BENCH_ARGS ?= --churn 150000 --million
+
 bench: install-test
-	$(BIN)/python bench/sync_rally.py
+	$(BIN)/python bench/sync_rally.py --pg-url "$(BENCH_DATABASE_URL)" $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .demo-home .pytest_cache

@@ -75,10 +75,6 @@ class Database:
     def from_url(cls, url: str) -> Database:
         return cls(make_engine(url))
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
-
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on error."""
@@ -119,14 +115,13 @@ def whole_days_between(dialect_name: str, later: Any, earlier: Any) -> Any:
 
 
 def _sqlite_instant(value: datetime | None) -> str | None:
-    """An aware instant in the text form SQLAlchemy's SQLite DateTime stores (naive UTC)."""
+    """An aware instant in the text form SQLAlchemy's SQLite DateTime stores (naive UTC,
+    always six digits of microseconds)."""
     if value is None:
         return None
-    v = value.astimezone(UTC) if value.tzinfo is not UTC else value
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
-        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
-    )
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -158,9 +153,15 @@ def bulk_insert(
     else:
         raise NotImplementedError(f"shelfware supports SQLite and PostgreSQL, not {dialect}")
     if instants:
-        rows = [
-            tuple(convert(v) if i in instants else v for i, v in enumerate(row)) for row in rows
-        ]
+        positions = sorted(instants)
+
+        def converted(row: tuple[Any, ...]) -> tuple[Any, ...]:
+            values = list(row)
+            for i in positions:
+                values[i] = convert(values[i])
+            return tuple(values)
+
+        rows = [converted(row) for row in rows]
     raw = connection.connection.driver_connection
     if dialect == "sqlite":
         marks = ", ".join("?" * len(columns))
@@ -169,6 +170,25 @@ def bulk_insert(
     with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
+
+
+SQLITE_DEFAULT_CACHE_KIB = 2000
+
+
+@contextmanager
+def large_cache(connection: Any, mebibytes: int = 64) -> Iterator[None]:
+    """On SQLite, a larger page cache for one set-based transaction over many rows: with the
+    default 2 MiB, index probes miss once the tables outgrow it and the cost grows faster than
+    the rows (measured: a 300,000-user switch-over took half the time with 64 MiB). The cache
+    fills only as pages are read, and shrinks back to the default afterwards."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql(f"PRAGMA cache_size=-{mebibytes * 1024}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_DEFAULT_CACHE_KIB}")
 
 
 def refresh_statistics(connection: Any, *table_names: str) -> None:

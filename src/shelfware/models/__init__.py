@@ -12,6 +12,7 @@ from shelfware.models.reclamation import (
     Justification,
     ReclamationRule,
     RemovalCandidate,
+    is_open_candidate,
 )
 from shelfware.models.run import RunStatus, SyncRun
 from shelfware.models.software import SoftwareModel
@@ -36,4 +37,5 @@ __all__ = [
     "StagedAccount",
     "Subscription",
     "SyncRun",
+    "is_open_candidate",
 ]

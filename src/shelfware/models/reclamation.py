@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy import ColumnElement, ForeignKey, Index, Numeric, String, Text, literal_column, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shelfware.models.base import Base, BigId, id_column
@@ -62,7 +62,8 @@ class Justification(StrEnum):
     RESTRICTED = "restricted"
 
 
-_OPEN_SQL = "state NOT IN ('closed_complete', 'closed_skipped', 'closed_canceled')"
+# "state NOT IN ('closed_complete', 'closed_skipped', 'closed_canceled')"
+_OPEN_SQL = "state NOT IN (" + ", ".join(f"'{value}'" for value in CLOSED_STATES) + ")"
 
 
 class RemovalCandidate(Base):
@@ -102,3 +103,11 @@ class RemovalCandidate(Base):
     reclaimed_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+def is_open_candidate() -> ColumnElement[bool]:
+    """SQL for "the candidate is open", written exactly like the partial unique index's
+    predicate (literal values, ``NOT IN`` the closed states) so both SQLite and PostgreSQL
+    can prove the index applies and use it: a ``state IN (open...)`` test cannot."""
+    state = RemovalCandidate.__table__.c.state
+    return state.not_in([literal_column(f"'{value}'") for value in CLOSED_STATES])

@@ -53,3 +53,10 @@ class SyncRun(Base):
     candidates_closed: Mapped[int] = mapped_column(default=0)
     failed_page: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # Seconds spent in each stage (staging overlaps the download; rule evaluation is part of
+    # the switch-over's transaction but counted apart).
+    download_seconds: Mapped[float | None]
+    activity_seconds: Mapped[float | None]
+    staging_seconds: Mapped[float | None]
+    switch_over_seconds: Mapped[float | None]
+    evaluation_seconds: Mapped[float | None]

@@ -49,7 +49,8 @@ class Subscription(Base):
 
 
 class StagedAccount(Base):
-    """An account row downloaded by a run, held until the whole download succeeded."""
+    """An account row downloaded by a run, held until the whole download succeeded
+    (unlogged on PostgreSQL: migration 0002)."""
 
     __tablename__ = "staged_account"
 

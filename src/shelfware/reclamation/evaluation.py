@@ -34,13 +34,13 @@ from sqlalchemy.orm import Session
 from shelfware.kit.db import UTCDateTime, rowcount, whole_days_between
 from shelfware.licensing.pricing import SeatPrice, seat_prices
 from shelfware.models import (
-    OPEN_STATES,
     CandidateState,
     IntegrationProfile,
     Justification,
     ReclamationRule,
     RemovalCandidate,
     Subscription,
+    is_open_candidate,
 )
 
 S = Subscription.__table__.c
@@ -161,7 +161,7 @@ def _create(
     can_reclaim: bool,
 ) -> int:
     now_sql = literal(now, UTCDateTime())
-    has_open = exists().where(C.subscription_id == S.id, C.state.in_(OPEN_STATES))
+    has_open = exists().where(C.subscription_id == S.id, is_open_candidate())
     if not (can_reclaim and profile.process_reclaim):
         state: ColumnElement[Any] = literal(CandidateState.AWAITING_REVOCATION.value)
     elif rule.notify:
@@ -230,7 +230,7 @@ def _reprice_open(
         .where(
             C.profile_id == profile.id,
             C.software_model_id == model_id,
-            C.state.in_(OPEN_STATES),
+            is_open_candidate(),
             C.unit_cost.is_distinct_from(annual_price),
         )
         .values(unit_cost=annual_price, potential_savings=annual_price, updated_at=now)
@@ -251,7 +251,7 @@ def _cancel_no_longer_idle(
     statement = (
         update(REMOVAL_CANDIDATES)
         .where(
-            C.state.in_(OPEN_STATES),
+            is_open_candidate(),
             C.reclaimed_at.is_(None),
             C.subscription_id.in_(no_longer),
         )
@@ -272,7 +272,7 @@ def _close_gone(session: Session, profile: IntegrationProfile, now: datetime) ->
     complete = or_(C.reclaimed_at.is_not(None), C.state == CandidateState.AWAITING_REVOCATION.value)
     statement = (
         update(REMOVAL_CANDIDATES)
-        .where(C.profile_id == profile.id, C.state.in_(OPEN_STATES), C.subscription_id.in_(gone))
+        .where(C.profile_id == profile.id, is_open_candidate(), C.subscription_id.in_(gone))
         .values(
             state=case(
                 (complete, literal(CandidateState.CLOSED_COMPLETE.value)),

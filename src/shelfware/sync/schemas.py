@@ -41,3 +41,10 @@ class SyncSummary:
     failed_page: int | None = None
     error: str | None = None
     seconds: float = 0.0
+    # Seconds per stage: staging (writing downloaded pages, in a worker thread) overlaps the
+    # download; the switch-over's figure leaves out rule evaluation, which runs inside it.
+    download_seconds: float = 0.0
+    activity_seconds: float = 0.0
+    staging_seconds: float = 0.0
+    switch_over_seconds: float = 0.0
+    evaluation_seconds: float = 0.0

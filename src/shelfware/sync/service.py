@@ -2,11 +2,13 @@
 
 Guarantees (DOMAIN.md, "known hard parts"):
 
-- one active run per profile, enforced by a partial unique index on ``sync_run``;
+- one active run per profile: a second sync is refused at once (a plain read, before any write
+  lock), a partial unique index on ``sync_run`` is the final guard;
 - pages are staged under the run id as they arrive (bounded memory, batch inserts), and
   nothing a user sees changes until the whole download succeeded;
-- the switch-over (upsert, gone-marking, people, activity watermark, rule evaluation) is one
-  transaction, all set-based SQL;
+- the switch-over (people, changed accounts updated, new ones inserted, gone-marking, activity
+  watermark, rule evaluation) is one transaction, all set-based SQL whose cost grows with the
+  rows of the run, and a re-sync of unchanged data writes no subscription or candidate row;
 - last activity only moves forward;
 - a failed run leaves subscriptions, candidates and the watermark exactly as they were, and its
   record says which page failed and why.
@@ -15,12 +17,16 @@ Guarantees (DOMAIN.md, "known hard parts"):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import operator
 import os
 import socket
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -57,6 +63,7 @@ from shelfware.kit.db import (
     UTCDateTime,
     bulk_insert,
     insert_for,
+    large_cache,
     refresh_statistics,
     rowcount,
 )
@@ -118,11 +125,46 @@ def _owner_is_dead(owner: str | None) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    # a killed process nobody has waited for yet is a zombie: it still answers signal 0
+    return _is_zombie(int(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # "pid (command) state ...": the command may itself hold ") ", so split at the last one
+    return stat[stat.rfind(")") + 2 :].startswith("Z")
+
+
+def _running_run(db: Database, name: str) -> SyncRun | None:
+    with db.sessions() as session:
+        profile = profiles.get_profile(session, name)
+        return session.scalar(
+            select(SyncRun).where(
+                SyncRun.profile_id == profile.id, SyncRun.status == RunStatus.RUNNING
+            )
+        )
+
+
+def _already_running(name: str, other: SyncRun | None) -> SyncError:
+    detail = f" (run {other.id}, started {other.started_at:%Y-%m-%d %H:%M} UTC)" if other else ""
+    return SyncError(f"a sync of profile {name!r} is already running{detail}")
 
 
 def _open_run(db: Database, clock: Clock, name: str) -> _Run:
+    """Record a new running run, or refuse at once when one is running.
+
+    The running run is looked for with a plain read first: on SQLite the write below would
+    otherwise wait for the write lock of a run inside its switch-over, and then start a
+    second full sync. The partial unique index stays the final guard against a race."""
     for attempt in range(2):
+        other = _running_run(db, name)
+        if other is not None:
+            if attempt == 0 and _reap_abandoned(db, clock, name):
+                continue
+            raise _already_running(name, other)
         try:
             with db.transaction() as session:
                 profile = profiles.get_profile(session, name)
@@ -144,18 +186,8 @@ def _open_run(db: Database, clock: Clock, name: str) -> _Run:
         except IntegrityError:
             if attempt == 0 and _reap_abandoned(db, clock, name):
                 continue
-            with db.sessions() as session:
-                profile = profiles.get_profile(session, name)
-                other = session.scalar(
-                    select(SyncRun).where(
-                        SyncRun.profile_id == profile.id, SyncRun.status == RunStatus.RUNNING
-                    )
-                )
-            detail = (
-                f" (run {other.id}, started {other.started_at:%Y-%m-%d %H:%M} UTC)" if other else ""
-            )
-            raise SyncError(f"a sync of profile {name!r} is already running{detail}") from None
-    raise AssertionError("unreachable")
+            raise _already_running(name, _running_run(db, name)) from None
+    raise _already_running(name, _running_run(db, name))
 
 
 def _reap_abandoned(db: Database, clock: Clock, name: str) -> bool:
@@ -177,19 +209,26 @@ def _reap_abandoned(db: Database, clock: Clock, name: str) -> bool:
 
 
 BULK_ROWS = 5000  # from this many rows on, refresh planner statistics after bulk writes
-STAGED_COLUMNS = [
-    "run_id",
-    "external_id",
-    "username",
-    "email",
-    "display_name",
-    "active",
-    "admin",
-    "edition",
-    "created_in_app_at",
-    "last_activity_at",
-]
-STAGED_INSTANTS = frozenset({8, 9})
+
+# The account's shape, derived from the record type the connectors produce: the staging
+# table, the staged rows, the upsert and its change test all follow it.
+ACCOUNT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(AccountRecord))
+_ACCOUNT_TYPES = typing.get_type_hints(AccountRecord)
+INSTANT_FIELDS = frozenset(
+    name
+    for name in ACCOUNT_FIELDS
+    if _ACCOUNT_TYPES[name] is datetime or datetime in typing.get_args(_ACCOUNT_TYPES[name])
+)
+STAGED_COLUMNS = ["run_id", *ACCOUNT_FIELDS]
+STAGED_INSTANTS = frozenset(i for i, name in enumerate(STAGED_COLUMNS) if name in INSTANT_FIELDS)
+# Written on every change of the account; the key is matched, activity only moves forward.
+TRACKED_FIELDS = (
+    "software_model_id",
+    *(name for name in ACCOUNT_FIELDS if name not in ("external_id", "last_activity_at")),
+    "person_id",
+)
+_account_values = operator.attrgetter(*ACCOUNT_FIELDS)
+_EDITION = ACCOUNT_FIELDS.index("edition")
 
 
 def _staged_rows(
@@ -201,28 +240,20 @@ def _staged_rows(
         if record.external_id in seen:
             continue
         seen.add(record.external_id)
-        rows.append(
-            (
-                run_id,
-                record.external_id,
-                record.username,
-                record.email,
-                record.display_name,
-                record.active,
-                record.admin,
-                record.edition or default_edition,
-                record.created_in_app_at,
-                record.last_activity_at,
-            )
-        )
+        values = _account_values(record)
+        if values[_EDITION] is None:
+            values = (*values[:_EDITION], default_edition, *values[_EDITION + 1 :])
+        rows.append((run_id, *values))
     return rows
 
 
-def _write_staged(db: Database, rows: list[tuple[Any, ...]]) -> None:
+def _write_staged(db: Database, rows: list[tuple[Any, ...]], summary: SyncSummary) -> None:
+    started = time.perf_counter()
     with db.engine.begin() as connection:
         bulk_insert(
             connection, StagedAccount.__table__, STAGED_COLUMNS, rows, instants=STAGED_INSTANTS
         )
+    summary.staging_seconds += time.perf_counter() - started
 
 
 def _discard_staged(connection: Connection, run_id: int) -> None:
@@ -247,10 +278,10 @@ async def _download(
             rows = _staged_rows(run.id, page, default_edition, seen)
             if writing is not None:
                 await writing
-            writing = asyncio.ensure_future(asyncio.to_thread(_write_staged, db, rows))
+            writing = asyncio.ensure_future(asyncio.to_thread(_write_staged, db, rows, summary))
             pages += 1
             summary.accounts += len(rows)
-            progress.pages(pages, summary.accounts, getattr(connector, "expected_total", None))
+            progress.pages(pages, summary.accounts, connector.expected_total)
         if writing is not None:
             await writing
     finally:
@@ -281,6 +312,7 @@ def _switch_over(
     now: datetime,
     summary: SyncSummary,
     clock: Clock,
+    progress: SyncProgress,
 ) -> None:
     profile = session.get_one(IntegrationProfile, run.profile_id)
     dialect = session.get_bind().dialect.name
@@ -295,119 +327,100 @@ def _switch_over(
             edition,
             paid=edition not in getattr(connector, "unpaid_editions", frozenset()),
         )
-    # 2. created = staged accounts not yet known
-    known = exists().where(S.profile_id == run.profile_id, S.external_id == ST.external_id)
-    summary.created = (
-        session.scalar(
-            select(func.count())
-            .select_from(StagedAccount.__table__)
-            .where(ST.run_id == run.id, ~known)
-        )
-        or 0
-    )
-    # 3. people for new emails; the upsert links accounts to them
+    # 2. people for new emails; the writes below link accounts to them
     bulk = summary.accounts >= BULK_ROWS
     if bulk:
         refresh_statistics(session.connection(), "staged_account")
-    add_people_from_run(session, run.id, now)
-    if bulk:
+    if add_people_from_run(session, run.id, now) >= BULK_ROWS:
         refresh_statistics(session.connection(), "person")
-    # 4. upsert, forward-only activity, only rows whose data changed are written
+    # 3. known accounts whose data changed (only those rows are written), activity forward
     take_activity = profile.process_activity and (
         connector.capabilities.activity_source == ActivitySource.ACCOUNT_FIELD
     )
     now_sql = literal(now, UTCDateTime())
-    source = (
-        select(
-            literal(run.profile_id),
-            M.id,
-            ST.external_id,
-            ST.username,
-            ST.email,
-            ST.display_name,
-            ST.active,
-            ST.admin,
-            ST.edition,
-            ST.created_in_app_at,
-            ST.last_activity_at if take_activity else null(),
-            now_sql,
-            Person.__table__.c.id,
-        )
-        .select_from(
-            StagedAccount.__table__.join(
-                SoftwareModel.__table__,
-                and_(
-                    M.publisher == connector.publisher,
-                    M.product == connector.product,
-                    M.edition == ST.edition,
-                ),
-            ).outerjoin(Person.__table__, person_join_condition())
-        )
-        .where(ST.run_id == run.id)
-    )
-    upsert = insert_for(dialect, Subscription.__table__).from_select(
-        [
-            S.profile_id,
-            S.software_model_id,
-            S.external_id,
-            S.username,
-            S.email,
-            S.display_name,
-            S.active,
-            S.admin,
-            S.edition,
-            S.created_in_app_at,
-            S.last_activity_at,
-            S.first_seen_at,
-            S.person_id,
-        ],
-        source,
-    )
-    incoming = upsert.excluded
+    staged = StagedAccount.__table__.join(
+        SoftwareModel.__table__,
+        and_(
+            M.publisher == connector.publisher,
+            M.product == connector.product,
+            M.edition == ST.edition,
+        ),
+    ).outerjoin(Person.__table__, person_join_condition())
+    account_values = [
+        (null() if name == "last_activity_at" and not take_activity else ST[name]).label(name)
+        for name in ACCOUNT_FIELDS
+    ]
+    model_id = M.id.label("software_model_id")
+    person_id = Person.__table__.c.id.label("person_id")
     table = SUBSCRIPTIONS
-    forward_activity = (
-        case(
-            (
-                or_(
-                    table.c.last_activity_at.is_(None),
-                    incoming.last_activity_at > table.c.last_activity_at,
-                ),
-                incoming.last_activity_at,
-            ),
-            else_=table.c.last_activity_at,
+    known_before = session.scalar(select(exists().where(S.profile_id == run.profile_id)))
+    summary.updated = 0
+    if known_before:
+        incoming = (
+            select(model_id, *account_values, person_id)
+            .select_from(staged)
+            .where(ST.run_id == run.id)
+            .subquery("incoming")
         )
-        if take_activity
-        else table.c.last_activity_at
+        forward_activity = (
+            case(
+                (
+                    or_(
+                        S.last_activity_at.is_(None),
+                        incoming.c.last_activity_at > S.last_activity_at,
+                    ),
+                    incoming.c.last_activity_at,
+                ),
+                else_=S.last_activity_at,
+            )
+            if take_activity
+            else S.last_activity_at
+        )
+        changed = or_(
+            *(S[name].is_distinct_from(incoming.c[name]) for name in TRACKED_FIELDS),
+            S.gone_at.is_not(None),
+            forward_activity.is_distinct_from(S.last_activity_at),
+        )
+        statement = (
+            update(table)
+            .where(
+                S.profile_id == run.profile_id,
+                S.external_id == incoming.c.external_id,
+                changed,
+            )
+            .values(
+                **{name: incoming.c[name] for name in TRACKED_FIELDS},
+                last_activity_at=forward_activity,
+                gone_at=None,
+                last_seen_at=None,
+            )
+        )
+        summary.updated = rowcount(session.execute(statement)) or 0
+    # 4. accounts not known yet
+    known = exists().where(S.profile_id == run.profile_id, S.external_id == ST.external_id)
+    new_accounts = (
+        select(literal(run.profile_id), model_id, *account_values, now_sql, person_id)
+        .select_from(staged)
+        .where(ST.run_id == run.id, ~known)
     )
-    tracked = (
-        "software_model_id",
-        "username",
-        "email",
-        "display_name",
-        "active",
-        "admin",
-        "edition",
-        "created_in_app_at",
-        "person_id",
+    insert = (
+        insert_for(dialect, Subscription.__table__)
+        .from_select(
+            [
+                S.profile_id,
+                S.software_model_id,
+                *(S[name] for name in ACCOUNT_FIELDS),
+                S.first_seen_at,
+                S.person_id,
+            ],
+            new_accounts,
+        )
+        .on_conflict_do_nothing(index_elements=[S.profile_id, S.external_id])
     )
-    changed = or_(
-        *(table.c[name].is_distinct_from(incoming[name]) for name in tracked),
-        table.c.gone_at.is_not(None),
-        forward_activity.is_distinct_from(table.c.last_activity_at),
+    summary.created = (
+        rowcount(session.execute(insert.execution_options(preserve_rowcount=True))) or 0
     )
-    upsert = upsert.on_conflict_do_update(
-        index_elements=[S.profile_id, S.external_id],
-        set_={
-            **{name: incoming[name] for name in tracked},
-            "last_activity_at": forward_activity,
-            "gone_at": None,
-            "last_seen_at": None,
-        },
-        where=changed,
-    )
-    written = rowcount(session.execute(upsert.execution_options(preserve_rowcount=True))) or 0
-    summary.updated = max(0, written - summary.created)
-    if written >= BULK_ROWS:
+    if summary.created + summary.updated >= BULK_ROWS:
         refresh_statistics(session.connection(), "subscription")
     # 5. gone: only now that the whole download succeeded
     previous = session.scalar(
@@ -446,14 +459,16 @@ def _switch_over(
     if profile.process_activity:
         profile.activity_watermark = run.started_at
     # 7. rules -> candidates
+    progress.stage("rule evaluation")
+    evaluating = time.perf_counter()
     evaluation = evaluate_profile(session, profile, now, can_reclaim=connector.capabilities.reclaim)
+    summary.evaluation_seconds = time.perf_counter() - evaluating
     summary.candidates_created = evaluation.created
     summary.candidates_canceled = evaluation.canceled
     summary.candidates_closed = evaluation.closed
     # 8. close the run, schedule the next refresh, drop the staging rows
     _discard_staged(session.connection(), run.id)
     profile.next_refresh_at = now + profiles.REFRESH_EVERY
-    _store_summary(session.get_one(SyncRun, run.id), summary, RunStatus.SUCCEEDED, now)
 
 
 def _store_summary(record: SyncRun, summary: SyncSummary, status: str, now: datetime) -> None:
@@ -473,6 +488,11 @@ def _store_summary(record: SyncRun, summary: SyncSummary, status: str, now: date
         "candidates_closed",
         "failed_page",
         "error",
+        "download_seconds",
+        "activity_seconds",
+        "staging_seconds",
+        "switch_over_seconds",
+        "evaluation_seconds",
     ):
         setattr(record, name, getattr(summary, name))
 
@@ -511,17 +531,26 @@ async def sync_profile(
                 profile.analyze_activity_from,
             )
         progress.stage("download")
+        stage_started = time.perf_counter()
         await _download(db, run, connector, progress, summary)
+        summary.download_seconds = time.perf_counter() - stage_started
         activity = None
         if wants_log:
             progress.stage("activity")
+            stage_started = time.perf_counter()
             activity = await _collect_activity(connector, since, run.started_at)
+            summary.activity_seconds = time.perf_counter() - stage_started
         progress.stage("switch-over")
+        stage_started = time.perf_counter()
         now = clock.now()
         _copy_stats(connector, summary)
-        with db.transaction() as session:
-            _switch_over(session, run, connector, activity, now, summary, clock)
         summary.status = RunStatus.SUCCEEDED
+        with db.transaction() as session, large_cache(session.connection()):
+            _switch_over(session, run, connector, activity, now, summary, clock, progress)
+            summary.switch_over_seconds = (
+                time.perf_counter() - stage_started - summary.evaluation_seconds
+            )
+            _store_summary(session.get_one(SyncRun, run.id), summary, RunStatus.SUCCEEDED, now)
     except BaseException as exc:
         summary.status = RunStatus.FAILED
         summary.error = _describe(exc)

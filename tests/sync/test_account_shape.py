@@ -1,0 +1,65 @@
+"""The account's columns are derived from the record type the connectors produce."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+from shelfware.connectors.base import AccountRecord
+from shelfware.models import StagedAccount, Subscription
+from shelfware.sync.service import (
+    ACCOUNT_FIELDS,
+    STAGED_COLUMNS,
+    STAGED_INSTANTS,
+    TRACKED_FIELDS,
+    _staged_rows,
+)
+
+
+def test_staging_and_subscription_hold_every_account_field() -> None:
+    assert tuple(f.name for f in dataclasses.fields(AccountRecord)) == ACCOUNT_FIELDS
+    assert set(STAGED_COLUMNS) == set(StagedAccount.__table__.columns.keys())
+    assert set(ACCOUNT_FIELDS) <= set(Subscription.__table__.columns.keys())
+    assert {STAGED_COLUMNS[i] for i in STAGED_INSTANTS} == {
+        "created_in_app_at",
+        "last_activity_at",
+    }
+    # the key is matched, activity only moves forward: neither is overwritten as "changed"
+    assert "external_id" not in TRACKED_FIELDS and "last_activity_at" not in TRACKED_FIELDS
+    assert {"software_model_id", "person_id", "email", "active"} <= set(TRACKED_FIELDS)
+
+
+def test_staged_rows_follow_the_record_and_keep_the_first_of_a_repeated_account() -> None:
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    page = [
+        AccountRecord("1", username="a", email="a@x.io", created_in_app_at=at),
+        AccountRecord("2", edition="Pro", last_activity_at=at),
+        AccountRecord("1", username="again"),
+    ]
+    rows = _staged_rows(7, page, "Unlimited", set())
+    assert [dict(zip(STAGED_COLUMNS, row, strict=True)) for row in rows] == [
+        {
+            "run_id": 7,
+            "external_id": "1",
+            "username": "a",
+            "email": "a@x.io",
+            "display_name": None,
+            "active": True,
+            "admin": False,
+            "edition": "Unlimited",
+            "created_in_app_at": at,
+            "last_activity_at": None,
+        },
+        {
+            "run_id": 7,
+            "external_id": "2",
+            "username": None,
+            "email": None,
+            "display_name": None,
+            "active": True,
+            "admin": False,
+            "edition": "Pro",
+            "created_in_app_at": None,
+            "last_activity_at": at,
+        },
+    ]
