@@ -26,7 +26,7 @@ STAGES = ("download", "activity", "staging", "switch_over", "evaluation")
 def upgrade() -> None:
     with op.batch_alter_table("sync_run", schema=None) as batch_op:
         for stage in STAGES:
-            batch_op.add_column(sa.Column(f"{stage}_seconds", sa.Float(), nullable=True))
+            batch_op.add_column(sa.Column(f"{stage}_seconds", sa.Double(), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE staged_account SET UNLOGGED")
 
