@@ -176,3 +176,38 @@ async def test_two_organisations_sync_independently_and_activity_is_incremental(
         clock.advance(timedelta(hours=6))
         await sync_profile(db, keys, clock, "acme-eu")
         assert audit_starts and {s[:13] for s in audit_starts} == {NOW.strftime("%Y-%m-%dT%H")}
+
+
+async def test_validation_says_separately_whether_activity_is_available(
+    db: Database, keys: KeyRing, clock: FrozenClock
+) -> None:
+    """The Audit Log API is an Enterprise feature: on a plain workspace download works and
+    activity does not; with the activity process off the profile can still be published."""
+    app, org = SANDBOXES["asana"](60, 13, NOW, 0, FaultSpec())
+    plain = next(w for w in org.workspaces if not w.enterprise)
+    with serve_in_thread(app) as server:
+        with db.transaction() as session:
+            profiles.create_profile(
+                session,
+                keys,
+                clock,
+                ProfileCreate(
+                    kind="asana",
+                    name="plain",
+                    url=server.url,
+                    secrets={"api_key": org.api_key},
+                    options={"workspace": plain.gid},
+                ),
+            )
+        report = await profiles.validate_profile(db, keys, clock, "plain")
+        checks = {c.name: c for c in report.checks}
+        assert checks["download"].ok and not checks["activity"].ok
+        assert "Enterprise" in checks["activity"].detail and not report.ok
+        with db.transaction() as session:
+            profile = profiles.get_profile(session, "plain")
+            with pytest.raises(profiles.ProfileError, match="failed"):
+                profiles.publish_profile(session, clock, profile)
+            profiles.set_processes(session, clock, profile, activity=False)
+        assert (await profiles.validate_profile(db, keys, clock, "plain")).ok
+        with db.transaction() as session:
+            profiles.publish_profile(session, clock, profiles.get_profile(session, "plain"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,8 +20,10 @@ from sqlalchemy.orm import Session
 from shelfware.audit import service as audit
 from shelfware.connectors.base import (
     Capabilities,
+    CheckResult,
     Connector,
     ConnectorSettings,
+    Process,
     ValidationReport,
 )
 from shelfware.connectors.registry import build_connector, connector_class
@@ -257,10 +260,21 @@ async def validate_profile(
         profile = get_profile(session, name)
         connector = open_connector(profile, keys)
         listen_for_rotations(connector, db, keys, clock, profile.id)
+        activity_on = profile.process_activity
     try:
         report = await connector.validate()
     finally:
         await connector.aclose()
+    if not activity_on:  # a process that is off cannot fail the validation
+        report = replace(
+            report,
+            checks=tuple(
+                CheckResult(c.name, True, f"not used (the activity process is off): {c.detail}")
+                if c.name == Process.ACTIVITY.value and not c.ok
+                else c
+                for c in report.checks
+            ),
+        )
     with db.transaction() as session:
         record_validation(session, clock, get_profile(session, name), report)
     return report

@@ -154,3 +154,62 @@ async def test_custom_asana_spec_matches_the_builtin_connector(
     spec_subs, spec_candidates = rows(db, "asana-spec")
     assert built_candidates and spec_subs == built_subs
     assert spec_candidates == built_candidates
+
+
+async def test_acme_end_to_end_through_its_spec(
+    db: Database, keys: KeyRing, clock: FrozenClock
+) -> None:
+    """An API no built-in connector knows: download, activity from its events, candidates,
+    reclaim by DELETE, and the next sync closing the reclaimed seats."""
+    from datetime import timedelta
+
+    from shelfware.reclamation import service as reclamation
+    from shelfware.sandbox import SANDBOXES
+    from shelfware.sandbox.acme import acme_member_id
+    from shelfware.sandbox.faults import FaultSpec
+    from shelfware.sandbox.server import serve_in_thread
+
+    from ...conftest import NOW
+
+    app, org = SANDBOXES["acme"](300, 19, NOW, 0, FaultSpec())
+    state = app.state.sandbox
+    with serve_in_thread(app) as server:
+        with db.transaction() as session:
+            profiles.create_profile(
+                session,
+                keys,
+                clock,
+                ProfileCreate(
+                    kind="custom",
+                    name="acme",
+                    url=server.url,
+                    secrets={"api_key": org.api_key},
+                    spec=(EXAMPLES / "acme.yaml").read_text(),
+                ),
+            )
+        assert (await profiles.validate_profile(db, keys, clock, "acme")).ok
+        with db.transaction() as session:
+            profiles.publish_profile(session, clock, profiles.get_profile(session, "acme"))
+        summary = await sync_profile(db, keys, clock, "acme")
+        assert summary.accounts == len(org.users)
+        cutoff = NOW - timedelta(days=60)
+        latest: dict[str, object] = {}
+        for event in org.events:
+            latest[event.member_id] = max(event.at, latest.get(event.member_id, 0))  # type: ignore[call-overload]
+        expected = {
+            acme_member_id(u)
+            for u in org.users
+            if not u.disabled
+            and not u.subscription_admin
+            and (
+                latest[acme_member_id(u)] < cutoff.timestamp()
+                if acme_member_id(u) in latest
+                else u.creation_date <= cutoff
+            )
+        }
+        _, candidates = rows(db, "acme")
+        assert expected and {c[0] for c in candidates} == expected
+        outcomes = await reclamation.reclaim_candidates(db, keys, clock, all_ready=True)
+        assert {o.action for o in outcomes} == {"reclaimed"}
+        assert set(state.deleted) == expected
+        assert (await sync_profile(db, keys, clock, "acme")).candidates_closed == len(expected)
