@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 DEMO_HOME ?= $(CURDIR)/.demo-home
 
-.PHONY: demo test test-sqlite test-postgres lint typecheck bench clean install install-test
+.PHONY: demo test test-sqlite test-postgres lint typecheck bench bench-asana clean install install-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ BENCH_ARGS ?= --churn 150000 --million
 
 bench: install-test
 	$(BIN)/python bench/sync_rally.py --pg-url "$(BENCH_DATABASE_URL)" $(BENCH_ARGS)
+
+bench-asana: install-test
+	$(BIN)/python bench/sync_asana.py --members 10000 --rate-limit 150
 
 clean:
 	rm -rf $(VENV) .demo-home .pytest_cache
