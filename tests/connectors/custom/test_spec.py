@@ -153,3 +153,23 @@ def test_hostile_values_anywhere_give_a_clear_error_or_a_safe_spec(where: str, v
         return
     assert spec.streams.accounts.request.path.startswith("/")
     assert "://" not in spec.streams.accounts.request.path
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.text(max_size=60),
+    template=st.sampled_from(
+        ["/v1/members/{account.external_id}", "/x/{config.org}/users", "/{account.username}"]
+    ),
+)
+def test_no_value_takes_a_request_off_the_base_host(value: str, template: str) -> None:
+    """Whatever an account id or a config value holds ("//evil", "@host", "../", "?x#"), the
+    rendered path joined to the profile's URL stays on its host and under its path."""
+    import httpx
+
+    values = {"account": {"external_id": value, "username": value}, "config": {"org": value}}
+    rendered = render(template, values, url_path=True)
+    base = httpx.URL("https://api.acme.example/base/")
+    url = httpx.URL(str(base).rstrip("/") + rendered)
+    assert url.host == "api.acme.example" and url.scheme == "https"
+    assert url.path.startswith("/base/")
