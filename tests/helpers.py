@@ -7,12 +7,26 @@ from typing import Any
 
 from sqlalchemy import select
 
+from shelfware.connectors.base import ValidationReport
 from shelfware.kit.clock import FrozenClock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
 from shelfware.models import RemovalCandidate, Subscription, SyncRun
 from shelfware.profiles import service as profiles
 from shelfware.profiles.schemas import ProfileCreate
+
+
+async def published(
+    db: Database, keys: KeyRing, clock: FrozenClock, data: ProfileCreate
+) -> ValidationReport:
+    """Create, validate (it must pass) and publish a profile through the real services."""
+    with db.transaction() as session:
+        profiles.create_profile(session, keys, clock, data)
+    report = await profiles.validate_profile(db, keys, clock, data.name)
+    assert report.ok, report
+    with db.transaction() as session:
+        profiles.publish_profile(session, clock, profiles.get_profile(session, data.name))
+    return report
 
 
 async def published_rally(
@@ -26,25 +40,15 @@ async def published_rally(
     options: dict[str, str] | None = None,
     reclaim: bool = True,
 ) -> None:
-    with db.transaction() as session:
-        profiles.create_profile(
-            session,
-            keys,
-            clock,
-            ProfileCreate(
-                kind="rally",
-                name=name,
-                url=url,
-                secrets={"api_key": api_key},
-                options=options or {},
-                reclaim=reclaim,
-            ),
-        )
-    report = await profiles.validate_profile(db, keys, clock, name)
-    assert report.ok, report
-    with db.transaction() as session:
-        profile = profiles.get_profile(session, name)
-        profiles.publish_profile(session, clock, profile)
+    data = ProfileCreate(
+        kind="rally",
+        name=name,
+        url=url,
+        secrets={"api_key": api_key},
+        options=options or {},
+        reclaim=reclaim,
+    )
+    await published(db, keys, clock, data)
 
 
 def snapshot(db: Database) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from shelfware.sandbox.server import serve_in_thread
 from shelfware.sync.service import sync_profile
 
 from ..conftest import NOW
+from ..helpers import published
 
 
 async def test_asana_subscriptions_candidates_and_reclaim(
@@ -31,23 +32,18 @@ async def test_asana_subscriptions_candidates_and_reclaim(
     workspace = org.organisation
     members = org.members(workspace.gid)
     with serve_in_thread(app) as server:
-        with db.transaction() as session:
-            profiles.create_profile(
-                session,
-                keys,
-                clock,
-                ProfileCreate(
-                    kind="asana",
-                    name="asana",
-                    url=server.url,
-                    secrets={"api_key": org.api_key},
-                    options={"workspace": workspace.gid, "rate_limit": "paid"},
-                ),
-            )
-        report = await profiles.validate_profile(db, keys, clock, "asana")
-        assert report.ok, report
-        with db.transaction() as session:
-            profiles.publish_profile(session, clock, profiles.get_profile(session, "asana"))
+        await published(
+            db,
+            keys,
+            clock,
+            ProfileCreate(
+                kind="asana",
+                name="asana",
+                url=server.url,
+                secrets={"api_key": org.api_key},
+                options={"workspace": workspace.gid, "rate_limit": "paid"},
+            ),
+        )
         await sync_profile(db, keys, clock, "asana")
 
         with db.sessions() as session:
@@ -141,22 +137,18 @@ async def test_two_organisations_sync_independently_and_activity_is_incremental(
         serve_in_thread(second_app) as second,
     ):
         for name, server, org in (("acme-eu", first, first_org), ("acme-us", second, second_org)):
-            with db.transaction() as session:
-                profiles.create_profile(
-                    session,
-                    keys,
-                    clock,
-                    ProfileCreate(
-                        kind="asana",
-                        name=name,
-                        url=server.url,
-                        secrets={"api_key": org.api_key},
-                        options={"workspace": org.organisation.gid, "rate_limit": "paid"},
-                    ),
-                )
-            assert (await profiles.validate_profile(db, keys, clock, name)).ok
-            with db.transaction() as session:
-                profiles.publish_profile(session, clock, profiles.get_profile(session, name))
+            await published(
+                db,
+                keys,
+                clock,
+                ProfileCreate(
+                    kind="asana",
+                    name=name,
+                    url=server.url,
+                    secrets={"api_key": org.api_key},
+                    options={"workspace": org.organisation.gid, "rate_limit": "paid"},
+                ),
+            )
         audit_starts.clear()  # validation probes the log too
         await sync_profile(db, keys, clock, "acme-eu")
         await sync_profile(db, keys, clock, "acme-us")

@@ -17,7 +17,7 @@ from shelfware.profiles import service as profiles
 from shelfware.profiles.schemas import ProfileCreate
 from shelfware.sync.service import sync_profile
 
-from ...helpers import published_rally
+from ...helpers import published, published_rally
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 COMPARED = ("external_id", "username", "email", "active", "admin", "edition")
@@ -132,23 +132,19 @@ async def test_custom_asana_spec_matches_the_builtin_connector(
             ("asana", "asana", builtin_server, None),
             ("asana-spec", "custom", spec_server, (EXAMPLES / "asana.yaml").read_text()),
         ):
-            with db.transaction() as session:
-                profiles.create_profile(
-                    session,
-                    keys,
-                    clock,
-                    ProfileCreate(
-                        kind=kind,
-                        name=name,
-                        url=server.url,
-                        secrets={"api_key": org.api_key},
-                        options={"workspace": workspace, "rate_limit": "paid"},
-                        spec=spec,
-                    ),
-                )
-            assert (await profiles.validate_profile(db, keys, clock, name)).ok
-            with db.transaction() as session:
-                profiles.publish_profile(session, clock, profiles.get_profile(session, name))
+            await published(
+                db,
+                keys,
+                clock,
+                ProfileCreate(
+                    kind=kind,
+                    name=name,
+                    url=server.url,
+                    secrets={"api_key": org.api_key},
+                    options={"workspace": workspace, "rate_limit": "paid"},
+                    spec=spec,
+                ),
+            )
             await sync_profile(db, keys, clock, name)
     built_subs, built_candidates = rows(db, "asana")
     spec_subs, spec_candidates = rows(db, "asana-spec")
@@ -174,22 +170,18 @@ async def test_acme_end_to_end_through_its_spec(
     app, org = SANDBOXES["acme"](300, 19, NOW, 0, FaultSpec())
     state = app.state.sandbox
     with serve_in_thread(app) as server:
-        with db.transaction() as session:
-            profiles.create_profile(
-                session,
-                keys,
-                clock,
-                ProfileCreate(
-                    kind="custom",
-                    name="acme",
-                    url=server.url,
-                    secrets={"api_key": org.api_key},
-                    spec=(EXAMPLES / "acme.yaml").read_text(),
-                ),
-            )
-        assert (await profiles.validate_profile(db, keys, clock, "acme")).ok
-        with db.transaction() as session:
-            profiles.publish_profile(session, clock, profiles.get_profile(session, "acme"))
+        await published(
+            db,
+            keys,
+            clock,
+            ProfileCreate(
+                kind="custom",
+                name="acme",
+                url=server.url,
+                secrets={"api_key": org.api_key},
+                spec=(EXAMPLES / "acme.yaml").read_text(),
+            ),
+        )
         summary = await sync_profile(db, keys, clock, "acme")
         assert summary.accounts == len(org.users)
         cutoff = NOW - timedelta(days=60)
