@@ -64,6 +64,7 @@ from shelfware.connectors.toolkit import (
     instant,
     path,
     record_of,
+    rejected,
     send,
     text,
 )
@@ -257,8 +258,8 @@ class AsanaConnector(HttpConnector):
         owner: AccountRef | None = None
         try:
             owner = await self.find_credential_owner()
-        except AuthenticationError:
-            checks.append(CheckResult("credential", False, "credential rejected (401)"))
+        except AuthenticationError as error:
+            checks.append(CheckResult("credential", False, rejected(error)))
             for process in (Process.DOWNLOAD, Process.ACTIVITY):
                 checks.append(CheckResult(process.value, False, "not checked: credential rejected"))
             return ValidationReport(tuple(checks), None, facts)

@@ -71,6 +71,7 @@ from shelfware.connectors.toolkit import (
     path,
     read_until_stable,
     record_of,
+    rejected,
     send,
     text,
     whole_number,
@@ -378,8 +379,8 @@ class RallyConnector(HttpConnector):
         }
         try:
             owner_raw = await self._whoami()
-        except AuthenticationError:
-            return self._failed_report(checks, facts, "credential rejected (401)")
+        except AuthenticationError as error:
+            return self._failed_report(checks, facts, rejected(error))
         except ConnectorError as error:
             return self._failed_report(checks, facts, f"cannot read the current user: {error}")
         owner = self._owner = _owner_ref(owner_raw)

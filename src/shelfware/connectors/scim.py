@@ -65,6 +65,7 @@ from shelfware.connectors.toolkit import (
     instant,
     path,
     record_of,
+    rejected,
     send,
     text,
 )
@@ -218,8 +219,8 @@ class ScimConnector(HttpConnector):
                 await send(self.http, "GET", "/ServiceProviderConfig"),
                 "GET /ServiceProviderConfig",
             )
-        except AuthenticationError:
-            reason = "credential rejected (401)"
+        except AuthenticationError as error:
+            reason = rejected(error)
             checks.append(CheckResult("credential", False, reason))
             checks.append(CheckResult(Process.DOWNLOAD.value, False, f"not checked: {reason}"))
             return ValidationReport(tuple(checks), None, facts)

@@ -74,7 +74,13 @@ from shelfware.connectors.toolkit.snapshot import (
     UniqueKeys,
     read_until_stable,
 )
-from shelfware.connectors.toolkit.stream import HttpStream, connector_error, decode, send
+from shelfware.connectors.toolkit.stream import (
+    HttpStream,
+    connector_error,
+    decode,
+    rejected,
+    send,
+)
 from shelfware.kit.pacing import HeaderBudget, Pacer, PacerByKey, RequestQuota
 
 __all__ = [
@@ -130,6 +136,7 @@ __all__ = [
     "path",
     "read_until_stable",
     "record_of",
+    "rejected",
     "request_token",
     "send",
     "text",

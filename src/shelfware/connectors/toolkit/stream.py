@@ -22,6 +22,7 @@ from shelfware.connectors.base import (
     PageAuthenticationError,
     PageError,
 )
+from shelfware.connectors.toolkit.auth import TokenEndpointError
 from shelfware.connectors.toolkit.envelopes import ErrorEnvelope
 from shelfware.connectors.toolkit.paging import Page, PageRequest, Paginator, SinglePage
 from shelfware.connectors.toolkit.selectors import (
@@ -34,6 +35,13 @@ from shelfware.connectors.toolkit.snapshot import SnapshotCheck, checked
 from shelfware.kit.http import HttpAuthenticationError, HttpError, VendorClient
 
 EXCERPT_CHARS = 200
+
+
+def rejected(error: AuthenticationError) -> str:
+    """A validation check's words for a refused credential: why, and what to do."""
+    if isinstance(error, TokenEndpointError):
+        return f"credential rejected: {error}"  # says "authorize again" where that is the fix
+    return "credential rejected (401): check the API token and its owner's role"
 
 
 def connector_error(error: HttpError) -> ConnectorError:
