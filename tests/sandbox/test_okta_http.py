@@ -310,7 +310,9 @@ def test_polling_without_until_always_has_next(start_okta: StartOkta) -> None:
         assert again.json() == [] and next_link(again) is not None
         # a new event appears at the end of the stream
         event = dict(okta.org.events[-1], uuid="ffffffff-0000-4000-8000-000000000001")
-        event["published"] = format_time(okta.sandbox.now())
+        # published a moment ago: the log lists events before "now" (a read in the same
+        # millisecond as the event would otherwise miss it, as Okta's would)
+        event["published"] = format_time(okta.sandbox.now() - timedelta(milliseconds=20))
         okta.sandbox.add_event(event)
         fresh = c.get(link)
     expected = [e["uuid"] for e in okta.org.events if parse_time(e["published"]) >= since]
