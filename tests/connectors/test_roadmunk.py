@@ -83,6 +83,11 @@ async def test_roadmunk_seats_tasks_and_the_user_report(
         found = candidates(db)
         assert expected and set(found) == expected
         assert set(found.values()) == {CandidateState.AWAITING_REVOCATION.value}
+        with db.sessions() as session:
+            reasons = set(session.scalars(select(RemovalCandidate.reason)))
+        assert len(reasons) == 1 and next(iter(reasons)).startswith(
+            "deactivate this user in Roadmunk"
+        )
 
         # a person deactivates one of them in Roadmunk: the next sync closes the task
         done = next(u for u in org.users if roadmunk_user_id(u) in expected)

@@ -186,6 +186,10 @@ class RoadmunkConnector(HttpConnector):
     default_edition: ClassVar[str] = COLLABORATOR
     default_url: ClassVar[str | None] = ROADMUNK_REGIONS[ROADMUNK_DEFAULT_REGION]
     max_concurrency: ClassVar[int] = ROADMUNK_MAX_CONCURRENCY
+    revocation_task: ClassVar[str] = (
+        "deactivate this user in Roadmunk (Account Settings > Users); the next sync closes the "
+        "candidate once the user is gone from the active users"
+    )
     capabilities: ClassVar[Capabilities] = Capabilities(
         download=True, activity=True, reclaim=False, activity_source=ActivitySource.ACCOUNT_FIELD
     )

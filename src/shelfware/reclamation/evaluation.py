@@ -49,6 +49,12 @@ C = RemovalCandidate.__table__.c
 REMOVAL_CANDIDATES: Table = cast(Table, RemovalCandidate.__table__)
 
 
+MANUAL_REVOCATION = (
+    "reclaim is manual here: remove this account's seat in the app; the next sync closes the "
+    "candidate once the seat is gone"
+)
+
+
 @dataclass
 class EvaluationResult:
     created: int = 0
@@ -104,8 +110,12 @@ def evaluate_profile(
     now: datetime,
     *,
     can_reclaim: bool,
+    revocation_task: str = "",
 ) -> EvaluationResult:
-    """Create, cancel and close the profile's candidates from its current subscriptions."""
+    """Create, cancel and close the profile's candidates from its current subscriptions.
+
+    Where reclaim is manual (no API, or the profile's reclaim process off) candidates are tasks
+    for a person (`awaiting_revocation`) whose reason says what to do: `revocation_task`."""
     result = EvaluationResult()
     dialect = session.get_bind().dialect.name
     model_ids = list(
@@ -144,6 +154,7 @@ def evaluate_profile(
             excluded,
             price.annual if price else None,
             can_reclaim,
+            revocation_task or MANUAL_REVOCATION,
         )
     return result
 
@@ -159,11 +170,14 @@ def _create(
     excluded: ColumnElement[bool],
     annual_price: Decimal | None,
     can_reclaim: bool,
+    revocation_task: str,
 ) -> int:
     now_sql = literal(now, UTCDateTime())
     has_open = exists().where(C.subscription_id == S.id, is_open_candidate())
+    reason: ColumnElement[Any] = null()
     if not (can_reclaim and profile.process_reclaim):
         state: ColumnElement[Any] = literal(CandidateState.AWAITING_REVOCATION.value)
+        reason = literal(revocation_task)
     elif rule.notify:
         state = case(
             (func.coalesce(S.email, "") == "", literal(CandidateState.ATTENTION_REQUIRED.value)),
@@ -189,6 +203,7 @@ def _create(
         inactive_days,
         price,
         price,
+        reason,
         now_sql,
         now_sql,
     ).where(
@@ -209,6 +224,7 @@ def _create(
             C.inactive_days,
             C.unit_cost,
             C.potential_savings,
+            C.reason,
             C.created_at,
             C.updated_at,
         ],

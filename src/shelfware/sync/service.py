@@ -461,7 +461,13 @@ def _switch_over(
     # 7. rules -> candidates
     progress.stage("rule evaluation")
     evaluating = time.perf_counter()
-    evaluation = evaluate_profile(session, profile, now, can_reclaim=connector.capabilities.reclaim)
+    evaluation = evaluate_profile(
+        session,
+        profile,
+        now,
+        can_reclaim=connector.capabilities.reclaim,
+        revocation_task=getattr(connector, "revocation_task", ""),
+    )
     summary.evaluation_seconds = time.perf_counter() - evaluating
     summary.candidates_created = evaluation.created
     summary.candidates_canceled = evaluation.canceled

@@ -84,6 +84,8 @@ class HttpConnector:
     max_concurrency: ClassVar[int] = 4
     # OAuth 2.0 authorization code endpoints, for apps that offer it.
     oauth: ClassVar[OAuthEndpoints | None] = None
+    # What a person must do where reclaim is manual (the candidate's task), if not the default.
+    revocation_task: ClassVar[str] = ""
     # Editions whose seats cost nothing (guests): their models get no price and an inactive rule.
     unpaid_editions: ClassVar[frozenset[str]] = frozenset()
 
