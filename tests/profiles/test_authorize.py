@@ -139,3 +139,43 @@ async def test_denied_consent_and_a_wrong_secret_store_nothing(
             )
         after, secrets = stored(db, keys, "wrong-secret")
     assert after == before and "access_token" not in secrets
+
+
+def test_a_custom_spec_names_its_oauth_endpoints(
+    db: Database, keys: KeyRing, clock: FrozenClock
+) -> None:
+    """A custom profile with `oauth2_authorization_code` goes through the same shared flow:
+    its endpoints come from the spec (paths on the profile's host)."""
+    spec = """
+app: {publisher: Acme, product: Acme}
+auth:
+  type: oauth2_authorization_code
+  authorize_path: /oauth/authorize
+  token_path: /oauth/token
+  scope: admin
+streams:
+  accounts:
+    request: {path: /v1/members}
+    records: $.items
+    fields: {external_id: {path: $.id}}
+"""
+    with db.transaction() as session:
+        profile = profiles.create_profile(
+            session,
+            keys,
+            clock,
+            ProfileCreate(
+                kind="custom",
+                name="acme-oauth",
+                url="https://api.acme.example",
+                auth="oauth",
+                secrets={"client_id": "c1", "client_secret": "s3cr3t-value"},
+                spec=spec,
+            ),
+        )
+        endpoints = authorization.endpoints_of(profile)
+    assert (endpoints.authorize_path, endpoints.token_path, endpoints.scope) == (
+        "/oauth/authorize",
+        "/oauth/token",
+        "admin",
+    )
