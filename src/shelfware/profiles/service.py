@@ -119,6 +119,10 @@ def create_profile(
     session: Session, keys: KeyRing, clock: Clock, data: ProfileCreate
 ) -> IntegrationProfile:
     cls = connector_class(data.kind)  # raises with the known kinds listed
+    if data.url is not None and not data.url.strip():
+        raise ProfileError(
+            "the connection URL is empty: give the app's URL, or leave --url out for the default"
+        )
     by_region = getattr(cls, "default_url_for", None)
     url = data.url or (by_region(data.region) if by_region else getattr(cls, "default_url", None))
     if not url:
