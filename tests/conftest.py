@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography.fernet import Fernet
+from hypothesis import settings
 from sqlalchemy import text
 
 from shelfware.kit.clock import FrozenClock
@@ -19,6 +20,12 @@ from shelfware.models import Base
 from shelfware.store import upgrade
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+# CI explores the same examples every run (a landing is never blocked by a new draw); elsewhere
+# hypothesis draws fresh examples, which is how the property tests find new bugs.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 PG_URL = os.environ.get("SHELFWARE_TEST_DATABASE_URL")
 
 

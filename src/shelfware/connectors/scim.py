@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -64,6 +64,7 @@ from shelfware.connectors.toolkit import (
     identifier,
     instant,
     path,
+    path_segment,
     record_of,
     rejected,
     send,
@@ -288,7 +289,7 @@ class ScimConnector(HttpConnector):
     def _user_path(self, account: AccountRef) -> str:
         if not account.external_id.strip():
             raise ConnectorError("a SCIM user id is empty")
-        return f"/Users/{quote(account.external_id, safe='')}"
+        return f"/Users/{path_segment(account.external_id)}"
 
     async def current(self, account: AccountRef) -> AccountRecord | None:
         where = self._user_path(account)

@@ -99,6 +99,8 @@ def test_rendering_is_inert_and_stays_in_the_path() -> None:
     # a value that looks like a placeholder is text, never rendered again
     assert render("org={config.org}", values) == "org={secrets.x}"
     assert render("{{literal}}", values) == "{literal}"
+    dots = {"account": {"external_id": ".."}}
+    assert render("/v1/members/{account.external_id}", dots, url_path=True) == "/v1/members/%2E%2E"
     with pytest.raises(TemplateError):
         placeholders("{config}")
 

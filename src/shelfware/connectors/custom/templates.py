@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+
+from shelfware.connectors.toolkit.stream import path_segment
 
 NAMESPACES: dict[str, frozenset[str] | None] = {
     "config": None,  # any profile option
@@ -76,6 +77,6 @@ def render(
         if value is None:
             raise TemplateError(f"no value for {token} (set it in the profile)")
         text = str(value)
-        return quote(text, safe="") if url_path else text
+        return path_segment(text) if url_path else text
 
     return _PLACEHOLDER.sub(substitute, template)

@@ -78,6 +78,7 @@ from shelfware.connectors.toolkit.stream import (
     HttpStream,
     connector_error,
     decode,
+    path_segment,
     rejected,
     send,
 )
@@ -134,6 +135,7 @@ __all__ = [
     "latest",
     "parse_instant",
     "path",
+    "path_segment",
     "read_until_stable",
     "record_of",
     "rejected",

@@ -13,6 +13,7 @@ import copy
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -35,6 +36,15 @@ from shelfware.connectors.toolkit.snapshot import SnapshotCheck, checked
 from shelfware.kit.http import HttpAuthenticationError, HttpError, VendorClient
 
 EXCERPT_CHARS = 200
+
+
+def path_segment(value: str) -> str:
+    """`value` as one URL path segment: percent-encoded (no "/", "?", "#" survive) and never a
+    dot segment ("." or ".."), so it cannot climb out of the path it is placed in."""
+    encoded = quote(value, safe="")
+    if encoded and set(encoded) <= {"."}:
+        encoded = encoded.replace(".", "%2E")
+    return encoded
 
 
 def rejected(error: AuthenticationError) -> str:
