@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -29,7 +28,6 @@ import httpx
 from shelfware.connectors.base import (
     AccountRecord,
     AccountRef,
-    ActivityRecord,
     ActivitySource,
     AuthenticationError,
     Capabilities,
@@ -293,20 +291,9 @@ class RoadmunkConnector(HttpConnector):
             except RecordError as error:
                 raise PageError(page.number, f"malformed user: {error}") from None
 
-    async def activity(
-        self, since: datetime, until: datetime | None = None
-    ) -> AsyncIterator[list[ActivityRecord]]:
-        """Activity comes with the accounts (lastLogin); there is no separate log."""
-        return
-        yield []  # pragma: no cover (makes this an async generator)
-
     async def current(self, account: AccountRef) -> AccountRecord | None:
         """The assumed schema has no single-user query: read the list and pick the user."""
-        async for page in self.accounts():
-            for record in page:
-                if record.external_id == account.external_id:
-                    return record
-        return None
+        return await self.find_in_accounts(account)
 
     async def reclaim_account(self, account: AccountRef) -> ReclaimResult:
         return ReclaimResult(

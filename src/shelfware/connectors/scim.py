@@ -21,7 +21,6 @@ an account is an admin when one of its `roles` values contains "admin"; the edit
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -30,7 +29,6 @@ import httpx
 from shelfware.connectors.base import (
     AccountRecord,
     AccountRef,
-    ActivityRecord,
     ActivitySource,
     AuthenticationError,
     Capabilities,
@@ -276,13 +274,6 @@ class ScimConnector(HttpConnector):
                 yield [map_user(raw, self.default_edition) for raw in page.records]
             except RecordError as error:
                 raise PageError(page.number, f"malformed user: {error}") from None
-
-    async def activity(
-        self, since: datetime, until: datetime | None = None
-    ) -> AsyncIterator[list[ActivityRecord]]:
-        """SCIM has no activity; an identity provider's sign-ins supply it."""
-        return
-        yield []  # pragma: no cover (makes this an async generator)
 
     # ------------------------------------------------------------------ current / reclaim
 

@@ -417,13 +417,8 @@ class CustomConnector(HttpConnector):
     # ------------------------------------------------------------------ current / reclaim
 
     async def current(self, account: AccountRef) -> AccountRecord | None:
-        """Re-read one account: the spec has no single-account request, so read the list and
-        pick it out (bounded by the list's size; correct for any API)."""
-        async for page in self.accounts():
-            for record in page:
-                if record.external_id == account.external_id:
-                    return record
-        return None
+        """Re-read one account: the spec has no single-account request, so read the list."""
+        return await self.find_in_accounts(account)
 
     async def reclaim_account(self, account: AccountRef) -> ReclaimResult:
         spec = self.spec.streams.reclaim

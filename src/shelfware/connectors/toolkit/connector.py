@@ -10,13 +10,16 @@ credential belongs to is never reclaimed, whatever the connector's own reclaim c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
 
 from shelfware.connectors.base import (
+    AccountRecord,
     AccountRef,
+    ActivityRecord,
     Capabilities,
     ConnectorError,
     ConnectorSettings,
@@ -204,6 +207,26 @@ class HttpConnector:
 
     async def reclaim_account(self, account: AccountRef) -> ReclaimResult:
         raise NotImplementedError
+
+    def accounts(self) -> AsyncIterator[list[AccountRecord]]:
+        raise NotImplementedError
+
+    async def activity(
+        self, since: datetime, until: datetime | None = None
+    ) -> AsyncIterator[list[ActivityRecord]]:
+        """No activity stream of its own (SCIM), or activity on the account records (Rally,
+        Roadmunk): nothing to read here."""
+        return
+        yield []  # pragma: no cover (makes this an async generator)
+
+    async def find_in_accounts(self, account: AccountRef) -> AccountRecord | None:
+        """Re-read one account by reading the list, for APIs without a single-account read
+        (bounded by the list's size; correct for any API)."""
+        async for page in self.accounts():
+            for record in page:
+                if record.external_id == account.external_id:
+                    return record
+        return None
 
     # ------------------------------------------------------------------ shared behaviour
 
