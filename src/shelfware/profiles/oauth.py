@@ -17,7 +17,6 @@ import hmac
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
@@ -32,6 +31,7 @@ from starlette.routing import Route
 from shelfware.connectors.base import OAuthEndpoints
 from shelfware.connectors.toolkit import TokenEndpointError, TokenSet, request_token
 from shelfware.connectors.toolkit.auth import expiry_of
+from shelfware.connectors.toolkit.paging import base_of
 
 CALLBACK_PATH = "/oauth/callback"
 DEFAULT_CALLBACK_PORT = 8765
@@ -54,11 +54,6 @@ class PendingAuthorization:
     created: float
 
 
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def begin(
     profile_url: str,
     endpoints: OAuthEndpoints,
@@ -74,7 +69,7 @@ def begin(
     """
     if not client_id:
         raise AuthorizationError("the profile has no OAuth client id (--client-id)")
-    base = origin_of(profile_url)
+    base = base_of(profile_url)
     state = generate_token(32)
     verifier = generate_token(64)
     params = [
@@ -131,10 +126,9 @@ async def exchange(
     now: float | None = None,
 ) -> TokenSet:
     """Trade the code (and the PKCE verifier) for tokens."""
-    client = http or httpx.AsyncClient(timeout=30.0)
     try:
         payload = await request_token(
-            client,
+            http,
             pending.token_url,
             {
                 "grant_type": "authorization_code",
@@ -152,9 +146,6 @@ async def exchange(
             else "run `shelfware profile authorize` again"
         )
         raise AuthorizationError(f"{error}; {hint}") from None
-    finally:
-        if http is None:
-            await client.aclose()
     refresh = payload.get("refresh_token")
     return TokenSet(
         access_token=str(payload["access_token"]),

@@ -156,7 +156,7 @@ class TokenEndpointError(AuthenticationError):
 
 
 async def request_token(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient | None,
     token_url: str,
     form: dict[str, str],
     *,
@@ -167,14 +167,16 @@ async def request_token(
 
     The client authenticates with HTTP Basic (`client_secret_basic`, the RFC's default) and the
     same credentials in the form, which servers that want `client_secret_post` accept too.
+    Without a `client`, a short-lived one is used.
     """
     body = {**form, "client_id": client_id}
     auth: httpx.Auth | None = None
     if client_secret is not None:
         body["client_secret"] = client_secret
         auth = httpx.BasicAuth(client_id, client_secret)
+    http = client or httpx.AsyncClient(timeout=30.0)
     try:
-        response = await client.post(
+        response = await http.post(
             token_url,
             data=body,
             auth=auth or httpx.USE_CLIENT_DEFAULT,
@@ -182,6 +184,9 @@ async def request_token(
         )
     except httpx.TransportError as error:
         raise ConnectorError(f"token endpoint {token_url} unreachable: {error}") from None
+    finally:
+        if client is None:
+            await http.aclose()
     try:
         payload = response.json()
     except ValueError:
@@ -252,18 +257,13 @@ class OAuth2ClientCredentials:
         form = {"grant_type": "client_credentials"}
         if self.scope:
             form["scope"] = self.scope
-        http = self._http or httpx.AsyncClient(timeout=30.0)
-        try:
-            payload = await request_token(
-                http,
-                self.token_url,
-                form,
-                client_id=self.client_id,
-                client_secret=self.client_secret,
-            )
-        finally:
-            if self._http is None:
-                await http.aclose()
+        payload = await request_token(
+            self._http,
+            self.token_url,
+            form,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+        )
         self._token = str(payload["access_token"])
         register_secret(self._token)  # masked in every message and log line from now on
         self._issued.append(self._token)
@@ -330,10 +330,9 @@ class OAuth2RefreshToken:
                 "the access token expired and there is no refresh token: authorize again",
                 error="invalid_grant",
             )
-        http = self._http or httpx.AsyncClient(timeout=30.0)
         try:
             payload = await request_token(
-                http,
+                self._http,
                 self.token_url,
                 {"grant_type": "refresh_token", "refresh_token": self.tokens.refresh_token},
                 client_id=self.client_id,
@@ -346,9 +345,6 @@ class OAuth2RefreshToken:
                     error=error.error,
                 ) from None
             raise
-        finally:
-            if self._http is None:
-                await http.aclose()
         rotated = payload.get("refresh_token")
         fresh = replace(
             self.tokens,

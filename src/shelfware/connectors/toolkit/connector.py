@@ -30,7 +30,7 @@ from shelfware.connectors.base import (
     RequestStats,
 )
 from shelfware.connectors.toolkit.auth import OAuth2RefreshToken, TokenSet, TokenSource
-from shelfware.connectors.toolkit.paging import origin
+from shelfware.connectors.toolkit.paging import base_of
 from shelfware.connectors.toolkit.stream import HttpStream
 from shelfware.kit.http import HttpPolicy, Sleep, VendorClient
 from shelfware.kit.pacing import Pacer
@@ -174,7 +174,7 @@ class HttpConnector:
                     )
 
             return OAuth2RefreshToken(
-                "{}://{}".format(*origin(self.resolve_api_url(settings))) + endpoints.token_path,
+                base_of(self.resolve_api_url(settings)) + endpoints.token_path,
                 secrets.get("client_id", ""),
                 secrets.get("client_secret"),
                 TokenSet(access, refresh, float(expires) if expires else None),

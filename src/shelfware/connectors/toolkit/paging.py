@@ -88,6 +88,11 @@ def origin(url: str) -> tuple[str, str]:
     return parts.scheme.lower(), parts.netloc.lower()
 
 
+def base_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL (where paths such as OAuth endpoints are placed)."""
+    return "{}://{}".format(*origin(url))
+
+
 # --------------------------------------------------------------------------- one request
 
 
