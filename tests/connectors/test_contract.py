@@ -286,7 +286,61 @@ def asana_harness() -> Iterator[Harness]:
         )
 
 
+@contextlib.contextmanager
+def okta_harness() -> Iterator[Harness]:
+    """The Okta sandbox: every app assignment is an account `APP_ID:USER_ID`."""
+    from shelfware.sandbox import SANDBOXES
+    from shelfware.sandbox.faults import FaultSpec
+    from shelfware.sandbox.okta_org import SSO
+    from shelfware.sandbox.server import serve_in_thread
+
+    app, org = SANDBOXES["okta"](60, 13, NOW, 0, FaultSpec())
+    state = app.state.sandbox
+    active_apps = {a.id for a in org.apps if a.status == "ACTIVE"}
+    seats = {
+        (app_id, user_id): seat
+        for app_id, assigned in org.assignments.items()
+        for user_id, seat in assigned.items()
+    }
+    since = NOW - timedelta(days=45)
+    latest: dict[str, datetime] = {}
+    for event in org.events:
+        at = datetime.fromisoformat(event["published"])
+        if event["eventType"] == SSO and since < at < NOW:
+            app_id = next(t["id"] for t in event["target"] if t["type"] == "AppInstance")
+            key = f"{app_id}:{event['actor']['id']}"
+            latest[key] = max(at, latest.get(key, at))
+
+    def released(key: str) -> bool:
+        """An assignment `APP:USER` is gone; a bare user id: any of their assignments is."""
+        app_id, _, user_id = key.rpartition(":")
+        held = [(a, u) for (a, u) in seats if (a == app_id or not app_id) and u == user_id]
+        return any(u not in org.assignments.get(a, {}) for a, u in held)
+
+    with serve_in_thread(app) as server:
+        reclaimable = next(
+            (a, u)
+            for (a, u), seat in seats.items()
+            if a in active_apps and seat.scope == "USER" and u != org.owner_id
+        )
+        yield Harness(
+            kind="okta",
+            settings=ConnectorSettings(url=server.url, secrets={"api_key": org.api_key}),
+            bad_settings=ConnectorSettings(url=server.url, secrets={"api_key": "00" + "x" * 40}),
+            accounts={f"{a}:{u}": a in active_apps for (a, u) in seats},
+            owner=org.owner_id,
+            reclaimable=":".join(reclaimable),
+            unknown=f"{org.apps[0].id}:00uthereisnosuchuser",
+            released=released,
+            writes=lambda: int(state.unassign_calls),
+            activity_since=since,
+            activity_after=latest,
+            activity_until=NOW,
+        )
+
+
 HARNESSES: dict[str, Callable[[], contextlib.AbstractContextManager[Harness]]] = {
+    "okta": okta_harness,
     "asana": asana_harness,
     "roadmunk": roadmunk_harness,
     "custom-acme": custom_acme_harness,

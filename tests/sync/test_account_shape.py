@@ -33,10 +33,10 @@ def test_staged_rows_follow_the_record_and_keep_the_first_of_a_repeated_account(
     at = datetime(2026, 1, 2, tzinfo=UTC)
     page = [
         AccountRecord("1", username="a", email="a@x.io", created_in_app_at=at),
-        AccountRecord("2", edition="Pro", last_activity_at=at),
+        AccountRecord("2", edition="Pro", last_activity_at=at, product="Zoom", group_scoped=True),
         AccountRecord("1", username="again"),
     ]
-    rows = _staged_rows(7, page, "Unlimited", set())
+    rows = _staged_rows(7, page, "Unlimited", set(), "Rally")
     assert [dict(zip(STAGED_COLUMNS, row, strict=True)) for row in rows] == [
         {
             "run_id": 7,
@@ -49,6 +49,8 @@ def test_staged_rows_follow_the_record_and_keep_the_first_of_a_repeated_account(
             "edition": "Unlimited",
             "created_in_app_at": at,
             "last_activity_at": None,
+            "product": "Rally",
+            "group_scoped": False,
         },
         {
             "run_id": 7,
@@ -61,5 +63,7 @@ def test_staged_rows_follow_the_record_and_keep_the_first_of_a_repeated_account(
             "edition": "Pro",
             "created_in_app_at": None,
             "last_activity_at": at,
+            "product": "Zoom",
+            "group_scoped": True,
         },
     ]

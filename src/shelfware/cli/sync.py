@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Annotated
 
 import typer
@@ -62,7 +63,20 @@ def print_summary(summary: SyncSummary) -> None:
         f"{summary.retries} retries); {summary.created:,} new, {summary.updated:,} changed, "
         f"{summary.gone:,} gone; candidates: {summary.candidates_created:,} new, "
         f"{summary.candidates_canceled:,} canceled, {summary.candidates_closed:,} closed"
+        + (
+            f"; waited {summary.waited_seconds:.1f}s for rate limits"
+            if summary.waited_seconds
+            else ""
+        )
+        + (f"; {summary.skipped:,} unreadable records skipped" if summary.skipped else "")
     )
+    people = summary.people
+    if people is not None:
+        console.print(
+            f"  people: {people.created:,} new, {people.updated:,} updated, {people.left:,} "
+            f"left the organisation, {people.deleted:,} no longer listed"
+            + (f"; {people.linked:,} accounts in other profiles linked" if people.linked else "")
+        )
 
 
 def sync(
@@ -96,6 +110,6 @@ def sync(
             if not json_:
                 print_summary(summary)
     if json_:
-        output.print_json([s.__dict__ for s in results])
+        output.print_json([dataclasses.asdict(s) for s in results])
     if failures:
         raise typer.Exit(1)

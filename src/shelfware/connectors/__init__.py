@@ -16,6 +16,7 @@ BUILTIN_CONNECTOR_MODULES: tuple[str, ...] = (
     "shelfware.connectors.rally",
     "shelfware.connectors.asana",
     "shelfware.connectors.scim",
+    "shelfware.connectors.okta",
     "shelfware.connectors.roadmunk",
     "shelfware.connectors.custom.connector",
 )

@@ -21,6 +21,9 @@ class ActivitySource(StrEnum):
     NONE = "none"  # the app has no activity data (SCIM); activity comes from elsewhere
     ACCOUNT_FIELD = "account_field"  # a field on the user record (Rally, Roadmunk)
     EVENT_LOG = "event_log"  # an audit / sign-in log (Asana, Okta)
+    # the SSO events of an identity provider's app that fronts this app (a SCIM profile's
+    # `activity_from` option); read from the store, not from the app
+    IDENTITY_PROVIDER = "identity_provider"
 
 
 class Process(StrEnum):
@@ -68,6 +71,22 @@ class AccountRecord:
     edition: str | None = None  # license type; None means the connector's default edition
     created_in_app_at: datetime | None = None
     last_activity_at: datetime | None = None
+    # The product the seat is of, where one profile spans several apps (an identity provider's
+    # apps); None means the connector's own product.
+    product: str | None = None
+    # The seat comes through a group (identity provider): it cannot be reclaimed per account.
+    group_scoped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    """A person as an identity provider knows them (with status, so leavers are known)."""
+
+    external_id: str
+    email: str | None
+    login: str | None = None
+    display_name: str | None = None
+    status: str = "ACTIVE"  # the provider's word, e.g. Okta's ACTIVE, SUSPENDED, DEPROVISIONED
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +224,17 @@ class Connector(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class IdentityProvider(Protocol):
+    """A connector that also knows the organisation's people (Okta): the sync imports them
+    (after a complete download) and links every profile's accounts to them."""
+
+    full_import: bool  # link accounts already in other profiles to the people imported
+    skipped: list[str]  # records left out because they could not be read
+
+    def people(self) -> AsyncIterator[list[PersonRecord]]: ...
+
+
 __all__ = [
     "AccountRecord",
     "AccountRef",
@@ -216,10 +246,12 @@ __all__ = [
     "Connector",
     "ConnectorError",
     "ConnectorSettings",
+    "IdentityProvider",
     "OAuthEndpoints",
     "PageAuthenticationError",
     "PageError",
     "Permission",
+    "PersonRecord",
     "Process",
     "ReclaimOutcome",
     "ReclaimResult",

@@ -10,7 +10,9 @@ Composed from the connector kit; this module holds SCIM's facts only:
   `--option reclaim=delete`, `DELETE /Users/{id}`. A 404 means the account is already gone.
 - Validation reads `/ServiceProviderConfig` (PATCH support, page size limits) and one page of
   `/Users`; it never writes.
-- SCIM has no last-login attribute: activity must come from elsewhere (an identity provider).
+- SCIM has no last-login attribute: activity must come from elsewhere. With
+  `--option activity_from=IDP_PROFILE:APP_ID` it comes from the SSO events of the identity
+  provider's app that fronts this one (the sync reads them from that profile's last sync).
 
 A SCIM profile stands for one app; its software model comes from the profile's options
 `publisher`, `product` and `edition` (defaults: the host name of the URL). Assumed (kept here):
@@ -21,6 +23,7 @@ an account is an admin when one of its `roles` values contains "admin"; the edit
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -177,6 +180,16 @@ class ScimConnector(HttpConnector):
             known.text("product", host) or host,
             known.text("edition", cls.default_edition) or cls.default_edition,
         )
+
+    @classmethod
+    def profile_capabilities(cls, options: Mapping[str, str]) -> Capabilities:
+        """With `--option activity_from=IDP_PROFILE:APP_ID` a SCIM profile takes its activity
+        from the SSO events of the identity provider's app that fronts it."""
+        if Options(options).text("activity_from"):
+            return replace(
+                cls.capabilities, activity=True, activity_source=ActivitySource.IDENTITY_PROVIDER
+            )
+        return cls.capabilities
 
     def authenticator(self, settings: ConnectorSettings) -> httpx.Auth:
         if settings.auth == "basic":

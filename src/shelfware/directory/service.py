@@ -1,32 +1,126 @@
-"""People: one human across apps, matched by normalised email (lower case, trimmed)."""
+"""People: one human across apps, matched by normalised email plus resolution rules.
+
+- An email's matching key: lower case, trimmed (whitespace never matters), then its domain
+  mapped through the domain aliases (`old.example.com` -> `example.com`).
+- Every subscription links to the person of its key (people are created for new keys by the
+  sync, set-based); an identity provider (Okta) imports its people with their status, so
+  leavers are known (`LEFT_STATUSES`).
+- Reports: accounts that match nobody the identity provider knows, and per software model the
+  distinct people holding it, with the models that are the same app reached another way.
+
+Services never commit: the caller owns the transaction.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, exists, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from shelfware.connectors.base import PersonRecord
+from shelfware.directory.schemas import (
+    AliasView,
+    ImportResult,
+    LeaverSeat,
+    ModelPeople,
+    UnmatchedAccount,
+)
+from shelfware.kit.clock import Clock
 from shelfware.kit.db import UTCDateTime, insert_for, rowcount
-from shelfware.models import Person, StagedAccount
+from shelfware.models import (
+    DomainAlias,
+    IntegrationProfile,
+    Person,
+    SoftwareModel,
+    StagedAccount,
+    Subscription,
+)
+from shelfware.models.person import LEFT_STATUSES
 
 ST = StagedAccount.__table__.c
 P = Person.__table__.c
+S = Subscription.__table__.c
+M = SoftwareModel.__table__.c
+SUBSCRIPTIONS: Table = cast(Table, Subscription.__table__)
+PEOPLE: Table = cast(Table, Person.__table__)
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+WHITESPACE = ("\t", "\n", "\r")
+
+
+class DirectoryError(Exception):
+    """A directory operation was refused; the message says why."""
+
+
+# --------------------------------------------------------------------------- matching keys
+
+
+def normalise_email(value: str | None) -> str | None:
+    """The case- and whitespace-free form of an email; None when it is not one."""
+    if value is None:
+        return None
+    email = value.strip().lower()
+    return email if "@" in email[1:-1] else None
+
+
+def canonical_email(value: str | None, aliases: Mapping[str, str]) -> str | None:
+    """The matching key of an email: normalised, its domain mapped through `aliases`."""
+    email = normalise_email(value)
+    if email is None:
+        return None
+    local, _, domain = email.rpartition("@")
+    return f"{local}@{aliases.get(domain, domain)}"
+
+
+def alias_table(session: Session) -> dict[str, str]:
+    return {a.alias: a.canonical for a in session.scalars(select(DomainAlias))}
 
 
 def normalised_email(column: ColumnElement[str | None]) -> ColumnElement[str]:
-    """SQL for the matching key of an email: lower case, trimmed."""
+    """SQL for an email lower-cased and trimmed of whitespace (tabs and newlines too)."""
+    for char in WHITESPACE:
+        column = func.replace(column, char, " ")
     return func.lower(func.trim(column))
 
 
-def add_people_from_run(session: Session, run_id: int, now: datetime) -> int:
-    """Create a person for every email a run downloaded that no person has yet (set-based).
+def canonical_email_sql(
+    column: ColumnElement[str | None], aliases: Mapping[str, str]
+) -> ColumnElement[str]:
+    """SQL for `canonical_email` (aliases are few: one CASE branch each)."""
+    email = normalised_email(column)
+    if not aliases:
+        return email
+    branches = [
+        (
+            email.like(f"%@{alias}"),
+            func.substr(email, 1, func.length(email) - len(alias)).concat(canonical),
+        )
+        for alias, canonical in sorted(aliases.items())
+    ]
+    return case(*branches, else_=email)
 
-    The switch-over then links accounts to people in the same statement that writes them.
-    Emails that already have a person are left out before grouping, so a re-sync inserts
-    (and groups) nothing. Returns how many people were created.
-    """
-    email = normalised_email(ST.email)
+
+def add_people_from_run(session: Session, run_id: int, now: datetime) -> int:
+    """Create a person for every email key a run downloaded that no person has yet
+    (set-based); the switch-over then links accounts to people in the statement that writes
+    them. Returns how many people were created."""
+    email = canonical_email_sql(ST.email, alias_table(session))
     new_people = (
         select(email, func.max(ST.display_name), literal(now, UTCDateTime()))
         .where(ST.run_id == run_id, email.like("%_@_%"), ~exists().where(P.email == email))
@@ -40,6 +134,327 @@ def add_people_from_run(session: Session, run_id: int, now: datetime) -> int:
     return rowcount(session.execute(statement.execution_options(preserve_rowcount=True))) or 0
 
 
-def person_join_condition() -> ColumnElement[bool]:
+def person_join_condition(session: Session) -> ColumnElement[bool]:
     """How a staged account finds its person."""
-    return P.email == normalised_email(ST.email)
+    return P.email == canonical_email_sql(ST.email, alias_table(session))
+
+
+# --------------------------------------------------------------------------- identity provider
+
+
+def import_people(
+    session: Session, profile_id: int, people: Iterable[PersonRecord], now: datetime
+) -> ImportResult:
+    """Record an identity provider's people (after a complete download): a person per email
+    key, with the provider's id, login and status. People the provider imported before and no
+    longer lists at all were deleted there: their status becomes DELETED (they left)."""
+    aliases = alias_table(session)
+    known = {email: pid for pid, email in session.execute(select(P.id, P.email))}
+    result = ImportResult()
+    seen: set[int] = set()
+    for person in people:
+        email = canonical_email(person.email, aliases) or canonical_email(person.login, aliases)
+        if email is None:
+            result.without_email += 1
+            continue
+        values = {
+            "idp_profile_id": profile_id,
+            "idp_user_id": person.external_id,
+            "idp_login": person.login,
+            "idp_status": person.status.upper(),
+            "idp_seen_at": now,
+        }
+        pid = known.get(email)
+        if pid is None:
+            inserted = session.execute(
+                PEOPLE.insert()
+                .values(email=email, display_name=person.display_name, created_at=now, **values)
+                .returning(P.id)
+            )
+            pid = known[email] = int(inserted.scalar_one())
+            result.created += 1
+        elif pid not in seen:
+            session.execute(update(PEOPLE).where(P.id == pid).values(**values))
+            result.updated += 1
+        seen.add(pid)
+        if person.status.upper() in LEFT_STATUSES:
+            result.left += 1
+    stale = session.execute(
+        update(PEOPLE)
+        .where(P.idp_profile_id == profile_id, P.idp_seen_at < now, P.idp_status != "DELETED")
+        .values(idp_status="DELETED")
+    )
+    result.deleted = rowcount(stale) or 0
+    return result
+
+
+def link_accounts_to_people(session: Session, idp_profile_id: int) -> int:
+    """Full import: link accounts in the other profiles to the people an identity provider
+    imported, by email key or by the provider's login (user names that are logins). Returns
+    how many accounts were linked anew."""
+    aliases = alias_table(session)
+    key = canonical_email_sql(S.email, aliases)
+    login = normalised_email(S.username)
+    imported = and_(P.idp_profile_id == idp_profile_id)
+    match = (
+        select(P.id)
+        .where(imported, or_(P.email == key, func.lower(P.idp_login) == login))
+        .order_by(P.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    already = exists().where(P.id == S.person_id, imported)
+    statement = (
+        update(SUBSCRIPTIONS)
+        .where(
+            S.profile_id != idp_profile_id,
+            not_(already),
+            exists().where(imported, or_(P.email == key, func.lower(P.idp_login) == login)),
+        )
+        .values(person_id=match)
+    )
+    return rowcount(session.execute(statement)) or 0
+
+
+def profiles_with_leaver_seats(session: Session) -> list[int]:
+    """Profiles where someone who left still holds a seat (to evaluate them again)."""
+    left = select(P.id).where(P.idp_status.in_(LEFT_STATUSES))
+    query = (
+        select(S.profile_id)
+        .where(S.person_id.in_(left), S.active.is_(True), S.gone_at.is_(None))
+        .distinct()
+    )
+    return sorted(session.scalars(query))
+
+
+# --------------------------------------------------------------------------- aliases
+
+
+def _domain(text: str, what: str) -> str:
+    domain = text.strip().lower().lstrip("@")
+    if not DOMAIN.match(domain):
+        raise DirectoryError(f"{what} {text!r} is not a domain name (e.g. example.com)")
+    return domain
+
+
+def add_alias(session: Session, clock: Clock, alias: str, canonical: str) -> AliasView:
+    """Emails at `alias` belong to the people at `canonical`; existing people are merged."""
+    alias, canonical = _domain(alias, "alias"), _domain(canonical, "domain")
+    if alias == canonical:
+        raise DirectoryError("a domain cannot be an alias of itself")
+    table = alias_table(session)
+    if alias in table:
+        raise DirectoryError(f"{alias} is already an alias of {table[alias]}")
+    if canonical in table:
+        raise DirectoryError(
+            f"{canonical} is itself an alias of {table[canonical]}: alias {alias} to "
+            f"{table[canonical]} instead"
+        )
+    if alias in table.values():
+        raise DirectoryError(f"other domains are aliases of {alias}: remove those first")
+    session.add(DomainAlias(alias=alias, canonical=canonical, created_at=clock.now()))
+    session.flush()
+    relink_people(session, clock.now())
+    return AliasView(alias=alias, canonical=canonical)
+
+
+def remove_alias(session: Session, clock: Clock, alias: str) -> None:
+    domain = _domain(alias, "alias")
+    found = session.scalar(select(DomainAlias).where(DomainAlias.alias == domain))
+    if found is None:
+        raise DirectoryError(f"{domain} is not an alias")
+    session.delete(found)
+    session.flush()
+    relink_people(session, clock.now())
+
+
+def list_aliases(session: Session) -> list[AliasView]:
+    return [AliasView(alias=a, canonical=c) for a, c in sorted(alias_table(session).items())]
+
+
+def relink_people(session: Session, now: datetime) -> None:
+    """After the rules changed: merge people whose keys became one, and link every account to
+    the person of its key (an admin operation, not a hot path)."""
+    aliases = alias_table(session)
+    people = {p.email: p for p in session.scalars(select(Person).order_by(Person.id))}
+    for email, person in list(people.items()):
+        key = canonical_email(email, aliases) or email
+        if key == email:
+            continue
+        target = people.get(key)
+        del people[email]
+        if target is None:
+            person.email = key
+            people[key] = person
+            session.flush()
+            continue
+        if target.idp_user_id is None and person.idp_user_id is not None:
+            for name in ("idp_profile_id", "idp_user_id", "idp_login", "idp_status", "idp_seen_at"):
+                setattr(target, name, getattr(person, name))
+        session.execute(
+            update(SUBSCRIPTIONS).where(S.person_id == person.id).values(person_id=target.id)
+        )
+        session.execute(delete(PEOPLE).where(P.id == person.id))
+    session.flush()
+    rows = session.execute(select(S.id, S.email, S.person_id).where(S.email.is_not(None)))
+    changes: dict[int, list[int]] = {}
+    for sub_id, email, person_id in rows:
+        matched = canonical_email(email, aliases)
+        if matched is None:
+            continue
+        holder = people.get(matched)
+        if holder is None:
+            holder = people[matched] = Person(email=matched, created_at=now)
+            session.add(holder)
+            session.flush()
+        if holder.id != person_id:
+            changes.setdefault(holder.id, []).append(sub_id)
+    for person_id, ids in changes.items():
+        session.execute(update(SUBSCRIPTIONS).where(S.id.in_(ids)).values(person_id=person_id))
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def _holds_seat() -> ColumnElement[bool]:
+    return and_(S.active.is_(True), S.gone_at.is_(None))
+
+
+def _model_name() -> ColumnElement[str]:
+    return M.publisher.concat(" ").concat(M.product).concat(" ").concat(M.edition)
+
+
+def unmatched_accounts(session: Session) -> list[UnmatchedAccount]:
+    """Accounts holding a seat that match nobody: no email to match by, or (once an identity
+    provider has imported people) nobody the identity provider knows."""
+    have_idp = session.scalar(select(exists().where(P.idp_user_id.is_not(None))))
+    profile = IntegrationProfile.__table__.c
+    known = exists().where(P.id == S.person_id, P.idp_user_id.is_not(None))
+    reason = case(
+        (S.person_id.is_(None), literal("no email to match by")),
+        else_=literal("nobody in the identity provider has this email"),
+    )
+    condition: ColumnElement[bool] = S.person_id.is_(None)
+    if have_idp:
+        condition = or_(condition, ~known)
+    query = (
+        select(
+            profile.name,
+            S.external_id,
+            S.username,
+            S.email,
+            _model_name(),
+            reason,
+        )
+        .join_from(SUBSCRIPTIONS, IntegrationProfile.__table__, profile.id == S.profile_id)
+        .join(SoftwareModel.__table__, M.id == S.software_model_id)
+        .where(_holds_seat(), condition)
+        .order_by(profile.name, S.external_id)
+    )
+    return [
+        UnmatchedAccount(
+            profile=row[0],
+            external_id=row[1],
+            username=row[2],
+            email=row[3],
+            software_model=row[4],
+            reason=row[5],
+        )
+        for row in session.execute(query)
+    ]
+
+
+def leavers_holding_seats(session: Session) -> list[LeaverSeat]:
+    """People who left (deprovisioned or suspended in the identity provider) still holding a
+    seat in any app."""
+    profile = IntegrationProfile.__table__.c
+    query = (
+        select(P.email, P.idp_status, profile.name, S.external_id, _model_name())
+        .join_from(SUBSCRIPTIONS, PEOPLE, P.id == S.person_id)
+        .join(IntegrationProfile.__table__, profile.id == S.profile_id)
+        .join(SoftwareModel.__table__, M.id == S.software_model_id)
+        .where(_holds_seat(), P.idp_status.in_(LEFT_STATUSES))
+        .order_by(P.email, profile.name, S.external_id)
+    )
+    return [
+        LeaverSeat(
+            email=row[0], status=row[1], profile=row[2], external_id=row[3], software_model=row[4]
+        )
+        for row in session.execute(query)
+    ]
+
+
+def link_same_app(session: Session, model: SoftwareModel, other: SoftwareModel | None) -> None:
+    """Say that `model` (e.g. an Okta SSO app) is the same app as `other` (e.g. the direct
+    Rally integration's model), or no longer the same as anything (`other` None)."""
+    if other is not None and other.id == model.id:
+        raise DirectoryError("a software model cannot be the same app as itself")
+    if other is not None and other.same_app_as_id == model.id:
+        raise DirectoryError(
+            f"{other.display_name} already points at {model.display_name}; link one way only"
+        )
+    model.same_app_as_id = other.id if other is not None else None
+    session.flush()
+
+
+def link_same_apps_by_name(session: Session, publisher: str) -> int:
+    """Flag SSO models of an identity provider (`publisher`) whose product is the product of
+    exactly one model of a direct integration (e.g. Okta's "Rally" app and Broadcom Rally):
+    the same app twice. Links already made (or removed by a person) are kept. Returns how
+    many models were linked."""
+    models = session.scalars(select(SoftwareModel)).all()
+    direct: dict[str, list[SoftwareModel]] = {}
+    for model in models:
+        if model.publisher != publisher:
+            direct.setdefault(model.product.casefold(), []).append(model)
+    linked = 0
+    for model in models:
+        if model.publisher != publisher or model.same_app_as_id is not None:
+            continue
+        matches = direct.get(model.product.casefold(), [])
+        if len(matches) == 1:
+            model.same_app_as_id = matches[0].id
+            linked += 1
+    session.flush()
+    return linked
+
+
+def people_per_model(session: Session) -> list[ModelPeople]:
+    """Per software model: accounts holding a seat, the distinct people among them (accounts
+    without a person count one each), the models that are the same app (linked either way),
+    and the distinct people across the model and those together: the per-person figure that
+    counts someone reaching one app both through SSO and directly once.
+
+    For reconciliation (licensing): rights used per account is `accounts`, per person
+    `people_across_same_app`."""
+    models = {m.id: m for m in session.scalars(select(SoftwareModel).order_by(SoftwareModel.id))}
+    groups: dict[int, set[int]] = {mid: {mid} for mid in models}
+    for model in models.values():
+        other = model.same_app_as_id
+        if other is not None and other in models:
+            merged = groups[model.id] | groups[other]
+            for mid in merged:
+                groups[mid] = merged
+    holders: dict[int, list[tuple[int | None, int]]] = {mid: [] for mid in models}
+    rows = session.execute(select(S.software_model_id, S.person_id, S.id).where(_holds_seat()))
+    for model_id, person_id, sub_id in rows:
+        holders.setdefault(model_id, []).append((person_id, sub_id))
+
+    def distinct(model_ids: Iterable[int]) -> int:
+        keys: set[Any] = set()
+        for mid in model_ids:
+            for person_id, sub_id in holders.get(mid, []):
+                keys.add(("p", person_id) if person_id is not None else ("s", sub_id))
+        return len(keys)
+
+    return [
+        ModelPeople(
+            software_model_id=mid,
+            software_model=model.display_name,
+            accounts=len(holders.get(mid, [])),
+            people=distinct([mid]),
+            same_app_as=sorted(models[o].display_name for o in groups[mid] if o != mid),
+            people_across_same_app=distinct(groups[mid]),
+        )
+        for mid, model in models.items()
+    ]

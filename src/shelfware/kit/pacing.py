@@ -12,6 +12,7 @@ A `Pacer` is asked before every request (`acquire`, which may wait) and told aft
   kept as a sliding window over *completion* times. A request completes after the server saw it,
   so no window the server may count ever holds more than N requests.
 - `PacerByKey`: one pacer per endpoint family, for servers with per-endpoint budgets.
+- `SharedHeaderBudget`: a `HeaderBudget` whose window outlives its client (validation, then sync).
 
 Waits longer than `max_wait` fail with `BudgetExhausted` instead of stalling a run.
 """
@@ -23,7 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -134,6 +135,29 @@ class HeaderBudget:
             self.remaining = min(self.remaining, observed)
 
 
+_windows: dict[str, tuple[float | None, float | None, float | None]] = {}
+
+
+class SharedHeaderBudget(HeaderBudget):
+    """A `HeaderBudget` whose last announced window (limit, remaining, reset) is remembered in
+    this process under `key` (e.g. a host, an endpoint family and a hashed credential): the
+    next client of the same budget (a sync right after a validation) starts from what the
+    server said last, instead of from nothing, and cannot spend a budget already used up."""
+
+    def __init__(self, key: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.key = key
+        with _histories_lock:
+            saved = _windows.get(key)
+        if saved is not None:
+            self.limit, self.remaining, self.reset = saved
+
+    def release(self, method: str, url: str, response: httpx.Response | None) -> None:
+        super().release(method, url, response)
+        with _histories_lock:
+            _windows[self.key] = (self.limit, self.remaining, self.reset)
+
+
 _histories: dict[str, deque[float]] = {}
 _histories_lock = threading.Lock()
 
@@ -194,19 +218,34 @@ class PacerByKey:
     """A separate pacer per endpoint family (servers with per-endpoint budgets).
 
     `key_of(path)` names the family of a request path; each family gets its own pacer from
-    `factory`, created on first use.
+    `factory` (or `factory_for(family)`, for pacers that need the name, e.g. shared budgets),
+    created on first use.
     """
 
-    def __init__(self, key_of: Callable[[str], str], factory: Callable[[], Pacer]) -> None:
+    def __init__(
+        self,
+        key_of: Callable[[str], str],
+        factory: Callable[[], Pacer] | None = None,
+        *,
+        factory_for: Callable[[str], Pacer] | None = None,
+    ) -> None:
+        if (factory is None) == (factory_for is None):
+            raise ValueError("PacerByKey needs exactly one of factory and factory_for")
         self._key_of = key_of
         self._factory = factory
+        self._factory_for = factory_for
         self._pacers: dict[str, Pacer] = {}
 
     def pacer_for(self, url: str) -> Pacer:
         key = self._key_of(urlsplit(url).path)
         pacer = self._pacers.get(key)
         if pacer is None:
-            pacer = self._pacers[key] = self._factory()
+            if self._factory_for is not None:
+                pacer = self._factory_for(key)
+            else:
+                assert self._factory is not None
+                pacer = self._factory()
+            self._pacers[key] = pacer
         return pacer
 
     async def acquire(self, method: str, url: str) -> float:

@@ -3,7 +3,7 @@
 from shelfware.models.audit import AuditEvent
 from shelfware.models.base import Base
 from shelfware.models.entitlement import Entitlement
-from shelfware.models.person import Person
+from shelfware.models.person import DomainAlias, Person
 from shelfware.models.profile import Credential, IntegrationProfile, ProfileStatus
 from shelfware.models.reclamation import (
     CLOSED_STATES,
@@ -25,6 +25,7 @@ __all__ = [
     "Base",
     "CandidateState",
     "Credential",
+    "DomainAlias",
     "Entitlement",
     "IntegrationProfile",
     "Justification",

@@ -60,6 +60,7 @@ class Justification(StrEnum):
     NEVER_USED = "never_used"
     UNLICENSED = "unlicensed"
     RESTRICTED = "restricted"
+    LEFT_ORGANISATION = "left the organisation"  # deprovisioned / suspended in the IdP
 
 
 # "state NOT IN ('closed_complete', 'closed_skipped', 'closed_canceled')"

@@ -60,3 +60,7 @@ class SyncRun(Base):
     staging_seconds: Mapped[float | None]
     switch_over_seconds: Mapped[float | None]
     evaluation_seconds: Mapped[float | None]
+    # Seconds spent waiting for the app's rate limits (pacing by its headers, 429 pauses).
+    waited_seconds: Mapped[float | None]
+    # Accounts left out because they could not be read (a profile's skip-failures option).
+    skipped: Mapped[int | None]

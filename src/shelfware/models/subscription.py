@@ -42,6 +42,10 @@ class Subscription(Base):
     person_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("person.id", ondelete="SET NULL")
     )
+    # The product of the seat where a profile spans several apps (an identity provider).
+    product: Mapped[str | None] = mapped_column(String(200))
+    # Held through a group in the identity provider: cannot be reclaimed per account.
+    group_scoped: Mapped[bool] = mapped_column(default=False)
 
     @property
     def holds_seat(self) -> bool:
@@ -66,3 +70,5 @@ class StagedAccount(Base):
     edition: Mapped[str] = mapped_column(String(200))
     created_in_app_at: Mapped[datetime | None]
     last_activity_at: Mapped[datetime | None]
+    product: Mapped[str] = mapped_column(String(200))
+    group_scoped: Mapped[bool]

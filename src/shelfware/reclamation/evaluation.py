@@ -37,17 +37,23 @@ from shelfware.models import (
     CandidateState,
     IntegrationProfile,
     Justification,
+    Person,
     ReclamationRule,
     RemovalCandidate,
     Subscription,
     is_open_candidate,
 )
+from shelfware.models.person import LEFT_STATUSES
 
 S = Subscription.__table__.c
 C = RemovalCandidate.__table__.c
 # ``__table__`` is typed as a FromClause; DML needs to know it is a Table.
 REMOVAL_CANDIDATES: Table = cast(Table, RemovalCandidate.__table__)
 
+
+# Seats granted through a group in the identity provider cannot be reclaimed per account.
+GROUP_TASK = "assigned through a group: remove from the group in Okta"
+LEFT_REASON = "left the organisation: {status} in the identity provider"
 
 MANUAL_REVOCATION = (
     "reclaim is manual here: remove this account's seat in the app; the next sync closes the "
@@ -104,6 +110,22 @@ def holds_seat() -> ColumnElement[bool]:
     return and_(S.active.is_(True), S.gone_at.is_(None))
 
 
+def _left_status() -> Any:
+    """The identity-provider status of the account's person when they left, else NULL."""
+    P = Person.__table__.c
+    return (
+        select(P.idp_status)
+        .where(P.id == S.person_id, P.idp_status.in_(LEFT_STATUSES))
+        .scalar_subquery()
+    )
+
+
+def person_left() -> ColumnElement[bool]:
+    """The account's person left the organisation (deprovisioned or suspended in the IdP)."""
+    P = Person.__table__.c
+    return exists().where(P.id == S.person_id, P.idp_status.in_(LEFT_STATUSES))
+
+
 def evaluate_profile(
     session: Session,
     profile: IntegrationProfile,
@@ -132,6 +154,16 @@ def evaluate_profile(
         _reprice_open(session, profile, model_id, price.annual, now)
     result.closed = _close_gone(session, profile, now)
     owner = profile.credential_owner_external_id
+    result.created += _create_leavers(
+        session,
+        dialect,
+        profile,
+        now,
+        rules,
+        prices,
+        can_reclaim,
+        revocation_task or MANUAL_REVOCATION,
+    )
     for rule in rules:
         cutoff = idle_cutoff(now, rule)
         in_scope = and_(S.profile_id == profile.id, S.software_model_id == rule.software_model_id)
@@ -178,13 +210,16 @@ def _create(
     if not (can_reclaim and profile.process_reclaim):
         state: ColumnElement[Any] = literal(CandidateState.AWAITING_REVOCATION.value)
         reason = literal(revocation_task)
-    elif rule.notify:
-        state = case(
-            (func.coalesce(S.email, "") == "", literal(CandidateState.ATTENTION_REQUIRED.value)),
-            else_=literal(CandidateState.READY.value),
-        )
     else:
-        state = literal(CandidateState.READY.value)
+        attention: list[tuple[ColumnElement[bool], Any]] = [
+            (S.group_scoped.is_(True), literal(CandidateState.ATTENTION_REQUIRED.value))
+        ]
+        if rule.notify:
+            attention.append(
+                (func.coalesce(S.email, "") == "", literal(CandidateState.ATTENTION_REQUIRED.value))
+            )
+        state = case(*attention, else_=literal(CandidateState.READY.value))
+        reason = case((S.group_scoped.is_(True), literal(GROUP_TASK)), else_=null())
     justification = case(
         (S.last_activity_at.is_(None), literal(Justification.NEVER_USED.value)),
         else_=literal(Justification.LOW_USAGE.value),
@@ -213,6 +248,87 @@ def _create(
         not_(excluded),
         not_(has_open),
     )
+    statement = insert(REMOVAL_CANDIDATES).from_select(
+        [
+            C.subscription_id,
+            C.profile_id,
+            C.software_model_id,
+            C.rule_id,
+            C.state,
+            C.justification,
+            C.inactive_days,
+            C.unit_cost,
+            C.potential_savings,
+            C.reason,
+            C.created_at,
+            C.updated_at,
+        ],
+        selection,
+    )
+    return rowcount(session.execute(statement.execution_options(preserve_rowcount=True))) or 0
+
+
+def _create_leavers(
+    session: Session,
+    dialect: str,
+    profile: IntegrationProfile,
+    now: datetime,
+    rules: Any,
+    prices: dict[int, SeatPrice],
+    can_reclaim: bool,
+    revocation_task: str,
+) -> int:
+    """Seats of people who left the organisation: candidates whatever their activity (and
+    whatever the rules' thresholds), never the credential's own account."""
+    now_sql = literal(now, UTCDateTime())
+    has_open = exists().where(C.subscription_id == S.id, is_open_candidate())
+    left = _left_status()
+    if not (can_reclaim and profile.process_reclaim):
+        state: ColumnElement[Any] = literal(CandidateState.AWAITING_REVOCATION.value)
+        reason: ColumnElement[Any] = literal(revocation_task)
+    else:
+        state = case(
+            (S.group_scoped.is_(True), literal(CandidateState.ATTENTION_REQUIRED.value)),
+            else_=literal(CandidateState.READY.value),
+        )
+        reason = case(
+            (S.group_scoped.is_(True), literal(GROUP_TASK)),
+            else_=literal("left the organisation: ")
+            .concat(left)
+            .concat(literal(" in the identity provider")),
+        )
+    rule_of = {rule.software_model_id: rule.id for rule in rules}
+    price_of = {mid: price.annual for mid, price in prices.items()}
+    rule_id = case(rule_of, value=S.software_model_id, else_=null()) if rule_of else null()
+    price = (
+        case(
+            {k: literal(v) for k, v in price_of.items() if v is not None},
+            value=S.software_model_id,
+            else_=null(),
+        )
+        if any(v is not None for v in price_of.values())
+        else null()
+    )
+    inactive_days = whole_days_between(
+        dialect, now_sql, func.coalesce(S.last_activity_at, _since())
+    )
+    conditions = [S.profile_id == profile.id, holds_seat(), person_left(), not_(has_open)]
+    if profile.credential_owner_external_id is not None:
+        conditions.append(S.external_id != profile.credential_owner_external_id)
+    selection = select(
+        S.id,
+        literal(profile.id),
+        S.software_model_id,
+        rule_id,
+        state,
+        literal(Justification.LEFT_ORGANISATION.value),
+        inactive_days,
+        price,
+        price,
+        reason,
+        now_sql,
+        now_sql,
+    ).where(*conditions)
     statement = insert(REMOVAL_CANDIDATES).from_select(
         [
             C.subscription_id,
@@ -262,7 +378,9 @@ def _cancel_no_longer_idle(
     now: datetime,
 ) -> int:
     """Open, not-yet-reclaimed candidates whose account is active again or now excluded."""
-    still_wanted = and_(idle, not_(excluded), true() if rule.active else false())
+    still_wanted = or_(
+        and_(idle, not_(excluded), true() if rule.active else false()), person_left()
+    )
     no_longer = select(S.id).where(in_scope, holds_seat(), not_(still_wanted))
     statement = (
         update(REMOVAL_CANDIDATES)

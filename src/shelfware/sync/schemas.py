@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from shelfware.directory.schemas import ImportResult
+
 
 class SyncProgress(Protocol):
     """Told about the download as it goes (the CLI draws a progress bar from it)."""
@@ -48,3 +50,8 @@ class SyncSummary:
     staging_seconds: float = 0.0
     switch_over_seconds: float = 0.0
     evaluation_seconds: float = 0.0
+    # Seconds spent waiting for the app's rate limits; accounts left out as unreadable.
+    waited_seconds: float = 0.0
+    skipped: int = 0
+    # An identity provider's people as this run imported them (None for other apps).
+    people: ImportResult | None = None

@@ -51,11 +51,14 @@ from shelfware.connectors.base import (
     AccountRecord,
     ActivitySource,
     Connector,
+    IdentityProvider,
     PageError,
+    PersonRecord,
     SnapshotError,
 )
+from shelfware.connectors.registry import connector_class
 from shelfware.connectors.toolkit import ReauthorizationRequired
-from shelfware.directory.service import add_people_from_run, person_join_condition
+from shelfware.directory import service as directory
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import (
@@ -229,20 +232,28 @@ TRACKED_FIELDS = (
 )
 _account_values = operator.attrgetter(*ACCOUNT_FIELDS)
 _EDITION = ACCOUNT_FIELDS.index("edition")
+_PRODUCT = ACCOUNT_FIELDS.index("product")
 
 
 def _staged_rows(
-    run_id: int, page: list[AccountRecord], default_edition: str, seen: set[str]
+    run_id: int,
+    page: list[AccountRecord],
+    default_edition: str,
+    seen: set[str],
+    default_product: str = "",
 ) -> list[tuple[Any, ...]]:
-    """Staging rows for a page; an account already seen in this run is kept once (the first)."""
+    """Staging rows for a page; an account already seen in this run is kept once (the first).
+    An account without an edition or product has the connector's."""
     rows = []
     for record in page:
         if record.external_id in seen:
             continue
         seen.add(record.external_id)
-        values = _account_values(record)
+        values = list(_account_values(record))
         if values[_EDITION] is None:
-            values = (*values[:_EDITION], default_edition, *values[_EDITION + 1 :])
+            values[_EDITION] = default_edition
+        if values[_PRODUCT] is None:
+            values[_PRODUCT] = default_product
         rows.append((run_id, *values))
     return rows
 
@@ -270,12 +281,13 @@ async def _download(
     """Stream pages into staging. One page is written (in a worker thread, the driver
     releasing the GIL) while the next is fetched and decoded; the connector fetches ahead."""
     default_edition = connector.default_edition
+    default_product = connector.product
     pages = 0
     seen: set[str] = set()
     writing: asyncio.Future[None] | None = None
     try:
         async for page in connector.accounts():
-            rows = _staged_rows(run.id, page, default_edition, seen)
+            rows = _staged_rows(run.id, page, default_edition, seen, default_product)
             if writing is not None:
                 await writing
             writing = asyncio.ensure_future(asyncio.to_thread(_write_staged, db, rows, summary))
@@ -304,11 +316,36 @@ async def _collect_activity(
     return latest
 
 
+def _ensure_models(session: Session, run: _Run, connector: Connector, clock: Clock) -> None:
+    """Software models (and default rules) for every product and edition a run saw; a new
+    model's rule takes the connector's default threshold where it has one (SSO: 30 days)."""
+    seen = session.execute(select(ST.product, ST.edition).where(ST.run_id == run.id).distinct())
+    threshold: int | None = getattr(connector, "default_threshold_days", None)
+    for product, edition in seen.all():
+        existed = session.scalar(
+            select(M.id).where(
+                M.publisher == connector.publisher, M.product == product, M.edition == edition
+            )
+        )
+        model = profiles.ensure_software_model(
+            session,
+            clock,
+            connector.publisher,
+            product,
+            edition,
+            paid=edition not in getattr(connector, "unpaid_editions", frozenset()),
+        )
+        if existed is None and threshold is not None:
+            rule = profiles.ensure_default_rule(session, clock, model)
+            rule.threshold_days = threshold
+
+
 def _switch_over(
     session: Session,
     run: _Run,
     connector: Connector,
     activity: dict[str, datetime] | None,
+    people: list[PersonRecord] | None,
     now: datetime,
     summary: SyncSummary,
     clock: Clock,
@@ -316,22 +353,16 @@ def _switch_over(
 ) -> None:
     profile = session.get_one(IntegrationProfile, run.profile_id)
     dialect = session.get_bind().dialect.name
-    # 1. software models (and default rules) for every edition seen
-    editions = session.scalars(select(ST.edition).where(ST.run_id == run.id).distinct()).all()
-    for edition in editions:
-        profiles.ensure_software_model(
-            session,
-            clock,
-            connector.publisher,
-            connector.product,
-            edition,
-            paid=edition not in getattr(connector, "unpaid_editions", frozenset()),
-        )
-    # 2. people for new emails; the writes below link accounts to them
+    # 1. software models (and default rules) for every product and edition seen
+    _ensure_models(session, run, connector, clock)
+    # 2. an identity provider's people (with status), then people for new emails; the writes
+    # below link accounts to them
+    if people is not None:
+        summary.people = directory.import_people(session, run.profile_id, people, now)
     bulk = summary.accounts >= BULK_ROWS
     if bulk:
         refresh_statistics(session.connection(), "staged_account")
-    if add_people_from_run(session, run.id, now) >= BULK_ROWS:
+    if directory.add_people_from_run(session, run.id, now) >= BULK_ROWS:
         refresh_statistics(session.connection(), "person")
     # 3. known accounts whose data changed (only those rows are written), activity forward
     take_activity = profile.process_activity and (
@@ -342,10 +373,10 @@ def _switch_over(
         SoftwareModel.__table__,
         and_(
             M.publisher == connector.publisher,
-            M.product == connector.product,
+            M.product == ST.product,
             M.edition == ST.edition,
         ),
-    ).outerjoin(Person.__table__, person_join_condition())
+    ).outerjoin(Person.__table__, directory.person_join_condition(session))
     account_values = [
         (null() if name == "last_activity_at" and not take_activity else ST[name]).label(name)
         for name in ACCOUNT_FIELDS
@@ -440,7 +471,10 @@ def _switch_over(
         )
         or 0
     )
-    # 6. activity from an event log, forward-only, and the watermark in the same transaction
+    # 6. activity from an event log (or from the identity provider's app that fronts this
+    # one), forward-only, and the watermark in the same transaction
+    if profile.process_activity and _activity_source(profile) is ActivitySource.IDENTITY_PROVIDER:
+        activity = idp_activity(session, profile)
     if activity:
         statement = (
             update(table)
@@ -468,6 +502,8 @@ def _switch_over(
         can_reclaim=connector.capabilities.reclaim,
         revocation_task=getattr(connector, "revocation_task", ""),
     )
+    if people is not None:
+        _after_people_import(session, profile, connector, now, summary)
     summary.evaluation_seconds = time.perf_counter() - evaluating
     summary.candidates_created = evaluation.created
     summary.candidates_canceled = evaluation.canceled
@@ -475,6 +511,78 @@ def _switch_over(
     # 8. close the run, schedule the next refresh, drop the staging rows
     _discard_staged(session.connection(), run.id)
     profile.next_refresh_at = now + profiles.REFRESH_EVERY
+
+
+def _activity_source(profile: IntegrationProfile) -> ActivitySource:
+    cls = connector_class(profile.kind)
+    return profiles.capabilities_of(cls, profile.options or {}).activity_source
+
+
+def idp_activity(session: Session, profile: IntegrationProfile) -> dict[str, datetime]:
+    """Latest activity per account of `profile` taken from an identity provider's app that
+    fronts it (option `activity_from=IDP_PROFILE:APP_ID`): the SSO activity of the same
+    person's assignment to that app, as that profile's last sync recorded it."""
+    source_name, app_id = parse_activity_from(str((profile.options or {}).get("activity_from")))
+    source = session.scalar(
+        select(IntegrationProfile).where(IntegrationProfile.name == source_name)
+    )
+    if source is None:
+        raise SyncError(
+            f"option activity_from of {profile.name!r} names profile {source_name!r}, which "
+            "does not exist"
+        )
+    idp = Subscription.__table__.alias("idp")
+    latest = func.max(idp.c.last_activity_at)
+    query = (
+        select(S.external_id, latest)
+        .join(idp, and_(idp.c.person_id == S.person_id, idp.c.profile_id == source.id))
+        .where(
+            S.profile_id == profile.id,
+            idp.c.external_id.like(f"{app_id}:%"),
+            idp.c.last_activity_at.is_not(None),
+        )
+        .group_by(S.external_id)
+    )
+    return {external_id: at for external_id, at in session.execute(query) if at is not None}
+
+
+def parse_activity_from(value: str) -> tuple[str, str]:
+    """`IDP_PROFILE:APP_ID` -> (profile name, app id)."""
+    name, _, app_id = value.strip().rpartition(":")
+    if not name or not app_id:
+        raise SyncError(
+            f"option activity_from must be IDP_PROFILE:APP_ID (an Okta profile and the id of "
+            f"the Okta app that fronts this one), got {value!r}"
+        )
+    return name.strip(), app_id.strip()
+
+
+def _after_people_import(
+    session: Session,
+    profile: IntegrationProfile,
+    connector: Connector,
+    now: datetime,
+    summary: SyncSummary,
+) -> None:
+    """After an identity provider's people were imported: link the other profiles' accounts
+    to them (full import), flag its apps that are also integrated directly, and evaluate the
+    other profiles where someone who left still holds a seat."""
+    if getattr(connector, "full_import", False) and summary.people is not None:
+        summary.people.linked = directory.link_accounts_to_people(session, profile.id)
+    directory.link_same_apps_by_name(session, connector.publisher)
+    for profile_id in directory.profiles_with_leaver_seats(session):
+        other = session.get_one(IntegrationProfile, profile_id)
+        if other.id == profile.id or other.status != ProfileStatus.PUBLISHED:
+            continue
+        cls = connector_class(other.kind)
+        evaluation = evaluate_profile(
+            session,
+            other,
+            now,
+            can_reclaim=profiles.capabilities_of(cls, other.options or {}).reclaim,
+            revocation_task=getattr(cls, "revocation_task", ""),
+        )
+        summary.candidates_created += evaluation.created
 
 
 def _store_summary(record: SyncRun, summary: SyncSummary, status: str, now: datetime) -> None:
@@ -499,6 +607,8 @@ def _store_summary(record: SyncRun, summary: SyncSummary, status: str, now: date
         "staging_seconds",
         "switch_over_seconds",
         "evaluation_seconds",
+        "waited_seconds",
+        "skipped",
     ):
         setattr(record, name, getattr(summary, name))
 
@@ -540,6 +650,10 @@ async def sync_profile(
         stage_started = time.perf_counter()
         await _download(db, run, connector, progress, summary)
         summary.download_seconds = time.perf_counter() - stage_started
+        people: list[PersonRecord] | None = None
+        if isinstance(connector, IdentityProvider):
+            progress.stage("people")
+            people = [person async for page in connector.people() for person in page]
         activity = None
         if wants_log:
             progress.stage("activity")
@@ -552,7 +666,7 @@ async def sync_profile(
         _copy_stats(connector, summary)
         summary.status = RunStatus.SUCCEEDED
         with db.transaction() as session, large_cache(session.connection()):
-            _switch_over(session, run, connector, activity, now, summary, clock, progress)
+            _switch_over(session, run, connector, activity, people, now, summary, clock, progress)
             summary.switch_over_seconds = (
                 time.perf_counter() - stage_started - summary.evaluation_seconds
             )
@@ -588,6 +702,8 @@ def _copy_stats(connector: Connector, summary: SyncSummary) -> None:
     summary.requests = stats.requests
     summary.retries = stats.retries
     summary.pages = max(summary.pages, stats.pages)
+    summary.waited_seconds = round(stats.waited_seconds, 3)
+    summary.skipped = len(getattr(connector, "skipped", ()))
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,0 +1,509 @@
+"""Okta connector: the identity provider's people, and its apps' assignments as SSO seats.
+
+Okta's facts only (VENDOR_APIS.md), composed from the connector kit:
+
+- Base `{profile url}/api/v1`; `Authorization: SSWS <api token>` (an OAuth access token, where
+  one is stored, goes as `Bearer`).
+- People: `GET /users?limit=200`, plus `filter=status eq "DEPROVISIONED"` (left out without a
+  filter), so leavers are known. `Link: rel="next"` cursor paging everywhere (sequential).
+- Seats: every app (`GET /apps`) is a software model (publisher "Okta", product the app's
+  label, edition "SSO"); every assignment (`GET /apps/{id}/users?limit=500`) a subscription,
+  its external id `APP_ID:USER_ID`. Scope GROUP assignments are flagged: they cannot be
+  removed per user. An inactive app holds no seats.
+- Activity: `user.authentication.sso` System Log events per app (an Okta sign-in alone,
+  `user.session.start`, is not app use), `since`/`until` (the run's start: the log is a
+  stream), ascending, `limit=1000`, kept 90 days. The app is the target of type AppInstance.
+- Reclaim: `DELETE /apps/{appId}/users/{userId}` (204; 404 already gone). Never deactivates
+  the Okta user (that is offboarding, not license reclaim).
+- Rate limits: `X-Rate-Limit-*` on every response, one budget per endpoint family: paced per
+  family by the kit's `SharedHeaderBudget`, so no avoidable 429 happens (429 has no
+  Retry-After: the client waits until the announced reset).
+
+Options (mirroring Okta's own provisioning settings): `import_groups` (default true; false
+leaves group-scoped assignments out), `skip_failed_users` (default false; true leaves out a
+user or assignment that cannot be read instead of failing the run, and counts it), and
+`full_import` (default false; read by the sync: links accounts already in other profiles to
+the people imported, by email or login).
+
+Assumed (kept here): the token's owner holds an Okta admin role, so their assignments are
+admin seats; other admins are not listed (`/api/v1/iam/assignees/users` needs another scope).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import httpx
+
+from shelfware.connectors.base import (
+    AccountRecord,
+    AccountRef,
+    ActivityRecord,
+    ActivitySource,
+    AuthenticationError,
+    Capabilities,
+    CheckResult,
+    ConnectorError,
+    ConnectorSettings,
+    PageError,
+    Permission,
+    PersonRecord,
+    Process,
+    ReclaimOutcome,
+    ReclaimResult,
+    ValidationReport,
+)
+from shelfware.connectors.registry import register_connector
+from shelfware.connectors.toolkit import (
+    ApiKeyAuth,
+    BearerAuth,
+    HttpConnector,
+    HttpStream,
+    LinkHeader,
+    NotEmpty,
+    Pacer,
+    PacerByKey,
+    RecordError,
+    UniqueKeys,
+    decode,
+    identifier,
+    instant,
+    path_segment,
+    record_of,
+    rejected,
+    send,
+    text,
+)
+from shelfware.kit.pacing import SharedHeaderBudget
+from shelfware.kit.redact import redact_url
+
+OKTA_API_PATH = "/api/v1"
+OKTA_PUBLISHER = "Okta"
+OKTA_SSO_EDITION = "SSO"
+OKTA_SSO_THRESHOLD_DAYS = 30  # default rule threshold of SSO-derived models (DOMAIN.md)
+USERS_LIMIT = 200
+APPS_LIMIT = 200
+APP_USERS_LIMIT = 500
+LOGS_LIMIT = 1000
+LOG_RETENTION = timedelta(days=90)
+SSO_EVENT = "user.authentication.sso"
+LEAVER_FILTER = 'status eq "DEPROVISIONED"'  # left out of /users without a filter
+GROUP_TASK = "assigned through a group: remove from the group in Okta"
+# Assignment statuses that hold no seat.
+NO_SEAT = frozenset({"INACTIVE", "DEPROVISIONED"})
+
+
+def okta_api_url(url: str) -> str:
+    base = url.strip().rstrip("/")
+    return base if base.endswith(OKTA_API_PATH) else base + OKTA_API_PATH
+
+
+def okta_time(value: datetime) -> str:
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def rate_bucket(path: str) -> str:
+    """The endpoint family of a request path: Okta budgets each one separately."""
+    parts = path.split(OKTA_API_PATH, 1)[-1].strip("/").split("/")
+    if parts[0] == "apps" and len(parts) >= 3 and parts[2] == "users":
+        return "app_users"
+    return parts[0] or "other"
+
+
+def account_id(app_id: str, user_id: str) -> str:
+    return f"{app_id}:{user_id}"
+
+
+def split_account(external_id: str) -> tuple[str, str]:
+    """(app id, user id) of an assignment's external id; ("", id) for a bare user id."""
+    app_id, _, user_id = external_id.strip().rpartition(":")
+    return app_id, user_id
+
+
+def map_person(raw: Any) -> PersonRecord:
+    user = record_of(raw, "user")
+    user_id = identifier(user, "id")
+    try:
+        profile = user.get("profile")
+        if not isinstance(profile, Mapping):
+            raise RecordError("field profile is missing")
+        shown = text(profile, "displayName") or " ".join(
+            p for p in (text(profile, "firstName"), text(profile, "lastName")) if p
+        )
+        return PersonRecord(
+            external_id=user_id,
+            email=text(profile, "email"),
+            login=text(profile, "login"),
+            display_name=shown or None,
+            status=text(user, "status") or "ACTIVE",
+        )
+    except RecordError as error:
+        raise RecordError(f"user {user_id}: {error}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    id: str
+    label: str
+    product: str  # the label, made unique among the org's apps
+    active: bool
+
+
+def map_app_user(
+    raw: Any, app: App, people: Mapping[str, PersonRecord], owner_id: str | None
+) -> AccountRecord:
+    """An app user (assignment) as an AccountRecord of the app's product."""
+    seat = record_of(raw, "app user")
+    user_id = identifier(seat, "id")
+    try:
+        person = people.get(user_id)
+        credentials = seat.get("credentials")
+        profile = seat.get("profile")
+        username = text(credentials, "userName") if isinstance(credentials, Mapping) else None
+        email = text(profile, "email") if isinstance(profile, Mapping) else None
+        status = text(seat, "status") or "ACTIVE"
+        return AccountRecord(
+            external_id=account_id(app.id, user_id),
+            username=username or (person.login if person else None),
+            email=email or (person.email if person else None),
+            display_name=person.display_name if person else None,
+            active=app.active and status not in NO_SEAT,
+            admin=user_id == owner_id,
+            edition=OKTA_SSO_EDITION,
+            created_in_app_at=instant(seat, "created"),
+            product=app.product,
+            group_scoped=text(seat, "scope") == "GROUP",
+        )
+    except RecordError as error:
+        raise RecordError(f"app {app.label} user {user_id}: {error}") from None
+
+
+def sso_event(raw: Any) -> tuple[str, str, datetime] | None:
+    """(app id, user id, when) of a successful SSO event; None for anything else."""
+    event = record_of(raw, "log event")
+    if event.get("eventType") != SSO_EVENT:
+        return None
+    outcome = event.get("outcome")
+    if isinstance(outcome, Mapping) and outcome.get("result") not in (None, "SUCCESS"):
+        return None
+    actor = event.get("actor")
+    if not isinstance(actor, Mapping) or actor.get("type") != "User":
+        return None
+    targets = event.get("target") or []
+    if not isinstance(targets, list):
+        raise RecordError("field target is not a list")
+    app = next(
+        (t for t in targets if isinstance(t, Mapping) and t.get("type") == "AppInstance"), None
+    )
+    at = instant(event, "published")
+    if app is None or at is None:
+        return None
+    return identifier(app, "id"), identifier(actor, "id"), at
+
+
+@register_connector
+class OktaConnector(HttpConnector):
+    """Okta's people (with status) and every assigned app's seats, used by SSO."""
+
+    kind: ClassVar[str] = "okta"
+    publisher: ClassVar[str] = OKTA_PUBLISHER
+    product: ClassVar[str] = "Okta"
+    default_edition: ClassVar[str] = OKTA_SSO_EDITION
+    default_threshold_days: ClassVar[int] = OKTA_SSO_THRESHOLD_DAYS
+    max_concurrency: ClassVar[int] = 4  # paging is sequential; reclaims stay polite
+    revocation_task: ClassVar[str] = "unassign this user from the app in Okta"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        download=True, activity=True, reclaim=True, activity_source=ActivitySource.EVENT_LOG
+    )
+    permissions: ClassVar[list[Permission]] = [
+        Permission(
+            Process.DOWNLOAD,
+            "Read-only administrator",
+            ("okta.users.read", "okta.groups.read", "okta.apps.read"),
+        ),
+        Permission(Process.ACTIVITY, "Read-only administrator", ("okta.logs.read",)),
+        Permission(Process.RECLAIM, "Application administrator", ("okta.apps.manage",)),
+    ]
+
+    def __init__(self, settings: ConnectorSettings, *args: Any, **kwargs: Any) -> None:
+        super().__init__(settings, *args, **kwargs)
+        self.import_groups = self.options.flag("import_groups", True)
+        self.skip_failed_users = self.options.flag("skip_failed_users", False)
+        self.full_import = self.options.flag("full_import", False)
+        self.skipped: list[str] = []  # what skip_failed_users left out, in words
+        self._people: list[PersonRecord] | None = None
+        self._apps: dict[str, App] = {}
+
+    # ------------------------------------------------------------------ hooks
+
+    def resolve_api_url(self, settings: ConnectorSettings) -> str:
+        return okta_api_url(settings.url)
+
+    def authenticator(self, settings: ConnectorSettings) -> httpx.Auth:
+        if settings.secrets.get("access_token"):
+            return BearerAuth(self.token(settings, "api_key"))
+        token = self.token(settings, "api_key")
+        return ApiKeyAuth(token, name="Authorization", prefix="SSWS ")
+
+    def pacer(self) -> Pacer | None:
+        # one budget per endpoint family and token, shared by validation and the sync after it
+        secret = self.settings.secrets.get("access_token") or self.settings.secrets.get("api_key")
+        key = f"okta|{self.api_url}|" + hashlib.sha256((secret or "").encode()).hexdigest()[:16]
+        return PacerByKey(
+            rate_bucket, factory_for=lambda bucket: SharedHeaderBudget(f"{key}|{bucket}")
+        )
+
+    # ------------------------------------------------------------------ streams
+
+    def _list(self, path: str, limit: int, what: str, **params: Any) -> HttpStream:
+        return self.stream(
+            path, params={"limit": limit, **params}, paginator=LinkHeader(), what=what
+        )
+
+    def _logs(self, start: datetime, end: datetime) -> HttpStream:
+        return self._list(
+            "/logs",
+            LOGS_LIMIT,
+            "System Log events",
+            since=okta_time(start),
+            until=okta_time(end),
+            filter=f'eventType eq "{SSO_EVENT}"',
+            sortOrder="ASCENDING",
+        )
+
+    def _skip_or_fail(self, page: int, error: RecordError, what: str) -> None:
+        if not self.skip_failed_users:
+            raise PageError(
+                page,
+                f"malformed {what}: {error} (--option skip_failed_users=true "
+                "leaves such records out)",
+            )
+        self.skipped.append(str(error))
+
+    async def _read_people(self) -> list[PersonRecord]:
+        people: list[PersonRecord] = []
+        checks = [UniqueKeys(lambda raw: identifier(record_of(raw), "id"))]
+        for params in ({}, {"filter": LEAVER_FILTER}):
+            stream = self._list("/users", USERS_LIMIT, "users", **params)
+            async for page in stream.pages(checks if not params else ()):
+                for raw in page.records:
+                    try:
+                        people.append(map_person(raw))
+                    except RecordError as error:
+                        self._skip_or_fail(page.number, error, "user")
+        return people
+
+    async def people(self) -> AsyncIterator[list[PersonRecord]]:
+        """Every Okta user, leavers included (read once per connector)."""
+        if self._people is None:
+            self._people = await self._read_people()
+        yield self._people
+
+    async def apps(self) -> list[App]:
+        found: list[tuple[str, str, bool]] = []
+        checks = [UniqueKeys(lambda raw: identifier(record_of(raw), "id")), NotEmpty()]
+        async for page in self._list("/apps", APPS_LIMIT, "apps").pages(checks):
+            for raw in page.records:
+                try:
+                    app = record_of(raw, "app")
+                    app_id = identifier(app, "id")
+                    label = text(app, "label") or text(app, "name") or app_id
+                except RecordError as error:
+                    raise PageError(page.number, f"malformed app: {error}") from None
+                found.append((app_id, label, text(app, "status") == "ACTIVE"))
+        labels = [label.casefold() for _, label, _ in found]
+        return [
+            App(
+                app_id,
+                label,
+                label if labels.count(label.casefold()) == 1 else f"{label} ({app_id})",
+                active,
+            )
+            for app_id, label, active in found
+        ]
+
+    # ------------------------------------------------------------------ validate
+
+    async def validate(self) -> ValidationReport:
+        checks: list[CheckResult] = []
+        facts: dict[str, Any] = {"api_url": redact_url(self.api_url)}
+        try:
+            owner = await self.find_credential_owner()
+        except AuthenticationError as error:
+            checks.append(CheckResult("credential", False, rejected(error)))
+            for process in (Process.DOWNLOAD, Process.ACTIVITY):
+                checks.append(CheckResult(process.value, False, "not checked: credential rejected"))
+            return ValidationReport(tuple(checks), None, facts)
+        except ConnectorError as error:
+            checks.append(CheckResult("credential", False, f"GET /users/me: {error}"))
+            return ValidationReport(tuple(checks), None, facts)
+        assert owner is not None
+        self._owner = owner
+        facts["credential_owner"] = owner.email or owner.username or owner.external_id
+        checks.append(
+            CheckResult("credential", True, f"the token belongs to {facts['credential_owner']}")
+        )
+        try:
+            users = await self._list("/users", 1, "users").first_page()
+            apps = await self._list("/apps", APPS_LIMIT, "apps").first_page()
+            facts["apps_on_first_page"] = len(apps.records)
+            if apps.records:
+                first = identifier(record_of(apps.records[0]), "id")
+                await self._list(f"/apps/{path_segment(first)}/users", 1, "app users").first_page()
+        except (ConnectorError, RecordError) as error:
+            reason = error.reason if isinstance(error, PageError) else str(error)
+            checks.append(CheckResult(Process.DOWNLOAD.value, False, reason))
+            checks.append(CheckResult(Process.ACTIVITY.value, False, "not checked"))
+            return ValidationReport(tuple(checks), owner, facts)
+        checks.append(
+            CheckResult(
+                Process.DOWNLOAD.value,
+                True,
+                f"users readable ({len(users.records)} on a first page of 1), apps and their "
+                "assignments readable",
+            )
+        )
+        try:
+            now = datetime.now(UTC)
+            await self._logs(now - timedelta(days=1), now).first_page()
+            checks.append(CheckResult(Process.ACTIVITY.value, True, "System Log readable"))
+        except PageError as error:
+            checks.append(CheckResult(Process.ACTIVITY.value, False, f"System Log: {error.reason}"))
+        facts["reclaim"] = (
+            "not exercised (validation never writes); unassigning needs okta.apps.manage"
+        )
+        return ValidationReport(tuple(checks), owner, facts)
+
+    async def find_credential_owner(self) -> AccountRef | None:
+        response = await send(self.http, "GET", "/users/me")
+        try:
+            person = map_person(decode(self.http, response, "GET /users/me"))
+        except RecordError as error:
+            raise ConnectorError(f"GET /users/me: {error}") from None
+        return AccountRef(person.external_id, person.login, person.email)
+
+    # ------------------------------------------------------------------ accounts
+
+    async def accounts(self) -> AsyncIterator[list[AccountRecord]]:
+        async for people in self.people():
+            by_id = {p.external_id: p for p in people}
+        owner = await self.credential_owner()
+        owner_id = owner.external_id if owner else None
+        for app in await self.apps():
+            checks = [UniqueKeys(lambda raw: identifier(record_of(raw), "id"))]
+            stream = self._list(f"/apps/{path_segment(app.id)}/users", APP_USERS_LIMIT, "app users")
+            async for page in stream.pages(checks):
+                records = []
+                for raw in page.records:
+                    try:
+                        record = map_app_user(raw, app, by_id, owner_id)
+                    except RecordError as error:
+                        self._skip_or_fail(page.number, error, "assignment")
+                        continue
+                    if record.group_scoped and not self.import_groups:
+                        continue
+                    records.append(record)
+                if records:
+                    yield records
+
+    # ------------------------------------------------------------------ activity
+
+    async def activity(
+        self, since: datetime, until: datetime | None = None
+    ) -> AsyncIterator[list[ActivityRecord]]:
+        """The latest SSO per assignment after `since` (never before the log's retention)."""
+        end = until or datetime.now(UTC)
+        start = max(since, end - LOG_RETENTION)
+        async for page in self._logs(start, end).pages():
+            records = []
+            for raw in page.records:
+                try:
+                    found = sso_event(raw)
+                except RecordError as error:
+                    raise PageError(page.number, f"malformed log event: {error}") from None
+                if found is not None and found[2] > since:
+                    app_id, user_id, at = found
+                    records.append(ActivityRecord(account_id(app_id, user_id), at))
+            yield records
+
+    # ------------------------------------------------------------------ current / reclaim
+
+    def _seat_path(self, account: AccountRef) -> tuple[str, str, str]:
+        app_id, user_id = split_account(account.external_id)
+        if not app_id or not user_id:
+            raise ConnectorError(
+                f"{account.external_id!r} is not an Okta assignment (APP_ID:USER_ID)"
+            )
+        return app_id, user_id, f"/apps/{path_segment(app_id)}/users/{path_segment(user_id)}"
+
+    async def _app(self, app_id: str) -> App | None:
+        """One app, read once per connector (re-reads before reclaim go app by app)."""
+        if app_id not in self._apps:
+            where = f"/apps/{path_segment(app_id)}"
+            response = await send(self.http, "GET", where, accept_status=(404,))
+            if response.status_code == 404:
+                return None
+            try:
+                raw = record_of(decode(self.http, response, f"GET {where}"), "app")
+                label = text(raw, "label") or app_id
+            except RecordError as error:
+                raise ConnectorError(f"reading {where}: {error}") from None
+            self._apps[app_id] = App(app_id, label, label, text(raw, "status") == "ACTIVE")
+        return self._apps[app_id]
+
+    async def current(self, account: AccountRef) -> AccountRecord | None:
+        app_id, _, where = self._seat_path(account)
+        response = await send(self.http, "GET", where, accept_status=(404,))
+        if response.status_code == 404:
+            return None
+        seat = decode(self.http, response, f"GET {where}")
+        app = await self._app(app_id)
+        if app is None:
+            return None
+        owner = await self.credential_owner()
+        try:
+            return map_app_user(seat, app, {}, owner.external_id if owner else None)
+        except RecordError as error:
+            raise ConnectorError(f"reading {where}: {error}") from None
+
+    async def reclaim_account(self, account: AccountRef) -> ReclaimResult:
+        try:
+            app_id, user_id, where = self._seat_path(account)
+            response = await send(self.http, "DELETE", where, accept_status=(403, 404))
+        except ConnectorError as error:
+            return ReclaimResult(ReclaimOutcome.FAILED, str(error))
+        if response.status_code == 404:
+            return ReclaimResult(ReclaimOutcome.ALREADY_GONE, f"{where} not found")
+        if response.status_code == 403:
+            body = decode(self.http, response, f"DELETE {where}")
+            code = body.get("errorCode") if isinstance(body, Mapping) else None
+            if code == "E0000046":
+                return ReclaimResult(ReclaimOutcome.FAILED, GROUP_TASK)
+            summary = body.get("errorSummary") if isinstance(body, Mapping) else None
+            return ReclaimResult(
+                ReclaimOutcome.FAILED, f"DELETE {where}: 403 {code or ''} {summary or ''}".strip()
+            )
+        return ReclaimResult(ReclaimOutcome.RECLAIMED, f"unassigned {user_id} from app {app_id}")
+
+    async def reclaim(self, account: AccountRef) -> ReclaimResult:
+        """Unassign one user from one app (idempotent); never the credential's owner, whose
+        user id is the second half of each of their assignments' ids."""
+        try:
+            owner = await self.credential_owner()
+        except ConnectorError as error:
+            return ReclaimResult(
+                ReclaimOutcome.FAILED, f"cannot confirm whom the credential belongs to: {error}"
+            )
+        _, user_id = split_account(account.external_id)
+        if owner is not None and user_id == owner.external_id:
+            return ReclaimResult(
+                ReclaimOutcome.FAILED,
+                f"refusing to unassign {account.username or user_id}: the profile's credential "
+                "belongs to it",
+            )
+        return await self.reclaim_account(account)

@@ -1,0 +1,52 @@
+"""What the directory reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+
+@dataclass
+class ImportResult:
+    """An identity provider's people, as one import recorded them."""
+
+    created: int = 0
+    updated: int = 0
+    left: int = 0  # listed as deprovisioned or suspended
+    deleted: int = 0  # imported before, no longer listed at all
+    without_email: int = 0
+    linked: int = 0  # accounts in other profiles linked by a full import
+
+
+class AliasView(BaseModel):
+    alias: str
+    canonical: str
+
+
+class UnmatchedAccount(BaseModel):
+    profile: str
+    external_id: str
+    username: str | None
+    email: str | None
+    software_model: str
+    reason: str
+
+
+class LeaverSeat(BaseModel):
+    email: str
+    status: str | None
+    profile: str
+    external_id: str
+    software_model: str
+
+
+class ModelPeople(BaseModel):
+    """One software model's holders counted per account and per person."""
+
+    software_model_id: int
+    software_model: str
+    accounts: int
+    people: int
+    same_app_as: list[str]
+    people_across_same_app: int
