@@ -12,6 +12,7 @@ from shelfware.cli import (
     admin,
     candidates,
     demo,
+    directory,
     entitlements,
     profile,
     reconcile,
@@ -49,6 +50,8 @@ app.add_typer(subscriptions.app, name="subscriptions")
 app.add_typer(candidates.app, name="candidates")
 app.add_typer(entitlements.app, name="entitlements")
 app.add_typer(rules.app, name="rules")
+app.add_typer(directory.app, name="directory")
+app.add_typer(directory.people_app, name="people")
 
 
 def main() -> None:

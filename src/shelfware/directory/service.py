@@ -44,6 +44,7 @@ from shelfware.directory.schemas import (
 )
 from shelfware.kit.clock import Clock
 from shelfware.kit.db import UTCDateTime, insert_for, rowcount
+from shelfware.licensing.service import find_model
 from shelfware.models import (
     DomainAlias,
     IntegrationProfile,
@@ -64,7 +65,7 @@ DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]
 WHITESPACE = ("\t", "\n", "\r")
 
 
-class DirectoryError(Exception):
+class DirectoryError(ValueError):
     """A directory operation was refused; the message says why."""
 
 
@@ -384,9 +385,12 @@ def leavers_holding_seats(session: Session) -> list[LeaverSeat]:
     ]
 
 
-def link_same_app(session: Session, model: SoftwareModel, other: SoftwareModel | None) -> None:
-    """Say that `model` (e.g. an Okta SSO app) is the same app as `other` (e.g. the direct
-    Rally integration's model), or no longer the same as anything (`other` None)."""
+def link_same_app(session: Session, model_name: str, other_name: str | None) -> ModelPeople:
+    """Say that a software model (e.g. Okta's SSO app "Rally") is the same app as another
+    (e.g. the direct Rally integration's model), or no longer the same as anything (`other`
+    None). Models are named by id, 'Publisher/Product/Edition' or display name."""
+    model = find_model(session, model_name)
+    other = find_model(session, other_name) if other_name is not None else None
     if other is not None and other.id == model.id:
         raise DirectoryError("a software model cannot be the same app as itself")
     if other is not None and other.same_app_as_id == model.id:
@@ -395,6 +399,7 @@ def link_same_app(session: Session, model: SoftwareModel, other: SoftwareModel |
         )
     model.same_app_as_id = other.id if other is not None else None
     session.flush()
+    return next(m for m in people_per_model(session) if m.software_model_id == model.id)
 
 
 def link_same_apps_by_name(session: Session, publisher: str) -> int:

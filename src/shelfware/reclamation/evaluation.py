@@ -279,7 +279,20 @@ def _create_leavers(
     revocation_task: str,
 ) -> int:
     """Seats of people who left the organisation: candidates whatever their activity (and
-    whatever the rules' thresholds), never the credential's own account."""
+    whatever the rules' thresholds), never the credential's own account. Open candidates of
+    such seats (idle before the person left) now say they left."""
+    leaving = select(S.id).where(S.profile_id == profile.id, person_left())
+    session.execute(
+        update(REMOVAL_CANDIDATES)
+        .where(
+            C.profile_id == profile.id,
+            is_open_candidate(),
+            C.reclaimed_at.is_(None),
+            C.justification != Justification.LEFT_ORGANISATION.value,
+            C.subscription_id.in_(leaving),
+        )
+        .values(justification=Justification.LEFT_ORGANISATION.value, updated_at=now)
+    )
     now_sql = literal(now, UTCDateTime())
     has_open = exists().where(C.subscription_id == S.id, is_open_candidate())
     left = _left_status()

@@ -1,0 +1,139 @@
+"""`shelfware directory ...` (resolution rules, same-app links, people per model) and
+`shelfware people ...` (unmatched accounts, leavers holding seats)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from shelfware.cli import output
+from shelfware.cli.context import clock, console, store
+from shelfware.directory import service
+
+app = typer.Typer(
+    help="People across apps: resolution rules and same-app links.", no_args_is_help=True
+)
+alias_app = typer.Typer(
+    help="Domain aliases: emails at ALIAS are the people at DOMAIN.", no_args_is_help=True
+)
+app.add_typer(alias_app, name="alias")
+people_app = typer.Typer(
+    help="People: unmatched accounts, leavers holding seats.", no_args_is_help=True
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="print a JSON array")]
+
+
+@alias_app.command("add")
+def alias_add(
+    alias: Annotated[str, typer.Argument(help="the other domain, e.g. old.example.com")],
+    domain: Annotated[str, typer.Argument(help="the domain people are known by, e.g. example.com")],
+) -> None:
+    """Treat emails at ALIAS as the same people as at DOMAIN (people are merged now)."""
+    with store() as st, st.db.transaction() as session:
+        added = service.add_alias(session, clock(), alias, domain)
+    console.print(escape(f"Emails at {added.alias} are now matched as {added.canonical}."))
+
+
+@alias_app.command("remove")
+def alias_remove(alias: Annotated[str, typer.Argument(help="the alias domain")]) -> None:
+    """Stop treating ALIAS as another domain's (accounts there get their own people again)."""
+    with store() as st, st.db.transaction() as session:
+        service.remove_alias(session, clock(), alias)
+    console.print(escape(f"{alias.strip().lower()} is no longer an alias."))
+
+
+@alias_app.command("list")
+def alias_list(json_: JsonFlag = False) -> None:
+    """Domain aliases."""
+    with store() as st, st.db.sessions() as session:
+        rows = service.list_aliases(session)
+    if json_:
+        output.print_json([r.model_dump() for r in rows])
+        return
+    output.table("Domain aliases", ["Alias", "Domain"], [(r.alias, r.canonical) for r in rows])
+
+
+@app.command("same-app")
+def same_app(
+    model: Annotated[str, typer.Argument(help="software model: id or 'Publisher Product Edition'")],
+    other: Annotated[str | None, typer.Argument(help="the model it is the same app as")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="no longer the same app as any")] = False,
+) -> None:
+    """Say that MODEL (e.g. an Okta SSO app) is the same app as OTHER (a direct integration),
+    so each person holding both counts once."""
+    if (other is None) != clear:
+        raise typer.BadParameter("name the OTHER model, or use --clear")
+    with store() as st, st.db.transaction() as session:
+        linked = service.link_same_app(session, model, other)
+    said = ", ".join(linked.same_app_as) or "no other model"
+    console.print(
+        escape(
+            f"{linked.software_model}: same app as {said}; {linked.accounts} accounts, "
+            f"{linked.people_across_same_app} people across them."
+        )
+    )
+
+
+@app.command("models")
+def models(json_: JsonFlag = False) -> None:
+    """Per software model: accounts and distinct people holding it, and the same-app links."""
+    with store() as st, st.db.sessions() as session:
+        rows = service.people_per_model(session)
+    if json_:
+        output.print_json([r.model_dump() for r in rows])
+        return
+    output.table(
+        "People per software model",
+        [
+            "Model",
+            ("Accounts", "right"),
+            ("People", "right"),
+            "Same app as",
+            ("People across same app", "right"),
+        ],
+        [
+            (
+                r.software_model,
+                r.accounts,
+                r.people,
+                ", ".join(r.same_app_as) or "—",
+                r.people_across_same_app,
+            )
+            for r in rows
+        ],
+    )
+
+
+@people_app.command("unmatched")
+def unmatched(json_: JsonFlag = False) -> None:
+    """Accounts holding a seat that match nobody (no email, or unknown to the identity
+    provider)."""
+    with store() as st, st.db.sessions() as session:
+        rows = service.unmatched_accounts(session)
+    if json_:
+        output.print_json([r.model_dump() for r in rows])
+        return
+    output.table(
+        "Accounts that match nobody",
+        ["Profile", "Account", "User", "Email", "Model", "Why"],
+        [(r.profile, r.external_id, r.username, r.email, r.software_model, r.reason) for r in rows],
+    )
+
+
+@people_app.command("leavers")
+def leavers(json_: JsonFlag = False) -> None:
+    """People who left (deprovisioned or suspended in the identity provider) still holding
+    seats."""
+    with store() as st, st.db.sessions() as session:
+        rows = service.leavers_holding_seats(session)
+    if json_:
+        output.print_json([r.model_dump() for r in rows])
+        return
+    output.table(
+        "People who left, still holding seats",
+        ["Email", "Status", "Profile", "Account", "Model"],
+        [(r.email, r.status, r.profile, r.external_id, r.software_model) for r in rows],
+    )
