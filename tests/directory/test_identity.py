@@ -194,7 +194,7 @@ async def test_the_same_app_twice_counts_each_person_once(
     assert direct.people <= direct.accounts
     # a person can undo the link; the figures then stand apart
     with db.transaction() as session:
-        directory.link_same_app(session, "Okta Rally SSO", None)
+        directory.link_same_app(session, clock, "Okta Rally SSO", None)
     with db.sessions() as session:
         rows = {m.software_model: m for m in directory.people_per_model(session)}
     assert rows["Okta Rally SSO"].same_app_as == []

@@ -67,7 +67,7 @@ def same_app(
     if (other is None) != clear:
         raise typer.BadParameter("name the OTHER model, or use --clear")
     with store() as st, st.db.transaction() as session:
-        linked = service.link_same_app(session, model, other)
+        linked = service.link_same_app(session, clock(), model, other)
     said = ", ".join(linked.same_app_as) or "no other model"
     console.print(
         escape(

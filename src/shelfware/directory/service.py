@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from shelfware.audit import service as audit
 from shelfware.connectors.base import PersonRecord
 from shelfware.directory.schemas import (
     AliasView,
@@ -253,9 +254,19 @@ def add_alias(session: Session, clock: Clock, alias: str, canonical: str) -> Ali
         )
     if alias in table.values():
         raise DirectoryError(f"other domains are aliases of {alias}: remove those first")
-    session.add(DomainAlias(alias=alias, canonical=canonical, created_at=clock.now()))
+    added = DomainAlias(alias=alias, canonical=canonical, created_at=clock.now())
+    session.add(added)
     session.flush()
     relink_people(session, clock.now())
+    audit.record(
+        session,
+        clock,
+        action="directory.alias_add",
+        object_type="domain_alias",
+        object_id=added.id,
+        alias=alias,
+        canonical=canonical,
+    )
     return AliasView(alias=alias, canonical=canonical)
 
 
@@ -264,6 +275,14 @@ def remove_alias(session: Session, clock: Clock, alias: str) -> None:
     found = session.scalar(select(DomainAlias).where(DomainAlias.alias == domain))
     if found is None:
         raise DirectoryError(f"{domain} is not an alias")
+    audit.record(
+        session,
+        clock,
+        action="directory.alias_remove",
+        object_type="domain_alias",
+        object_id=found.id,
+        alias=domain,
+    )
     session.delete(found)
     session.flush()
     relink_people(session, clock.now())
@@ -385,7 +404,9 @@ def leavers_holding_seats(session: Session) -> list[LeaverSeat]:
     ]
 
 
-def link_same_app(session: Session, model_name: str, other_name: str | None) -> ModelPeople:
+def link_same_app(
+    session: Session, clock: Clock, model_name: str, other_name: str | None
+) -> ModelPeople:
     """Say that a software model (e.g. Okta's SSO app "Rally") is the same app as another
     (e.g. the direct Rally integration's model), or no longer the same as anything (`other`
     None). Models are named by id, 'Publisher/Product/Edition' or display name."""
@@ -399,6 +420,14 @@ def link_same_app(session: Session, model_name: str, other_name: str | None) -> 
         )
     model.same_app_as_id = other.id if other is not None else None
     session.flush()
+    audit.record(
+        session,
+        clock,
+        action="directory.same_app",
+        object_type="software_model",
+        object_id=model.id,
+        same_app_as=other.display_name if other is not None else None,
+    )
     return next(m for m in people_per_model(session) if m.software_model_id == model.id)
 
 

@@ -9,7 +9,7 @@ import time
 
 from shelfware.connectors.toolkit import HeaderBudget, PacerByKey, RequestQuota, send
 from shelfware.kit.http import HttpPolicy
-from shelfware.kit.pacing import shared_history
+from shelfware.kit.pacing import SharedHeaderBudget, shared_history
 
 from .conftest import Lab
 
@@ -102,3 +102,37 @@ async def test_quotas_sharing_a_history_spend_one_budget() -> None:
     alone = RequestQuota(3, 60.0, clock=lambda: now[0], sleep=fake_sleep)
     await alone.acquire("GET", "/x")
     assert waits == [60.0]  # its own history is empty: no wait
+
+
+async def test_a_shared_header_budget_outlives_its_client(lab: Lab) -> None:
+    """A validation spends the budget; the sync's new client must not start from nothing."""
+    lab.state.budget_limit, lab.state.budget_window = 3, 1.0
+    key = f"test|{lab.url}|shared"
+    first = lab.client(pacer=SharedHeaderBudget(key, margin=0.05))
+    try:
+        for _ in range(3):
+            await send(first, "GET", "/budget")
+    finally:
+        await first.aclose()
+    second = lab.client(pacer=SharedHeaderBudget(key, margin=0.05))
+    try:
+        await send(second, "GET", "/budget")  # the window is spent: it waits for the reset
+    finally:
+        await second.aclose()
+    assert lab.state.budget_429s == 0 and second.stats.retries == 0
+    assert second.stats.waited_seconds > 0
+    fresh = HeaderBudget(margin=0.05)  # a budget of its own knows nothing: it would just send
+    assert fresh.remaining is None
+
+
+async def test_pacer_by_key_can_name_the_family_to_its_factory() -> None:
+    made: dict[str, RequestQuota] = {}
+
+    def factory_for(family: str) -> RequestQuota:
+        made[family] = RequestQuota(2, 60.0)
+        return made[family]
+
+    pacer = PacerByKey(lambda p: p.split("/")[3], factory_for=factory_for)
+    await pacer.acquire("GET", "https://x.example.com/api/v1/logs")
+    await pacer.acquire("GET", "https://x.example.com/api/v1/users")
+    assert set(made) == {"logs", "users"}
