@@ -126,6 +126,17 @@ async def test_apps_are_models_and_assignments_are_subscriptions(
         assert people[user.email].idp_user_id == user.id
     by_id = {p.idp_user_id: p.id for p in people.values()}
     assert all(s.person_id == by_id[s.external_id.partition(":")[2]] for s in subs)
+    # someone deleted in Okta (no longer listed at all) has left too
+    gone = next(u for u in org.users[1:] if u.status == "DEPROVISIONED")
+    org.users.remove(gone)
+    okta.state.reload()
+    again = await sync_profile(db, keys, clock, "okta")
+    assert again.people is not None and again.people.deleted == 1
+    assert again.people.updated == len(org.users) and again.people.created == 0
+    with db.sessions() as session:
+        statuses = {p.email: p.idp_status for p in session.scalars(select(Person))}
+    assert statuses[gone.email] == "DELETED"
+    assert all(statuses[u.email] == u.status for u in org.users)
 
 
 async def test_candidates_then_reclaim_unassigns_exactly_the_user_scoped_ones(

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -64,6 +65,7 @@ SUBSCRIPTIONS: Table = cast(Table, Subscription.__table__)
 PEOPLE: Table = cast(Table, Person.__table__)
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 WHITESPACE = ("\t", "\n", "\r")
+IDP_FIELDS = ("idp_profile_id", "idp_user_id", "idp_login", "idp_status", "idp_seen_at")
 
 
 class DirectoryError(ValueError):
@@ -148,12 +150,19 @@ def import_people(
     session: Session, profile_id: int, people: Iterable[PersonRecord], now: datetime
 ) -> ImportResult:
     """Record an identity provider's people (after a complete download): a person per email
-    key, with the provider's id, login and status. People the provider imported before and no
-    longer lists at all were deleted there: their status becomes DELETED (they left)."""
+    key, with the provider's id, login and status (batched writes). People the provider
+    imported before and no longer lists at all were deleted there: their status becomes
+    DELETED (they left)."""
     aliases = alias_table(session)
     known = {email: pid for pid, email in session.execute(select(P.id, P.email))}
+    before = set(
+        session.scalars(
+            select(P.id).where(P.idp_profile_id == profile_id, P.idp_status != "DELETED")
+        )
+    )
     result = ImportResult()
-    seen: set[int] = set()
+    inserts: dict[str, dict[str, Any]] = {}
+    updates: dict[int, dict[str, Any]] = {}
     for person in people:
         email = canonical_email(person.email, aliases) or canonical_email(person.login, aliases)
         if email is None:
@@ -168,25 +177,30 @@ def import_people(
         }
         pid = known.get(email)
         if pid is None:
-            inserted = session.execute(
-                PEOPLE.insert()
-                .values(email=email, display_name=person.display_name, created_at=now, **values)
-                .returning(P.id)
-            )
-            pid = known[email] = int(inserted.scalar_one())
-            result.created += 1
-        elif pid not in seen:
-            session.execute(update(PEOPLE).where(P.id == pid).values(**values))
-            result.updated += 1
-        seen.add(pid)
+            row = {"email": email, "display_name": person.display_name, "created_at": now}
+            inserts.setdefault(email, {**row, **values})  # the first of a shared email wins
+        else:
+            updates.setdefault(pid, {"b_id": pid, **{f"b_{k}": v for k, v in values.items()}})
         if person.status.upper() in LEFT_STATUSES:
             result.left += 1
-    stale = session.execute(
-        update(PEOPLE)
-        .where(P.idp_profile_id == profile_id, P.idp_seen_at < now, P.idp_status != "DELETED")
-        .values(idp_status="DELETED")
-    )
-    result.deleted = rowcount(stale) or 0
+    if inserts:
+        session.execute(PEOPLE.insert(), list(inserts.values()))
+    if updates:
+        statement = (
+            update(PEOPLE)
+            .where(P.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}") for name in IDP_FIELDS})
+        )
+        session.execute(statement, list(updates.values()))
+    result.created, result.updated = len(inserts), len(updates)
+    stale = sorted(before - set(updates))
+    for chunk in range(0, len(stale), 1000):
+        session.execute(
+            update(PEOPLE)
+            .where(P.id.in_(stale[chunk : chunk + 1000]))
+            .values(idp_status="DELETED", idp_seen_at=now)
+        )
+    result.deleted = len(stale)
     return result
 
 
@@ -309,7 +323,7 @@ def relink_people(session: Session, now: datetime) -> None:
             session.flush()
             continue
         if target.idp_user_id is None and person.idp_user_id is not None:
-            for name in ("idp_profile_id", "idp_user_id", "idp_login", "idp_status", "idp_seen_at"):
+            for name in IDP_FIELDS:
                 setattr(target, name, getattr(person, name))
         session.execute(
             update(SUBSCRIPTIONS).where(S.person_id == person.id).values(person_id=target.id)
