@@ -33,7 +33,6 @@ from shelfware.connectors.base import (
     AccountRef,
     ActivityRecord,
     ActivitySource,
-    AuthenticationError,
     Capabilities,
     CheckResult,
     ConnectorError,
@@ -64,7 +63,6 @@ from shelfware.connectors.toolkit import (
     instant,
     path,
     record_of,
-    rejected,
     send,
     text,
 )
@@ -255,25 +253,9 @@ class AsanaConnector(HttpConnector):
     async def validate(self) -> ValidationReport:
         checks: list[CheckResult] = []
         facts: dict[str, Any] = {"api_url": redact_url(self.api_url)}
-        owner: AccountRef | None = None
-        try:
-            owner = await self.find_credential_owner()
-        except AuthenticationError as error:
-            checks.append(CheckResult("credential", False, rejected(error)))
-            for process in (Process.DOWNLOAD, Process.ACTIVITY):
-                checks.append(CheckResult(process.value, False, "not checked: credential rejected"))
+        owner = await self.check_credential(checks, facts, "GET /users/me")
+        if owner is None:
             return ValidationReport(tuple(checks), None, facts)
-        except ConnectorError as error:
-            checks.append(CheckResult("credential", False, f"GET /users/me: {error}"))
-            return ValidationReport(tuple(checks), None, facts)
-        assert owner is not None
-        self._owner = owner
-        facts["credential_owner"] = owner.email or owner.external_id
-        checks.append(
-            CheckResult(
-                "credential", True, f"the token belongs to {owner.email or owner.external_id}"
-            )
-        )
         try:
             workspace = await self.workspace_gid()
             page = await self.memberships(workspace).first_page()

@@ -44,7 +44,6 @@ from shelfware.connectors.base import (
     AccountRef,
     ActivityRecord,
     ActivitySource,
-    AuthenticationError,
     Capabilities,
     CheckResult,
     ConnectorError,
@@ -74,7 +73,6 @@ from shelfware.connectors.toolkit import (
     instant,
     path_segment,
     record_of,
-    rejected,
     send,
     text,
 )
@@ -332,22 +330,9 @@ class OktaConnector(HttpConnector):
     async def validate(self) -> ValidationReport:
         checks: list[CheckResult] = []
         facts: dict[str, Any] = {"api_url": redact_url(self.api_url)}
-        try:
-            owner = await self.find_credential_owner()
-        except AuthenticationError as error:
-            checks.append(CheckResult("credential", False, rejected(error)))
-            for process in (Process.DOWNLOAD, Process.ACTIVITY):
-                checks.append(CheckResult(process.value, False, "not checked: credential rejected"))
+        owner = await self.check_credential(checks, facts, "GET /users/me")
+        if owner is None:
             return ValidationReport(tuple(checks), None, facts)
-        except ConnectorError as error:
-            checks.append(CheckResult("credential", False, f"GET /users/me: {error}"))
-            return ValidationReport(tuple(checks), None, facts)
-        assert owner is not None
-        self._owner = owner
-        facts["credential_owner"] = owner.email or owner.username or owner.external_id
-        checks.append(
-            CheckResult("credential", True, f"the token belongs to {facts['credential_owner']}")
-        )
         try:
             users = await self._list("/users", 1, "users").first_page()
             apps = await self._list("/apps", APPS_LIMIT, "apps").first_page()

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Table,
     and_,
     case,
@@ -248,24 +249,7 @@ def _create(
         not_(excluded),
         not_(has_open),
     )
-    statement = insert(REMOVAL_CANDIDATES).from_select(
-        [
-            C.subscription_id,
-            C.profile_id,
-            C.software_model_id,
-            C.rule_id,
-            C.state,
-            C.justification,
-            C.inactive_days,
-            C.unit_cost,
-            C.potential_savings,
-            C.reason,
-            C.created_at,
-            C.updated_at,
-        ],
-        selection,
-    )
-    return rowcount(session.execute(statement.execution_options(preserve_rowcount=True))) or 0
+    return _insert_candidates(session, selection)
 
 
 def _create_leavers(
@@ -342,22 +326,29 @@ def _create_leavers(
         now_sql,
         now_sql,
     ).where(*conditions)
+    return _insert_candidates(session, selection)
+
+
+# What the candidate selections select, in order.
+CANDIDATE_COLUMNS = (
+    "subscription_id",
+    "profile_id",
+    "software_model_id",
+    "rule_id",
+    "state",
+    "justification",
+    "inactive_days",
+    "unit_cost",
+    "potential_savings",
+    "reason",
+    "created_at",
+    "updated_at",
+)
+
+
+def _insert_candidates(session: Session, selection: Select[Any]) -> int:
     statement = insert(REMOVAL_CANDIDATES).from_select(
-        [
-            C.subscription_id,
-            C.profile_id,
-            C.software_model_id,
-            C.rule_id,
-            C.state,
-            C.justification,
-            C.inactive_days,
-            C.unit_cost,
-            C.potential_savings,
-            C.reason,
-            C.created_at,
-            C.updated_at,
-        ],
-        selection,
+        [C[name] for name in CANDIDATE_COLUMNS], selection
     )
     return rowcount(session.execute(statement.execution_options(preserve_rowcount=True))) or 0
 

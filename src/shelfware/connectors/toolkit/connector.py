@@ -20,18 +20,21 @@ from shelfware.connectors.base import (
     AccountRecord,
     AccountRef,
     ActivityRecord,
+    AuthenticationError,
     Capabilities,
+    CheckResult,
     ConnectorError,
     ConnectorSettings,
     OAuthEndpoints,
     Permission,
+    Process,
     ReclaimOutcome,
     ReclaimResult,
     RequestStats,
 )
 from shelfware.connectors.toolkit.auth import OAuth2RefreshToken, TokenSet, TokenSource
 from shelfware.connectors.toolkit.paging import base_of
-from shelfware.connectors.toolkit.stream import HttpStream
+from shelfware.connectors.toolkit.stream import HttpStream, rejected
 from shelfware.kit.http import HttpPolicy, Sleep, VendorClient
 from shelfware.kit.pacing import Pacer
 
@@ -245,6 +248,32 @@ class HttpConnector:
 
     def stream(self, path: str, **kwargs: Any) -> HttpStream:
         return HttpStream(self.http, path, **kwargs)
+
+    async def check_credential(
+        self, checks: list[CheckResult], facts: dict[str, Any], probe: str
+    ) -> AccountRef | None:
+        """Validation's first step: whom the credential belongs to (`find_credential_owner`,
+        whose request `probe` names). Appends the credential's check (and, when it is refused,
+        "not checked" for the read processes) and returns the owner; None: stop validating."""
+        try:
+            owner = await self.find_credential_owner()
+        except AuthenticationError as error:
+            checks.append(CheckResult("credential", False, rejected(error)))
+            for process in (Process.DOWNLOAD, Process.ACTIVITY):
+                checks.append(CheckResult(process.value, False, "not checked: credential rejected"))
+            return None
+        except ConnectorError as error:
+            checks.append(CheckResult("credential", False, f"{probe}: {error}"))
+            return None
+        if owner is None:
+            checks.append(CheckResult("credential", False, f"{probe}: no user in the response"))
+            return None
+        self._owner = owner
+        facts["credential_owner"] = owner.email or owner.username or owner.external_id
+        checks.append(
+            CheckResult("credential", True, f"the token belongs to {facts['credential_owner']}")
+        )
+        return owner
 
     async def credential_owner(self) -> AccountRef | None:
         """The credential's own account, learnt once."""
