@@ -137,6 +137,14 @@ async def test_apps_are_models_and_assignments_are_subscriptions(
         statuses = {p.email: p.idp_status for p in session.scalars(select(Person))}
     assert statuses[gone.email] == "DELETED"
     assert all(statuses[u.email] == u.status for u in org.users)
+    # another organisation behind the same profile is not "everyone left"
+    org.users[1:] = []
+    okta.state.reload()
+    with pytest.raises(SyncError, match="refusing to count them all as leavers"):
+        await sync_profile(db, keys, clock, "okta")
+    with db.sessions() as session:  # nothing changed
+        deleted = session.scalars(select(Person.email).where(Person.idp_status == "DELETED"))
+        assert deleted.all() == [gone.email]
 
 
 async def test_candidates_then_reclaim_unassigns_exactly_the_user_scoped_ones(

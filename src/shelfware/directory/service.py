@@ -65,6 +65,7 @@ SUBSCRIPTIONS: Table = cast(Table, Subscription.__table__)
 PEOPLE: Table = cast(Table, Person.__table__)
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 WHITESPACE = ("\t", "\n", "\r")
+MASS_DELETION_MIN = 10  # from this many people on, losing more than half of them is refused
 IDP_FIELDS = ("idp_profile_id", "idp_user_id", "idp_login", "idp_status", "idp_seen_at")
 
 
@@ -194,6 +195,13 @@ def import_people(
         session.execute(statement, list(updates.values()))
     result.created, result.updated = len(inserts), len(updates)
     stale = sorted(before - set(updates))
+    if len(before) >= MASS_DELETION_MIN and len(stale) * 2 > len(before):
+        # another organisation behind the same profile, not half the company deleted at once
+        raise DirectoryError(
+            f"the identity provider no longer lists {len(stale)} of the {len(before)} people "
+            "it listed before; refusing to count them all as leavers (check the profile's URL "
+            "and token)"
+        )
     for chunk in range(0, len(stale), 1000):
         session.execute(
             update(PEOPLE)
