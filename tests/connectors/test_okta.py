@@ -234,3 +234,41 @@ async def test_a_sync_against_tight_budgets_waits_and_never_gets_a_429(
         run = session.scalars(select(SyncRun)).one()
     assert run.waited_seconds is not None and run.waited_seconds > 0
     assert run.accounts == sum(len(s) for s in org.assignments.values())
+
+
+async def test_people_back_from_suspension_keep_only_their_idle_seats_as_candidates(
+    db: Database, keys: KeyRing, clock: FrozenClock, okta: Okta
+) -> None:
+    org = okta.org
+    busy = next(  # an active user with a seat in use: suspended, then back
+        u
+        for u in org.users[1:]
+        if u.status == "ACTIVE"
+        and any(
+            f"{a}:{u.id}" not in expected_candidates(org) and u.id in org.assignments[a]
+            for a in (app.id for app in org.apps if app.status == "ACTIVE")
+        )
+    )
+    busy.status = "SUSPENDED"
+    okta.state.reload()
+    await publish_okta(db, keys, clock, okta)
+    await sync_profile(db, keys, clock, "okta")
+    suspended = {u.id for u in org.users if u.status == "SUSPENDED"}
+    with db.sessions() as session:
+        leavers = {
+            c.external_id
+            for c in list_candidates(session)
+            if c.justification == "left the organisation"
+        }
+    assert {k.partition(":")[2] for k in leavers} == suspended
+    for user in org.users:
+        if user.id in suspended:
+            user.status = "ACTIVE"
+    okta.state.reload()
+    summary = await sync_profile(db, keys, clock, "okta")
+    with db.sessions() as session:
+        still = {
+            c.external_id for c in list_candidates(session) if not c.state.startswith("closed")
+        }
+    assert still == set(expected_candidates(org))
+    assert summary.candidates_canceled == len(leavers - still) > 0
