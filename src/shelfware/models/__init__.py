@@ -5,6 +5,7 @@ from shelfware.models.base import Base
 from shelfware.models.entitlement import Entitlement
 from shelfware.models.person import Person
 from shelfware.models.profile import Credential, IntegrationProfile, ProfileStatus
+from shelfware.models.reconciliation import ReconciliationPosition, ReconciliationRun
 from shelfware.models.reclamation import (
     CLOSED_STATES,
     OPEN_STATES,
@@ -31,6 +32,8 @@ __all__ = [
     "Person",
     "ProfileStatus",
     "ReclamationRule",
+    "ReconciliationPosition",
+    "ReconciliationRun",
     "RemovalCandidate",
     "RunStatus",
     "SoftwareModel",
