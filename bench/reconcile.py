@@ -80,8 +80,7 @@ def build(url: str, subscriptions: int, models: int, seed: int = 1) -> dict[str,
             SoftwareModel.__table__,
             ["id", "publisher", "product", "edition", "list_price", "currency", "created_at"],
             [
-                (m, f"Pub{m % 50}", f"Product{m}", "Pro", "120" if m % 3 == 0 else None,
-                 "USD", NOW)
+                (m, f"Pub{m % 50}", f"Product{m}", "Pro", "120" if m % 3 == 0 else None, "USD", NOW)
                 for m in range(1, models + 1)
             ],
             instants=frozenset({6}),
@@ -89,12 +88,39 @@ def build(url: str, subscriptions: int, models: int, seed: int = 1) -> dict[str,
         bulk_insert(
             conn,
             ReclamationRule.__table__,
-            ["id", "software_model_id", "threshold_days", "notify", "auto_reclaim_days",
-             "approval_required", "exclude_admins", "excluded_users", "excluded_domains",
-             "excluded_groups", "new_account_grace", "active", "created_at", "updated_at"],
             [
-                (m, m, (30, 60, 90)[m % 3], False, 7, False, True, "[]", "[]", "[]",
-                 m % 7 != 0, True, NOW, NOW)
+                "id",
+                "software_model_id",
+                "threshold_days",
+                "notify",
+                "auto_reclaim_days",
+                "approval_required",
+                "exclude_admins",
+                "excluded_users",
+                "excluded_domains",
+                "excluded_groups",
+                "new_account_grace",
+                "active",
+                "created_at",
+                "updated_at",
+            ],
+            [
+                (
+                    m,
+                    m,
+                    (30, 60, 90)[m % 3],
+                    False,
+                    7,
+                    False,
+                    True,
+                    "[]",
+                    "[]",
+                    "[]",
+                    m % 7 != 0,
+                    True,
+                    NOW,
+                    NOW,
+                )
                 for m in range(1, models + 1)
             ],
             instants=frozenset({12, 13}),
@@ -104,28 +130,73 @@ def build(url: str, subscriptions: int, models: int, seed: int = 1) -> dict[str,
             for k in range(rng.randint(1, 3)):
                 ends = NOW.date() - timedelta(days=30) if k == 2 else date(2027, 6, 30)
                 ents.append(
-                    (m, rng.randint(200, 1500), str(Decimal(rng.randint(100, 9000)) / 100),
-                     "EUR" if m % 10 == 0 else "USD", "monthly" if k == 1 else "annual",
-                     date(2026, 1, 1), ends, ends, ends - timedelta(days=60), f"C-{m}-{k}", NOW)
+                    (
+                        m,
+                        rng.randint(200, 1500),
+                        str(Decimal(rng.randint(100, 9000)) / 100),
+                        "EUR" if m % 10 == 0 else "USD",
+                        "monthly" if k == 1 else "annual",
+                        date(2026, 1, 1),
+                        ends,
+                        ends,
+                        ends - timedelta(days=60),
+                        f"C-{m}-{k}",
+                        NOW,
+                    )
                 )
         bulk_insert(
             conn,
             Entitlement.__table__,
-            ["software_model_id", "seats", "unit_cost", "currency", "billing_period",
-             "term_start", "term_end", "renewal_date", "notice_date", "contract_ref",
-             "created_at"],
+            [
+                "software_model_id",
+                "seats",
+                "unit_cost",
+                "currency",
+                "billing_period",
+                "term_start",
+                "term_end",
+                "renewal_date",
+                "notice_date",
+                "contract_ref",
+                "created_at",
+            ],
             ents,
             instants=frozenset({10}),
         )
         bulk_insert(
             conn,
             IntegrationProfile.__table__,
-            ["id", "name", "kind", "status", "url", "auth", "options", "process_activity",
-             "process_reclaim", "analyze_activity_from", "created_at", "updated_at",
-             "connection_changed_at"],
             [
-                (p, f"p{p}", "rally", "published", "https://x.example", "api-token", "{}",
-                 True, True, NOW, NOW, NOW, NOW)
+                "id",
+                "name",
+                "kind",
+                "status",
+                "url",
+                "auth",
+                "options",
+                "process_activity",
+                "process_reclaim",
+                "analyze_activity_from",
+                "created_at",
+                "updated_at",
+                "connection_changed_at",
+            ],
+            [
+                (
+                    p,
+                    f"p{p}",
+                    "rally",
+                    "published",
+                    "https://x.example",
+                    "api-token",
+                    "{}",
+                    True,
+                    True,
+                    NOW,
+                    NOW,
+                    NOW,
+                    NOW,
+                )
                 for p in range(1, PROFILES + 1)
             ],
             instants=frozenset({9, 10, 11, 12}),
@@ -135,7 +206,10 @@ def build(url: str, subscriptions: int, models: int, seed: int = 1) -> dict[str,
                 conn,
                 Person.__table__,
                 ["id", "email", "created_at"],
-                [(i, f"u{i}@example.com", NOW) for i in range(start + 1, min(people, start + CHUNK) + 1)],
+                [
+                    (i, f"u{i}@example.com", NOW)
+                    for i in range(start + 1, min(people, start + CHUNK) + 1)
+                ],
                 instants=frozenset({2}),
             )
         for start in range(0, subscriptions, CHUNK):
@@ -160,9 +234,19 @@ def build(url: str, subscriptions: int, models: int, seed: int = 1) -> dict[str,
             bulk_insert(
                 conn,
                 Subscription.__table__,
-                ["profile_id", "software_model_id", "external_id", "active", "edition",
-                 "created_in_app_at", "last_activity_at", "first_seen_at", "gone_at",
-                 "person_id", "admin"],
+                [
+                    "profile_id",
+                    "software_model_id",
+                    "external_id",
+                    "active",
+                    "edition",
+                    "created_in_app_at",
+                    "last_activity_at",
+                    "first_seen_at",
+                    "gone_at",
+                    "person_id",
+                    "admin",
+                ],
                 rows,
                 instants=frozenset({5, 6, 7, 8}),
             )
@@ -170,11 +254,27 @@ def build(url: str, subscriptions: int, models: int, seed: int = 1) -> dict[str,
         bulk_insert(
             conn,
             RemovalCandidate.__table__,
-            ["subscription_id", "profile_id", "software_model_id", "state", "justification",
-             "created_at", "updated_at", "closed_at"],
             [
-                (i + 1, i % PROFILES + 1, i % models + 1, "closed_complete", "low_usage",
-                 NOW, NOW, NOW - timedelta(days=rng.randint(0, 400)))
+                "subscription_id",
+                "profile_id",
+                "software_model_id",
+                "state",
+                "justification",
+                "created_at",
+                "updated_at",
+                "closed_at",
+            ],
+            [
+                (
+                    i + 1,
+                    i % PROFILES + 1,
+                    i % models + 1,
+                    "closed_complete",
+                    "low_usage",
+                    NOW,
+                    NOW,
+                    NOW - timedelta(days=rng.randint(0, 400)),
+                )
                 for i in range(closed)
             ],
             instants=frozenset({5, 6, 7}),

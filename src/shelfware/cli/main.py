@@ -15,6 +15,7 @@ from shelfware.cli import (
     entitlements,
     profile,
     reconcile,
+    report,
     rules,
     sandbox,
     subscriptions,
@@ -49,6 +50,7 @@ app.add_typer(subscriptions.app, name="subscriptions")
 app.add_typer(candidates.app, name="candidates")
 app.add_typer(entitlements.app, name="entitlements")
 app.add_typer(rules.app, name="rules")
+app.add_typer(report.app, name="report")
 
 
 def main() -> None:

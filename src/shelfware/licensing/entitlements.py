@@ -207,7 +207,7 @@ def parse_entitlements_csv(
             if row.values.get(canonical)
         }
         try:
-            item = EntitlementCreate(**values)
+            item = EntitlementCreate.model_validate(values)
         except ValidationError as exc:
             error = exc.errors()[0]
             column = str(error["loc"][0]) if error["loc"] else "row"

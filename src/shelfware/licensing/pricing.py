@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, and_, case, cast, func, literal, or_, select, true
+from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 
 from shelfware.models import Entitlement, SoftwareModel
@@ -78,7 +78,7 @@ def annualise(unit_cost: Decimal, billing_period: str) -> Decimal:
         ) from None
 
 
-def active_on(day: date) -> object:
+def active_on(day: date) -> ColumnElement[bool]:
     """SQL: the entitlement's term covers ``day`` (an open end covers every day)."""
     return and_(
         or_(E.term_start.is_(None), E.term_start <= day),
@@ -95,7 +95,7 @@ def entitlement_books(
         *((E.billing_period == name, int(n)) for name, n in PERIODS_PER_YEAR.items()), else_=1
     )
     unit = periods * cast(func.round(E.unit_cost * int(SCALE)), BigInteger)
-    is_active = case((active_on(day), 1), else_=0) if day is not None else literal(0)  # type: ignore[arg-type]
+    is_active = case((active_on(day), 1), else_=0) if day is not None else literal(0)
     query = (
         select(
             E.software_model_id,

@@ -171,8 +171,7 @@ def _note(price: SeatPrice, book: ModelBook | None) -> str | None:
     others = sorted(c for c in (book.by_currency if book else {}) if c != price.currency)
     if others:
         notes.append(
-            f"entitlements in {', '.join(others)} count as seats but not in "
-            f"{price.currency} money"
+            f"entitlements in {', '.join(others)} count as seats but not in {price.currency} money"
         )
     return "; ".join(notes) or None
 

@@ -5,7 +5,6 @@ from shelfware.models.base import Base
 from shelfware.models.entitlement import Entitlement
 from shelfware.models.person import Person
 from shelfware.models.profile import Credential, IntegrationProfile, ProfileStatus
-from shelfware.models.reconciliation import ReconciliationPosition, ReconciliationRun
 from shelfware.models.reclamation import (
     CLOSED_STATES,
     OPEN_STATES,
@@ -15,6 +14,7 @@ from shelfware.models.reclamation import (
     RemovalCandidate,
     is_open_candidate,
 )
+from shelfware.models.reconciliation import ReconciliationPosition, ReconciliationRun
 from shelfware.models.run import RunStatus, SyncRun
 from shelfware.models.software import SoftwareModel
 from shelfware.models.subscription import StagedAccount, Subscription
