@@ -168,7 +168,7 @@ def list_entitlements(
         query = query.where(Entitlement.software_model_id == find_model(session, model).id)
     if active_only:
         query = query.where(active_on(day))
-    return [_view(ent, mod, day) for ent, mod in session.execute(query).tuples()]
+    return [_view(ent, mod, day) for ent, mod in session.execute(query)]
 
 
 CSV_COLUMNS: dict[str, Sequence[str]] = {
@@ -210,9 +210,10 @@ def parse_entitlements_csv(
             item = EntitlementCreate.model_validate(values)
         except ValidationError as exc:
             error = exc.errors()[0]
-            column = str(error["loc"][0]) if error["loc"] else "row"
+            field = str(error["loc"][0]) if error["loc"] else ""
+            where = f", column {_CANONICAL.get(field, field)!r}" if field else ""
             message = error["msg"].removeprefix("Value error, ")
-            raise CsvInputError(f"{what}, line {row.line}, column {column!r}: {message}") from None
+            raise CsvInputError(f"{what}, line {row.line}{where}: {message}") from None
         try:
             models.find(item.model)
         except LicensingError:

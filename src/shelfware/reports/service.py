@@ -201,7 +201,7 @@ def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Repor
     )
     positions = {p.software_model_id: p for p in licensing.reconcile(session, now)}
     rows = []
-    for ent, renewal in session.execute(query).tuples():
+    for ent, renewal in session.execute(query):
         pos = positions[ent.software_model_id]
         needed = max(0, pos.rights_used - pos.stale)
         drop = min(ent.seats, max(0, pos.rights_owned - needed))
