@@ -31,28 +31,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sync_rally import pg_answers, reset_postgres  # bench/ is on sys.path when run as a script
+
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 HERE = Path(__file__).resolve()
 PROFILES = 10
 CHUNK = 100_000
-
-
-def reset_postgres(url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute("DROP SCHEMA public CASCADE")
-        conn.execute("CREATE SCHEMA public")
-
-
-def pg_answers(url: str) -> bool:
-    try:
-        import psycopg
-
-        psycopg.connect(url.replace("+psycopg", ""), connect_timeout=3).close()
-    except Exception:
-        return False
-    return True
 
 
 def build(url: str, subscriptions: int, models: int, seed: int = 1) -> dict[str, Any]:

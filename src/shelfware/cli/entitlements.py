@@ -31,10 +31,24 @@ Contract = Annotated[str | None, typer.Option(help="contract reference")]
 EntitlementId = Annotated[int, typer.Argument(min=1, max=MAX_ID, help="entitlement id")]
 
 
-def _terms(
-    start: str | None, end: str | None, renewal: str | None, notice: str | None
+def _fields(
+    seats: int | None,
+    unit_cost: str | None,
+    currency: str | None,
+    billing_period: str | None,
+    contract: str | None,
+    start: str | None,
+    end: str | None,
+    renewal: str | None,
+    notice: str | None,
 ) -> dict[str, Any]:
+    """The options shared by add and edit, as schema fields (dates checked here)."""
     return {
+        "seats": seats,
+        "unit_cost": unit_cost,
+        "currency": currency,
+        "billing_period": billing_period,
+        "contract_ref": contract,
         "term_start": _date(start, "--start"),
         "term_end": _date(end, "--end"),
         "renewal_date": _date(renewal, "--renewal"),
@@ -58,17 +72,10 @@ def add(
     contract: Contract = None,
 ) -> None:
     """Record seats bought for a software model."""
-    data = EntitlementCreate.model_validate(
-        {
-            "model": model,
-            "seats": seats,
-            "unit_cost": unit_cost,
-            "currency": currency,
-            "billing_period": billing_period,
-            "contract_ref": contract,
-            **_terms(start, end, renewal, notice),
-        }
+    fields = _fields(
+        seats, unit_cost, currency, billing_period, contract, start, end, renewal, notice
     )
+    data = EntitlementCreate.model_validate({"model": model, **fields})
     with store() as st, st.db.transaction() as session:
         ent = service.add_entitlement(session, clock(), data)
     console.print(
@@ -91,17 +98,10 @@ def edit(
     contract: Contract = None,
 ) -> None:
     """Change an entitlement: only the options given change."""
-    data = EntitlementUpdate.model_validate(
-        {
-            "id": entitlement,
-            "seats": seats,
-            "unit_cost": unit_cost,
-            "currency": currency,
-            "billing_period": billing_period,
-            "contract_ref": contract,
-            **_terms(start, end, renewal, notice),
-        }
+    fields = _fields(
+        seats, unit_cost, currency, billing_period, contract, start, end, renewal, notice
     )
+    data = EntitlementUpdate.model_validate({"id": entitlement, **fields})
     with store() as st, st.db.transaction() as session:
         ent = service.edit_entitlement(session, clock(), data)
     console.print(f"Entitlement {ent.id} changed: {_summary(ent)}")
