@@ -13,7 +13,7 @@ from shelfware.cli.context import clock, console, fail, store
 from shelfware.cli.subscriptions import JsonFlag
 from shelfware.licensing import service
 from shelfware.licensing.schemas import EntitlementCreate, EntitlementUpdate, EntitlementView
-from shelfware.ranges import MAX_ID
+from shelfware.ranges import MAX_DATE, MAX_ID, MIN_DATE
 
 app = typer.Typer(help="Seats bought.", no_args_is_help=True)
 
@@ -188,10 +188,16 @@ def _summary(ent: EntitlementView) -> str:
     return f"{ent.seats} seats at {ent.unit_cost} {ent.currency}/{ent.billing_period}, {term}"
 
 
-def _date(text: str | None, flag: str) -> date | None:
-    if text is None:
-        return None
+def parse_day(text: str, flag: str) -> date:
+    """A YYYY-MM-DD option in the documented date range, or one error line."""
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         fail(f"{flag} {text!r} is not a date (YYYY-MM-DD)")
+    if not MIN_DATE <= day <= MAX_DATE:
+        fail(f"{flag} {text!r} is outside {MIN_DATE}..{MAX_DATE}")
+    return day
+
+
+def _date(text: str | None, flag: str) -> date | None:
+    return None if text is None else parse_day(text, flag)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shelfware.cli.context import clock, console, fail, store
+from shelfware.cli.context import clock, console, store
+from shelfware.cli.entitlements import parse_day
 from shelfware.reports import service
 from shelfware.reports.formats import csv_text, json_rows, table_cells
 from shelfware.reports.schemas import Rates, Report
@@ -43,10 +44,7 @@ def as_of(text: str | None) -> datetime:
     """The instant a report describes: now, or the end of the given day."""
     if text is None:
         return clock().now()
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        fail(f"--date {text!r} is not a date (YYYY-MM-DD)")
+    day = parse_day(text, "--date")
     return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
 
 

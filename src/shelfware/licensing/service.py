@@ -56,6 +56,7 @@ __all__ = [
     "import_entitlements",
     "list_entitlements",
     "reconcile",
+    "reconciliation_runs",
     "record_reconciliation",
 ]
 
