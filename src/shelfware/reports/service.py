@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import pairwise
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from shelfware.kit.db import UTCDateTime
@@ -87,64 +86,53 @@ def compliance(
     return Report(name="compliance", title="License compliance", as_of=now, rows=rows, notes=notes)
 
 
+USAGE_KEYS = ("days_0_30", "days_30_60", "days_60_90", "days_90_plus", "never")
+
+
 def usage(session: Session, now: datetime) -> Report[UsageRow]:
-    """Seat-holding accounts per model by days since their last activity."""
+    """Seat-holding accounts per model by days since their last activity. One pass over each
+    model's range of the covering index counts the seats active within 30, 60 and 90 days
+    and the never-used ones; the buckets are their differences."""
 
-    def before(days: int) -> Any:
-        return literal(now - timedelta(days=days), UTCDateTime())
-
-    last = S.last_activity_at
-    edges = [None, *USAGE_BUCKETS, None]
-    buckets = [
-        func.sum(
-            case(
-                (
-                    and_(
-                        last.is_not(None),
-                        *([last < before(lo)] if lo else []),
-                        *([last >= before(hi)] if hi else []),
-                    ),
-                    1,
-                ),
-                else_=0,
-            )
+    def since(days: int) -> Any:
+        return func.count().filter(
+            S.last_activity_at >= literal(now - timedelta(days=days), UTCDateTime())
         )
-        for lo, hi in pairwise(edges)
-    ]
+
     query = (
         select(
-            M.publisher,
-            M.product,
-            M.edition,
-            func.count(S.id),
-            *buckets,
-            func.sum(case((and_(S.id.is_not(None), last.is_(None)), 1), else_=0)),
+            M.id,
+            func.count(),
+            *(since(days) for days in USAGE_BUCKETS),
+            func.count().filter(S.last_activity_at.is_(None)),
         )
         .select_from(
-            SoftwareModel.__table__.outerjoin(
+            SoftwareModel.__table__.join(
                 Subscription.__table__, and_(S.software_model_id == M.id, licensing.holds_seat())
             )
         )
-        .group_by(M.id, M.publisher, M.product, M.edition)
-        .order_by(M.publisher, M.product, M.edition)
+        .group_by(M.id)
+    )
+    counts = {model_id: [int(n) for n in rest] for model_id, *rest in session.execute(query)}
+    models = session.execute(
+        select(M.id, M.publisher, M.product, M.edition).order_by(M.publisher, M.product, M.edition)
     )
     rows = []
-    for publisher, product, edition, seats, *counts in session.execute(query):
-        a, b, c, d, never = (int(n or 0) for n in counts)
+    for model_id, publisher, product, edition in models:
+        seats, d30, d60, d90, never = counts.get(model_id, [0, 0, 0, 0, 0])
         rows.append(
             UsageRow(
                 row_type="model",
                 software_model=_name(publisher, product, edition),
-                seats=int(seats),
-                days_0_30=a,
-                days_30_60=b,
-                days_60_90=c,
-                days_90_plus=d,
+                seats=seats,
+                days_0_30=d30,
+                days_30_60=d60 - d30,
+                days_60_90=d90 - d60,
+                days_90_plus=seats - d90 - never,
                 never=never,
             )
         )
-    fields = ["seats", "days_0_30", "days_30_60", "days_60_90", "days_90_plus", "never"]
-    total = {key: sum(r[key] for r in rows) for key in fields}
+    total = {key: sum(r[key] for r in rows) for key in ("seats", *USAGE_KEYS)}
     rows.append(UsageRow(row_type="total", software_model="Total", **total))
     return Report(name="usage", title="Last activity of seat holders", as_of=now, rows=rows)
 
