@@ -171,6 +171,9 @@ def test_a_stored_reconciliation_keeps_every_figure_with_its_date(db, keys, cloc
         runs = licensing.reconciliation_runs(s)
     assert (stored_run.as_of, stored_run.models, run.id) == (earlier, 1, stored_run.id)
     assert [r.id for r in runs] == [run.id]
+    with db.sessions() as s:
+        assert not licensing.reconciliation_due(s, earlier + timedelta(days=6))
+        assert licensing.reconciliation_due(s, earlier + timedelta(days=7))
     [row] = rows
     # 30 days earlier the 90-day-idle account was idle 60 days: not yet stale (not > 60)
     assert (row.stale, row.rights_available, row.potential_savings) == (0, 3, 21.0)

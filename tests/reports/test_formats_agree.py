@@ -82,3 +82,21 @@ def test_table_json_and_csv_agree(org_home, args, schema, count):  # type: ignor
         for key, table_cell, csv_cell in zip(keys, table_row, record, strict=True):
             assert same(table_cell, row[key]), (key, table_cell, row[key])
             assert csv_same(csv_cell, row[key]), (key, csv_cell, row[key])
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["compliance", "--rate", "EUR"], ["--rate 'EUR'", "CODE=RATE"]),
+        (["compliance", "--rate", "EUR=1", "--base", "dollars"], ["3-letter"]),
+        (["savings", "--rate", "GBP=1.2"], ["no --rate for EUR"]),
+        (["people", "--person", "nobody@example.com"], ["no person", "nobody@example.com"]),
+        (["usage", "--date", "2026-13-01"], ["--date", "not a date"]),
+        (["usage", "--format", "xml"], ["xml"]),
+        (["renewals", "--days", "0"], ["--days"]),
+    ],
+)
+def test_bad_report_options_are_one_line(org_home, args, words):  # type: ignore[no-untyped-def]
+    from tests.cli.conftest import assert_one_line_error
+
+    assert_one_line_error(invoke(org_home, "report", *args), *words)

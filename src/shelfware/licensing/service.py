@@ -56,6 +56,7 @@ __all__ = [
     "import_entitlements",
     "list_entitlements",
     "reconcile",
+    "reconciliation_due",
     "reconciliation_runs",
     "record_reconciliation",
 ]
@@ -280,6 +281,15 @@ def record_reconciliation(
 
 def _run_view(run: ReconciliationRun) -> RunView:
     return RunView(id=run.id, as_of=run.as_of, models=run.models, seconds=run.seconds)
+
+
+RECONCILE_EVERY = timedelta(days=7)  # DOMAIN.md: weekly by default
+
+
+def reconciliation_due(session: Session, now: datetime, every: timedelta = RECONCILE_EVERY) -> bool:
+    """For the schedule tick: no reconciliation is stored from the last ``every``."""
+    latest = session.scalar(select(func.max(ReconciliationRun.as_of)))
+    return latest is None or latest <= now - every
 
 
 def reconciliation_runs(session: Session) -> list[RunView]:
