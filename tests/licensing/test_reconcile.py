@@ -150,3 +150,34 @@ def test_bad_entitlements_are_refused(db, keys, clock):
         licensing.add_entitlement(
             s, clock, EntitlementCreate(model="Nope", seats=1, unit_cost=Decimal(1))
         )
+
+
+def test_a_stored_reconciliation_keeps_every_figure_with_its_date(db, keys, clock):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from shelfware.models import ReconciliationPosition, ReconciliationRun
+
+    seed(db, keys, clock, [(True, 1, 300, "a@x"), (True, 90, 300, None)])
+    with db.transaction() as s:
+        licensing.add_entitlement(
+            s, clock, EntitlementCreate(model="Acme Widget Pro", seats=5, unit_cost=Decimal("7"))
+        )
+    earlier = NOW - timedelta(days=30)
+    with db.transaction() as s:
+        run, rows = licensing.record_reconciliation(s, clock, earlier)
+    with db.sessions() as s:
+        [stored_run] = s.scalars(select(ReconciliationRun)).all()
+        [stored] = s.scalars(select(ReconciliationPosition)).all()
+        runs = licensing.reconciliation_runs(s)
+    assert (stored_run.as_of, stored_run.models, run.id) == (earlier, 1, stored_run.id)
+    assert [r.id for r in runs] == [run.id]
+    with db.sessions() as s:
+        assert not licensing.reconciliation_due(s, earlier + timedelta(days=6))
+        assert licensing.reconciliation_due(s, earlier + timedelta(days=7))
+    [row] = rows
+    # 30 days earlier the 90-day-idle account was idle 60 days: not yet stale (not > 60)
+    assert (row.stale, row.rights_available, row.potential_savings) == (0, 3, 21.0)
+    for key in ("software_model", "currency", "rights_owned", "rights_used", "stale", "status"):
+        assert getattr(stored, key) == getattr(row, key), key
+    for key in ("unit_cost", "over_licensed_amount", "potential_savings", "spend"):
+        assert float(getattr(stored, key)) == getattr(row, key), key

@@ -16,6 +16,7 @@ from shelfware.cli import (
     entitlements,
     profile,
     reconcile,
+    report,
     rules,
     sandbox,
     subscriptions,
@@ -52,6 +53,7 @@ app.add_typer(entitlements.app, name="entitlements")
 app.add_typer(rules.app, name="rules")
 app.add_typer(directory.app, name="directory")
 app.add_typer(directory.people_app, name="people")
+app.add_typer(report.app, name="report")
 
 
 def main() -> None:
