@@ -7,10 +7,24 @@ from fastapi.routing import APIRoute
 
 from shelfware.api import errors
 from shelfware.api.auth import permission_of
-from shelfware.api.routers import me
+from shelfware.api.routers import (
+    accounts,
+    candidates,
+    licensing,
+    profiles,
+    rules,
+    subscriptions,
+)
 from shelfware.appstate import Workspace
 
-ROUTERS = (me.router,)
+ROUTERS = (
+    accounts.router,
+    profiles.router,
+    subscriptions.router,
+    rules.router,
+    candidates.router,
+    licensing.router,
+)
 
 
 def create_api(workspace: Workspace) -> FastAPI:

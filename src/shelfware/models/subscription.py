@@ -18,6 +18,9 @@ class Subscription(Base):
         UniqueConstraint("profile_id", "external_id"),
         Index("ix_subscription_model_active", "software_model_id", "active", "gone_at"),
         Index("ix_subscription_person", "person_id"),
+        # keyset paging of the listings (subscriptions/service.py page_subscriptions)
+        Index("ix_subscription_username_id", "username", "id"),
+        Index("ix_subscription_last_activity_at_id", "last_activity_at", "id"),
     )
 
     id: Mapped[int] = id_column()
