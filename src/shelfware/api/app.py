@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from shelfware.api import errors
@@ -27,6 +27,15 @@ ROUTERS = (
 )
 
 
+def guarded_routes(router: APIRouter) -> list[APIRoute]:
+    """The router's endpoints; raises when one names no permission (``allowed(...)``)."""
+    routes = [r for r in router.routes if isinstance(r, APIRoute)]
+    for route in routes:
+        if permission_of(route.dependant) is None:
+            raise RuntimeError(f"API route {route.path} names no permission (allowed(...))")
+    return routes
+
+
 def create_api(workspace: Workspace) -> FastAPI:
     api = FastAPI(
         title="shelfware API",
@@ -41,11 +50,8 @@ def create_api(workspace: Workspace) -> FastAPI:
     api.state.workspace = workspace
     errors.install(api)
     for router in ROUTERS:
-        api.include_router(router, responses=errors.ERROR_RESPONSES)
-    for route in api.routes:
-        if isinstance(route, APIRoute):
+        for route in guarded_routes(router):
             needed = permission_of(route.dependant)
-            if needed is None:
-                raise RuntimeError(f"API route {route.path} names no permission (allowed(...))")
-            route.openapi_extra = {**(route.openapi_extra or {}), "x-permission": needed.value}
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-permission": str(needed)}
+        api.include_router(router, responses=errors.ERROR_RESPONSES)
     return api

@@ -233,13 +233,12 @@ def page_people(
         session, stmt, Person.id, Person.id, descending=False, after=after, limit=limit
     )
     people: Sequence[Person] = [row[0] for row in rows[:limit]]
-    counts = dict(
-        session.execute(
-            select(Subscription.person_id, func.count())
-            .where(Subscription.person_id.in_([p.id for p in people]), _holds_seat())
-            .group_by(Subscription.person_id)
-        ).tuples()
+    held = session.execute(
+        select(Subscription.person_id, func.count())
+        .where(Subscription.person_id.in_([p.id for p in people]), _holds_seat())
+        .group_by(Subscription.person_id)
     )
+    counts: dict[int, int] = {person_id: count for person_id, count in held}
     items = [
         PersonView(
             id=p.id,
