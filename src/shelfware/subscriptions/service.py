@@ -238,7 +238,7 @@ def page_people(
         .where(Subscription.person_id.in_([p.id for p in people]), _holds_seat())
         .group_by(Subscription.person_id)
     )
-    counts: dict[int, int] = {person_id: count for person_id, count in held}
+    counts = {person_id: count for person_id, count in held if person_id is not None}
     items = [
         PersonView(
             id=p.id,
