@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from shelfware.api import errors
 from shelfware.api.app import create_api
 from shelfware.appstate import Workspace
 from shelfware.kit.clock import Clock, SystemClock
@@ -45,6 +46,7 @@ def create_app(
     )
     app.state.workspace = workspace
     app.mount(API_PREFIX, create_api(workspace))
+    errors.install_outer(app, API_PREFIX)
 
     # --- web workspace (wired by the lead) -------------------------------------------------
     # app.include_router(shelfware.web.routes.router)    # pages, sign-in, /oauth/callback

@@ -148,6 +148,8 @@ async def test_error_bodies(api: Api, client: httpx.AsyncClient) -> None:
 
     no_route = await client.get("/nothing-here", headers=admin)
     assert no_route.status_code == 404 and error_of(no_route)["code"] == "not_found"
+    newline = await client.get("/profiles/a%0Ab", headers=admin)  # the mount cannot take it
+    assert newline.status_code == 404 and error_of(newline)["code"] == "not_found"
     no_method = await client.put("/profiles", headers=admin)
     assert no_method.status_code == 405 and error_of(no_method)["code"] == "method_not_allowed"
     not_json = await client.post(
