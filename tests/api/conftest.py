@@ -18,8 +18,10 @@ from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
 from shelfware.serve import create_app
 from shelfware.store import Store
+from tests.cli.conftest import home
 
 BASE = "/api/v1"
+__all__ = ["home"]
 
 
 @dataclass
