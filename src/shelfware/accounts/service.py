@@ -92,6 +92,34 @@ def token_view(token: ApiToken) -> TokenView:
     )
 
 
+def _insert(
+    session: Session,
+    clock: Clock,
+    row: User | ApiToken,
+    taken: str,
+    actor: str | None,
+    *,
+    action: str,
+    object_type: str,
+    **detail: str,
+) -> None:
+    """Add ``row`` (a unique name taken meanwhile is ``taken``) and its audit event."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise AccountError(taken) from None
+    audit.record(
+        session,
+        clock,
+        action=action,
+        object_type=object_type,
+        object_id=row.id,
+        actor=actor,
+        **detail,
+    )
+
+
 # --- users -------------------------------------------------------------------------------
 
 
@@ -129,18 +157,14 @@ def create_user(
         created_at=now,
         password_changed_at=now,
     )
-    session.add(user)
-    try:
-        session.flush()
-    except IntegrityError:
-        raise AccountError(f"a user named {data.username!r} already exists") from None
-    audit.record(
+    _insert(
         session,
         clock,
+        user,
+        f"a user named {data.username!r} already exists",
+        actor,
         action="user.create",
         object_type="user",
-        object_id=user.id,
-        actor=actor,
         username=user.username,
         role=user.role,
     )
@@ -233,18 +257,14 @@ def create_token(
         created_at=clock.now(),
         revoked=False,
     )
-    session.add(token)
-    try:
-        session.flush()
-    except IntegrityError:
-        raise AccountError(f"a token named {data.name!r} already exists") from None
-    audit.record(
+    _insert(
         session,
         clock,
+        token,
+        f"a token named {data.name!r} already exists",
+        actor,
         action="token.create",
         object_type="api_token",
-        object_id=token.id,
-        actor=actor,
         name=token.name,
         role=token.role,
     )

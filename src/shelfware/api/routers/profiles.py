@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -54,25 +53,6 @@ class AuthorizeStarted(BaseModel):
     authorization_url: str
     state: str
     redirect_uri: str
-
-
-class SyncResult(BaseModel):
-    run_id: int
-    profile: str
-    status: str
-    pages: int
-    requests: int
-    retries: int
-    accounts: int
-    created: int
-    updated: int
-    gone: int
-    activity_updates: int
-    candidates_created: int
-    candidates_canceled: int
-    candidates_closed: int
-    error: str | None
-    seconds: float
 
 
 @router.get("", response_model=list[ProfileView])
@@ -176,14 +156,17 @@ def start_authorization(
     )
 
 
-@router.post("/{name}/sync", response_model=SyncResult)
+@router.post("/{name}/sync", response_model=RunView)
 async def sync_now(
     name: ProfileName, ws: Ws, principal: Principal = allowed(Permission.PROFILES_SYNC)
-) -> SyncResult:
-    """Download, pull activity and evaluate the rules now; answers when the run is over."""
+) -> RunView:
+    """Download, pull activity and evaluate the rules now; answers with the run when it is
+    over (a failed run is a 409 naming the error; its record is in the run history)."""
     with acting_as(principal.actor):
         summary = await sync_profile(ws.store.db, ws.store.keys, ws.clock, name)
-    return SyncResult.model_validate(asdict(summary), from_attributes=False)
+    with ws.read() as session:
+        profile = service.get_profile(session, name)
+        return service.list_runs(session, profile, before_id=summary.run_id + 1, limit=1)[0]
 
 
 @router.get("/{name}/runs", response_model=list[RunView])
