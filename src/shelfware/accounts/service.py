@@ -127,11 +127,15 @@ def _find_user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
 
 
-def get_user(session: Session, username: str) -> UserView:
+def _existing_user(session: Session, username: str) -> User:
     user = _find_user(session, username)
     if user is None:
         raise AccountNotFound(f"no user named {username!r}")
-    return user_view(user)
+    return user
+
+
+def get_user(session: Session, username: str) -> UserView:
+    return user_view(_existing_user(session, username))
 
 
 def user_by_id(session: Session, user_id: int) -> UserView | None:
@@ -190,9 +194,7 @@ def set_password(
     session: Session, clock: Clock, username: str, password: str, *, actor: str | None = None
 ) -> UserView:
     UserCreate(username=username, password=password, role=Role.VIEWER)  # same length rules
-    user = _find_user(session, username)
-    if user is None:
-        raise AccountNotFound(f"no user named {username!r}")
+    user = _existing_user(session, username)
     user.password_hash = hash_password(password)
     user.password_changed_at = clock.now()
     audit.record(
@@ -216,9 +218,7 @@ def set_user(
     active: bool | None = None,
     actor: str | None = None,
 ) -> UserView:
-    user = _find_user(session, username)
-    if user is None:
-        raise AccountNotFound(f"no user named {username!r}")
+    user = _existing_user(session, username)
     changes: dict[str, object] = {}
     if role is not None and role.value != user.role:
         changes["role"] = [user.role, role.value]
