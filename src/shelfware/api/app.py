@@ -44,7 +44,7 @@ def create_api(workspace: Workspace) -> FastAPI:
         "reconciliation. Authenticate with `Authorization: Bearer TOKEN` "
         "(`shelfware tokens create NAME --role ROLE`).",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # Swagger UI loads from a CDN with inline scripts: not served
         redoc_url=None,
     )
     api.state.workspace = workspace
