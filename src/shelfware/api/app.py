@@ -9,6 +9,7 @@ from shelfware.api import errors
 from shelfware.api.auth import permission_of
 from shelfware.api.routers import (
     accounts,
+    audit,
     candidates,
     licensing,
     profiles,
@@ -24,6 +25,7 @@ ROUTERS = (
     rules.router,
     candidates.router,
     licensing.router,
+    audit.router,
 )
 
 
