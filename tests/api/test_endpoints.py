@@ -121,6 +121,8 @@ def test_the_loop_over_real_http(api: Api, served: str, rally_factory: Any) -> N
 async def test_error_bodies(api: Api, client: httpx.AsyncClient) -> None:
     missing = await client.get("/profiles")
     assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    assert missing.headers["cache-control"] == "no-store"
+    assert missing.headers["x-content-type-options"] == "nosniff"
     assert error_of(missing)["code"] == "unauthorized"
     bad = await client.get("/profiles", headers={"Authorization": "Bearer shw_nope"})
     assert bad.status_code == 401 and "not valid" in error_of(bad)["message"]

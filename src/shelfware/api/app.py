@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
 from shelfware.api import errors
@@ -29,6 +31,14 @@ ROUTERS = (
 )
 
 
+# Answers carry account data: never cached, never sniffed as another type, no referrer.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 def guarded_routes(router: APIRouter) -> list[APIRoute]:
     """The router's endpoints; raises when one names no permission (``allowed(...)``)."""
     routes = [r for r in router.routes if isinstance(r, APIRoute)]
@@ -51,6 +61,13 @@ def create_api(workspace: Workspace) -> FastAPI:
     )
     api.state.workspace = workspace
     errors.install(api)
+
+    @api.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
     for router in ROUTERS:
         for route in guarded_routes(router):
             needed = permission_of(route.dependant)
