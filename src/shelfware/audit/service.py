@@ -93,15 +93,4 @@ def list_events(
     if before_id is not None:
         stmt = stmt.where(AuditEvent.id < before_id)
     events = session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit))
-    return [
-        AuditEventView(
-            id=e.id,
-            at=e.at,
-            actor=e.actor,
-            action=e.action,
-            object_type=e.object_type,
-            object_id=e.object_id,
-            detail=e.detail,
-        )
-        for e in events
-    ]
+    return [AuditEventView.model_validate(e, from_attributes=True) for e in events]
