@@ -19,8 +19,10 @@ from shelfware.cli import (
     report,
     rules,
     sandbox,
+    serve,
     subscriptions,
     sync,
+    users,
 )
 from shelfware.cli.context import run
 from shelfware.kit.redact import SecretFilter, install_secret_filter
@@ -54,6 +56,9 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(directory.app, name="directory")
 app.add_typer(directory.people_app, name="people")
 app.add_typer(report.app, name="report")
+app.command("serve")(serve.serve)
+app.add_typer(users.users_app, name="users")
+app.add_typer(users.tokens_app, name="tokens")
 
 
 def main() -> None:
