@@ -34,7 +34,6 @@ from sqlalchemy.orm import Session
 from shelfware.kit.clock import Clock, FrozenClock
 from shelfware.kit.db import UTCDateTime, rowcount, whole_days_between
 from shelfware.licensing.pricing import SeatPrice, seat_prices
-from shelfware.reclamation import directory_port, states
 from shelfware.models import (
     CandidateState,
     IntegrationProfile,
@@ -44,6 +43,7 @@ from shelfware.models import (
     Subscription,
     is_open_candidate,
 )
+from shelfware.reclamation import directory_port, states
 
 S = Subscription.__table__.c
 C = RemovalCandidate.__table__.c
