@@ -114,6 +114,7 @@ class RemovalCandidate(Base):
     answer: Mapped[str | None] = mapped_column(String(20))
     answered_at: Mapped[datetime | None]
     approver: Mapped[str | None] = mapped_column(Text)
+    approval_requested_at: Mapped[datetime | None]
     approved_at: Mapped[datetime | None]
     # closed_complete: the annual unit cost the reclaim freed (realised savings).
     realised_saving: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))

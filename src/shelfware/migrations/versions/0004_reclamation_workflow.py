@@ -30,6 +30,7 @@ CANDIDATE_COLUMNS = (
     ("answer", sa.String(length=20)),
     ("answered_at", TIME),
     ("approver", sa.Text()),
+    ("approval_requested_at", TIME),
     ("approved_at", TIME),
     ("realised_saving", sa.Numeric(precision=14, scale=4)),
 )
