@@ -54,7 +54,7 @@ def _serializer(keys: KeyRing) -> URLSafeSerializer:
 
 def issue(
     session: Session, keys: KeyRing, clock: Clock, candidate_id: int, expires_at: datetime
-) -> dict[Action, str]:
+) -> dict[str, str]:
     """New keep/release tokens for one message (one nonce, stored)."""
     nonce = secrets.token_urlsafe(24)
     session.add(
