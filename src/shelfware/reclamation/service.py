@@ -142,6 +142,11 @@ def list_candidates(
             created_at=cand.created_at,
             reason=cand.reason,
             last_error=cand.last_error,
+            deadline_at=cand.deadline_at,
+            answer=cand.answer,
+            approver=cand.approver,
+            approved_at=cand.approved_at,
+            realised_saving=(None if cand.realised_saving is None else float(cand.realised_saving)),
         )
         for cand, sub, prof, model in session.execute(query)
     ]
