@@ -51,7 +51,7 @@ async def test_forged_links_are_refused_and_change_nothing(world: World) -> None
 
 
 async def test_expired_link_is_refused_and_changes_nothing(world: World) -> None:
-    cand, urls = await _asked(world)
+    _cand, urls = await _asked(world)
     world.clock.advance(timedelta(days=7, seconds=1))
     before = world.snapshot()
     _refused(follow(urls["release"]), 410, "expired", "expired on")
@@ -73,7 +73,7 @@ async def test_a_link_answers_once_and_replays_are_refused(world: World) -> None
 
 async def test_the_get_only_shows_the_question(world: World) -> None:
     """Mail scanners open links: a GET never answers."""
-    cand, urls = await _asked(world)
+    _cand, urls = await _asked(world)
     before = world.snapshot()
     page = httpx.get(urls["keep"])
     assert page.status_code == 200 and "Keep your Broadcom Rally Unlimited seat?" in page.text
