@@ -124,6 +124,8 @@ async def test_forcing_records_the_reason(db, keys, clock, counted_rally):  # ty
         db, keys, clock, all_ready=True, cap=Cap(force=True, reason="licence audit cleanup")
     )
     assert len(outcomes) == len(ready)
+    reclaimed = sum(o.action == "reclaimed" for o in outcomes)
+    assert reclaimed > 0 and sum(counter.writes.values()) == reclaimed
     with db.sessions() as s:
         [event] = s.scalars(select(AuditEvent).where(AuditEvent.action == "reclaim.forced"))
     assert event.detail["reason"] == "licence audit cleanup"
