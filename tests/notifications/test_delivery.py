@@ -118,7 +118,7 @@ def test_a_wrong_password_or_an_untrusted_certificate_fails_cleanly(
         send_email(wrong, ["ada@corp.test"], "s", "t")
     assert PASSWORD not in str(failed.value) and "nope" not in str(failed.value)
     untrusted = settings.model_copy(update={"smtp_ca_file": None})
-    with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+    with pytest.raises(DeliveryError, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
         send_email(untrusted, ["ada@corp.test"], "s", "t")
     plain = settings.model_copy(update={"smtp_starttls": False})
     with pytest.raises(DeliveryError):  # the relay requires STARTTLS before anything else
@@ -180,6 +180,6 @@ def test_admins_override_templates_in_the_data_directory(tmp_path: Path) -> None
 )
 def test_broken_or_unsafe_templates_are_refused(tmp_path: Path, source: str, words: str) -> None:
     (tmp_path / "notice.txt").write_text(source)
-    with pytest.raises(TemplateProblem, match="notice.txt") as refused:
+    with pytest.raises(TemplateProblem, match=r"notice\.txt") as refused:
         Templates(tmp_path).render("notice", CONTEXT)
     assert words in str(refused.value)
