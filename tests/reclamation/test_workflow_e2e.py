@@ -113,3 +113,45 @@ async def test_cooldown_keeps_a_seat_from_being_asked_twice(world: World) -> Non
     report = await world.advance()
     assert again[0]["id"] in report.notified
     assert len(world.mailbox.to(cand["email"])) == 2
+
+
+async def test_keep_goes_to_the_persons_manager_from_the_directory(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shelfware.directory import service as directory
+
+    cand = next(c for c in world.candidates("ready") if c["email"])
+    with world.db.sessions() as s:
+        from shelfware.models import RemovalCandidate, Subscription
+
+        person = s.get_one(
+            Subscription, s.get_one(RemovalCandidate, cand["id"]).subscription_id
+        ).person_id
+    assert person is not None
+    monkeypatch.setattr(
+        directory,
+        "manager_email",
+        lambda session, pid: " Manager@Corp.test" if pid == person else None,
+        raising=False,
+    )
+    await world.advance()
+    follow(world.mailbox.links(cand["email"])["keep"])
+    assert world.candidate(cand["id"]).approver == "manager@corp.test"  # not the rule's approvers
+    await world.advance()
+    assert len(world.mailbox.to("manager@corp.test")) == 1
+    assert world.mailbox.to("boss@corp.test") == []
+
+
+async def test_attention_required_is_ready_again_once_fixed(world: World) -> None:
+    cand = world.candidates("ready")[0]
+    with world.db.transaction() as s:
+        from shelfware.models import RemovalCandidate, Subscription
+
+        sub = s.get_one(Subscription, s.get_one(RemovalCandidate, cand["id"]).subscription_id)
+        sub.email = None
+    report = await world.advance()
+    assert cand["id"] in report.needs_person
+    assert world.candidate(cand["id"]).state == "attention_required"
+    with world.db.transaction() as s:
+        workflow.retry(s, world.clock, cand["id"], actor="cli:ann")
+    assert world.candidate(cand["id"]).state == "ready"

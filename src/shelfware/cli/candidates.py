@@ -200,6 +200,9 @@ def _decide(action: str, candidate_id: int) -> None:
         if action == "approve":
             workflow.approve(session, clock(), cand, actor=actor)
             said = "removal approved: reclaimed at the next `shelfware candidates advance`"
+        elif action == "retry":
+            workflow.retry(session, clock(), cand, actor=actor)
+            said = "ready again"
         elif action == "reject":
             workflow.decline(session, clock(), cand, actor=actor)
             said = "removal declined: the user keeps the seat (closed as skipped)"
@@ -230,3 +233,9 @@ def keep(candidate_id: CandidateId) -> None:
 def release(candidate_id: CandidateId) -> None:
     """Answer "release" for the user (as their link would)."""
     _decide("release", candidate_id)
+
+
+@app.command("retry")
+def retry(candidate_id: CandidateId) -> None:
+    """A candidate that needed attention is fixed: make it ready again."""
+    _decide("retry", candidate_id)

@@ -420,3 +420,18 @@ def decline(session: Session, clock: Clock, cand_id: int, *, actor: str | None =
         why="removal declined: the user keeps the seat",
         actor=actor,
     )
+
+
+def retry(session: Session, clock: Clock, cand_id: int, *, actor: str | None = None) -> None:
+    """A person fixed what needed attention (an email added, the failed reclaim looked into):
+    the candidate is ready again."""
+    cand = _candidate_row(session, cand_id)[0]
+    states.move(
+        session,
+        clock,
+        cand,
+        CandidateState.READY,
+        why="fixed by a person: ready again",
+        actor=actor,
+        last_error=None,
+    )
