@@ -18,6 +18,7 @@ Answers arrive through the links (``answer_by_link``) or the CLI (``record_answe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -118,6 +119,27 @@ def _recently_asked(now: datetime, cooldown_days: int) -> Any:
     )
 
 
+def _deliver(
+    db: Database,
+    report: AdvanceReport,
+    done: list[int],
+    cand_id: int,
+    step: Callable[[Session, RemovalCandidate], bool],
+) -> None:
+    """One message in one transaction: ``step`` sends it and records it (False: nothing to
+    do any more); a failed delivery rolls all of it back (no link, no state change)."""
+    done.append(cand_id)
+    if report.dry_run:
+        return
+    try:
+        with db.transaction() as session:
+            if not step(session, session.get_one(RemovalCandidate, cand_id)):
+                done.remove(cand_id)
+    except DeliveryError as exc:
+        done.remove(cand_id)
+        report.delivery_failed[cand_id] = str(exc)
+
+
 def _notify_ready(
     db: Database, keys: KeyRing, clock: Clock, notifier: Notifier, report: AdvanceReport
 ) -> None:
@@ -156,31 +178,33 @@ def _notify_ready(
                         "notify off for this rule",
                     )
             continue
-        report.notified.append(cand.id)
-        if report.dry_run:
-            continue
+        email = sub.email
         deadline = now + timedelta(days=max(1, row[4].auto_reclaim_days))
-        try:
-            with db.transaction() as session:
-                fresh = session.get_one(RemovalCandidate, cand.id)
-                if fresh.state != CandidateState.READY.value:
-                    report.notified.remove(cand.id)
-                    continue
-                tokens = links.issue(session, keys, clock, cand.id, deadline)
-                cand.deadline_at = deadline
-                _ask(notifier, "notice", [sub.email], _context(row, settings, tokens))
-                states.move(
-                    session,
-                    clock,
-                    fresh,
-                    CandidateState.AWAITING_USER,
-                    why=f"asked {sub.email} to keep or release the seat by {deadline:%Y-%m-%d}",
-                    notified_at=now,
-                    deadline_at=deadline,
-                )
-        except DeliveryError as exc:
-            report.notified.remove(cand.id)
-            report.delivery_failed[cand.id] = str(exc)
+
+        def notice(
+            session: Session,
+            fresh: RemovalCandidate,
+            row: Row = row,
+            email: str = email,
+            deadline: datetime = deadline,
+        ) -> bool:
+            if fresh.state != CandidateState.READY.value:
+                return False
+            tokens = links.issue(session, keys, clock, fresh.id, deadline)
+            row[0].deadline_at = deadline
+            _ask(notifier, "notice", [email], _context(row, settings, tokens))
+            states.move(
+                session,
+                clock,
+                fresh,
+                CandidateState.AWAITING_USER,
+                why=f"asked {email} to keep or release the seat by {deadline:%Y-%m-%d}",
+                notified_at=now,
+                deadline_at=deadline,
+            )
+            return True
+
+        _deliver(db, report, report.notified, cand.id, notice)
 
 
 def _remind(
@@ -198,22 +222,19 @@ def _remind(
             RC.reminded_at.is_(None),
             RC.deadline_at > now,
             RC.deadline_at <= now + timedelta(days=settings.reminder_days),
+            Subscription.email.is_not(None),
         )
     for row in rows:
-        cand, sub, *_ = row
-        report.reminded.append(cand.id)
-        if report.dry_run or not sub.email or cand.deadline_at is None:
-            continue
-        try:
-            with db.transaction() as session:
-                fresh = session.get_one(RemovalCandidate, cand.id)
-                tokens = links.issue(session, keys, clock, cand.id, cand.deadline_at)
-                _ask(notifier, "reminder", [sub.email], _context(row, settings, tokens))
-                fresh.reminded_at = now
-                states.note(session, clock, fresh, "reminded", why=f"reminded {sub.email}")
-        except DeliveryError as exc:
-            report.reminded.remove(cand.id)
-            report.delivery_failed[cand.id] = str(exc)
+
+        def reminder(session: Session, fresh: RemovalCandidate, row: Row = row) -> bool:
+            email, deadline = row[1].email or "", fresh.deadline_at or now
+            tokens = links.issue(session, keys, clock, fresh.id, deadline)
+            _ask(notifier, "reminder", [email], _context(row, settings, tokens))
+            fresh.reminded_at = now
+            states.note(session, clock, fresh, "reminded", why=f"reminded {email}")
+            return True
+
+        _deliver(db, report, report.reminded, row[0].id, reminder)
 
 
 def _request_approvals(
@@ -227,22 +248,15 @@ def _request_approvals(
             RC.approver.is_not(None),
         )
     for row in rows:
-        cand = row[0]
-        report.approvals_requested.append(cand.id)
-        if report.dry_run:
-            continue
-        to = [a.strip() for a in (cand.approver or "").split(",") if a.strip()]
-        try:
-            with db.transaction() as session:
-                fresh = session.get_one(RemovalCandidate, cand.id)
-                _ask(notifier, "approval", to, _context(row, notifier.settings, None))
-                fresh.approval_requested_at = clock.now()
-                states.note(
-                    session, clock, fresh, "approval_requested", why=f"asked {', '.join(to)}"
-                )
-        except DeliveryError as exc:
-            report.approvals_requested.remove(cand.id)
-            report.delivery_failed[cand.id] = str(exc)
+
+        def approval(session: Session, fresh: RemovalCandidate, row: Row = row) -> bool:
+            to = [a.strip() for a in (fresh.approver or "").split(",") if a.strip()]
+            _ask(notifier, "approval", to, _context(row, notifier.settings, None))
+            fresh.approval_requested_at = clock.now()
+            states.note(session, clock, fresh, "approval_requested", why=f"asked {', '.join(to)}")
+            return True
+
+        _deliver(db, report, report.approvals_requested, row[0].id, approval)
 
 
 def due_for_reclaim(session: Session, now: datetime) -> list[int]:
