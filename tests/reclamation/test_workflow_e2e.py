@@ -155,3 +155,11 @@ async def test_attention_required_is_ready_again_once_fixed(world: World) -> Non
     with world.db.transaction() as s:
         workflow.retry(s, world.clock, cand["id"], actor="cli:ann")
     assert world.candidate(cand["id"]).state == "ready"
+
+
+async def test_reclaim_all_ready_leaves_seats_whose_users_must_be_asked(world: World) -> None:
+    from shelfware.reclamation.service import reclaim_candidates
+
+    assert world.candidates("ready")
+    assert await reclaim_candidates(world.db, world.keys, world.clock, all_ready=True) == []
+    assert not any(world.user(c).disabled for c in world.candidates("ready"))

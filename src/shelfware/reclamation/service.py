@@ -184,7 +184,9 @@ def _select_work(
     if ids:
         query = query.where(RemovalCandidate.id.in_(ids))
     elif all_ready:
-        query = query.where(or_(RemovalCandidate.state.in_(RECLAIMABLE), in_flight()))
+        # ready candidates of rules that notify are asked first (`candidates advance`)
+        silent = or_(ReclamationRule.id.is_(None), ReclamationRule.notify.is_(False))
+        query = query.where(or_(and_(RemovalCandidate.state.in_(RECLAIMABLE), silent), in_flight()))
     else:
         raise ReclaimError("name candidate ids or use --all-ready")
     rows = session.execute(query.order_by(RemovalCandidate.id)).all()
