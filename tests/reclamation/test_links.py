@@ -3,6 +3,7 @@ page over real HTTP, and nothing in the store changes."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -90,3 +91,25 @@ async def test_a_reminder_link_is_refused_once_the_seat_is_decided(world: World)
     before = world.snapshot()
     _refused(follow(first["release"]), 409, "closed", "no longer waiting")
     assert world.snapshot() == before
+
+
+async def test_concurrent_answers_with_one_link_count_once(world: World) -> None:
+    cand, urls = await _asked(world)
+    async with httpx.AsyncClient() as client:
+        responses = await asyncio.gather(
+            *(client.post(urls["release" if i % 2 else "keep"]) for i in range(6))
+        )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 409, 409, 409, 409, 409], [r.text for r in responses]
+    with world.db.sessions() as s:
+        from sqlalchemy import func, select
+
+        from shelfware.models import AuditEvent
+
+        answered = s.scalar(
+            select(func.count()).where(
+                AuditEvent.object_id == str(cand["id"]),
+                AuditEvent.action.in_(["candidate.released", "candidate.awaiting_approval"]),
+            )
+        )
+    assert answered == 1

@@ -28,7 +28,7 @@ from shelfware.reclamation.links import LinkRefused
 from shelfware.reclamation.states import StateError
 from shelfware.reclamation.workflow import answer_by_link, preview_link
 from shelfware.settings import get_settings
-from shelfware.store import open_store
+from shelfware.store import DATABASE_ERRORS, open_store
 
 ANSWER_PATH = "/answer/{token}"
 _PAGES = Environment(
@@ -100,6 +100,13 @@ def submit(request: Request) -> HTMLResponse:
         return _refused(refused.kind, str(refused))
     except StateError:
         return _refused("closed", "This seat is no longer waiting for an answer.")
+    except DATABASE_ERRORS:  # e.g. a concurrent answer won the race: rolled back
+        return _page(
+            "refused.html",
+            503,
+            kind="busy",
+            message="Your answer could not be recorded just now; please open the link again.",
+        )
     return _page("done.html", outcome=outcome)
 
 
