@@ -199,6 +199,38 @@ def test_named_users_and_domains_are_excluded_case_insensitively(world: World) -
     assert world.open() == {"subdomain-lookalike", "no-email", "plain"}
 
 
+def test_service_accounts_are_excluded_by_glob_pattern(world: World) -> None:
+    world.add("svc-build", idle_days=200, username="SVC-Build")
+    world.add("bot", idle_days=200, email="deploy-bot@corp.test")
+    world.add("literal", idle_days=200, username="a_b%c")  # LIKE wildcards are literal here
+    world.add("almost", idle_days=200, username="axbyc")
+    world.add("plain", idle_days=200)
+    world.rule(service_account_patterns=["svc-*", "*-bot@*", "a_b%c"])
+    world.evaluate()
+    assert world.open() == {"almost", "plain"}
+
+
+def test_group_members_are_excluded_through_the_directory(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shelfware.directory import service as directory
+
+    asked: list[list[str]] = []
+
+    def members(session: object, groups: list[str]) -> set[str]:
+        asked.append(groups)
+        return {"Contractor@Corp.test"} if "contractors" in groups else set()
+
+    monkeypatch.setattr(directory, "group_member_emails", members, raising=False)
+    world.add("contractor", idle_days=200)
+    world.add("plain", idle_days=200)
+    world.evaluate()
+    assert world.open() == {"contractor", "plain"} and asked == []  # no groups: not asked
+    world.rule(excluded_groups=["contractors"])
+    world.evaluate()
+    assert world.open() == {"plain"} and asked == [["contractors"]]
+
+
 def test_a_new_exclusion_cancels_an_open_candidate(world: World) -> None:
     world.add("a", idle_days=200)
     world.add("b", idle_days=200)
@@ -277,8 +309,9 @@ def test_gone_seats_close_complete_when_we_reclaimed_them_else_skipped(world: Wo
                 Subscription, Subscription.id == RemovalCandidate.subscription_id
             )
         ):
-            if external_id == "reclaimed":
+            if external_id == "reclaimed":  # what a reclaim leaves behind
                 candidate.reclaimed_at = world.clock.now()
+                candidate.state = CandidateState.AWAITING_REVOCATION
     world.clock.advance(timedelta(hours=1))
     world.update("reclaimed", active=False)
     _gone(world, "vanished")

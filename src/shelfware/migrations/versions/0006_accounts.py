@@ -2,7 +2,7 @@
 indexes on subscriptions (user name, last activity) and prefix search (user name, email)
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0005
 Create Date: 2026-11-25 12:45:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import shelfware.kit.db
 
 revision: str = "0006"
-down_revision: str | None = "0002"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
