@@ -181,3 +181,32 @@ def test_a_stored_reconciliation_keeps_every_figure_with_its_date(db, keys, cloc
         assert getattr(stored, key) == getattr(row, key), key
     for key in ("unit_cost", "over_licensed_amount", "potential_savings", "spend"):
         assert float(getattr(stored, key)) == getattr(row, key), key
+
+
+def test_realised_savings_are_the_cost_each_candidate_recorded_when_it_closed(db, keys, clock):
+    """A candidate that closed complete keeps the cost it freed then, whatever the price now;
+    one closed before candidates recorded it counts at today's price."""
+    model_id, prof_id = seed(db, keys, clock, [(True, 1, 300, None)] * 5)
+    with db.transaction() as s:
+        licensing.add_entitlement(
+            s, clock, EntitlementCreate(model=str(model_id), seats=5, unit_cost=Decimal("100"))
+        )
+        first, second = [sid for (sid,) in s.query(Subscription.id).limit(2)]
+        for sub_id, recorded in ((first, Decimal("40")), (second, None)):
+            s.add(
+                RemovalCandidate(
+                    subscription_id=sub_id,
+                    profile_id=prof_id,
+                    software_model_id=model_id,
+                    state=CandidateState.CLOSED_COMPLETE,
+                    justification="low_usage",
+                    unit_cost=Decimal("100"),
+                    realised_saving=recorded,
+                    created_at=NOW,
+                    updated_at=NOW,
+                    closed_at=NOW,
+                )
+            )
+    with db.sessions() as s:
+        [row] = licensing.reconcile(s, NOW)
+    assert row.realised_savings == 140.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 
 from shelfware.models import Person
 from shelfware.reports import service as reports
@@ -112,7 +113,7 @@ def test_renewals_right_size_before_the_notice_date(org_db):  # type: ignore[no-
     assert boards.renewal_saving == 899.91
 
 
-def test_people_unmatched_leavers_and_one_person(org_db, monkeypatch):  # type: ignore[no-untyped-def]
+def test_people_unmatched_leavers_and_one_person(org_db):  # type: ignore[no-untyped-def]
     with org_db.sessions() as s:
         rows = reports.people(s, NOW).rows
         assert {(r.kind, r.username) for r in rows} == {
@@ -127,9 +128,12 @@ def test_people_unmatched_leavers_and_one_person(org_db, monkeypatch):  # type: 
         ]
         with pytest.raises(LookupError, match=r"nobody@example\.com"):
             reports.people(s, NOW, "nobody@example.com")
-        # once people carry an identity-provider status, leavers come first
-        monkeypatch.setattr(
-            reports, "person_left", lambda: Person.__table__.c.email == "p2@example.com"
+        assert not [r for r in rows if r.kind == "leaver"]
+        # a person deprovisioned in the identity provider comes first, as a leaver
+        s.execute(
+            update(Person)
+            .where(Person.email == "p2@example.com")
+            .values(idp_status="DEPROVISIONED")
         )
         rows = reports.people(s, NOW).rows
     first = rows[0]

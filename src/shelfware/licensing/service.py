@@ -131,34 +131,51 @@ def seat_usage(session: Session, now: datetime) -> dict[int, Usage]:
     }
 
 
+def _closed_complete(until: datetime, since: datetime | None) -> list[ColumnElement[bool]]:
+    where = [
+        C.state == CandidateState.CLOSED_COMPLETE.value,
+        C.closed_at <= literal(until, UTCDateTime()),
+    ]
+    if since is not None:
+        where.append(C.closed_at >= literal(since, UTCDateTime()))
+    return where
+
+
 def closed_complete_counts(
     session: Session, until: datetime, since: datetime | None = None
 ) -> dict[int, int]:
     """Reclaimed seats per model: ``closed_complete`` candidates closed in [since, until]."""
     query = (
         select(C.software_model_id, func.count())
-        .where(
-            C.state == CandidateState.CLOSED_COMPLETE.value,
-            C.closed_at <= literal(until, UTCDateTime()),
-        )
+        .where(*_closed_complete(until, since))
         .group_by(C.software_model_id)
     )
-    if since is not None:
-        query = query.where(C.closed_at >= literal(since, UTCDateTime()))
     return {model_id: int(n) for model_id, n in session.execute(query)}
 
 
 def realised_savings(
     session: Session, prices: dict[int, SeatPrice], until: datetime, since: datetime | None = None
 ) -> dict[int, Decimal]:
-    """Savings realised per model: each ``closed_complete`` candidate frees one seat at the
-    model's annual unit cost. (The one place to switch to the freed cost the candidate
-    records, once candidates carry it.)"""
+    """Savings realised per model: the annual unit cost each ``closed_complete`` candidate
+    recorded as freed when it closed; a candidate closed before candidates recorded it
+    counts at the model's annual unit cost now."""
+    query = (
+        select(
+            C.software_model_id,
+            func.sum(C.realised_saving),
+            func.count().filter(C.realised_saving.is_(None)),
+        )
+        .where(*_closed_complete(until, since))
+        .group_by(C.software_model_id)
+    )
     realised: dict[int, Decimal] = {}
-    for model_id, seats in closed_complete_counts(session, until, since).items():
+    for model_id, recorded, unrecorded in session.execute(query):
+        total = Decimal(recorded or 0)
         price = prices.get(model_id)
-        if price is not None and price.annual is not None:
-            realised[model_id] = price.annual * seats
+        if unrecorded and price is not None and price.annual is not None:
+            total += price.annual * int(unrecorded)
+        if recorded is not None or (unrecorded and price is not None and price.annual is not None):
+            realised[model_id] = total
     return realised
 
 

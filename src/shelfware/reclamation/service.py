@@ -27,6 +27,7 @@ from shelfware.licensing.pricing import SeatPrice, seat_prices
 from shelfware.models import (
     CandidateState,
     IntegrationProfile,
+    Justification,
     ReclamationRule,
     RemovalCandidate,
     SoftwareModel,
@@ -168,6 +169,7 @@ class _Work:
     model_name: str = ""
     in_flight: bool = False
     state: str = CandidateState.READY.value
+    left_organisation: bool = False
 
 
 def _select_work(
@@ -230,6 +232,7 @@ def _select_work(
                 model_name=model.display_name,
                 in_flight=bool(flying),
                 state=cand.state,
+                left_organisation=cand.justification == Justification.LEFT_ORGANISATION.value,
             )
         )
     return work
@@ -247,7 +250,8 @@ def _cancel_reason(work: _Work, current: AccountRecord, now: datetime) -> str | 
     email = (current.email or "").lower()
     if any(email.endswith("@" + d) for d in work.excluded_domains if d):
         return "the account's domain is excluded by the rule"
-    if current.last_activity_at is not None:
+    if current.last_activity_at is not None and not work.left_organisation:
+        # a person who left loses the seat whatever their activity (DOMAIN.md)
         idle_days = (now - current.last_activity_at).total_seconds() / 86400
         if idle_days <= work.threshold_days:
             return f"the account was active on {current.last_activity_at:%Y-%m-%d}"

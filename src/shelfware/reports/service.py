@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from shelfware.kit.db import UTCDateTime
@@ -22,6 +22,7 @@ from shelfware.models import (
     SoftwareModel,
     Subscription,
 )
+from shelfware.models.person import LEFT_STATUSES
 from shelfware.reports.schemas import (
     ComplianceRow,
     PeopleRow,
@@ -42,8 +43,6 @@ PR = IntegrationProfile.__table__.c
 POS = ReconciliationPosition.__table__.c
 RUN = ReconciliationRun.__table__.c
 
-# Identity-provider statuses of people who left the organisation (DOMAIN.md: deprovisioned).
-LEFT_STATUSES = ("DEPROVISIONED", "SUSPENDED")
 USAGE_BUCKETS = (30, 60, 90)
 RENEWAL_DAYS = 90
 
@@ -53,12 +52,9 @@ def _name(publisher: str, product: str, edition: str) -> str:
 
 
 def person_left() -> ColumnElement[bool]:
-    """SQL: the person left (deprovisioned or suspended in the identity provider). People
-    carry a status once an identity provider is imported; until then nobody has left."""
-    status = P.get("status")
-    if status is None:
-        return false()
-    return func.upper(status).in_(LEFT_STATUSES)
+    """SQL: the person left the organisation (deprovisioned, suspended or no longer listed in
+    the identity provider); people imported from no identity provider never have."""
+    return P.idp_status.in_(LEFT_STATUSES)
 
 
 def compliance(

@@ -2,7 +2,7 @@
 columns and realised saving, single-use answer links
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-25 13:00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import shelfware.kit.db
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

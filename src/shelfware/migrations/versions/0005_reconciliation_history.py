@@ -1,7 +1,7 @@
 """reconciliation runs and positions kept over time; entitlement index by model
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-25 12:45:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import shelfware.kit.db
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
