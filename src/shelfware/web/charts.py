@@ -1,0 +1,83 @@
+"""Charts as server-rendered SVG: no script, no external asset, nothing the CSP must allow.
+
+Colours come from CSS classes in app.css (``.bar-0`` ...), so the SVG carries no style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from markupsafe import Markup, escape
+
+ROW = 28
+LABEL = 120
+GAP = 6
+
+
+def bars(
+    title: str, items: Sequence[tuple[str, float]], *, width: int = 520, unit: str = ""
+) -> Markup:
+    """Horizontal bars, one per item, scaled to the largest value."""
+    top = max((v for _, v in items), default=0) or 1
+    span = width - LABEL - 90
+    height = ROW * max(len(items), 1) + GAP
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
+    ]
+    for i, (label, value) in enumerate(items):
+        y = i * ROW + GAP
+        w = max(1.0, span * value / top) if value else 0.0
+        parts.append(
+            f'<text class="chart-label" x="{LABEL - 8}" y="{y + 15}" text-anchor="end">'
+            f"{escape(label)}</text>"
+            f'<rect class="bar-{i % 6}" x="{LABEL}" y="{y}" width="{w:.1f}" height="{ROW - 8}"'
+            ' rx="3"/>'
+            f'<text class="chart-value" x="{LABEL + w + 6:.1f}" y="{y + 15}">'
+            f"{escape(_number(value))}{escape(unit)}</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def seats(title: str, rows: Sequence[tuple[str, int, int, int]], *, width: int = 520) -> Markup:
+    """Per model: seats owned, assigned and stale, as three thin bars on one scale."""
+    top = max((max(o, a, s) for _, o, a, s in rows), default=0) or 1
+    span = width - LABEL - 90
+    block = 3 * 12 + 14
+    height = block * max(len(rows), 1) + 24
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
+    ]
+    for i, (label, owned, assigned, stale) in enumerate(rows):
+        y0 = i * block + 4
+        parts.append(
+            f'<text class="chart-label" x="{LABEL - 8}" y="{y0 + 20}" text-anchor="end">'
+            f"{escape(_short(label))}</text>"
+        )
+        for j, (kind, value) in enumerate((("owned", owned), ("assigned", assigned), ("stale", stale))):
+            y = y0 + j * 12
+            w = max(1.0, span * value / top) if value else 0.0
+            parts.append(
+                f'<rect class="seat-{kind}" x="{LABEL}" y="{y}" width="{w:.1f}" height="10"/>'
+                f'<text class="chart-value small" x="{LABEL + w + 4:.1f}" y="{y + 9}">'
+                f"{kind} {value:,}</text>"
+            )
+    parts.append(
+        f'<g class="legend" transform="translate({LABEL},{height - 12})">'
+        '<rect class="seat-owned" width="10" height="10"/><text x="14" y="9">owned</text>'
+        '<rect class="seat-assigned" x="70" width="10" height="10"/>'
+        '<text x="84" y="9">assigned</text>'
+        '<rect class="seat-stale" x="150" width="10" height="10"/><text x="164" y="9">stale</text>'
+        "</g></svg>"
+    )
+    return Markup("".join(parts))
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def _short(text: str, limit: int = 18) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

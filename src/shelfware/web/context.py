@@ -1,0 +1,69 @@
+"""What every page needs: the store, the clock, the session sealer, who is signed in."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from shelfware.accounts.roles import Permission, allows
+from shelfware.kit.clock import Clock
+from shelfware.profiles.oauth import PendingAuthorization
+from shelfware.store import Store
+from shelfware.web.security import SessionSealer, SignInLimiter, WebSession
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in person (never their password hash)."""
+
+    user_id: int
+    username: str
+    role: str
+
+    def can(self, permission: Permission | str) -> bool:
+        return allows(self.role, Permission(permission))
+
+
+@dataclass(frozen=True)
+class PendingOAuth:
+    profile: str
+    user_id: int
+    pending: PendingAuthorization
+
+
+@dataclass
+class WebContext:
+    store: Store
+    clock: Clock
+    sealer: SessionSealer
+    limiter: SignInLimiter = field(default_factory=SignInLimiter)
+    secure_cookies: bool = True
+    oauth: dict[str, PendingOAuth] = field(default_factory=dict)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    dashboard: dict[str, Any] = field(default_factory=dict)
+
+    def spawn(self, job: Any) -> None:
+        """Run a coroutine in the background (a sync), keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(job)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+def web_context(request: Request) -> WebContext:
+    ctx: WebContext = request.app.state.web
+    return ctx
+
+
+def viewer_of(request: Request) -> Viewer:
+    viewer: Viewer | None = getattr(request.state, "viewer", None)
+    if viewer is None:  # only public routes lack one, and they never ask
+        raise RuntimeError("no signed-in viewer on this request")
+    return viewer
+
+
+def session_of(request: Request) -> WebSession | None:
+    session: WebSession | None = getattr(request.state, "web_session", None)
+    return session
