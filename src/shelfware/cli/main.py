@@ -17,8 +17,10 @@ from shelfware.cli import (
     reconcile,
     rules,
     sandbox,
+    serve,
     subscriptions,
     sync,
+    users,
 )
 from shelfware.cli.context import run
 from shelfware.kit.redact import SecretFilter, install_secret_filter
@@ -49,6 +51,9 @@ app.add_typer(subscriptions.app, name="subscriptions")
 app.add_typer(candidates.app, name="candidates")
 app.add_typer(entitlements.app, name="entitlements")
 app.add_typer(rules.app, name="rules")
+app.command("serve")(serve.serve)
+app.add_typer(users.users_app, name="users")
+app.add_typer(users.tokens_app, name="tokens")
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """SQLAlchemy ORM models, one module per aggregate."""
 
+from shelfware.models.account import ApiToken, User
 from shelfware.models.audit import AuditEvent
 from shelfware.models.base import Base
 from shelfware.models.entitlement import Entitlement
@@ -21,6 +22,7 @@ from shelfware.models.subscription import StagedAccount, Subscription
 __all__ = [
     "CLOSED_STATES",
     "OPEN_STATES",
+    "ApiToken",
     "AuditEvent",
     "Base",
     "CandidateState",
@@ -37,5 +39,6 @@ __all__ = [
     "StagedAccount",
     "Subscription",
     "SyncRun",
+    "User",
     "is_open_candidate",
 ]

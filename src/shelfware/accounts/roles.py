@@ -1,0 +1,77 @@
+"""The one role-permission matrix: the REST API and the web workspace both ask ``allows``.
+
+Roles (ARCHITECTURE.md): ``admin`` does everything; ``sam_integrator`` looks after integration
+profiles and their credentials; ``sam_manager`` looks after rules, candidates and
+entitlements; ``viewer`` reads. Every role reads everything a workspace shows (never a
+secret: no face returns one). Only ``admin`` manages accounts and tokens and reads the audit
+trail.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SAM_INTEGRATOR = "sam_integrator"
+    SAM_MANAGER = "sam_manager"
+    VIEWER = "viewer"
+
+
+class Permission(StrEnum):
+    PROFILES_READ = "profiles.read"
+    PROFILES_WRITE = "profiles.write"  # create, set, delete, validate, publish, authorize
+    PROFILES_SYNC = "profiles.sync"  # sync now
+    SUBSCRIPTIONS_READ = "subscriptions.read"
+    PEOPLE_READ = "people.read"
+    RUNS_READ = "runs.read"
+    RULES_READ = "rules.read"
+    RULES_WRITE = "rules.write"
+    CANDIDATES_READ = "candidates.read"
+    CANDIDATES_ACT = "candidates.act"  # approve, reject, keep, release, reclaim
+    ENTITLEMENTS_READ = "entitlements.read"
+    ENTITLEMENTS_WRITE = "entitlements.write"
+    RECONCILIATION_READ = "reconciliation.read"
+    REPORTS_READ = "reports.read"
+    AUDIT_READ = "audit.read"
+    ACCOUNTS_MANAGE = "accounts.manage"  # users and API tokens
+
+
+# What every role may read (the audit trail is the admin's).
+READ: frozenset[Permission] = frozenset(
+    p for p in Permission if p.value.endswith(".read") and p is not Permission.AUDIT_READ
+)
+
+MATRIX: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.SAM_INTEGRATOR: READ | {Permission.PROFILES_WRITE, Permission.PROFILES_SYNC},
+    Role.SAM_MANAGER: READ
+    | {Permission.RULES_WRITE, Permission.CANDIDATES_ACT, Permission.ENTITLEMENTS_WRITE},
+    Role.VIEWER: READ,
+}
+
+
+def parse_role(text: str) -> Role:
+    """The role named ``text``; a one-line error naming the roles otherwise."""
+    try:
+        return Role(text)
+    except ValueError:
+        raise ValueError(
+            f"unknown role {text!r}: use one of {', '.join(r.value for r in Role)}"
+        ) from None
+
+
+def allows(role: Role | str, permission: Permission) -> bool:
+    """Whether ``role`` may do what ``permission`` names (an unknown role may do nothing)."""
+    try:
+        return permission in MATRIX[Role(role)]
+    except ValueError:
+        return False
+
+
+def permissions_of(role: Role | str) -> frozenset[Permission]:
+    try:
+        return MATRIX[Role(role)]
+    except ValueError:
+        return frozenset()

@@ -1,0 +1,294 @@
+"""Local users (argon2 password hashes) and API tokens (shown once, kept as SHA-256 digests).
+
+Services never commit: the caller owns the transaction. Every change leaves an audit event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from functools import cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shelfware.accounts.roles import Role
+from shelfware.accounts.schemas import (
+    Principal,
+    TokenCreate,
+    TokenView,
+    UserCreate,
+    UserView,
+)
+from shelfware.audit import service as audit
+from shelfware.kit.clock import Clock
+from shelfware.models import ApiToken, User
+
+TOKEN_PREFIX = "shw_"
+# last_used_at is written at most this often per token, so reads do not all become writes.
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+class AccountError(ValueError):
+    """A refused account operation (name taken, unknown user...), one line for the user."""
+
+
+class AccountNotFound(AccountError, LookupError):
+    pass
+
+
+@cache
+def _hasher() -> PasswordHasher:
+    return PasswordHasher()  # argon2id, the library's current recommended parameters
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so that an unknown name takes
+    as long as a wrong password."""
+    return _hasher().hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    return _hasher().hash(password)
+
+
+def _password_matches(stored: str, password: str) -> bool:
+    try:
+        return _hasher().verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def user_view(user: User) -> UserView:
+    return UserView(
+        id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        active=user.active,
+        created_at=user.created_at,
+        password_changed_at=user.password_changed_at,
+        last_login_at=user.last_login_at,
+    )
+
+
+def token_view(token: ApiToken) -> TokenView:
+    return TokenView(
+        id=token.id,
+        name=token.name,
+        role=Role(token.role),
+        created_at=token.created_at,
+        last_used_at=token.last_used_at,
+        revoked=token.revoked,
+    )
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+def _find_user(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
+
+
+def get_user(session: Session, username: str) -> UserView:
+    user = _find_user(session, username)
+    if user is None:
+        raise AccountNotFound(f"no user named {username!r}")
+    return user_view(user)
+
+
+def user_by_id(session: Session, user_id: int) -> UserView | None:
+    user = session.get(User, user_id)
+    return None if user is None else user_view(user)
+
+
+def list_users(session: Session) -> list[UserView]:
+    return [user_view(u) for u in session.scalars(select(User).order_by(User.username))]
+
+
+def create_user(
+    session: Session, clock: Clock, data: UserCreate, *, actor: str | None = None
+) -> UserView:
+    if _find_user(session, data.username) is not None:
+        raise AccountError(f"a user named {data.username!r} already exists")
+    now = clock.now()
+    user = User(
+        username=data.username,
+        password_hash=hash_password(data.password),
+        role=data.role.value,
+        active=True,
+        created_at=now,
+        password_changed_at=now,
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise AccountError(f"a user named {data.username!r} already exists") from None
+    audit.record(
+        session,
+        clock,
+        action="user.create",
+        object_type="user",
+        object_id=user.id,
+        actor=actor,
+        username=user.username,
+        role=user.role,
+    )
+    return user_view(user)
+
+
+def authenticate(session: Session, clock: Clock, username: str, password: str) -> UserView | None:
+    """The active user with this name and password, or None. An unknown name, an inactive
+    account and a wrong password take the same time (one argon2 verification each)."""
+    user = _find_user(session, username)
+    if user is None:
+        _password_matches(_dummy_hash(), password)
+        return None
+    if not _password_matches(user.password_hash, password) or not user.active:
+        return None
+    if _hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = clock.now()
+    return user_view(user)
+
+
+def set_password(
+    session: Session, clock: Clock, username: str, password: str, *, actor: str | None = None
+) -> UserView:
+    UserCreate(username=username, password=password, role=Role.VIEWER)  # same length rules
+    user = _find_user(session, username)
+    if user is None:
+        raise AccountNotFound(f"no user named {username!r}")
+    user.password_hash = hash_password(password)
+    user.password_changed_at = clock.now()
+    audit.record(
+        session,
+        clock,
+        action="user.set_password",
+        object_type="user",
+        object_id=user.id,
+        actor=actor,
+        username=user.username,
+    )
+    return user_view(user)
+
+
+def set_user(
+    session: Session,
+    clock: Clock,
+    username: str,
+    *,
+    role: Role | None = None,
+    active: bool | None = None,
+    actor: str | None = None,
+) -> UserView:
+    user = _find_user(session, username)
+    if user is None:
+        raise AccountNotFound(f"no user named {username!r}")
+    changes: dict[str, object] = {}
+    if role is not None and role.value != user.role:
+        changes["role"] = [user.role, role.value]
+        user.role = role.value
+    if active is not None and active != user.active:
+        changes["active"] = [user.active, active]
+        user.active = active
+    if changes:
+        audit.record(
+            session,
+            clock,
+            action="user.set",
+            object_type="user",
+            object_id=user.id,
+            actor=actor,
+            username=user.username,
+            **changes,
+        )
+    return user_view(user)
+
+
+# --- API tokens --------------------------------------------------------------------------
+
+
+def create_token(
+    session: Session, clock: Clock, data: TokenCreate, *, actor: str | None = None
+) -> tuple[str, TokenView]:
+    """A new token: (the plaintext, shown this once and never again; its record)."""
+    if session.scalar(select(ApiToken.id).where(ApiToken.name == data.name)) is not None:
+        raise AccountError(f"a token named {data.name!r} already exists")
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        name=data.name,
+        token_hash=digest(plaintext),
+        role=data.role.value,
+        created_at=clock.now(),
+        revoked=False,
+    )
+    session.add(token)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise AccountError(f"a token named {data.name!r} already exists") from None
+    audit.record(
+        session,
+        clock,
+        action="token.create",
+        object_type="api_token",
+        object_id=token.id,
+        actor=actor,
+        name=token.name,
+        role=token.role,
+    )
+    return plaintext, token_view(token)
+
+
+def verify_token(session: Session, clock: Clock, plaintext: str) -> Principal | None:
+    """The principal of a valid, unrevoked token, or None; notes when it was last used."""
+    if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
+        return None
+    wanted = digest(plaintext)
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == wanted))
+    if token is None or token.revoked or not hmac.compare_digest(token.token_hash, wanted):
+        return None
+    now = clock.now()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRANULARITY:
+        token.last_used_at = now
+    return Principal(kind="token", id=token.id, name=token.name, role=Role(token.role))
+
+
+def list_tokens(session: Session) -> list[TokenView]:
+    return [token_view(t) for t in session.scalars(select(ApiToken).order_by(ApiToken.name))]
+
+
+def revoke_token(
+    session: Session, clock: Clock, name: str, *, actor: str | None = None
+) -> TokenView:
+    token = session.scalar(select(ApiToken).where(ApiToken.name == name))
+    if token is None:
+        raise AccountNotFound(f"no token named {name!r}")
+    if not token.revoked:
+        token.revoked = True
+        token.revoked_at = clock.now()
+        audit.record(
+            session,
+            clock,
+            action="token.revoke",
+            object_type="api_token",
+            object_id=token.id,
+            actor=actor,
+            name=token.name,
+        )
+    return token_view(token)
+
+
+def user_principal(user: UserView) -> Principal:
+    return Principal(kind="user", id=user.id, name=user.username, role=user.role)

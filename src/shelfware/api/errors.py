@@ -1,0 +1,167 @@
+"""One error body for every refusal: ``{"error": {"code", "message", "field"?}}``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shelfware.accounts.service import AccountError
+from shelfware.connectors.base import ConnectorError
+from shelfware.licensing.service import LicensingError
+from shelfware.profiles.oauth import AuthorizationError
+from shelfware.profiles.service import ProfileError, ProfileNotFound
+from shelfware.reclamation.service import ReclaimError
+from shelfware.store import DATABASE_ERRORS, database_error
+from shelfware.sync.service import SyncError
+
+log = logging.getLogger("shelfware.api")
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    422: "invalid",
+    500: "internal",
+}
+
+# Refusals a service raises with a message meant for the user.
+REFUSALS: tuple[type[Exception], ...] = (
+    AccountError,
+    AuthorizationError,
+    ConnectorError,
+    LicensingError,
+    ProfileError,
+    ReclaimError,
+    SyncError,
+)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorBody, "description": CODES[status]}
+    for status in (401, 403, 404, 409, 422)
+}
+
+
+class ApiError(Exception):
+    """Raised by a router: becomes the error body with this status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.headers = headers
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    detail = ErrorDetail(code=CODES.get(status, "error"), message=message, field=field)
+    return JSONResponse(
+        ErrorBody(error=detail).model_dump(exclude_none=True),
+        status_code=status,
+        headers=dict(headers) if headers else None,
+    )
+
+
+def _location(loc: tuple[int | str, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+def _validation(errors: list[dict[str, object]]) -> JSONResponse:
+    """The first problem, named by its field; the input is never echoed (it may be a secret)."""
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    loc = first.get("loc", ())
+    field = _location(tuple(loc) if isinstance(loc, (list, tuple)) else ())
+    message = str(first.get("msg", "invalid request"))
+    return error_response(422, f"{field}: {message}" if field else message, field=field)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.message, field=exc.field, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "request refused"
+        return error_response(exc.status_code, message, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation(list(exc.errors()))
+
+    @app.exception_handler(ValidationError)
+    async def service_invalid(_: Request, exc: ValidationError) -> JSONResponse:
+        return _validation(list(exc.errors()))  # type: ignore[arg-type]
+
+    @app.exception_handler(LookupError)
+    async def not_found(_: Request, exc: LookupError) -> JSONResponse:
+        return error_response(404, _text(exc))
+
+    @app.exception_handler(ProfileNotFound)
+    async def profile_not_found(_: Request, exc: ProfileNotFound) -> JSONResponse:
+        return error_response(404, _text(exc))
+
+    for refusal in REFUSALS:
+        app.add_exception_handler(refusal, _refused)
+    app.add_exception_handler(ValueError, _invalid)
+    for database in DATABASE_ERRORS:
+        app.add_exception_handler(database, _database)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def _text(exc: BaseException) -> str:
+    """The exception's message on one line (a KeyError's repr quotes are dropped)."""
+    text = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
+    return " ".join(text.split()) or type(exc).__name__
+
+
+async def _refused(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, LookupError):
+        return error_response(404, _text(exc))
+    return error_response(409, _text(exc))
+
+
+async def _invalid(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(422, _text(exc))
+
+
+async def _database(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(409, f"database: {database_error(exc)}")
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error in an API request")
+    return error_response(500, "internal error (logged on the server)")

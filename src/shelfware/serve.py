@@ -1,0 +1,52 @@
+"""`shelfware serve`: one ASGI app with the REST API under /api/v1 and the web workspace."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from shelfware.api.app import create_api
+from shelfware.appstate import Workspace
+from shelfware.kit.clock import Clock, SystemClock
+from shelfware.settings import Settings, get_settings
+from shelfware.store import Store, open_store
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """The whole app. Without ``store`` it opens the configured one (and closes it on
+    shutdown); tests hand in their own store and a frozen clock."""
+    owned = store is None
+    workspace = Workspace(
+        store=store if store is not None else open_store(settings or get_settings()),
+        clock=clock or SystemClock(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            workspace.store.db.dispose()
+
+    app = FastAPI(
+        title="shelfware",
+        lifespan=lifespan,
+        openapi_url=None,  # the API documents itself at /api/v1/openapi.json
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.workspace = workspace
+    app.mount(API_PREFIX, create_api(workspace))
+
+    # --- web workspace (wired by the lead) -------------------------------------------------
+    # app.include_router(shelfware.web.routes.router)    # pages, sign-in, /oauth/callback
+    # app.include_router(shelfware.web.answers.router)   # reclamation keep / release answers
+    return app
