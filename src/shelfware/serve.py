@@ -12,6 +12,7 @@ from shelfware.appstate import Workspace
 from shelfware.kit.clock import Clock, SystemClock
 from shelfware.settings import Settings, get_settings
 from shelfware.store import Store, open_store
+from shelfware.web import install_web
 
 API_PREFIX = "/api/v1"
 
@@ -46,7 +47,7 @@ def create_app(
     app.state.workspace = workspace
     app.mount(API_PREFIX, create_api(workspace))
 
-    # --- web workspace (wired by the lead) -------------------------------------------------
-    # app.include_router(shelfware.web.routes.router)    # pages, sign-in, /oauth/callback
+    # --- web workspace -----------------------------------------------------------------------
+    install_web(app, workspace)  # pages, sign-in, /oauth/callback, /static, security headers
     # app.include_router(shelfware.web.answers.router)   # reclamation keep / release answers
     return app

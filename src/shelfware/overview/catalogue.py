@@ -50,3 +50,10 @@ def catalogue() -> list[ConnectorKind]:
             )
         )
     return rows
+
+
+def candidate_states() -> list[str]:
+    """Every removal candidate state, open ones first (DOMAIN.md's order)."""
+    from shelfware.models import CandidateState
+
+    return [state.value for state in CandidateState]

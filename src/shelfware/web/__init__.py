@@ -1,6 +1,6 @@
 """The web workspace: server-rendered pages (Jinja2 + htmx), every asset served locally.
 
-``install_web(app, store, clock)`` mounts it on the FastAPI app of ``shelfware serve``: the
+``install_web(app, workspace)`` mounts it on the FastAPI app of ``shelfware serve``: the
 page routes, ``/static``, the security headers and the handlers that turn refusals into pages.
 """
 
@@ -13,19 +13,21 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from shelfware.kit.clock import Clock
-from shelfware.store import Store
+from shelfware.appstate import Workspace
 from shelfware.web.context import WebContext
 from shelfware.web.security import SecurityHeaders, SessionSealer
 
 
-def install_web(app: FastAPI, store: Store, clock: Clock, *, secure_cookies: bool = True) -> None:
+def install_web(app: FastAPI, workspace: Workspace, *, secure_cookies: bool = True) -> None:
     from shelfware.web.routes import router
     from shelfware.web.routing import Refused, SignInNeeded, sign_in_path
     from shelfware.web.templating import render
 
     app.state.web = WebContext(
-        store=store, clock=clock, sealer=SessionSealer(store.keys), secure_cookies=secure_cookies
+        store=workspace.store,
+        clock=workspace.clock,
+        sealer=SessionSealer(workspace.store.keys, lambda: workspace.clock.now().timestamp()),
+        secure_cookies=secure_cookies,
     )
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(files("shelfware.web") / "static")), "static")

@@ -56,7 +56,9 @@ def seats(title: str, rows: Sequence[tuple[str, int, int, int]], *, width: int =
             f'<text class="chart-label" x="{LABEL - 8}" y="{y0 + 20}" text-anchor="end">'
             f"{escape(_short(label))}</text>"
         )
-        for j, (kind, value) in enumerate((("owned", owned), ("assigned", assigned), ("stale", stale))):
+        for j, (kind, value) in enumerate(
+            (("owned", owned), ("assigned", assigned), ("stale", stale))
+        ):
             y = y0 + j * 12
             w = max(1.0, span * value / top) if value else 0.0
             parts.append(

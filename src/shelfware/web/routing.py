@@ -3,7 +3,7 @@ guard checks the session, the CSRF token of every unsafe request and the role ma
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from shelfware.accounts import service as accounts
 from shelfware.accounts.roles import Permission
+from shelfware.audit.service import acting_as
 from shelfware.web.context import Viewer, web_context
 from shelfware.web.security import COOKIE, CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, csrf_matches
 
@@ -70,7 +71,7 @@ def load_viewer(request: Request) -> Viewer | None:
 
 
 def guard(permission: Permission | None) -> Callable[[Request], Any]:
-    async def check(request: Request) -> None:
+    async def check(request: Request) -> AsyncIterator[None]:
         ctx = web_context(request)
         session = ctx.sealer.open(request.cookies.get(COOKIE))
         request.state.web_session = session
@@ -80,12 +81,14 @@ def guard(permission: Permission | None) -> Callable[[Request], Any]:
             raise Refused(403, "The form's CSRF token is missing or wrong: reload the page.")
         viewer = load_viewer(request)
         request.state.viewer = viewer
-        if permission is None:
-            return
-        if viewer is None:
-            raise SignInNeeded(request.url.path)
-        if not viewer.can(permission):
-            raise Refused(403, f"Your role ({viewer.role}) does not allow this.")
+        if permission is not None:
+            if viewer is None:
+                raise SignInNeeded(request.url.path)
+            if not viewer.can(permission):
+                raise Refused(403, f"Your role ({viewer.role}) does not allow this.")
+        # audit events recorded by this request (and the syncs it starts) name the person
+        with acting_as(f"web:{viewer.username}" if viewer else "web:anonymous"):
+            yield
 
     return check
 

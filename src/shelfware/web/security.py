@@ -136,7 +136,10 @@ class SignInLimiter:
     def retry_after(self, username: str, address: str) -> int:
         """Seconds until another attempt is allowed (0: allowed now)."""
         with self._lock:
-            pairs = [((username.lower(), address), self.attempts), (("", address), self.attempts * 4)]
+            pairs = [
+                ((username.lower(), address), self.attempts),
+                (("", address), self.attempts * 4),
+            ]
             waits = [
                 int(times[0] + self.window - self.now()) + 1
                 for key, limit in pairs

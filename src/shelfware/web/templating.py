@@ -7,13 +7,14 @@ from importlib.resources import files
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from shelfware.accounts.roles import Permission
 from shelfware.web import charts
 from shelfware.web.context import web_context
-from shelfware.web.security import COOKIE, FLASH_COOKIE, SESSION_SECONDS, WebSession
+from shelfware.web.security import COOKIE, CSRF_FIELD, FLASH_COOKIE, SESSION_SECONDS, WebSession
 
 NAV = [
     ("/", "Overview", Permission.RECONCILIATION_READ),
@@ -104,6 +105,9 @@ def render(
         request=request,
         viewer=viewer,
         csrf_token=session.csrf,
+        csrf=lambda: Markup(
+            f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(session.csrf)}">'
+        ),
         nav=[(href, label) for href, label, perm in NAV if viewer and viewer.can(perm)],
         path=request.url.path,
         notice=notice,

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from shelfware.accounts.roles import Permission
-
+from shelfware.overview.catalogue import candidate_states
 from shelfware.reclamation import service as reclamation
 from shelfware.reclamation.schemas import ReclaimRequest
-from shelfware.reclamation.service import CandidateState
 from shelfware.web.context import web_context
 from shelfware.web.errors import USER_ERRORS, one_line
 from shelfware.web.routing import Refused, page
 from shelfware.web.templating import render
 
 SHOWN = 500
-CANDIDATE_STATES = [state.value for state in CandidateState]
 
 
 def _queue(request: Request, state: str | None, profile: str | None) -> dict[str, object]:
@@ -32,7 +29,7 @@ def _queue(request: Request, state: str | None, profile: str | None) -> dict[str
         "total": len(rows),
         "state": state,
         "profile": profile,
-        "states": CANDIDATE_STATES,
+        "states": candidate_states(),
     }
 
 
@@ -40,7 +37,9 @@ def _queue(request: Request, state: str | None, profile: str | None) -> dict[str
 async def candidates(request: Request) -> Response:
     q = request.query_params
     return render(
-        request, "candidates.html", _queue(request, q.get("state") or None, q.get("profile") or None)
+        request,
+        "candidates.html",
+        _queue(request, q.get("state") or None, q.get("profile") or None),
     )
 
 
@@ -65,7 +64,7 @@ async def candidates_reclaim(request: Request) -> Response:
             all_ready=wanted.all_ready,
             dry_run=wanted.dry_run,
         )
-    except (*USER_ERRORS, ValidationError) as exc:
+    except USER_ERRORS as exc:
         return render(
             request,
             "candidates.html",

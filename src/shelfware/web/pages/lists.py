@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -110,12 +108,10 @@ async def entitlement_add(request: Request) -> Response:
         if isinstance(v, str) and v.strip() and k != "csrf_token"
     }
     try:
-        data = EntitlementCreate.model_validate(
-            {**fields, "unit_cost": Decimal(fields["unit_cost"]) if "unit_cost" in fields else None}
-        )
+        data = EntitlementCreate.model_validate(fields)
         with ctx.store.db.transaction() as session:
             added = licensing.add_entitlement(session, ctx.clock, data)
-    except (*USER_ERRORS, ArithmeticError) as exc:
+    except USER_ERRORS as exc:
         return _entitlements_page(request, one_line(exc), status=400)
     return redirect(
         request, "/entitlements", f"Added {added.seats:,} seats of {added.software_model}."
