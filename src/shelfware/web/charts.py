@@ -41,10 +41,10 @@ def bars(
 
 
 def seats(title: str, rows: Sequence[tuple[str, int, int, int]], *, width: int = 520) -> Markup:
-    """Per model: seats owned, assigned and stale, as three thin bars on one scale."""
+    """Per model: its name, then seats owned, assigned and stale as three bars on one scale."""
     top = max((max(o, a, s) for _, o, a, s in rows), default=0) or 1
-    span = width - LABEL - 90
-    block = 3 * 12 + 14
+    span = width - 120
+    block = 18 + 3 * 12 + 10
     height = block * max(len(rows), 1) + 24
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
@@ -52,22 +52,18 @@ def seats(title: str, rows: Sequence[tuple[str, int, int, int]], *, width: int =
     ]
     for i, (label, owned, assigned, stale) in enumerate(rows):
         y0 = i * block + 4
-        parts.append(
-            f'<text class="chart-label" x="{LABEL - 8}" y="{y0 + 20}" text-anchor="end">'
-            f"{escape(_short(label))}</text>"
-        )
-        for j, (kind, value) in enumerate(
-            (("owned", owned), ("assigned", assigned), ("stale", stale))
-        ):
-            y = y0 + j * 12
+        parts.append(f'<text class="chart-label" x="0" y="{y0 + 12}">{escape(label)}</text>')
+        values = (("owned", owned), ("assigned", assigned), ("stale", stale))
+        for j, (kind, value) in enumerate(values):
+            y = y0 + 18 + j * 12
             w = max(1.0, span * value / top) if value else 0.0
             parts.append(
-                f'<rect class="seat-{kind}" x="{LABEL}" y="{y}" width="{w:.1f}" height="10"/>'
-                f'<text class="chart-value small" x="{LABEL + w + 4:.1f}" y="{y + 9}">'
+                f'<rect class="seat-{kind}" x="0" y="{y}" width="{w:.1f}" height="10"/>'
+                f'<text class="chart-value small" x="{w + 4:.1f}" y="{y + 9}">'
                 f"{kind} {value:,}</text>"
             )
     parts.append(
-        f'<g class="legend" transform="translate({LABEL},{height - 12})">'
+        f'<g class="legend" transform="translate(0,{height - 12})">'
         '<rect class="seat-owned" width="10" height="10"/><text x="14" y="9">owned</text>'
         '<rect class="seat-assigned" x="70" width="10" height="10"/>'
         '<text x="84" y="9">assigned</text>'
@@ -79,7 +75,3 @@ def seats(title: str, rows: Sequence[tuple[str, int, int, int]], *, width: int =
 
 def _number(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-
-
-def _short(text: str, limit: int = 18) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

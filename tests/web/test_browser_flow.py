@@ -1,0 +1,152 @@
+"""The workspace in a real browser (Debian's chromium, headless, driven by Playwright): sign
+in, connect the Rally sandbox through the wizard, validate, publish, sync, add seats bought,
+check the dashboard against reconciliation, then preview and reclaim a candidate. Screenshots
+of the main pages are kept under test-artifacts/web/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shelfware.licensing import service as licensing
+from shelfware.reclamation import service as reclamation
+from shelfware.sandbox.server import serve_in_thread
+from tests.web.conftest import PASSWORD, Web
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+
+
+def number(text: str) -> float:
+    return float(re.sub(r"[^0-9.\-]", "", text))
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_connect_sync_reconcile_and_reclaim_in_a_browser(
+    web: Web, browser: Any, rally_factory: Any
+) -> None:
+    rally = rally_factory(users=120, seed=3)
+    with serve_in_thread(web.app) as server:  # type: ignore[arg-type]
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        base = server.url
+
+        # sign in (the overview sends a visitor to the sign-in page first)
+        page.goto(base + "/")
+        assert "/sign-in" in page.url
+        shot(page, "sign-in")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(base + "/")
+        cookie = next(c for c in context.cookies() if c["name"] == "shelfware_session")
+        assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax"
+
+        # the wizard: choose the app, see its least-privilege table, connect
+        page.goto(base + "/profiles/new")
+        page.select_option("#kind", "rally")
+        page.click("text=Choose")
+        assert page.locator("table.privileges").count() == 1
+        assert (
+            "Subscription Administrator" in page.inner_text("table.privileges")
+            or page.locator("table.privileges tbody tr").count() >= 2
+        )
+        shot(page, "profile-wizard")
+        page.fill("input[name=name]", "rally-web")
+        page.fill("input[name=url]", rally.url)
+        page.fill("input[name=secret]", rally.org.api_key)
+        page.click("text=Create draft")
+        page.wait_for_url(base + "/profiles/rally-web")
+        assert rally.org.api_key not in page.content()  # no secret is ever rendered
+        assert page.is_disabled("#publish")  # not validated yet
+
+        page.click("#validate")
+        page.wait_for_url(base + "/profiles/rally-web")
+        assert page.inner_text("#validation-verdict") == "passed"
+        page.click("#publish")
+        page.wait_for_url(base + "/profiles/rally-web")
+        assert "published" in page.inner_text("h1")
+        shot(page, "profile")
+
+        page.click("#sync")
+        page.wait_for_url(re.compile(r".*/runs\?profile=rally-web"))
+        for _ in range(60):
+            status = page.locator("table.runs tbody tr").first.inner_text()
+            if "succeeded" in status or "failed" in status:
+                break
+            page.wait_for_timeout(250)
+            page.reload()
+        assert "succeeded" in status, status
+        shot(page, "runs")
+
+        # seats bought, through the entitlements page
+        page.goto(base + "/entitlements")
+        page.fill("input[name=seats]", "100")
+        page.fill("input[name=unit_cost]", "45")
+        page.select_option("select[name=billing_period]", "monthly")
+        page.fill("input[name=renewal_date]", "2027-03-01")
+        page.fill("input[name=notice_date]", "2027-01-30")
+        page.click("text=Add entitlement")
+        page.wait_for_url(base + "/entitlements")
+        assert "Added 100 seats" in page.inner_text(".notice")
+        shot(page, "entitlements")
+
+        # the dashboard agrees with reconciliation (the `reconcile --json` service)
+        with web.store.db.sessions() as session:
+            rows = licensing.reconcile(session, web.clock.now())
+        page.goto(base + "/")
+        assert number(page.inner_text("#m-subscriptions")) == sum(r.rights_used for r in rows)
+        assert number(page.inner_text("#m-stale")) == sum(r.stale for r in rows) > 0
+        savings = sum(r.potential_savings or 0 for r in rows if r.currency == "USD")
+        shown = number(page.inner_text(".m-savings[data-currency=USD]"))
+        assert shown == pytest.approx(savings, abs=0.01) and shown > 0
+        assert page.locator("svg.chart").count() == 2
+        shot(page, "dashboard")
+
+        page.goto(base + "/subscriptions?stale=on")
+        assert page.locator("#subscriptions tbody tr").count() >= 1
+        shot(page, "subscriptions")
+        page.goto(base + "/people")
+        shot(page, "people")
+
+        # the candidates queue: preview (dry run) one, then reclaim it
+        with web.store.db.sessions() as session:
+            ready = reclamation.list_candidates(session, state="ready")
+        assert ready
+        target = ready[0]
+        page.goto(base + "/candidates?state=ready")
+        shot(page, "candidates")
+        page.check(f"input[name=ids][value='{target.id}']")
+        page.click("#preview")
+        assert "nothing changed" in page.inner_text("h1")
+        assert "would reclaim" in page.inner_text(f"#outcomes tr[data-id='{target.id}']")
+        with web.store.db.sessions() as session:
+            again = reclamation.list_candidates(session, state="ready")
+        assert target.id in {c.id for c in again}  # the preview changed nothing
+        shot(page, "reclaim-preview")
+        page.click("#confirm-reclaim")
+        assert "reclaimed" in page.inner_text(f"#outcomes tr[data-id='{target.id}']")
+        with web.store.db.sessions() as session:
+            after = {c.id: c.state for c in reclamation.list_candidates(session)}
+        assert after[target.id] == "awaiting_revocation"
+        user = next(u for u in rally.org.users if str(u.object_id) == target.external_id)
+        assert user.disabled
+
+        # a phone-sized screen still reads the overview
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(base + "/")
+        shot(page, "dashboard-phone")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 400
+
+        page.click("text=Sign out")
+        page.wait_for_url(re.compile(r".*/sign-in"))
+        assert not [e for e in errors if "Content Security Policy" in e], errors
+        context.close()
