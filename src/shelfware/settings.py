@@ -23,6 +23,26 @@ class Settings(BaseSettings):
     database_url: str | None = None
     secret_keys: SecretStr | None = None
 
+    # Notifications (reclamation workflow): SMTP, a Slack-compatible chat webhook, and the
+    # address people reach the answer page at (`shelfware serve`).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_ca_file: Path | None = None  # trust this CA for STARTTLS (private mail relays)
+    mail_from: str = "shelfware@localhost"
+    chat_webhook_url: SecretStr | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    # Nobody is asked twice about the same seat within this many days; one reminder this
+    # many days before the deadline.
+    notify_cooldown_days: int = Field(default=30, ge=0, le=3650)
+    reminder_days: int = Field(default=2, ge=0, le=3650)
+    # Blast radius of one reclaim run: at most this share of a model's seats and this many
+    # accounts, unless forced with a reason.
+    reclaim_max_percent: float = Field(default=10.0, gt=0, le=100)
+    reclaim_max_accounts: int = Field(default=50, ge=1, le=1_000_000)
+
     @cached_property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -32,6 +52,11 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.home / "keys"
+
+    @property
+    def templates_dir(self) -> Path:
+        """Admin overrides of the packaged message templates (same file names)."""
+        return self.home / "templates"
 
 
 def normalise_database_url(url: str) -> str:

@@ -277,8 +277,9 @@ def test_gone_seats_close_complete_when_we_reclaimed_them_else_skipped(world: Wo
                 Subscription, Subscription.id == RemovalCandidate.subscription_id
             )
         ):
-            if external_id == "reclaimed":
+            if external_id == "reclaimed":  # what a reclaim leaves behind
                 candidate.reclaimed_at = world.clock.now()
+                candidate.state = CandidateState.AWAITING_REVOCATION
     world.clock.advance(timedelta(hours=1))
     world.update("reclaimed", active=False)
     _gone(world, "vanished")

@@ -1,4 +1,4 @@
-"""`shelfware candidates list|reclaim`."""
+"""`shelfware candidates list|reclaim|advance|approve|reject|keep|release`."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import typer
+from pydantic import TypeAdapter
+from rich.markup import escape
 from rich.progress import Progress
 
+from shelfware.audit.service import current_actor
 from shelfware.cli import output
-from shelfware.cli.context import clock, console, err_console, store
+from shelfware.cli.context import clock, console, err_console, settings, store
 from shelfware.cli.subscriptions import JsonFlag, Limit
-from shelfware.reclamation import service
-from shelfware.reclamation.schemas import CandidateView, ReclaimRequest
+from shelfware.notifications.service import Notifier
+from shelfware.ranges import Id
+from shelfware.reclamation import service, workflow
+from shelfware.reclamation.schemas import CandidateView, ReclaimOutcomeView, ReclaimRequest
 
 app = typer.Typer(help="Removal candidates and reclaim.", no_args_is_help=True)
 
@@ -66,17 +71,38 @@ def print_candidates(title: str, rows: Sequence[CandidateView], caption: str | N
     )
 
 
+DryRun = Annotated[bool, typer.Option("--dry-run", help="re-read only; change nothing")]
+Force = Annotated[
+    bool, typer.Option("--force", help="exceed the blast-radius cap (needs --reason)")
+]
+Reason = Annotated[str, typer.Option(help="why the cap is exceeded (recorded)")]
+
+
+def _cap(request: ReclaimRequest) -> service.Cap:
+    conf = settings()
+    return service.Cap(
+        conf.reclaim_max_percent, conf.reclaim_max_accounts, request.force, request.reason
+    )
+
+
 @app.command("reclaim")
 def reclaim(
     ids: Annotated[list[int] | None, typer.Argument(help="candidate ids")] = None,
-    all_ready: Annotated[bool, typer.Option("--all-ready", help="every ready candidate")] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="re-read only; change nothing")
+    all_ready: Annotated[
+        bool, typer.Option("--all-ready", help="every ready candidate (and any left in flight)")
     ] = False,
+    dry_run: DryRun = False,
+    force: Force = False,
+    reason: Reason = "",
     json_: JsonFlag = False,
 ) -> None:
-    """Re-read each account, then reclaim it through the app's API (or cancel the candidate)."""
-    request = ReclaimRequest(ids=ids or [], all_ready=all_ready, dry_run=dry_run)
+    """Re-read each account, then reclaim it through the app's API (or cancel the candidate).
+
+    A run reclaims at most 10% of a model's seats and 50 accounts (SHELFWARE_RECLAIM_MAX_*)
+    unless --force --reason TEXT."""
+    request = ReclaimRequest(
+        ids=ids or [], all_ready=all_ready, dry_run=dry_run, force=force, reason=reason
+    )
     with store() as st, Progress(console=err_console, transient=True, disable=json_) as bar:
         task = bar.add_task("reclaiming" if not dry_run else "checking", total=None)
         outcomes = asyncio.run(
@@ -87,9 +113,14 @@ def reclaim(
                 ids=request.ids,
                 all_ready=request.all_ready,
                 dry_run=request.dry_run,
+                cap=_cap(request),
                 on_progress=lambda n: bar.advance(task, n),
             )
         )
+    _report(outcomes, dry_run, json_)
+
+
+def _report(outcomes: list[ReclaimOutcomeView], dry_run: bool, json_: bool) -> None:
     if json_:
         output.print_json([o.model_dump() for o in outcomes])
     else:
@@ -109,3 +140,93 @@ def reclaim(
             console.print("Reclaimed seats close as complete when the next sync confirms them.")
     if any(o.action in ("failed", "unreachable", "not_attempted") for o in outcomes):
         raise typer.Exit(1)
+
+
+@app.command("advance")
+def advance(
+    dry_run: DryRun = False,
+    force: Force = False,
+    reason: Reason = "",
+    json_: JsonFlag = False,
+) -> None:
+    """The workflow's periodic step: ask users (keep/release links), remind them, ask
+    approvers, and reclaim what is decided (released, past the deadline, approved)."""
+    request = ReclaimRequest(all_ready=True, dry_run=dry_run, force=force, reason=reason)
+    with store() as st:
+        report = asyncio.run(
+            workflow.advance(
+                st.db, st.keys, clock(), Notifier(settings()), cap=_cap(request), dry_run=dry_run
+            )
+        )
+    if json_:
+        output.print_json(
+            {
+                "dry_run": report.dry_run,
+                "notified": report.notified,
+                "reminded": report.reminded,
+                "approvals_requested": report.approvals_requested,
+                "cooling_down": report.cooling_down,
+                "needs_person": report.needs_person,
+                "delivery_failed": report.delivery_failed,
+                "due": report.due,
+                "reclaim": [o.model_dump() for o in report.reclaim],
+            }
+        )
+    else:
+        would = "would be " if dry_run else ""
+        console.print(
+            f"{len(report.notified)} {would}asked, {len(report.reminded)} {would}reminded, "
+            f"{len(report.approvals_requested)} approvals {would}requested, "
+            f"{len(report.cooling_down)} cooling down, {len(report.needs_person)} need a person, "
+            f"{len(report.due)} due for reclaim"
+        )
+        for cand_id, error in sorted(report.delivery_failed.items()):
+            err_console.print(escape(f"candidate {cand_id}: {error}"))
+        if report.reclaim:
+            _report(report.reclaim, dry_run, json_=False)
+    if report.delivery_failed or any(
+        o.action in ("failed", "unreachable", "not_attempted") for o in report.reclaim
+    ):
+        raise typer.Exit(1)
+
+
+CandidateId = Annotated[int, typer.Argument(help="candidate id")]
+
+
+def _decide(action: str, candidate_id: int) -> None:
+    cand = TypeAdapter(Id).validate_python(candidate_id)
+    actor = current_actor()
+    with store() as st, st.db.transaction() as session:
+        if action == "approve":
+            workflow.approve(session, clock(), cand, actor=actor)
+            said = "removal approved: reclaimed at the next `shelfware candidates advance`"
+        elif action == "reject":
+            workflow.decline(session, clock(), cand, actor=actor)
+            said = "removal declined: the user keeps the seat (closed as skipped)"
+        else:
+            said = workflow.record_answer(session, clock(), cand, action, actor=actor)
+    console.print(escape(f"Candidate {cand}: {said}"))
+
+
+@app.command("approve")
+def approve(candidate_id: CandidateId) -> None:
+    """Approve the removal of a seat its user wanted to keep."""
+    _decide("approve", candidate_id)
+
+
+@app.command("reject")
+def reject(candidate_id: CandidateId) -> None:
+    """Decline the removal: the user keeps the seat."""
+    _decide("reject", candidate_id)
+
+
+@app.command("keep")
+def keep(candidate_id: CandidateId) -> None:
+    """Answer "keep" for the user (as their link would)."""
+    _decide("keep", candidate_id)
+
+
+@app.command("release")
+def release(candidate_id: CandidateId) -> None:
+    """Answer "release" for the user (as their link would)."""
+    _decide("release", candidate_id)

@@ -1,4 +1,4 @@
-"""`shelfware rules list|set`."""
+"""`shelfware rules list|set|dry-run`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from shelfware.cli import output
 from shelfware.cli.context import clock, console, store
 from shelfware.cli.subscriptions import JsonFlag
 from shelfware.reclamation import rules
-from shelfware.reclamation.schemas import RuleChange
+from shelfware.reclamation.schemas import RuleChange, RuleView
 
 app = typer.Typer(help="Reclamation rules per software model.", no_args_is_help=True)
 
@@ -26,11 +26,64 @@ def list_(json_: JsonFlag = False) -> None:
         return
     output.table(
         "Reclamation rules",
-        ["Model", ("Threshold days", "right"), "Exclude admins", "Grace", "Active"],
         [
-            (r.software_model, r.threshold_days, r.exclude_admins, r.new_account_grace, r.active)
+            "Model",
+            ("Threshold days", "right"),
+            "Notify",
+            ("Reclaim after days", "right"),
+            "Approval",
+            "Exclusions",
+            "Grace",
+            "Active",
+        ],
+        [
+            (
+                r.software_model,
+                r.threshold_days,
+                r.notify,
+                r.auto_reclaim_days,
+                r.approval_required,
+                _exclusions(r),
+                r.new_account_grace,
+                r.active,
+            )
             for r in rows
         ],
+    )
+
+
+def _exclusions(rule: RuleView) -> str:
+    parts = ["admins"] if rule.exclude_admins else []
+    for label, values in (
+        ("patterns", rule.service_account_patterns),
+        ("users", rule.excluded_users),
+        ("domains", rule.excluded_domains),
+        ("groups", rule.excluded_groups),
+    ):
+        if values:
+            parts.append(f"{label}: {', '.join(values)}")
+    return "; ".join(parts) or "none"
+
+
+@app.command("dry-run")
+def dry_run(
+    model: Annotated[str, typer.Argument(help="software model: id or 'Publisher Product Edition'")],
+    json_: JsonFlag = False,
+) -> None:
+    """The accounts the model's rule selects right now; changes nothing."""
+    with store() as st, st.db.sessions() as session:
+        rows = rules.dry_run(session, clock(), model)
+    if json_:
+        output.print_json([r.model_dump() for r in rows])
+        return
+    output.table(
+        f"Selected now by the rule of {model}",
+        ["Profile", "User", "Email", "Why", ("Idle days", "right"), "Open candidate"],
+        [
+            (r.profile, r.username, r.email, r.justification, r.inactive_days, r.open_candidate)
+            for r in rows
+        ],
+        caption=f"{len(rows)} accounts",
     )
 
 
@@ -57,6 +110,19 @@ def set_(
     include_domain: Annotated[
         list[str] | None, typer.Option(help="take out of the excluded domains")
     ] = None,
+    exclude_group: Annotated[
+        list[str] | None, typer.Option(help="identity-provider group whose members are excluded")
+    ] = None,
+    include_group: Annotated[list[str] | None, typer.Option()] = None,
+    exclude_pattern: Annotated[
+        list[str] | None,
+        typer.Option(help="service accounts: glob on user name or email, e.g. 'svc-*'"),
+    ] = None,
+    include_pattern: Annotated[list[str] | None, typer.Option()] = None,
+    approver: Annotated[
+        list[str] | None, typer.Option(help="email deciding a 'keep' when there is no manager")
+    ] = None,
+    remove_approver: Annotated[list[str] | None, typer.Option()] = None,
     active: Annotated[bool | None, typer.Option("--active/--inactive")] = None,
 ) -> None:
     """Change a software model's reclamation rule; applies at the next sync."""
@@ -73,6 +139,12 @@ def set_(
         exclude_domains=exclude_domain or [],
         include_users=include_user or [],
         include_domains=include_domain or [],
+        exclude_groups=exclude_group or [],
+        include_groups=include_group or [],
+        exclude_patterns=exclude_pattern or [],
+        include_patterns=include_pattern or [],
+        add_approvers=approver or [],
+        remove_approvers=remove_approver or [],
     )
     with store() as st, st.db.transaction() as session:
         rule, changes = rules.set_rule(session, clock(), change)

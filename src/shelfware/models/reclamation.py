@@ -30,6 +30,10 @@ class ReclamationRule(Base):
     excluded_users: Mapped[list[Any]] = mapped_column(default=list)
     excluded_domains: Mapped[list[Any]] = mapped_column(default=list)
     excluded_groups: Mapped[list[Any]] = mapped_column(default=list)
+    # Glob patterns (``svc-*``, ``*bot@*``) on user name or email: service accounts.
+    service_account_patterns: Mapped[list[Any]] = mapped_column(default=list)
+    # Who decides a "keep" when the person has no manager in the directory (emails).
+    approvers: Mapped[list[Any]] = mapped_column(default=list)
     new_account_grace: Mapped[bool] = mapped_column(default=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
@@ -103,6 +107,32 @@ class RemovalCandidate(Base):
     reclaimed_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The workflow: asked when, remind when, answer by when, what they answered, who decides.
+    notified_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime | None]
+    answer: Mapped[str | None] = mapped_column(String(20))
+    answered_at: Mapped[datetime | None]
+    approver: Mapped[str | None] = mapped_column(Text)
+    approval_requested_at: Mapped[datetime | None]
+    approved_at: Mapped[datetime | None]
+    # closed_complete: the annual unit cost the reclaim freed (realised savings).
+    realised_saving: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))
+
+
+class AnswerLink(Base):
+    """One message's signed "keep" / "release" links share a nonce: usable once, until expiry."""
+
+    __tablename__ = "answer_link"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("removal_candidate.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_for: Mapped[str | None] = mapped_column(String(20))
 
 
 def is_open_candidate() -> ColumnElement[bool]:

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from shelfware.kit.clock import Clock, FrozenClock
 from shelfware.kit.db import UTCDateTime, rowcount, whole_days_between
 from shelfware.licensing.pricing import SeatPrice, seat_prices
 from shelfware.models import (
@@ -42,6 +43,7 @@ from shelfware.models import (
     Subscription,
     is_open_candidate,
 )
+from shelfware.reclamation import directory_port, states
 
 S = Subscription.__table__.c
 C = RemovalCandidate.__table__.c
@@ -80,16 +82,26 @@ def idle_condition(cutoff: datetime, rule: ReclamationRule) -> ColumnElement[boo
     return or_(and_(S.last_activity_at.is_not(None), S.last_activity_at < cut), never_used)
 
 
+def glob_to_like(pattern: str) -> str:
+    """A glob (``*`` any run, ``?`` one character) as a LIKE pattern escaped with ``\\``."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
 def exclusion_condition(
-    rule: ReclamationRule, owner_external_id: str | None
+    rule: ReclamationRule,
+    owner_external_id: str | None,
+    group_members: frozenset[str] = frozenset(),
 ) -> ColumnElement[bool]:
-    """True for accounts the rule must never select."""
+    """True for accounts the rule must never select (``group_members``: the emails of the
+    people in the rule's excluded identity-provider groups)."""
     parts: list[ColumnElement[bool]] = []
     if rule.exclude_admins:
         parts.append(S.admin.is_(True))
     if owner_external_id is not None:
         parts.append(S.external_id == owner_external_id)
     users = [str(u).strip().lower() for u in rule.excluded_users or [] if str(u).strip()]
+    users += sorted(group_members)
     if users:
         parts.append(func.lower(func.coalesce(S.username, "")).in_(users))
         parts.append(func.lower(func.coalesce(S.email, "")).in_(users))
@@ -97,6 +109,10 @@ def exclusion_condition(
         domain = str(domain).strip().lower().lstrip("@")
         if domain:
             parts.append(func.lower(func.coalesce(S.email, "")).like(f"%@{domain}"))
+    for pattern in rule.service_account_patterns or []:
+        like = glob_to_like(str(pattern).strip().lower())
+        for column in (S.username, S.email):
+            parts.append(func.lower(func.coalesce(column, "")).like(like, escape="\\"))
     return or_(*parts) if parts else false()
 
 
@@ -107,7 +123,7 @@ def holds_seat() -> ColumnElement[bool]:
 def evaluate_profile(
     session: Session,
     profile: IntegrationProfile,
-    now: datetime,
+    now: datetime | Clock,
     *,
     can_reclaim: bool,
     revocation_task: str = "",
@@ -116,6 +132,8 @@ def evaluate_profile(
 
     Where reclaim is manual (no API, or the profile's reclaim process off) candidates are tasks
     for a person (`awaiting_revocation`) whose reason says what to do: `revocation_task`."""
+    clock = now if not isinstance(now, datetime) else FrozenClock(now)
+    now = clock.now()
     result = EvaluationResult()
     dialect = session.get_bind().dialect.name
     model_ids = list(
@@ -130,14 +148,16 @@ def evaluate_profile(
     price: SeatPrice | None
     for model_id, price in prices.items():
         _reprice_open(session, profile, model_id, price.annual, now)
-    result.closed = _close_gone(session, profile, now)
+    result.closed = _close_gone(session, clock, profile)
     owner = profile.credential_owner_external_id
     for rule in rules:
         cutoff = idle_cutoff(now, rule)
         in_scope = and_(S.profile_id == profile.id, S.software_model_id == rule.software_model_id)
-        excluded = exclusion_condition(rule, owner)
+        excluded = exclusion_condition(
+            rule, owner, directory_port.group_member_emails(session, rule.excluded_groups)
+        )
         result.canceled += _cancel_no_longer_idle(
-            session, in_scope, idle_condition(cutoff, rule), excluded, rule, now
+            session, clock, in_scope, idle_condition(cutoff, rule), excluded, rule
         )
         if not rule.active or not profile.process_activity:
             # Without activity data idleness is unknown: select nothing.
@@ -255,51 +275,41 @@ def _reprice_open(
 
 def _cancel_no_longer_idle(
     session: Session,
+    clock: Clock,
     in_scope: ColumnElement[bool],
     idle: ColumnElement[bool],
     excluded: ColumnElement[bool],
     rule: ReclamationRule,
-    now: datetime,
 ) -> int:
     """Open, not-yet-reclaimed candidates whose account is active again or now excluded."""
     still_wanted = and_(idle, not_(excluded), true() if rule.active else false())
     no_longer = select(S.id).where(in_scope, holds_seat(), not_(still_wanted))
-    statement = (
-        update(REMOVAL_CANDIDATES)
-        .where(
-            is_open_candidate(),
-            C.reclaimed_at.is_(None),
-            C.subscription_id.in_(no_longer),
-        )
-        .values(
-            state=CandidateState.CLOSED_CANCELED.value,
-            reason="the account is active again, or no longer selected by the rule",
-            closed_at=now,
-            updated_at=now,
-        )
+    return states.move_where(
+        session,
+        clock,
+        CandidateState.CLOSED_CANCELED,
+        [is_open_candidate(), C.reclaimed_at.is_(None), C.subscription_id.in_(no_longer)],
+        why="the account is active again, or no longer selected by the rule",
     )
-    return rowcount(session.execute(statement)) or 0
 
 
-def _close_gone(session: Session, profile: IntegrationProfile, now: datetime) -> int:
-    """Open candidates whose seat is gone: complete when we reclaimed it or a person was asked
-    to revoke it; skipped when it vanished by other means."""
+def _close_gone(session: Session, clock: Clock, profile: IntegrationProfile) -> int:
+    """Open candidates whose seat is gone: complete (the saving realised) when we reclaimed it
+    or a person was asked to revoke it; skipped when it vanished by other means."""
     gone = select(S.id).where(S.profile_id == profile.id, not_(holds_seat()))
-    complete = or_(C.reclaimed_at.is_not(None), C.state == CandidateState.AWAITING_REVOCATION.value)
-    statement = (
-        update(REMOVAL_CANDIDATES)
-        .where(C.profile_id == profile.id, is_open_candidate(), C.subscription_id.in_(gone))
-        .values(
-            state=case(
-                (complete, literal(CandidateState.CLOSED_COMPLETE.value)),
-                else_=literal(CandidateState.CLOSED_SKIPPED.value),
-            ),
-            reason=case(
-                (complete, literal("the seat is no longer held in the app")),
-                else_=literal("the account vanished or was disabled by other means"),
-            ),
-            closed_at=now,
-            updated_at=now,
-        )
+    scope = [C.profile_id == profile.id, is_open_candidate(), C.subscription_id.in_(gone)]
+    complete = states.move_where(
+        session,
+        clock,
+        CandidateState.CLOSED_COMPLETE,
+        [*scope, C.state == CandidateState.AWAITING_REVOCATION.value],
+        why="the seat is no longer held in the app",
+        values={"realised_saving": C.unit_cost},
     )
-    return rowcount(session.execute(statement)) or 0
+    return complete + states.move_where(
+        session,
+        clock,
+        CandidateState.CLOSED_SKIPPED,
+        scope,
+        why="the account vanished or was disabled by other means",
+    )

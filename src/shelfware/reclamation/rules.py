@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import not_, select
 from sqlalchemy.orm import Session
 
 from shelfware.audit import service as audit
 from shelfware.kit.clock import Clock
 from shelfware.licensing.service import find_model
-from shelfware.models import ReclamationRule, SoftwareModel
+from shelfware.models import (
+    IntegrationProfile,
+    Justification,
+    ReclamationRule,
+    RemovalCandidate,
+    SoftwareModel,
+    Subscription,
+    is_open_candidate,
+)
 from shelfware.profiles.service import ensure_default_rule
-from shelfware.reclamation.schemas import RuleChange, RuleView
+from shelfware.reclamation import directory_port, evaluation
+from shelfware.reclamation.schemas import RuleChange, RuleSelection, RuleView
 
 SETTINGS = (
     "threshold_days",
@@ -36,6 +45,9 @@ def rule_view(rule: ReclamationRule, model: SoftwareModel) -> RuleView:
         exclude_admins=rule.exclude_admins,
         excluded_users=[str(u) for u in rule.excluded_users],
         excluded_domains=[str(d) for d in rule.excluded_domains],
+        excluded_groups=[str(g) for g in rule.excluded_groups],
+        service_account_patterns=[str(p) for p in rule.service_account_patterns],
+        approvers=[str(a) for a in rule.approvers],
         new_account_grace=rule.new_account_grace,
         active=rule.active,
         updated_at=rule.updated_at,
@@ -71,8 +83,11 @@ def set_rule(session: Session, clock: Clock, change: RuleChange) -> tuple[RuleVi
     for column, add, remove in (
         ("excluded_users", change.exclude_users, change.include_users),
         ("excluded_domains", change.exclude_domains, change.include_domains),
+        ("excluded_groups", change.exclude_groups, change.include_groups),
+        ("service_account_patterns", change.exclude_patterns, change.include_patterns),
+        ("approvers", change.add_approvers, change.remove_approvers),
     ):
-        old_list = sorted(str(v) for v in getattr(rule, column))
+        old_list = sorted(str(v) for v in getattr(rule, column) or [])
         new_list = sorted({*old_list, *add} - set(remove))
         if new_list != old_list:
             setattr(rule, column, new_list)
@@ -90,3 +105,66 @@ def set_rule(session: Session, clock: Clock, change: RuleChange) -> tuple[RuleVi
         )
     session.flush()
     return rule_view(rule, model), changes
+
+
+def dry_run(session: Session, clock: Clock, model_name: str) -> list[RuleSelection]:
+    """What the model's rule selects right now (the same conditions as evaluation), per
+    profile holding the model; nothing is written."""
+    model = find_model(session, model_name)
+    rule = session.scalar(
+        select(ReclamationRule).where(ReclamationRule.software_model_id == model.id)
+    )
+    if rule is None:
+        raise LookupError(f"software model {model.display_name!r} has no reclamation rule")
+    now = clock.now()
+    open_state = (
+        select(RemovalCandidate.state)
+        .where(RemovalCandidate.subscription_id == Subscription.id, is_open_candidate())
+        .limit(1)
+        .scalar_subquery()
+    )
+    selected: list[RuleSelection] = []
+    profiles_holding = session.scalars(
+        select(IntegrationProfile)
+        .where(
+            IntegrationProfile.id.in_(
+                select(Subscription.profile_id).where(Subscription.software_model_id == model.id)
+            )
+        )
+        .order_by(IntegrationProfile.name)
+    )
+    for profile in profiles_holding:
+        excluded = evaluation.exclusion_condition(
+            rule,
+            profile.credential_owner_external_id,
+            directory_port.group_member_emails(session, rule.excluded_groups),
+        )
+        rows = session.execute(
+            select(Subscription, open_state)
+            .where(
+                Subscription.profile_id == profile.id,
+                Subscription.software_model_id == model.id,
+                evaluation.holds_seat(),
+                evaluation.idle_condition(evaluation.idle_cutoff(now, rule), rule),
+                not_(excluded),
+            )
+            .order_by(Subscription.external_id)
+        )
+        for sub, state in rows:
+            since = sub.last_activity_at or sub.created_in_app_at or sub.first_seen_at
+            selected.append(
+                RuleSelection(
+                    profile=profile.name,
+                    external_id=sub.external_id,
+                    username=sub.username,
+                    email=sub.email,
+                    justification=(
+                        Justification.NEVER_USED
+                        if sub.last_activity_at is None
+                        else Justification.LOW_USAGE
+                    ).value,
+                    inactive_days=(now - since).days if since else None,
+                    open_candidate=state,
+                )
+            )
+    return selected

@@ -34,6 +34,9 @@ class RuleView(View):
     exclude_admins: bool
     excluded_users: list[str]
     excluded_domains: list[str]
+    excluded_groups: list[str]
+    service_account_patterns: list[str]
+    approvers: list[str]
     new_account_grace: bool
     active: bool
     updated_at: datetime
@@ -60,6 +63,12 @@ class RuleChange(BaseModel):
     exclude_domains: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
     include_users: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
     include_domains: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
+    exclude_groups: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
+    include_groups: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
+    exclude_patterns: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
+    include_patterns: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
+    add_approvers: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
+    remove_approvers: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
 
 
 class CandidateQuery(BaseModel):
@@ -84,6 +93,23 @@ class CandidateView(View):
     created_at: datetime
     reason: str | None
     last_error: str | None
+    deadline_at: datetime | None = None
+    answer: str | None = None
+    approver: str | None = None
+    approved_at: datetime | None = None
+    realised_saving: float | None = None
+
+
+class RuleSelection(View):
+    """An account a rule selects right now (``rules dry-run``)."""
+
+    profile: str
+    external_id: str
+    username: str | None
+    email: str | None
+    justification: str
+    inactive_days: int | None
+    open_candidate: str | None  # the state of its open candidate, if it has one
 
 
 class ReclaimRequest(BaseModel):
@@ -94,6 +120,8 @@ class ReclaimRequest(BaseModel):
     ids: list[Id] = Field(default_factory=list, max_length=MAX_LIST)
     all_ready: bool = False
     dry_run: bool = False
+    force: bool = False
+    reason: str = Field(default="", max_length=2000)
 
     @model_validator(mode="after")
     def _which(self) -> ReclaimRequest:
@@ -101,6 +129,8 @@ class ReclaimRequest(BaseModel):
             raise ValueError("name candidate ids, or use --all-ready")
         if self.ids and self.all_ready:
             raise ValueError("name candidate ids or use --all-ready, not both")
+        if self.force and not self.reason.strip():
+            raise ValueError("--force needs --reason TEXT (it is recorded in the audit trail)")
         return self
 
 

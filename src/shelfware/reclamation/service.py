@@ -9,12 +9,13 @@ account already gone or disabled counts as done. A reclaimed seat waits in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import math
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from shelfware.audit import service as audit
@@ -33,6 +34,7 @@ from shelfware.models import (
 )
 from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
+from shelfware.reclamation import states
 from shelfware.reclamation.schemas import CandidateQuery, CandidateView, ReclaimOutcomeView
 
 RECLAIMABLE = (CandidateState.READY.value,)
@@ -43,6 +45,45 @@ FAILED_ACTIONS = ("failed", "unreachable")
 
 class ReclaimError(Exception):
     """A reclaim was refused; the message says why and what to do."""
+
+
+class CapExceeded(ReclaimError):
+    """A run would reclaim more than the blast-radius cap allows."""
+
+
+@dataclass(frozen=True)
+class Cap:
+    """The blast radius of one run: at most ``max_percent`` of a model's seats (at least one
+    seat) and at most ``max_accounts`` accounts. ``force`` exceeds it, with a ``reason``
+    recorded in the audit trail."""
+
+    max_percent: float = 10.0
+    max_accounts: int = 50
+    force: bool = False
+    reason: str = ""
+
+
+RC = RemovalCandidate
+
+
+def in_flight() -> ColumnElement[bool]:
+    """Marked before the app was called and not yet confirmed: resumed by the next run."""
+    return and_(
+        RC.state == CandidateState.AWAITING_REVOCATION.value,
+        RC.reclaim_requested_at.is_not(None),
+        RC.reclaimed_at.is_(None),
+    )
+
+
+def decided_for_removal(now: datetime) -> ColumnElement[bool]:
+    """The workflow says reclaim: "release", no answer by the deadline, or removal approved."""
+    return or_(
+        and_(
+            RC.state == CandidateState.AWAITING_USER.value,
+            or_(RC.answer == "release", RC.deadline_at <= now),
+        ),
+        and_(RC.state == CandidateState.AWAITING_APPROVAL.value, RC.approved_at.is_not(None)),
+    )
 
 
 def candidate_query() -> Select[RemovalCandidate, Subscription, IntegrationProfile, SoftwareModel]:
@@ -101,6 +142,11 @@ def list_candidates(
             created_at=cand.created_at,
             reason=cand.reason,
             last_error=cand.last_error,
+            deadline_at=cand.deadline_at,
+            answer=cand.answer,
+            approver=cand.approver,
+            approved_at=cand.approved_at,
+            realised_saving=(None if cand.realised_saving is None else float(cand.realised_saving)),
         )
         for cand, sub, prof, model in session.execute(query)
     ]
@@ -118,18 +164,27 @@ class _Work:
     threshold_days: int
     last_activity_at: datetime | None
     is_owner: bool
+    model_id: int = 0
+    model_name: str = ""
+    in_flight: bool = False
+    state: str = CandidateState.READY.value
 
 
-def _select_work(session: Session, ids: Sequence[int] | None, all_ready: bool) -> list[_Work]:
+def _select_work(
+    session: Session, ids: Sequence[int] | None, all_ready: bool, now: datetime
+) -> list[_Work]:
+    reclaimable = or_(
+        RemovalCandidate.state.in_(RECLAIMABLE), in_flight(), decided_for_removal(now)
+    )
     query = (
         candidate_query()
-        .add_columns(ReclamationRule)
+        .add_columns(ReclamationRule, reclaimable.label("reclaimable"), in_flight().label("ifl"))
         .outerjoin(ReclamationRule, ReclamationRule.id == RemovalCandidate.rule_id)
     )
     if ids:
         query = query.where(RemovalCandidate.id.in_(ids))
     elif all_ready:
-        query = query.where(RemovalCandidate.state.in_(RECLAIMABLE))
+        query = query.where(or_(RemovalCandidate.state.in_(RECLAIMABLE), in_flight()))
     else:
         raise ReclaimError("name candidate ids or use --all-ready")
     rows = session.execute(query.order_by(RemovalCandidate.id)).all()
@@ -144,14 +199,14 @@ def _select_work(session: Session, ids: Sequence[int] | None, all_ready: bool) -
         missing = sorted(set(ids) - found)
         if missing:
             raise ReclaimError(f"no removal candidate with id {', '.join(map(str, missing))}")
-        not_ready = [f"{c.id} ({c.state})" for c, *_ in rows if c.state not in RECLAIMABLE]
+        not_ready = [f"{row[0].id} ({row[0].state})" for row in rows if not row[5]]
         if not_ready:
             raise ReclaimError(
-                "only candidates in state 'ready' can be reclaimed; not ready: "
-                + ", ".join(not_ready)
+                "only candidates that are ready, decided for removal (released, past their "
+                "deadline, approved) or in flight can be reclaimed; not: " + ", ".join(not_ready)
             )
     work = []
-    for cand, sub, prof, _model, rule in rows:
+    for cand, sub, prof, model, rule, _reclaimable, flying in rows:
         work.append(
             _Work(
                 candidate_id=cand.id,
@@ -169,6 +224,10 @@ def _select_work(session: Session, ids: Sequence[int] | None, all_ready: bool) -
                 threshold_days=rule.threshold_days if rule else profiles.DEFAULT_THRESHOLD_DAYS,
                 last_activity_at=sub.last_activity_at,
                 is_owner=sub.external_id == prof.credential_owner_external_id,
+                model_id=model.id,
+                model_name=model.display_name,
+                in_flight=bool(flying),
+                state=cand.state,
             )
         )
     return work
@@ -201,7 +260,12 @@ class _Decision:
     current: AccountRecord | None
 
 
-async def _decide(connector: Connector, work: _Work, now: datetime, dry_run: bool) -> _Decision:
+Mark = Callable[[_Work], None]
+
+
+async def _decide(
+    connector: Connector, work: _Work, now: datetime, dry_run: bool, mark: Mark
+) -> _Decision:
     try:
         current = await connector.current(work.ref)
     except Exception as exc:  # the re-read failed: never reclaim blind
@@ -213,6 +277,10 @@ async def _decide(connector: Connector, work: _Work, now: datetime, dry_run: boo
         return _Decision(work, "would_cancel" if dry_run else "canceled", reason, current)
     if dry_run:
         return _Decision(work, "would_reclaim", "", current)
+    try:
+        mark(work)  # in flight before the app is called: a crash now is resumed, not lost
+    except Exception as exc:
+        return _Decision(work, "unreachable", f"could not mark the reclaim in flight: {exc}", None)
     try:
         result = await connector.reclaim(work.ref)
     except Exception as exc:
@@ -241,33 +309,117 @@ def _apply(
         sub.last_activity_at = current.last_activity_at  # forward-only
     if current is not None:
         sub.admin = current.admin
-    cand.updated_at = now
-    if decision.action in ("reclaimed", "already_gone"):
-        price = prices[cand.software_model_id].annual
+    action, message = decision.action, decision.message
+    if action in ("reclaimed", "already_gone"):
+        price = prices[cand.software_model_id].annual if cand.software_model_id in prices else None
         if price is not None:
             cand.unit_cost = cand.potential_savings = price
-        cand.state = CandidateState.AWAITING_REVOCATION
-        cand.reclaimed_at = now
-        cand.last_error = None
-        cand.reason = decision.message or "reclaimed through the app's API"
-    elif decision.action == "canceled":
-        cand.state = CandidateState.CLOSED_CANCELED
-        cand.closed_at = now
-        cand.reason = decision.message
-    elif decision.action == "failed":  # the reclaim itself failed: a person should look
-        cand.state = CandidateState.ATTENTION_REQUIRED
-        cand.last_error = decision.message
-    elif decision.action in ("unreachable", "not_attempted"):  # nothing happened in the app
-        cand.last_error = decision.message
-    audit.record(
-        session,
-        clock,
-        action=f"candidate.{decision.action}",
-        object_type="candidate",
-        object_id=cand.id,
-        message=decision.message,
-    )
+        why = message or "reclaimed through the app's API"
+        done: dict[str, Any] = {"reclaimed_at": now, "last_error": None}
+        if cand.state == CandidateState.AWAITING_REVOCATION:  # was marked in flight
+            for name, value in done.items():
+                setattr(cand, name, value)
+            cand.reason = why
+            states.note(session, clock, cand, action, why=why)
+        else:
+            states.move(session, clock, cand, CandidateState.AWAITING_REVOCATION, why=why, **done)
+    elif action == "canceled":
+        states.move(session, clock, cand, CandidateState.CLOSED_CANCELED, why=message)
+    elif action == "failed":  # the reclaim itself failed: a person should look
+        states.move(
+            session, clock, cand, CandidateState.ATTENTION_REQUIRED, why=message, last_error=message
+        )
+    else:  # unreachable, not_attempted: nothing happened in the app
+        cand.last_error = message
+        states.note(session, clock, cand, action, why=message)
     return str(cand.state)
+
+
+def _mark_in_flight(db: Database, clock: Clock) -> Mark:
+    def mark(work: _Work) -> None:
+        if work.in_flight:
+            return
+        with db.transaction() as session:
+            cand = session.get_one(RemovalCandidate, work.candidate_id)
+            states.move(
+                session,
+                clock,
+                cand,
+                CandidateState.AWAITING_REVOCATION,
+                why="reclaim in flight: the app is being asked to remove the seat",
+                reclaim_requested_at=clock.now(),
+            )
+        work.in_flight = True
+
+    return mark
+
+
+def seats_held(session: Session, model_ids: Sequence[int]) -> dict[int, int]:
+    rows = session.execute(
+        select(Subscription.software_model_id, func.count())
+        .where(
+            Subscription.software_model_id.in_(model_ids),
+            Subscription.active.is_(True),
+            Subscription.gone_at.is_(None),
+        )
+        .group_by(Subscription.software_model_id)
+    )
+    return {model_id: int(count) for model_id, count in rows}
+
+
+def over_cap(session: Session, work: Sequence[_Work], cap: Cap) -> str | None:
+    """Why reclaiming ``work`` would exceed the cap, or None. Candidates already in flight
+    were counted by the run that started them."""
+    fresh = [w for w in work if not w.in_flight]
+    if len(fresh) > cap.max_accounts:
+        return (
+            f"this run would reclaim {len(fresh)} accounts, more than the cap of "
+            f"{cap.max_accounts} per run"
+        )
+    per_model: dict[int, list[_Work]] = {}
+    for item in fresh:
+        per_model.setdefault(item.model_id, []).append(item)
+    held = seats_held(session, list(per_model))
+    for model_id, items in sorted(per_model.items()):
+        seats = held.get(model_id, 0)
+        limit = max(1, math.floor(seats * cap.max_percent / 100))
+        if len(items) > limit:
+            return (
+                f"this run would reclaim {len(items)} of the {seats} seats of "
+                f"{items[0].model_name}, more than the cap of {cap.max_percent:g}% ({limit})"
+            )
+    return None
+
+
+def _guard(
+    session: Session, clock: Clock, work: list[_Work], cap: Cap | None, dry_run: bool
+) -> None:
+    """Stop before the first reclaim when the run is over the cap (unless forced, with a
+    reason, which the audit trail records)."""
+    if cap is None:
+        return
+    why = over_cap(session, work, cap)
+    if why is None:
+        return
+    if not cap.force:
+        raise CapExceeded(
+            f"{'a real run would stop' if dry_run else 'stopped'} before the first reclaim: "
+            f"{why}; name fewer candidates, raise SHELFWARE_RECLAIM_MAX_PERCENT / "
+            "SHELFWARE_RECLAIM_MAX_ACCOUNTS, or pass --force --reason TEXT"
+        )
+    if not cap.reason.strip():
+        raise CapExceeded(f"--force needs --reason TEXT (it is recorded): {why}")
+    if not dry_run:
+        audit.record(
+            session,
+            clock,
+            action="reclaim.forced",
+            object_type="reclaim_run",
+            object_id="-",
+            reason=cap.reason,
+            over_cap=why,
+            candidates=[w.candidate_id for w in work],
+        )
 
 
 async def reclaim_candidates(
@@ -278,19 +430,25 @@ async def reclaim_candidates(
     ids: Sequence[int] | None = None,
     all_ready: bool = False,
     dry_run: bool = False,
+    cap: Cap | None = None,
     open_connector: Any = profiles.open_connector,
     on_progress: Any = None,
     batch: int = 200,
 ) -> list[ReclaimOutcomeView]:
     """Re-read and reclaim candidates, per profile, concurrently within each connector's limit.
 
-    Outcomes are committed in batches as they come, so an interruption loses nothing done.
-    After ``STOP_AFTER_FAILURES`` failures in a row for one profile (the app is down, the
-    credential was revoked...) the rest of that profile's candidates are not attempted; they
-    are reported as ``not_attempted`` and stay as they are.
+    With a ``cap`` a run over the blast radius stops before the first reclaim (CapExceeded).
+    Each candidate is marked in flight (``awaiting_revocation``) before the app is called;
+    a rerun after a crash re-reads in-flight candidates first, so an account the app already
+    disabled counts as done and is never reclaimed twice. Outcomes are committed in batches
+    as they come. After ``STOP_AFTER_FAILURES`` failures in a row for one profile (the app is
+    down, the credential was revoked...) the rest of that profile's candidates are not
+    attempted; they are reported as ``not_attempted`` and stay as they are.
     """
-    with db.sessions() as session:
-        work = _select_work(session, ids, all_ready)
+    now = clock.now()
+    with db.transaction() as session:
+        work = _select_work(session, ids, all_ready, now)
+        _guard(session, clock, work, cap, dry_run)
         by_profile: dict[int, list[_Work]] = {}
         for item in work:
             by_profile.setdefault(item.profile_id, []).append(item)
@@ -301,10 +459,10 @@ async def reclaim_candidates(
     for pid, connector in connectors.items():
         authorization.listen_for_rotations(connector, db, keys, clock, pid)
     outcomes: list[ReclaimOutcomeView] = []
-    now = clock.now()
+    mark = _mark_in_flight(db, clock)
     try:
         for pid, items in by_profile.items():
-            decisions = _decide_all(connectors[pid], items, now, dry_run)
+            decisions = _decide_all(connectors[pid], items, now, dry_run, mark)
             done_batch: list[_Decision] = []
             async for decision in decisions:
                 done_batch.append(decision)
@@ -322,7 +480,7 @@ async def reclaim_candidates(
 
 
 async def _decide_all(
-    connector: Connector, items: list[_Work], now: datetime, dry_run: bool
+    connector: Connector, items: list[_Work], now: datetime, dry_run: bool, mark: Mark
 ) -> AsyncIterator[_Decision]:
     """Decisions as they complete, from a bounded pool of workers, with a circuit breaker."""
     queue: asyncio.Queue[_Work] = asyncio.Queue()
@@ -339,7 +497,7 @@ async def _decide_all(
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 break
-            decision = await _decide(connector, item, now, dry_run)
+            decision = await _decide(connector, item, now, dry_run, mark)
             if decision.action in FAILED_ACTIONS:
                 failures_in_a_row += 1
                 if failures_in_a_row >= STOP_AFTER_FAILURES and stopped_by is None:
@@ -383,7 +541,7 @@ def _record(
                 profile=d.work.profile_name,
                 username=d.work.ref.username,
                 action=d.action,
-                state=CandidateState.READY.value,
+                state=d.work.state,
                 message=d.message,
             )
             for d in decisions

@@ -1,0 +1,38 @@
+"""Chat by incoming webhook, Slack-compatible JSON (Slack, Mattermost, Rocket.Chat...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from shelfware.notifications.email import DeliveryError
+
+WEBHOOK_TIMEOUT_S = 15
+
+
+def chat_payload(text: str, buttons: dict[str, str]) -> dict[str, Any]:
+    """``text`` (mrkdwn) and one link button per ``label -> url``; ``text`` alone is the
+    fallback for clients without blocks."""
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    if buttons:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}
+                    for label, url in buttons.items()
+                ],
+            }
+        )
+    return {"text": text, "blocks": blocks}
+
+
+def post_webhook(url: str, payload: dict[str, Any]) -> None:
+    try:
+        response = httpx.post(url, json=payload, timeout=WEBHOOK_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        # never the URL itself: an incoming webhook URL is a secret
+        raise DeliveryError(f"chat webhook failed: {type(exc).__name__}") from exc
+    if response.status_code >= 300:
+        raise DeliveryError(f"chat webhook answered HTTP {response.status_code}")
