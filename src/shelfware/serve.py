@@ -12,7 +12,7 @@ from shelfware.appstate import Workspace
 from shelfware.kit.clock import Clock, SystemClock
 from shelfware.settings import Settings, get_settings
 from shelfware.store import Store, open_store
-from shelfware.web import install_web
+from shelfware.web import answers, install_web
 
 API_PREFIX = "/api/v1"
 
@@ -49,5 +49,6 @@ def create_app(
 
     # --- web workspace -----------------------------------------------------------------------
     install_web(app, workspace)  # pages, sign-in, /oauth/callback, /static, security headers
-    # app.include_router(shelfware.web.answers.router)   # reclamation keep / release answers
+    answers.configure(app, workspace.store.db, workspace.store.keys, workspace.clock)
+    app.router.routes.extend(answers.routes)  # reclamation keep / release answers (no sign-in)
     return app

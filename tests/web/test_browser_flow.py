@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from shelfware.licensing import service as licensing
+from shelfware.models import AuditEvent, CandidateState, ReclamationRule, RemovalCandidate
 from shelfware.reclamation import service as reclamation
+from shelfware.reclamation import states, workflow
 from shelfware.sandbox.server import serve_in_thread
 from tests.web.conftest import PASSWORD, Web
 
@@ -21,6 +24,19 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 
 def number(text: str) -> float:
     return float(re.sub(r"[^0-9.\-]", "", text))
+
+
+def audit_actions(web: Web, candidate_id: int) -> list[tuple[str, str]]:
+    with web.store.db.sessions() as session:
+        return [
+            (e.actor, e.action)
+            for e in session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.object_type == "candidate",
+                    AuditEvent.object_id == str(candidate_id),
+                )
+            )
+        ]
 
 
 def shot(page: Any, name: str) -> None:
@@ -103,6 +119,11 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
         with web.store.db.sessions() as session:
             rows = licensing.reconcile(session, web.clock.now())
         page.goto(base + "/")
+        for _ in range(40):  # the figures are recounted after the change, in the background
+            if page.locator("#updating").count() == 0:
+                break
+            page.wait_for_timeout(250)
+            page.reload()
         assert number(page.inner_text("#m-subscriptions")) == sum(r.rights_used for r in rows)
         assert number(page.inner_text("#m-stale")) == sum(r.stale for r in rows) > 0
         savings = sum(r.potential_savings or 0 for r in rows if r.currency == "USD")
@@ -139,6 +160,28 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
         assert after[target.id] == "awaiting_revocation"
         user = next(u for u in rally.org.users if str(u.object_id) == target.external_id)
         assert user.disabled
+
+        # a user who wants to keep their seat: a manager approves the removal
+        asked = next(c for c in ready if c.id != target.id)
+        with web.store.db.transaction() as session:
+            cand = session.get_one(RemovalCandidate, asked.id)
+            rule = session.scalars(
+                select(ReclamationRule).where(
+                    ReclamationRule.software_model_id == cand.software_model_id
+                )
+            ).one()
+            rule.approval_required = True
+            states.move(session, web.clock, cand, CandidateState.AWAITING_USER, why="notified")
+            workflow.record_answer(session, web.clock, asked.id, "keep")
+        page.goto(base + "/candidates?state=awaiting_approval")
+        shot(page, "candidates-approval")
+        page.click(f"#approve-{asked.id}")
+        assert "removal approved" in page.inner_text(".notice")
+        with web.store.db.sessions() as session:
+            approved = session.get_one(RemovalCandidate, asked.id)
+            assert approved.approved_at is not None
+            assert approved.state == "awaiting_approval"  # reclaimed at the next run
+        assert ("web:admin", "candidate.approved") in audit_actions(web, asked.id)
 
         # a phone-sized screen still reads the overview
         page.set_viewport_size({"width": 390, "height": 844})

@@ -18,6 +18,9 @@ class Subscription(Base):
         UniqueConstraint("profile_id", "external_id"),
         Index("ix_subscription_model_active", "software_model_id", "active", "gone_at"),
         Index("ix_subscription_person", "person_id"),
+        # keyset pages of one profile / one model (migration 0007)
+        Index("ix_subscription_profile_page", "profile_id", "id"),
+        Index("ix_subscription_model_page", "software_model_id", "id"),
     )
 
     id: Mapped[int] = id_column()

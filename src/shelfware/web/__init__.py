@@ -19,6 +19,7 @@ from shelfware.web.security import SecurityHeaders, SessionSealer
 
 
 def install_web(app: FastAPI, workspace: Workspace, *, secure_cookies: bool = True) -> None:
+    from shelfware.web.pages.dashboard import recount
     from shelfware.web.routes import router
     from shelfware.web.routing import Refused, SignInNeeded, sign_in_path
     from shelfware.web.templating import render
@@ -28,6 +29,7 @@ def install_web(app: FastAPI, workspace: Workspace, *, secure_cookies: bool = Tr
         clock=workspace.clock,
         sealer=SessionSealer(workspace.store.keys, lambda: workspace.clock.now().timestamp()),
         secure_cookies=secure_cookies,
+        on_change=recount,
     )
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(files("shelfware.web") / "static")), "static")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,12 +45,19 @@ class WebContext:
     oauth: dict[str, PendingOAuth] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     dashboard: dict[str, Any] = field(default_factory=dict)
+    # what to do after a change (install_web: recount the dashboard's figures)
+    on_change: Callable[[WebContext], Coroutine[Any, Any, None]] | None = None
 
     def spawn(self, job: Any) -> None:
         """Run a coroutine in the background (a sync), keeping a reference until it ends."""
         task = asyncio.get_running_loop().create_task(job)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def changed(self) -> None:
+        """Data may have changed: let what depends on it catch up, in the background."""
+        if self.on_change is not None:
+            self.spawn(self.on_change(self))
 
 
 def web_context(request: Request) -> WebContext:

@@ -10,6 +10,7 @@ from shelfware.licensing.service import LicensingError
 from shelfware.profiles.oauth import AuthorizationError
 from shelfware.profiles.service import ProfileError
 from shelfware.reclamation.service import ReclaimError
+from shelfware.reclamation.states import StateError
 from shelfware.sync.service import SyncError
 
 USER_ERRORS: tuple[type[Exception], ...] = (
@@ -19,6 +20,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     LicensingError,
     ProfileError,
     ReclaimError,
+    StateError,
     SyncError,
     ValidationError,
     ValueError,

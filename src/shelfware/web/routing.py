@@ -89,6 +89,8 @@ def guard(permission: Permission | None) -> Callable[[Request], Any]:
         # audit events recorded by this request (and the syncs it starts) name the person
         with acting_as(f"web:{viewer.username}" if viewer else "web:anonymous"):
             yield
+        if request.method not in SAFE_METHODS and viewer is not None:
+            ctx.changed()
 
     return check
 

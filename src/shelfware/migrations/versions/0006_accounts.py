@@ -1,7 +1,7 @@
 """accounts: local users (argon2 hashes) and API tokens (SHA-256 digests)
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0004
 Create Date: 2026-11-25 12:45:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import shelfware.kit.db
 
 revision: str = "0006"
-down_revision: str | None = "0002"
+down_revision: str | None = "0004"  # re-chained in branch web after merging workflow
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -7,12 +7,14 @@ from starlette.responses import Response
 
 from shelfware.accounts.roles import Permission
 from shelfware.overview.catalogue import candidate_states
+from shelfware.ranges import Id
 from shelfware.reclamation import service as reclamation
+from shelfware.reclamation import workflow
 from shelfware.reclamation.schemas import ReclaimRequest
-from shelfware.web.context import web_context
+from shelfware.web.context import viewer_of, web_context
 from shelfware.web.errors import USER_ERRORS, one_line
 from shelfware.web.routing import Refused, page
-from shelfware.web.templating import render
+from shelfware.web.templating import redirect, render
 
 SHOWN = 500
 
@@ -76,3 +78,36 @@ async def candidates_reclaim(request: Request) -> Response:
         "reclaim_outcome.html",
         {"outcomes": outcomes, "preview": preview, "wanted": wanted},
     )
+
+
+async def _decide(request: Request, candidate_id: int, approve: bool) -> Response:
+    ctx = web_context(request)
+    actor = f"web:{viewer_of(request).username}"
+    try:
+        with ctx.store.db.transaction() as session:
+            if approve:
+                workflow.approve(session, ctx.clock, candidate_id, actor=actor)
+            else:
+                workflow.decline(session, ctx.clock, candidate_id, actor=actor)
+    except USER_ERRORS as exc:
+        return redirect(request, "/candidates", f"Candidate {candidate_id}: {one_line(exc)}")
+    said = (
+        "removal approved: reclaimed at the next run"
+        if approve
+        else "removal declined: the user keeps the seat"
+    )
+    return redirect(
+        request, "/candidates?state=awaiting_approval", f"Candidate {candidate_id}: {said}"
+    )
+
+
+@page("POST", "/candidates/{candidate_id}/approve", Permission.CANDIDATES_ACT)
+async def candidate_approve(request: Request, candidate_id: Id) -> Response:
+    """Approve the removal of a seat its user wanted to keep."""
+    return await _decide(request, candidate_id, approve=True)
+
+
+@page("POST", "/candidates/{candidate_id}/reject", Permission.CANDIDATES_ACT)
+async def candidate_reject(request: Request, candidate_id: Id) -> Response:
+    """Decline the removal: the user keeps the seat."""
+    return await _decide(request, candidate_id, approve=False)

@@ -18,7 +18,7 @@ from shelfware.profiles import service as profiles
 from shelfware.profiles.oauth import begin
 from shelfware.profiles.schemas import ProfileCreate
 from shelfware.sync.service import sync_profile
-from shelfware.web.context import PendingOAuth, viewer_of, web_context
+from shelfware.web.context import PendingOAuth, WebContext, viewer_of, web_context
 from shelfware.web.errors import USER_ERRORS, one_line
 from shelfware.web.routing import Refused, page
 from shelfware.web.templating import redirect, render
@@ -167,11 +167,12 @@ async def profile_sync(request: Request, name: str) -> Response:
     return redirect(request, f"/runs?profile={name}", f"Sync of {name} started.")
 
 
-async def _sync(ctx: Any, name: str) -> None:
+async def _sync(ctx: WebContext, name: str) -> None:
     try:
         await sync_profile(ctx.store.db, ctx.store.keys, ctx.clock, name)
     except Exception:  # recorded in the run history; nobody waits on this task
         LOG.warning("sync of %s failed", name, exc_info=True)
+    ctx.changed()
 
 
 @page("POST", "/profiles/{name}/authorize", Permission.PROFILES_WRITE)
