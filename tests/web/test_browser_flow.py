@@ -193,3 +193,54 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
         page.wait_for_url(re.compile(r".*/sign-in"))
         assert not [e for e in errors if "Content Security Policy" in e], errors
         context.close()
+
+
+def test_oauth_authorize_lands_on_the_callback_and_stores_tokens(web: Web, browser: Any) -> None:
+    from shelfware.profiles import service as profiles
+    from shelfware.sandbox import SANDBOXES
+    from shelfware.sandbox.asana_oauth import CLIENT_ID, CLIENT_SECRET
+    from shelfware.sandbox.faults import FaultSpec
+    from tests.conftest import NOW
+
+    sandbox, org = SANDBOXES["asana"](40, 5, NOW, 0, FaultSpec())
+    with serve_in_thread(sandbox) as asana, serve_in_thread(web.app) as server:  # type: ignore[arg-type]
+        base = server.url
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(base + "/sign-in")
+        page.fill("input[name=username]", "sam_integrator")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(base + "/profiles/new?kind=asana")
+        page.fill("input[name=name]", "asana-oauth")
+        page.fill("input[name=url]", asana.url)
+        page.select_option("select[name=auth]", "oauth")
+        page.fill("input[name=client_id]", CLIENT_ID)
+        page.fill("input[name=client_secret]", CLIENT_SECRET)
+        page.fill("textarea[name=options]", f"workspace={org.organisation.gid}\nrate_limit=paid")
+        page.click("text=Create draft")
+        page.wait_for_url(base + "/profiles/asana-oauth")
+        assert "now authorize it" in page.inner_text(".notice")
+
+        page.click("#authorize")
+        link = page.get_attribute("#continue", "href")
+        assert link and link.startswith(asana.url) and "code_challenge=" in link
+        page.click("#continue")  # the app's consent redirects to /oauth/callback
+        page.wait_for_url(base + "/profiles/asana-oauth")
+        assert "Authorized" in page.inner_text(".notice")
+        assert CLIENT_SECRET not in page.content()
+        with web.store.db.sessions() as session:
+            stored = profiles.secrets_of(
+                profiles.get_profile(session, "asana-oauth"), web.store.keys
+            )
+        assert stored["access_token"] and stored["refresh_token"]
+        assert stored["access_token"] not in page.content()
+
+        page.click("#validate")
+        page.wait_for_url(base + "/profiles/asana-oauth")
+        assert page.inner_text("#validation-verdict") == "passed"
+
+        # a replayed or forged callback stores nothing and says so
+        page.goto(base + "/oauth/callback?code=x&state=forged")
+        assert "unknown or expired" in page.inner_text(".error")
+        context.close()

@@ -193,7 +193,9 @@ async def profile_authorize(request: Request, name: str) -> Response:
         except USER_ERRORS as exc:
             return redirect(request, f"/profiles/{name}", f"Cannot authorize: {one_line(exc)}")
     ctx.oauth[pending.state] = PendingOAuth(name, viewer_of(request).user_id, pending)
-    return redirect(request, pending.url)
+    # a page with the consent link rather than a redirect: the person sees where they go, and
+    # the CSP's form-action 'self' stays strict (it also governs a form's redirects)
+    return render(request, "authorize.html", {"profile": name, "url": pending.url})
 
 
 @page("POST", "/profiles/{name}/delete", Permission.PROFILES_WRITE)
