@@ -33,8 +33,10 @@ def test_demo_serves_the_workspace_and_prints_how_to_sign_in(tmp_path: Path) -> 
     env.pop("SHELFWARE_DATABASE_URL", None)
     env.pop("SHELFWARE_SECRET_KEYS", None)
     demo = subprocess.Popen(
-        [sys.executable, "-m", "shelfware.cli.main", "demo", "--users", "60"]
-        + ["--serve", "--port", str(port)],
+        [
+            *(sys.executable, "-m", "shelfware.cli.main", "demo", "--users", "60"),
+            *("--serve", "--port", str(port)),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
