@@ -61,7 +61,7 @@ def list_people(
     """People in id order after ``after``, with the seats they hold; and the next cursor."""
     stmt = select(Person).where(Person.id > after).order_by(Person.id).limit(limit + 1)
     if search:
-        stmt = stmt.where(Person.email.startswith(search.strip().lower()))
+        stmt = stmt.where(Person.email.startswith(search.strip().lower(), autoescape=True))
     people = list(session.scalars(stmt))
     more = len(people) > limit
     people = people[:limit]

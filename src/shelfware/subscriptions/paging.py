@@ -18,6 +18,7 @@ from shelfware.models import IntegrationProfile, ReclamationRule, SoftwareModel,
 from shelfware.profiles.service import DEFAULT_THRESHOLD_DAYS, get_profile
 from shelfware.ranges import Id, Name
 from shelfware.subscriptions.schemas import SubscriptionView
+from shelfware.subscriptions.service import subscription_view
 
 S = Subscription.__table__.c
 MAX_PAGE = 500
@@ -91,36 +92,16 @@ def page_subscriptions(
         stmt = stmt.where(Subscription.admin.is_(wanted.admin))
     if wanted.stale:
         stmt = stmt.where(stale_condition(session, now))
-    if wanted.search:
-        start = wanted.search.strip().lower().replace("\\", "").replace("%", "").replace("_", "")
-        if start:
-            stmt = stmt.where(
-                or_(
-                    func.lower(Subscription.username).startswith(start),
-                    func.lower(Subscription.email).startswith(start),
-                )
+    if wanted.search and (start := wanted.search.strip().lower()):
+        stmt = stmt.where(  # a prefix as typed: % and _ are text here, not wildcards
+            or_(
+                func.lower(Subscription.username).startswith(start, autoescape=True),
+                func.lower(Subscription.email).startswith(start, autoescape=True),
             )
+        )
     found = session.execute(stmt).all()
     more = len(found) > wanted.limit
-    rows = [
-        SubscriptionView(
-            id=sub.id,
-            profile=profile,
-            external_id=sub.external_id,
-            username=sub.username,
-            email=sub.email,
-            display_name=sub.display_name,
-            software_model=model.display_name,
-            edition=sub.edition,
-            active=sub.active,
-            admin=sub.admin,
-            created_in_app_at=sub.created_in_app_at,
-            last_activity_at=sub.last_activity_at,
-            person_id=sub.person_id,
-            gone_at=sub.gone_at,
-        )
-        for sub, profile, model in found[: wanted.limit]
-    ]
+    rows = [subscription_view(sub, profile, model) for sub, profile, model in found[: wanted.limit]]
     return SubscriptionPage(rows=rows, next_after=rows[-1].id if more and rows else None)
 
 

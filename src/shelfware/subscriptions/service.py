@@ -25,22 +25,23 @@ def list_subscriptions(session: Session, query: SubscriptionQuery) -> list[Subsc
         stmt = stmt.where(Subscription.profile_id == get_profile(session, query.profile).id)
     if not query.all:
         stmt = stmt.where(Subscription.active.is_(True), Subscription.gone_at.is_(None))
-    return [
-        SubscriptionView(
-            id=sub.id,
-            profile=profile,
-            external_id=sub.external_id,
-            username=sub.username,
-            email=sub.email,
-            display_name=sub.display_name,
-            software_model=model.display_name,
-            edition=sub.edition,
-            active=sub.active,
-            admin=sub.admin,
-            created_in_app_at=sub.created_in_app_at,
-            last_activity_at=sub.last_activity_at,
-            person_id=sub.person_id,
-            gone_at=sub.gone_at,
-        )
-        for sub, profile, model in session.execute(stmt)
-    ]
+    return [subscription_view(sub, profile, model) for sub, profile, model in session.execute(stmt)]
+
+
+def subscription_view(sub: Subscription, profile: str, model: SoftwareModel) -> SubscriptionView:
+    return SubscriptionView(
+        id=sub.id,
+        profile=profile,
+        external_id=sub.external_id,
+        username=sub.username,
+        email=sub.email,
+        display_name=sub.display_name,
+        software_model=model.display_name,
+        edition=sub.edition,
+        active=sub.active,
+        admin=sub.admin,
+        created_in_app_at=sub.created_in_app_at,
+        last_activity_at=sub.last_activity_at,
+        person_id=sub.person_id,
+        gone_at=sub.gone_at,
+    )
