@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from shelfware.api import errors
 from shelfware.api.app import create_api
 from shelfware.appstate import Workspace
 from shelfware.kit.clock import Clock, SystemClock
@@ -46,6 +47,7 @@ def create_app(
     )
     app.state.workspace = workspace
     app.mount(API_PREFIX, create_api(workspace))
+    errors.install_outer(app, API_PREFIX)
 
     # --- web workspace -----------------------------------------------------------------------
     install_web(app, workspace)  # pages, sign-in, /oauth/callback, /static, security headers

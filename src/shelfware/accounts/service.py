@@ -92,6 +92,34 @@ def token_view(token: ApiToken) -> TokenView:
     )
 
 
+def _insert(
+    session: Session,
+    clock: Clock,
+    row: User | ApiToken,
+    taken: str,
+    actor: str | None,
+    *,
+    action: str,
+    object_type: str,
+    **detail: str,
+) -> None:
+    """Add ``row`` (a unique name taken meanwhile is ``taken``) and its audit event."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise AccountError(taken) from None
+    audit.record(
+        session,
+        clock,
+        action=action,
+        object_type=object_type,
+        object_id=row.id,
+        actor=actor,
+        **detail,
+    )
+
+
 # --- users -------------------------------------------------------------------------------
 
 
@@ -99,11 +127,15 @@ def _find_user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
 
 
-def get_user(session: Session, username: str) -> UserView:
+def _existing_user(session: Session, username: str) -> User:
     user = _find_user(session, username)
     if user is None:
         raise AccountNotFound(f"no user named {username!r}")
-    return user_view(user)
+    return user
+
+
+def get_user(session: Session, username: str) -> UserView:
+    return user_view(_existing_user(session, username))
 
 
 def user_by_id(session: Session, user_id: int) -> UserView | None:
@@ -129,18 +161,14 @@ def create_user(
         created_at=now,
         password_changed_at=now,
     )
-    session.add(user)
-    try:
-        session.flush()
-    except IntegrityError:
-        raise AccountError(f"a user named {data.username!r} already exists") from None
-    audit.record(
+    _insert(
         session,
         clock,
+        user,
+        f"a user named {data.username!r} already exists",
+        actor,
         action="user.create",
         object_type="user",
-        object_id=user.id,
-        actor=actor,
         username=user.username,
         role=user.role,
     )
@@ -166,9 +194,7 @@ def set_password(
     session: Session, clock: Clock, username: str, password: str, *, actor: str | None = None
 ) -> UserView:
     UserCreate(username=username, password=password, role=Role.VIEWER)  # same length rules
-    user = _find_user(session, username)
-    if user is None:
-        raise AccountNotFound(f"no user named {username!r}")
+    user = _existing_user(session, username)
     user.password_hash = hash_password(password)
     user.password_changed_at = clock.now()
     audit.record(
@@ -192,9 +218,7 @@ def set_user(
     active: bool | None = None,
     actor: str | None = None,
 ) -> UserView:
-    user = _find_user(session, username)
-    if user is None:
-        raise AccountNotFound(f"no user named {username!r}")
+    user = _existing_user(session, username)
     changes: dict[str, object] = {}
     if role is not None and role.value != user.role:
         changes["role"] = [user.role, role.value]
@@ -233,18 +257,14 @@ def create_token(
         created_at=clock.now(),
         revoked=False,
     )
-    session.add(token)
-    try:
-        session.flush()
-    except IntegrityError:
-        raise AccountError(f"a token named {data.name!r} already exists") from None
-    audit.record(
+    _insert(
         session,
         clock,
+        token,
+        f"a token named {data.name!r} already exists",
+        actor,
         action="token.create",
         object_type="api_token",
-        object_id=token.id,
-        actor=actor,
         name=token.name,
         role=token.role,
     )

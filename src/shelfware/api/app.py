@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from shelfware.api import errors
 from shelfware.api.auth import permission_of
-from shelfware.api.routers import me
+from shelfware.api.routers import (
+    accounts,
+    candidates,
+    licensing,
+    profiles,
+    rules,
+    subscriptions,
+)
 from shelfware.appstate import Workspace
 
-ROUTERS = (me.router,)
+ROUTERS = (
+    accounts.router,
+    profiles.router,
+    subscriptions.router,
+    rules.router,
+    candidates.router,
+    licensing.router,
+)
+
+
+def guarded_routes(router: APIRouter) -> list[APIRoute]:
+    """The router's endpoints; raises when one names no permission (``allowed(...)``)."""
+    routes = [r for r in router.routes if isinstance(r, APIRoute)]
+    for route in routes:
+        if permission_of(route.dependant) is None:
+            raise RuntimeError(f"API route {route.path} names no permission (allowed(...))")
+    return routes
 
 
 def create_api(workspace: Workspace) -> FastAPI:
@@ -21,17 +44,14 @@ def create_api(workspace: Workspace) -> FastAPI:
         "reconciliation. Authenticate with `Authorization: Bearer TOKEN` "
         "(`shelfware tokens create NAME --role ROLE`).",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # Swagger UI loads from a CDN with inline scripts: not served
         redoc_url=None,
     )
     api.state.workspace = workspace
     errors.install(api)
     for router in ROUTERS:
-        api.include_router(router, responses=errors.ERROR_RESPONSES)
-    for route in api.routes:
-        if isinstance(route, APIRoute):
+        for route in guarded_routes(router):
             needed = permission_of(route.dependant)
-            if needed is None:
-                raise RuntimeError(f"API route {route.path} names no permission (allowed(...))")
-            route.openapi_extra = {**(route.openapi_extra or {}), "x-permission": needed.value}
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-permission": str(needed)}
+        api.include_router(router, responses=errors.ERROR_RESPONSES)
     return api

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -57,7 +57,7 @@ class ErrorBody(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody, "description": CODES[status]}
-    for status in (401, 403, 404, 409, 422)
+    for status in (400, 401, 403, 404, 409, 422)
 }
 
 
@@ -140,6 +140,19 @@ def install(app: FastAPI) -> None:
     for database in DATABASE_ERRORS:
         app.add_exception_handler(database, _database)
     app.add_exception_handler(Exception, _unexpected)
+
+
+def install_outer(app: FastAPI, prefix: str) -> None:
+    """On the app the API is mounted in: a request under ``prefix`` that the mount could not
+    take (e.g. a path with an encoded newline) still gets the API's error body."""
+    from fastapi.exception_handlers import http_exception_handler
+
+    @app.exception_handler(StarletteHTTPException)
+    async def outer_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(prefix):
+            message = exc.detail if isinstance(exc.detail, str) else "request refused"
+            return error_response(exc.status_code, message, headers=exc.headers)
+        return await http_exception_handler(request, exc)
 
 
 def _text(exc: BaseException) -> str:

@@ -19,5 +19,6 @@ def serve(
     from shelfware.serve import create_app
 
     app = create_app(settings(), clock=clock())
-    console.print(f"shelfware on http://{host}:{port} (API: http://{host}:{port}/api/v1/docs)")
+    base = f"http://{host}:{port}"
+    console.print(f"shelfware on {base} (API: {base}/api/v1, its document: /api/v1/openapi.json)")
     uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)

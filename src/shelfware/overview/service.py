@@ -37,7 +37,7 @@ from shelfware.overview.schemas import (
     ProfileSavings,
     Renewal,
 )
-from shelfware.subscriptions.paging import stale_condition
+from shelfware.subscriptions.service import stale_condition
 
 S = Subscription.__table__.c
 RENEWALS_SHOWN = 10

@@ -29,6 +29,7 @@ from shelfware.profiles.oauth import (
     DEFAULT_CALLBACK_PORT,
     AuthorizationError,
     LoopbackCallback,
+    PendingAuthorization,
     begin,
     check_callback,
     exchange,
@@ -97,6 +98,40 @@ async def authorize_profile(
     with db.transaction() as session:
         store_authorization(session, keys, clock, get_profile(session, name), tokens)
     return tokens
+
+
+def start_authorization(
+    session: Session, keys: KeyRing, name: str, redirect_uri: str
+) -> PendingAuthorization:
+    """The authorization URL for a person to open, when the redirect lands on a callback of
+    ours (``/oauth/callback`` of ``shelfware serve``); keep the result until it comes back."""
+    profile = get_profile(session, name)
+    endpoints = endpoints_of(profile)
+    client_id = secrets_of(profile, keys).get("client_id")
+    if not client_id:
+        raise ProfileError(
+            f"profile {name!r} has no OAuth client id: create it with OAuth and a client id"
+        )
+    return begin(profile.url, endpoints, client_id, redirect_uri)
+
+
+async def finish_authorization(
+    db: Database,
+    keys: KeyRing,
+    clock: Clock,
+    name: str,
+    pending: PendingAuthorization,
+    params: dict[str, str],
+) -> None:
+    """Check the redirect's query, trade the code for tokens and store them (encrypted)."""
+    code = check_callback(pending, params)
+    with db.sessions() as session:
+        secrets = secrets_of(get_profile(session, name), keys)
+    tokens = await exchange(
+        pending, code, secrets.get("client_id", ""), secrets.get("client_secret")
+    )
+    with db.transaction() as session:
+        store_authorization(session, keys, clock, get_profile(session, name), tokens)
 
 
 def token_secrets(tokens: TokenSet) -> dict[str, str]:
@@ -198,9 +233,11 @@ __all__ = [
     "AuthorizationError",
     "authorize_profile",
     "endpoints_of",
+    "finish_authorization",
     "listen_for_rotations",
     "mark_reauthorization_required",
     "needs_reauthorization",
     "save_rotated_secrets",
+    "start_authorization",
     "store_authorization",
 ]

@@ -85,3 +85,25 @@ class KeyRotation(BaseModel):
 
     credentials: int
     keys: int
+
+
+class RunView(BaseModel):
+    """One sync run of a profile, with its counts and error (run history)."""
+
+    id: int
+    profile: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    pages: int
+    requests: int
+    retries: int
+    accounts: int
+    created: int
+    updated: int
+    gone: int
+    activity_updates: int
+    candidates_created: int
+    candidates_canceled: int
+    candidates_closed: int
+    error: str | None

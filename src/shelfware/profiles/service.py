@@ -46,6 +46,7 @@ from shelfware.profiles.schemas import (
     Processes,
     ProfileCreate,
     ProfileView,
+    RunView,
 )
 from shelfware.ranges import MAX_NAME
 
@@ -428,10 +429,9 @@ def set_processes(
     """Turn processes on or off; returns what changed, in words."""
     checked = ProcessChange(activity=activity, reclaim=reclaim, analyze_from=analyze_from)
     activity, reclaim, analyze_from = checked.activity, checked.reclaim, checked.analyze_from
-    cls = connector_class(profile.kind)
+    capabilities = capabilities_of(connector_class(profile.kind), profile.options or {})
     changes: list[str] = []
     if activity is not None and activity != profile.process_activity:
-        capabilities = capabilities_of(cls, profile.options or {})
         if activity and not capabilities.activity:
             raise ProfileError(f"{profile.kind} has no user activity API to pull from")
         profile.process_activity = activity
@@ -527,3 +527,44 @@ def view(session: Session, profile: IntegrationProfile) -> ProfileView:
         next_refresh_at=profile.next_refresh_at,
         options=shown_options(profile.options or {}),
     )
+
+
+def list_runs(
+    session: Session,
+    profile: IntegrationProfile | None,
+    *,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[RunView]:
+    """A profile's sync runs (every profile's with ``None``), newest first (``before_id``: the
+    page after that run)."""
+    stmt = select(SyncRun, IntegrationProfile.name).join(
+        IntegrationProfile, IntegrationProfile.id == SyncRun.profile_id
+    )
+    if profile is not None:
+        stmt = stmt.where(SyncRun.profile_id == profile.id)
+    if before_id is not None:
+        stmt = stmt.where(SyncRun.id < before_id)
+    runs = session.execute(stmt.order_by(SyncRun.id.desc()).limit(limit))
+    return [
+        RunView(
+            id=run.id,
+            profile=name,
+            status=run.status,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            pages=run.pages,
+            requests=run.requests,
+            retries=run.retries,
+            accounts=run.accounts,
+            created=run.created,
+            updated=run.updated,
+            gone=run.gone,
+            activity_updates=run.activity_updates,
+            candidates_created=run.candidates_created,
+            candidates_canceled=run.candidates_canceled,
+            candidates_closed=run.candidates_closed,
+            error=run.error,
+        )
+        for run, name in runs
+    ]

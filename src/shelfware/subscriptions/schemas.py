@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from shelfware.ranges import Name, View
+from shelfware.ranges import Instant, Name, View
 
 
 class SubscriptionQuery(BaseModel):
@@ -33,3 +34,71 @@ class SubscriptionView(View):
     last_activity_at: datetime | None
     person_id: int | None
     gone_at: datetime | None
+
+
+class SubscriptionSort(StrEnum):
+    ID = "id"
+    USERNAME = "username"
+    LAST_ACTIVITY = "last_activity_at"
+
+
+PAGE_LIMIT = 500
+
+
+class SubscriptionPageQuery(BaseModel):
+    """One page of a subscriptions listing, filtered and sorted, paged by an opaque cursor
+    (keyset paging: every page costs the same at a million rows). Sorting by user name or
+    last activity puts accounts without one first (never used: the most idle)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: Name | None = None
+    model: Name | None = Field(default=None, description="'Publisher Product Edition' or id")
+    all: bool = Field(default=False, description="also accounts that hold no seat any more")
+    admin: bool | None = None
+    q: Name | None = Field(default=None, description="part of the user name or email")
+    idle_since: Instant | None = Field(
+        default=None, description="only accounts with no activity since this instant"
+    )
+    stale_at: Instant | None = Field(
+        default=None,
+        description="only seats stale at this instant: idle past their model's rule threshold "
+        "(never used: created before it), as reconciliation counts stale",
+    )
+    sort: SubscriptionSort = SubscriptionSort.ID
+    descending: bool = False
+    limit: int = Field(default=50, ge=1, le=PAGE_LIMIT)
+    cursor: str | None = Field(default=None, max_length=1000)
+
+
+class SubscriptionPage(View):
+    items: list[SubscriptionView]
+    next_cursor: str | None
+
+
+class PersonView(View):
+    id: int
+    email: str
+    display_name: str | None
+    created_at: datetime
+    subscriptions: int  # accounts linked to this person that hold a seat
+
+
+class PeoplePage(View):
+    items: list[PersonView]
+    next_cursor: str | None
+
+
+class EntitlementRow(View):
+    id: int
+    software_model: str
+    seats: int
+    unit_cost: float
+    currency: str
+    billing_period: str
+    term_start: date | None
+    term_end: date | None
+    renewal_date: date | None
+    notice_date: date | None
+    contract_ref: str | None
+    created_at: datetime

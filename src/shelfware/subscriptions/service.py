@@ -1,13 +1,76 @@
-"""Listing the accounts that hold seats. Services never commit: the caller owns the session."""
+"""Listing the accounts that hold seats, the people behind them, and the entitlements.
+Services never commit: the caller owns the session."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from shelfware.models import IntegrationProfile, SoftwareModel, Subscription
-from shelfware.profiles.service import get_profile
-from shelfware.subscriptions.schemas import SubscriptionQuery, SubscriptionView
+from shelfware.kit.clock import utc
+from shelfware.kit.db import UTCDateTime
+from shelfware.licensing.service import LicensingError, find_model
+from shelfware.models import (
+    Entitlement,
+    IntegrationProfile,
+    Person,
+    ReclamationRule,
+    SoftwareModel,
+    Subscription,
+)
+from shelfware.profiles.service import DEFAULT_THRESHOLD_DAYS, get_profile
+from shelfware.subscriptions.schemas import (
+    EntitlementRow,
+    PeoplePage,
+    PersonView,
+    SubscriptionPage,
+    SubscriptionPageQuery,
+    SubscriptionQuery,
+    SubscriptionSort,
+    SubscriptionView,
+)
+
+S = Subscription.__table__.c
+
+
+def _joined() -> Select[Subscription, str, SoftwareModel]:
+    return (
+        select(Subscription, IntegrationProfile.name, SoftwareModel)
+        .join(IntegrationProfile, IntegrationProfile.id == Subscription.profile_id)
+        .join(SoftwareModel, SoftwareModel.id == Subscription.software_model_id)
+    )
+
+
+def _views(rows: Iterable[Any]) -> list[SubscriptionView]:
+    return [
+        SubscriptionView(
+            id=sub.id,
+            profile=profile,
+            external_id=sub.external_id,
+            username=sub.username,
+            email=sub.email,
+            display_name=sub.display_name,
+            software_model=model.display_name,
+            edition=sub.edition,
+            active=sub.active,
+            admin=sub.admin,
+            created_in_app_at=sub.created_in_app_at,
+            last_activity_at=sub.last_activity_at,
+            person_id=sub.person_id,
+            gone_at=sub.gone_at,
+        )
+        for sub, profile, model in rows
+    ]
+
+
+def _holds_seat() -> ColumnElement[bool]:
+    return and_(Subscription.active.is_(True), Subscription.gone_at.is_(None))
 
 
 def list_subscriptions(session: Session, query: SubscriptionQuery) -> list[SubscriptionView]:
@@ -15,33 +78,260 @@ def list_subscriptions(session: Session, query: SubscriptionQuery) -> list[Subsc
 
     An unknown profile name raises ``ProfileNotFound`` rather than returning nothing.
     """
-    stmt = (
-        select(Subscription, IntegrationProfile.name, SoftwareModel)
-        .join(IntegrationProfile, IntegrationProfile.id == Subscription.profile_id)
-        .join(SoftwareModel, SoftwareModel.id == Subscription.software_model_id)
-        .order_by(IntegrationProfile.name, Subscription.id)
-    )
+    stmt = _joined().order_by(IntegrationProfile.name, Subscription.id)
     if query.profile is not None:
         stmt = stmt.where(Subscription.profile_id == get_profile(session, query.profile).id)
     if not query.all:
-        stmt = stmt.where(Subscription.active.is_(True), Subscription.gone_at.is_(None))
-    return [subscription_view(sub, profile, model) for sub, profile, model in session.execute(stmt)]
+        stmt = stmt.where(_holds_seat())
+    return _views(session.execute(stmt))
 
 
-def subscription_view(sub: Subscription, profile: str, model: SoftwareModel) -> SubscriptionView:
-    return SubscriptionView(
-        id=sub.id,
-        profile=profile,
-        external_id=sub.external_id,
-        username=sub.username,
-        email=sub.email,
-        display_name=sub.display_name,
-        software_model=model.display_name,
-        edition=sub.edition,
-        active=sub.active,
-        admin=sub.admin,
-        created_in_app_at=sub.created_in_app_at,
-        last_activity_at=sub.last_activity_at,
-        person_id=sub.person_id,
-        gone_at=sub.gone_at,
+def _instant(value: datetime) -> Any:
+    return literal(value, UTCDateTime())
+
+
+def stale_condition(session: Session, now: datetime) -> Any:
+    """SQL true for a seat idle past its model's rule threshold (never-used accounts count
+    once past the grace period), as ``licensing.count_stale`` defines stale."""
+    thresholds = dict(
+        session.execute(
+            select(ReclamationRule.software_model_id, ReclamationRule.threshold_days)
+        ).all()
     )
+    cut: Any = _instant(now - timedelta(days=DEFAULT_THRESHOLD_DAYS))
+    if thresholds:
+        cut = case(
+            *[
+                (S.software_model_id == model_id, _instant(now - timedelta(days=days)))
+                for model_id, days in thresholds.items()
+            ],
+            else_=cut,
+        )
+    last = S.last_activity_at
+    since = func.coalesce(S.created_in_app_at, S.first_seen_at)
+    return or_(and_(last.is_not(None), last < cut), and_(last.is_(None), since <= cut))
+
+
+# --- keyset paging -------------------------------------------------------------------------
+
+
+class CursorError(ValueError):
+    """A cursor that this listing did not hand out (or for another sort)."""
+
+
+def encode_cursor(sort: str, descending: bool, value: Any, last_id: int) -> str:
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps([sort, descending, value, last_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str, descending: bool) -> tuple[Any, int]:
+    """(sort value, id) of the last row of the previous page."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        got_sort, got_desc, value, last_id = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise CursorError("cursor is not one this listing handed out") from None
+    if got_sort != sort or got_desc != descending or type(last_id) is not int:
+        raise CursorError("cursor belongs to another sort order: start again without it")
+    if value is not None and not isinstance(value, str):
+        raise CursorError("cursor is not one this listing handed out")
+    return value, last_id
+
+
+def keyset_page(
+    session: Session,
+    stmt: Any,
+    column: Any,
+    id_column: Any,
+    *,
+    descending: bool,
+    after: tuple[Any, int] | None,
+    limit: int,
+) -> list[Any]:
+    """Up to ``limit + 1`` rows after ``after`` = (sort value, id) in the order: NULLs first
+    (by id), then by value and id; all reversed when ``descending``. The NULLs and the values
+    are read as two segments so that a plain ``(column, id)`` index serves every page on
+    SQLite and PostgreSQL alike (their NULL orders differ)."""
+    by_id = [id_column.desc() if descending else id_column.asc()]
+    by_value = [column.desc(), *by_id] if descending else [column.asc(), *by_id]
+    nullable = column is not id_column
+    is_null, not_null = column.is_(None), column.is_not(None)
+    if after is None:
+        plan = [(not_null, by_value)]
+        if nullable:
+            plan.insert(len(plan) if descending else 0, (is_null, by_id))
+    elif after[0] is None:  # the previous page ended among the NULLs
+        beyond_id = id_column < after[1] if descending else id_column > after[1]
+        plan = [(and_(is_null, beyond_id) if nullable else beyond_id, by_id)]
+        if not descending and nullable:
+            plan.append((not_null, by_value))
+    else:
+        value, last_id = after
+        beyond = (
+            or_(column < value, and_(column == value, id_column < last_id))
+            if descending
+            else or_(column > value, and_(column == value, id_column > last_id))
+        )
+        plan = [(and_(not_null, beyond), by_value)]
+        if descending and nullable:
+            plan.append((is_null, by_id))
+    rows: list[Any] = []
+    for where, order in plan:
+        if len(rows) > limit:
+            break
+        rows += session.execute(stmt.where(where).order_by(*order).limit(limit + 1 - len(rows)))
+    return rows
+
+
+def _sort_value(sort: SubscriptionSort, text: str | None) -> Any:
+    if text is None or sort is not SubscriptionSort.LAST_ACTIVITY:
+        return text
+    try:
+        return utc(datetime.fromisoformat(text))
+    except ValueError:
+        raise CursorError("cursor is not one this listing handed out") from None
+
+
+def page_subscriptions(session: Session, query: SubscriptionPageQuery) -> SubscriptionPage:
+    """One page of subscriptions; pass ``next_cursor`` back for the next one."""
+    stmt = _joined()
+    if query.profile is not None:
+        stmt = stmt.where(Subscription.profile_id == get_profile(session, query.profile).id)
+    if query.model is not None:
+        try:
+            model_id = find_model(session, query.model).id
+        except LicensingError as exc:
+            raise LookupError(str(exc)) from None
+        stmt = stmt.where(Subscription.software_model_id == model_id)
+    if not query.all:
+        stmt = stmt.where(_holds_seat())
+    if query.admin is not None:
+        stmt = stmt.where(Subscription.admin.is_(query.admin))
+    if query.q:
+        pattern = (
+            "%"
+            + query.q.lower().replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+            + "%"
+        )
+        stmt = stmt.where(
+            or_(
+                func.lower(Subscription.username).like(pattern, escape="\\"),
+                func.lower(Subscription.email).like(pattern, escape="\\"),
+            )
+        )
+    if query.idle_since is not None:
+        stmt = stmt.where(
+            or_(
+                Subscription.last_activity_at.is_(None),
+                Subscription.last_activity_at < query.idle_since,
+            )
+        )
+    if query.stale_at is not None:
+        stmt = stmt.where(stale_condition(session, utc(query.stale_at)))
+    after = None
+    if query.cursor:
+        text, last_id = decode_cursor(query.cursor, query.sort.value, query.descending)
+        after = (_sort_value(query.sort, text), last_id)
+    column = getattr(Subscription, query.sort.value)
+    rows = keyset_page(
+        session,
+        stmt,
+        column,
+        Subscription.id,
+        descending=query.descending,
+        after=after,
+        limit=query.limit,
+    )
+    items = _views(rows[: query.limit])
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = items[-1]
+        value = None if query.sort is SubscriptionSort.ID else getattr(last, query.sort.value)
+        next_cursor = encode_cursor(query.sort.value, query.descending, value, last.id)
+    return SubscriptionPage(items=items, next_cursor=next_cursor)
+
+
+# --- people and entitlements ---------------------------------------------------------------
+
+
+def page_people(
+    session: Session, *, q: str | None = None, cursor: str | None = None, limit: int = 50
+) -> PeoplePage:
+    """People by id, each with the number of seats their accounts hold."""
+    stmt = select(Person)
+    if q:
+        stmt = stmt.where(func.lower(Person.email).contains(q.lower(), autoescape=True))
+    after = None
+    if cursor:
+        _, last_id = decode_cursor(cursor, "id", False)
+        after = (None, last_id)
+    rows = keyset_page(
+        session, stmt, Person.id, Person.id, descending=False, after=after, limit=limit
+    )
+    people: Sequence[Person] = [row[0] for row in rows[:limit]]
+    held = session.execute(
+        select(Subscription.person_id, func.count())
+        .where(Subscription.person_id.in_([p.id for p in people]), _holds_seat())
+        .group_by(Subscription.person_id)
+    )
+    counts = {person_id: count for person_id, count in held if person_id is not None}
+    items = [
+        PersonView(
+            id=p.id,
+            email=p.email,
+            display_name=p.display_name,
+            created_at=p.created_at,
+            subscriptions=counts.get(p.id, 0),
+        )
+        for p in people
+    ]
+    next_cursor = encode_cursor("id", False, None, items[-1].id) if len(rows) > limit else None
+    return PeoplePage(items=items, next_cursor=next_cursor)
+
+
+def get_person(session: Session, person_id: int) -> tuple[PersonView, list[SubscriptionView]]:
+    person = session.get(Person, person_id)
+    if person is None:
+        raise LookupError(f"no person with id {person_id}")
+    subs = _views(
+        session.execute(
+            _joined().where(Subscription.person_id == person_id).order_by(Subscription.id)
+        )
+    )
+    held = sum(1 for s in subs if s.active and s.gone_at is None)
+    view = PersonView(
+        id=person.id,
+        email=person.email,
+        display_name=person.display_name,
+        created_at=person.created_at,
+        subscriptions=held,
+    )
+    return view, subs
+
+
+def list_entitlements(session: Session) -> list[EntitlementRow]:
+    """Every entitlement, by software model then id (a read the licensing service lacks)."""
+    stmt = (
+        select(Entitlement, SoftwareModel)
+        .join(SoftwareModel, SoftwareModel.id == Entitlement.software_model_id)
+        .order_by(SoftwareModel.publisher, SoftwareModel.product, Entitlement.id)
+    )
+    return [
+        EntitlementRow(
+            id=e.id,
+            software_model=m.display_name,
+            seats=e.seats,
+            unit_cost=float(e.unit_cost),
+            currency=e.currency,
+            billing_period=e.billing_period,
+            term_start=e.term_start,
+            term_end=e.term_end,
+            renewal_date=e.renewal_date,
+            notice_date=e.notice_date,
+            contract_ref=e.contract_ref,
+            created_at=e.created_at,
+        )
+        for e, m in session.execute(stmt)
+    ]

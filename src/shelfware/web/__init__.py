@@ -25,6 +25,7 @@ def install_web(app: FastAPI, workspace: Workspace, *, secure_cookies: bool = Tr
     from shelfware.web.templating import render
 
     app.state.web = WebContext(
+        workspace=workspace,
         store=workspace.store,
         clock=workspace.clock,
         sealer=SessionSealer(workspace.store.keys, lambda: workspace.clock.now().timestamp()),

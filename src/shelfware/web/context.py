@@ -10,8 +10,8 @@ from typing import Any
 from starlette.requests import Request
 
 from shelfware.accounts.roles import Permission, allows
+from shelfware.appstate import Workspace
 from shelfware.kit.clock import Clock
-from shelfware.profiles.oauth import PendingAuthorization
 from shelfware.store import Store
 from shelfware.web.security import SessionSealer, SignInLimiter, WebSession
 
@@ -28,21 +28,14 @@ class Viewer:
         return allows(self.role, Permission(permission))
 
 
-@dataclass(frozen=True)
-class PendingOAuth:
-    profile: str
-    user_id: int
-    pending: PendingAuthorization
-
-
 @dataclass
 class WebContext:
+    workspace: Workspace
     store: Store
     clock: Clock
     sealer: SessionSealer
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
     secure_cookies: bool = True
-    oauth: dict[str, PendingOAuth] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     dashboard: dict[str, Any] = field(default_factory=dict)
     # what to do after a change (install_web: recount the dashboard's figures)

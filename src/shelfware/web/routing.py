@@ -83,7 +83,8 @@ def guard(permission: Permission | None) -> Callable[[Request], Any]:
         request.state.viewer = viewer
         if permission is not None:
             if viewer is None:
-                raise SignInNeeded(request.url.path)
+                query = request.url.query
+                raise SignInNeeded(request.url.path + (f"?{query}" if query else ""))
             if not viewer.can(permission):
                 raise Refused(403, f"Your role ({viewer.role}) does not allow this.")
         # audit events recorded by this request (and the syncs it starts) name the person
@@ -115,7 +116,7 @@ def page(
 
 
 def sign_in_path(next_path: str) -> str:
-    return "/sign-in?next=" + quote(next_path, safe="/")
+    return "/sign-in?next=" + quote(next_path, safe="")
 
 
 def local_path(target: str | None, default: str = "/") -> str:

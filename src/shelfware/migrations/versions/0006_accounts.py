@@ -1,4 +1,5 @@
-"""accounts: local users (argon2 hashes) and API tokens (SHA-256 digests)
+"""accounts: local users (argon2 hashes) and API tokens (SHA-256 digests); keyset-paging
+indexes on subscriptions (user name, last activity)
 
 Revision ID: 0006
 Revises: 0004
@@ -59,7 +60,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_token_token_hash")),
     )
 
+    with op.batch_alter_table("subscription", schema=None) as batch_op:
+        batch_op.create_index("ix_subscription_username_id", ["username", "id"], unique=False)
+        batch_op.create_index(
+            "ix_subscription_last_activity_at_id", ["last_activity_at", "id"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("subscription", schema=None) as batch_op:
+        batch_op.drop_index("ix_subscription_last_activity_at_id")
+        batch_op.drop_index("ix_subscription_username_id")
     op.drop_table("api_token")
     op.drop_table("app_user")

@@ -9,27 +9,29 @@ from starlette.responses import Response
 from shelfware.accounts.roles import Permission
 from shelfware.licensing import service as licensing
 from shelfware.licensing.schemas import EntitlementCreate
-from shelfware.overview import lists
+from shelfware.overview.lists import model_choices
 from shelfware.overview.service import upcoming_renewals
-from shelfware.subscriptions.paging import SubscriptionFilter, page_subscriptions, software_models
+from shelfware.profiles import service as profiles
+from shelfware.subscriptions.schemas import SubscriptionPageQuery
+from shelfware.subscriptions.service import list_entitlements, page_people, page_subscriptions
 from shelfware.web.context import web_context
 from shelfware.web.errors import USER_ERRORS, one_line
 from shelfware.web.routing import Refused, page
 from shelfware.web.templating import redirect, render
 
 
-def _filter(request: Request) -> SubscriptionFilter:
+def _query(request: Request) -> SubscriptionPageQuery:
     q = request.query_params
     raw = {
         "profile": q.get("profile") or None,
         "model": q.get("model") or None,
-        "stale": q.get("stale") == "on",
         "admin": {"yes": True, "no": False}.get(q.get("admin", "")),
-        "search": q.get("search") or None,
-        "after": q.get("after") or 0,
+        "q": q.get("search") or None,
+        "cursor": q.get("cursor") or None,
+        "stale_at": web_context(request).clock.now() if q.get("stale") == "on" else None,
     }
     try:
-        return SubscriptionFilter.model_validate(raw)
+        return SubscriptionPageQuery.model_validate(raw)
     except ValidationError as exc:
         raise Refused(400, one_line(exc)) from None
 
@@ -37,18 +39,18 @@ def _filter(request: Request) -> SubscriptionFilter:
 @page("GET", "/subscriptions", Permission.SUBSCRIPTIONS_READ)
 async def subscriptions(request: Request) -> Response:
     ctx = web_context(request)
-    wanted = _filter(request)
+    wanted = _query(request)
     with ctx.store.db.sessions() as session:
         try:
-            found = page_subscriptions(session, wanted, ctx.clock.now())
+            found = page_subscriptions(session, wanted)
         except USER_ERRORS as exc:
             raise Refused(400, one_line(exc)) from None
-        models = software_models(session)
-    rows_only = request.headers.get("hx-request") == "true" and wanted.after > 0
-    query = {k: v for k, v in request.query_params.items() if k != "after"}
+        models = model_choices(session)
+    more_only = request.headers.get("hx-request") == "true" and wanted.cursor is not None
+    query = {k: v for k, v in request.query_params.items() if k != "cursor"}
     return render(
         request,
-        "subscription_rows.html" if rows_only else "subscriptions.html",
+        "subscription_rows.html" if more_only else "subscriptions.html",
         {"page": found, "wanted": wanted, "models": models, "query": query},
     )
 
@@ -56,35 +58,37 @@ async def subscriptions(request: Request) -> Response:
 @page("GET", "/people", Permission.PEOPLE_READ)
 async def people(request: Request) -> Response:
     ctx = web_context(request)
-    after = request.query_params.get("after", "0")
+    cursor = request.query_params.get("cursor") or None
     search = request.query_params.get("search") or None
-    if not after.isdigit() or len(after) > 19 or (search and len(search) > 200):
-        raise Refused(400, "after: must be a record id; search: at most 200 characters")
+    if (cursor and len(cursor) > 1000) or (search and len(search) > 200):
+        raise Refused(400, "cursor: at most 1000 characters; search: at most 200")
     with ctx.store.db.sessions() as session:
-        rows, next_after = lists.list_people(session, after=int(after), search=search)
-    return render(
-        request, "people.html", {"people": rows, "next_after": next_after, "search": search}
-    )
+        try:
+            found = page_people(session, q=search, cursor=cursor)
+        except USER_ERRORS as exc:
+            raise Refused(400, one_line(exc)) from None
+    return render(request, "people.html", {"page": found, "search": search})
 
 
 @page("GET", "/runs", Permission.RUNS_READ)
 async def runs(request: Request) -> Response:
     ctx = web_context(request)
-    profile = request.query_params.get("profile") or None
+    name = request.query_params.get("profile") or None
     with ctx.store.db.sessions() as session:
         try:
-            rows = lists.list_runs(session, profile=profile)
+            profile = profiles.get_profile(session, name) if name else None
+            rows = profiles.list_runs(session, profile, limit=100)
         except USER_ERRORS as exc:
             raise Refused(404, one_line(exc)) from None
-    return render(request, "runs.html", {"runs": rows, "profile": profile})
+    return render(request, "runs.html", {"runs": rows, "profile": name})
 
 
 def _entitlements_page(request: Request, error: str | None = None, status: int = 200) -> Response:
     ctx = web_context(request)
     with ctx.store.db.sessions() as session:
-        rows = lists.list_entitlements(session)
+        rows = list_entitlements(session)
         renewals = upcoming_renewals(session, ctx.clock.now())
-        models = software_models(session)
+        models = model_choices(session)
     return render(
         request,
         "entitlements.html",

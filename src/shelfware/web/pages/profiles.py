@@ -12,13 +12,11 @@ from starlette.responses import Response
 
 from shelfware.accounts.roles import Permission
 from shelfware.overview import catalogue
-from shelfware.overview.lists import list_runs
 from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
-from shelfware.profiles.oauth import begin
 from shelfware.profiles.schemas import ProfileCreate
 from shelfware.sync.service import sync_profile
-from shelfware.web.context import PendingOAuth, WebContext, viewer_of, web_context
+from shelfware.web.context import WebContext, web_context
 from shelfware.web.errors import USER_ERRORS, one_line
 from shelfware.web.routing import Refused, page
 from shelfware.web.templating import redirect, render
@@ -123,7 +121,7 @@ def _load(request: Request, name: str) -> Any:
             profile = profiles.get_profile(session, name)
         except profiles.ProfileNotFound as exc:
             raise Refused(404, one_line(exc)) from None
-        return profiles.view(session, profile), list_runs(session, profile=name, limit=10)
+        return profiles.view(session, profile), profiles.list_runs(session, profile, limit=10)
 
 
 @page("GET", "/profiles/{name}", Permission.PROFILES_READ)
@@ -179,20 +177,14 @@ async def _sync(ctx: WebContext, name: str) -> None:
 async def profile_authorize(request: Request, name: str) -> Response:
     """Start the OAuth authorization code flow: the app redirects back to /oauth/callback."""
     ctx = web_context(request)
-    with ctx.store.db.sessions() as session:
-        try:
-            profile = profiles.get_profile(session, name)
-            endpoints = authorization.endpoints_of(profile)
-            client_id = profiles.secrets_of(profile, ctx.store.keys).get("client_id", "")
-            pending = begin(
-                profile.url,
-                endpoints,
-                client_id,
-                str(request.url_for("oauth_callback")),
+    try:
+        with ctx.store.db.sessions() as session:
+            pending = authorization.start_authorization(
+                session, ctx.store.keys, name, str(request.url_for("oauth_callback"))
             )
-        except USER_ERRORS as exc:
-            return redirect(request, f"/profiles/{name}", f"Cannot authorize: {one_line(exc)}")
-    ctx.oauth[pending.state] = PendingOAuth(name, viewer_of(request).user_id, pending)
+    except USER_ERRORS as exc:
+        return redirect(request, f"/profiles/{name}", f"Cannot authorize: {one_line(exc)}")
+    ctx.workspace.authorizations.add(name, pending)
     # a page with the consent link rather than a redirect: the person sees where they go, and
     # the CSP's form-action 'self' stays strict (it also governs a form's redirects)
     return render(request, "authorize.html", {"profile": name, "url": pending.url})

@@ -1,0 +1,28 @@
+"""What endpoints share: the workspace, and JSON-safe shapes for service results."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Path
+
+from shelfware.api.auth import workspace
+from shelfware.appstate import Workspace
+from shelfware.ranges import MAX_ID, MAX_NAME
+
+Ws = Annotated[Workspace, Depends(workspace)]
+ProfileName = Annotated[
+    str, Path(min_length=1, max_length=MAX_NAME, description="the profile's name")
+]
+RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="a record id")]
+
+
+def jsonable(value: Any) -> Any:
+    """Mappings and sequences as plain JSON values (facts of a validation report)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
