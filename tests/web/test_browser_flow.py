@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from shelfware.connectors.registry import connector_class
 from shelfware.licensing import service as licensing
 from shelfware.models import AuditEvent, CandidateState, ReclamationRule, RemovalCandidate
 from shelfware.reclamation import service as reclamation
@@ -70,11 +71,10 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
         page.goto(base + "/profiles/new")
         page.select_option("#kind", "rally")
         page.click("text=Choose")
-        assert page.locator("table.privileges").count() == 1
-        assert (
-            "Subscription Administrator" in page.inner_text("table.privileges")
-            or page.locator("table.privileges tbody tr").count() >= 2
-        )
+        needs = connector_class("rally").permissions
+        assert page.locator("table.privileges tbody tr").count() == len(needs) == 3
+        table = page.inner_text("table.privileges")
+        assert all(p.role in table and str(p.process) in table for p in needs)
         shot(page, "profile-wizard")
         page.fill("input[name=name]", "rally-web")
         page.fill("input[name=url]", rally.url)
