@@ -155,12 +155,16 @@ def test_sessions_expire_and_end_with_a_password_change(web: Web) -> None:
     assert client.get("/").headers["location"].startswith("/sign-in")
 
 
-def test_sign_out_ends_the_session_in_the_browser(web: Web) -> None:
+def test_sign_out_ends_the_session_even_for_a_copy_of_the_cookie(web: Web) -> None:
     client, token = signed_in(web, "viewer")
+    copy = client.cookies["shelfware_session"]
     response = client.post("/sign-out", data={"csrf_token": token})
     assert response.status_code == 303
     assert 'shelfware_session=""' in response.headers["set-cookie"]
     assert client.get("/").headers["location"].startswith("/sign-in")
+    thief = web.client()
+    thief.cookies.set("shelfware_session", copy)
+    assert thief.get("/").headers["location"].startswith("/sign-in")
 
 
 def test_sign_in_is_rate_limited_per_user_name_and_address(web: Web) -> None:
@@ -214,8 +218,11 @@ def test_headers_no_inline_code_and_no_secret_on_any_page(web: Web) -> None:
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["referrer-policy"] == "same-origin"
+        assert response.headers["cache-control"] == "no-store"
         assert not INLINE.search(response.text), (path, INLINE.search(response.text))
         assert SECRET not in response.text, path
+    api = client.get("/api/v1/openapi.json")
+    assert api.headers["x-content-type-options"] == "nosniff"
     static = client.get("/static/htmx.min.js")
     assert static.status_code == 200 and "Zero-Clause BSD" in static.text[:400]
     cookie = signed_in(web, "viewer")[0].cookies

@@ -13,7 +13,7 @@ from shelfware.accounts.roles import Permission, allows
 from shelfware.appstate import Workspace
 from shelfware.kit.clock import Clock
 from shelfware.store import Store
-from shelfware.web.security import SessionSealer, SignInLimiter, WebSession
+from shelfware.web.security import EndedSessions, SessionSealer, SignInLimiter, WebSession
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class WebContext:
     clock: Clock
     sealer: SessionSealer
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
+    ended: EndedSessions = field(default_factory=EndedSessions)
     secure_cookies: bool = True
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     dashboard: dict[str, Any] = field(default_factory=dict)

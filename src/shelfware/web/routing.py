@@ -74,6 +74,8 @@ def guard(permission: Permission | None) -> Callable[[Request], Any]:
     async def check(request: Request) -> AsyncIterator[None]:
         ctx = web_context(request)
         session = ctx.sealer.open(request.cookies.get(COOKIE))
+        if session is not None and ctx.ended.ended(session, ctx.sealer.now()):
+            session = None
         request.state.web_session = session
         if request.method not in SAFE_METHODS and not csrf_matches(
             session, await _csrf_token(request)

@@ -58,7 +58,7 @@ HEADERS = [
 
 @dataclass(frozen=True)
 class WebSession:
-    csrf: str
+    csrf: str  # also names the session (a sign-out ends it: see ``EndedSessions``)
     issued: int
     user_id: int | None = None
 
@@ -158,16 +158,34 @@ class SignInLimiter:
             self._failures.pop((username.lower(), address), None)
 
 
-class SecurityHeaders:
-    """Adds the security headers to every response outside the REST API (whose JSON and
-    OpenAPI pages set their own)."""
+@dataclass
+class EndedSessions:
+    """Sessions signed out of, refused until they would have expired anyway: a copy of the
+    cookie taken before the sign-out does not outlive it (in this process)."""
 
-    def __init__(self, app: ASGIApp, skip_prefixes: tuple[str, ...] = ("/api/", "/docs")) -> None:
+    _until: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def end(self, session: WebSession) -> None:
+        with self._lock:
+            self._until[session.csrf] = session.issued + SESSION_SECONDS
+
+    def ended(self, session: WebSession, now: int) -> bool:
+        with self._lock:
+            for key in [k for k, until in self._until.items() if until < now]:
+                del self._until[key]
+            return session.csrf in self._until
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response (the REST API's JSON too) that does not
+    set its own (the answer page sets a stricter referrer policy)."""
+
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.skip = skip_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or str(scope.get("path", "")).startswith(self.skip):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 

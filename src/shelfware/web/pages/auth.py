@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shelfware.accounts import service as accounts
-from shelfware.web.context import web_context
+from shelfware.web.context import session_of, web_context
 from shelfware.web.routing import local_path, page
 from shelfware.web.security import COOKIE
 from shelfware.web.templating import redirect, render, set_session_cookie
@@ -61,6 +61,9 @@ async def sign_in(request: Request) -> Response:
 
 @page("POST", "/sign-out", None)
 async def sign_out(request: Request) -> Response:
+    session = session_of(request)
+    if session is not None:
+        web_context(request).ended.end(session)
     response = redirect(request, "/sign-in", "Signed out.")
     response.delete_cookie(COOKIE, path="/")
     return response

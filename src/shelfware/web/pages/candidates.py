@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from shelfware.accounts.roles import Permission
 from shelfware.overview.catalogue import candidate_states
-from shelfware.ranges import Id
+from shelfware.ranges import MAX_ID
 from shelfware.reclamation import service as reclamation
 from shelfware.reclamation import workflow
 from shelfware.reclamation.schemas import ReclaimRequest
@@ -82,6 +82,8 @@ async def candidates_reclaim(request: Request) -> Response:
 
 async def _decide(request: Request, candidate_id: int, approve: bool) -> Response:
     ctx = web_context(request)
+    if not 1 <= candidate_id <= MAX_ID:
+        raise Refused(404, f"no candidate {candidate_id}")
     actor = f"web:{viewer_of(request).username}"
     try:
         with ctx.store.db.transaction() as session:
@@ -102,12 +104,12 @@ async def _decide(request: Request, candidate_id: int, approve: bool) -> Respons
 
 
 @page("POST", "/candidates/{candidate_id}/approve", Permission.CANDIDATES_ACT)
-async def candidate_approve(request: Request, candidate_id: Id) -> Response:
+async def candidate_approve(request: Request, candidate_id: int) -> Response:
     """Approve the removal of a seat its user wanted to keep."""
     return await _decide(request, candidate_id, approve=True)
 
 
 @page("POST", "/candidates/{candidate_id}/reject", Permission.CANDIDATES_ACT)
-async def candidate_reject(request: Request, candidate_id: Id) -> Response:
+async def candidate_reject(request: Request, candidate_id: int) -> Response:
     """Decline the removal: the user keeps the seat."""
     return await _decide(request, candidate_id, approve=False)
