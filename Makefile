@@ -11,7 +11,7 @@ PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 DEMO_HOME ?= $(CURDIR)/.demo-home
 DEMO_PORT ?= 8000
 
-.PHONY: demo test test-sqlite test-postgres lint typecheck bench bench-asana clean install install-test
+.PHONY: demo test test-sqlite test-postgres lint typecheck bench bench-asana bench-reconcile clean install install-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ bench: install-test
 
 bench-asana: install-test
 	$(BIN)/python bench/sync_asana.py --members 10000 --rate-limit 150
+
+# Reconciliation of 1,000,000 subscriptions across 1,000 models, SQLite and PostgreSQL (it DROPs
+# the schema of BENCH_DATABASE_URL; PostgreSQL is skipped when nothing answers there).
+bench-reconcile: install-test
+	$(BIN)/python bench/reconcile.py --pg-url "$(BENCH_DATABASE_URL)"
 
 clean:
 	rm -rf $(VENV) .demo-home .pytest_cache

@@ -1,17 +1,59 @@
-"""`shelfware entitlements add`."""
+"""`shelfware entitlements add|edit|end|list|import`."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from shelfware.cli import output
 from shelfware.cli.context import clock, console, fail, store
+from shelfware.cli.subscriptions import JsonFlag
 from shelfware.licensing import service
-from shelfware.licensing.schemas import EntitlementCreate
+from shelfware.licensing.schemas import EntitlementCreate, EntitlementUpdate, EntitlementView
+from shelfware.ranges import MAX_ID
 
 app = typer.Typer(help="Seats bought.", no_args_is_help=True)
+
+Seats = Annotated[int | None, typer.Option(help="seats bought, 0..10,000,000")]
+UnitCost = Annotated[
+    str | None, typer.Option(help="cost per seat per billing period, 0..1,000,000, 4 decimals")
+]
+Currency = Annotated[str | None, typer.Option(help="ISO 4217 code")]
+Period = Annotated[str | None, typer.Option(help="annual | monthly")]
+Start = Annotated[str | None, typer.Option(help="term start YYYY-MM-DD")]
+End = Annotated[str | None, typer.Option(help="term end YYYY-MM-DD (last day it counts)")]
+Renewal = Annotated[str | None, typer.Option(help="renewal date")]
+Notice = Annotated[str | None, typer.Option(help="notice date")]
+Contract = Annotated[str | None, typer.Option(help="contract reference")]
+EntitlementId = Annotated[int, typer.Argument(min=1, max=MAX_ID, help="entitlement id")]
+
+
+def _fields(
+    seats: int | None,
+    unit_cost: str | None,
+    currency: str | None,
+    billing_period: str | None,
+    contract: str | None,
+    start: str | None,
+    end: str | None,
+    renewal: str | None,
+    notice: str | None,
+) -> dict[str, Any]:
+    """The options shared by add and edit, as schema fields (dates checked here)."""
+    return {
+        "seats": seats,
+        "unit_cost": unit_cost,
+        "currency": currency,
+        "billing_period": billing_period,
+        "contract_ref": contract,
+        "term_start": _date(start, "--start"),
+        "term_end": _date(end, "--end"),
+        "renewal_date": _date(renewal, "--renewal"),
+        "notice_date": _date(notice, "--notice"),
+    }
 
 
 @app.command("add")
@@ -23,31 +65,127 @@ def add(
     ],
     currency: Annotated[str, typer.Option(help="ISO 4217 code")] = "USD",
     billing_period: Annotated[str, typer.Option(help="annual | monthly")] = "annual",
-    start: Annotated[str | None, typer.Option(help="term start YYYY-MM-DD")] = None,
-    end: Annotated[str | None, typer.Option(help="term end YYYY-MM-DD")] = None,
-    renewal: Annotated[str | None, typer.Option(help="renewal date")] = None,
-    notice: Annotated[str | None, typer.Option(help="notice date")] = None,
-    contract: Annotated[str | None, typer.Option(help="contract reference")] = None,
+    start: Start = None,
+    end: End = None,
+    renewal: Renewal = None,
+    notice: Notice = None,
+    contract: Contract = None,
 ) -> None:
     """Record seats bought for a software model."""
-    data = EntitlementCreate(
-        model=model,
-        seats=seats,
-        unit_cost=unit_cost,  # type: ignore[arg-type]  # pydantic parses and range-checks it
-        currency=currency,
-        billing_period=billing_period,
-        term_start=_date(start, "--start"),
-        term_end=_date(end, "--end"),
-        renewal_date=_date(renewal, "--renewal"),
-        notice_date=_date(notice, "--notice"),
-        contract_ref=contract,
+    fields = _fields(
+        seats, unit_cost, currency, billing_period, contract, start, end, renewal, notice
     )
+    data = EntitlementCreate.model_validate({"model": model, **fields})
     with store() as st, st.db.transaction() as session:
         ent = service.add_entitlement(session, clock(), data)
     console.print(
         f"Entitlement {ent.id}: {ent.seats} seats at {ent.unit_cost} "
         f"{ent.currency}/{ent.billing_period}. Next: [cyan]shelfware reconcile[/]"
     )
+
+
+@app.command("edit")
+def edit(
+    entitlement: EntitlementId,
+    seats: Seats = None,
+    unit_cost: UnitCost = None,
+    currency: Currency = None,
+    billing_period: Period = None,
+    start: Start = None,
+    end: End = None,
+    renewal: Renewal = None,
+    notice: Notice = None,
+    contract: Contract = None,
+) -> None:
+    """Change an entitlement: only the options given change."""
+    fields = _fields(
+        seats, unit_cost, currency, billing_period, contract, start, end, renewal, notice
+    )
+    data = EntitlementUpdate.model_validate({"id": entitlement, **fields})
+    with store() as st, st.db.transaction() as session:
+        ent = service.edit_entitlement(session, clock(), data)
+    console.print(f"Entitlement {ent.id} changed: {_summary(ent)}")
+
+
+@app.command("end")
+def end(
+    entitlement: EntitlementId,
+    on: Annotated[str | None, typer.Option(help="last day it counts (default: today)")] = None,
+) -> None:
+    """End an entitlement's term (it stops counting after that day)."""
+    clk = clock()
+    day = _date(on, "--on") or clk.now().date()
+    with store() as st, st.db.transaction() as session:
+        ent = service.end_entitlement(session, clk, entitlement, day)
+    console.print(f"Entitlement {ent.id} ends on {day}: {_summary(ent)}")
+
+
+@app.command("list")
+def list_(
+    model: Annotated[str | None, typer.Option(help="only this software model")] = None,
+    active: Annotated[bool, typer.Option("--active", help="only those active today")] = False,
+    json_: JsonFlag = False,
+) -> None:
+    """Entitlements, with whether each is active today."""
+    today = clock().now().date()
+    with store() as st, st.db.sessions() as session:
+        rows = service.list_entitlements(session, today, model, active)
+    if json_:
+        output.print_json([r.model_dump() for r in rows])
+        return
+    output.table(
+        "Entitlements",
+        [
+            ("Id", "right"),
+            "Software model",
+            ("Seats", "right"),
+            ("Unit cost", "right"),
+            "Period",
+            "Term",
+            "Renewal",
+            "Notice",
+            "Contract",
+            "Active",
+        ],
+        [
+            (
+                r.id,
+                r.software_model,
+                r.seats,
+                f"{r.unit_cost} {r.currency}",
+                r.billing_period,
+                f"{r.term_start or '…'} to {r.term_end or '…'}",
+                r.renewal_date,
+                r.notice_date,
+                r.contract_ref,
+                r.active,
+            )
+            for r in rows
+        ],
+    )
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV: model, seats, unit cost, ... (any order)")],
+    json_: JsonFlag = False,
+) -> None:
+    """Add every row of a CSV file; one bad row refuses the whole file (nothing is added).
+
+    Columns: model, seats, unit_cost (required); currency, billing_period, term_start,
+    term_end, renewal_date, notice_date, contract_ref."""
+    data = file.read_bytes()
+    with store() as st, st.db.transaction() as session:
+        rows = service.import_entitlements(session, clock(), data, what=file.name)
+    if json_:
+        output.print_json([r.model_dump() for r in rows])
+        return
+    console.print(f"Imported {len(rows)} entitlements. Next: [cyan]shelfware reconcile[/]")
+
+
+def _summary(ent: EntitlementView) -> str:
+    term = f"{ent.term_start or '…'} to {ent.term_end or '…'}"
+    return f"{ent.seats} seats at {ent.unit_cost} {ent.currency}/{ent.billing_period}, {term}"
 
 
 def _date(text: str | None, flag: str) -> date | None:

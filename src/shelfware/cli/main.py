@@ -15,6 +15,7 @@ from shelfware.cli import (
     entitlements,
     profile,
     reconcile,
+    report,
     rules,
     sandbox,
     serve,
@@ -54,6 +55,7 @@ app.add_typer(rules.app, name="rules")
 app.command("serve")(serve.serve)
 app.add_typer(users.users_app, name="users")
 app.add_typer(users.tokens_app, name="tokens")
+app.add_typer(report.app, name="report")
 
 
 def main() -> None:

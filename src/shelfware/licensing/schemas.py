@@ -2,19 +2,50 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shelfware.ranges import Day, Name, Seats, UnitCost, View, printable
+from shelfware.ranges import Day, Id, Name, Seats, UnitCost, View, printable
+
+PERIODS = ("annual", "monthly")
 
 
-class EntitlementCreate(BaseModel):
-    """Seats bought. Ranges: seats 0..10,000,000; unit cost 0..1,000,000 per seat per billing
-    period with at most 4 decimals; dates 1970-01-01..2999-12-31; names 1..200 printable."""
+def currency_code(value: str) -> str:
+    value = printable(value).strip(" ").upper()
+    if len(value) != 3 or not value.isalpha() or not value.isascii():
+        raise ValueError(f"currency must be a 3-letter ISO 4217 code, not {value!r}")
+    return value
+
+
+class _Terms(BaseModel):
+    """Checks shared by a new entitlement and an edit."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("currency", check_fields=False)
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        return None if value is None else currency_code(value)
+
+    @field_validator("billing_period", check_fields=False)
+    @classmethod
+    def _period(cls, value: str | None) -> str | None:
+        if value is not None and value not in PERIODS:
+            raise ValueError("billing period must be 'annual' or 'monthly'")
+        return value
+
+
+def check_term(start: date | None, end: date | None) -> None:
+    if start and end and end < start:
+        raise ValueError(f"term end {end} is before term start {start}")
+
+
+class EntitlementCreate(_Terms):
+    """Seats bought. Ranges: seats 0..10,000,000; unit cost 0..1,000,000 per seat per billing
+    period with at most 4 decimals; dates 1970-01-01..2999-12-31; names 1..200 printable."""
 
     model: Name = Field(
         description="'Publisher Product Edition', 'Publisher/Product/Edition' or id"
@@ -29,26 +60,28 @@ class EntitlementCreate(BaseModel):
     notice_date: Day | None = None
     contract_ref: Name | None = None
 
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, value: str) -> str:
-        value = printable(value).strip(" ").upper()
-        if len(value) != 3 or not value.isalpha():
-            raise ValueError(f"currency must be a 3-letter ISO 4217 code, not {value!r}")
-        return value
-
-    @field_validator("billing_period")
-    @classmethod
-    def _period(cls, value: str) -> str:
-        if value not in ("annual", "monthly"):
-            raise ValueError("billing period must be 'annual' or 'monthly'")
-        return value
-
     @model_validator(mode="after")
     def _term(self) -> EntitlementCreate:
-        if self.term_start and self.term_end and self.term_end < self.term_start:
-            raise ValueError("term end is before term start")
+        check_term(self.term_start, self.term_end)
         return self
+
+
+class EntitlementUpdate(_Terms):
+    """An edit: only the fields given change (the term is checked against the stored one)."""
+
+    id: Id
+    seats: Seats | None = None
+    unit_cost: UnitCost | None = None
+    currency: str | None = Field(default=None, max_length=10)
+    billing_period: str | None = Field(default=None, max_length=20)
+    term_start: Day | None = None
+    term_end: Day | None = None
+    renewal_date: Day | None = None
+    notice_date: Day | None = None
+    contract_ref: Name | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"id"}, exclude_none=True)
 
 
 class EntitlementView(View):
@@ -60,10 +93,16 @@ class EntitlementView(View):
     billing_period: str
     term_start: date | None
     term_end: date | None
+    renewal_date: date | None = None
+    notice_date: date | None = None
     contract_ref: str | None
+    active: bool = True  # on the day the list was asked for
 
 
 class ReconciliationRow(View):
+    """A model's position (keys of ARCHITECTURE.md's ``reconcile --json``, plus more). Money is
+    per year, in ``currency``; None when the model has no price."""
+
     software_model: str
     publisher: str
     product: str
@@ -80,3 +119,13 @@ class ReconciliationRow(View):
     over_licensed_amount: float | None
     potential_savings: float | None
     realised_savings: float | None
+    spend: float | None = None
+    note: str | None = None
+    software_model_id: int | None = None
+
+
+class ReconciliationRun(View):
+    id: int
+    as_of: datetime
+    models: int
+    seconds: float | None

@@ -1,209 +1,286 @@
-"""Entitlements and reconciliation (the User Subscription metric of DOMAIN.md).
+"""Reconciliation (the User Subscription metric of DOMAIN.md), on demand and stored.
 
-All money is per year: entitlement unit costs are annualised by their billing period.
+All money is per year: entitlement unit costs are annualised by their billing period. Every
+count comes from grouped queries (one over subscriptions, one over entitlements, one over
+candidates); Python only does the arithmetic once per software model.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
-from shelfware.audit import service as audit
 from shelfware.kit.clock import Clock
 from shelfware.kit.db import UTCDateTime
-from shelfware.licensing.pricing import CENT, seat_prices
-from shelfware.licensing.schemas import EntitlementCreate, EntitlementView, ReconciliationRow
+from shelfware.licensing.entitlements import (
+    LicensingError,
+    add_entitlement,
+    edit_entitlement,
+    end_entitlement,
+    find_model,
+    import_entitlements,
+    list_entitlements,
+)
+from shelfware.licensing.pricing import (
+    CENT,
+    ModelBook,
+    SeatPrice,
+    entitlement_books,
+    price_of,
+)
+from shelfware.licensing.schemas import ReconciliationRow
+from shelfware.licensing.schemas import ReconciliationRun as RunView
 from shelfware.models import (
     CandidateState,
-    Entitlement,
     ReclamationRule,
+    ReconciliationPosition,
+    ReconciliationRun,
     RemovalCandidate,
     SoftwareModel,
     Subscription,
 )
 from shelfware.profiles.service import DEFAULT_THRESHOLD_DAYS
 
+__all__ = [
+    "LicensingError",
+    "add_entitlement",
+    "edit_entitlement",
+    "end_entitlement",
+    "find_model",
+    "import_entitlements",
+    "list_entitlements",
+    "reconcile",
+    "record_reconciliation",
+]
+
 S = Subscription.__table__.c
+R = ReclamationRule.__table__.c
+C = RemovalCandidate.__table__.c
+M = SoftwareModel.__table__.c
 
 
-class LicensingError(Exception):
-    pass
+def day_of(now: datetime) -> date:
+    return now.astimezone(UTC).date()
 
 
-def find_model(session: Session, text: str) -> SoftwareModel:
-    """A software model by id, 'Publisher/Product/Edition' or its display name."""
-    models = session.scalars(select(SoftwareModel)).all()
-    wanted = text.strip().lower()
-    for model in models:
-        names = {
-            str(model.id),
-            model.display_name.lower(),
-            f"{model.publisher}/{model.product}/{model.edition}".lower(),
-            f"{model.publisher} / {model.product} / {model.edition}".lower(),
-        }
-        if wanted in names:
-            return model
-    known = "; ".join(f"{m.id}: {m.display_name}" for m in models) or (
-        "none yet: publish a profile first"
+def holds_seat() -> ColumnElement[bool]:
+    return and_(S.active.is_(True), S.gone_at.is_(None))
+
+
+def stale_condition(session: Session, now: datetime) -> ColumnElement[bool]:
+    """SQL (over subscription outer-joined to its model's rule): idle longer than the rule's
+    threshold; never-used accounts count once past the grace period (or always, when the
+    rule has no grace). One cutoff per distinct threshold, chosen by a CASE."""
+    thresholds = set(session.scalars(select(R.threshold_days).distinct()))
+    thresholds.add(DEFAULT_THRESHOLD_DAYS)
+
+    def cutoff(days: int) -> Any:
+        return literal(now - timedelta(days=days), UTCDateTime())
+
+    cut = case(
+        {days: cutoff(days) for days in sorted(thresholds)},
+        value=func.coalesce(R.threshold_days, DEFAULT_THRESHOLD_DAYS),
+        else_=cutoff(DEFAULT_THRESHOLD_DAYS),
     )
-    raise LicensingError(f"no software model {text!r} (models: {known})")
-
-
-def add_entitlement(session: Session, clock: Clock, data: EntitlementCreate) -> EntitlementView:
-    model = find_model(session, data.model)
-    entitlement = Entitlement(
-        software_model_id=model.id,
-        seats=data.seats,
-        unit_cost=data.unit_cost,
-        currency=data.currency,
-        billing_period=data.billing_period,
-        term_start=data.term_start,
-        term_end=data.term_end,
-        renewal_date=data.renewal_date,
-        notice_date=data.notice_date,
-        contract_ref=data.contract_ref,
-        created_at=clock.now(),
-    )
-    session.add(entitlement)
-    session.flush()
-    audit.record(
-        session,
-        clock,
-        action="entitlement.add",
-        object_type="entitlement",
-        object_id=entitlement.id,
-        model=model.display_name,
-        seats=data.seats,
-        unit_cost=str(data.unit_cost),
-        currency=data.currency,
-        billing_period=data.billing_period,
-    )
-    return EntitlementView(
-        id=entitlement.id,
-        software_model=model.display_name,
-        seats=entitlement.seats,
-        unit_cost=entitlement.unit_cost,
-        currency=entitlement.currency,
-        billing_period=entitlement.billing_period,
-        term_start=entitlement.term_start,
-        term_end=entitlement.term_end,
-        contract_ref=entitlement.contract_ref,
+    since = func.coalesce(S.created_in_app_at, S.first_seen_at)
+    return or_(
+        and_(S.last_activity_at.is_not(None), S.last_activity_at < cut),
+        and_(S.last_activity_at.is_(None), or_(R.new_account_grace.is_(False), since <= cut)),
     )
 
 
-def _money(value: Decimal | None) -> float | None:
+@dataclass(frozen=True)
+class Usage:
+    accounts: int
+    people: int
+    stale: int
+
+
+def seat_usage(session: Session, now: datetime) -> dict[int, Usage]:
+    """Per model: seat-holding accounts, people (accounts matched to nobody count once
+    each), and stale accounts: one GROUP BY over subscriptions."""
+    stale = stale_condition(session, now)
+    # Models drive the loop: each model's rule is read once and its seats are one range of
+    # the covering index ix_subscription_model_position (no table reads).
+    query = (
+        select(
+            M.id,
+            func.count(),
+            func.count(func.distinct(S.person_id))
+            + func.sum(case((S.person_id.is_(None), 1), else_=0)),
+            func.sum(case((stale, 1), else_=0)),
+        )
+        .select_from(
+            SoftwareModel.__table__.join(
+                Subscription.__table__, and_(S.software_model_id == M.id, holds_seat())
+            ).outerjoin(ReclamationRule.__table__, R.software_model_id == M.id)
+        )
+        .group_by(M.id)
+    )
+    return {
+        model_id: Usage(int(accounts), int(people or 0), int(stale_n or 0))
+        for model_id, accounts, people, stale_n in session.execute(query)
+    }
+
+
+def closed_complete_counts(
+    session: Session, until: datetime, since: datetime | None = None
+) -> dict[int, int]:
+    """Reclaimed seats per model: ``closed_complete`` candidates closed in [since, until]."""
+    query = (
+        select(C.software_model_id, func.count())
+        .where(
+            C.state == CandidateState.CLOSED_COMPLETE.value,
+            C.closed_at <= literal(until, UTCDateTime()),
+        )
+        .group_by(C.software_model_id)
+    )
+    if since is not None:
+        query = query.where(C.closed_at >= literal(since, UTCDateTime()))
+    return {model_id: int(n) for model_id, n in session.execute(query)}
+
+
+def realised_savings(
+    session: Session, prices: dict[int, SeatPrice], until: datetime, since: datetime | None = None
+) -> dict[int, Decimal]:
+    """Savings realised per model: each ``closed_complete`` candidate frees one seat at the
+    model's annual unit cost. (The one place to switch to the freed cost the candidate
+    records, once candidates carry it.)"""
+    realised: dict[int, Decimal] = {}
+    for model_id, seats in closed_complete_counts(session, until, since).items():
+        price = prices.get(model_id)
+        if price is not None and price.annual is not None:
+            realised[model_id] = price.annual * seats
+    return realised
+
+
+def money(value: Decimal | None) -> float | None:
     return None if value is None else float(value.quantize(CENT))
 
 
+def _note(price: SeatPrice, book: ModelBook | None) -> str | None:
+    notes = []
+    if price.annual is None:
+        notes.append("no list price and no entitlement: money unknown")
+    others = sorted(c for c in (book.by_currency if book else {}) if c != price.currency)
+    if others:
+        notes.append(
+            f"entitlements in {', '.join(others)} count as seats but not in {price.currency} money"
+        )
+    return "; ".join(notes) or None
+
+
 def reconcile(session: Session, now: datetime) -> list[ReconciliationRow]:
-    """The compliance position per software model at ``now``: grouped queries for owned, used
-    and realised; one count per model for stale (each model has its own threshold)."""
-    today: date = now.astimezone(UTC).date()
-    active_on = and_(
-        or_(Entitlement.term_start.is_(None), Entitlement.term_start <= today),
-        or_(Entitlement.term_end.is_(None), Entitlement.term_end >= today),
-    )
-    owned = dict(
-        session.execute(
-            select(Entitlement.software_model_id, func.sum(Entitlement.seats))
-            .where(active_on)
-            .group_by(Entitlement.software_model_id)
-        ).all()
-    )
-    holds = and_(S.active.is_(True), S.gone_at.is_(None))
-    used = {
-        model_id: (accounts, people)
-        for model_id, accounts, people in session.execute(
-            select(
-                S.software_model_id,
-                func.count(),
-                # one per person; accounts matched to nobody count once each
-                func.count(func.distinct(S.person_id))
-                + func.sum(case((S.person_id.is_(None), 1), else_=0)),
-            )
-            .where(holds)
-            .group_by(S.software_model_id)
+    """The compliance position per software model at ``now``."""
+    books = entitlement_books(session, day_of(now))
+    usage = seat_usage(session, now)
+    models = session.execute(
+        select(M.id, M.publisher, M.product, M.edition, M.list_price, M.currency).order_by(
+            M.publisher, M.product, M.edition
         )
-    }
-    thresholds = dict(
-        session.execute(
-            select(ReclamationRule.software_model_id, ReclamationRule.threshold_days)
-        ).all()
-    )
-    realised = dict(
-        session.execute(
-            select(RemovalCandidate.software_model_id, func.sum(RemovalCandidate.unit_cost))
-            .where(
-                RemovalCandidate.state == CandidateState.CLOSED_COMPLETE.value,
-                RemovalCandidate.closed_at <= literal(now, UTCDateTime()),
-            )
-            .group_by(RemovalCandidate.software_model_id)
-        ).all()
-    )
-    prices = seat_prices(session)
+    ).all()
+    prices = {m.id: price_of((m.list_price, m.currency), books.get(m.id)) for m in models}
+    realised = realised_savings(session, prices, now)
     rows = []
-    models = session.scalars(
-        select(SoftwareModel).order_by(
-            SoftwareModel.publisher, SoftwareModel.product, SoftwareModel.edition
-        )
-    )
-    for model in models:
-        threshold = thresholds.get(model.id, DEFAULT_THRESHOLD_DAYS)
-        stale = count_stale(session, model.id, now - timedelta(days=threshold))
-        rights_owned = int(owned.get(model.id) or 0)
-        accounts, people = used.get(model.id, (0, 0))
-        available = rights_owned - accounts
-        price = prices[model.id]
+    for m in models:
+        book = books.get(m.id)
+        price = prices[m.id]
         unit = price.annual
+        owned = book.owned if book else 0
+        use = usage.get(m.id, Usage(0, 0, 0))
+        available = owned - use.accounts
 
-        def cost(n: int, unit: Decimal | None = unit) -> Decimal | None:
-            return None if unit is None else unit * n
+        def cost(n: int, unit: Decimal | None = unit) -> float | None:
+            return None if unit is None else money(unit * n)
 
-        realised_value = realised.get(model.id)
+        spend = book.by_currency.get(price.currency) if book else None
         rows.append(
             ReconciliationRow(
-                software_model=model.display_name,
-                publisher=model.publisher,
-                product=model.product,
-                edition=model.edition,
+                software_model=f"{m.publisher} {m.product} {m.edition}",
+                publisher=m.publisher,
+                product=m.product,
+                edition=m.edition,
                 currency=price.currency,
-                unit_cost=_money(unit),
-                rights_owned=rights_owned,
-                rights_used=accounts,
-                rights_used_people=int(people),
+                unit_cost=money(unit),
+                rights_owned=owned,
+                rights_used=use.accounts,
+                rights_used_people=use.people,
                 rights_available=available,
-                stale=stale,
-                status="compliant" if accounts <= rights_owned else "under_licensed",
-                true_up_cost=_money(cost(max(0, -available))),
-                over_licensed_amount=_money(cost(max(0, available))),
-                potential_savings=_money(cost(stale + max(0, available))),
-                realised_savings=_money(Decimal(realised_value) if realised_value else Decimal(0)),
+                stale=use.stale,
+                status="compliant" if use.accounts <= owned else "under_licensed",
+                true_up_cost=cost(max(0, -available)),
+                over_licensed_amount=cost(max(0, available)),
+                potential_savings=cost(use.stale + max(0, available)),
+                realised_savings=money(realised.get(m.id, Decimal(0))),
+                spend=money(spend.active_spend if spend else Decimal(0)),
+                note=_note(price, book),
+                software_model_id=m.id,
             )
         )
     return rows
 
 
-def count_stale(session: Session, model_id: int, cutoff: datetime) -> int:
-    """Seats held by accounts idle since before ``cutoff``; never-used accounts past the
-    grace period (created before the cutoff) count as stale."""
-    cut = literal(cutoff, UTCDateTime())
-    since = func.coalesce(S.created_in_app_at, S.first_seen_at)
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Subscription.__table__)
-            .where(
-                S.software_model_id == model_id,
-                S.active.is_(True),
-                S.gone_at.is_(None),
-                or_(
-                    and_(S.last_activity_at.is_not(None), S.last_activity_at < cut),
-                    and_(S.last_activity_at.is_(None), since <= cut),
-                ),
-            )
-        )
-        or 0
+def _decimal(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def record_reconciliation(
+    session: Session, clock: Clock, now: datetime | None = None
+) -> tuple[RunView, list[ReconciliationRow]]:
+    """Reconcile at ``now`` (default: the clock) and keep the position with its date."""
+    started = time.perf_counter()
+    as_of = now or clock.now()
+    rows = reconcile(session, as_of)
+    run = ReconciliationRun(as_of=as_of, created_at=clock.now(), models=len(rows))
+    session.add(run)
+    session.flush()
+    money_keys = (
+        "unit_cost",
+        "true_up_cost",
+        "over_licensed_amount",
+        "potential_savings",
+        "realised_savings",
+        "spend",
     )
+    if rows:
+        session.execute(
+            insert(ReconciliationPosition),
+            [
+                {
+                    "run_id": run.id,
+                    **{k: _decimal(getattr(r, k)) for k in money_keys},
+                    **r.model_dump(
+                        include={
+                            "software_model_id",
+                            "software_model",
+                            "currency",
+                            "rights_owned",
+                            "rights_used",
+                            "rights_used_people",
+                            "rights_available",
+                            "stale",
+                            "status",
+                            "note",
+                        }
+                    ),
+                }
+                for r in rows
+            ],
+        )
+    run.seconds = time.perf_counter() - started
+    return _run_view(run), rows
+
+
+def _run_view(run: ReconciliationRun) -> RunView:
+    return RunView(id=run.id, as_of=run.as_of, models=run.models, seconds=run.seconds)
+
+
+def reconciliation_runs(session: Session) -> list[RunView]:
+    runs = session.scalars(select(ReconciliationRun).order_by(ReconciliationRun.as_of))
+    return [_run_view(run) for run in runs]

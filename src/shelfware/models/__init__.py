@@ -15,6 +15,7 @@ from shelfware.models.reclamation import (
     RemovalCandidate,
     is_open_candidate,
 )
+from shelfware.models.reconciliation import ReconciliationPosition, ReconciliationRun
 from shelfware.models.run import RunStatus, SyncRun
 from shelfware.models.software import SoftwareModel
 from shelfware.models.subscription import StagedAccount, Subscription
@@ -33,6 +34,8 @@ __all__ = [
     "Person",
     "ProfileStatus",
     "ReclamationRule",
+    "ReconciliationPosition",
+    "ReconciliationRun",
     "RemovalCandidate",
     "RunStatus",
     "SoftwareModel",

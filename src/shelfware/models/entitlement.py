@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shelfware.models.base import Base, BigId, id_column
@@ -16,6 +16,7 @@ class Entitlement(Base):
     __table_args__ = (
         CheckConstraint("seats >= 0", name="seats_not_negative"),
         CheckConstraint("unit_cost >= 0", name="unit_cost_not_negative"),
+        Index("ix_entitlement_model", "software_model_id"),
     )
 
     id: Mapped[int] = id_column()

@@ -16,7 +16,18 @@ class Subscription(Base):
     __tablename__ = "subscription"
     __table_args__ = (
         UniqueConstraint("profile_id", "external_id"),
-        Index("ix_subscription_model_active", "software_model_id", "active", "gone_at"),
+        # Covers reconciliation and the usage report (index-only scans per model); its prefix
+        # serves every "seats of this model" lookup (migration 0005).
+        Index(
+            "ix_subscription_model_position",
+            "software_model_id",
+            "active",
+            "gone_at",
+            "person_id",
+            "last_activity_at",
+            "created_in_app_at",
+            "first_seen_at",
+        ),
         Index("ix_subscription_person", "person_id"),
         # keyset pages of one profile / one model (migration 0007)
         Index("ix_subscription_profile_page", "profile_id", "id"),

@@ -2,7 +2,7 @@
 indexes on subscriptions (user name, last activity)
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-25 12:45:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import shelfware.kit.db
 
 revision: str = "0006"
-down_revision: str | None = "0004"  # re-chained in branch web after merging workflow
+down_revision: str | None = "0005"  # re-chained in branch web (merges)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,147 @@
+"""`shelfware report compliance|usage|savings|renewals|people|trends`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from shelfware.cli.context import clock, console, fail, store
+from shelfware.reports import service
+from shelfware.reports.formats import csv_text, json_rows, table_cells
+from shelfware.reports.schemas import Rates, Report
+
+app = typer.Typer(
+    help="Reports: compliance, usage, savings, renewals, people, trends.", no_args_is_help=True
+)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", help="table | json | csv")]
+DateOpt = Annotated[
+    str | None, typer.Option("--date", help="as of the end of this day YYYY-MM-DD (default: now)")
+]
+RateOpt = Annotated[
+    list[str] | None,
+    typer.Option("--rate", help="CODE=RATE: one CODE is worth RATE of --base (repeat)"),
+]
+BaseOpt = Annotated[str, typer.Option("--base", help="currency of converted totals")]
+
+
+def as_of(text: str | None) -> datetime:
+    """The instant a report describes: now, or the end of the given day."""
+    if text is None:
+        return clock().now()
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        fail(f"--date {text!r} is not a date (YYYY-MM-DD)")
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+
+
+def rates_of(specs: list[str] | None, base: str) -> Rates | None:
+    return Rates.parse(specs, base) if specs else None
+
+
+def show(report: Report[Any], fmt: Format) -> None:
+    if fmt is Format.json:
+        import json
+
+        print(json.dumps(json_rows(report), indent=2))
+        return
+    if fmt is Format.csv:
+        print(csv_text(report), end="")
+        return
+    headings, cells = table_cells(report)
+    grid = Table(
+        title=f"{report.title} (as of {report.as_of:%Y-%m-%d %H:%M} UTC)",
+        header_style="bold",
+        title_justify="left",
+    )
+    for heading, right in headings:
+        grid.add_column(heading, justify="right" if right else "left", no_wrap=True)
+    for row in cells:
+        grid.add_row(*(escape(c) for c in row))
+    # Never crop a cell: when the output is not a terminal, the table gets its full width.
+    out = console
+    if not console.is_terminal:
+        natural = console.measure(grid, options=console.options.update_width(100_000)).maximum
+        out = Console(width=max(console.width, natural))
+    out.print(grid)
+    for note in report.notes:
+        out.print(f"[dim]{escape(note)}[/]")
+
+
+def _run(build: Callable[..., Report[Any]], fmt: Format, *args: Any) -> None:
+    with store() as st, st.db.sessions() as session:
+        report = build(session, *args)
+    show(report, fmt)
+
+
+@app.command("compliance")
+def compliance(
+    format_: FormatOpt = Format.table,
+    date_: DateOpt = None,
+    rate: RateOpt = None,
+    base: BaseOpt = "USD",
+) -> None:
+    """Compliance position per software model, with totals per currency."""
+    _run(service.compliance, format_, as_of(date_), rates_of(rate, base))
+
+
+@app.command("usage")
+def usage(format_: FormatOpt = Format.table, date_: DateOpt = None) -> None:
+    """Seat holders by last activity: 0-30, 30-60, 60-90, 90+ days, never."""
+    _run(service.usage, format_, as_of(date_))
+
+
+@app.command("savings")
+def savings(
+    format_: FormatOpt = Format.table,
+    date_: DateOpt = None,
+    rate: RateOpt = None,
+    base: BaseOpt = "USD",
+) -> None:
+    """Potential savings against savings realised this year."""
+    _run(service.savings, format_, as_of(date_), rates_of(rate, base))
+
+
+@app.command("renewals")
+def renewals(
+    format_: FormatOpt = Format.table,
+    date_: DateOpt = None,
+    days: Annotated[int, typer.Option(min=1, max=3650, help="look ahead this many days")] = 90,
+) -> None:
+    """Entitlements renewing soon, with utilisation, to right-size before the notice date."""
+    _run(service.renewals, format_, as_of(date_), days)
+
+
+@app.command("people")
+def people(
+    format_: FormatOpt = Format.table,
+    person: Annotated[str | None, typer.Option("--person", help="one person's email")] = None,
+    date_: DateOpt = None,
+) -> None:
+    """One person's seats (--person), else leavers holding seats and unmatched accounts."""
+    _run(service.people, format_, as_of(date_), person)
+
+
+@app.command("trends")
+def trends(
+    format_: FormatOpt = Format.table,
+    rate: RateOpt = None,
+    base: BaseOpt = "USD",
+) -> None:
+    """Assigned, active and stale seats and spend, from stored reconciliations."""
+    _run(service.trends, format_, clock().now(), rates_of(rate, base))

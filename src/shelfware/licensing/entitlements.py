@@ -1,0 +1,233 @@
+"""Entitlements: add, edit, end, list, and import from CSV (every row or nothing)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shelfware.audit import service as audit
+from shelfware.kit.clock import Clock
+from shelfware.kit.csv_input import CsvInputError, read_csv
+from shelfware.licensing.pricing import active_on
+from shelfware.licensing.schemas import (
+    EntitlementCreate,
+    EntitlementUpdate,
+    EntitlementView,
+    check_term,
+)
+from shelfware.models import Entitlement, SoftwareModel
+
+
+class LicensingError(Exception):
+    pass
+
+
+class ModelIndex:
+    """Software models by id, 'Publisher/Product/Edition' or display name (any case)."""
+
+    def __init__(self, session: Session) -> None:
+        self.models = list(session.scalars(select(SoftwareModel).order_by(SoftwareModel.id)))
+        self.names: dict[str, SoftwareModel] = {}
+        for model in self.models:
+            for name in (
+                str(model.id),
+                model.display_name,
+                f"{model.publisher}/{model.product}/{model.edition}",
+                f"{model.publisher} / {model.product} / {model.edition}",
+            ):
+                self.names.setdefault(name.lower(), model)
+
+    def find(self, text: str) -> SoftwareModel:
+        model = self.names.get(text.strip().lower())
+        if model is not None:
+            return model
+        known = "; ".join(f"{m.id}: {m.display_name}" for m in self.models[:20]) or (
+            "none yet: publish a profile first"
+        )
+        raise LicensingError(f"no software model {text!r} (models: {known})")
+
+
+def find_model(session: Session, text: str) -> SoftwareModel:
+    return ModelIndex(session).find(text)
+
+
+def _view(ent: Entitlement, model: SoftwareModel, day: date | None = None) -> EntitlementView:
+    active = day is None or (
+        (ent.term_start is None or ent.term_start <= day)
+        and (ent.term_end is None or ent.term_end >= day)
+    )
+    return EntitlementView(
+        id=ent.id,
+        software_model=model.display_name,
+        seats=ent.seats,
+        unit_cost=ent.unit_cost,
+        currency=ent.currency,
+        billing_period=ent.billing_period,
+        term_start=ent.term_start,
+        term_end=ent.term_end,
+        renewal_date=ent.renewal_date,
+        notice_date=ent.notice_date,
+        contract_ref=ent.contract_ref,
+        active=active,
+    )
+
+
+def _fields(data: EntitlementCreate) -> dict[str, Any]:
+    return data.model_dump(exclude={"model"})
+
+
+def add_entitlement(
+    session: Session, clock: Clock, data: EntitlementCreate, models: ModelIndex | None = None
+) -> EntitlementView:
+    model = (models or ModelIndex(session)).find(data.model)
+    entitlement = Entitlement(software_model_id=model.id, created_at=clock.now(), **_fields(data))
+    session.add(entitlement)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        action="entitlement.add",
+        object_type="entitlement",
+        object_id=entitlement.id,
+        model=model.display_name,
+        seats=data.seats,
+        unit_cost=str(data.unit_cost),
+        currency=data.currency,
+        billing_period=data.billing_period,
+    )
+    return _view(entitlement, model)
+
+
+def _get(session: Session, entitlement_id: int) -> tuple[Entitlement, SoftwareModel]:
+    ent = session.get(Entitlement, entitlement_id)
+    if ent is None:
+        raise LicensingError(f"no entitlement {entitlement_id} (see: shelfware entitlements list)")
+    model = session.get(SoftwareModel, ent.software_model_id)
+    assert model is not None
+    return ent, model
+
+
+def edit_entitlement(session: Session, clock: Clock, data: EntitlementUpdate) -> EntitlementView:
+    ent, model = _get(session, data.id)
+    changes = data.changes()
+    if not changes:
+        raise LicensingError("nothing to change: give at least one field")
+    check_term(changes.get("term_start", ent.term_start), changes.get("term_end", ent.term_end))
+    before = {k: getattr(ent, k) for k in changes}
+    for key, value in changes.items():
+        setattr(ent, key, value)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        action="entitlement.edit",
+        object_type="entitlement",
+        object_id=ent.id,
+        changes={k: [str(before[k]), str(v)] for k, v in changes.items()},
+    )
+    return _view(ent, model)
+
+
+def end_entitlement(
+    session: Session, clock: Clock, entitlement_id: int, on: date
+) -> EntitlementView:
+    """End the term on ``on`` (the last day it counts)."""
+    ent, model = _get(session, entitlement_id)
+    if ent.term_start is not None and on < ent.term_start:
+        raise LicensingError(
+            f"entitlement {ent.id} starts on {ent.term_start}: it cannot end on {on}"
+        )
+    previous = ent.term_end
+    ent.term_end = on
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        action="entitlement.end",
+        object_type="entitlement",
+        object_id=ent.id,
+        term_end=[str(previous), str(on)],
+    )
+    return _view(ent, model, on)
+
+
+def list_entitlements(
+    session: Session, day: date, model: str | None = None, active_only: bool = False
+) -> list[EntitlementView]:
+    query = (
+        select(Entitlement, SoftwareModel)
+        .join(SoftwareModel, SoftwareModel.id == Entitlement.software_model_id)
+        .order_by(SoftwareModel.publisher, SoftwareModel.product, Entitlement.id)
+    )
+    if model is not None:
+        query = query.where(Entitlement.software_model_id == find_model(session, model).id)
+    if active_only:
+        query = query.where(active_on(day))
+    return [_view(ent, mod, day) for ent, mod in session.execute(query)]
+
+
+CSV_COLUMNS: dict[str, Sequence[str]] = {
+    "model": ["software model", "software_model", "product"],
+    "seats": ["quantity", "qty"],
+    "unit_cost": ["unit cost", "cost", "price", "unit price"],
+    "currency": [],
+    "billing_period": ["billing period", "period", "billing"],
+    "term_start": ["term start", "start", "start date"],
+    "term_end": ["term end", "end", "end date"],
+    "renewal_date": ["renewal date", "renewal"],
+    "notice_date": ["notice date", "notice"],
+    "contract_ref": ["contract", "contract ref", "contract reference", "reference"],
+}
+# read_csv keys rows by canonical names (lower case, '_' as space)
+_CANONICAL = {name: name.replace("_", " ") for name in CSV_COLUMNS}
+
+
+def parse_entitlements_csv(
+    data: bytes, models: ModelIndex, what: str = "the file"
+) -> list[EntitlementCreate]:
+    """Every row as an entitlement, or a CsvInputError naming the line and column."""
+    rows = read_csv(
+        data,
+        columns={_CANONICAL[n]: aliases for n, aliases in CSV_COLUMNS.items()},
+        required=[_CANONICAL[n] for n in ("model", "seats", "unit_cost")],
+        what=what,
+    )
+    if not rows:
+        raise CsvInputError(f"{what} has a header but no entitlement rows")
+    parsed = []
+    for row in rows:
+        values = {
+            name: row.values[canonical]
+            for name, canonical in _CANONICAL.items()
+            if row.values.get(canonical)
+        }
+        try:
+            item = EntitlementCreate.model_validate(values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = str(error["loc"][0]) if error["loc"] else ""
+            where = f", column {_CANONICAL.get(field, field)!r}" if field else ""
+            message = error["msg"].removeprefix("Value error, ")
+            raise CsvInputError(f"{what}, line {row.line}{where}: {message}") from None
+        try:
+            models.find(item.model)
+        except LicensingError:
+            raise CsvInputError(
+                f"{what}, line {row.line}, column 'model': no software model {item.model!r}"
+            ) from None
+        parsed.append(item)
+    return parsed
+
+
+def import_entitlements(
+    session: Session, clock: Clock, data: bytes, what: str = "the file"
+) -> list[EntitlementView]:
+    """Add every row of an entitlement CSV; one bad row refuses the whole file."""
+    models = ModelIndex(session)
+    items = parse_entitlements_csv(data, models, what)
+    return [add_entitlement(session, clock, item, models) for item in items]

@@ -1,0 +1,1 @@
+"""Reports people act on: compliance, usage, savings, renewals, people, trends."""

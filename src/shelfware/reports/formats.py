@@ -1,0 +1,81 @@
+"""A report's rows as JSON objects, CSV text, or table cells: all three walk the same row
+schema, column by column, so they always agree."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+from typing import Any
+
+from shelfware.reports.schemas import Kind, Report, ReportRow
+
+FORMATS = ("table", "json", "csv")
+
+
+def instant(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def plain(value: Any, kind: Kind) -> Any:
+    """The JSON value of a cell (CSV writes its text; None is empty there)."""
+    if value is None:
+        return None
+    if kind == "instant" and isinstance(value, datetime):
+        return instant(value)
+    if kind == "date" and isinstance(value, date):
+        return value.isoformat()
+    if kind == "money":
+        return round(float(value), 2)
+    if kind == "percent":
+        return round(float(value), 1)
+    return value
+
+
+def cell(value: Any, kind: Kind) -> str:
+    """The table text of a cell."""
+    if value is None:
+        return "—"
+    if kind == "money":
+        return f"{float(value):,.2f}"
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "percent":
+        return f"{float(value):.1f}"
+    if kind == "instant" and isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _columns(report: Report[Any]) -> list[tuple[str, str, Kind]]:
+    rows: list[ReportRow] = report.rows
+    if rows:
+        return type(rows[0]).columns()
+    row_type = report.__class__.model_fields["rows"].annotation
+    args = getattr(row_type, "__args__", ())
+    return args[0].columns() if args else []
+
+
+def json_rows(report: Report[Any]) -> list[dict[str, Any]]:
+    columns = _columns(report)
+    return [{key: plain(row[key], kind) for key, _, kind in columns} for row in report.rows]
+
+
+def csv_text(report: Report[Any]) -> str:
+    columns = _columns(report)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([key for key, _, _ in columns])
+    for row in json_rows(report):
+        writer.writerow(["" if row[key] is None else row[key] for key, _, _ in columns])
+    return out.getvalue()
+
+
+def table_cells(report: Report[Any]) -> tuple[list[tuple[str, bool]], list[list[str]]]:
+    """Headings (with "align right") and the cells of every row."""
+    columns = _columns(report)
+    headings = [(title, kind in ("int", "money", "percent")) for _, title, kind in columns]
+    cells = [[cell(row[key], kind) for key, _, kind in columns] for row in report.rows]
+    return headings, cells

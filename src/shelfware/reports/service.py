@@ -1,0 +1,369 @@
+"""The reports: grouped queries over the store (and stored reconciliations for trends). Each
+returns a ``Report`` of one row schema; the faces only choose the format."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from shelfware.kit.db import UTCDateTime
+from shelfware.licensing import service as licensing
+from shelfware.licensing.pricing import annualise, seat_prices
+from shelfware.models import (
+    Entitlement,
+    IntegrationProfile,
+    Person,
+    ReconciliationPosition,
+    ReconciliationRun,
+    SoftwareModel,
+    Subscription,
+)
+from shelfware.reports.schemas import (
+    ComplianceRow,
+    PeopleRow,
+    Rates,
+    RenewalRow,
+    Report,
+    SavingsRow,
+    TrendRow,
+    UsageRow,
+)
+from shelfware.reports.totals import currency_totals
+
+S = Subscription.__table__.c
+M = SoftwareModel.__table__.c
+P = Person.__table__.c
+E = Entitlement.__table__.c
+PR = IntegrationProfile.__table__.c
+POS = ReconciliationPosition.__table__.c
+RUN = ReconciliationRun.__table__.c
+
+# Identity-provider statuses of people who left the organisation (DOMAIN.md: deprovisioned).
+LEFT_STATUSES = ("DEPROVISIONED", "SUSPENDED")
+USAGE_BUCKETS = (30, 60, 90)
+RENEWAL_DAYS = 90
+
+
+def _name(publisher: str, product: str, edition: str) -> str:
+    return f"{publisher} {product} {edition}"
+
+
+def person_left() -> ColumnElement[bool]:
+    """SQL: the person left (deprovisioned or suspended in the identity provider). People
+    carry a status once an identity provider is imported; until then nobody has left."""
+    status = P.get("status")
+    if status is None:
+        return false()
+    return func.upper(status).in_(LEFT_STATUSES)
+
+
+def compliance(
+    session: Session, now: datetime, rates: Rates | None = None
+) -> Report[ComplianceRow]:
+    positions = licensing.reconcile(session, now)
+    keys = set(ComplianceRow.model_fields) - {"row_type"}
+    rows = [ComplianceRow(row_type="model", **p.model_dump(include=keys)) for p in positions]
+    totals, notes = currency_totals(
+        rows,
+        counts=["rights_owned", "rights_used", "rights_used_people", "rights_available", "stale"],
+        money=[
+            "true_up_cost",
+            "over_licensed_amount",
+            "potential_savings",
+            "realised_savings",
+            "spend",
+        ],
+        rates=rates,
+    )
+    rows += [
+        ComplianceRow(software_model="Total", unit_cost=None, status=None, **t) for t in totals
+    ]
+    notes += [f"{p.software_model}: {p.note}" for p in positions if p.note]
+    return Report(name="compliance", title="License compliance", as_of=now, rows=rows, notes=notes)
+
+
+def usage(session: Session, now: datetime) -> Report[UsageRow]:
+    """Seat-holding accounts per model by days since their last activity."""
+
+    def before(days: int) -> Any:
+        return literal(now - timedelta(days=days), UTCDateTime())
+
+    last = S.last_activity_at
+    edges = [None, *USAGE_BUCKETS, None]
+    buckets = [
+        func.sum(
+            case(
+                (
+                    and_(
+                        last.is_not(None),
+                        *([last < before(lo)] if lo else []),
+                        *([last >= before(hi)] if hi else []),
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+        )
+        for lo, hi in pairwise(edges)
+    ]
+    query = (
+        select(
+            M.publisher,
+            M.product,
+            M.edition,
+            func.count(S.id),
+            *buckets,
+            func.sum(case((and_(S.id.is_not(None), last.is_(None)), 1), else_=0)),
+        )
+        .select_from(
+            SoftwareModel.__table__.outerjoin(
+                Subscription.__table__, and_(S.software_model_id == M.id, licensing.holds_seat())
+            )
+        )
+        .group_by(M.id, M.publisher, M.product, M.edition)
+        .order_by(M.publisher, M.product, M.edition)
+    )
+    rows = []
+    for publisher, product, edition, seats, *counts in session.execute(query):
+        a, b, c, d, never = (int(n or 0) for n in counts)
+        rows.append(
+            UsageRow(
+                row_type="model",
+                software_model=_name(publisher, product, edition),
+                seats=int(seats),
+                days_0_30=a,
+                days_30_60=b,
+                days_60_90=c,
+                days_90_plus=d,
+                never=never,
+            )
+        )
+    fields = ["seats", "days_0_30", "days_30_60", "days_60_90", "days_90_plus", "never"]
+    total = {key: sum(r[key] for r in rows) for key in fields}
+    rows.append(UsageRow(row_type="total", software_model="Total", **total))
+    return Report(name="usage", title="Last activity of seat holders", as_of=now, rows=rows)
+
+
+def year_start(now: datetime) -> datetime:
+    return datetime(now.astimezone(UTC).year, 1, 1, tzinfo=UTC)
+
+
+def savings(session: Session, now: datetime, rates: Rates | None = None) -> Report[SavingsRow]:
+    """Potential savings per model against savings realised since 1 January."""
+    positions = licensing.reconcile(session, now)
+    since = year_start(now)
+    prices = seat_prices(session)
+    reclaimed = licensing.closed_complete_counts(session, now, since)
+    realised = licensing.realised_savings(session, prices, now, since)
+    rows = [
+        SavingsRow(
+            row_type="model",
+            software_model=p.software_model,
+            currency=p.currency,
+            unit_cost=p.unit_cost,
+            stale=p.stale,
+            rights_available=p.rights_available,
+            potential_savings=p.potential_savings,
+            reclaimed_ytd=reclaimed.get(p.software_model_id or 0, 0),
+            realised_savings_ytd=licensing.money(
+                realised.get(p.software_model_id or 0, Decimal(0))
+            ),
+        )
+        for p in positions
+    ]
+    totals, notes = currency_totals(
+        rows,
+        counts=["stale", "rights_available", "reclaimed_ytd"],
+        money=["potential_savings", "realised_savings_ytd"],
+        rates=rates,
+    )
+    rows += [SavingsRow(software_model="Total", unit_cost=None, **t) for t in totals]
+    notes.append(f"realised: seats reclaimed (closed_complete) since {since.date()}")
+    return Report(
+        name="savings", title="Savings: potential and realised", as_of=now, rows=rows, notes=notes
+    )
+
+
+def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Report[RenewalRow]:
+    """Entitlements renewing (renewal date, else term end) in the next ``days`` days, with
+    their model's utilisation and the seats enough for the people who use it."""
+    today = licensing.day_of(now)
+    renews = func.coalesce(E.renewal_date, E.term_end)
+    query = (
+        select(Entitlement, renews)
+        .where(renews >= today, renews <= today + timedelta(days=days))
+        .order_by(renews, E.id)
+    )
+    positions = {p.software_model_id: p for p in licensing.reconcile(session, now)}
+    rows = []
+    for ent, renewal in session.execute(query):
+        pos = positions[ent.software_model_id]
+        needed = max(0, pos.rights_used - pos.stale)
+        drop = min(ent.seats, max(0, pos.rights_owned - needed))
+        unit = annualise(ent.unit_cost, ent.billing_period)
+        rows.append(
+            RenewalRow(
+                entitlement_id=ent.id,
+                software_model=pos.software_model,
+                contract_ref=ent.contract_ref,
+                renewal_date=renewal,
+                notice_date=ent.notice_date,
+                days_to_notice=(ent.notice_date - today).days if ent.notice_date else None,
+                seats=ent.seats,
+                currency=ent.currency,
+                annual_cost=licensing.money(unit * ent.seats) or 0.0,
+                model_owned=pos.rights_owned,
+                model_used=pos.rights_used,
+                model_stale=pos.stale,
+                utilisation_percent=(
+                    round(100 * pos.rights_used / pos.rights_owned, 1) if pos.rights_owned else None
+                ),
+                right_size_seats=ent.seats - drop,
+                renewal_saving=licensing.money(unit * drop) or 0.0,
+            )
+        )
+    notes = [
+        "renew seats: this entitlement's seats less what the model owns beyond its active "
+        "(used, not stale) accounts"
+    ]
+    return Report(
+        name="renewals",
+        title=f"Renewals in the next {days} days",
+        as_of=now,
+        rows=rows,
+        notes=notes,
+    )
+
+
+def normalised(email: str) -> str:
+    return email.strip().lower()
+
+
+def people(session: Session, now: datetime, email: str | None = None) -> Report[PeopleRow]:
+    """One person's seats across apps (``email``), else leavers still holding seats and
+    seat-holding accounts that match nobody."""
+    base = (
+        select(
+            P.email,
+            PR.name,
+            M.publisher,
+            M.product,
+            M.edition,
+            S.username,
+            S.email,
+            S.last_activity_at,
+            person_left(),
+        )
+        .select_from(
+            Subscription.__table__.join(IntegrationProfile.__table__, PR.id == S.profile_id)
+            .join(SoftwareModel.__table__, M.id == S.software_model_id)
+            .outerjoin(Person.__table__, P.id == S.person_id)
+        )
+        .where(licensing.holds_seat())
+        .order_by(P.email, PR.name, M.publisher, M.product, M.edition, S.username, S.id)
+    )
+    if email is not None:
+        person_id = session.scalar(select(P.id).where(P.email == normalised(email)))
+        if person_id is None:
+            raise LookupError(f"no person with the email {email.strip()!r}")
+        query = base.where(S.person_id == person_id)
+        title = f"Seats held by {normalised(email)}"
+    else:
+        query = base.where(or_(S.person_id.is_(None), person_left()))
+        title = "Leavers holding seats, and accounts matching nobody"
+    rows = []
+    for person, profile, pub, prod, ed, username, account_email, last, left in session.execute(
+        query
+    ):
+        kind: Literal["seat", "leaver", "unmatched"] = (
+            "seat" if email is not None else ("leaver" if left else "unmatched")
+        )
+        rows.append(
+            PeopleRow(
+                kind=kind,
+                person=person,
+                profile=profile,
+                software_model=_name(pub, prod, ed),
+                username=username,
+                account_email=account_email,
+                last_activity_at=last,
+                idle_days=(now - last).days if last is not None else None,
+            )
+        )
+    if email is None:
+        rows.sort(key=lambda r: r.kind)  # leavers first (stable: keeps the query's order)
+    return Report(name="people", title=title, as_of=now, rows=rows)
+
+
+def trends(session: Session, now: datetime, rates: Rates | None = None) -> Report[TrendRow]:
+    """Per stored reconciliation and currency: assigned, active and stale seats, spend."""
+    query = (
+        select(
+            RUN.id,
+            RUN.as_of,
+            POS.currency,
+            func.count(),
+            func.sum(POS.rights_used),
+            func.sum(POS.stale),
+            func.sum(POS.spend),
+            func.sum(POS.potential_savings),
+        )
+        .select_from(
+            ReconciliationRun.__table__.join(ReconciliationPosition.__table__, POS.run_id == RUN.id)
+        )
+        .group_by(RUN.id, RUN.as_of, POS.currency)
+        .order_by(RUN.as_of, RUN.id, POS.currency)
+    )
+    by_run: dict[int, list[TrendRow]] = {}
+    for run_id, as_of, currency, models, assigned, stale, spend, potential in session.execute(
+        query
+    ):
+        assigned, stale = int(assigned or 0), int(stale or 0)
+        by_run.setdefault(run_id, []).append(
+            TrendRow(
+                row_type="total",
+                as_of=as_of,
+                run_id=run_id,
+                currency=currency,
+                models=int(models),
+                assigned=assigned,
+                active=assigned - stale,
+                stale=stale,
+                stale_percent=round(100 * stale / assigned, 1) if assigned else None,
+                spend=licensing.money(None if spend is None else Decimal(str(spend))),
+                potential_savings=licensing.money(
+                    None if potential is None else Decimal(str(potential))
+                ),
+            )
+        )
+    rows: list[TrendRow] = []
+    notes: list[str] = []
+    for run_rows in by_run.values():
+        rows += run_rows
+        if rates is None:
+            continue
+        totals, notes = currency_totals(
+            run_rows,
+            counts=["models", "assigned", "active", "stale"],
+            money=["spend", "potential_savings"],
+            rates=rates,
+        )
+        for t in totals:
+            if t["row_type"] == "converted_total":
+                first = run_rows[0]
+                stale_pct = round(100 * t["stale"] / t["assigned"], 1) if t["assigned"] else None
+                rows.append(
+                    TrendRow(as_of=first.as_of, run_id=first.run_id, stale_percent=stale_pct, **t)
+                )
+    if rates is None and len({r.currency for r in rows}) > 1:
+        notes.append("spend is per currency; give --rate CODE=RATE (and --base) to add it up")
+    if not rows:
+        notes.append("no stored reconciliation yet: run `shelfware reconcile`")
+    return Report(
+        name="trends", title="Seats and spend over time", as_of=now, rows=rows, notes=notes
+    )
