@@ -61,3 +61,11 @@ async def test_pages_filters_and_dashboard_agree_with_reconciliation(
     assert sum(p.stale for p in board.profiles) == board.stale
     assert sum(p.subscriptions for p in people) == sum(1 for s in seats if s.person_id is not None)
     assert runs[0].status == "succeeded" and runs[0].accounts == 90
+    assert board.leavers_seats == 0  # no identity provider: nobody has left
+    assert board.trend == []
+    with db.transaction() as session:
+        licensing.record_reconciliation(session, clock, clock.now())
+    with db.sessions() as session:
+        trend = overview.dashboard(session, clock.now()).trend
+    assert [(t.assigned, t.stale) for t in trend] == [(board.subscriptions, board.stale)]
+    assert trend[0].active == board.subscriptions - board.stale

@@ -16,6 +16,7 @@ class CurrencyTotals(View):
     spend: float
     potential_savings: float
     realised_savings: float
+    realised_savings_ytd: float
     true_up_cost: float
     over_licensed_amount: float
 
@@ -45,6 +46,15 @@ class Renewal(View):
     contract_ref: str | None
 
 
+class TrendPoint(View):
+    """One stored reconciliation: seats assigned, active and stale (every currency)."""
+
+    as_of: datetime
+    assigned: int
+    active: int
+    stale: int
+
+
 class Dashboard(View):
     """The SaaS overview at ``at``: totals match ``reconcile`` summed over the models."""
 
@@ -58,3 +68,5 @@ class Dashboard(View):
     activity_buckets: dict[str, int]
     renewals: list[Renewal]
     open_candidates: int
+    leavers_seats: int  # seats still held by people who left (identity provider)
+    trend: list[TrendPoint]  # active vs stale over time, from stored reconciliations

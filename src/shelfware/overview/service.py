@@ -17,6 +17,7 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from shelfware.kit.db import UTCDateTime
+from shelfware.licensing import service as licensing
 from shelfware.licensing.pricing import annualise, seat_prices
 from shelfware.licensing.service import reconcile
 from shelfware.models import (
@@ -24,6 +25,8 @@ from shelfware.models import (
     AuditEvent,
     Entitlement,
     IntegrationProfile,
+    Person,
+    ReconciliationRun,
     RemovalCandidate,
     SoftwareModel,
     Subscription,
@@ -36,21 +39,25 @@ from shelfware.overview.schemas import (
     ModelSeats,
     ProfileSavings,
     Renewal,
+    TrendPoint,
 )
+from shelfware.reports import service as reports
 from shelfware.subscriptions.service import stale_condition
 
 S = Subscription.__table__.c
 RENEWALS_SHOWN = 10
+TREND_POINTS = 12
 
 
 def data_version(session: Session, now: datetime) -> tuple[Any, ...]:
     """Changes whenever a figure of the dashboard can: every write is audited, every sync
-    leaves a run record, and thresholds move with the day."""
+    leaves a run record, every stored reconciliation too, and thresholds move with the day."""
     audit_max = session.scalar(select(func.max(AuditEvent.id)))
     run_max, finished = session.execute(
         select(func.max(SyncRun.id), func.max(SyncRun.finished_at))
     ).one()
-    return (now.astimezone(UTC).date(), audit_max, run_max, finished)
+    reconciled = session.scalar(select(func.max(ReconciliationRun.id)))
+    return (now.astimezone(UTC).date(), audit_max, run_max, finished, reconciled)
 
 
 def _instant(value: datetime) -> Any:
@@ -135,6 +142,9 @@ def dashboard(session: Session, now: datetime) -> Dashboard:
     for currency, amount in _spend(session, now).items():
         totals[currency]["spend"] += float(amount)
     prices = seat_prices(session)
+    ytd = licensing.realised_savings(session, prices, now, reports.year_start(now))
+    for model_id, amount in ytd.items():
+        totals[prices[model_id].currency]["realised_savings_ytd"] += float(amount)
     names = dict(session.execute(select(IntegrationProfile.id, IntegrationProfile.name)).all())
     buckets = dict.fromkeys(BUCKETS, 0)
     per_profile: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
@@ -162,6 +172,7 @@ def dashboard(session: Session, now: datetime) -> Dashboard:
                 spend=round(money["spend"], 2),
                 potential_savings=round(money["potential_savings"], 2),
                 realised_savings=round(money["realised_savings"], 2),
+                realised_savings_ytd=round(money["realised_savings_ytd"], 2),
                 true_up_cost=round(money["true_up_cost"], 2),
                 over_licensed_amount=round(money["over_licensed_amount"], 2),
             )
@@ -191,4 +202,34 @@ def dashboard(session: Session, now: datetime) -> Dashboard:
         activity_buckets=buckets,
         renewals=upcoming_renewals(session, now),
         open_candidates=open_candidates or 0,
+        leavers_seats=_leavers_seats(session),
+        trend=_trend(session, now),
     )
+
+
+def _leavers_seats(session: Session) -> int:
+    """Seats held by people the identity provider lists as gone (deprovisioned, suspended)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Subscription.__table__.join(Person.__table__))
+            .where(S.active.is_(True), S.gone_at.is_(None), reports.person_left())
+        )
+        or 0
+    )
+
+
+def _trend(session: Session, now: datetime, points: int = TREND_POINTS) -> list[TrendPoint]:
+    """Active vs stale seats at the last stored reconciliations (every currency together)."""
+    by_run: dict[int, TrendPoint] = {}
+    for row in reports.trends(session, now).rows:
+        if row.row_type != "total":
+            continue
+        seen = by_run.get(row.run_id)
+        by_run[row.run_id] = TrendPoint(
+            as_of=row.as_of,
+            assigned=row.assigned + (seen.assigned if seen else 0),
+            active=row.active + (seen.active if seen else 0),
+            stale=row.stale + (seen.stale if seen else 0),
+        )
+    return list(by_run.values())[-points:]

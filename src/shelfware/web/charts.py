@@ -40,21 +40,27 @@ def bars(
     return Markup("".join(parts))
 
 
-def seats(title: str, rows: Sequence[tuple[str, int, int, int]], *, width: int = 520) -> Markup:
-    """Per model: its name, then seats owned, assigned and stale as three bars on one scale."""
-    top = max((max(o, a, s) for _, o, a, s in rows), default=0) or 1
+def grouped(
+    title: str,
+    rows: Sequence[tuple[str, Sequence[int]]],
+    kinds: Sequence[str],
+    *,
+    width: int = 520,
+) -> Markup:
+    """Per row: its label, then one thin bar per kind (``.seat-KIND`` colours it), on one
+    scale, with a legend."""
+    top = max((max(values, default=0) for _, values in rows), default=0) or 1
     span = width - 120
-    block = 18 + 3 * 12 + 10
+    block = 18 + len(kinds) * 12 + 10
     height = block * max(len(rows), 1) + 24
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
     ]
-    for i, (label, owned, assigned, stale) in enumerate(rows):
+    for i, (label, values) in enumerate(rows):
         y0 = i * block + 4
         parts.append(f'<text class="chart-label" x="0" y="{y0 + 12}">{escape(label)}</text>')
-        values = (("owned", owned), ("assigned", assigned), ("stale", stale))
-        for j, (kind, value) in enumerate(values):
+        for j, (kind, value) in enumerate(zip(kinds, values, strict=True)):
             y = y0 + 18 + j * 12
             w = max(1.0, span * value / top) if value else 0.0
             parts.append(
@@ -62,14 +68,14 @@ def seats(title: str, rows: Sequence[tuple[str, int, int, int]], *, width: int =
                 f'<text class="chart-value small" x="{w + 4:.1f}" y="{y + 9}">'
                 f"{kind} {value:,}</text>"
             )
-    parts.append(
-        f'<g class="legend" transform="translate(0,{height - 12})">'
-        '<rect class="seat-owned" width="10" height="10"/><text x="14" y="9">owned</text>'
-        '<rect class="seat-assigned" x="70" width="10" height="10"/>'
-        '<text x="84" y="9">assigned</text>'
-        '<rect class="seat-stale" x="150" width="10" height="10"/><text x="164" y="9">stale</text>'
-        "</g></svg>"
-    )
+    parts.append(f'<g class="legend" transform="translate(0,{height - 12})">')
+    for j, kind in enumerate(kinds):
+        x = j * 80
+        parts.append(
+            f'<rect class="seat-{kind}" x="{x}" width="10" height="10"/>'
+            f'<text x="{x + 14}" y="9">{kind}</text>'
+        )
+    parts.append("</g></svg>")
     return Markup("".join(parts))
 
 

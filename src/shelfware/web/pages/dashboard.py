@@ -20,6 +20,7 @@ from starlette.responses import Response
 from shelfware.accounts.roles import Permission
 from shelfware.overview import service as overview
 from shelfware.overview.schemas import Dashboard
+from shelfware.web import charts
 from shelfware.web.context import WebContext, web_context
 from shelfware.web.routing import page
 from shelfware.web.templating import render
@@ -89,7 +90,18 @@ async def current_dashboard(request: Request) -> tuple[Dashboard, bool]:
 @page("GET", "/", Permission.RECONCILIATION_READ)
 async def dashboard(request: Request) -> Response:
     board, current = await current_dashboard(request)
-    seat_rows = [(m.software_model, m.owned, m.assigned, m.stale) for m in board.models]
+    seats = charts.grouped(
+        "Seats owned, assigned and stale per model",
+        [(m.software_model, (m.owned, m.assigned, m.stale)) for m in board.models],
+        ("owned", "assigned", "stale"),
+    )
+    trend = charts.grouped(
+        "Active and stale seats at each stored reconciliation",
+        [(f"{t.as_of:%Y-%m-%d %H:%M}", (t.active, t.stale)) for t in board.trend],
+        ("active", "stale"),
+    )
     return render(
-        request, "dashboard.html", {"board": board, "seat_rows": seat_rows, "current": current}
+        request,
+        "dashboard.html",
+        {"board": board, "seats_chart": seats, "trend_chart": trend, "current": current},
     )
