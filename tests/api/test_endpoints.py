@@ -91,9 +91,13 @@ def test_the_loop_over_real_http(api: Api, served: str, rally_factory: Any) -> N
     set_off = call(integrator, "PATCH", "/profiles/rally", json={"reclaim": False})
     assert set_off.json()["profile"]["processes"]["reclaim"] is False
 
+    assert call(manager, "GET", "/audit").status_code == 403
+    events = call(Role.ADMIN, "GET", "/audit", params={"limit": 1000}).json()
+    by_action = {e["action"]: e["actor"] for e in reversed(events)}
     with api.db.sessions() as session:
-        events = session.execute(select(AuditEvent.action, AuditEvent.actor)).all()
-    by_action = {action: actor for action, actor in events}
+        assert len(events) == len(session.scalars(select(AuditEvent.id)).all())
+    mine = call(Role.ADMIN, "GET", "/audit", params={"actor": "token:sam_manager-token"}).json()
+    assert {e["action"] for e in mine} == {"entitlement.add", "rule.set"}
     assert by_action["profile.create"] == "token:sam_integrator-token"
     assert by_action["profile.validate"] == "token:sam_integrator-token"
     assert by_action["profile.publish"] == "token:sam_integrator-token"
@@ -117,6 +121,8 @@ def test_the_loop_over_real_http(api: Api, served: str, rally_factory: Any) -> N
 async def test_error_bodies(api: Api, client: httpx.AsyncClient) -> None:
     missing = await client.get("/profiles")
     assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    assert missing.headers["cache-control"] == "no-store"
+    assert missing.headers["x-content-type-options"] == "nosniff"
     assert error_of(missing)["code"] == "unauthorized"
     bad = await client.get("/profiles", headers={"Authorization": "Bearer shw_nope"})
     assert bad.status_code == 401 and "not valid" in error_of(bad)["message"]
@@ -191,3 +197,21 @@ async def test_tokens_over_the_api(api: Api, client: httpx.AsyncClient) -> None:
     )
     assert user.status_code == 201 and "password" not in user.json()
     assert "hash" not in (await client.get("/users", headers=admin)).text
+
+
+async def test_turning_reclaim_back_on_alone(api: Api, client: httpx.AsyncClient) -> None:
+    """``profile set`` with only ``reclaim`` (it used to reach an unset capability: a 500)."""
+    integrator = api.auth(Role.SAM_INTEGRATOR)
+    body = {
+        "kind": "rally",
+        "name": "r",
+        "url": "https://rally1.rallydev.com/slm/webservice",
+        "secrets": {"api_key": "k"},
+        "reclaim": False,
+    }
+    assert (await client.post("/profiles", headers=integrator, json=body)).status_code == 201
+    on = await client.patch("/profiles/r", headers=integrator, json={"reclaim": True})
+    assert on.status_code == 200, on.text
+    assert on.json()["changes"] == ["reclaim subscriptions on"]
+    bad = await client.patch("/profiles/r", headers=integrator, json={"analyze_from": "1900-01-01"})
+    assert bad.status_code == 422 and error_of(bad)["field"] == "analyze_from"

@@ -126,13 +126,14 @@ def test_filters(seeded: Database, clock: FrozenClock) -> None:
         False,
         lambda s: (
             not s.admin
-            and "user1" in ((s.username or "") + " " + (s.email or "")).lower()
+            and any(v.lower().startswith("user1") for v in (s.username or "", s.email or ""))
             and (s.last_activity_at is None or s.last_activity_at < since)
             and s.profile == "a"
         ),
     )
     assert want and [s.id for s in got] == want
-    assert walk(seeded, 50, q="%") == []  # a wildcard is a character, not a pattern
+    assert walk(seeded, 50, q="%") == walk(seeded, 50, q="_") == []  # characters, not patterns
+    assert {s.username for s in walk(seeded, 500, q="ZE")} == {"zed"}
     assert {s.software_model for s in walk(seeded, 500, model="Broadcom Rally Unlimited")} == {
         "Broadcom Rally Unlimited"
     }

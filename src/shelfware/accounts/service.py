@@ -70,26 +70,11 @@ def digest(token: str) -> str:
 
 
 def user_view(user: User) -> UserView:
-    return UserView(
-        id=user.id,
-        username=user.username,
-        role=Role(user.role),
-        active=user.active,
-        created_at=user.created_at,
-        password_changed_at=user.password_changed_at,
-        last_login_at=user.last_login_at,
-    )
+    return UserView.model_validate(user, from_attributes=True)
 
 
 def token_view(token: ApiToken) -> TokenView:
-    return TokenView(
-        id=token.id,
-        name=token.name,
-        role=Role(token.role),
-        created_at=token.created_at,
-        last_used_at=token.last_used_at,
-        revoked=token.revoked,
-    )
+    return TokenView.model_validate(token, from_attributes=True)
 
 
 def _insert(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
 from shelfware.api import errors
 from shelfware.api.auth import permission_of
 from shelfware.api.routers import (
     accounts,
+    audit,
     candidates,
     licensing,
     profiles,
@@ -24,7 +27,16 @@ ROUTERS = (
     rules.router,
     candidates.router,
     licensing.router,
+    audit.router,
 )
+
+
+# Answers carry account data: never cached, never sniffed as another type, no referrer.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def guarded_routes(router: APIRouter) -> list[APIRoute]:
@@ -49,6 +61,13 @@ def create_api(workspace: Workspace) -> FastAPI:
     )
     api.state.workspace = workspace
     errors.install(api)
+
+    @api.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
     for router in ROUTERS:
         for route in guarded_routes(router):
             needed = permission_of(route.dependant)

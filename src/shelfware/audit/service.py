@@ -6,8 +6,11 @@ import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shelfware.kit.clock import Clock
@@ -58,3 +61,36 @@ def record(
             detail=detail,
         )
     )
+
+
+class AuditEventView(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    detail: dict[str, Any]
+
+
+def list_events(
+    session: Session,
+    *,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    actor: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[AuditEventView]:
+    """Audit events, newest first (``before_id``: the page after that event)."""
+    stmt = select(AuditEvent)
+    if object_type is not None:
+        stmt = stmt.where(AuditEvent.object_type == object_type)
+    if object_id is not None:
+        stmt = stmt.where(AuditEvent.object_id == object_id)
+    if actor is not None:
+        stmt = stmt.where(AuditEvent.actor == actor)
+    if before_id is not None:
+        stmt = stmt.where(AuditEvent.id < before_id)
+    events = session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit))
+    return [AuditEventView.model_validate(e, from_attributes=True) for e in events]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shelfware.models.base import Base, BigId, id_column
@@ -35,6 +35,16 @@ class Subscription(Base):
         # keyset paging of the listings (subscriptions/service.py page_subscriptions)
         Index("ix_subscription_username_id", "username", "id"),
         Index("ix_subscription_last_activity_at_id", "last_activity_at", "id"),
+        # search by the start of a user name or email, any case (LIKE 'x%' on PostgreSQL,
+        # a range on SQLite)
+        *(
+            Index(
+                f"ix_subscription_lower_{column}",
+                func.lower(text(column)).label(f"lower_{column}"),
+                postgresql_ops={f"lower_{column}": "text_pattern_ops"},
+            )
+            for column in ("username", "email")
+        ),
     )
 
     id: Mapped[int] = id_column()

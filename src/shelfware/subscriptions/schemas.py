@@ -56,7 +56,9 @@ class SubscriptionPageQuery(BaseModel):
     model: Name | None = Field(default=None, description="'Publisher Product Edition' or id")
     all: bool = Field(default=False, description="also accounts that hold no seat any more")
     admin: bool | None = None
-    q: Name | None = Field(default=None, description="part of the user name or email")
+    q: Name | None = Field(
+        default=None, description="the start of the user name or email, any case"
+    )
     idle_since: Instant | None = Field(
         default=None, description="only accounts with no activity since this instant"
     )

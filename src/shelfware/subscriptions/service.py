@@ -69,6 +69,18 @@ def _views(rows: Iterable[Any]) -> list[SubscriptionView]:
     ]
 
 
+SEARCHED = (Subscription.username, Subscription.email)
+
+
+def starts_with(dialect: str, expression: Any, prefix: str) -> ColumnElement[bool]:
+    """``expression`` starts with ``prefix``, in a form the expression's index serves:
+    ``LIKE 'p%'`` on PostgreSQL (text_pattern_ops), a range on SQLite."""
+    if dialect == "postgresql":
+        escaped = prefix.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+        return expression.like(escaped + "%", escape="\\")  # type: ignore[no-any-return]
+    return and_(expression >= prefix, expression < prefix + "\U0010ffff")
+
+
 def _holds_seat() -> ColumnElement[bool]:
     return and_(Subscription.active.is_(True), Subscription.gone_at.is_(None))
 
@@ -210,16 +222,9 @@ def page_subscriptions(session: Session, query: SubscriptionPageQuery) -> Subscr
     if query.admin is not None:
         stmt = stmt.where(Subscription.admin.is_(query.admin))
     if query.q:
-        pattern = (
-            "%"
-            + query.q.lower().replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
-            + "%"
-        )
+        dialect = session.get_bind().dialect.name
         stmt = stmt.where(
-            or_(
-                func.lower(Subscription.username).like(pattern, escape="\\"),
-                func.lower(Subscription.email).like(pattern, escape="\\"),
-            )
+            or_(*(starts_with(dialect, func.lower(c), query.q.lower()) for c in SEARCHED))
         )
     if query.idle_since is not None:
         stmt = stmt.where(
@@ -262,7 +267,7 @@ def page_people(
     """People by id, each with the number of seats their accounts hold."""
     stmt = select(Person)
     if q:
-        stmt = stmt.where(func.lower(Person.email).contains(q.lower(), autoescape=True))
+        stmt = stmt.where(starts_with(session.get_bind().dialect.name, Person.email, q.lower()))
     after = None
     if cursor:
         _, last_id = decode_cursor(cursor, "id", False)

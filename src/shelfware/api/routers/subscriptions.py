@@ -46,7 +46,7 @@ class PersonDetail(BaseModel):
 def list_people(
     ws: Ws,
     q: Annotated[
-        str | None, Query(min_length=1, max_length=MAX_NAME, description="part of the email")
+        str | None, Query(min_length=1, max_length=MAX_NAME, description="the start of the email")
     ] = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 50,

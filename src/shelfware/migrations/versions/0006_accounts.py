@@ -1,5 +1,5 @@
 """accounts: local users (argon2 hashes) and API tokens (SHA-256 digests); keyset-paging
-indexes on subscriptions (user name, last activity)
+indexes on subscriptions (user name, last activity) and prefix search (user name, email)
 
 Revision ID: 0006
 Revises: 0005
@@ -19,6 +19,8 @@ revision: str = "0006"
 down_revision: str | None = "0005"  # re-chained in branch web (merges)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+SEARCHED = ("username", "email")
 
 
 def _id() -> sa.Column[int]:
@@ -65,9 +67,20 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_subscription_last_activity_at_id", ["last_activity_at", "id"], unique=False
         )
+    # search by the start of a user name or email (see models/subscription.py)
+    pattern = " text_pattern_ops" if op.get_bind().dialect.name == "postgresql" else ""
+    for column in SEARCHED:
+        op.create_index(
+            f"ix_subscription_lower_{column}",
+            "subscription",
+            [sa.text(f"lower({column}){pattern}")],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
+    for column in SEARCHED:
+        op.drop_index(f"ix_subscription_lower_{column}", table_name="subscription")
     with op.batch_alter_table("subscription", schema=None) as batch_op:
         batch_op.drop_index("ix_subscription_last_activity_at_id")
         batch_op.drop_index("ix_subscription_username_id")
