@@ -1,5 +1,6 @@
 # shelfware: two commands on a fresh machine.
-#   make demo   create a virtualenv, install, run the whole loop against the sandboxes (SQLite)
+#   make demo   create a virtualenv, install, run the whole loop against the sandboxes (SQLite),
+#               then serve the web workspace on http://127.0.0.1:8000 (it prints how to sign in)
 #   make test   install with test extras and run the tests (SQLite, then the store tests on
 #               PostgreSQL when one answers; CI makes sure it does)
 
@@ -8,6 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 DEMO_HOME ?= $(CURDIR)/.demo-home
+DEMO_PORT ?= 8000
 
 .PHONY: demo test test-sqlite test-postgres lint typecheck bench bench-asana bench-reconcile clean install install-test
 
@@ -23,12 +25,12 @@ install-test: $(BIN)/python
 
 demo: install
 	rm -rf "$(DEMO_HOME)"
-	SHELFWARE_HOME="$(DEMO_HOME)" $(BIN)/shelfware demo
+	SHELFWARE_HOME="$(DEMO_HOME)" $(BIN)/shelfware demo --serve --port $(DEMO_PORT)
 
 test: install-test test-sqlite test-postgres
 
 test-sqlite:
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q -rs
 
 test-postgres:
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \

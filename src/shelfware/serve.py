@@ -13,6 +13,7 @@ from shelfware.appstate import Workspace
 from shelfware.kit.clock import Clock, SystemClock
 from shelfware.settings import Settings, get_settings
 from shelfware.store import Store, open_store
+from shelfware.web import answers, install_web
 
 API_PREFIX = "/api/v1"
 
@@ -48,7 +49,8 @@ def create_app(
     app.mount(API_PREFIX, create_api(workspace))
     errors.install_outer(app, API_PREFIX)
 
-    # --- web workspace (wired by the lead) -------------------------------------------------
-    # app.include_router(shelfware.web.routes.router)    # pages, sign-in, /oauth/callback
-    # app.include_router(shelfware.web.answers.router)   # reclamation keep / release answers
+    # --- web workspace -----------------------------------------------------------------------
+    install_web(app, workspace)  # pages, sign-in, /oauth/callback, /static, security headers
+    answers.configure(app, workspace.store.db, workspace.store.keys, workspace.clock)
+    app.router.routes.extend(answers.routes)  # reclamation keep / release answers (no sign-in)
     return app

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import math
 import os
-import time
+import secrets
 from decimal import Decimal
 from typing import Annotated
 
 import typer
 
+from shelfware.accounts import service as accounts
+from shelfware.accounts.roles import Role
+from shelfware.accounts.schemas import UserCreate
 from shelfware.cli.candidates import print_candidates
 from shelfware.cli.context import clock, console, settings
 from shelfware.cli.reconcile import print_compliance
 from shelfware.cli.sync import print_summary, run_one
+from shelfware.kit.clock import Clock
 from shelfware.licensing import service as licensing
 from shelfware.licensing.schemas import EntitlementCreate
 from shelfware.profiles import service as profiles
@@ -23,9 +27,10 @@ from shelfware.reclamation import service as reclamation
 from shelfware.sandbox import SANDBOXES
 from shelfware.sandbox.faults import FaultSpec
 from shelfware.sandbox.server import serve_in_thread
-from shelfware.store import init_store
+from shelfware.store import Store, init_store
 
 DEMO_PROFILE = "rally-demo"
+DEMO_ADMIN = "admin"
 
 
 def demo(
@@ -33,9 +38,14 @@ def demo(
         int, typer.Option(min=10, max=MAX_ROWS, help="users in the organisation, 10..1,000,000")
     ] = 2000,
     seed: Annotated[int, typer.Option(min=0, max=MAX_ID, help="seed, 0..2^63-1")] = 7,
-    serve: Annotated[bool, typer.Option("--serve", help="keep the sandbox running after")] = False,
+    serve: Annotated[
+        bool,
+        typer.Option("--serve", help="then serve the workspace over the demo data (Ctrl-C stops)"),
+    ] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="the workspace's port")] = 8000,
 ) -> None:
-    """Start the Rally sandbox, connect it, sync, add an entitlement, reconcile, show savings."""
+    """Start the Rally sandbox, connect it, sync, add an entitlement, reconcile, show savings;
+    with ``--serve``, then run the web workspace on it with a demo admin."""
     import asyncio
 
     conf = settings()
@@ -107,12 +117,41 @@ def demo(
             "Try [cyan]shelfware candidates reclaim --all-ready --dry-run[/]."
         )
         if serve:
-            console.print(f"Sandbox stays up at {url} (API key {org.api_key}); Ctrl-C to stop.")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
+            serve_workspace(store, clk, port, sandbox_url=url)
     store.db.dispose()
     if os.environ.get("SHELFWARE_HOME") is None:
         console.print(f"(Data kept in {conf.home}; set SHELFWARE_HOME to use another place.)")
+
+
+def demo_admin(store: Store, clk: Clock) -> str:
+    """The demo's admin account, with a fresh random password (returned to be printed)."""
+    password = secrets.token_urlsafe(12)
+    with store.db.transaction() as session:
+        try:
+            accounts.get_user(session, DEMO_ADMIN)
+        except accounts.AccountNotFound:
+            accounts.create_user(
+                session, clk, UserCreate(username=DEMO_ADMIN, password=password, role=Role.ADMIN)
+            )
+        else:
+            accounts.set_password(session, clk, DEMO_ADMIN, password)
+    return password
+
+
+def serve_workspace(store: Store, clk: Clock, port: int, *, sandbox_url: str) -> None:
+    """The web workspace (and the API) on 127.0.0.1:``port`` until Ctrl-C."""
+    import uvicorn
+
+    from shelfware.serve import create_app
+
+    password = demo_admin(store, clk)
+    address = f"http://127.0.0.1:{port}"
+    console.rule("[bold]workspace")
+    console.print(
+        f"8. The workspace runs on [bold cyan]{address}[/] over the demo data.\n"
+        f"   Sign in as [bold]{DEMO_ADMIN}[/] with password [bold]{password}[/] "
+        "(made for this demo; change it with `shelfware users password admin`).\n"
+        f"   The Rally sandbox stays up at {sandbox_url} for syncs; Ctrl-C stops both."
+    )
+    app = create_app(store=store, clock=clk)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", server_header=False)

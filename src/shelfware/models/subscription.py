@@ -29,6 +29,9 @@ class Subscription(Base):
             "first_seen_at",
         ),
         Index("ix_subscription_person", "person_id"),
+        # keyset pages of one profile / one model (migration 0007)
+        Index("ix_subscription_profile_page", "profile_id", "id"),
+        Index("ix_subscription_model_page", "software_model_id", "id"),
         # keyset paging of the listings (subscriptions/service.py page_subscriptions)
         Index("ix_subscription_username_id", "username", "id"),
         Index("ix_subscription_last_activity_at_id", "last_activity_at", "id"),

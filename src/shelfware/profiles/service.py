@@ -530,17 +530,26 @@ def view(session: Session, profile: IntegrationProfile) -> ProfileView:
 
 
 def list_runs(
-    session: Session, profile: IntegrationProfile, *, before_id: int | None = None, limit: int = 50
+    session: Session,
+    profile: IntegrationProfile | None,
+    *,
+    before_id: int | None = None,
+    limit: int = 50,
 ) -> list[RunView]:
-    """A profile's sync runs, newest first (``before_id``: the page after that run)."""
-    stmt = select(SyncRun).where(SyncRun.profile_id == profile.id)
+    """A profile's sync runs (every profile's with ``None``), newest first (``before_id``: the
+    page after that run)."""
+    stmt = select(SyncRun, IntegrationProfile.name).join(
+        IntegrationProfile, IntegrationProfile.id == SyncRun.profile_id
+    )
+    if profile is not None:
+        stmt = stmt.where(SyncRun.profile_id == profile.id)
     if before_id is not None:
         stmt = stmt.where(SyncRun.id < before_id)
-    runs = session.scalars(stmt.order_by(SyncRun.id.desc()).limit(limit))
+    runs = session.execute(stmt.order_by(SyncRun.id.desc()).limit(limit))
     return [
         RunView(
             id=run.id,
-            profile=profile.name,
+            profile=name,
             status=run.status,
             started_at=run.started_at,
             finished_at=run.finished_at,
@@ -557,5 +566,5 @@ def list_runs(
             candidates_closed=run.candidates_closed,
             error=run.error,
         )
-        for run in runs
+        for run, name in runs
     ]

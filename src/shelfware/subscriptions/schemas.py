@@ -62,6 +62,11 @@ class SubscriptionPageQuery(BaseModel):
     idle_since: Instant | None = Field(
         default=None, description="only accounts with no activity since this instant"
     )
+    stale_at: Instant | None = Field(
+        default=None,
+        description="only seats stale at this instant: idle past their model's rule threshold "
+        "(never used: created before it), as reconciliation counts stale",
+    )
     sort: SubscriptionSort = SubscriptionSort.ID
     descending: bool = False
     limit: int = Field(default=50, ge=1, le=PAGE_LIMIT)

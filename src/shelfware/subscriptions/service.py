@@ -7,16 +7,24 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from shelfware.kit.clock import utc
+from shelfware.kit.db import UTCDateTime
 from shelfware.licensing.service import LicensingError, find_model
-from shelfware.models import Entitlement, IntegrationProfile, Person, SoftwareModel, Subscription
-from shelfware.profiles.service import get_profile
+from shelfware.models import (
+    Entitlement,
+    IntegrationProfile,
+    Person,
+    ReclamationRule,
+    SoftwareModel,
+    Subscription,
+)
+from shelfware.profiles.service import DEFAULT_THRESHOLD_DAYS, get_profile
 from shelfware.subscriptions.schemas import (
     EntitlementRow,
     PeoplePage,
@@ -27,6 +35,8 @@ from shelfware.subscriptions.schemas import (
     SubscriptionSort,
     SubscriptionView,
 )
+
+S = Subscription.__table__.c
 
 
 def _joined() -> Select[Subscription, str, SoftwareModel]:
@@ -86,6 +96,32 @@ def list_subscriptions(session: Session, query: SubscriptionQuery) -> list[Subsc
     if not query.all:
         stmt = stmt.where(_holds_seat())
     return _views(session.execute(stmt))
+
+
+def _instant(value: datetime) -> Any:
+    return literal(value, UTCDateTime())
+
+
+def stale_condition(session: Session, now: datetime) -> Any:
+    """SQL true for a seat idle past its model's rule threshold (never-used accounts count
+    once past the grace period), as ``licensing.count_stale`` defines stale."""
+    thresholds = dict(
+        session.execute(
+            select(ReclamationRule.software_model_id, ReclamationRule.threshold_days)
+        ).all()
+    )
+    cut: Any = _instant(now - timedelta(days=DEFAULT_THRESHOLD_DAYS))
+    if thresholds:
+        cut = case(
+            *[
+                (S.software_model_id == model_id, _instant(now - timedelta(days=days)))
+                for model_id, days in thresholds.items()
+            ],
+            else_=cut,
+        )
+    last = S.last_activity_at
+    since = func.coalesce(S.created_in_app_at, S.first_seen_at)
+    return or_(and_(last.is_not(None), last < cut), and_(last.is_(None), since <= cut))
 
 
 # --- keyset paging -------------------------------------------------------------------------
@@ -197,6 +233,8 @@ def page_subscriptions(session: Session, query: SubscriptionPageQuery) -> Subscr
                 Subscription.last_activity_at < query.idle_since,
             )
         )
+    if query.stale_at is not None:
+        stmt = stmt.where(stale_condition(session, utc(query.stale_at)))
     after = None
     if query.cursor:
         text, last_id = decode_cursor(query.cursor, query.sort.value, query.descending)

@@ -1,0 +1,50 @@
+"""The web workspace: server-rendered pages (Jinja2 + htmx), every asset served locally.
+
+``install_web(app, workspace)`` mounts it on the FastAPI app of ``shelfware serve``: the
+page routes, ``/static``, the security headers and the handlers that turn refusals into pages.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from shelfware.appstate import Workspace
+from shelfware.web.context import WebContext
+from shelfware.web.security import SecurityHeaders, SessionSealer
+
+
+def install_web(app: FastAPI, workspace: Workspace, *, secure_cookies: bool = True) -> None:
+    from shelfware.web.pages.dashboard import recount
+    from shelfware.web.routes import router
+    from shelfware.web.routing import Refused, SignInNeeded, sign_in_path
+    from shelfware.web.templating import render
+
+    app.state.web = WebContext(
+        workspace=workspace,
+        store=workspace.store,
+        clock=workspace.clock,
+        sealer=SessionSealer(workspace.store.keys, lambda: workspace.clock.now().timestamp()),
+        secure_cookies=secure_cookies,
+        on_change=recount,
+    )
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(files("shelfware.web") / "static")), "static")
+    app.add_middleware(SecurityHeaders)
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        return render(request, "error.html", {"message": exc.message}, status=exc.status)
+
+    async def sign_in_needed(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SignInNeeded)
+        if request.method in ("GET", "HEAD"):
+            return RedirectResponse(sign_in_path(exc.next_path), status_code=303)
+        return render(request, "error.html", {"message": "Sign in first."}, status=401)
+
+    app.add_exception_handler(Refused, refused)
+    app.add_exception_handler(SignInNeeded, sign_in_needed)

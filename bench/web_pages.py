@@ -1,0 +1,251 @@
+"""Bench: the workspace's dashboard and subscriptions page over 1,000,000 subscriptions.
+
+Fills a database (DROPs the schema of --pg-url first; or a fresh SQLite file) with three
+profiles, three software models with rules and entitlements, and N subscriptions written in
+bulk (COPY on PostgreSQL), then serves the app exactly as ``shelfware serve`` does, on a
+loopback port, and times real HTTP requests of a signed-in admin:
+
+- the dashboard: cold (first request after a change: every figure computed again) and warm
+  (the data did not change since the last request);
+- the subscriptions page: the first page, filtered pages (profile, model, stale, admin, a user
+  name prefix) and a page deep in the list (keyset paging: page 20,000 costs what page 1 does).
+
+    python bench/web_pages.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
+    python bench/web_pages.py --sqlite /tmp/bench.db --rows 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+
+from shelfware.accounts import service as accounts
+from shelfware.accounts.roles import Role
+from shelfware.accounts.schemas import UserCreate
+from shelfware.kit.clock import FrozenClock
+from shelfware.kit.crypto import KeyRing
+from shelfware.kit.db import Database, bulk_insert, refresh_statistics
+from shelfware.licensing import service as licensing
+from shelfware.licensing.schemas import EntitlementCreate
+from shelfware.models import Subscription
+from shelfware.profiles import service as profiles
+from shelfware.profiles.schemas import ProfileCreate
+from shelfware.sandbox.server import serve_in_thread
+from shelfware.serve import create_app
+from shelfware.store import Store, upgrade
+from shelfware.subscriptions.service import encode_cursor
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+PASSWORD = "bench password 1234"
+APPS = [  # kind, share of the rows, model (publisher, product, edition), seat price per year
+    ("rally", 0.6, ("Broadcom", "Rally", "Unlimited"), "540"),
+    ("asana", 0.3, ("Asana", "Asana", "Business"), "300"),
+    ("roadmunk", 0.1, ("Tempo", "Roadmunk", "Professional"), "480"),
+]
+COLUMNS = [
+    "profile_id",
+    "software_model_id",
+    "external_id",
+    "username",
+    "email",
+    "display_name",
+    "active",
+    "admin",
+    "edition",
+    "created_in_app_at",
+    "last_activity_at",
+    "first_seen_at",
+    "last_seen_at",
+]
+INSTANTS = frozenset({9, 10, 11, 12})
+
+
+def fill(db: Database, keys: KeyRing, clock: FrozenClock, rows: int) -> None:
+    rng = random.Random(11)
+    targets = []
+    with db.transaction() as session:
+        for kind, share, (publisher, product, edition), price in APPS:
+            profile = profiles.create_profile(
+                session,
+                keys,
+                clock,
+                ProfileCreate(
+                    kind=kind,
+                    name=f"{kind}-bench",
+                    url=f"http://127.0.0.1:9/{kind}",
+                    secrets={"api_key": "bench"},
+                ),
+            )
+            model = profiles.ensure_software_model(session, clock, publisher, product, edition)
+            session.flush()
+            licensing.add_entitlement(
+                session,
+                clock,
+                EntitlementCreate(
+                    model=str(model.id),
+                    seats=int(rows * share * 0.9),
+                    unit_cost=Decimal(price),
+                    renewal_date=(NOW + timedelta(days=90 + 30 * len(targets))).date(),
+                    notice_date=(NOW + timedelta(days=30 + 30 * len(targets))).date(),
+                    contract_ref=f"BENCH-{kind.upper()}",
+                ),
+            )
+            targets.append((profile.id, model.id, int(rows * share), edition))
+    started = time.perf_counter()
+    names = ["ana", "ben", "carla", "dev", "eli", "fay", "gus", "hana", "ivo", "jo"]
+    batch: list[tuple[object, ...]] = []
+    with db.engine.begin() as conn:
+        n = 0
+        for profile_id, model_id, count, edition in targets:
+            for i in range(count):
+                n += 1
+                created = NOW - timedelta(days=rng.randint(1, 1500))
+                roll = rng.random()
+                last = (
+                    None
+                    if roll < 0.08
+                    else max(created, NOW - timedelta(days=rng.expovariate(1 / 45)))
+                )
+                user = f"{names[n % 10]}.{n}"
+                batch.append(
+                    (
+                        profile_id,
+                        model_id,
+                        f"{profile_id}-{i}",
+                        user,
+                        f"{user}@example.com",
+                        user.title(),
+                        True,
+                        rng.random() < 0.01,
+                        edition,
+                        created,
+                        last,
+                        NOW - timedelta(days=2),
+                        NOW,
+                    )
+                )
+                if len(batch) >= 50_000:
+                    bulk_insert(conn, Subscription.__table__, COLUMNS, batch, instants=INSTANTS)
+                    batch = []
+        bulk_insert(conn, Subscription.__table__, COLUMNS, batch, instants=INSTANTS)
+        refresh_statistics(conn, "subscription")
+    print(f"filled {rows:,} subscriptions in {time.perf_counter() - started:.1f}s")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def measure(client: httpx.Client, path: str, times: int) -> list[float]:
+    seconds = []
+    for _ in range(times):
+        started = time.perf_counter()
+        response = client.get(path)
+        seconds.append(time.perf_counter() - started)
+        assert response.status_code == 200, (path, response.status_code, response.text[:300])
+    return seconds
+
+
+def bench(db: Database, label: str, rows: int, repeat: int) -> list[str]:
+    keys = KeyRing([Fernet.generate_key()])
+    clock = FrozenClock(NOW)
+    upgrade(db.engine)
+    fill(db, keys, clock, rows)
+    with db.transaction() as session:
+        accounts.create_user(
+            session, clock, UserCreate(username="admin", password=PASSWORD, role=Role.ADMIN)
+        )
+    app = create_app(store=Store(db=db, keys=keys), clock=clock)
+    lines = []
+    with serve_in_thread(app) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        # the session cookie is Secure (the workspace runs behind TLS); over loopback HTTP the
+        # bench hands it back itself
+        visit = client.get("/sign-in")
+        token = visit.text.split('name="csrf-token" content="')[1].split('"')[0]
+        client.cookies.set("shelfware_session", visit.cookies["shelfware_session"])
+        signed = client.post(
+            "/sign-in", data={"username": "admin", "password": PASSWORD, "csrf_token": token}
+        )
+        assert signed.status_code == 303, signed.text
+        client.cookies.set("shelfware_session", signed.cookies["shelfware_session"])
+        first = measure(client, "/", 1)  # the first dashboard of the process counts in line
+        after_change: list[float] = []
+        recount: list[float] = []
+        for i in range(max(3, repeat // 10)):
+            with db.transaction() as session:  # any audited write changes the figures' stamp
+                profiles.set_processes(
+                    session,
+                    clock,
+                    profiles.get_profile(session, "rally-bench"),
+                    analyze_from=NOW - timedelta(days=100 + i),
+                )
+            changed = time.perf_counter()
+            after_change += measure(client, "/", 1)  # the previous figures, marked updating
+            while 'id="updating"' in client.get("/").text:
+                time.sleep(0.02)
+            recount.append(time.perf_counter() - changed)
+        warm = measure(client, "/", repeat)
+        cases = {
+            "dashboard, first of the process (counted in line)": first,
+            "dashboard, first request after a change (previous figures)": after_change,
+            "dashboard, change -> current figures shown (recount)": recount,
+            "dashboard, figures current": warm,
+            "subscriptions, first page": measure(client, "/subscriptions", repeat),
+            "subscriptions, profile filter": measure(
+                client, "/subscriptions?profile=asana-bench", repeat
+            ),
+            "subscriptions, model filter": measure(client, "/subscriptions?model=3", repeat),
+            "subscriptions, stale only": measure(client, "/subscriptions?stale=on", repeat),
+            "subscriptions, admins only": measure(client, "/subscriptions?admin=yes", repeat),
+            "subscriptions, user name search": measure(
+                client, "/subscriptions?search=hana.77", repeat
+            ),
+            "subscriptions, deep page (after 900,000)": measure(
+                client, "/subscriptions?cursor=" + encode_cursor("id", False, None, 900_000), repeat
+            ),
+        }
+        for name, seconds in cases.items():
+            line = (
+                f"| {label} | {name} | {len(seconds)} | {statistics.median(seconds) * 1000:.0f} "
+                f"| {percentile(seconds, 95) * 1000:.0f} | {max(seconds) * 1000:.0f} |"
+            )
+            lines.append(line)
+            print(line, flush=True)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--pg-url", help="PostgreSQL URL; its public schema is DROPPED")
+    parser.add_argument("--sqlite", type=Path, help="a SQLite file to create (replaced)")
+    args = parser.parse_args()
+    print("| store | request | n | median ms | p95 ms | max ms |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    if args.pg_url:
+        db = Database.from_url(args.pg_url)
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        bench(db, "PostgreSQL", args.rows, args.repeat)
+        db.dispose()
+    if args.sqlite:
+        args.sqlite.unlink(missing_ok=True)
+        db = Database.from_url(f"sqlite:///{args.sqlite}")
+        bench(db, "SQLite", args.rows, args.repeat)
+        db.dispose()
+
+
+if __name__ == "__main__":
+    main()

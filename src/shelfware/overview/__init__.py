@@ -1,0 +1,1 @@
+"""The SaaS overview: the dashboard figures of DOMAIN.md, and the lists the workspace pages."""

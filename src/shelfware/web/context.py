@@ -1,0 +1,71 @@
+"""What every page needs: the store, the clock, the session sealer, who is signed in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from shelfware.accounts.roles import Permission, allows
+from shelfware.appstate import Workspace
+from shelfware.kit.clock import Clock
+from shelfware.store import Store
+from shelfware.web.security import EndedSessions, SessionSealer, SignInLimiter, WebSession
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in person (never their password hash)."""
+
+    user_id: int
+    username: str
+    role: str
+
+    def can(self, permission: Permission | str) -> bool:
+        return allows(self.role, Permission(permission))
+
+
+@dataclass
+class WebContext:
+    workspace: Workspace
+    store: Store
+    clock: Clock
+    sealer: SessionSealer
+    limiter: SignInLimiter = field(default_factory=SignInLimiter)
+    ended: EndedSessions = field(default_factory=EndedSessions)
+    secure_cookies: bool = True
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    dashboard: dict[str, Any] = field(default_factory=dict)
+    # what to do after a change (install_web: recount the dashboard's figures)
+    on_change: Callable[[WebContext], Coroutine[Any, Any, None]] | None = None
+
+    def spawn(self, job: Any) -> None:
+        """Run a coroutine in the background (a sync), keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(job)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def changed(self) -> None:
+        """Data may have changed: let what depends on it catch up, in the background."""
+        if self.on_change is not None:
+            self.spawn(self.on_change(self))
+
+
+def web_context(request: Request) -> WebContext:
+    ctx: WebContext = request.app.state.web
+    return ctx
+
+
+def viewer_of(request: Request) -> Viewer:
+    viewer: Viewer | None = getattr(request.state, "viewer", None)
+    if viewer is None:  # only public routes lack one, and they never ask
+        raise RuntimeError("no signed-in viewer on this request")
+    return viewer
+
+
+def session_of(request: Request) -> WebSession | None:
+    session: WebSession | None = getattr(request.state, "web_session", None)
+    return session

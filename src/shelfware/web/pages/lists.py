@@ -1,0 +1,122 @@
+"""Subscriptions (keyset paging at a million rows), people, entitlements and renewals, runs."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shelfware.accounts.roles import Permission
+from shelfware.licensing import service as licensing
+from shelfware.licensing.schemas import EntitlementCreate
+from shelfware.overview.lists import model_choices
+from shelfware.overview.service import upcoming_renewals
+from shelfware.profiles import service as profiles
+from shelfware.subscriptions.schemas import SubscriptionPageQuery
+from shelfware.subscriptions.service import list_entitlements, page_people, page_subscriptions
+from shelfware.web.context import web_context
+from shelfware.web.errors import USER_ERRORS, one_line
+from shelfware.web.routing import Refused, page
+from shelfware.web.templating import redirect, render
+
+
+def _query(request: Request) -> SubscriptionPageQuery:
+    q = request.query_params
+    raw = {
+        "profile": q.get("profile") or None,
+        "model": q.get("model") or None,
+        "admin": {"yes": True, "no": False}.get(q.get("admin", "")),
+        "q": q.get("search") or None,
+        "cursor": q.get("cursor") or None,
+        "stale_at": web_context(request).clock.now() if q.get("stale") == "on" else None,
+    }
+    try:
+        return SubscriptionPageQuery.model_validate(raw)
+    except ValidationError as exc:
+        raise Refused(400, one_line(exc)) from None
+
+
+@page("GET", "/subscriptions", Permission.SUBSCRIPTIONS_READ)
+async def subscriptions(request: Request) -> Response:
+    ctx = web_context(request)
+    wanted = _query(request)
+    with ctx.store.db.sessions() as session:
+        try:
+            found = page_subscriptions(session, wanted)
+        except USER_ERRORS as exc:
+            raise Refused(400, one_line(exc)) from None
+        models = model_choices(session)
+    more_only = request.headers.get("hx-request") == "true" and wanted.cursor is not None
+    query = {k: v for k, v in request.query_params.items() if k != "cursor"}
+    return render(
+        request,
+        "subscription_rows.html" if more_only else "subscriptions.html",
+        {"page": found, "wanted": wanted, "models": models, "query": query},
+    )
+
+
+@page("GET", "/people", Permission.PEOPLE_READ)
+async def people(request: Request) -> Response:
+    ctx = web_context(request)
+    cursor = request.query_params.get("cursor") or None
+    search = request.query_params.get("search") or None
+    if (cursor and len(cursor) > 1000) or (search and len(search) > 200):
+        raise Refused(400, "cursor: at most 1000 characters; search: at most 200")
+    with ctx.store.db.sessions() as session:
+        try:
+            found = page_people(session, q=search, cursor=cursor)
+        except USER_ERRORS as exc:
+            raise Refused(400, one_line(exc)) from None
+    return render(request, "people.html", {"page": found, "search": search})
+
+
+@page("GET", "/runs", Permission.RUNS_READ)
+async def runs(request: Request) -> Response:
+    ctx = web_context(request)
+    name = request.query_params.get("profile") or None
+    with ctx.store.db.sessions() as session:
+        try:
+            profile = profiles.get_profile(session, name) if name else None
+            rows = profiles.list_runs(session, profile, limit=100)
+        except USER_ERRORS as exc:
+            raise Refused(404, one_line(exc)) from None
+    return render(request, "runs.html", {"runs": rows, "profile": name})
+
+
+def _entitlements_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+    ctx = web_context(request)
+    with ctx.store.db.sessions() as session:
+        rows = list_entitlements(session)
+        renewals = upcoming_renewals(session, ctx.clock.now())
+        models = model_choices(session)
+    return render(
+        request,
+        "entitlements.html",
+        {"entitlements": rows, "renewals": renewals, "models": models, "error": error},
+        status=status,
+    )
+
+
+@page("GET", "/entitlements", Permission.ENTITLEMENTS_READ)
+async def entitlements(request: Request) -> Response:
+    return _entitlements_page(request)
+
+
+@page("POST", "/entitlements", Permission.ENTITLEMENTS_WRITE)
+async def entitlement_add(request: Request) -> Response:
+    ctx = web_context(request)
+    form = await request.form()
+    fields = {
+        k: v.strip()
+        for k, v in form.items()
+        if isinstance(v, str) and v.strip() and k != "csrf_token"
+    }
+    try:
+        data = EntitlementCreate.model_validate(fields)
+        with ctx.store.db.transaction() as session:
+            added = licensing.add_entitlement(session, ctx.clock, data)
+    except USER_ERRORS as exc:
+        return _entitlements_page(request, one_line(exc), status=400)
+    return redirect(
+        request, "/entitlements", f"Added {added.seats:,} seats of {added.software_model}."
+    )

@@ -1,0 +1,128 @@
+"""The route table of the workspace: every page declares the permission it needs, and one
+guard checks the session, the CSRF token of every unsafe request and the role matrix."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse
+from starlette.requests import Request
+
+from shelfware.accounts import service as accounts
+from shelfware.accounts.roles import Permission
+from shelfware.audit.service import acting_as
+from shelfware.web.context import Viewer, web_context
+from shelfware.web.security import COOKIE, CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, csrf_matches
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class WebRoute:
+    method: str
+    path: str
+    permission: Permission | None  # None: open to visitors (sign-in, static pages)
+
+
+ROUTES: list[WebRoute] = []
+
+
+class Refused(Exception):
+    """A request the workspace turns down, with the status and one line saying why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class SignInNeeded(Exception):
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+async def _csrf_token(request: Request) -> str | None:
+    given = request.headers.get(CSRF_HEADER)
+    if given is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        value = (await request.form()).get(CSRF_FIELD)
+        given = value if isinstance(value, str) else None
+    return given
+
+
+def load_viewer(request: Request) -> Viewer | None:
+    ctx = web_context(request)
+    session = request.state.web_session
+    if session is None or session.user_id is None:
+        return None
+    with ctx.store.db.sessions() as db:
+        user = accounts.user_by_id(db, int(session.user_id))
+    if user is None or not user.active:
+        return None
+    if user.password_changed_at.timestamp() > session.issued + 1:
+        return None  # the password changed after this session began
+    return Viewer(user_id=user.id, username=user.username, role=str(user.role))
+
+
+def guard(permission: Permission | None) -> Callable[[Request], Any]:
+    async def check(request: Request) -> AsyncIterator[None]:
+        ctx = web_context(request)
+        session = ctx.sealer.open(request.cookies.get(COOKIE))
+        if session is not None and ctx.ended.ended(session, ctx.sealer.now()):
+            session = None
+        request.state.web_session = session
+        if request.method not in SAFE_METHODS and not csrf_matches(
+            session, await _csrf_token(request)
+        ):
+            raise Refused(403, "The form's CSRF token is missing or wrong: reload the page.")
+        viewer = load_viewer(request)
+        request.state.viewer = viewer
+        if permission is not None:
+            if viewer is None:
+                query = request.url.query
+                raise SignInNeeded(request.url.path + (f"?{query}" if query else ""))
+            if not viewer.can(permission):
+                raise Refused(403, f"Your role ({viewer.role}) does not allow this.")
+        # audit events recorded by this request (and the syncs it starts) name the person
+        with acting_as(f"web:{viewer.username}" if viewer else "web:anonymous"):
+            yield
+        if request.method not in SAFE_METHODS and viewer is not None:
+            ctx.changed()
+
+    return check
+
+
+def page(
+    method: str, path: str, permission: Permission | None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a page handler with the permission it needs."""
+
+    def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+        ROUTES.append(WebRoute(method, path, permission))
+        router.add_api_route(
+            path,
+            handler,
+            methods=[method],
+            response_class=HTMLResponse,
+            dependencies=[Depends(guard(permission))],
+        )
+        return handler
+
+    return register
+
+
+def sign_in_path(next_path: str) -> str:
+    return "/sign-in?next=" + quote(next_path, safe="")
+
+
+def local_path(target: str | None, default: str = "/") -> str:
+    """Only a path on this site (never ``//host`` or a scheme): no open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target

@@ -1,0 +1,123 @@
+"""Rendering pages: Jinja2 (autoescaped), the session cookie and flash messages."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from importlib.resources import files
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from shelfware.accounts.roles import Permission
+from shelfware.web import charts
+from shelfware.web.context import web_context
+from shelfware.web.security import COOKIE, CSRF_FIELD, FLASH_COOKIE, SESSION_SECONDS, WebSession
+
+NAV = [
+    ("/", "Overview", Permission.RECONCILIATION_READ),
+    ("/profiles", "Apps & profiles", Permission.PROFILES_READ),
+    ("/subscriptions", "Subscriptions", Permission.SUBSCRIPTIONS_READ),
+    ("/candidates", "Candidates", Permission.CANDIDATES_READ),
+    ("/entitlements", "Entitlements", Permission.ENTITLEMENTS_READ),
+    ("/people", "People", Permission.PEOPLE_READ),
+    ("/runs", "Runs", Permission.RUNS_READ),
+]
+
+
+def money(value: float | None, currency: str = "") -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.2f} {currency}".strip()
+
+
+def when(value: datetime | date | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return value.isoformat()
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(files("shelfware.web") / "templates")),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["money"] = money
+    env.filters["when"] = when
+    env.globals["charts"] = charts
+    return env
+
+
+ENV = _environment()
+
+
+def set_session_cookie(request: Request, response: Response, session: WebSession) -> None:
+    ctx = web_context(request)
+    response.set_cookie(
+        COOKIE,
+        ctx.sealer.seal(session),
+        max_age=SESSION_SECONDS,
+        path="/",
+        secure=ctx.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def flash(request: Request, response: Response, message: str) -> None:
+    """A one-line notice shown on the next page (sealed: nobody can plant one via a link)."""
+    ctx = web_context(request)
+    response.set_cookie(
+        FLASH_COOKIE,
+        ctx.sealer.seal_text(message[:500]),
+        max_age=120,
+        path="/",
+        secure=ctx.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def redirect(request: Request, to: str, message: str | None = None) -> RedirectResponse:
+    response = RedirectResponse(to, status_code=303)
+    if message:
+        flash(request, response, message)
+    return response
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> HTMLResponse:
+    ctx = web_context(request)
+    session: WebSession | None = getattr(request.state, "web_session", None)
+    fresh = session is None
+    if session is None:
+        session = ctx.sealer.new()
+    viewer = getattr(request.state, "viewer", None)
+    notice = ctx.sealer.open_text(request.cookies.get(FLASH_COOKIE))
+    body = ENV.get_template(template).render(
+        request=request,
+        viewer=viewer,
+        csrf_token=session.csrf,
+        csrf=lambda: Markup(
+            f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(session.csrf)}">'
+        ),
+        nav=[(href, label) for href, label, perm in NAV if viewer and viewer.can(perm)],
+        path=request.url.path,
+        notice=notice,
+        Permission=Permission,
+        **(context or {}),
+    )
+    response = HTMLResponse(body, status_code=status)
+    response.headers["cache-control"] = "no-store"
+    if fresh:
+        set_session_cookie(request, response, session)
+    if request.cookies.get(FLASH_COOKIE):
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
