@@ -170,3 +170,31 @@ async def test_keep_of_a_person_with_a_manager_goes_to_that_manager(
     [request] = mailbox.to(manager)
     assert f"candidates approve {kept.id}" in request.get_body(("plain",)).get_content()
     assert mailbox.to("boss@corp.test") == []
+
+
+async def test_groups_follow_people_merged_by_a_domain_alias(
+    db: Database, keys: KeyRing, clock: FrozenClock, okta: Okta
+) -> None:
+    org = okta.org
+    await publish_okta(db, keys, clock, okta)
+    await sync_profile(db, keys, clock, "okta")
+    sales = next(g for g in org.groups if g.name == "Sales")
+    user = next(u for u in org.users[1:] if u.id in sales.members)
+    local, _, domain = user.email.partition("@")
+    with db.transaction() as s:  # the same person known at an old domain, in two groups
+        profile_id = s.scalar(select(PersonGroup.profile_id).limit(1))
+        old = Person(email=f"{local}@old.{domain}", created_at=clock.now())
+        s.add(old)
+        s.flush()
+        for name in ("Sales", "Legacy"):
+            s.add(PersonGroup(person_id=old.id, profile_id=profile_id, name=name))
+    with db.transaction() as s:
+        directory.add_alias(s, clock, f"old.{domain}", domain)
+    with db.sessions() as s:
+        [merged] = s.scalars(select(Person).where(Person.email == user.email)).all()
+        names = s.scalars(select(PersonGroup.name).where(PersonGroup.person_id == merged.id))
+        assert sorted(names) == sorted(
+            ["Legacy", *(g.name for g in org.groups if user.id in g.members)]
+        )
+        assert user.email in directory.group_member_emails(s, ["legacy"])
+        assert s.scalar(select(func.count()).select_from(Person).where(Person.id == old.id)) == 0
