@@ -39,6 +39,7 @@ def test_okta_profile_people_reports_aliases_and_same_app(tmp_path: Path) -> Non
         synced = invoke(home, "sync", "okta")
     assert synced.code == 0, synced
     assert "people:" in synced.stdout and "left the organisation" in synced.stdout
+    assert "group memberships" in synced.stdout
     assert org.api_key not in synced.stdout + synced.stderr
 
     leavers = json.loads(invoke(home, "people", "leavers", "--json").stdout)

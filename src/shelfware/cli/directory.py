@@ -1,5 +1,5 @@
 """`shelfware directory ...` (resolution rules, same-app links, people per model) and
-`shelfware people ...` (unmatched accounts, leavers holding seats)."""
+`shelfware people ...` (one person, unmatched accounts, leavers holding seats)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,40 @@ alias_app = typer.Typer(
 )
 app.add_typer(alias_app, name="alias")
 people_app = typer.Typer(
-    help="People: unmatched accounts, leavers holding seats.", no_args_is_help=True
+    help="People: one person, unmatched accounts, leavers holding seats.", no_args_is_help=True
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="print a JSON array")]
+
+
+@people_app.command("show")
+def show(
+    email: Annotated[str, typer.Argument(help="the person's email (any case, any alias domain)")],
+    json_: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
+) -> None:
+    """One person: identity-provider status, manager, groups and the seats they hold."""
+    with store() as st, st.db.sessions() as session:
+        person = service.person_detail(session, email)
+    if json_:
+        output.print_json(person.model_dump())
+        return
+    manager = person.manager or (
+        f"{person.manager_reference} (not resolved: unknown, or left)"
+        if person.manager_reference
+        else "—"
+    )
+    output.table(
+        person.email,
+        ["Field", "Value"],
+        [
+            ("Name", person.display_name or "—"),
+            ("Status", person.status or "not listed by an identity provider"),
+            ("Login", person.login or "—"),
+            ("Manager", manager),
+            ("Groups", ", ".join(person.groups) or "—"),
+            ("Seats", ", ".join(person.seats) or "—"),
+        ],
+    )
 
 
 @alias_app.command("add")

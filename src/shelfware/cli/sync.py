@@ -76,6 +76,7 @@ def print_summary(summary: SyncSummary) -> None:
             f"  people: {people.created:,} new, {people.updated:,} updated, {people.left:,} "
             f"left the organisation, {people.deleted:,} no longer listed"
             + (f"; {people.linked:,} accounts in other profiles linked" if people.linked else "")
+            + (f"; {people.memberships:,} group memberships" if people.memberships else "")
         )
 
 

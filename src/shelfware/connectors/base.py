@@ -87,6 +87,12 @@ class PersonRecord:
     login: str | None = None
     display_name: str | None = None
     status: str = "ACTIVE"  # the provider's word, e.g. Okta's ACTIVE, SUSPENDED, DEPROVISIONED
+    # The person's manager as the provider names them (an id, login or email of another of its
+    # people), resolved by the directory when a manager is asked.
+    manager: str | None = None
+    # Names of the provider's groups the person belongs to; None when groups were not read
+    # (the memberships stored before are then kept).
+    groups: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

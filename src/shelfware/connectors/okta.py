@@ -5,7 +5,10 @@ Okta's facts only (VENDOR_APIS.md), composed from the connector kit:
 - Base `{profile url}/api/v1`; `Authorization: SSWS <api token>` (an OAuth access token, where
   one is stored, goes as `Bearer`).
 - People: `GET /users?limit=200`, plus `filter=status eq "DEPROVISIONED"` (left out without a
-  filter), so leavers are known. `Link: rel="next"` cursor paging everywhere (sequential).
+  filter), so leavers are known; each with their manager (`profile.managerId`, else
+  `profile.manager`). `Link: rel="next"` cursor paging everywhere (sequential).
+- Groups (option `import_groups`): `GET /groups`, then each group's members
+  (`GET /groups/{id}/users?limit=1000`); every person carries the names of their groups.
 - Seats: every app (`GET /apps`) is a software model (publisher "Okta", product the app's
   label, edition "SSO"); every assignment (`GET /apps/{id}/users?limit=500`) a subscription,
   its external id `APP_ID:USER_ID`. Scope GROUP assignments are flagged: they cannot be
@@ -20,8 +23,9 @@ Okta's facts only (VENDOR_APIS.md), composed from the connector kit:
   Retry-After: the client waits until the announced reset).
 
 Options (mirroring Okta's own provisioning settings): `import_groups` (default true; false
-leaves group-scoped assignments out), `skip_failed_users` (default false; true leaves out a
-user or assignment that cannot be read instead of failing the run, and counts it), and
+leaves group-scoped assignments and group memberships out: those stored before are kept),
+`skip_failed_users` (default false; true leaves out a user or assignment that cannot be read
+instead of failing the run, and counts it), and
 `full_import` (default false; read by the sync: links accounts already in other profiles to
 the people imported, by email or login).
 
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -85,6 +89,8 @@ OKTA_SSO_EDITION = "SSO"
 OKTA_SSO_THRESHOLD_DAYS = 30  # default rule threshold of SSO-derived models (DOMAIN.md)
 USERS_LIMIT = 200
 APPS_LIMIT = 200
+GROUPS_LIMIT = 1000
+GROUP_USERS_LIMIT = 1000
 APP_USERS_LIMIT = 500
 LOGS_LIMIT = 1000
 LOG_RETENTION = timedelta(days=90)
@@ -139,9 +145,24 @@ def map_person(raw: Any) -> PersonRecord:
             login=text(profile, "login"),
             display_name=shown or None,
             status=text(user, "status") or "ACTIVE",
+            manager=_manager(profile),
         )
     except RecordError as error:
         raise RecordError(f"user {user_id}: {error}") from None
+
+
+def _manager(profile: Mapping[str, Any]) -> str | None:
+    """The manager reference of a user profile: `managerId` (an id, login or email; numbers
+    allowed), else `manager`."""
+    for name in ("managerId", "manager"):
+        value = profile.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if value is not None and not isinstance(value, str):
+            raise RecordError(f"field {name} is not text: {value!r}")
+        if value and value.strip():
+            return value.strip()
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,10 +317,47 @@ class OktaConnector(HttpConnector):
                         self._skip_or_fail(page.number, error, "user")
         return people
 
+    async def _read_groups(self) -> dict[str, set[str]]:
+        """User id -> the names of the groups they belong to."""
+        groups: list[tuple[str, str]] = []
+        checks = [UniqueKeys(lambda raw: identifier(record_of(raw), "id"))]
+        async for page in self._list("/groups", GROUPS_LIMIT, "groups").pages(checks):
+            for raw in page.records:
+                try:
+                    group = record_of(raw, "group")
+                    group_id = identifier(group, "id")
+                    profile = group.get("profile")
+                    name = text(profile, "name") if isinstance(profile, Mapping) else None
+                except RecordError as error:
+                    raise PageError(page.number, f"malformed group: {error}") from None
+                groups.append((group_id, (name or group_id).strip()))
+        members: dict[str, set[str]] = {}
+        for group_id, name in groups:
+            where = f"/groups/{path_segment(group_id)}/users"
+            stream = self._list(where, GROUP_USERS_LIMIT, f"members of group {name}")
+            member_checks = [UniqueKeys(lambda raw: identifier(record_of(raw), "id"))]
+            async for page in stream.pages(member_checks):
+                for raw in page.records:
+                    try:
+                        user_id = identifier(record_of(raw, "group member"), "id")
+                    except RecordError as error:
+                        raise PageError(
+                            page.number, f"malformed member of group {name}: {error}"
+                        ) from None
+                    members.setdefault(user_id, set()).add(name)
+        return members
+
     async def people(self) -> AsyncIterator[list[PersonRecord]]:
-        """Every Okta user, leavers included (read once per connector)."""
+        """Every Okta user, leavers included, with their groups where `import_groups` is on
+        (read once per connector)."""
         if self._people is None:
-            self._people = await self._read_people()
+            people = await self._read_people()
+            if self.import_groups:
+                members = await self._read_groups()
+                people = [
+                    replace(p, groups=tuple(sorted(members.get(p.external_id, ())))) for p in people
+                ]
+            self._people = people
         yield self._people
 
     async def apps(self) -> list[App]:
@@ -335,6 +393,8 @@ class OktaConnector(HttpConnector):
             return ValidationReport(tuple(checks), None, facts)
         try:
             users = await self._list("/users", 1, "users").first_page()
+            if self.import_groups:
+                await self._list("/groups", 1, "groups").first_page()
             apps = await self._list("/apps", APPS_LIMIT, "apps").first_page()
             facts["apps_on_first_page"] = len(apps.records)
             if apps.records:
@@ -349,8 +409,9 @@ class OktaConnector(HttpConnector):
             CheckResult(
                 Process.DOWNLOAD.value,
                 True,
-                f"users readable ({len(users.records)} on a first page of 1), apps and their "
-                "assignments readable",
+                f"users readable ({len(users.records)} on a first page of 1), "
+                + ("groups, " if self.import_groups else "")
+                + "apps and their assignments readable",
             )
         )
         try:

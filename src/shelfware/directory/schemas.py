@@ -17,6 +17,7 @@ class ImportResult:
     deleted: int = 0  # imported before, no longer listed at all
     without_email: int = 0
     linked: int = 0  # accounts in other profiles linked by a full import
+    memberships: int | None = None  # group memberships recorded (None: groups not read)
 
 
 class AliasView(BaseModel):
@@ -50,3 +51,16 @@ class ModelPeople(BaseModel):
     people: int
     same_app_as: list[str]
     people_across_same_app: int
+
+
+class PersonView(BaseModel):
+    """One person: who the identity provider says they are, their manager and groups."""
+
+    email: str
+    display_name: str | None
+    status: str | None  # the identity provider's status; None when no provider lists them
+    login: str | None
+    manager: str | None  # the manager's email, where the directory knows them
+    manager_reference: str | None  # what the identity provider names as the manager
+    groups: list[str]
+    seats: list[str]  # software models they hold a seat of

@@ -27,13 +27,14 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    insert,
     literal,
     not_,
     or_,
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from shelfware.audit import service as audit
 from shelfware.connectors.base import PersonRecord
@@ -42,6 +43,7 @@ from shelfware.directory.schemas import (
     ImportResult,
     LeaverSeat,
     ModelPeople,
+    PersonView,
     UnmatchedAccount,
 )
 from shelfware.kit.clock import Clock
@@ -51,6 +53,7 @@ from shelfware.models import (
     DomainAlias,
     IntegrationProfile,
     Person,
+    PersonGroup,
     SoftwareModel,
     StagedAccount,
     Subscription,
@@ -66,7 +69,14 @@ PEOPLE: Table = cast(Table, Person.__table__)
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 WHITESPACE = ("\t", "\n", "\r")
 MASS_DELETION_MIN = 10  # from this many people on, losing more than half of them is refused
-IDP_FIELDS = ("idp_profile_id", "idp_user_id", "idp_login", "idp_status", "idp_seen_at")
+IDP_FIELDS = (
+    "idp_profile_id",
+    "idp_user_id",
+    "idp_login",
+    "idp_status",
+    "idp_seen_at",
+    "idp_manager_id",
+)
 
 
 class DirectoryError(ValueError):
@@ -162,6 +172,8 @@ def import_people(
         )
     )
     result = ImportResult()
+    memberships: dict[str, set[str]] = {}  # email key -> group names
+    groups_read = False
     inserts: dict[str, dict[str, Any]] = {}
     updates: dict[int, dict[str, Any]] = {}
     for person in people:
@@ -175,7 +187,11 @@ def import_people(
             "idp_login": person.login,
             "idp_status": person.status.upper(),
             "idp_seen_at": now,
+            "idp_manager_id": person.manager,
         }
+        if person.groups is not None:
+            groups_read = True
+            memberships.setdefault(email, set()).update(g.strip() for g in person.groups)
         pid = known.get(email)
         if pid is None:
             row = {"email": email, "display_name": person.display_name, "created_at": now}
@@ -209,7 +225,31 @@ def import_people(
             .values(idp_status="DELETED", idp_seen_at=now)
         )
     result.deleted = len(stale)
+    if groups_read:
+        result.memberships = _replace_memberships(session, profile_id, memberships)
     return result
+
+
+def _replace_memberships(
+    session: Session, profile_id: int, memberships: Mapping[str, set[str]]
+) -> int:
+    """The profile's group memberships become exactly `memberships` (email key -> names)."""
+    session.execute(delete(PersonGroup).where(PersonGroup.profile_id == profile_id))
+    ids = {
+        email: pid
+        for pid, email in session.execute(
+            select(P.id, P.email).where(P.idp_profile_id == profile_id)
+        )
+    }
+    rows = [
+        {"person_id": ids[email], "profile_id": profile_id, "name": name}
+        for email, names in sorted(memberships.items())
+        if email in ids
+        for name in sorted(n for n in names if n)
+    ]
+    if rows:
+        session.execute(insert(PersonGroup), rows)
+    return len(rows)
 
 
 def link_accounts_to_people(session: Session, idp_profile_id: int) -> int:
@@ -336,6 +376,7 @@ def relink_people(session: Session, now: datetime) -> None:
         session.execute(
             update(SUBSCRIPTIONS).where(S.person_id == person.id).values(person_id=target.id)
         )
+        _move_memberships(session, person.id, target.id)
         session.execute(delete(PEOPLE).where(P.id == person.id))
     session.flush()
     rows = session.execute(select(S.id, S.email, S.person_id).where(S.email.is_not(None)))
@@ -353,6 +394,106 @@ def relink_people(session: Session, now: datetime) -> None:
             changes.setdefault(holder.id, []).append(sub_id)
     for person_id, ids in changes.items():
         session.execute(update(SUBSCRIPTIONS).where(S.id.in_(ids)).values(person_id=person_id))
+
+
+def _move_memberships(session: Session, from_id: int, to_id: int) -> None:
+    """A merged person's group memberships become the surviving person's."""
+    held = aliased(PersonGroup)
+    already = exists().where(
+        held.person_id == to_id,
+        held.profile_id == PersonGroup.profile_id,
+        held.name == PersonGroup.name,
+    )
+    session.execute(
+        update(PersonGroup)
+        .where(PersonGroup.person_id == from_id, ~already)
+        .values(person_id=to_id)
+    )
+    session.execute(delete(PersonGroup).where(PersonGroup.person_id == from_id))
+
+
+# --------------------------------------------------------------------------- managers, groups
+
+
+def manager_email(session: Session, person_id: int) -> str | None:
+    """The email of the person's manager, as their identity provider names them (by id,
+    login, email or, when unique, display name, among the same provider's people); None
+    when there is none, it names nobody known, or the manager has left."""
+    person = session.get(Person, person_id)
+    if person is None or not person.idp_manager_id or person.idp_profile_id is None:
+        return None
+    manager = _manager_of(session, person)
+    if manager is None or manager.id == person.id or manager.idp_status in LEFT_STATUSES:
+        return None
+    return manager.email
+
+
+def _manager_of(session: Session, person: Person) -> Person | None:
+    ref = (person.idp_manager_id or "").strip()
+    same_idp = Person.idp_profile_id == person.idp_profile_id
+    email = canonical_email(ref, alias_table(session))
+    for condition in (
+        Person.idp_user_id == ref,
+        func.lower(Person.idp_login) == ref.lower(),
+        Person.email == (email or ""),
+    ):
+        found = session.scalars(select(Person).where(same_idp, condition).limit(1)).first()
+        if found is not None:
+            return found
+    named = session.scalars(
+        select(Person).where(same_idp, func.lower(Person.display_name) == ref.lower()).limit(2)
+    ).all()
+    return named[0] if len(named) == 1 else None
+
+
+def group_member_emails(session: Session, groups: Iterable[str]) -> set[str]:
+    """The normalised emails of the members of the named identity-provider groups (names in
+    any case): each member's email key and login, and the emails of the accounts linked to
+    them (so accounts at an alias domain are theirs too)."""
+    names = sorted({g.strip().lower() for g in groups if g.strip()})
+    if not names:
+        return set()
+    members = select(PersonGroup.person_id).where(func.lower(PersonGroup.name).in_(names))
+    found: set[str] = set()
+    for email, login in session.execute(select(P.email, P.idp_login).where(P.id.in_(members))):
+        found.update(e for e in (email, normalise_email(login)) if e)
+    accounts = select(S.email).where(S.person_id.in_(members), S.email.is_not(None)).distinct()
+    found.update(e for e in map(normalise_email, session.scalars(accounts)) if e)
+    return found
+
+
+def person_detail(session: Session, email: str) -> PersonView:
+    """One person by email (any case, any alias domain): identity-provider status, manager,
+    groups and the seats they hold."""
+    key = canonical_email(email, alias_table(session))
+    if key is None:
+        raise DirectoryError(f"{email.strip()!r} is not an email address")
+    person = session.scalar(select(Person).where(Person.email == key))
+    if person is None:
+        raise DirectoryError(f"nobody in the directory has the email {key}")
+    groups = session.scalars(
+        select(PersonGroup.name)
+        .where(PersonGroup.person_id == person.id)
+        .distinct()
+        .order_by(PersonGroup.name)
+    )
+    seats = session.scalars(
+        select(_model_name())
+        .join_from(SUBSCRIPTIONS, SoftwareModel.__table__, M.id == S.software_model_id)
+        .where(S.person_id == person.id, _holds_seat())
+        .distinct()
+        .order_by(_model_name())
+    )
+    return PersonView(
+        email=person.email,
+        display_name=person.display_name,
+        status=person.idp_status,
+        login=person.idp_login,
+        manager=manager_email(session, person.id),
+        manager_reference=person.idp_manager_id,
+        groups=list(groups),
+        seats=list(seats),
+    )
 
 
 # --------------------------------------------------------------------------- reports

@@ -4,7 +4,7 @@ from shelfware.models.account import ApiToken, User
 from shelfware.models.audit import AuditEvent
 from shelfware.models.base import Base
 from shelfware.models.entitlement import Entitlement
-from shelfware.models.person import DomainAlias, Person
+from shelfware.models.person import DomainAlias, Person, PersonGroup
 from shelfware.models.profile import Credential, IntegrationProfile, ProfileStatus
 from shelfware.models.reclamation import (
     CLOSED_STATES,
@@ -33,6 +33,7 @@ __all__ = [
     "IntegrationProfile",
     "Justification",
     "Person",
+    "PersonGroup",
     "ProfileStatus",
     "ReclamationRule",
     "ReconciliationPosition",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shelfware.models.base import Base, BigId, id_column
@@ -29,6 +29,26 @@ class Person(Base):
     idp_login: Mapped[str | None] = mapped_column(String(320))
     idp_status: Mapped[str | None] = mapped_column(String(30))
     idp_seen_at: Mapped[datetime | None]
+    # Who the provider says the person's manager is (Okta's `managerId`, else `manager`): an
+    # id, login or email of another person of the same provider, resolved when asked.
+    idp_manager_id: Mapped[str | None] = mapped_column(String(320))
+
+
+class PersonGroup(Base):
+    """A person's membership of an identity-provider group (by name), as the provider's last
+    complete import listed it; replaced as a whole per import."""
+
+    __tablename__ = "person_group"
+    __table_args__ = (UniqueConstraint("person_id", "profile_id", "name"),)
+
+    id: Mapped[int] = id_column()
+    person_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    profile_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("integration_profile.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(300), index=True)
 
 
 class DomainAlias(Base):
