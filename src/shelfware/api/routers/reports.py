@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
@@ -80,6 +81,8 @@ def _rates(specs: list[str] | None, base: str) -> Rates | None:
         return None
     try:
         return Rates.parse(specs, base)
+    except ValidationError:
+        raise  # the base currency: its own 422, naming ``base``
     except ValueError as exc:
         raise ApiError(422, str(exc).replace("--rate ", "rate ", 1), field="rate") from None
 
