@@ -124,7 +124,7 @@ async def test_the_workflow_through_the_api(
     bad = await call("POST", "/candidates/actions", json={"action": "delete", "ids": [1]})
     assert bad.status_code == 422 and error_of(bad)["field"] == "action"
     bulk = await call(
-        "POST", "/candidates/actions", json={"action": "keep", "ids": waiting[3:5] + [waiting[3]]}
+        "POST", "/candidates/actions", json={"action": "keep", "ids": [*waiting[3:5], waiting[3]]}
     )
     assert bulk.status_code == 200, bulk.text
     assert [(a["candidate"]["id"], a["candidate"]["state"]) for a in bulk.json()] == [

@@ -105,6 +105,9 @@ async def import_entitlements(
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in CSV_TYPES:
         raise ApiError(415, f"send the file as text/csv, not {kind or 'no content type'}")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
+        raise ApiError(413, f"the file is over {MAX_IMPORT_BYTES // (1024 * 1024)} MB")
     data = await request.body()
     if len(data) > MAX_IMPORT_BYTES:
         raise ApiError(413, f"the file is over {MAX_IMPORT_BYTES // (1024 * 1024)} MB")
