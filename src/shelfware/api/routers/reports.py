@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -76,15 +76,19 @@ def as_of(ws: Workspace, day: date | None) -> datetime:
     return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
 
 
-def _rates(specs: list[str] | None, base: str) -> Rates | None:
-    if not specs:
+def _rates(rate: RateQ = None, base: BaseQ = "USD") -> Rates | None:
+    """The ``rate`` / ``base`` options as stated exchange rates (None without a rate)."""
+    if not rate:
         return None
     try:
-        return Rates.parse(specs, base)
+        return Rates.parse(rate, base)
     except ValidationError:
         raise  # the base currency: its own 422, naming ``base``
     except ValueError as exc:
         raise ApiError(422, str(exc).replace("--rate ", "rate ", 1), field="rate") from None
+
+
+Converted = Annotated[Rates | None, Depends(_rates)]
 
 
 def _answer(
@@ -116,15 +120,12 @@ def compliance(
     ws: Ws,
     format_: FormatQ = Format.JSON,
     date_: DateQ = None,
-    rate: RateQ = None,
-    base: BaseQ = "USD",
+    rates: Converted = None,
     _: Principal = allowed(Permission.REPORTS_READ),
 ) -> Response:
     """Owned, used, available and stale seats per model, with totals per currency (and one
     converted total with ``rate``)."""
-    return _answer(
-        ws, format_, ComplianceRow, service.compliance, as_of(ws, date_), _rates(rate, base)
-    )
+    return _answer(ws, format_, ComplianceRow, service.compliance, as_of(ws, date_), rates)
 
 
 @_documented("usage", UsageRow, "Seat holders by last activity")
@@ -143,12 +144,11 @@ def savings(
     ws: Ws,
     format_: FormatQ = Format.JSON,
     date_: DateQ = None,
-    rate: RateQ = None,
-    base: BaseQ = "USD",
+    rates: Converted = None,
     _: Principal = allowed(Permission.REPORTS_READ),
 ) -> Response:
     """Potential savings against savings realised this year."""
-    return _answer(ws, format_, SavingsRow, service.savings, as_of(ws, date_), _rates(rate, base))
+    return _answer(ws, format_, SavingsRow, service.savings, as_of(ws, date_), rates)
 
 
 @_documented("renewals", RenewalRow, "Entitlements renewing soon")
@@ -182,9 +182,8 @@ def people(
 def trends(
     ws: Ws,
     format_: FormatQ = Format.JSON,
-    rate: RateQ = None,
-    base: BaseQ = "USD",
+    rates: Converted = None,
     _: Principal = allowed(Permission.REPORTS_READ),
 ) -> Response:
     """Assigned, active and stale seats and spend, from stored reconciliations."""
-    return _answer(ws, format_, TrendRow, service.trends, ws.clock.now(), _rates(rate, base))
+    return _answer(ws, format_, TrendRow, service.trends, ws.clock.now(), rates)
