@@ -6,6 +6,7 @@ always agree; the options are the CLI's: date, rate / base, days, person."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any
@@ -91,99 +92,97 @@ def _rates(rate: RateQ = None, base: BaseQ = "USD") -> Rates | None:
 Converted = Annotated[Rates | None, Depends(_rates)]
 
 
-def _answer(
-    ws: Workspace, fmt: Format, row: type[Any], build: Callable[..., Report[Any]], *args: Any
-) -> Response:
-    with ws.read() as session:
-        built = build(session, *args)
-    # typed by its row, so that an empty report still has its columns (the CSV header)
-    report = Report[row](**dict(built))  # type: ignore[valid-type]
-    if fmt is Format.CSV:
-        return Response(
-            csv_text(report),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'inline; filename="{report.name}.csv"'},
+@dataclass(frozen=True)
+class Asked:
+    """What every report request shares: the workspace, the format, the instant it
+    describes; the guard (``reports.read``) is in the dependency that builds it."""
+
+    ws: Workspace
+    fmt: Format
+    at: datetime
+
+    def answer(self, row: type[Any], build: Callable[..., Report[Any]], *args: Any) -> Response:
+        with self.ws.read() as session:
+            built = build(session, self.at, *args)
+        # typed by its row, so that an empty report still has its columns (the CSV header)
+        report = Report[row](**dict(built))  # type: ignore[valid-type]
+        if self.fmt is Format.CSV:
+            return Response(
+                csv_text(report),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'inline; filename="{report.name}.csv"'},
+            )
+        return JSONResponse(
+            {
+                "name": report.name,
+                "title": report.title,
+                "as_of": instant(report.as_of),
+                "rows": json_rows(report),
+                "notes": report.notes,
+            }
         )
-    return JSONResponse(
-        {
-            "name": report.name,
-            "title": report.title,
-            "as_of": instant(report.as_of),
-            "rows": json_rows(report),
-            "notes": report.notes,
-        }
-    )
+
+
+def _dated(
+    ws: Ws,
+    format_: FormatQ = Format.JSON,
+    date_: DateQ = None,
+    _: Principal = allowed(Permission.REPORTS_READ),
+) -> Asked:
+    return Asked(ws, format_, as_of(ws, date_))
+
+
+def _now(
+    ws: Ws, format_: FormatQ = Format.JSON, _: Principal = allowed(Permission.REPORTS_READ)
+) -> Asked:
+    return Asked(ws, format_, ws.clock.now())
+
+
+Dated = Annotated[Asked, Depends(_dated)]
+Now = Annotated[Asked, Depends(_now)]
 
 
 @_documented("compliance", ComplianceRow, "Compliance position per software model")
-def compliance(
-    ws: Ws,
-    format_: FormatQ = Format.JSON,
-    date_: DateQ = None,
-    rates: Converted = None,
-    _: Principal = allowed(Permission.REPORTS_READ),
-) -> Response:
+def compliance(asked: Dated, rates: Converted = None) -> Response:
     """Owned, used, available and stale seats per model, with totals per currency (and one
     converted total with ``rate``)."""
-    return _answer(ws, format_, ComplianceRow, service.compliance, as_of(ws, date_), rates)
+    return asked.answer(ComplianceRow, service.compliance, rates)
 
 
 @_documented("usage", UsageRow, "Seat holders by last activity")
-def usage(
-    ws: Ws,
-    format_: FormatQ = Format.JSON,
-    date_: DateQ = None,
-    _: Principal = allowed(Permission.REPORTS_READ),
-) -> Response:
+def usage(asked: Dated) -> Response:
     """Seat holders per model by last activity: 0-30, 30-60, 60-90, 90+ days, never."""
-    return _answer(ws, format_, UsageRow, service.usage, as_of(ws, date_))
+    return asked.answer(UsageRow, service.usage)
 
 
 @_documented("savings", SavingsRow, "Potential against realised savings")
-def savings(
-    ws: Ws,
-    format_: FormatQ = Format.JSON,
-    date_: DateQ = None,
-    rates: Converted = None,
-    _: Principal = allowed(Permission.REPORTS_READ),
-) -> Response:
+def savings(asked: Dated, rates: Converted = None) -> Response:
     """Potential savings against savings realised this year."""
-    return _answer(ws, format_, SavingsRow, service.savings, as_of(ws, date_), rates)
+    return asked.answer(SavingsRow, service.savings, rates)
 
 
 @_documented("renewals", RenewalRow, "Entitlements renewing soon")
 def renewals(
-    ws: Ws,
-    format_: FormatQ = Format.JSON,
-    date_: DateQ = None,
+    asked: Dated,
     days: Annotated[int, Query(ge=1, le=3650, description="look ahead this many days")] = 90,
-    _: Principal = allowed(Permission.REPORTS_READ),
 ) -> Response:
     """Entitlements renewing within ``days``, with utilisation, to right-size before the
     notice date."""
-    return _answer(ws, format_, RenewalRow, service.renewals, as_of(ws, date_), days)
+    return asked.answer(RenewalRow, service.renewals, days)
 
 
 @_documented("people", PeopleRow, "One person's seats, or leavers and unmatched accounts")
 def people(
-    ws: Ws,
-    format_: FormatQ = Format.JSON,
-    date_: DateQ = None,
+    asked: Dated,
     person: Annotated[
         str | None, Query(min_length=1, max_length=MAX_NAME, description="one person's email")
     ] = None,
-    _: Principal = allowed(Permission.REPORTS_READ),
 ) -> Response:
     """``person``'s seats; without it, leavers holding seats and unmatched accounts."""
-    return _answer(ws, format_, PeopleRow, service.people, as_of(ws, date_), person)
+    return asked.answer(PeopleRow, service.people, person)
 
 
 @_documented("trends", TrendRow, "Seats and spend at each stored reconciliation")
-def trends(
-    ws: Ws,
-    format_: FormatQ = Format.JSON,
-    rates: Converted = None,
-    _: Principal = allowed(Permission.REPORTS_READ),
-) -> Response:
+def trends(asked: Now, rates: Converted = None) -> Response:
     """Assigned, active and stale seats and spend, from stored reconciliations."""
-    return _answer(ws, format_, TrendRow, service.trends, ws.clock.now(), rates)
+    return asked.answer(TrendRow, service.trends, rates)
