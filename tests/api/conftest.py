@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -17,8 +18,11 @@ from shelfware.kit.clock import FrozenClock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
 from shelfware.serve import create_app
+from shelfware.settings import Settings
 from shelfware.store import Store
+from shelfware.sync.service import sync_profile
 from tests.cli.conftest import home
+from tests.helpers import published_rally
 
 BASE = "/api/v1"
 __all__ = ["home"]
@@ -73,3 +77,26 @@ def error_of(response: httpx.Response) -> dict[str, str]:
     assert set(body["error"]) <= {"code", "message", "field"}, body
     assert body["error"]["message"], body
     return dict(body["error"])
+
+
+@dataclass
+class Synced:
+    """A published Rally sandbox profile, synced: seats, a rule, removal candidates."""
+
+    sandbox: Any
+    model: str = "Broadcom Rally Unlimited"
+
+
+@pytest.fixture
+async def synced(api: Api, rally_factory: Any) -> Synced:
+    sandbox = rally_factory(users=60, seed=11)
+    await published_rally(api.db, api.keys, api.clock, sandbox.url, sandbox.org.api_key)
+    await sync_profile(api.db, api.keys, api.clock, "rally")
+    return Synced(sandbox)
+
+
+def use_settings(api: Api, **values: Any) -> Settings:
+    """The configuration the API reads (reclaim cap, notification channels)."""
+    settings = Settings(**values)
+    api.app.state.workspace.extras["settings"] = settings
+    return settings

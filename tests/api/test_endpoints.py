@@ -107,7 +107,17 @@ def test_the_loop_over_real_http(api: Api, served: str, rally_factory: Any) -> N
 
     # no answer ever carried the credential, nor the stored form of any token
     for role in Role:
-        for path in ("/profiles", "/profiles/rally", "/tokens", "/users", "/me"):
+        for path in (
+            "/profiles",
+            "/profiles/rally",
+            "/tokens",
+            "/users",
+            "/me",
+            "/reports/compliance",
+            "/reports/people",
+            "/directory/unmatched",
+            "/reconciliations",
+        ):
             call(role, "GET", path)
     everything = "\n".join(seen)
     assert secret not in everything

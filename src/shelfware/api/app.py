@@ -13,8 +13,10 @@ from shelfware.api.routers import (
     accounts,
     audit,
     candidates,
+    directory,
     licensing,
     profiles,
+    reports,
     rules,
     subscriptions,
 )
@@ -27,6 +29,8 @@ ROUTERS = (
     rules.router,
     candidates.router,
     licensing.router,
+    reports.router,
+    directory.router,
     audit.router,
 )
 
@@ -52,8 +56,9 @@ def create_api(workspace: Workspace) -> FastAPI:
     api = FastAPI(
         title="shelfware API",
         version="1",
-        description="Integration profiles, subscriptions, candidates, entitlements and "
-        "reconciliation. Authenticate with `Authorization: Bearer TOKEN` "
+        description="Integration profiles, subscriptions, people and the directory, rules, "
+        "candidates and the reclamation workflow, entitlements, reconciliation and reports. "
+        "Authenticate with `Authorization: Bearer TOKEN` "
         "(`shelfware tokens create NAME --role ROLE`).",
         openapi_url="/openapi.json",
         docs_url=None,  # Swagger UI loads from a CDN with inline scripts: not served

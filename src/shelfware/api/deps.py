@@ -9,12 +9,30 @@ from fastapi import Depends, Path
 from shelfware.api.auth import workspace
 from shelfware.appstate import Workspace
 from shelfware.ranges import MAX_ID, MAX_NAME
+from shelfware.settings import Settings, get_settings
 
 Ws = Annotated[Workspace, Depends(workspace)]
 ProfileName = Annotated[
     str, Path(min_length=1, max_length=MAX_NAME, description="the profile's name")
 ]
 RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="a record id")]
+ModelName = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_NAME,
+        description="a software model: its id or 'Publisher Product Edition'",
+    ),
+]
+
+
+def settings_of(ws: Workspace) -> Settings:
+    """The configuration (reclaim cap, notification channels): the one the workspace was
+    given (``extras["settings"]``), else read from the environment once."""
+    found = ws.extras.get("settings")
+    if not isinstance(found, Settings):
+        found = ws.extras["settings"] = get_settings()
+    return found
 
 
 def jsonable(value: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
@@ -13,10 +14,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shelfware.accounts.service import AccountError
 from shelfware.connectors.base import ConnectorError
+from shelfware.directory.service import DirectoryError
+from shelfware.kit.csv_input import CsvInputError
 from shelfware.licensing.service import LicensingError
 from shelfware.profiles.oauth import AuthorizationError
 from shelfware.profiles.service import ProfileError, ProfileNotFound
-from shelfware.reclamation.service import ReclaimError
+from shelfware.reclamation.service import CapExceeded, ReclaimError
+from shelfware.reclamation.states import StateError
 from shelfware.store import DATABASE_ERRORS, database_error
 from shelfware.sync.service import SyncError
 
@@ -29,6 +33,8 @@ CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
     422: "invalid",
     500: "internal",
 }
@@ -38,11 +44,22 @@ REFUSALS: tuple[type[Exception], ...] = (
     AccountError,
     AuthorizationError,
     ConnectorError,
+    DirectoryError,
     LicensingError,
     ProfileError,
     ReclaimError,
+    StateError,
     SyncError,
 )
+
+# Refusals whose message names a record that does not exist (404) or a value that is not
+# acceptable (422); any other refusal is a conflict with the stored state (409): an illegal
+# candidate transition, an alias already taken...
+NOT_FOUND = re.compile(r"^no (entitlement|removal candidate|software model) |^\S+ is not an alias$")
+NOT_ACCEPTABLE = re.compile(r"is not a domain name|^nothing to change")
+# A reclaim over the blast-radius cap (name fewer, or force with a reason) and a file that
+# is not acceptable are the request's fault, not the stored state's.
+INVALID: tuple[type[Exception], ...] = (CapExceeded, CsvInputError)
 
 
 class ErrorDetail(BaseModel):
@@ -104,7 +121,7 @@ def _validation(errors: list[dict[str, object]]) -> JSONResponse:
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     loc = first.get("loc", ())
     field = _location(tuple(loc) if isinstance(loc, (list, tuple)) else ())
-    message = str(first.get("msg", "invalid request"))
+    message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
     return error_response(422, f"{field}: {message}" if field else message, field=field)
 
 
@@ -136,6 +153,8 @@ def install(app: FastAPI) -> None:
 
     for refusal in REFUSALS:
         app.add_exception_handler(refusal, _refused)
+    for invalid in INVALID:
+        app.add_exception_handler(invalid, _invalid)
     app.add_exception_handler(ValueError, _invalid)
     for database in DATABASE_ERRORS:
         app.add_exception_handler(database, _database)
@@ -162,9 +181,12 @@ def _text(exc: BaseException) -> str:
 
 
 async def _refused(_: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, LookupError):
-        return error_response(404, _text(exc))
-    return error_response(409, _text(exc))
+    text = _text(exc)
+    if isinstance(exc, LookupError) or NOT_FOUND.search(text):
+        return error_response(404, text)
+    if NOT_ACCEPTABLE.search(text):
+        return error_response(422, text)
+    return error_response(409, text)
 
 
 async def _invalid(_: Request, exc: Exception) -> JSONResponse:

@@ -97,9 +97,14 @@ def candidate_query() -> Select[RemovalCandidate, Subscription, IntegrationProfi
 
 
 def list_candidates(
-    session: Session, *, state: str | None = None, profile: str | None = None
+    session: Session,
+    *,
+    state: str | None = None,
+    profile: str | None = None,
+    ids: Sequence[int] | None = None,
 ) -> list[CandidateView]:
-    """Removal candidates, biggest saving first; ``state`` and ``profile`` filter them."""
+    """Removal candidates, biggest saving first; ``state``, ``profile`` and ``ids`` filter
+    them."""
     wanted = CandidateQuery(state=state, profile=profile)
     query = candidate_query().order_by(
         RemovalCandidate.potential_savings.desc().nulls_last(),
@@ -113,6 +118,8 @@ def list_candidates(
                 f"unknown state {wanted.state!r}: use one of {', '.join(sorted(valid))}"
             )
         query = query.where(RemovalCandidate.state == wanted.state)
+    if ids is not None:
+        query = query.where(RemovalCandidate.id.in_(ids))
     if wanted.profile:
         query = query.where(
             RemovalCandidate.profile_id == profiles.get_profile(session, wanted.profile).id

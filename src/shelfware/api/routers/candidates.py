@@ -1,22 +1,71 @@
-"""Removal candidates: the queue, and reclaim one by one or in bulk (with a dry run)."""
+"""Removal candidates: the queue, the workflow's decisions one by one and in bulk, the
+workflow step (``advance``), and reclaim within the blast-radius cap (with a dry run)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
-from shelfware.api.deps import RecordId, Ws
+from shelfware.api.deps import RecordId, Ws, settings_of
 from shelfware.appstate import Workspace
 from shelfware.audit.service import acting_as
-from shelfware.ranges import MAX_NAME
-from shelfware.reclamation import service
+from shelfware.notifications.service import Notifier
+from shelfware.ranges import MAX_LIST, MAX_NAME, MAX_TEXT, Id
+from shelfware.reclamation import service, workflow
 from shelfware.reclamation.schemas import CandidateView, ReclaimOutcomeView, ReclaimRequest
 
 router = APIRouter(prefix="/candidates", tags=["candidates"])
+
+
+class Action(StrEnum):
+    APPROVE = "approve"  # a pending approval: remove the seat (reclaimed at the next advance)
+    REJECT = "reject"  # a pending approval: the user keeps the seat (closed as skipped)
+    KEEP = "keep"  # the user's answer, as their link would give it
+    RELEASE = "release"
+    RETRY = "retry"  # a candidate that needed attention is fixed: ready again
+
+
+class Acted(BaseModel):
+    action: Action
+    result: str
+    candidate: CandidateView
+
+
+class BulkAction(BaseModel):
+    """One action on many candidates: all of them, or none when one is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action
+    ids: list[Id] = Field(min_length=1, max_length=MAX_LIST)
+
+
+class AdvanceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: bool = Field(default=False, description="change nothing; say what would happen")
+    force: bool = Field(default=False, description="exceed the blast-radius cap (needs reason)")
+    reason: str = Field(default="", max_length=MAX_TEXT, description="recorded when forced")
+
+
+class AdvanceView(BaseModel):
+    """What one workflow step did (or, with ``dry_run``, would do), by candidate id."""
+
+    dry_run: bool
+    notified: list[int]
+    reminded: list[int]
+    approvals_requested: list[int]
+    cooling_down: list[int]
+    needs_person: list[int]
+    delivery_failed: dict[str, str]
+    due: list[int]
+    reclaim: list[ReclaimOutcomeView]
 
 
 @router.get("", response_model=list[CandidateView])
@@ -32,6 +81,65 @@ def list_candidates(
         return service.list_candidates(session, state=state, profile=profile)[:limit]
 
 
+def _act(ws: Workspace, principal: Principal, action: Action, ids: list[int]) -> list[Acted]:
+    """Apply ``action`` to every candidate in one transaction (a refusal changes nothing)."""
+    clock, actor = ws.clock, principal.actor
+    results: dict[int, str] = {}
+    with ws.write(actor) as session:
+        for cand in ids:
+            if action is Action.APPROVE:
+                workflow.approve(session, clock, cand, actor=actor)
+                results[cand] = "removal approved: reclaimed at the next advance"
+            elif action is Action.REJECT:
+                workflow.decline(session, clock, cand, actor=actor)
+                results[cand] = "removal declined: the user keeps the seat (closed as skipped)"
+            elif action is Action.RETRY:
+                workflow.retry(session, clock, cand, actor=actor)
+                results[cand] = "ready again"
+            else:
+                results[cand] = workflow.record_answer(
+                    session, clock, cand, action.value, actor=actor
+                )
+        session.flush()
+        views = {c.id: c for c in service.list_candidates(session, ids=list(results))}
+    return [Acted(action=action, result=results[i], candidate=views[i]) for i in results]
+
+
+@router.post("/actions", response_model=list[Acted])
+def act_on_many(
+    request: BulkAction, ws: Ws, principal: Principal = allowed(Permission.CANDIDATES_ACT)
+) -> list[Acted]:
+    """Approve, reject, keep, release or retry many candidates at once: every one, or none
+    (the answer names the first candidate that refused, and nothing is changed)."""
+    return _act(ws, principal, request.action, list(dict.fromkeys(request.ids)))
+
+
+def _single(action: Action, summary: str) -> None:
+    @router.post(f"/{{candidate_id}}/{action.value}", response_model=Acted, summary=summary)
+    def act_on_one(
+        candidate_id: RecordId, ws: Ws, principal: Principal = allowed(Permission.CANDIDATES_ACT)
+    ) -> Acted:
+        """A transition the candidate's state does not allow is a 409 naming both states."""
+        return _act(ws, principal, action, [candidate_id])[0]
+
+
+for _action, _summary in (
+    (Action.APPROVE, "Approve the removal of a seat its user wanted to keep"),
+    (Action.REJECT, "Decline the removal: the user keeps the seat"),
+    (Action.KEEP, "Answer keep for the user (as their link would)"),
+    (Action.RELEASE, "Answer release for the user (as their link would)"),
+    (Action.RETRY, "A candidate that needed attention is fixed: ready again"),
+):
+    _single(_action, _summary)
+
+
+def _cap(ws: Workspace, request: ReclaimRequest) -> service.Cap:
+    conf = settings_of(ws)
+    return service.Cap(
+        conf.reclaim_max_percent, conf.reclaim_max_accounts, request.force, request.reason
+    )
+
+
 async def _reclaim(
     ws: Workspace, principal: Principal, request: ReclaimRequest
 ) -> list[ReclaimOutcomeView]:
@@ -43,7 +151,43 @@ async def _reclaim(
             ids=request.ids,
             all_ready=request.all_ready,
             dry_run=request.dry_run,
+            cap=_cap(ws, request),
         )
+
+
+@router.post("/advance", response_model=AdvanceView)
+async def advance(
+    ws: Ws,
+    request: AdvanceRequest | None = None,
+    principal: Principal = allowed(Permission.CANDIDATES_ACT),
+) -> AdvanceView:
+    """The workflow's step: ask users (keep / release links, when a notification channel is
+    configured), remind them, ask approvers, and reclaim what is decided, within the
+    blast-radius cap (422 over it, unless ``force`` with a ``reason``)."""
+    asked = request or AdvanceRequest()
+    checked = ReclaimRequest(
+        all_ready=True, dry_run=asked.dry_run, force=asked.force, reason=asked.reason
+    )
+    with acting_as(principal.actor):
+        report = await workflow.advance(
+            ws.store.db,
+            ws.store.keys,
+            ws.clock,
+            Notifier(settings_of(ws)),
+            cap=_cap(ws, checked),
+            dry_run=checked.dry_run,
+        )
+    return AdvanceView(
+        dry_run=report.dry_run,
+        notified=report.notified,
+        reminded=report.reminded,
+        approvals_requested=report.approvals_requested,
+        cooling_down=report.cooling_down,
+        needs_person=report.needs_person,
+        delivery_failed={str(k): v for k, v in report.delivery_failed.items()},
+        due=report.due,
+        reclaim=report.reclaim,
+    )
 
 
 @router.post("/reclaim", response_model=list[ReclaimOutcomeView])
@@ -51,7 +195,8 @@ async def reclaim_many(
     request: ReclaimRequest, ws: Ws, principal: Principal = allowed(Permission.CANDIDATES_ACT)
 ) -> list[ReclaimOutcomeView]:
     """Re-read each account, then reclaim it (or cancel the candidate); ``dry_run`` changes
-    nothing and says what would happen."""
+    nothing and says what would happen. A run over the blast-radius cap is refused (422)
+    before the first reclaim, unless ``force`` with a ``reason`` (recorded)."""
     return await _reclaim(ws, principal, request)
 
 
@@ -60,9 +205,12 @@ async def reclaim_one(
     candidate_id: RecordId,
     ws: Ws,
     dry_run: Annotated[bool, Query()] = False,
+    force: Annotated[bool, Query(description="exceed the blast-radius cap")] = False,
+    reason: Annotated[str, Query(max_length=MAX_TEXT, description="why (recorded)")] = "",
     principal: Principal = allowed(Permission.CANDIDATES_ACT),
 ) -> ReclaimOutcomeView:
-    outcomes = await _reclaim(ws, principal, ReclaimRequest(ids=[candidate_id], dry_run=dry_run))
+    request = ReclaimRequest(ids=[candidate_id], dry_run=dry_run, force=force, reason=reason)
+    outcomes = await _reclaim(ws, principal, request)
     if not outcomes:
         raise LookupError(f"no candidate {candidate_id} that can be reclaimed")
     return outcomes[0]

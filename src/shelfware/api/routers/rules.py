@@ -1,4 +1,6 @@
-"""Reclamation rules per software model."""
+"""Reclamation rules per software model: every setting (threshold, notify, approval, grace,
+active, exclusions of users, domains, groups and service-account patterns, approvers) and the
+dry run of what a rule selects now."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from pydantic import BaseModel
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
-from shelfware.api.deps import Ws
+from shelfware.api.deps import ModelName, Ws
 from shelfware.reclamation import rules
-from shelfware.reclamation.schemas import RuleChange, RuleView
+from shelfware.reclamation.schemas import RuleChange, RuleSelection, RuleView
 
 router = APIRouter(prefix="/rules", tags=["rules"])
 
@@ -32,7 +34,19 @@ def list_rules(ws: Ws, _: Principal = allowed(Permission.RULES_READ)) -> list[Ru
 def set_rule(
     change: RuleChange, ws: Ws, principal: Principal = allowed(Permission.RULES_WRITE)
 ) -> RuleChanged:
-    """Change one software model's rule (``model``); settings left out stay as they are."""
+    """Change one software model's rule (``model``); settings left out stay as they are.
+    ``exclude_*`` / ``add_approvers`` add to the rule's lists, ``include_*`` /
+    ``remove_approvers`` take entries out; ``changes`` says what changed (old, new)."""
     with ws.write(principal.actor) as session:
         rule, changes = rules.set_rule(session, ws.clock, change)
     return RuleChanged(rule=rule, changes=changes)
+
+
+@router.get("/{model}/dry-run", response_model=list[RuleSelection])
+def dry_run(
+    model: ModelName, ws: Ws, _: Principal = allowed(Permission.RULES_READ)
+) -> list[RuleSelection]:
+    """The accounts the model's rule selects right now, with the state of any open candidate
+    (the same conditions as evaluation); nothing is written."""
+    with ws.read() as session:
+        return rules.dry_run(session, ws.clock, model)

@@ -1,0 +1,188 @@
+"""Reports (the CLI's ``shelfware report NAME``): JSON by default, CSV with ``?format=csv``.
+
+Both are built from the same rows (reports/formats.py), so a report's CSV and its JSON rows
+always agree; the options are the CLI's: date, rate / base, days, person."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from shelfware.accounts.roles import Permission
+from shelfware.accounts.schemas import Principal
+from shelfware.api.auth import allowed
+from shelfware.api.deps import Ws
+from shelfware.api.errors import ApiError
+from shelfware.appstate import Workspace
+from shelfware.ranges import MAX_NAME, Day
+from shelfware.reports import service
+from shelfware.reports.formats import csv_text, instant, json_rows
+from shelfware.reports.schemas import (
+    ComplianceRow,
+    PeopleRow,
+    Rates,
+    RenewalRow,
+    Report,
+    SavingsRow,
+    TrendRow,
+    UsageRow,
+)
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+
+class Format(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+FormatQ = Annotated[Format, Query(alias="format", description="json (default) or csv")]
+DateQ = Annotated[
+    Day | None, Query(alias="date", description="as of the end of this day (default: now)")
+]
+RateQ = Annotated[
+    list[str] | None,
+    Query(
+        max_length=200,
+        description="CODE=RATE: one CODE is worth RATE of `base` (repeat the parameter)",
+    ),
+]
+BaseQ = Annotated[str, Query(min_length=1, max_length=10, description="currency of totals")]
+CSV = {"text/csv": {"schema": {"type": "string"}}}
+
+
+Endpoint = Callable[..., Response]
+
+
+def _documented(name: str, row: type[Any], summary: str) -> Callable[[Endpoint], Endpoint]:
+    return router.get(
+        f"/{name}",
+        response_model=Report[row],  # type: ignore[valid-type]
+        summary=summary,
+        responses={200: {"content": CSV, "description": "the report (JSON, or CSV rows)"}},
+    )
+
+
+def as_of(ws: Workspace, day: date | None) -> datetime:
+    """The instant a report describes: now, or the end of the given day."""
+    if day is None:
+        return ws.clock.now()
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+
+
+def _rates(rate: RateQ = None, base: BaseQ = "USD") -> Rates | None:
+    """The ``rate`` / ``base`` options as stated exchange rates (None without a rate)."""
+    if not rate:
+        return None
+    try:
+        return Rates.parse(rate, base)
+    except ValidationError:
+        raise  # the base currency: its own 422, naming ``base``
+    except ValueError as exc:
+        raise ApiError(422, str(exc).replace("--rate ", "rate ", 1), field="rate") from None
+
+
+Converted = Annotated[Rates | None, Depends(_rates)]
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What every report request shares: the workspace, the format, the instant it
+    describes; the guard (``reports.read``) is in the dependency that builds it."""
+
+    ws: Workspace
+    fmt: Format
+    at: datetime
+
+    def answer(self, row: type[Any], build: Callable[..., Report[Any]], *args: Any) -> Response:
+        with self.ws.read() as session:
+            built = build(session, self.at, *args)
+        # typed by its row, so that an empty report still has its columns (the CSV header)
+        report = Report[row](**dict(built))  # type: ignore[valid-type]
+        if self.fmt is Format.CSV:
+            return Response(
+                csv_text(report),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'inline; filename="{report.name}.csv"'},
+            )
+        return JSONResponse(
+            {
+                "name": report.name,
+                "title": report.title,
+                "as_of": instant(report.as_of),
+                "rows": json_rows(report),
+                "notes": report.notes,
+            }
+        )
+
+
+def _dated(
+    ws: Ws,
+    format_: FormatQ = Format.JSON,
+    date_: DateQ = None,
+    _: Principal = allowed(Permission.REPORTS_READ),
+) -> Asked:
+    return Asked(ws, format_, as_of(ws, date_))
+
+
+def _now(
+    ws: Ws, format_: FormatQ = Format.JSON, _: Principal = allowed(Permission.REPORTS_READ)
+) -> Asked:
+    return Asked(ws, format_, ws.clock.now())
+
+
+Dated = Annotated[Asked, Depends(_dated)]
+Now = Annotated[Asked, Depends(_now)]
+
+
+@_documented("compliance", ComplianceRow, "Compliance position per software model")
+def compliance(asked: Dated, rates: Converted = None) -> Response:
+    """Owned, used, available and stale seats per model, with totals per currency (and one
+    converted total with ``rate``)."""
+    return asked.answer(ComplianceRow, service.compliance, rates)
+
+
+@_documented("usage", UsageRow, "Seat holders by last activity")
+def usage(asked: Dated) -> Response:
+    """Seat holders per model by last activity: 0-30, 30-60, 60-90, 90+ days, never."""
+    return asked.answer(UsageRow, service.usage)
+
+
+@_documented("savings", SavingsRow, "Potential against realised savings")
+def savings(asked: Dated, rates: Converted = None) -> Response:
+    """Potential savings against savings realised this year."""
+    return asked.answer(SavingsRow, service.savings, rates)
+
+
+@_documented("renewals", RenewalRow, "Entitlements renewing soon")
+def renewals(
+    asked: Dated,
+    days: Annotated[int, Query(ge=1, le=3650, description="look ahead this many days")] = 90,
+) -> Response:
+    """Entitlements renewing within ``days``, with utilisation, to right-size before the
+    notice date."""
+    return asked.answer(RenewalRow, service.renewals, days)
+
+
+@_documented("people", PeopleRow, "One person's seats, or leavers and unmatched accounts")
+def people(
+    asked: Dated,
+    person: Annotated[
+        str | None, Query(min_length=1, max_length=MAX_NAME, description="one person's email")
+    ] = None,
+) -> Response:
+    """``person``'s seats; without it, leavers holding seats and unmatched accounts."""
+    return asked.answer(PeopleRow, service.people, person)
+
+
+@_documented("trends", TrendRow, "Seats and spend at each stored reconciliation")
+def trends(asked: Now, rates: Converted = None) -> Response:
+    """Assigned, active and stale seats and spend, from stored reconciliations."""
+    return asked.answer(TrendRow, service.trends, rates)
