@@ -100,3 +100,18 @@ def test_bad_report_options_are_one_line(org_home, args, words):  # type: ignore
     from tests.cli.conftest import assert_one_line_error
 
     assert_one_line_error(invoke(org_home, "report", *args), *words)
+
+
+@pytest.mark.parametrize(
+    ("name", "schema"),
+    [("savings", SavingsRow), ("renewals", RenewalRow), ("people", PeopleRow)],
+)
+def test_an_empty_report_still_has_its_columns(tmp_path, name, schema):  # type: ignore[no-untyped-def]
+    """Nothing to report: JSON is an empty list and CSV is its header alone (no crash)."""
+    home = tmp_path / "empty"
+    assert invoke(home, "init").code == 0
+    as_json = invoke(home, "report", name, "--format", "json")
+    as_csv = invoke(home, "report", name, "--format", "csv")
+    assert (as_json.code, as_csv.code) == (0, 0), (as_json, as_csv)
+    assert json.loads(as_json.stdout) == []
+    assert as_csv.stdout.strip() == ",".join(key for key, _, _ in schema.columns())

@@ -79,7 +79,9 @@ def compliance(
         ComplianceRow(software_model="Total", unit_cost=None, status=None, **t) for t in totals
     ]
     notes += [f"{p.software_model}: {p.note}" for p in positions if p.note]
-    return Report(name="compliance", title="License compliance", as_of=now, rows=rows, notes=notes)
+    return Report[ComplianceRow](
+        name="compliance", title="License compliance", as_of=now, rows=rows, notes=notes
+    )
 
 
 USAGE_KEYS = ("days_0_30", "days_30_60", "days_60_90", "days_90_plus", "never")
@@ -130,7 +132,9 @@ def usage(session: Session, now: datetime) -> Report[UsageRow]:
         )
     total = {key: sum(r[key] for r in rows) for key in ("seats", *USAGE_KEYS)}
     rows.append(UsageRow(row_type="total", software_model="Total", **total))
-    return Report(name="usage", title="Last activity of seat holders", as_of=now, rows=rows)
+    return Report[UsageRow](
+        name="usage", title="Last activity of seat holders", as_of=now, rows=rows
+    )
 
 
 def year_start(now: datetime) -> datetime:
@@ -168,7 +172,7 @@ def savings(session: Session, now: datetime, rates: Rates | None = None) -> Repo
     )
     rows += [SavingsRow(software_model="Total", unit_cost=None, **t) for t in totals]
     notes.append(f"realised: seats reclaimed (closed_complete) since {since.date()}")
-    return Report(
+    return Report[SavingsRow](
         name="savings", title="Savings: potential and realised", as_of=now, rows=rows, notes=notes
     )
 
@@ -215,7 +219,7 @@ def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Repor
         "renew seats: this entitlement's seats less what the model owns beyond its active "
         "(used, not stale) accounts"
     ]
-    return Report(
+    return Report[RenewalRow](
         name="renewals",
         title=f"Renewals in the next {days} days",
         as_of=now,
@@ -281,7 +285,7 @@ def people(session: Session, now: datetime, email: str | None = None) -> Report[
         )
     if email is None:
         rows.sort(key=lambda r: r.kind)  # leavers first (stable: keeps the query's order)
-    return Report(name="people", title=title, as_of=now, rows=rows)
+    return Report[PeopleRow](name="people", title=title, as_of=now, rows=rows)
 
 
 def trends(session: Session, now: datetime, rates: Rates | None = None) -> Report[TrendRow]:
@@ -348,6 +352,6 @@ def trends(session: Session, now: datetime, rates: Rates | None = None) -> Repor
         notes.append("spend is per currency; give --rate CODE=RATE (and --base) to add it up")
     if not rows:
         notes.append("no stored reconciliation yet: run `shelfware reconcile`")
-    return Report(
+    return Report[TrendRow](
         name="trends", title="Seats and spend over time", as_of=now, rows=rows, notes=notes
     )

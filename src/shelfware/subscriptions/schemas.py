@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -89,18 +89,3 @@ class PersonView(View):
 class PeoplePage(View):
     items: list[PersonView]
     next_cursor: str | None
-
-
-class EntitlementRow(View):
-    id: int
-    software_model: str
-    seats: int
-    unit_cost: float
-    currency: str
-    billing_period: str
-    term_start: date | None
-    term_end: date | None
-    renewal_date: date | None
-    notice_date: date | None
-    contract_ref: str | None
-    created_at: datetime

@@ -17,7 +17,6 @@ from shelfware.kit.clock import utc
 from shelfware.kit.db import UTCDateTime
 from shelfware.licensing.service import LicensingError, find_model
 from shelfware.models import (
-    Entitlement,
     IntegrationProfile,
     Person,
     ReclamationRule,
@@ -26,7 +25,6 @@ from shelfware.models import (
 )
 from shelfware.profiles.service import DEFAULT_THRESHOLD_DAYS, get_profile
 from shelfware.subscriptions.schemas import (
-    EntitlementRow,
     PeoplePage,
     PersonView,
     SubscriptionPage,
@@ -314,29 +312,3 @@ def get_person(session: Session, person_id: int) -> tuple[PersonView, list[Subsc
         subscriptions=held,
     )
     return view, subs
-
-
-def list_entitlements(session: Session) -> list[EntitlementRow]:
-    """Every entitlement, by software model then id (a read the licensing service lacks)."""
-    stmt = (
-        select(Entitlement, SoftwareModel)
-        .join(SoftwareModel, SoftwareModel.id == Entitlement.software_model_id)
-        .order_by(SoftwareModel.publisher, SoftwareModel.product, Entitlement.id)
-    )
-    return [
-        EntitlementRow(
-            id=e.id,
-            software_model=m.display_name,
-            seats=e.seats,
-            unit_cost=float(e.unit_cost),
-            currency=e.currency,
-            billing_period=e.billing_period,
-            term_start=e.term_start,
-            term_end=e.term_end,
-            renewal_date=e.renewal_date,
-            notice_date=e.notice_date,
-            contract_ref=e.contract_ref,
-            created_at=e.created_at,
-        )
-        for e, m in session.execute(stmt)
-    ]

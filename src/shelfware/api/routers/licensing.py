@@ -25,8 +25,6 @@ from shelfware.licensing.schemas import (
     ReconciliationRun,
 )
 from shelfware.ranges import Day
-from shelfware.subscriptions.schemas import EntitlementRow
-from shelfware.subscriptions.service import list_entitlements
 
 router = APIRouter()
 
@@ -61,12 +59,13 @@ class Reconciled(BaseModel):
     rows: list[ReconciliationRow]
 
 
-@router.get("/entitlements", response_model=list[EntitlementRow], tags=["entitlements"])
+@router.get("/entitlements", response_model=list[EntitlementView], tags=["entitlements"])
 def entitlements(
     ws: Ws, _: Principal = allowed(Permission.ENTITLEMENTS_READ)
-) -> list[EntitlementRow]:
+) -> list[EntitlementView]:
+    """Every entitlement, by software model; `active` says whether it counts today."""
     with ws.read() as session:
-        return list_entitlements(session)
+        return service.list_entitlements(session, ws.clock.now().date())
 
 
 @router.post(

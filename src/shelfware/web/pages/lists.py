@@ -9,11 +9,12 @@ from starlette.responses import Response
 from shelfware.accounts.roles import Permission
 from shelfware.licensing import service as licensing
 from shelfware.licensing.schemas import EntitlementCreate
+from shelfware.licensing.service import list_entitlements
 from shelfware.overview.lists import model_choices
 from shelfware.overview.service import upcoming_renewals
 from shelfware.profiles import service as profiles
 from shelfware.subscriptions.schemas import SubscriptionPageQuery
-from shelfware.subscriptions.service import list_entitlements, page_people, page_subscriptions
+from shelfware.subscriptions.service import page_people, page_subscriptions
 from shelfware.web.context import web_context
 from shelfware.web.errors import USER_ERRORS, one_line
 from shelfware.web.routing import Refused, page
@@ -86,7 +87,7 @@ async def runs(request: Request) -> Response:
 def _entitlements_page(request: Request, error: str | None = None, status: int = 200) -> Response:
     ctx = web_context(request)
     with ctx.store.db.sessions() as session:
-        rows = list_entitlements(session)
+        rows = list_entitlements(session, ctx.clock.now().date())
         renewals = upcoming_renewals(session, ctx.clock.now())
         models = model_choices(session)
     return render(
