@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Select, literal, select
 from sqlalchemy.exc import IntegrityError
 
 from shelfware.connectors.base import CheckResult, ValidationReport
@@ -23,7 +23,8 @@ from shelfware.models import (
 )
 from shelfware.profiles import service as profiles
 from shelfware.profiles.schemas import ProfileCreate
-from shelfware.reclamation.evaluation import EvaluationResult, evaluate_profile
+from shelfware.reclamation import directory_port
+from shelfware.reclamation.evaluation import EvaluationResult, evaluate_profile, exclusion_condition
 
 pytestmark = pytest.mark.store
 
@@ -217,11 +218,11 @@ def test_group_members_are_excluded_through_the_directory(
 
     asked: list[list[str]] = []
 
-    def members(session: object, groups: list[str]) -> set[str]:
+    def members(groups: list[str]) -> Select[tuple[str]]:
         asked.append(groups)
-        return {"Contractor@Corp.test"} if "contractors" in groups else set()
+        return select(literal("contractor@corp.test")).where(literal("contractors" in groups))
 
-    monkeypatch.setattr(directory, "group_member_emails", members, raising=False)
+    monkeypatch.setattr(directory, "group_member_keys", members)
     world.add("contractor", idle_days=200)
     world.add("plain", idle_days=200)
     world.evaluate()
@@ -377,3 +378,34 @@ def test_one_open_candidate_per_subscription(world: World) -> None:
         with pytest.raises(IntegrityError):
             s.flush()
         s.rollback()
+
+
+def test_excluding_a_group_of_40000_people_is_one_query(world: World) -> None:
+    """Okta's "Everyone" group: the exclusion joins the directory's tables instead of binding
+    every member's email (40,000 values are more than SQLite takes in one statement)."""
+    from sqlalchemy import insert
+
+    from shelfware.models import Person, PersonGroup
+
+    now = world.clock.now()
+    with world.db.transaction() as s:
+        s.execute(
+            insert(Person),
+            [{"email": f"p{i}@corp.test", "created_at": now} for i in range(40_000)],
+        )
+        ids = s.scalars(select(Person.id).order_by(Person.id)).all()
+        s.execute(
+            insert(PersonGroup),
+            [{"person_id": pid, "profile_id": world.profile_id, "name": "Everyone"} for pid in ids],
+        )
+    world.add("p7", idle_days=200)  # a member: p7@corp.test
+    world.add("outsider", idle_days=200)
+    world.rule(excluded_groups=["everyone"])
+    world.evaluate()
+    assert world.open() == {"outsider"}
+    with world.db.sessions() as s:
+        rule = s.scalars(select(ReclamationRule)).one()
+        members = directory_port.group_members(s, rule.excluded_groups)
+        condition = exclusion_condition(rule, None, members)
+        bound = condition.compile(dialect=s.get_bind().dialect).params
+    assert len(bound) < 20, f"{len(bound)} values bound: the members were listed, not joined"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import SelectBase
 from sqlalchemy.orm import Session
 
 from shelfware.directory import service as directory
@@ -22,8 +23,9 @@ def manager_email(session: Session, person_id: int | None) -> str | None:
     return found.strip().lower() or None if found else None
 
 
-def group_member_emails(session: Session, groups: Iterable[Any] | None) -> frozenset[str]:
+def group_members(session: Session, groups: Iterable[Any] | None) -> SelectBase | None:
+    """SQL: the normalised emails of the members of the named groups; None for no group."""
     names = [str(g).strip() for g in groups or [] if str(g).strip()]
     if not names:
-        return frozenset()
-    return frozenset(e.strip().lower() for e in directory.group_member_emails(session, names) if e)
+        return None
+    return directory.group_member_keys(names)

@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Select,
+    SelectBase,
     Table,
     and_,
     case,
@@ -98,20 +99,22 @@ def glob_to_like(pattern: str) -> str:
 def exclusion_condition(
     rule: ReclamationRule,
     owner_external_id: str | None,
-    group_members: frozenset[str] = frozenset(),
+    group_members: SelectBase | None = None,
 ) -> ColumnElement[bool]:
-    """True for accounts the rule must never select (``group_members``: the emails of the
-    people in the rule's excluded identity-provider groups)."""
+    """True for accounts the rule must never select (``group_members``: a query of the
+    normalised emails of the people in the rule's excluded identity-provider groups)."""
     parts: list[ColumnElement[bool]] = []
     if rule.exclude_admins:
         parts.append(S.admin.is_(True))
     if owner_external_id is not None:
         parts.append(S.external_id == owner_external_id)
     users = [str(u).strip().lower() for u in rule.excluded_users or [] if str(u).strip()]
-    users += sorted(group_members)
-    if users:
-        parts.append(func.lower(func.coalesce(S.username, "")).in_(users))
-        parts.append(func.lower(func.coalesce(S.email, "")).in_(users))
+    named: list[list[str] | SelectBase] = [users] if users else []
+    if group_members is not None:
+        named.append(group_members)
+    for names in named:
+        parts.append(func.lower(func.coalesce(S.username, "")).in_(names))
+        parts.append(func.lower(func.coalesce(S.email, "")).in_(names))
     for domain in rule.excluded_domains or []:
         domain = str(domain).strip().lower().lstrip("@")
         if domain:
@@ -187,7 +190,7 @@ def evaluate_profile(
         cutoff = idle_cutoff(now, rule)
         in_scope = and_(S.profile_id == profile.id, S.software_model_id == rule.software_model_id)
         excluded = exclusion_condition(
-            rule, owner, directory_port.group_member_emails(session, rule.excluded_groups)
+            rule, owner, directory_port.group_members(session, rule.excluded_groups)
         )
         result.canceled += _cancel_no_longer_idle(
             session, clock, in_scope, idle_condition(cutoff, rule), excluded, rule

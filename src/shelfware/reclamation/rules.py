@@ -137,7 +137,7 @@ def dry_run(session: Session, clock: Clock, model_name: str) -> list[RuleSelecti
         excluded = evaluation.exclusion_condition(
             rule,
             profile.credential_owner_external_id,
-            directory_port.group_member_emails(session, rule.excluded_groups),
+            directory_port.group_members(session, rule.excluded_groups),
         )
         rows = session.execute(
             select(Subscription, open_state)
