@@ -59,13 +59,14 @@ def test_https_and_loopback_urls_are_accepted(db, keys, clock, url):
 
 
 def test_defaults_and_duplicate_name(db, keys, clock):
-    create(db, keys, clock, url=None)  # the connector's default URL
+    secret = "_plaintext-api-key-4321"  # long enough never to appear in base64 by chance
+    create(db, keys, clock, url=None, secrets={"api_key": secret})  # the default URL
     with db.sessions() as s:
         p = profiles.get_profile(s, "r")
         assert p.url == "https://rally1.rallydev.com/slm/webservice"
         assert p.status == ProfileStatus.DRAFT
         assert p.analyze_activity_from == clock.now() - timedelta(days=60)
-        assert "_k" not in p.credential.ciphertext
+        assert secret not in p.credential.ciphertext
     with pytest.raises(profiles.ProfileError, match="already exists"):
         create(db, keys, clock)
     with pytest.raises(Exception, match=r"unknown|no connector"):
