@@ -105,3 +105,39 @@ async def test_cli_run_due_and_list(
     assert json.loads(again.stdout)["enqueued"] == {}  # nothing due within the hour
     bad = invoke(tmp_path, "jobs", "list", "--state", "lost", env=env)
     assert bad.code == 1 and "--state 'lost'" in bad.stderr
+
+
+def test_the_workspace_sync_button_queues_and_the_history_shows_it(
+    ctx: JobContext, rally: Rally
+) -> None:
+    from shelfware.accounts import service as accounts
+    from shelfware.accounts.schemas import UserCreate
+    from tests.web.conftest import PASSWORD, Web, signed_in
+
+    with ctx.db.transaction() as session:
+        accounts.create_user(
+            session,
+            ctx.clock,
+            UserCreate(username="sam_integrator", password=PASSWORD, role=Role.SAM_INTEGRATOR),
+        )
+    store = Store(db=ctx.db, keys=ctx.keys)
+    web = Web(app=create_app(store=store, clock=ctx.clock), store=store, clock=ctx.clock)
+    backend: EmbeddedBackend = web.app.state.workspace.extras["jobs"]  # type: ignore[attr-defined]
+    backend._workers = 0  # it stays queued until drained below
+    client, token = signed_in(web, "sam_integrator")
+    answer = client.post("/profiles/rally/sync", data={"csrf_token": token})
+    assert answer.status_code == 303 and answer.headers["location"].startswith(
+        "/runs?profile=rally"
+    )
+    history = client.get("/runs?profile=rally").text
+    assert "queued-job" in history and "waiting for a worker" in history
+    assert "No run yet." not in history
+    again = client.post("/profiles/rally/sync", data={"csrf_token": token})
+    assert again.headers["location"] == "/profiles/rally"  # refused: already queued
+    [job_id] = backend.drain()
+    history = client.get("/runs?profile=rally").text
+    assert "queued-job" not in history and "succeeded" in history
+    with ctx.db.sessions() as session:
+        from shelfware.jobs import queue
+
+        assert queue.get_job(session, job_id).actor == "web:sam_integrator"
