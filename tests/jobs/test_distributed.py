@@ -118,7 +118,7 @@ async def test_a_worker_process_runs_an_enqueued_sync(
     ctx.settings = settings
     backend = DistributedBackend(ctx)
     job_id = backend.enqueue(*sync_job("rally"), actor="token:tester")
-    backend.announce_queued()  # a duplicate message: the claim lets only one run it
+    backend.announce([job_id])  # a duplicate message: the claim lets only one run it
     worker = start_worker()
     job = wait_for(ctx, job_id, worker)
     assert job.state == "done", job
@@ -131,6 +131,30 @@ async def test_a_worker_process_runs_an_enqueued_sync(
     }
     time.sleep(0.5)  # the duplicate message has been consumed by now: nothing more ran
     assert len(sync_runs(ctx)) == 1 and job.attempts == 1
+
+
+async def test_a_job_whose_message_was_lost_is_sent_again_by_the_tick(
+    ctx: JobContext,
+    settings: Settings,
+    rally: Rally,
+    start_worker: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    from datetime import timedelta
+
+    from shelfware.jobs.tick import tick
+
+    ctx.settings = settings
+    with ctx.db.transaction() as session:  # queued, but no message ever reached the engine
+        job_id = queue.add(session, ctx.clock, *sync_job("rally"))
+    worker = start_worker()
+    backend = DistributedBackend(ctx)
+    assert tick(ctx, backend).enqueued.keys() == {"reconcile", "advance"}  # not the sync again
+    time.sleep(1.0)
+    with ctx.db.sessions() as session:
+        assert queue.get_job(session, job_id).state == "queued"  # nobody knows of it yet
+    ctx.clock.advance(ctx.stale_after + timedelta(seconds=1))
+    tick(ctx, backend)
+    assert wait_for(ctx, job_id, worker).state == "done"
 
 
 async def test_a_beat_worker_queues_the_due_refresh_and_runs_it(
@@ -147,7 +171,12 @@ async def test_a_beat_worker_queues_the_due_refresh_and_runs_it(
     assert [r.status for r in runs] == [RunStatus.SUCCEEDED]
     with ctx.db.sessions() as session:
         [job] = queue.list_jobs(session, key="sync:rally")
-    assert job.actor == "schedule" and job.result is not None
+    job = wait_for(ctx, job.id, worker)  # the run is recorded a moment before its job
+    assert job.actor == "schedule" and job.result == {
+        "run_id": runs[0].id,
+        "status": "succeeded",
+        "accounts": runs[0].accounts,
+    }
 
 
 def test_worker_refuses_the_embedded_setting(tmp_path: Path) -> None:

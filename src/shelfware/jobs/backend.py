@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Protocol
 
 from shelfware.jobs import queue
@@ -19,8 +20,8 @@ class JobBackend(Protocol):
         """Queue ``job`` under ``key`` (JobConflict when one is queued or running); its id."""
         ...
 
-    def announce_queued(self) -> None:
-        """Make sure queued jobs reach a worker (after a requeue or a lost message)."""
+    def announce(self, job_ids: Sequence[int]) -> None:
+        """Tell the workers these jobs are queued (requeued, or their message was lost)."""
         ...
 
     def start(self, *, tick_seconds: float | None = None) -> None: ...
@@ -81,10 +82,11 @@ class EmbeddedBackend:
 
     def enqueue(self, job: JobRequest, key: str, *, actor: str | None = None) -> int:
         job_id = add_job(self.ctx, job, key, actor)
-        self.announce_queued()
+        self.announce([job_id])
         return job_id
 
-    def announce_queued(self) -> None:
+    def announce(self, job_ids: Sequence[int]) -> None:
+        """Wake the workers (starting lingering ones if none run); they claim from the table."""
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()]
             while len(self._threads) < self._workers and not self._stop.is_set():

@@ -3,17 +3,18 @@
 
 The engine only delivers; the job table decides. A message names a job id, and a worker runs
 it only if it can claim it (queued -> running), so a duplicate or late message does nothing;
-a lost message is re-announced by the next tick (queued jobs are announced again), and a
+a message apparently lost (a job queued longer than ``STALE_AFTER``) is sent again by the
+tick, and a
 worker that died mid-job is noticed by its stale heartbeat and its job queued again."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
 
-from shelfware.jobs import queue
 from shelfware.jobs.backend import Ticker, add_job
 from shelfware.jobs.runner import JobContext, run_one, worker_name
 from shelfware.jobs.schemas import JobRequest
@@ -62,10 +63,8 @@ class DistributedBackend:
         self._send(job_id)
         return job_id
 
-    def announce_queued(self) -> None:
-        with self.ctx.db.sessions() as session:
-            ids = queue.queued_due(session, self.ctx.clock)
-        for job_id in ids:
+    def announce(self, job_ids: Sequence[int]) -> None:
+        for job_id in job_ids:
             self._send(job_id)
 
     def _send(self, job_id: int) -> None:

@@ -175,12 +175,12 @@ def requeue_stale(
     return [job.id for job in stale]
 
 
-def queued_due(session: Session, clock: Clock) -> list[int]:
-    """Queued jobs that may run now (the distributed backend re-announces them)."""
+def waiting(session: Session, clock: Clock, longer_than: timedelta) -> list[int]:
+    """Queued jobs due for ``longer_than`` that nobody took: their message may be lost."""
     return list(
         session.scalars(
             select(Job.id)
-            .where(Job.state == JobState.QUEUED, Job.run_after <= clock.now())
+            .where(Job.state == JobState.QUEUED, Job.run_after <= clock.now() - longer_than)
             .order_by(Job.id)
         )
     )

@@ -59,10 +59,11 @@ def tick(ctx: JobContext, backend: JobBackend) -> TickReport:
     report = TickReport()
     with ctx.db.transaction() as session:
         report.requeued = queue.requeue_stale(session, ctx.clock, ctx.stale_after)
+        lost = queue.waiting(session, ctx.clock, ctx.stale_after)
     for job, key in due_work(ctx):
         try:
             report.enqueued[key] = backend.enqueue(job, key, actor=SCHEDULE_ACTOR)
         except SyncError:  # already queued or running: nothing to add
             continue
-    backend.announce_queued()
+    backend.announce(sorted({*report.requeued, *lost}))
     return report
