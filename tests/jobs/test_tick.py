@@ -72,6 +72,10 @@ async def test_a_failing_refresh_is_retried_hourly_not_every_tick(
     assert "sync:rally" in tick(ctx, backend).enqueued
 
 
+def test_an_empty_store_gets_only_the_workflow_step(ctx: JobContext) -> None:
+    assert set(tick(ctx, EmbeddedBackend(ctx, workers=0)).enqueued) == {"advance"}
+
+
 async def test_a_draft_profile_is_never_queued(ctx: JobContext, rally: Rally) -> None:
     data = ProfileCreate(
         kind="rally", name="draft", url=rally.sandbox.url, secrets={"api_key": "k"}

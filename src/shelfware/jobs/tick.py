@@ -2,7 +2,8 @@
 
 - each published profile whose daily refresh is due (``next_refresh_at`` passed: set by
   publishing and moved a day on by every successful sync);
-- the weekly reconciliation, when none is stored from the last week;
+- the weekly reconciliation, when none is stored from the last week (once a profile is
+  published: an empty store has nothing to reconcile);
 - the reclamation workflow's step (notices, reminders, approvals, reclaims after deadlines).
 
 A key that was queued within ``RETRY_GAP`` is left alone, so a failing sync is retried hourly
@@ -47,7 +48,12 @@ def due_work(ctx: JobContext) -> list[tuple[JobRequest, str]]:
             .order_by(IntegrationProfile.next_refresh_at)
         )
         work += [sync_job(name) for name in names]
-        if reconciliation_due(session, now):
+        published = session.scalar(
+            select(IntegrationProfile.id)
+            .where(IntegrationProfile.status == ProfileStatus.PUBLISHED)
+            .limit(1)
+        )
+        if published is not None and reconciliation_due(session, now):
             work.append(reconcile_job())
         work.append(advance_job())
         since = now - RETRY_GAP
