@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,10 @@ from shelfware.jobs import queue
 from shelfware.jobs.distributed import DistributedBackend
 from shelfware.jobs.runner import JobContext
 from shelfware.jobs.schemas import JobView, sync_job
+from shelfware.jobs.tick import tick
 from shelfware.models import RunStatus, SyncRun
 from shelfware.settings import Settings
+from tests.cli.conftest import assert_one_line_error, invoke
 from tests.conftest import NOW
 from tests.jobs.conftest import Rally, database_url
 
@@ -139,10 +142,6 @@ async def test_a_job_whose_message_was_lost_is_sent_again_by_the_tick(
     rally: Rally,
     start_worker: Callable[..., subprocess.Popen[bytes]],
 ) -> None:
-    from datetime import timedelta
-
-    from shelfware.jobs.tick import tick
-
     ctx.settings = settings
     with ctx.db.transaction() as session:  # queued, but no message ever reached the engine
         job_id = queue.add(session, ctx.clock, *sync_job("rally"))
@@ -180,7 +179,5 @@ async def test_a_beat_worker_queues_the_due_refresh_and_runs_it(
 
 
 def test_worker_refuses_the_embedded_setting(tmp_path: Path) -> None:
-    from tests.cli.conftest import assert_one_line_error, invoke
-
     ran = invoke(tmp_path, "worker", env={"SHELFWARE_JOBS": "embedded"})
     assert_one_line_error(ran, "SHELFWARE_JOBS=distributed")

@@ -15,6 +15,7 @@ from shelfware.jobs.backend import EmbeddedBackend
 from shelfware.jobs.queue import JobConflict
 from shelfware.jobs.runner import JobContext, run_one
 from shelfware.jobs.schemas import JobView, sync_job
+from shelfware.jobs.tick import tick
 from shelfware.models import Job, RunStatus, SyncRun
 from tests.jobs.conftest import Rally
 
@@ -101,8 +102,6 @@ async def test_a_job_whose_worker_died_is_run_again(ctx: JobContext, rally: Rall
     dead = queue.claim(ctx.db, ctx.clock, "gone-host:1:1")  # then the worker vanished
     assert dead is not None and dead.id == job_id
     assert await asyncio.to_thread(run_one, ctx, "w2") is None  # running: nobody takes it
-
-    from shelfware.jobs.tick import tick
 
     ctx.clock.advance(timedelta(minutes=2))  # heartbeat still fresh enough
     assert tick(ctx, backend).requeued == []

@@ -5,6 +5,7 @@ threads and its tick with its lifespan and stops them with it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -14,9 +15,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from shelfware.accounts import service as accounts
 from shelfware.accounts.roles import Role
+from shelfware.accounts.schemas import UserCreate
+from shelfware.jobs import queue
 from shelfware.jobs.backend import EmbeddedBackend
 from shelfware.jobs.runner import JobContext
+from shelfware.profiles import service as profiles
+from shelfware.profiles.schemas import ProfileCreate
 from shelfware.serve import create_app
 from shelfware.settings import Settings
 from shelfware.store import Store
@@ -24,6 +30,7 @@ from tests.api.conftest import Api, api, error_of
 from tests.cli.conftest import invoke
 from tests.jobs.conftest import Rally, database_url
 from tests.jobs.helpers import wait_for_job
+from tests.web.conftest import PASSWORD, Web, signed_in
 
 __all__ = ["api"]
 pytestmark = pytest.mark.store
@@ -49,9 +56,6 @@ def test_sync_now_queues_and_the_job_can_be_followed(api: Api, rally: Rally) -> 
 
 
 def test_a_draft_is_refused_before_anything_is_queued(api: Api, rally: Rally) -> None:
-    from shelfware.profiles import service as profiles
-    from shelfware.profiles.schemas import ProfileCreate
-
     data = ProfileCreate(
         kind="rally", name="draft", url=rally.sandbox.url, secrets={"api_key": "k"}
     )
@@ -67,31 +71,26 @@ def test_a_draft_is_refused_before_anything_is_queued(api: Api, rally: Rally) ->
 def test_serve_starts_and_stops_its_workers_and_tick(ctx: JobContext, rally: Rally) -> None:
     settings = Settings(jobs_tick_seconds=0.2)
     app = create_app(settings, store=Store(db=ctx.db, keys=ctx.keys), clock=ctx.clock)
-    before = {t.name for t in threading.enumerate()}
+    before = set(threading.enumerate())  # other tests' lingering workers may still be about
     with TestClient(app):
-        names = [t.name for t in threading.enumerate()]
+        names = [t.name for t in threading.enumerate() if t not in before]
         assert "jobs-tick" in names and names.count("jobs-worker") == settings.jobs_workers
         # the tick queues the published profile's first refresh, a worker runs it
         deadline = time.monotonic() + 30
         while True:
             with ctx.db.sessions() as session:
-                from shelfware.jobs import queue
-
                 jobs = {j.key: j for j in queue.list_jobs(session)}
             if jobs.get("sync:rally") and jobs["sync:rally"].state == "done":
                 break
             assert time.monotonic() < deadline, jobs
             time.sleep(0.05)
-    after = {t.name for t in threading.enumerate() if t.is_alive()}
-    assert "jobs-tick" not in after - before and "jobs-worker" not in after - before
+    assert [t.name for t in threading.enumerate() if t not in before] == []
 
 
 async def test_cli_run_due_and_list(
     ctx: JobContext, rally: Rally, secret_keys: str, tmp_path: Path
 ) -> None:
     env = {"SHELFWARE_DATABASE_URL": database_url(ctx.db), "SHELFWARE_SECRET_KEYS": secret_keys}
-    import asyncio
-
     ran = await asyncio.to_thread(invoke, tmp_path, "jobs", "run-due", "--json", env=env)
     assert ran.code == 0, ran
     report: dict[str, Any] = json.loads(ran.stdout)
@@ -110,9 +109,6 @@ async def test_cli_run_due_and_list(
 def test_the_workspace_sync_button_queues_and_the_history_shows_it(
     ctx: JobContext, rally: Rally
 ) -> None:
-    from shelfware.accounts import service as accounts
-    from shelfware.accounts.schemas import UserCreate
-    from tests.web.conftest import PASSWORD, Web, signed_in
 
     with ctx.db.transaction() as session:
         accounts.create_user(
@@ -138,6 +134,4 @@ def test_the_workspace_sync_button_queues_and_the_history_shows_it(
     history = client.get("/runs?profile=rally").text
     assert "queued-job" not in history and "succeeded" in history
     with ctx.db.sessions() as session:
-        from shelfware.jobs import queue
-
         assert queue.get_job(session, job_id).actor == "web:sam_integrator"
