@@ -47,6 +47,7 @@ def test_the_package_keeps_its_layers():
         "connectors import only kit (and connectors)",
         "sandbox imports only kit (and sandbox)",
         "domain modules never import the faces",
+        "jobs never import the faces",
         "faces never touch ORM models or SQLAlchemy (they call services)",
     }
     assert all(verdict == "KEPT" for verdict in verdicts.values()), out
@@ -68,17 +69,22 @@ def test_a_wrong_import_breaks_the_check(tmp_path):
     inject("cli/reconcile.py", "from sqlalchemy import select")
     inject("licensing/service.py", "import shelfware.cli.output")
     inject("models/audit.py", "import shelfware.profiles.service")
+    inject("jobs/tick.py", "import shelfware.api.app")
+    inject("sync/service.py", "import shelfware.jobs.queue")
 
     verdicts, out = lint_imports(tmp_path, src)
     assert verdicts["faces never touch ORM models or SQLAlchemy (they call services)"] == "BROKEN"
     assert verdicts["domain modules never import the faces"] == "BROKEN"
     assert verdicts["models import only kit"] == "BROKEN"
+    assert verdicts["jobs never import the faces"] == "BROKEN"
     found = " ".join(violations(out))
     for wrong in (
         "shelfware.cli.rules -> shelfware.models",
         "shelfware.cli.reconcile -> sqlalchemy",
         "shelfware.licensing.service -> shelfware.cli.output",
         "shelfware.models.audit -> shelfware.profiles.service",
+        "shelfware.jobs.tick -> shelfware.api.app",
+        "shelfware.sync.service -> shelfware.jobs.queue",
     ):
         assert wrong in found, out
     # the untouched layers stay kept: the check names what was wrong, not everything

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from shelfware.api import errors
 from shelfware.api.app import create_api
 from shelfware.appstate import Workspace
+from shelfware.jobs import service as jobs
 from shelfware.kit.clock import Clock, SystemClock
 from shelfware.settings import Settings, get_settings
 from shelfware.store import Store, open_store
@@ -27,16 +28,26 @@ def create_app(
     """The whole app. Without ``store`` it opens the configured one (and closes it on
     shutdown); tests hand in their own store and a frozen clock."""
     owned = store is None
+    settings = settings or get_settings()
     workspace = Workspace(
-        store=store if store is not None else open_store(settings or get_settings()),
+        store=store if store is not None else open_store(settings),
         clock=clock or SystemClock(),
     )
+    # Syncs asked for by the API and the pages, and the schedule: embedded worker threads
+    # (started with the app, the tick with them) or messages to `shelfware worker`s.
+    backend = jobs.backend_for(workspace.store, workspace.clock, settings)
+    workspace.extras["jobs"] = backend
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owned:
-            workspace.store.db.dispose()
+        embedded = settings.jobs == "embedded"
+        backend.start(tick_seconds=settings.jobs_tick_seconds if embedded else None)
+        try:
+            yield
+        finally:
+            backend.stop()
+            if owned:
+                workspace.store.db.dispose()
 
     app = FastAPI(
         title="shelfware",

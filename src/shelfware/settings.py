@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,15 @@ class Settings(BaseSettings):
     # accounts, unless forced with a reason.
     reclaim_max_percent: float = Field(default=10.0, gt=0, le=100)
     reclaim_max_accounts: int = Field(default=50, ge=1, le=1_000_000)
+
+    # Jobs: worker threads inside `shelfware serve` (embedded), or a Celery engine whose
+    # workers `shelfware worker` starts on any number of machines (distributed; the job
+    # table in the shared database stays the source of truth).
+    jobs: Literal["embedded", "distributed"] = "embedded"
+    jobs_broker_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    jobs_queue: str = Field(default="shelfware", min_length=1, max_length=200)
+    jobs_workers: int = Field(default=2, ge=1, le=64)
+    jobs_tick_seconds: float = Field(default=60.0, gt=0, le=86400)
 
     @cached_property
     def resolved_database_url(self) -> str:

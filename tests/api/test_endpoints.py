@@ -15,6 +15,7 @@ from shelfware.accounts.roles import Role
 from shelfware.licensing.service import reconcile
 from shelfware.models import AuditEvent
 from tests.api.conftest import Api, error_of
+from tests.jobs.helpers import wait_for_job
 
 pytestmark = pytest.mark.store
 
@@ -44,11 +45,13 @@ def test_the_loop_over_real_http(api: Api, served: str, rally_factory: Any) -> N
     assert published.json()["status"] == "published"
 
     assert call(manager, "POST", "/profiles/rally/sync").status_code == 403
-    synced = call(integrator, "POST", "/profiles/rally/sync")
-    assert synced.status_code == 200, synced.text
-    assert synced.json()["status"] == "succeeded" and synced.json()["accounts"] > 0
+    queued = call(integrator, "POST", "/profiles/rally/sync")
+    assert queued.status_code == 202, queued.text
+    job = wait_for_job(lambda path: call(viewer, "GET", path), queued.json()["id"])
+    assert job["state"] == "done" and job["actor"] == "token:sam_integrator-token", job
     runs = call(viewer, "GET", "/profiles/rally/runs").json()
-    assert runs == [synced.json()]
+    assert [r["id"] for r in runs] == [job["result"]["run_id"]]
+    assert runs[0]["status"] == "succeeded" and runs[0]["accounts"] > 0
 
     # every seat, page by page
     ids: list[int] = []

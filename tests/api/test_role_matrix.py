@@ -25,6 +25,7 @@ PATH_VALUES = {
     "entitlement_id": "1",
     "model": "nothing",
     "alias": "nothing.example",
+    "job_id": "1",
 }
 
 

@@ -14,6 +14,7 @@ from shelfware.api.routers import (
     audit,
     candidates,
     directory,
+    jobs,
     licensing,
     profiles,
     reports,
@@ -25,6 +26,7 @@ from shelfware.appstate import Workspace
 ROUTERS = (
     accounts.router,
     profiles.router,
+    jobs.router,
     subscriptions.router,
     rules.router,
     candidates.router,

@@ -14,6 +14,7 @@ from shelfware.cli import (
     demo,
     directory,
     entitlements,
+    jobs,
     profile,
     reconcile,
     report,
@@ -57,6 +58,8 @@ app.add_typer(directory.app, name="directory")
 app.add_typer(directory.people_app, name="people")
 app.add_typer(report.app, name="report")
 app.command("serve")(serve.serve)
+app.command("worker")(jobs.worker)
+app.add_typer(jobs.app, name="jobs")
 app.add_typer(users.users_app, name="users")
 app.add_typer(users.tokens_app, name="tokens")
 

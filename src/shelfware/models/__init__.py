@@ -4,6 +4,7 @@ from shelfware.models.account import ApiToken, User
 from shelfware.models.audit import AuditEvent
 from shelfware.models.base import Base
 from shelfware.models.entitlement import Entitlement
+from shelfware.models.job import Job, JobState
 from shelfware.models.person import DomainAlias, Person, PersonGroup
 from shelfware.models.profile import Credential, IntegrationProfile, ProfileStatus
 from shelfware.models.reclamation import (
@@ -31,6 +32,8 @@ __all__ = [
     "DomainAlias",
     "Entitlement",
     "IntegrationProfile",
+    "Job",
+    "JobState",
     "Justification",
     "Person",
     "PersonGroup",

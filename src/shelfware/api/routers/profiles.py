@@ -12,12 +12,13 @@ from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
 from shelfware.api.deps import ProfileName, Ws, jsonable
 from shelfware.audit.service import acting_as
+from shelfware.jobs import service as jobs
+from shelfware.jobs.schemas import JobView
 from shelfware.kit.clock import utc
 from shelfware.profiles import authorization, service
 from shelfware.profiles.oauth import CALLBACK_PATH
 from shelfware.profiles.schemas import ProcessChange, ProfileCreate, ProfileView, RunView
 from shelfware.ranges import MAX_ID, MAX_TEXT
-from shelfware.sync.service import sync_profile
 
 router = APIRouter(prefix="/profiles", tags=["profiles"])
 
@@ -156,17 +157,14 @@ def start_authorization(
     )
 
 
-@router.post("/{name}/sync", response_model=RunView)
-async def sync_now(
+@router.post("/{name}/sync", response_model=JobView, status_code=202)
+def sync_now(
     name: ProfileName, ws: Ws, principal: Principal = allowed(Permission.PROFILES_SYNC)
-) -> RunView:
-    """Download, pull activity and evaluate the rules now; answers with the run when it is
-    over (a failed run is a 409 naming the error; its record is in the run history)."""
-    with acting_as(principal.actor):
-        summary = await sync_profile(ws.store.db, ws.store.keys, ws.clock, name)
-    with ws.read() as session:
-        profile = service.get_profile(session, name)
-        return service.list_runs(session, profile, before_id=summary.run_id + 1, limit=1)[0]
+) -> JobView:
+    """Queue a sync (download, activity, rule evaluation) and answer at once with its job:
+    follow it at ``/jobs/{id}``; the run lands in the run history. A draft profile, or a sync
+    of it already queued or running, is a 409."""
+    return jobs.enqueue_sync(ws.extras["jobs"], ws.store, name, principal.actor)
 
 
 @router.get("/{name}/runs", response_model=list[RunView])

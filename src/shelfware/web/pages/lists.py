@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shelfware.accounts.roles import Permission
+from shelfware.jobs import service as jobs
 from shelfware.licensing import service as licensing
 from shelfware.licensing.schemas import EntitlementCreate
 from shelfware.licensing.service import list_entitlements
@@ -81,7 +82,8 @@ async def runs(request: Request) -> Response:
             rows = profiles.list_runs(session, profile, limit=100)
         except USER_ERRORS as exc:
             raise Refused(404, one_line(exc)) from None
-    return render(request, "runs.html", {"runs": rows, "profile": name})
+        queued = jobs.queued_syncs(session, name)
+    return render(request, "runs.html", {"runs": rows, "queued": queued, "profile": name})
 
 
 def _entitlements_page(request: Request, error: str | None = None, status: int = 200) -> Response:

@@ -11,12 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shelfware.accounts.roles import Permission
+from shelfware.audit.service import current_actor
+from shelfware.jobs import service as jobs
 from shelfware.overview import catalogue
 from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
 from shelfware.profiles.schemas import ProfileCreate
-from shelfware.sync.service import sync_profile
-from shelfware.web.context import WebContext, web_context
+from shelfware.web.context import web_context
 from shelfware.web.errors import USER_ERRORS, one_line
 from shelfware.web.routing import Refused, page
 from shelfware.web.templating import redirect, render
@@ -127,8 +128,10 @@ def _load(request: Request, name: str) -> Any:
 @page("GET", "/profiles/{name}", Permission.PROFILES_READ)
 async def profile_detail(request: Request, name: str) -> Response:
     view, runs = _load(request, name)
-    kind = _kind(view.kind)
-    return render(request, "profile.html", {"profile": view, "kind": kind, "runs": runs})
+    with web_context(request).store.db.sessions() as session:
+        queued = jobs.queued_syncs(session, name)
+    context = {"profile": view, "kind": _kind(view.kind), "runs": runs, "queued": queued}
+    return render(request, "profile.html", context)
 
 
 @page("POST", "/profiles/{name}/validate", Permission.PROFILES_WRITE)
@@ -159,18 +162,14 @@ async def profile_publish(request: Request, name: str) -> Response:
 
 @page("POST", "/profiles/{name}/sync", Permission.PROFILES_SYNC)
 async def profile_sync(request: Request, name: str) -> Response:
+    """Queue a sync; the run history shows it queued, then running, then its outcome."""
     ctx = web_context(request)
     _load(request, name)
-    ctx.spawn(_sync(ctx, name))
-    return redirect(request, f"/runs?profile={name}", f"Sync of {name} started.")
-
-
-async def _sync(ctx: WebContext, name: str) -> None:
     try:
-        await sync_profile(ctx.store.db, ctx.store.keys, ctx.clock, name)
-    except Exception:  # recorded in the run history; nobody waits on this task
-        LOG.warning("sync of %s failed", name, exc_info=True)
-    ctx.changed()
+        job = jobs.enqueue_sync(ctx.workspace.extras["jobs"], ctx.store, name, current_actor())
+    except USER_ERRORS as exc:
+        return redirect(request, f"/profiles/{name}", f"Not queued: {one_line(exc)}")
+    return redirect(request, f"/runs?profile={name}", f"Sync of {name} queued (job {job.id}).")
 
 
 @page("POST", "/profiles/{name}/authorize", Permission.PROFILES_WRITE)
