@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     # accounts, unless forced with a reason.
     reclaim_max_percent: float = Field(default=10.0, gt=0, le=100)
     reclaim_max_accounts: int = Field(default=50, ge=1, le=1_000_000)
+    # Ready candidates of rules that do not notify are reclaimed by the workflow's periodic
+    # step once the rule's `auto_reclaim_days` passed only when this is on; off (the default),
+    # they wait for a person (`candidates reclaim`, the workspace). Notified candidates always
+    # follow their answer or deadline: their users were told.
+    auto_reclaim_unnotified: bool = False
 
     # Jobs: worker threads inside `shelfware serve` (embedded), or a Celery engine whose
     # workers `shelfware worker` starts on any number of machines (distributed; the job

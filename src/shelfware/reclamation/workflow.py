@@ -9,8 +9,9 @@
 3. a "keep" that needs approval is sent to the person's manager (directory), else the rule's
    approvers;
 4. reclaim what is decided: "release", no answer by the deadline, removal approved, ready
-   candidates of rules that do not notify once ``auto_reclaim_days`` passed, and anything left
-   in flight by an interrupted run; within the blast-radius cap.
+   candidates of rules that do not notify once ``auto_reclaim_days`` passed (only with the
+   ``auto_reclaim_unnotified`` setting: nobody was told, so by default a person reclaims them),
+   and anything left in flight by an interrupted run; within the blast-radius cap.
 
 Answers arrive through the links (``answer_by_link``) or the CLI (``record_answer``,
 ``approve``, ``decline``). Every state change goes through ``states``.
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from shelfware.kit.clock import Clock
@@ -259,12 +260,14 @@ def _request_approvals(
         _deliver(db, report, report.approvals_requested, row[0].id, approval)
 
 
-def due_for_reclaim(session: Session, now: datetime) -> list[int]:
-    """Candidates the workflow has decided to reclaim now (see the module's step 4)."""
+def due_for_reclaim(session: Session, now: datetime, *, unnotified: bool = False) -> list[int]:
+    """Candidates the workflow has decided to reclaim now (see the module's step 4);
+    ``unnotified``: also ready candidates of rules that do not notify, after their days."""
     silent_ready = and_(
         RC.state == CandidateState.READY.value,
         ReclamationRule.notify.is_(False),
         ReclamationRule.active.is_(True),
+        true() if unnotified else false(),
     )
     rows = session.execute(
         select(RC.id, RC.state, RC.created_at, ReclamationRule.auto_reclaim_days)
@@ -301,7 +304,9 @@ async def advance(
         _remind(db, keys, clock, notifier, report)
         _request_approvals(db, clock, notifier, report)
     with db.sessions() as session:
-        report.due = due_for_reclaim(session, clock.now())
+        report.due = due_for_reclaim(
+            session, clock.now(), unnotified=settings.auto_reclaim_unnotified
+        )
     if report.due:
         extra = {"open_connector": open_connector} if open_connector else {}
         report.reclaim = await reclaim_candidates(
