@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
@@ -14,9 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shelfware.accounts.service import AccountError
 from shelfware.connectors.base import ConnectorError
-from shelfware.directory.service import DirectoryError
+from shelfware.directory.service import DirectoryError, NotADomain
 from shelfware.kit.csv_input import CsvInputError
-from shelfware.licensing.service import LicensingError
+from shelfware.licensing.entitlements import LicensingError, LicensingInvalid
 from shelfware.profiles.oauth import AuthorizationError
 from shelfware.profiles.service import ProfileError, ProfileNotFound
 from shelfware.reclamation.service import CapExceeded, ReclaimError
@@ -52,14 +51,12 @@ REFUSALS: tuple[type[Exception], ...] = (
     SyncError,
 )
 
-# Refusals whose message names a record that does not exist (404) or a value that is not
-# acceptable (422); any other refusal is a conflict with the stored state (409): an illegal
-# candidate transition, an alias already taken...
-NOT_FOUND = re.compile(r"^no (entitlement|removal candidate|software model) |^\S+ is not an alias$")
-NOT_ACCEPTABLE = re.compile(r"is not a domain name|^nothing to change")
-# A reclaim over the blast-radius cap (name fewer, or force with a reason) and a file that
-# is not acceptable are the request's fault, not the stored state's.
-INVALID: tuple[type[Exception], ...] = (CapExceeded, CsvInputError)
+# A refusal that is also a LookupError names a record that does not exist (404); any other
+# is a conflict with the stored state (409): an illegal candidate transition, an alias
+# already taken... A reclaim over the blast-radius cap (name fewer, or force with a reason),
+# a file, domain or edit that is not acceptable are the request's fault, not the stored
+# state's (422).
+INVALID: tuple[type[Exception], ...] = (CapExceeded, CsvInputError, LicensingInvalid, NotADomain)
 
 
 class ErrorDetail(BaseModel):
@@ -182,11 +179,7 @@ def _text(exc: BaseException) -> str:
 
 async def _refused(_: Request, exc: Exception) -> JSONResponse:
     text = _text(exc)
-    if isinstance(exc, LookupError) or NOT_FOUND.search(text):
-        return error_response(404, text)
-    if NOT_ACCEPTABLE.search(text):
-        return error_response(422, text)
-    return error_response(409, text)
+    return error_response(404 if isinstance(exc, LookupError) else 409, text)
 
 
 async def _invalid(_: Request, exc: Exception) -> JSONResponse:

@@ -197,17 +197,7 @@ def _decide(action: str, candidate_id: int) -> None:
     cand = TypeAdapter(Id).validate_python(candidate_id)
     actor = current_actor()
     with store() as st, st.db.transaction() as session:
-        if action == "approve":
-            workflow.approve(session, clock(), cand, actor=actor)
-            said = "removal approved: reclaimed at the next `shelfware candidates advance`"
-        elif action == "retry":
-            workflow.retry(session, clock(), cand, actor=actor)
-            said = "ready again"
-        elif action == "reject":
-            workflow.decline(session, clock(), cand, actor=actor)
-            said = "removal declined: the user keeps the seat (closed as skipped)"
-        else:
-            said = workflow.record_answer(session, clock(), cand, action, actor=actor)
+        said = workflow.decide(session, clock(), cand, action, actor=actor)
     console.print(escape(f"Candidate {cand}: {said}"))
 
 

@@ -85,6 +85,14 @@ class DirectoryError(ValueError):
     """A directory operation was refused; the message says why."""
 
 
+class AliasNotFound(DirectoryError, LookupError):
+    """No such domain alias."""
+
+
+class NotADomain(DirectoryError):
+    """A value given as a domain name is not one."""
+
+
 # --------------------------------------------------------------------------- matching keys
 
 
@@ -299,7 +307,7 @@ def profiles_with_leaver_seats(session: Session) -> list[int]:
 def _domain(text: str, what: str) -> str:
     domain = text.strip().lower().lstrip("@")
     if not DOMAIN.match(domain):
-        raise DirectoryError(f"{what} {text!r} is not a domain name (e.g. example.com)")
+        raise NotADomain(f"{what} {text!r} is not a domain name (e.g. example.com)")
     return domain
 
 
@@ -338,7 +346,7 @@ def remove_alias(session: Session, clock: Clock, alias: str) -> None:
     domain = _domain(alias, "alias")
     found = session.scalar(select(DomainAlias).where(DomainAlias.alias == domain))
     if found is None:
-        raise DirectoryError(f"{domain} is not an alias")
+        raise AliasNotFound(f"{domain} is not an alias")
     audit.record(
         session,
         clock,

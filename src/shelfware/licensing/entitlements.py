@@ -27,6 +27,14 @@ class LicensingError(Exception):
     pass
 
 
+class LicensingNotFound(LicensingError, LookupError):
+    """No such entitlement or software model."""
+
+
+class LicensingInvalid(LicensingError):
+    """The request itself is not acceptable (e.g. an edit that changes nothing)."""
+
+
 class ModelIndex:
     """Software models by id, 'Publisher/Product/Edition' or display name (any case)."""
 
@@ -49,7 +57,7 @@ class ModelIndex:
         known = "; ".join(f"{m.id}: {m.display_name}" for m in self.models[:20]) or (
             "none yet: publish a profile first"
         )
-        raise LicensingError(f"no software model {text!r} (models: {known})")
+        raise LicensingNotFound(f"no software model {text!r} (models: {known})")
 
 
 def find_model(session: Session, text: str) -> SoftwareModel:
@@ -106,7 +114,9 @@ def add_entitlement(
 def _get(session: Session, entitlement_id: int) -> tuple[Entitlement, SoftwareModel]:
     ent = session.get(Entitlement, entitlement_id)
     if ent is None:
-        raise LicensingError(f"no entitlement {entitlement_id} (see: shelfware entitlements list)")
+        raise LicensingNotFound(
+            f"no entitlement {entitlement_id} (see: shelfware entitlements list)"
+        )
     model = session.get(SoftwareModel, ent.software_model_id)
     assert model is not None
     return ent, model
@@ -116,7 +126,7 @@ def edit_entitlement(session: Session, clock: Clock, data: EntitlementUpdate) ->
     ent, model = _get(session, data.id)
     changes = data.changes()
     if not changes:
-        raise LicensingError("nothing to change: give at least one field")
+        raise LicensingInvalid("nothing to change: give at least one field")
     check_term(changes.get("term_start", ent.term_start), changes.get("term_end", ent.term_end))
     before = {k: getattr(ent, k) for k in changes}
     for key, value in changes.items():

@@ -48,6 +48,10 @@ class ReclaimError(Exception):
     """A reclaim was refused; the message says why and what to do."""
 
 
+class CandidateNotFound(ReclaimError, LookupError):
+    """No removal candidate with that id."""
+
+
 class CapExceeded(ReclaimError):
     """A run would reclaim more than the blast-radius cap allows."""
 
@@ -209,7 +213,7 @@ def _select_work(
         found = {row[0].id for row in rows}
         missing = sorted(set(ids) - found)
         if missing:
-            raise ReclaimError(f"no removal candidate with id {', '.join(map(str, missing))}")
+            raise CandidateNotFound(f"no removal candidate with id {', '.join(map(str, missing))}")
         not_ready = [f"{row[0].id} ({row[0].state})" for row in rows if not row[5]]
         if not_ready:
             raise ReclaimError(

@@ -42,8 +42,8 @@ from shelfware.notifications.service import DeliveryError, Message, Notifier
 from shelfware.reclamation import directory_port, links, states
 from shelfware.reclamation.schemas import ReclaimOutcomeView
 from shelfware.reclamation.service import (
+    CandidateNotFound,
     Cap,
-    ReclaimError,
     candidate_query,
     decided_for_removal,
     in_flight,
@@ -336,7 +336,7 @@ class LinkPreview:
 def _candidate_row(session: Session, cand_id: int) -> Row:
     rows = _rows(session, RC.id == cand_id)
     if not rows:
-        raise ReclaimError(f"no removal candidate with id {cand_id}")
+        raise CandidateNotFound(f"no removal candidate with id {cand_id}")
     return rows[0]
 
 
@@ -454,3 +454,25 @@ def retry(session: Session, clock: Clock, cand_id: int, *, actor: str | None = N
         actor=actor,
         last_error=None,
     )
+
+
+DECISIONS = ("approve", "reject", "keep", "release", "retry")
+
+
+def decide(
+    session: Session, clock: Clock, cand_id: int, action: str, *, actor: str | None = None
+) -> str:
+    """One person's decision on a candidate (one of ``DECISIONS``), as every face offers it;
+    returns what happened, in words."""
+    if action == "approve":
+        approve(session, clock, cand_id, actor=actor)
+        return "removal approved: reclaimed at the next `candidates advance`"
+    if action == "reject":
+        decline(session, clock, cand_id, actor=actor)
+        return "removal declined: the user keeps the seat (closed as skipped)"
+    if action == "retry":
+        retry(session, clock, cand_id, actor=actor)
+        return "ready again"
+    if action in ("keep", "release"):
+        return record_answer(session, clock, cand_id, action, actor=actor)
+    raise ValueError(f"unknown decision {action!r}: one of {', '.join(DECISIONS)}")

@@ -87,19 +87,7 @@ def _act(ws: Workspace, principal: Principal, action: Action, ids: list[int]) ->
     results: dict[int, str] = {}
     with ws.write(actor) as session:
         for cand in ids:
-            if action is Action.APPROVE:
-                workflow.approve(session, clock, cand, actor=actor)
-                results[cand] = "removal approved: reclaimed at the next advance"
-            elif action is Action.REJECT:
-                workflow.decline(session, clock, cand, actor=actor)
-                results[cand] = "removal declined: the user keeps the seat (closed as skipped)"
-            elif action is Action.RETRY:
-                workflow.retry(session, clock, cand, actor=actor)
-                results[cand] = "ready again"
-            else:
-                results[cand] = workflow.record_answer(
-                    session, clock, cand, action.value, actor=actor
-                )
+            results[cand] = workflow.decide(session, clock, cand, action.value, actor=actor)
         session.flush()
         views = {c.id: c for c in service.list_candidates(session, ids=list(results))}
     return [Acted(action=action, result=results[i], candidate=views[i]) for i in results]

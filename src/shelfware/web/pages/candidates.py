@@ -80,24 +80,16 @@ async def candidates_reclaim(request: Request) -> Response:
     )
 
 
-async def _decide(request: Request, candidate_id: int, approve: bool) -> Response:
+async def _decide(request: Request, candidate_id: int, action: str) -> Response:
     ctx = web_context(request)
     if not 1 <= candidate_id <= MAX_ID:
         raise Refused(404, f"no candidate {candidate_id}")
     actor = f"web:{viewer_of(request).username}"
     try:
         with ctx.store.db.transaction() as session:
-            if approve:
-                workflow.approve(session, ctx.clock, candidate_id, actor=actor)
-            else:
-                workflow.decline(session, ctx.clock, candidate_id, actor=actor)
+            said = workflow.decide(session, ctx.clock, candidate_id, action, actor=actor)
     except USER_ERRORS as exc:
         return redirect(request, "/candidates", f"Candidate {candidate_id}: {one_line(exc)}")
-    said = (
-        "removal approved: reclaimed at the next run"
-        if approve
-        else "removal declined: the user keeps the seat"
-    )
     return redirect(
         request, "/candidates?state=awaiting_approval", f"Candidate {candidate_id}: {said}"
     )
@@ -106,10 +98,10 @@ async def _decide(request: Request, candidate_id: int, approve: bool) -> Respons
 @page("POST", "/candidates/{candidate_id}/approve", Permission.CANDIDATES_ACT)
 async def candidate_approve(request: Request, candidate_id: int) -> Response:
     """Approve the removal of a seat its user wanted to keep."""
-    return await _decide(request, candidate_id, approve=True)
+    return await _decide(request, candidate_id, "approve")
 
 
 @page("POST", "/candidates/{candidate_id}/reject", Permission.CANDIDATES_ACT)
 async def candidate_reject(request: Request, candidate_id: int) -> Response:
     """Decline the removal: the user keeps the seat."""
-    return await _decide(request, candidate_id, approve=False)
+    return await _decide(request, candidate_id, "reject")
