@@ -24,8 +24,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     secret_keys: SecretStr | None = None
 
-    # Notifications (reclamation workflow): SMTP, a Slack-compatible chat webhook, and the
-    # address people reach the answer page at (`shelfware serve`).
+    # Notifications (reclamation workflow): a person's own channels (SMTP email, Slack direct
+    # messages by a bot token), a Slack-compatible chat webhook that only ever gets summaries
+    # (no links), and the address people reach the answer page at (`shelfware serve`).
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_starttls: bool = True
@@ -34,6 +35,10 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = None  # trust this CA for STARTTLS (private mail relays)
     mail_from: str = "shelfware@localhost"
     chat_webhook_url: SecretStr | None = None
+    # Slack Web API: a bot token (xoxb-..., scopes users:read, users:read.email, im:write,
+    # chat:write) for direct messages; the API's base URL (a sandbox's in tests and demos).
+    slack_bot_token: SecretStr | None = None
+    slack_api_url: str = Field(default="https://slack.com/api/", min_length=8, max_length=2000)
     public_url: str = "http://127.0.0.1:8000"
     # Nobody is asked twice about the same seat within this many days; one reminder this
     # many days before the deadline.

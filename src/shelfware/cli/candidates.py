@@ -167,7 +167,8 @@ def advance(
                 "approvals_requested": report.approvals_requested,
                 "cooling_down": report.cooling_down,
                 "needs_person": report.needs_person,
-                "delivery_failed": report.delivery_failed,
+                "delivery_failed": {str(k): v for k, v in report.delivery_failed.items()},
+                "chat_failed": report.chat_failed,
                 "due": report.due,
                 "reclaim": [o.model_dump() for o in report.reclaim],
             }
@@ -178,10 +179,12 @@ def advance(
             f"{len(report.notified)} {would}asked, {len(report.reminded)} {would}reminded, "
             f"{len(report.approvals_requested)} approvals {would}requested, "
             f"{len(report.cooling_down)} cooling down, {len(report.needs_person)} need a person, "
-            f"{len(report.due)} due for reclaim"
+            f"{len(report.delivery_failed)} not delivered, {len(report.due)} due for reclaim"
         )
         for cand_id, error in sorted(report.delivery_failed.items()):
-            err_console.print(escape(f"candidate {cand_id}: {error}"))
+            err_console.print(escape(f"candidate {cand_id}: not delivered: {error}"))
+        for problem in report.chat_failed:
+            err_console.print(escape(f"chat webhook: {problem}"))
         if report.reclaim:
             _report(report.reclaim, dry_run, json_=False)
     if report.delivery_failed or any(

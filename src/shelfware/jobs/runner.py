@@ -60,6 +60,8 @@ async def perform(ctx: JobContext, kind: JobKind, payload: dict[str, Any]) -> di
         "notified": len(report.notified),
         "reminded": len(report.reminded),
         "approvals_requested": len(report.approvals_requested),
+        "needs_person": len(report.needs_person),
+        "delivery_failed": {str(k): v for k, v in report.delivery_failed.items()},
         "due": len(report.due),
         "reclaimed": sum(1 for o in report.reclaim if o.action == "reclaimed"),
     }

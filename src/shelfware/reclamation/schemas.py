@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from shelfware.kit.addresses import parse_email
 from shelfware.ranges import MAX_LIST, MAX_NAME, Days, Id, Name, ThresholdDays, View, printable
 
 # A user name, an email or a domain in an exclusion list.
@@ -16,6 +17,9 @@ Excluded = Annotated[
     AfterValidator(printable),
     AfterValidator(lambda v: _nonblank(v.strip().lower())),
 ]
+
+# An approver: exactly one valid email address (a "keep" is mailed to each of them).
+Approver = Annotated[Excluded, AfterValidator(parse_email)]
 
 
 def _nonblank(value: str) -> str:
@@ -67,7 +71,7 @@ class RuleChange(BaseModel):
     include_groups: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
     exclude_patterns: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
     include_patterns: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
-    add_approvers: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
+    add_approvers: list[Approver] = Field(default_factory=list, max_length=MAX_LIST)
     remove_approvers: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
 
 

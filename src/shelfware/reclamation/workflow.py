@@ -4,10 +4,16 @@
 
 1. ready candidates whose rule notifies are asked ("keep" / "release" links, answer by the
    deadline: ``auto_reclaim_days`` from now), unless the same seat was asked about within the
-   cooldown; without an email they need a person (``attention_required``);
+   cooldown; without an email, or with one that is not exactly one valid address, they need a
+   person (``attention_required``);
 2. one reminder ``reminder_days`` before the deadline;
 3. a "keep" that needs approval is sent to the person's manager (directory), else the rule's
    approvers;
+
+Each message goes to one person (one address, by email and / or a Slack direct message: their
+links reach nobody else) in its own transaction: a failed delivery is reported for that
+candidate (``AdvanceReport.delivery_failed``) and the step goes on. The shared chat webhook
+gets a summary per app (how many were asked...), never a link.
 4. reclaim what is decided: "release", no answer by the deadline, removal approved, ready
    candidates of rules that do not notify once ``auto_reclaim_days`` passed (only with the
    ``auto_reclaim_unnotified`` setting: nobody was told, so by default a person reclaims them),
@@ -19,6 +25,9 @@ Answers arrive through the links (``answer_by_link``) or the CLI (``record_answe
 
 from __future__ import annotations
 
+import logging
+import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,8 +37,10 @@ from sqlalchemy import and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from shelfware.kit.clock import Clock
+from shelfware.kit.addresses import parse_emails
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
+from shelfware.kit.redact import default_redactor
 from shelfware.models import (
     CandidateState,
     IntegrationProfile,
@@ -38,7 +49,14 @@ from shelfware.models import (
     SoftwareModel,
     Subscription,
 )
-from shelfware.notifications.service import DeliveryError, Message, Notifier
+from shelfware.notifications.service import (
+    BadAddress,
+    Delivery,
+    DeliveryError,
+    Message,
+    Notifier,
+    checked_address,
+)
 from shelfware.reclamation import directory_port, links, states
 from shelfware.reclamation.schemas import ReclaimOutcomeView
 from shelfware.reclamation.service import (
@@ -51,7 +69,9 @@ from shelfware.reclamation.service import (
 )
 from shelfware.settings import Settings
 
+LOG = logging.getLogger(__name__)
 RC = RemovalCandidate
+MAX_REASON = 500  # characters of the optional reason given with an answer
 Row = tuple[RemovalCandidate, Subscription, IntegrationProfile, SoftwareModel, ReclamationRule]
 
 
@@ -63,7 +83,8 @@ class AdvanceReport:
     approvals_requested: list[int] = field(default_factory=list)
     cooling_down: list[int] = field(default_factory=list)
     needs_person: list[int] = field(default_factory=list)
-    delivery_failed: dict[int, str] = field(default_factory=dict)
+    delivery_failed: dict[int, str] = field(default_factory=dict)  # per candidate: what failed
+    chat_failed: list[str] = field(default_factory=list)  # summaries the webhook did not take
     due: list[int] = field(default_factory=list)
     reclaim: list[ReclaimOutcomeView] = field(default_factory=list)
 
@@ -83,14 +104,24 @@ def _day(value: datetime | None) -> str:
     return f"{value:%Y-%m-%d}" if value else ""
 
 
+def _valid_or_blank(email: str | None) -> str:
+    try:
+        return checked_address(email)
+    except BadAddress:
+        return ""
+
+
 def _context(row: Row, settings: Settings, tokens: dict[str, str] | None) -> dict[str, Any]:
+    """What the templates may print. Vendor values are text: the HTML part escapes them,
+    the chat part mrkdwn-escapes them, and none of them becomes a header or a recipient."""
     cand, sub, prof, model, _rule = row
     base = settings.public_url.rstrip("/")
+    email = _valid_or_blank(sub.email)
     return {
         "candidate_id": cand.id,
-        "name": sub.display_name or sub.username or sub.email or sub.external_id,
+        "name": sub.display_name or sub.username or email or sub.external_id,
         "username": sub.username or sub.external_id,
-        "email": sub.email or "",
+        "email": email,
         "app": model.display_name,
         "profile": prof.name,
         "last_activity": _day(sub.last_activity_at),
@@ -102,11 +133,12 @@ def _context(row: Row, settings: Settings, tokens: dict[str, str] | None) -> dic
     }
 
 
-def _ask(notifier: Notifier, template: str, to: list[str], context: dict[str, Any]) -> None:
+def _ask(notifier: Notifier, template: str, to: str, context: dict[str, Any]) -> Delivery:
+    """One message to one person (``to``: one address); its links reach only them."""
     buttons = {}
     if context.get("keep_url"):
         buttons = {"Keep my seat": context["keep_url"], "Release it": context["release_url"]}
-    notifier.send(Message(template, to, context, buttons))
+    return notifier.send(Message(template, to, context, buttons))
 
 
 def _recently_asked(now: datetime, cooldown_days: int) -> Any:
@@ -120,30 +152,66 @@ def _recently_asked(now: datetime, cooldown_days: int) -> Any:
     )
 
 
-def _deliver(
-    db: Database,
-    report: AdvanceReport,
-    done: list[int],
-    cand_id: int,
-    step: Callable[[Session, RemovalCandidate], bool],
+def _needs_person(
+    db: Database, clock: Clock, report: AdvanceReport, cand_id: int, why: str
 ) -> None:
-    """One message in one transaction: ``step`` sends it and records it (False: nothing to
-    do any more); a failed delivery rolls all of it back (no link, no state change)."""
-    done.append(cand_id)
+    """The candidate cannot be asked (no valid address): a person looks (attention_required)."""
+    report.needs_person.append(cand_id)
     if report.dry_run:
         return
     try:
         with db.transaction() as session:
+            cand = session.get_one(RemovalCandidate, cand_id)
+            if states.allowed(cand.state, CandidateState.ATTENTION_REQUIRED.value):
+                states.move(session, clock, cand, CandidateState.ATTENTION_REQUIRED, why=why)
+    except Exception as exc:  # noqa: BLE001 - one candidate never stops the step
+        LOG.warning("candidate %s: could not be set aside", cand_id, exc_info=True)
+        report.delivery_failed[cand_id] = f"{why}; and: {_failure(exc)}"
+
+
+def _failure(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
+    return default_redactor().redact(text)
+
+
+def _deliver(
+    db: Database,
+    clock: Clock,
+    report: AdvanceReport,
+    done: list[int],
+    cand_id: int,
+    step: Callable[[Session, RemovalCandidate], bool],
+) -> bool:
+    """One message in one transaction: ``step`` sends it and records it (False: nothing to
+    do any more); a failed delivery rolls all of it back (no link, no state change) and is
+    reported for this candidate; a recipient that is not one valid address sets the
+    candidate aside (attention_required). Nothing here stops the step for the others.
+    Returns whether the message went."""
+    done.append(cand_id)
+    if report.dry_run:
+        return False
+    try:
+        with db.transaction() as session:
             if not step(session, session.get_one(RemovalCandidate, cand_id)):
                 done.remove(cand_id)
-    except DeliveryError as exc:
+                return False
+    except BadAddress as exc:
         done.remove(cand_id)
         report.delivery_failed[cand_id] = str(exc)
+        _needs_person(db, clock, report, cand_id, str(exc))
+        return False
+    except Exception as exc:  # noqa: BLE001 - one failed delivery never stops the step
+        done.remove(cand_id)
+        if not isinstance(exc, DeliveryError):
+            LOG.warning("candidate %s: message failed", cand_id, exc_info=True)
+        report.delivery_failed[cand_id] = _failure(exc)
+        return False
+    return True
 
 
 def _notify_ready(
     db: Database, keys: KeyRing, clock: Clock, notifier: Notifier, report: AdvanceReport
-) -> None:
+) -> Counter[str]:
     settings = notifier.settings
     now = clock.now()
     with db.sessions() as session:
@@ -161,6 +229,7 @@ def _notify_ready(
                 )
             )
         )
+    asked: Counter[str] = Counter()
     for row in rows:
         cand, sub, *_ = row
         if cand.id in cooling:
@@ -179,7 +248,12 @@ def _notify_ready(
                         "notify off for this rule",
                     )
             continue
-        email = sub.email
+        try:
+            email = checked_address(sub.email)  # one address, or the candidate waits for a person
+        except BadAddress as bad:
+            report.delivery_failed[cand.id] = str(bad)
+            _needs_person(db, clock, report, cand.id, str(bad))
+            continue
         deadline = now + timedelta(days=max(1, row[4].auto_reclaim_days))
 
         def notice(
@@ -193,27 +267,30 @@ def _notify_ready(
                 return False
             tokens = links.issue(session, keys, clock, fresh.id, deadline)
             row[0].deadline_at = deadline
-            _ask(notifier, "notice", [email], _context(row, settings, tokens))
+            sent = _ask(notifier, "notice", email, _context(row, settings, tokens))
             states.move(
                 session,
                 clock,
                 fresh,
                 CandidateState.AWAITING_USER,
-                why=f"asked {email} to keep or release the seat by {deadline:%Y-%m-%d}",
+                why=f"asked {sent.describe()} to keep or release the seat by {deadline:%Y-%m-%d}",
                 notified_at=now,
                 deadline_at=deadline,
             )
             return True
 
-        _deliver(db, report, report.notified, cand.id, notice)
+        if _deliver(db, clock, report, report.notified, cand.id, notice):
+            asked[row[3].display_name] += 1
+    return asked
 
 
 def _remind(
     db: Database, keys: KeyRing, clock: Clock, notifier: Notifier, report: AdvanceReport
-) -> None:
+) -> Counter[str]:
     settings = notifier.settings
+    reminded: Counter[str] = Counter()
     if settings.reminder_days <= 0:
-        return
+        return reminded
     now = clock.now()
     with db.sessions() as session:
         rows = _rows(
@@ -230,17 +307,20 @@ def _remind(
         def reminder(session: Session, fresh: RemovalCandidate, row: Row = row) -> bool:
             email, deadline = row[1].email or "", fresh.deadline_at or now
             tokens = links.issue(session, keys, clock, fresh.id, deadline)
-            _ask(notifier, "reminder", [email], _context(row, settings, tokens))
+            sent = _ask(notifier, "reminder", email, _context(row, settings, tokens))
             fresh.reminded_at = now
-            states.note(session, clock, fresh, "reminded", why=f"reminded {email}")
+            states.note(session, clock, fresh, "reminded", why=f"reminded {sent.describe()}")
             return True
 
-        _deliver(db, report, report.reminded, row[0].id, reminder)
+        if _deliver(db, clock, report, report.reminded, row[0].id, reminder):
+            reminded[row[3].display_name] += 1
+    return reminded
 
 
 def _request_approvals(
     db: Database, clock: Clock, notifier: Notifier, report: AdvanceReport
-) -> None:
+) -> Counter[str]:
+    requested: Counter[str] = Counter()
     with db.sessions() as session:
         rows = _rows(
             session,
@@ -250,14 +330,40 @@ def _request_approvals(
         )
     for row in rows:
 
-        def approval(session: Session, fresh: RemovalCandidate, row: Row = row) -> bool:
-            to = [a.strip() for a in (fresh.approver or "").split(",") if a.strip()]
-            _ask(notifier, "approval", to, _context(row, notifier.settings, None))
+        to, refused = parse_emails((row[0].approver or "").split(","))
+        if not to:
+            why = "no valid email address for the approver" + (
+                f": {refused[0]}" if refused else ""
+            )
+            report.delivery_failed[row[0].id] = why
+            _needs_person(db, clock, report, row[0].id, why)
+            continue
+
+        def approval(
+            session: Session, fresh: RemovalCandidate, row: Row = row, to: list[str] = to
+        ) -> bool:
+            context = _context(row, notifier.settings, None)
+            sent, failed = [], []
+            for address in to:  # one message per approver: one address per message
+                try:
+                    sent.append(_ask(notifier, "approval", address, context).describe())
+                except DeliveryError as exc:
+                    failed.append(str(exc))
+            if not sent:
+                raise DeliveryError("; ".join(failed))
             fresh.approval_requested_at = clock.now()
-            states.note(session, clock, fresh, "approval_requested", why=f"asked {', '.join(to)}")
+            states.note(
+                session,
+                clock,
+                fresh,
+                "approval_requested",
+                why="asked " + ", ".join(sent) + (f"; failed: {'; '.join(failed)}" if failed else ""),
+            )
             return True
 
-        _deliver(db, report, report.approvals_requested, row[0].id, approval)
+        if _deliver(db, clock, report, report.approvals_requested, row[0].id, approval):
+            requested[row[3].display_name] += 1
+    return requested
 
 
 def due_for_reclaim(session: Session, now: datetime, *, unnotified: bool = False) -> list[int]:
@@ -300,9 +406,13 @@ async def advance(
     settings = notifier.settings
     report = AdvanceReport(dry_run=dry_run)
     if notifier.configured:
-        _notify_ready(db, keys, clock, notifier, report)
-        _remind(db, keys, clock, notifier, report)
-        _request_approvals(db, clock, notifier, report)
+        summaries = {
+            "asked": _notify_ready(db, keys, clock, notifier, report),
+            "reminded": _remind(db, keys, clock, notifier, report),
+            "approval": _request_approvals(db, clock, notifier, report),
+        }
+        for event, counts in summaries.items():  # the shared channel: counts, never links
+            report.chat_failed += notifier.announce(event, dict(counts))
     with db.sessions() as session:
         report.due = due_for_reclaim(
             session, clock.now(), unnotified=settings.auto_reclaim_unnotified
@@ -360,13 +470,60 @@ def preview_link(session: Session, keys: KeyRing, clock: Clock, token: str) -> L
     )
 
 
-def answer_by_link(session: Session, keys: KeyRing, clock: Clock, token: str) -> str:
-    """Spend the link and record its answer; returns what happens next. Raises LinkRefused
-    (nothing written) for a forged, expired, used or no longer pending link."""
+def clean_reason(text: str | None) -> str | None:
+    """The optional reason given with an answer, as the audit trail keeps it: control and
+    format characters (bidi overrides...) removed, spaces collapsed, at most ``MAX_REASON``
+    characters; None when nothing is left."""
+    if not text:
+        return None
+    text = unicodedata.normalize("NFC", text[: MAX_REASON * 4])
+    kept = "".join(
+        " " if ch in "\t\r\n" else ch
+        for ch in text
+        if ch in "\t\r\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+    )
+    cleaned = " ".join(kept.split())[:MAX_REASON].strip()
+    return cleaned or None
+
+
+# What the person who followed a link is told (never who decides next: no address).
+_AFTER_ANSWER = {
+    CandidateState.AWAITING_USER.value: "Released: the seat is removed at the next run.",
+    CandidateState.CLOSED_SKIPPED.value: "Kept: the seat stays yours.",
+    CandidateState.AWAITING_APPROVAL.value: (
+        "Your answer is sent for approval: the person who approves it decides, and the seat "
+        "stays yours meanwhile."
+    ),
+    CandidateState.ATTENTION_REQUIRED.value: (
+        "Your answer is recorded: the IT team looks at it, and the seat stays yours meanwhile."
+    ),
+}
+
+
+def answer_by_link(
+    session: Session, keys: KeyRing, clock: Clock, token: str, reason: str | None = None
+) -> str:
+    """Spend the link and record its answer, with the person's optional ``reason`` (cleaned,
+    in the audit trail); returns what happens next, in words for that person (no address).
+    Raises LinkRefused (nothing written) for a forged, expired, used or no longer pending
+    link."""
     link, row = _open_link(session, keys, clock, token)
     links.spend(session, clock, link)
     who = row[1].email or row[1].username or row[1].external_id
-    return record_answer(session, clock, link.candidate_id, link.action, actor=f"link:{who}")
+    actor = f"link:{who}"
+    said = record_answer(session, clock, link.candidate_id, link.action, actor=actor)
+    cand = row[0]
+    states.note(
+        session,
+        clock,
+        cand,
+        "answered",
+        why=f"the user answered {link.action} by link",
+        actor=actor,
+        answer=link.action,
+        reason=clean_reason(reason),
+    )
+    return _AFTER_ANSWER.get(cand.state, said.split(":")[0].capitalize() + ".")
 
 
 def record_answer(
@@ -396,9 +553,17 @@ def record_answer(
             actor=actor,
         )
         return "kept: the seat stays yours"
-    approver = directory_port.manager_email(session, sub.person_id) or ", ".join(
-        str(a) for a in rule.approvers
-    )
+    approver, problem = _approver(session, sub.person_id, rule.approvers)
+    if problem:
+        states.move(
+            session,
+            clock,
+            cand,
+            CandidateState.ATTENTION_REQUIRED,
+            why=f"the user wants to keep the seat, but {problem}: a person decides",
+            actor=actor,
+        )
+        return f"recorded: {problem}, so a person decides (attention required)"
     states.move(
         session,
         clock,
@@ -409,6 +574,24 @@ def record_answer(
         approver=approver or None,
     )
     return "sent for approval: " + (approver or "a SAM manager") + " decides"
+
+
+def _approver(
+    session: Session, person_id: int | None, approvers: list[Any]
+) -> tuple[str | None, str | None]:
+    """Who decides a "keep": the person's manager (directory), else the rule's approvers;
+    as validated addresses joined by ", " (each one address, so the list splits back
+    safely). Second: why nobody valid can be asked (the candidate needs a person)."""
+    manager = directory_port.manager_email(session, person_id)
+    if manager is not None:
+        try:
+            return checked_address(manager), None
+        except BadAddress as exc:
+            return None, f"the manager has {exc}"
+    valid, refused = parse_emails(str(a) for a in approvers)
+    if refused and not valid:
+        return None, f"no valid email address for the rule's approvers: {refused[0]}"
+    return ", ".join(valid) or None, None
 
 
 def approve(session: Session, clock: Clock, cand_id: int, *, actor: str | None = None) -> None:

@@ -4,7 +4,10 @@
 ``(users, seed, now, latency_ms, faults) -> (asgi_app, organisation)``; the organisation has
 ``.users`` and ``.api_key``. A profile's connection URL is ``{server.url}{PROFILE_PATHS[vendor]}``
 (for Rally ``/slm/webservice``, the connector appends ``/v2.0``; for Okta the server root). A
-Roadmunk sandbox serves one region's gateway (``build_roadmunk(..., region="eu")``).
+Roadmunk sandbox serves one region's gateway (``build_roadmunk(..., region="eu")``). The Slack
+sandbox is the Web API of a workspace whose members are the synthetic organisation's people
+(same seed): ``SHELFWARE_SLACK_API_URL={server.url}/api/`` and its bot token as
+``SHELFWARE_SLACK_BOT_TOKEN``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from .server import RunningServer, serve_forever, serve_in_thread
 
 if TYPE_CHECKING:
     from .okta_org import OktaOrg
+    from .slack import SlackWorkspace
 
 
 class SandboxOrg(Protocol):
@@ -103,6 +107,17 @@ def build_okta(
     return create_okta_app(org, faults, latency_ms), org
 
 
+def build_slack(
+    users: int, seed: int, now: datetime, latency_ms: float, faults: FaultSpec
+) -> tuple[Starlette, SlackWorkspace]:
+    """The Slack Web API (direct messages) over a workspace of the organisation's people;
+    ``api_key``: the bot token (xoxb-...)."""
+    from .slack import create_slack_app, generate_workspace
+
+    workspace = generate_workspace(users, seed, now)
+    return create_slack_app(workspace, faults, latency_ms), workspace
+
+
 SANDBOXES: dict[str, SandboxBuilder] = {
     "rally": build_rally,
     "okta": build_okta,
@@ -110,6 +125,7 @@ SANDBOXES: dict[str, SandboxBuilder] = {
     "scim": build_scim,
     "roadmunk": build_roadmunk,
     "acme": build_acme,
+    "slack": build_slack,
 }
 # Where a profile's connection URL points on a running sandbox: server URL + this path.
 PROFILE_PATHS: dict[str, str] = {
@@ -119,6 +135,7 @@ PROFILE_PATHS: dict[str, str] = {
     "scim": "/scim/v2",
     "roadmunk": "",
     "acme": "",
+    "slack": "/api/",
 }
 
 __all__ = [
@@ -136,6 +153,7 @@ __all__ = [
     "build_rally",
     "build_roadmunk",
     "build_scim",
+    "build_slack",
     "generate_org",
     "parse_faults",
     "serve_forever",

@@ -63,7 +63,10 @@ class AdvanceView(BaseModel):
     approvals_requested: list[int]
     cooling_down: list[int]
     needs_person: list[int]
-    delivery_failed: dict[str, str]
+    delivery_failed: dict[str, str] = Field(
+        description="per candidate id: why its message was not delivered (the step went on)"
+    )
+    chat_failed: list[str] = Field(description="summaries the shared chat webhook did not take")
     due: list[int]
     reclaim: list[ReclaimOutcomeView]
 
@@ -173,6 +176,7 @@ async def advance(
         cooling_down=report.cooling_down,
         needs_person=report.needs_person,
         delivery_failed={str(k): v for k, v in report.delivery_failed.items()},
+        chat_failed=report.chat_failed,
         due=report.due,
         reclaim=report.reclaim,
     )
