@@ -330,7 +330,7 @@ def _request_approvals(
         )
     for row in rows:
 
-        to, refused = parse_emails((row[0].approver or "").split(","))
+        to, refused = parse_emails(a.strip() for a in (row[0].approver or "").split(","))
         if not to:
             why = "no valid email address for the approver" + (
                 f": {refused[0]}" if refused else ""
