@@ -153,7 +153,7 @@ class RefusingMailbox(Mailbox):
 
     refuse: set[str] = set()
 
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+    async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
         if address in self.refuse:
@@ -282,7 +282,10 @@ async def test_each_person_gets_only_their_links_in_a_dm_and_the_webhook_none(
 
     # A "keep" by the Slack button works like the email's; the approver gets a DM too.
     kept = ready[0]
-    assert follow(chat.slack.messages_to(kept["email"])[0].buttons()["Keep my seat"]).status_code == 200
+    assert (
+        follow(chat.slack.messages_to(kept["email"])[0].buttons()["Keep my seat"]).status_code
+        == 200
+    )
     asked = await world.advance()
     assert asked.approvals_requested == [kept["id"]]
     [approval] = chat.slack.messages_to("boss@corp.test")
@@ -292,7 +295,9 @@ async def test_each_person_gets_only_their_links_in_a_dm_and_the_webhook_none(
 
 async def test_slack_texts_escape_vendor_values(world: World, chat: Chat) -> None:
     cand = next(c for c in world.candidates("ready") if c["email"])
-    set_email(world, cand["id"], cand["email"], name="<!channel> <https://evil.test|Keep my seat> &")
+    set_email(
+        world, cand["id"], cand["email"], name="<!channel> <https://evil.test|Keep my seat> &"
+    )
     world.notifier = chat.notifier(world, smtp_host=None)  # Slack only
     await world.advance()
     [dm] = chat.slack.messages_to(cand["email"])
@@ -309,9 +314,10 @@ async def test_slack_failures_are_per_person(world: World, chat: Chat) -> None:
     world.notifier = chat.notifier(world, smtp_host=None)  # Slack only
     chat.slack.limits["users.lookupByEmail"] = 1000
     report = await world.advance()
-    assert "no Slack user has this email address (users_not_found)" in report.delivery_failed[
-        stranger["id"]
-    ]
+    assert (
+        "no Slack user has this email address (users_not_found)"
+        in report.delivery_failed[stranger["id"]]
+    )
     assert world.candidate(stranger["id"]).state == "ready"
     assert set(report.notified) == {c["id"] for c in ready[1:]}
     assert slow["id"] in report.notified

@@ -97,7 +97,10 @@ def test_errors_have_slacks_shape(slack: Running, call: object, error: str) -> N
 
 
 def test_tokens_are_checked(slack: Running) -> None:
-    for token, error in (("xoxb-wrong", "invalid_auth"), ("xoxp-" + slack.token[5:], "invalid_auth")):
+    for token, error in (
+        ("xoxb-wrong", "invalid_auth"),
+        ("xoxp-" + slack.token[5:], "invalid_auth"),
+    ):
         with pytest.raises(SlackApiError) as failed:
             slack.client(token).auth_test()
         assert failed.value.response["error"] == error

@@ -22,7 +22,7 @@ from tests.reclamation.conftest import World, mailbox, world  # noqa: F401 - fix
 pytestmark = pytest.mark.store
 
 
-def answered_events(world: World, cand_id: int) -> list[dict[str, Any]]:
+def answered_events(world: World, cand_id: int) -> list[dict[str, Any]]:  # noqa: F811
     with world.db.sessions() as s:
         return [
             {"actor": e.actor, **e.detail}

@@ -114,7 +114,9 @@ class Notifier:
                 problems.append(str(exc))
         if self._slack is not None:
             try:
-                self._slack.send(address, rendered.chat, chat_payload(rendered.chat, message.buttons)["blocks"])
+                self._slack.send(
+                    address, rendered.chat, chat_payload(rendered.chat, message.buttons)["blocks"]
+                )
                 used.append("slack")
             except DeliveryError as exc:
                 problems.append(str(exc))
@@ -132,7 +134,9 @@ class Notifier:
         for app, count in sorted(counts.items()):
             if count <= 0:
                 continue
-            text = self.templates.render_chat("summary", {"event": event, "app": app, "count": count})
+            text = self.templates.render_chat(
+                "summary", {"event": event, "app": app, "count": count}
+            )
             try:
                 self._chat(url, chat_payload(text, {}))
             except DeliveryError as exc:

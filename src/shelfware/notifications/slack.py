@@ -107,7 +107,9 @@ class SlackDirect:
                 raise DeliveryError("Slack user lookup: the answer names no user")
             if user.get("deleted") or user.get("is_bot"):
                 raise DeliveryError("Slack user lookup: the user is deactivated or a bot")
-            opened = self._call("conversations.open", self._client.conversations_open, users=user_id)
+            opened = self._call(
+                "conversations.open", self._client.conversations_open, users=user_id
+            )
             channel = (opened.get("channel") or {}).get("id")
             if not isinstance(channel, str) or not channel:
                 raise DeliveryError("Slack conversations.open: the answer names no channel")

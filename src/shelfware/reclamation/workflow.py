@@ -36,8 +36,8 @@ from typing import Any
 from sqlalchemy import and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from shelfware.kit.clock import Clock
 from shelfware.kit.addresses import parse_emails
+from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
 from shelfware.kit.redact import default_redactor
@@ -164,7 +164,7 @@ def _needs_person(
             cand = session.get_one(RemovalCandidate, cand_id)
             if states.allowed(cand.state, CandidateState.ATTENTION_REQUIRED.value):
                 states.move(session, clock, cand, CandidateState.ATTENTION_REQUIRED, why=why)
-    except Exception as exc:  # noqa: BLE001 - one candidate never stops the step
+    except Exception as exc:  # one candidate never stops the step
         LOG.warning("candidate %s: could not be set aside", cand_id, exc_info=True)
         report.delivery_failed[cand_id] = f"{why}; and: {_failure(exc)}"
 
@@ -200,7 +200,7 @@ def _deliver(
         report.delivery_failed[cand_id] = str(exc)
         _needs_person(db, clock, report, cand_id, str(exc))
         return False
-    except Exception as exc:  # noqa: BLE001 - one failed delivery never stops the step
+    except Exception as exc:  # one failed delivery never stops the step
         done.remove(cand_id)
         if not isinstance(exc, DeliveryError):
             LOG.warning("candidate %s: message failed", cand_id, exc_info=True)
@@ -329,12 +329,9 @@ def _request_approvals(
             RC.approver.is_not(None),
         )
     for row in rows:
-
         to, refused = parse_emails(a.strip() for a in (row[0].approver or "").split(","))
         if not to:
-            why = "no valid email address for the approver" + (
-                f": {refused[0]}" if refused else ""
-            )
+            why = "no valid email address for the approver" + (f": {refused[0]}" if refused else "")
             report.delivery_failed[row[0].id] = why
             _needs_person(db, clock, report, row[0].id, why)
             continue
@@ -357,7 +354,9 @@ def _request_approvals(
                 clock,
                 fresh,
                 "approval_requested",
-                why="asked " + ", ".join(sent) + (f"; failed: {'; '.join(failed)}" if failed else ""),
+                why="asked "
+                + ", ".join(sent)
+                + (f"; failed: {'; '.join(failed)}" if failed else ""),
             )
             return True
 

@@ -113,7 +113,8 @@ async def _reason(request: Request) -> str | None:
     if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
         return None
     fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
-    return (fields.get("reason") or [None])[0]
+    reasons = fields.get("reason")
+    return reasons[0] if reasons else None
 
 
 async def submit(request: Request) -> HTMLResponse:
