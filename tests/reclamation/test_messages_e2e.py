@@ -294,12 +294,16 @@ async def test_each_person_gets_only_their_links_in_a_dm_and_the_webhook_none(
 
 
 async def test_slack_texts_escape_vendor_values(world: World, chat: Chat) -> None:
-    cand = next(c for c in world.candidates("ready") if c["email"])
+    cand, long = [c for c in world.candidates("ready") if c["email"]][:2]
     set_email(
         world, cand["id"], cand["email"], name="<!channel> <https://evil.test|Keep my seat> &"
     )
+    set_email(world, long["id"], long["email"], name="&" * 5000)  # 25,000 once escaped
     world.notifier = chat.notifier(world, smtp_host=None)  # Slack only
-    await world.advance()
+    report = await world.advance()
+    assert report.delivery_failed == {}
+    [huge] = chat.slack.messages_to(long["email"])
+    assert len(huge.blocks[0]["text"]["text"]) <= 3000 and huge.buttons()
     [dm] = chat.slack.messages_to(cand["email"])
     expected = "&lt;!channel&gt; &lt;https://evil.test|Keep my seat&gt; &amp;"
     assert expected in dm.text and "<!channel>" not in dm.text

@@ -127,6 +127,9 @@ def test_form_and_json_bodies_with_a_bearer_token(slack: Running) -> None:
         assert form["ok"] and form["message"]["blocks"] == [{"type": "divider"}]
         bad = http.post("/chat.postMessage", data={"channel": channel["id"], "blocks": "[x"})
         assert bad.json() == {"ok": False, "error": "invalid_blocks"}
+        section = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+        wide = http.post("/chat.postMessage", json={"channel": channel["id"], "blocks": section})
+        assert wide.json() == {"ok": False, "error": "invalid_blocks"}
         empty = http.post("/chat.postMessage", json={"channel": channel["id"]}).json()
         assert empty == {"ok": False, "error": "no_text"}
         long = http.post("/chat.postMessage", json={"channel": channel["id"], "text": "x" * 40_001})

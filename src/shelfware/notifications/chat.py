@@ -11,9 +11,15 @@ from shelfware.notifications.email import DeliveryError
 WEBHOOK_TIMEOUT_S = 15
 
 
+MAX_SECTION_TEXT = 3000  # Slack refuses a section block with more (invalid_blocks)
+
+
 def chat_payload(text: str, buttons: dict[str, str]) -> dict[str, Any]:
-    """``text`` (mrkdwn) and one link button per ``label -> url``; ``text`` alone is the
-    fallback for clients without blocks."""
+    """``text`` (mrkdwn, already escaped) and one link button per ``label -> url``; ``text``
+    alone is the fallback for clients without blocks. Only a person's own message (a Slack
+    direct message) has buttons; the shared webhook gets none."""
+    if len(text) > MAX_SECTION_TEXT:
+        text = text[: MAX_SECTION_TEXT - 1] + "…"
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     if buttons:
         blocks.append(

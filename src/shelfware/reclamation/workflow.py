@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from shelfware.kit.addresses import parse_emails
+from shelfware.kit.addresses import is_email, parse_emails
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
@@ -508,8 +508,8 @@ def answer_by_link(
     link."""
     link, row = _open_link(session, keys, clock, token)
     links.spend(session, clock, link)
-    who = row[1].email or row[1].username or row[1].external_id
-    actor = f"link:{who}"
+    email = row[1].email if is_email(row[1].email) else None  # vendor text: only if valid
+    actor = f"link:{email or row[1].username or row[1].external_id}"
     said = record_answer(session, clock, link.candidate_id, link.action, actor=actor)
     cand = row[0]
     states.note(

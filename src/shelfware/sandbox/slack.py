@@ -20,7 +20,8 @@ Served at ``/api/{method}`` like ``https://slack.com/api/{method}`` (set
   comma-separated for a group DM; ``user_not_found``, ``users_list_not_supplied``; the same
   DM comes back with ``already_open``); ``chat.postMessage`` (``channel``: a conversation
   opened before, else ``channel_not_found``; ``text`` and/or ``blocks``, else ``no_text``;
-  ``invalid_blocks``; ``msg_too_long`` past 40,000 characters). Unknown methods answer
+  ``invalid_blocks``, also for a section text over 3,000 characters; ``msg_too_long`` past
+  40,000 characters). Unknown methods answer
   ``unknown_method``.
 
 What was delivered: ``SlackSandbox.messages`` (tests, in process) and
@@ -54,6 +55,7 @@ TEAM_ID = "T0SANDBOX"
 BOT_USER_ID = "U0SHELFBOT"
 BOT_ID = "B0SHELFBOT"
 MAX_TEXT = 40_000
+MAX_SECTION = 3000  # characters of a section block's text
 MAX_GROUP_DM = 8
 # Requests per window (per method and token; chat.postMessage per channel).
 TIER_3, TIER_4 = 50, 100
@@ -335,6 +337,10 @@ def create_slack_app(
             not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks)
         ):
             return _error("invalid_blocks")
+        for block in blocks or []:  # Slack's block limits, as far as we send blocks
+            section = block.get("text") if block.get("type") == "section" else None
+            if isinstance(section, dict) and len(str(section.get("text", ""))) > MAX_SECTION:
+                return _error("invalid_blocks")
         if not (isinstance(text, str) and text) and not blocks:
             return _error("no_text")
         text = text if isinstance(text, str) else ""
