@@ -9,15 +9,15 @@
 2. one reminder ``reminder_days`` before the deadline;
 3. a "keep" that needs approval is sent to the person's manager (directory), else the rule's
    approvers;
+4. reclaim what is decided: "release", no answer by the deadline, removal approved, ready
+   candidates of rules that do not notify once ``auto_reclaim_days`` passed (only with the
+   ``auto_reclaim_unnotified`` setting: nobody was told, so by default a person reclaims them),
+   and anything left in flight by an interrupted run; within the blast-radius cap.
 
 Each message goes to one person (one address, by email and / or a Slack direct message: their
 links reach nobody else) in its own transaction: a failed delivery is reported for that
 candidate (``AdvanceReport.delivery_failed``) and the step goes on. The shared chat webhook
 gets a summary per app (how many were asked...), never a link.
-4. reclaim what is decided: "release", no answer by the deadline, removal approved, ready
-   candidates of rules that do not notify once ``auto_reclaim_days`` passed (only with the
-   ``auto_reclaim_unnotified`` setting: nobody was told, so by default a person reclaims them),
-   and anything left in flight by an interrupted run; within the blast-radius cap.
 
 Answers arrive through the links (``answer_by_link``) or the CLI (``record_answer``,
 ``approve``, ``decline``). Every state change goes through ``states``.
