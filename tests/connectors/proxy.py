@@ -30,7 +30,7 @@ PAGES = ("html", "empty", "json")
 
 def page(kind: str, path: str) -> tuple[bytes, str | None]:
     if kind == "html":
-        body = f"<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1>"
+        body = "<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1>"
         body += f"<p>The requested URL {path} was not found on this server.</p></body></html>"
         return body.encode(), "text/html"
     if kind == "empty":
@@ -47,7 +47,9 @@ class Proxy:
 
 
 @contextlib.contextmanager
-def proxy_404(upstream_url: str, blocked: set[str] | None = None, kind: str = "html") -> Iterator[Proxy]:
+def proxy_404(
+    upstream_url: str, blocked: set[str] | None = None, kind: str = "html"
+) -> Iterator[Proxy]:
     parts = urlsplit(upstream_url)
     origin = f"{parts.scheme}://{parts.netloc}"
     state = Proxy(url="", blocked=set(blocked or ()), kind=kind)

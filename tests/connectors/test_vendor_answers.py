@@ -136,7 +136,9 @@ def test_okta_statuses_in_any_spelling_and_unknown_ones_never_guessed() -> None:
     inactive = map_app_user({**seat, "status": "inactive"}, app, {}, None)
     assert not inactive.active and inactive.unrecognised is None
     odd = map_app_user({**seat, "status": "QUARANTINED"}, app, {}, None)
-    assert odd.active and odd.admin and odd.unrecognised == "unknown assignment status 'QUARANTINED'"
+    assert (
+        odd.active and odd.admin and odd.unrecognised == "unknown assignment status 'QUARANTINED'"
+    )
 
 
 async def test_scim_roles_unknown_are_listed_and_declared_ones_are_known() -> None:

@@ -450,7 +450,7 @@ class OktaConnector(HttpConnector):
         yield self._people
 
     async def apps(self) -> list[App]:
-        found: list[tuple[str, str, bool]] = []
+        found: list[tuple[str, str, str | None]] = []
         checks = [UniqueKeys(lambda raw: identifier(record_of(raw), "id")), NotEmpty()]
         async for page in self._list("/apps", APPS_LIMIT, "apps").pages(checks):
             for raw in page.records:

@@ -96,5 +96,7 @@ def test_a_phrase_for_a_404_must_name_the_object() -> None:
         GoneWhen.at("message", "Not Found")
     # Rally's envelope error answers the request for that very object (HTTP 200)
     rally = GoneWhen.at("OperationResult.Errors", "Cannot find object to update", status=(200,))
-    assert rally.says_gone(answer(200, {"OperationResult": {"Errors": ["Cannot find object to update"]}}))
+    assert rally.says_gone(
+        answer(200, {"OperationResult": {"Errors": ["Cannot find object to update"]}})
+    )
     assert not rally.says_gone(answer(404, text="<html>Error 404 Not Found</html>"))

@@ -50,8 +50,11 @@ def test_an_unknown_name_is_never_guessed(answered: str | None) -> None:
 
 def test_unknown_names_are_described_once_each_in_order() -> None:
     found = ROLES.unknown_in(["SUPER_USER", "REVIEWER", None, "super-user", "Owner", "SUPER_USER"])
-    assert found == ["unknown role 'SUPER_USER'", "role missing", "unknown role 'super-user'"] + [
-        "unknown role 'Owner'"
+    assert found == [
+        "unknown role 'SUPER_USER'",
+        "role missing",
+        "unknown role 'super-user'",
+        "unknown role 'Owner'",
     ]
     assert ROLES.unknown("x" * 200).endswith("...'")  # a long vendor value is shortened
 
@@ -80,7 +83,9 @@ def test_a_table_extended_by_options_overrides_the_same_name() -> None:
 
 
 def test_normalise_and_the_account_text() -> None:
-    assert normalise_name("Workspace_Admin") == normalise_name("workspace-admin") == "workspaceadmin"
+    assert (
+        normalise_name("Workspace_Admin") == normalise_name("workspace-admin") == "workspaceadmin"
+    )
     assert unrecognised_text(None, None) is None
     assert unrecognised_text("unknown role 'A'", None, "unknown role 'A'", "b") == (
         "unknown role 'A'; b"
@@ -92,4 +97,6 @@ def test_the_validation_check_lists_unknown_names_without_failing() -> None:
     ok = names_check([], 12)
     assert ok.ok and "12 accounts" in ok.detail
     listed = names_check(["unknown role 'SUPER_USER'"], 40)
-    assert listed.ok and "SUPER_USER" in listed.detail and "never removal candidates" in listed.detail
+    assert (
+        listed.ok and "SUPER_USER" in listed.detail and "never removal candidates" in listed.detail
+    )

@@ -58,7 +58,9 @@ def text_value(spec: FieldSpec | None, record: Any, name: str) -> str | None:
     value = raw_value(spec, record)
     if spec.map is not None and value is not None:
         found = mapped(spec, value)
-        value = found if found is not None else (spec.default if spec.default is not None else value)
+        value = (
+            found if found is not None else (spec.default if spec.default is not None else value)
+        )
     if value is None:
         value = spec.default
     if value is None:
