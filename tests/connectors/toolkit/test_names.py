@@ -62,6 +62,8 @@ def test_unknown_names_are_described_once_each_in_order() -> None:
 def test_names_that_mean_different_things_in_one_spelling_are_refused() -> None:
     with pytest.raises(ValueError, match="collide"):
         NameTable.of("role", {"Read Only": Meaning(), "READ_ONLY": Meaning(admin=True)})
+    same = NameTable.of("role", {"Read Only": Meaning(), "READ_ONLY": Meaning()})
+    assert same.read("read-only") == Meaning(canonical="Read Only")
     with pytest.raises(ValueError, match="empty"):
         NameTable.of("role", {" _-": Meaning()})
 

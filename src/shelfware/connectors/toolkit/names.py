@@ -38,6 +38,10 @@ class Meaning:
     canonical: str = ""  # the vendor's own spelling (e.g. Okta's DEPROVISIONED)
 
 
+def _sense(meaning: Meaning) -> tuple[bool, str | None, bool]:
+    return meaning.admin, meaning.edition, meaning.active
+
+
 @dataclass(frozen=True, slots=True)
 class NameTable:
     """A connector's vendor names of one kind (`what`: "role", "status") and their meaning."""
@@ -58,22 +62,19 @@ class NameTable:
                 raise ValueError(f"{what} names must not be empty")
             if not meaning.canonical:
                 meaning = Meaning(meaning.admin, meaning.edition, meaning.active, name)
-            if key in table and table[key] != meaning:
+            if key in table and _sense(table[key]) != _sense(meaning):
                 raise ValueError(f"{what} names {table[key].canonical!r} and {name!r} collide")
             table.setdefault(key, meaning)
             exact[name] = table[key]
         return cls(what, table, exact)
 
     def extended(self, entries: Mapping[str, Meaning]) -> NameTable:
-        """This table with more names (a profile's options), later ones winning."""
-        merged = {m.canonical: m for m in self.meanings.values()}
+        """This table with more names (a profile's options); a name given again overrides
+        the built-in meaning of the same (normalised) name."""
+        merged = {normalise_name(m.canonical): (m.canonical, m) for m in self.meanings.values()}
         for name, meaning in entries.items():
-            key = normalise_name(name)
-            merged = {
-                k: v for k, v in merged.items() if normalise_name(k) != key
-            }  # the option overrides the built-in meaning of the same name
-            merged[name] = meaning
-        return NameTable.of(self.what, merged)
+            merged[normalise_name(name)] = (name, meaning)
+        return NameTable.of(self.what, dict(merged.values()))
 
     def read(self, name: str | None) -> Meaning | None:
         """The meaning of a vendor name; None when the table does not know it (or none given)."""
