@@ -483,3 +483,73 @@ async def test_bad_options_are_refused_with_the_option_named(harness: Harness) -
     )
     with pytest.raises(ConnectorError, match="max_concurrency"):
         connect(settings, harness.kind)
+
+
+def _marker(harness: Harness) -> str:
+    """What identifies the reclaimable account in its requests (Okta's: the user id)."""
+    return harness.reclaimable.rpartition(":")[2]
+
+
+def _elsewhere(settings: ConnectorSettings, url: str) -> ConnectorSettings:
+    return ConnectorSettings(url=url, secrets=settings.secrets, options=settings.options)
+
+
+async def _reread_and_reclaim(harness: Harness, settings: ConnectorSettings) -> None:
+    """A 404 that does not name the account is an error: the re-read raises (or reads the
+    account through another route), never says "gone"; reclaim fails, never "already gone"."""
+    connector = connect(settings, harness.kind)
+    try:
+        try:
+            found = await connector.current(AccountRef(harness.reclaimable))
+        except ConnectorError:
+            found = "error"  # type: ignore[assignment]
+        assert found is not None, "a 404 that does not name the account was read as gone"
+        if found != "error":
+            assert found.external_id == harness.reclaimable
+        if connector_class(harness.kind).capabilities.reclaim:
+            result = await connector.reclaim(AccountRef(harness.reclaimable))
+            assert result.outcome is not ReclaimOutcome.ALREADY_GONE, result
+    finally:
+        await connector.aclose()
+
+
+@pytest.mark.parametrize("page", ["html", "empty", "json"])
+async def test_a_proxy_404_is_an_error_not_gone(harness: Harness, page: str) -> None:
+    """Issue 15: a 404 answered by a proxy (HTML, empty, another JSON shape) for the account's
+    own requests left the candidate "already gone" on every connector but Roadmunk."""
+    from tests.connectors.proxy import proxy_404
+
+    with proxy_404(harness.settings.url, {_marker(harness)}, page) as proxy:
+        await _reread_and_reclaim(harness, _elsewhere(harness.settings, proxy.url))
+    if connector_class(harness.kind).capabilities.reclaim:
+        assert not harness.released(harness.reclaimable)
+
+
+async def test_a_wrong_base_path_is_an_error_not_gone(harness: Harness) -> None:
+    """The sandbox itself, asked under a base path it does not serve: its route 404s (Okta's
+    E0000007 naming the path, Asana's and Starlette's pages) are not the account's."""
+    await _reread_and_reclaim(
+        harness, _elsewhere(harness.settings, harness.settings.url + "/not-the-api")
+    )
+    assert not harness.released(harness.reclaimable) or harness.kind == "scim"
+
+
+async def test_the_apps_own_not_found_is_gone(harness: Harness) -> None:
+    """The vendor's own answer for an account it does not know counts as gone (the re-read
+    says None, reclaim says already gone where the app names the account)."""
+    connector = connect(harness.settings, harness.kind)
+    try:
+        missing = await connector.current(AccountRef(harness.unknown))
+        reclaimed = (
+            await connector.reclaim(AccountRef(harness.unknown))
+            if connector_class(harness.kind).capabilities.reclaim
+            else None
+        )
+    finally:
+        await connector.aclose()
+    assert missing is None
+    names_it = harness.kind in ("asana", "okta", "scim") or (
+        harness.kind == "custom" and "acme" in harness.settings.options.get("spec", "").lower()
+    )
+    if names_it:
+        assert reclaimed is not None and reclaimed.outcome is ReclaimOutcome.ALREADY_GONE, reclaimed

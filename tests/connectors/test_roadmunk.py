@@ -127,3 +127,72 @@ async def test_roadmunk_seats_tasks_and_the_user_report(
                     session, clock, profile, b"Emails,Status\na@x.io,Active\nb@x.io,Maybe\n", "x"
                 )
             assert profile.options == before
+
+
+async def test_enum_roles_keep_admins_admins_and_an_unknown_role_is_never_a_candidate(
+    db: Database, keys: KeyRing, clock: FrozenClock
+) -> None:
+    """Issue 15: Roadmunk answering roles as GraphQL enums (`ACCOUNT_ADMIN`, `REVIEWER`, ...)
+    made every user a Collaborator and nobody an admin, so idle admins became candidates. A
+    role the connector does not know is listed by validation and never becomes a candidate."""
+    app, org = SANDBOXES["roadmunk"](400, 23, NOW, 0, FaultSpec(enum_roles=1))
+    cutoff = NOW - timedelta(days=60)
+
+    def idle(u: object) -> bool:
+        return u.last_activity < cutoff if u.last_activity else u.creation_date <= cutoff  # type: ignore[attr-defined]
+
+    enabled = [u for u in org.users if not u.disabled]
+    # at least two idle admins (one an Account Admin drawn, one made so) and one unknown role,
+    # the unknown one on validation's first page (users are ordered by id)
+    idle_users = sorted((u for u in enabled if idle(u)), key=roadmunk_user_id)
+    unknown = idle_users[0]
+    org.roles[unknown.object_id] = "Super User"  # answered as SUPER_USER
+    org.roles[idle_users[1].object_id] = "Account Admin"
+    admins = {roadmunk_user_id(u) for u in enabled if org.role(u) == "Account Admin"}
+    reviewers = {roadmunk_user_id(u) for u in enabled if org.role(u) == "Reviewer"}
+    assert admins & {roadmunk_user_id(u) for u in idle_users} and reviewers
+    with serve_in_thread(app) as server:
+        with db.transaction() as session:
+            profiles.create_profile(
+                session,
+                keys,
+                clock,
+                ProfileCreate(
+                    kind="roadmunk", name="rm", url=server.url, secrets={"api_key": org.api_key}
+                ),
+            )
+        report = await profiles.validate_profile(db, keys, clock, "rm")
+        assert report.ok  # an unknown role is reported, it does not block the profile
+        assert report.facts["unknown_values"] == ["unknown role 'SUPER_USER'"]
+        names = next(c for c in report.checks if c.name == "vendor names")
+        assert "SUPER_USER" in names.detail
+        with db.transaction() as session:
+            profiles.publish_profile(session, clock, profiles.get_profile(session, "rm"))
+        summary = await sync_profile(db, keys, clock, "rm")
+
+        with db.sessions() as session:
+            subs = {
+                s.external_id: s
+                for s in session.scalars(select(Subscription).where(Subscription.active.is_(True)))
+            }
+        assert {e for e, s in subs.items() if s.admin} == admins | {roadmunk_user_id(unknown)}
+        assert {e for e, s in subs.items() if s.edition == "Reviewer"} == reviewers
+        marked = subs[roadmunk_user_id(unknown)]
+        assert marked.unrecognised == "unknown role 'SUPER_USER'"
+        assert [e for e, s in subs.items() if s.unrecognised] == [roadmunk_user_id(unknown)]
+        assert summary.unrecognised == 1
+        assert summary.unrecognised_values == ["unknown role 'SUPER_USER'"]
+
+        expected = {
+            roadmunk_user_id(u)
+            for u in enabled
+            if org.role(u) not in ("Account Admin", "Super User") and idle(u)
+        }
+        found = candidates(db)
+        assert expected and set(found) == expected
+        assert not admins & set(found) and roadmunk_user_id(unknown) not in found
+
+        # the vendor's role becomes known again: the account is an ordinary seat once more
+        org.roles[unknown.object_id] = "Collaborator"
+        await sync_profile(db, keys, clock, "rm")
+        assert roadmunk_user_id(unknown) in candidates(db)

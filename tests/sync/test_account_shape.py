@@ -33,7 +33,14 @@ def test_staged_rows_follow_the_record_and_keep_the_first_of_a_repeated_account(
     at = datetime(2026, 1, 2, tzinfo=UTC)
     page = [
         AccountRecord("1", username="a", email="a@x.io", created_in_app_at=at),
-        AccountRecord("2", edition="Pro", last_activity_at=at, product="Zoom", group_scoped=True),
+        AccountRecord(
+            "2",
+            edition="Pro",
+            last_activity_at=at,
+            product="Zoom",
+            group_scoped=True,
+            unrecognised="unknown role 'X'",
+        ),
         AccountRecord("1", username="again"),
     ]
     rows = _staged_rows(7, page, "Unlimited", set(), "Rally")
@@ -51,6 +58,7 @@ def test_staged_rows_follow_the_record_and_keep_the_first_of_a_repeated_account(
             "last_activity_at": None,
             "product": "Rally",
             "group_scoped": False,
+            "unrecognised": None,
         },
         {
             "run_id": 7,
@@ -65,5 +73,6 @@ def test_staged_rows_follow_the_record_and_keep_the_first_of_a_repeated_account(
             "last_activity_at": at,
             "product": "Zoom",
             "group_scoped": True,
+            "unrecognised": "unknown role 'X'",
         },
     ]

@@ -70,6 +70,12 @@ def print_summary(summary: SyncSummary) -> None:
         )
         + (f"; {summary.skipped:,} unreadable records skipped" if summary.skipped else "")
     )
+    if summary.unrecognised:
+        console.print(
+            f"  [yellow]{summary.unrecognised:,} accounts with a role or status the connector "
+            "does not know[/] (counted as admins, never candidates; see `profile validate`): "
+            + escape(", ".join(summary.unrecognised_values))
+        )
     people = summary.people
     if people is not None:
         console.print(

@@ -14,6 +14,8 @@ Asana's facts only (VENDOR_APIS.md):
   kept 90 days. The log is a stream: always send `end_at` (the run's start) and stop on an
   empty page.
 - Reclaim: `POST /workspaces/{gid}/removeUser` with the user's gid (admins only).
+- Not found: a 404 counts as "gone" only with Asana's "Unknown object: <gid>" for that user
+  (`GONE`); any other 404 (a route, a proxy) is an error.
 - Rate limits: 150 requests a minute (free) or 1500 (paid): `--option rate_limit=N`, paced
   by the kit's `RequestQuota` so no avoidable 429 happens; `Retry-After` is honoured anyway.
   At most 50 concurrent reads and 15 concurrent writes: the client stays at 15.
@@ -49,6 +51,7 @@ from shelfware.connectors.registry import register_connector
 from shelfware.connectors.toolkit import (
     BearerAuth,
     Cursor,
+    GoneWhen,
     HttpConnector,
     HttpStream,
     NotEmpty,
@@ -61,6 +64,7 @@ from shelfware.connectors.toolkit import (
     flag,
     identifier,
     instant,
+    names_check,
     path,
     record_of,
     send,
@@ -88,6 +92,13 @@ ASANA_ACTIVITY_EVENTS: tuple[str, ...] = (
 MEMBERSHIP_FIELDS = "user.email,user.name,is_active,is_admin,is_guest,created_at"
 DATA = RecordSelector.at("data")
 NEXT_OFFSET = path("next_page.offset")
+# Asana's answer for an object it does not know: 404 with
+# `{"errors": [{"message": "user: Unknown object: <gid>"}]}`. A 404 without it (an unknown
+# route: "No matching route for request", a proxy's page) says nothing about the user.
+GONE = GoneWhen.at("errors[*].message", "Unknown object: {id}")
+# Asana has no role names: `is_admin` is the role. A membership without it is never guessed
+# into a non-admin seat (an admin, unrecognised: never a candidate).
+ADMIN_MISSING = "admin flag (is_admin) missing"
 
 
 def asana_api_url(url: str | None) -> str:
@@ -115,16 +126,18 @@ def map_membership(raw: Any, edition: str | None = None) -> AccountRecord:
     try:
         user = raw["user"]
         email = text(user, "email")
+        known = raw.get("is_admin") is not None
         return AccountRecord(
             external_id=gid,
             username=email,
             email=email,
             display_name=text(user, "name"),
             active=flag(raw, "is_active", required=True),
-            admin=flag(raw, "is_admin"),
+            admin=flag(raw, "is_admin") if known else True,
             edition=ASANA_GUEST_EDITION if flag(raw, "is_guest") else edition,
             created_in_app_at=instant(raw, "created_at"),
             last_activity_at=None,
+            unrecognised=None if known else ADMIN_MISSING,
         )
     except RecordError as error:
         raise RecordError(f"user {gid}: {error}") from None
@@ -265,6 +278,15 @@ class AsanaConnector(HttpConnector):
             checks.append(CheckResult(Process.ACTIVITY.value, False, "not checked"))
             return ValidationReport(tuple(checks), owner, facts)
         facts["workspace"] = workspace
+        unknown = list(
+            dict.fromkeys(
+                ADMIN_MISSING
+                for raw in page.records
+                if not isinstance(raw, Mapping) or raw.get("is_admin") is None
+            )
+        )
+        facts["unknown_values"] = unknown
+        checks.append(names_check(unknown, len(page.records)))
         checks.append(
             CheckResult(
                 Process.DOWNLOAD.value,
@@ -347,15 +369,17 @@ class AsanaConnector(HttpConnector):
     async def current(self, account: AccountRef) -> AccountRecord | None:
         """Re-read one member: `GET /users/{gid}/workspace_memberships` in this workspace."""
         workspace = await self.workspace_gid()
+        gid = _gid(account)
+        where = f"/users/{gid}/workspace_memberships"
         response = await send(
             self.http,
             "GET",
-            f"/users/{_gid(account)}/workspace_memberships",
+            where,
             params={"opt_fields": MEMBERSHIP_FIELDS + ",workspace.gid", "limit": ASANA_PAGE_LIMIT},
             accept_status=(404,),
         )
-        if response.status_code == 404:
-            return None
+        if self.is_gone(GONE, response, f"GET {where}", id=gid):
+            return None  # Asana says it does not know the user
         for raw in DATA.select(decode(self.http, response, "GET workspace memberships")):
             space = raw.get("workspace") if isinstance(raw, Mapping) else None
             if isinstance(space, Mapping) and str(space.get("gid")) == workspace:
@@ -368,20 +392,22 @@ class AsanaConnector(HttpConnector):
     async def reclaim_account(self, account: AccountRef) -> ReclaimResult:
         try:
             workspace = await self.workspace_gid()
+            gid = _gid(account)
+            where = f"/workspaces/{workspace}/removeUser"
             response = await send(
                 self.http,
                 "POST",
-                f"/workspaces/{workspace}/removeUser",
-                json={"data": {"user": _gid(account)}},
+                where,
+                json={"data": {"user": gid}},
                 idempotent=True,  # removing a removed user changes nothing
                 accept_status=(404,),
             )
-        except ConnectorError as error:
+            if self.is_gone(GONE, response, f"POST {where}", id=gid):
+                return ReclaimResult(
+                    ReclaimOutcome.ALREADY_GONE, f"user {account.external_id} not found"
+                )
+        except ConnectorError as error:  # a 404 not naming the user included
             return ReclaimResult(ReclaimOutcome.FAILED, str(error))
-        if response.status_code == 404:
-            return ReclaimResult(
-                ReclaimOutcome.ALREADY_GONE, f"user {account.external_id} not found"
-            )
         return ReclaimResult(
             ReclaimOutcome.RECLAIMED, f"user {account.external_id} removed from {workspace}"
         )

@@ -76,6 +76,10 @@ class AccountRecord:
     product: str | None = None
     # The seat comes through a group (identity provider): it cannot be reclaimed per account.
     group_scoped: bool = False
+    # Vendor values the connector does not know (e.g. "unknown role 'SUPER_USER'"), joined by
+    # "; ". Never guessed: such an account counts as holding a seat and as an admin, and is
+    # never a removal candidate (evaluation and the re-read before reclaim both check it).
+    unrecognised: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

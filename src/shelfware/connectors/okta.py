@@ -16,7 +16,8 @@ Okta's facts only (VENDOR_APIS.md), composed from the connector kit:
 - Activity: `user.authentication.sso` System Log events per app (an Okta sign-in alone,
   `user.session.start`, is not app use), `since`/`until` (the run's start: the log is a
   stream), ascending, `limit=1000`, kept 90 days. The app is the target of type AppInstance.
-- Reclaim: `DELETE /apps/{appId}/users/{userId}` (204; 404 already gone). Never deactivates
+- Reclaim: `DELETE /apps/{appId}/users/{userId}` (204; a 404 E0000007 naming the assignment or
+  app: already gone; any other 404 is an error, see `GONE`). Never deactivates
   the Okta user (that is offboarding, not license reclaim).
 - Rate limits: `X-Rate-Limit-*` on every response, one budget per endpoint family: paced per
   family by the kit's `SharedHeaderBudget`, so no avoidable 429 happens (429 has no
@@ -64,9 +65,12 @@ from shelfware.connectors.registry import register_connector
 from shelfware.connectors.toolkit import (
     ApiKeyAuth,
     BearerAuth,
+    GoneWhen,
     HttpConnector,
     HttpStream,
     LinkHeader,
+    Meaning,
+    NameTable,
     NotEmpty,
     Pacer,
     PacerByKey,
@@ -75,10 +79,12 @@ from shelfware.connectors.toolkit import (
     decode,
     identifier,
     instant,
+    names_check,
     path_segment,
     record_of,
     send,
     text,
+    unrecognised_text,
 )
 from shelfware.kit.pacing import SharedHeaderBudget
 from shelfware.kit.redact import redact_url
@@ -94,11 +100,57 @@ GROUP_USERS_LIMIT = 1000
 APP_USERS_LIMIT = 500
 LOGS_LIMIT = 1000
 LOG_RETENTION = timedelta(days=90)
+VALIDATION_SAMPLE = 200  # users and assignments validation reads to check their statuses
 SSO_EVENT = "user.authentication.sso"
 LEAVER_FILTER = 'status eq "DEPROVISIONED"'  # left out of /users without a filter
 GROUP_TASK = "assigned through a group: remove from the group in Okta"
-# Assignment statuses that hold no seat.
-NO_SEAT = frozenset({"INACTIVE", "DEPROVISIONED"})
+# Statuses, matched without regard to case, spaces, hyphens or underscores (one table each).
+# People: the provider's word is kept in Okta's spelling (the directory knows who left by it);
+# an unknown one is reported by validation and never read as "left".
+PERSON_STATUSES = NameTable.of(
+    "user status",
+    {
+        name: Meaning(active=name not in ("DEPROVISIONED", "SUSPENDED"))
+        for name in (
+            "ACTIVE",
+            "DEPROVISIONED",
+            "LOCKED_OUT",
+            "PASSWORD_EXPIRED",
+            "PROVISIONED",
+            "RECOVERY",
+            "STAGED",
+            "SUSPENDED",
+        )
+    },
+)
+# Assignments (app users): INACTIVE and DEPROVISIONED hold no seat. An unknown status is never
+# guessed: the seat counts as held, by an admin, unrecognised (never a candidate).
+APP_USER_STATUSES = NameTable.of(
+    "assignment status",
+    {
+        "ACTIVE": Meaning(),
+        "PROVISIONED": Meaning(),
+        "STAGED": Meaning(),
+        "PENDING": Meaning(),
+        "SUSPENDED": Meaning(),
+        "INACTIVE": Meaning(active=False),
+        "DEPROVISIONED": Meaning(active=False),
+    },
+)
+APP_STATUSES = NameTable.of(
+    "app status",
+    {"ACTIVE": Meaning(), "INACTIVE": Meaning(active=False), "DELETED": Meaning(active=False)},
+)
+# Okta's answer for an assignment or app it does not know: 404, errorCode E0000007, "Not found:
+# Resource not found: <id> (AppUser)" (or "(AppInstance)" when the app is gone). An unknown
+# route answers E0000007 too, but names the path "(Resource)": never "gone".
+GONE = GoneWhen.at(
+    "errorSummary",
+    "{user} (AppUser)",
+    "{app} (AppInstance)",
+    requires={"errorCode": ("E0000007",)},
+)
+APP_GONE = GoneWhen.at("errorSummary", "{app} (AppInstance)", requires={"errorCode": ("E0000007",)})
 
 
 def okta_api_url(url: str) -> str:
@@ -144,11 +196,20 @@ def map_person(raw: Any) -> PersonRecord:
             email=text(profile, "email"),
             login=text(profile, "login"),
             display_name=shown or None,
-            status=text(user, "status") or "ACTIVE",
+            status=person_status(text(user, "status")),
             manager=_manager(profile),
         )
     except RecordError as error:
         raise RecordError(f"user {user_id}: {error}") from None
+
+
+def person_status(status: str | None) -> str:
+    """A person's status in Okta's spelling (`locked-out` is LOCKED_OUT); an unknown one as
+    given (never one of the statuses that mean the person left)."""
+    if status is None:
+        return "ACTIVE"
+    meaning = PERSON_STATUSES.read(status)
+    return meaning.canonical if meaning else status
 
 
 def _manager(profile: Mapping[str, Any]) -> str | None:
@@ -171,6 +232,16 @@ class App:
     label: str
     product: str  # the label, made unique among the org's apps
     active: bool
+    unrecognised: str | None = None  # an app status the connector does not know
+
+
+def app_of(app_id: str, label: str, product: str, status: str | None) -> App:
+    """An app; one whose status the connector does not know counts as active, its seats
+    unrecognised (never candidates)."""
+    meaning = APP_STATUSES.read(status)
+    if meaning is None:
+        return App(app_id, label, product, True, APP_STATUSES.unknown(status))
+    return App(app_id, label, product, meaning.active)
 
 
 def map_app_user(
@@ -186,17 +257,22 @@ def map_app_user(
         username = text(credentials, "userName") if isinstance(credentials, Mapping) else None
         email = text(profile, "email") if isinstance(profile, Mapping) else None
         status = text(seat, "status") or "ACTIVE"
+        meaning = APP_USER_STATUSES.read(status)
+        unknown = unrecognised_text(
+            app.unrecognised, None if meaning else APP_USER_STATUSES.unknown(status)
+        )
         return AccountRecord(
             external_id=account_id(app.id, user_id),
             username=username or (person.login if person else None),
             email=email or (person.email if person else None),
             display_name=person.display_name if person else None,
-            active=app.active and status not in NO_SEAT,
-            admin=user_id == owner_id,
+            active=app.active and (meaning.active if meaning else True),
+            admin=user_id == owner_id or unknown is not None,
             edition=OKTA_SSO_EDITION,
             created_in_app_at=instant(seat, "created"),
             product=app.product,
             group_scoped=text(seat, "scope") == "GROUP",
+            unrecognised=unknown,
         )
     except RecordError as error:
         raise RecordError(f"app {app.label} user {user_id}: {error}") from None
@@ -223,6 +299,19 @@ def sso_event(raw: Any) -> tuple[str, str, datetime] | None:
     if app is None or at is None:
         return None
     return identifier(app, "id"), identifier(actor, "id"), at
+
+
+def _statuses(records: list[Any]) -> list[str | None]:
+    return [r.get("status") if isinstance(r, Mapping) else None for r in records]
+
+
+def unknown_statuses(users: list[Any], apps: list[Any], app_users: list[Any]) -> list[str]:
+    """The statuses in validation's sample the connector does not know, described."""
+    return [
+        *PERSON_STATUSES.unknown_in(s for s in _statuses(users) if s),
+        *APP_STATUSES.unknown_in(s for s in _statuses(apps) if s),
+        *APP_USER_STATUSES.unknown_in(s for s in _statuses(app_users) if s),
+    ]
 
 
 @register_connector
@@ -361,7 +450,7 @@ class OktaConnector(HttpConnector):
         yield self._people
 
     async def apps(self) -> list[App]:
-        found: list[tuple[str, str, bool]] = []
+        found: list[tuple[str, str, str | None]] = []
         checks = [UniqueKeys(lambda raw: identifier(record_of(raw), "id")), NotEmpty()]
         async for page in self._list("/apps", APPS_LIMIT, "apps").pages(checks):
             for raw in page.records:
@@ -371,16 +460,16 @@ class OktaConnector(HttpConnector):
                     label = text(app, "label") or text(app, "name") or app_id
                 except RecordError as error:
                     raise PageError(page.number, f"malformed app: {error}") from None
-                found.append((app_id, label, text(app, "status") == "ACTIVE"))
+                found.append((app_id, label, text(app, "status")))
         labels = [label.casefold() for _, label, _ in found]
         return [
-            App(
+            app_of(
                 app_id,
                 label,
                 label if labels.count(label.casefold()) == 1 else f"{label} ({app_id})",
-                active,
+                status,
             )
-            for app_id, label, active in found
+            for app_id, label, status in found
         ]
 
     # ------------------------------------------------------------------ validate
@@ -392,28 +481,36 @@ class OktaConnector(HttpConnector):
         if owner is None:
             return ValidationReport(tuple(checks), None, facts)
         try:
-            users = await self._list("/users", 1, "users").first_page()
+            users = await self._list("/users", VALIDATION_SAMPLE, "users").first_page()
             if self.import_groups:
                 await self._list("/groups", 1, "groups").first_page()
             apps = await self._list("/apps", APPS_LIMIT, "apps").first_page()
             facts["apps_on_first_page"] = len(apps.records)
+            app_users: list[Any] = []
             if apps.records:
                 first = identifier(record_of(apps.records[0]), "id")
-                await self._list(f"/apps/{path_segment(first)}/users", 1, "app users").first_page()
+                app_users = (
+                    await self._list(
+                        f"/apps/{path_segment(first)}/users", VALIDATION_SAMPLE, "app users"
+                    ).first_page()
+                ).records
         except (ConnectorError, RecordError) as error:
             reason = error.reason if isinstance(error, PageError) else str(error)
             checks.append(CheckResult(Process.DOWNLOAD.value, False, reason))
             checks.append(CheckResult(Process.ACTIVITY.value, False, "not checked"))
             return ValidationReport(tuple(checks), owner, facts)
+        unknown = unknown_statuses(users.records, apps.records, app_users)
+        facts["unknown_values"] = unknown
         checks.append(
             CheckResult(
                 Process.DOWNLOAD.value,
                 True,
-                f"users readable ({len(users.records)} on a first page of 1), "
+                f"users readable ({len(users.records)} on a first page), "
                 + ("groups, " if self.import_groups else "")
                 + "apps and their assignments readable",
             )
         )
+        checks.append(names_check(unknown, len(users.records) + len(app_users)))
         try:
             now = datetime.now(UTC)
             await self._logs(now - timedelta(days=1), now).first_page()
@@ -492,20 +589,20 @@ class OktaConnector(HttpConnector):
         if app_id not in self._apps:
             where = f"/apps/{path_segment(app_id)}"
             response = await send(self.http, "GET", where, accept_status=(404,))
-            if response.status_code == 404:
+            if self.is_gone(APP_GONE, response, f"GET {where}", app=app_id):
                 return None
             try:
                 raw = record_of(decode(self.http, response, f"GET {where}"), "app")
                 label = text(raw, "label") or app_id
             except RecordError as error:
                 raise ConnectorError(f"reading {where}: {error}") from None
-            self._apps[app_id] = App(app_id, label, label, text(raw, "status") == "ACTIVE")
+            self._apps[app_id] = app_of(app_id, label, label, text(raw, "status"))
         return self._apps[app_id]
 
     async def current(self, account: AccountRef) -> AccountRecord | None:
-        app_id, _, where = self._seat_path(account)
+        app_id, user_id, where = self._seat_path(account)
         response = await send(self.http, "GET", where, accept_status=(404,))
-        if response.status_code == 404:
+        if self.is_gone(GONE, response, f"GET {where}", app=app_id, user=user_id):
             return None
         seat = decode(self.http, response, f"GET {where}")
         app = await self._app(app_id)
@@ -521,10 +618,10 @@ class OktaConnector(HttpConnector):
         try:
             app_id, user_id, where = self._seat_path(account)
             response = await send(self.http, "DELETE", where, accept_status=(403, 404))
-        except ConnectorError as error:
+            if self.is_gone(GONE, response, f"DELETE {where}", app=app_id, user=user_id):
+                return ReclaimResult(ReclaimOutcome.ALREADY_GONE, f"{where} not found")
+        except ConnectorError as error:  # a 404 not naming the assignment included
             return ReclaimResult(ReclaimOutcome.FAILED, str(error))
-        if response.status_code == 404:
-            return ReclaimResult(ReclaimOutcome.ALREADY_GONE, f"{where} not found")
         if response.status_code == 403:
             body = decode(self.http, response, f"DELETE {where}")
             code = body.get("errorCode") if isinstance(body, Mapping) else None

@@ -56,9 +56,12 @@ from shelfware.connectors.toolkit import (
     CountMatchesTotal,
     ErrorEnvelope,
     FullPages,
+    GoneWhen,
     HttpConnector,
     HttpStream,
     IncreasingKeys,
+    Meaning,
+    NameTable,
     NotEmpty,
     RecordError,
     RecordSelector,
@@ -68,6 +71,7 @@ from shelfware.connectors.toolkit import (
     flag,
     instant,
     latest,
+    names_check,
     path,
     read_until_stable,
     record_of,
@@ -130,14 +134,25 @@ RALLY_PERMISSION_RANK: Mapping[str, int] = {
 }
 RALLY_REQUIRED_PERMISSION = "Workspace Admin"
 RALLY_ADMIN_PERMISSIONS: frozenset[str] = frozenset({"Subscription Admin", "Workspace Admin"})
-# Text of the envelope errors Rally returns for an ObjectID that does not exist (lower case).
-# Assumed from WSAPI responses ("Cannot find object to read/update"); matched by substring.
-RALLY_NOT_FOUND_MARKERS: tuple[str, ...] = (
-    "cannot find object",
-    "could not find",
-    "not found",
-    "does not exist",
+# SubscriptionPermission values, matched without regard to case, spaces, hyphens or underscores
+# (`WORKSPACE_ADMIN` is "Workspace Admin"). A value not listed is never guessed: the account
+# counts as an admin, is marked unrecognised (never a candidate) and validation lists it. An
+# absent value is Rally's "None" (SubscriptionAdmin still decides).
+PERMISSIONS = NameTable.of(
+    "permission",
+    {name: Meaning(admin=name in RALLY_ADMIN_PERMISSIONS) for name in RALLY_PERMISSION_RANK},
 )
+# Rally answers an ObjectID it does not know with 200 and an envelope error ("Cannot find
+# object to read/update", assumed from WSAPI responses): the app itself speaking about the
+# object addressed. A 404 comes from a router or proxy (Rally never answers one for a user
+# that does not exist): never "gone".
+GONE = GoneWhen.at(
+    "OperationResult.Errors",
+    "Cannot find object to update",
+    "Cannot find object to read",
+    status=(200,),
+)
+VALIDATION_SAMPLE = 200  # accounts validation reads to check their permission names
 # Rally integration headers the WSAPI docs ask integrations to send.
 RALLY_INTEGRATION_HEADERS: Mapping[str, str] = {
     "X-RallyIntegrationName": "shelfware",
@@ -192,17 +207,28 @@ def last_activity(raw: Mapping[str, Any]) -> datetime | None:
 
 
 def _permission_of(raw: Mapping[str, Any]) -> str:
-    """The highest permission a user record shows."""
+    """The highest permission a user record shows (Rally's spelling where the name is known)."""
     found: list[str] = []
     if raw.get("SubscriptionAdmin") is True:
         found.append("Subscription Admin")
     for name in ("SubscriptionPermission", "WorkspacePermission"):
         value = raw.get(name)
         if isinstance(value, str) and value:
-            found.append(value)
+            meaning = PERMISSIONS.read(value)
+            found.append(meaning.canonical if meaning else value)
     if not found:
         return "None"
     return max(found, key=lambda role: RALLY_PERMISSION_RANK.get(role, 0))
+
+
+def permission_meaning(permission: str | None) -> tuple[bool, str | None]:
+    """(admin, unrecognised) of a SubscriptionPermission value; an unknown one is an admin."""
+    if not permission:
+        return False, None
+    meaning = PERMISSIONS.read(permission)
+    if meaning is None:
+        return True, PERMISSIONS.unknown(permission)
+    return meaning.admin, None
 
 
 def map_account(raw: Any) -> AccountRecord:
@@ -242,16 +268,18 @@ def map_account(raw: Any) -> AccountRecord:
                 display = " ".join(p for p in (first, last) if p) or None
             if login is None or (active_at is not None and active_at > login):
                 login = active_at
+            permission_admin, unknown = permission_meaning(permission)
             return AccountRecord(
                 str(oid),
                 username or None,
                 email or None,
                 display,
                 not disabled,
-                admin_flag is True or permission in RALLY_ADMIN_PERMISSIONS,
+                admin_flag is True or permission_admin,
                 None,
                 created,
                 login,
+                unrecognised=unknown,
             )
     return _map_account_strictly(raw)
 
@@ -271,24 +299,21 @@ def _map_account_strictly(raw: Any) -> AccountRecord:
         first = text(raw, "FirstName")
         last = text(raw, "LastName")
         display = text(raw, "DisplayName") or " ".join(p for p in (first, last) if p) or None
-        permission = text(raw, "SubscriptionPermission")
+        permission_admin, unknown = permission_meaning(text(raw, "SubscriptionPermission"))
         return AccountRecord(
             external_id=str(oid),
             username=text(raw, "UserName"),
             email=text(raw, "EmailAddress"),
             display_name=display,
             active=not flag(raw, "Disabled", required=True),
-            admin=flag(raw, "SubscriptionAdmin") or permission in RALLY_ADMIN_PERMISSIONS,
+            admin=flag(raw, "SubscriptionAdmin") or permission_admin,
             edition=None,
             created_in_app_at=instant(raw, "CreationDate"),
             last_activity_at=last_activity(raw),
+            unrecognised=unknown,
         )
     except RecordError as error:
         raise RecordError(f"user {oid}: {error}") from None
-
-
-def _is_not_found(errors: list[str]) -> bool:
-    return any(marker in e.lower() for e in errors for marker in RALLY_NOT_FOUND_MARKERS)
 
 
 def _owner_ref(raw: Mapping[str, Any]) -> AccountRef:
@@ -407,7 +432,9 @@ class RallyConnector(HttpConnector):
         checks.append(CheckResult("permission", enough, detail))
         try:
             page = await self.users(
-                RALLY_ACTIVITY_FIELDS, RALLY_ALL_USERS_QUERY, page_size=1
+                RALLY_ACCOUNT_FIELDS,
+                RALLY_ALL_USERS_QUERY,
+                page_size=min(self.page_size, VALIDATION_SAMPLE),
             ).first_page()
         except PageError as error:
             checks.append(CheckResult(Process.DOWNLOAD.value, False, f"user list: {error.reason}"))
@@ -430,6 +457,13 @@ class RallyConnector(HttpConnector):
                 "LastLoginDate / LastActiveDate readable on user records (Rally has no login log)",
             )
         )
+        unknown = PERMISSIONS.unknown_in(
+            raw.get("SubscriptionPermission")
+            for raw in page.records
+            if isinstance(raw, Mapping) and raw.get("SubscriptionPermission")
+        )
+        facts["unknown_values"] = unknown
+        checks.append(names_check(unknown, len(page.records)))
         facts["reclaim"] = (
             f"not exercised (validation never writes); disabling users needs "
             f"{RALLY_REQUIRED_PERMISSION}"
@@ -558,10 +592,7 @@ class RallyConnector(HttpConnector):
                 f"/user/{oid}",
                 json={"User": {"Disabled": True}},
                 idempotent=True,  # disabling twice is harmless
-                accept_status=(404,),
-            )
-            if response.status_code == 404:
-                return ReclaimResult(ReclaimOutcome.ALREADY_GONE, f"user {oid} not found")
+            )  # a 404 is a router's or proxy's, never Rally's word on the user: an error
             body = decode(self.http, response, f"POST /user/{oid}")
         except ConnectorError as error:
             return ReclaimResult(ReclaimOutcome.FAILED, str(error))
@@ -570,7 +601,7 @@ class RallyConnector(HttpConnector):
         errors = OPERATION_ERRORS.errors(body)
         if errors:
             message = self.http.redactor.redact("; ".join(errors))
-            if _is_not_found(errors):
+            if GONE.says_gone(response):
                 return ReclaimResult(
                     ReclaimOutcome.ALREADY_GONE, f"user {oid} not found: {message}"
                 )

@@ -10,7 +10,9 @@ it is kept in this module's constants:
   with the kit's `Cursor` sending `after` inside the JSON body's variables; GraphQL errors come
   inside HTTP 200 (`ErrorEnvelope("errors")`).
 - Roles: Account Admin and Collaborator hold a Collaborator license, Reviewer a Reviewer
-  license (two editions); User Manager is assumed to need a Collaborator license.
+  license (two editions); User Manager is assumed to need a Collaborator license. Role names
+  are read through one `NameTable` (`ROLES`): any case, spaces, hyphens or underscores, so the
+  GraphQL enum `ACCOUNT_ADMIN` is "Account Admin"; an unknown role is never guessed.
 - Activity: `lastLogin` on the user. Reclaim: not possible through the API; candidates wait in
   `awaiting_revocation` with a task for a person, and close when the user is gone.
 - The "Download User CSV" report (attached to the profile with `shelfware profile attach`):
@@ -48,6 +50,8 @@ from shelfware.connectors.toolkit import (
     ErrorEnvelope,
     HttpConnector,
     HttpStream,
+    Meaning,
+    NameTable,
     NotEmpty,
     RecordError,
     RecordSelector,
@@ -56,6 +60,7 @@ from shelfware.connectors.toolkit import (
     flag,
     identifier,
     instant,
+    names_check,
     path,
     record_of,
     send,
@@ -82,10 +87,21 @@ USERS_QUERY = (
     "active lastLogin createdAt } } } }"
 )
 USERS = "data.account.users"
-ADMIN_ROLES = frozenset({"Account Admin"})
-REVIEWER_ROLES = frozenset({"Reviewer"})
 COLLABORATOR = "Collaborator"
 REVIEWER = "Reviewer"
+# Roles, matched without regard to case, spaces, hyphens or underscores (a GraphQL enum
+# ACCOUNT_ADMIN is "Account Admin"). A role not listed is never guessed: the account counts as
+# an admin holding a Collaborator seat, is marked unrecognised (never a candidate) and
+# `profile validate` lists the role.
+ROLES = NameTable.of(
+    "role",
+    {
+        "Account Admin": Meaning(admin=True, edition=COLLABORATOR),
+        "User Manager": Meaning(edition=COLLABORATOR),  # assumed: a Collaborator license
+        "Collaborator": Meaning(edition=COLLABORATOR),
+        "Reviewer": Meaning(edition=REVIEWER),
+    },
+)
 # The "Download User CSV" report's columns (import columns are documented; Status and Last
 # Login are assumed), with spellings accepted for each.
 REPORT_COLUMNS: Mapping[str, tuple[str, ...]] = {
@@ -96,12 +112,21 @@ REPORT_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "status": ("state",),
     "last login": ("lastlogin", "last login date"),
 }
-ACTIVE_STATUSES = frozenset({"active"})
 REPORT_OPTION = "_user_report_active"  # set by `shelfware profile attach` (profiles.attachments)
 # GraphQL error codes (extensions.code) meaning the token was rejected (answered with HTTP 200)
 AUTH_ERROR_CODES = frozenset({"UNAUTHENTICATED", "FORBIDDEN"})
 ERRORS = ErrorEnvelope.at("errors", auth_codes=AUTH_ERROR_CODES, code_path="extensions.code")
-KNOWN_STATUSES = frozenset({"active", "inactive", "deactivated", "disabled", "pending"})
+# The user report's Status column (Active / Inactive documented; the others assumed).
+REPORT_STATUSES = NameTable.of(
+    "status",
+    {
+        "Active": Meaning(active=True),
+        "Inactive": Meaning(active=False),
+        "Deactivated": Meaning(active=False),
+        "Disabled": Meaning(active=False),
+        "Pending": Meaning(active=False),
+    },
+)
 
 
 def roadmunk_url(url: str | None, region: str | None) -> str:
@@ -117,7 +142,9 @@ def roadmunk_url(url: str | None, region: str | None) -> str:
 
 
 def edition_of(role: str | None) -> str:
-    return REVIEWER if role in REVIEWER_ROLES else COLLABORATOR
+    """The license a role holds; an unknown role holds a Collaborator license (the default)."""
+    meaning = ROLES.read(role)
+    return (meaning.edition if meaning else None) or COLLABORATOR
 
 
 def map_user(raw: Any, active_emails: frozenset[str] | None = None) -> AccountRecord:
@@ -130,16 +157,18 @@ def map_user(raw: Any, active_emails: frozenset[str] | None = None) -> AccountRe
         active = flag(user, "active", required=True)
         if active_emails is not None:  # the attached report decides who holds a seat
             active = active and (email or "").strip().lower() in active_emails
+        meaning = ROLES.read(role)
         return AccountRecord(
             external_id=user_id,
             username=email,
             email=email,
             display_name=" ".join(n for n in names if n) or None,
             active=active,
-            admin=role in ADMIN_ROLES,
+            admin=meaning.admin if meaning else True,  # an unknown role is never guessed
             edition=edition_of(role),
             created_in_app_at=instant(user, "createdAt"),
             last_activity_at=instant(user, "lastLogin"),
+            unrecognised=None if meaning else ROLES.unknown(role),
         )
     except RecordError as error:
         raise RecordError(f"user {user_id}: {error}") from None
@@ -158,8 +187,8 @@ def parse_user_report(data: bytes) -> UserReport:
     rows = read_csv(data, columns=REPORT_COLUMNS, required=("emails", "status"), what="the report")
     active: set[str] = set()
     for row in rows:
-        status = row.values["status"].strip().lower()
-        if status not in KNOWN_STATUSES:
+        status = REPORT_STATUSES.read(row.values["status"])
+        if status is None:
             raise CsvInputError(
                 f"the report, line {row.line}: unknown status {row.values['status']!r} "
                 f"(expected Active or Inactive)"
@@ -169,7 +198,7 @@ def parse_user_report(data: bytes) -> UserReport:
             raise CsvInputError(
                 f"the report, line {row.line}: {row.values['emails']!r} is not an email"
             )
-        if status in ACTIVE_STATUSES:
+        if status.active:
             active.update(e for e in emails if e)
     return UserReport(len(rows), frozenset(active))
 
@@ -271,6 +300,11 @@ class RoadmunkConnector(HttpConnector):
         checks.append(
             CheckResult(Process.DOWNLOAD.value, True, f"users readable ({len(page.records)} first)")
         )
+        unknown = ROLES.unknown_in(
+            raw.get("role") if isinstance(raw, Mapping) else None for raw in page.records
+        )
+        facts["unknown_values"] = unknown
+        checks.append(names_check(unknown, len(page.records)))
         checks.append(CheckResult(Process.ACTIVITY.value, True, "lastLogin readable on users"))
         facts["reclaim"] = (
             "not possible through Roadmunk's API: candidates become tasks to deactivate the "

@@ -7,7 +7,8 @@ Composed from the connector kit; this module holds SCIM's facts only:
   parallel (`max_concurrency`, default 4: SCIM servers document no limit, stay polite). Servers
   cap `count`: the kit follows the size the server answers with.
 - Reclaim: `PATCH /Users/{id}` setting `active` to false (RFC 7644 section 3.5.2), or, with
-  `--option reclaim=delete`, `DELETE /Users/{id}`. A 404 means the account is already gone.
+  `--option reclaim=delete`, `DELETE /Users/{id}`. A 404 means the account is already gone only
+  when the SCIM error names the user (`GONE`); another 404 (an endpoint, a proxy) is an error.
 - Validation reads `/ServiceProviderConfig` (PATCH support, page size limits) and one page of
   `/Users`; it never writes.
 - SCIM has no last-login attribute: activity must come from elsewhere. With
@@ -16,8 +17,9 @@ Composed from the connector kit; this module holds SCIM's facts only:
 
 A SCIM profile stands for one app; its software model comes from the profile's options
 `publisher`, `product` and `edition` (defaults: the host name of the URL). Assumed (kept here):
-an account is an admin when one of its `roles` values contains "admin"; the edition is the
-`edition` option for every account (SCIM has no standard license attribute).
+an account is an admin when one of its `roles` values is an admin role of `ROLES` (or of
+`--option admin_roles=...`); a role not known makes it an unrecognised admin; the edition is
+the `edition` option for every account (SCIM has no standard license attribute).
 """
 
 from __future__ import annotations
@@ -51,8 +53,11 @@ from shelfware.connectors.toolkit import (
     BearerAuth,
     CountMatchesTotal,
     FullPages,
+    GoneWhen,
     HttpConnector,
     HttpStream,
+    Meaning,
+    NameTable,
     NotEmpty,
     Options,
     RecordError,
@@ -64,12 +69,15 @@ from shelfware.connectors.toolkit import (
     flag,
     identifier,
     instant,
+    names_check,
+    names_option,
     path,
     path_segment,
     record_of,
     rejected,
     send,
     text,
+    unrecognised_text,
 )
 from shelfware.kit.redact import redact_url
 
@@ -77,9 +85,61 @@ SCIM_MEDIA_TYPE = "application/scim+json"
 SCIM_PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_DEFAULT_PAGE_SIZE = 100
 SCIM_MAX_CONCURRENCY = 4
+VALIDATION_SAMPLE = 200  # users validation reads to check their roles
 RESOURCES = RecordSelector.at("Resources", allow_missing=True)  # absent when totalResults is 0
 TOTAL = path("totalResults")
 RECLAIM_MODES = ("deactivate", "delete")
+SCIM_ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+# A SCIM server's answer for a user it does not know: 404 in the Error schema, its detail naming
+# the id ("User 'abc' not found"). RFC 7644 answers an unknown endpoint with the same 404, so a
+# detail that does not name the user (or an HTML page, an empty body) is an error, not "gone".
+GONE = GoneWhen.at(
+    "detail",
+    "{id}",
+    requires={"schemas": (SCIM_ERROR_SCHEMA,), "status": ("404",)},
+)
+# `roles` values, matched without regard to case, spaces, hyphens or underscores. SCIM roles are
+# the server's own words: the common ones are listed, a profile adds its own with
+# `--option admin_roles=A,B` and `--option user_roles=C,D`. An account with a role not known is
+# never guessed: an admin, unrecognised (never a candidate), listed by validation.
+ROLES = NameTable.of(
+    "role",
+    {
+        **{
+            name: Meaning(admin=True)
+            for name in (
+                "admin",
+                "administrator",
+                "owner",
+                "super admin",
+                "account admin",
+                "org admin",
+                "organization admin",
+                "organisation admin",
+                "workspace admin",
+                "global admin",
+                "system administrator",
+            )
+        },
+        **{
+            name: Meaning()
+            for name in (
+                "user",
+                "member",
+                "standard",
+                "basic",
+                "viewer",
+                "reader",
+                "read only",
+                "editor",
+                "contributor",
+                "collaborator",
+                "reviewer",
+                "guest",
+            )
+        },
+    },
+)
 
 
 def _primary_email(raw: Mapping[str, Any]) -> str | None:
@@ -108,23 +168,36 @@ def _display_name(raw: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _is_admin(raw: Mapping[str, Any]) -> bool:
+def role_values(raw: Mapping[str, Any]) -> list[str | None]:
+    """The `roles` values of a User resource (a role without a text value is None)."""
     roles = raw.get("roles")
+    if roles is None:
+        return []
     if not isinstance(roles, list):
-        return False
+        return [None]
+    found: list[str | None] = []
     for role in roles:
         value = role.get("value") if isinstance(role, Mapping) else role
-        if isinstance(value, str) and "admin" in value.lower():
-            return True
-    return False
+        found.append(value if isinstance(value, str) and value.strip() else None)
+    return found
 
 
-def map_user(raw: Any, edition: str | None = None) -> AccountRecord:
+def role_meaning(raw: Mapping[str, Any], roles: NameTable = ROLES) -> tuple[bool, str | None]:
+    """(admin, unrecognised) of a User resource's roles; an unknown role makes an admin."""
+    values = role_values(raw)
+    unknown = roles.unknown_in(values)
+    if unknown:
+        return True, unrecognised_text(*unknown)
+    return any(m.admin for v in values if (m := roles.read(v)) is not None), None
+
+
+def map_user(raw: Any, edition: str | None = None, roles: NameTable = ROLES) -> AccountRecord:
     """A SCIM User resource as an AccountRecord; `RecordError` names a malformed field."""
     user = record_of(raw, "SCIM resource")
     user_id = identifier(user, "id")
     try:
         meta = user.get("meta")
+        admin, unknown = role_meaning(user, roles)
         return AccountRecord(
             external_id=user_id,
             username=text(user, "userName"),
@@ -132,10 +205,11 @@ def map_user(raw: Any, edition: str | None = None) -> AccountRecord:
             display_name=_display_name(user),
             # RFC 7643: `active` absent means the service provider did not say; count it active
             active=flag(user, "active") if "active" in user else True,
-            admin=_is_admin(user),
+            admin=admin,
             edition=edition,
             created_in_app_at=instant(meta, "created") if isinstance(meta, Mapping) else None,
             last_activity_at=None,
+            unrecognised=unknown,
         )
     except RecordError as error:
         raise RecordError(f"user {user_id}: {error}") from None
@@ -170,6 +244,17 @@ class ScimConnector(HttpConnector):
         if mode not in RECLAIM_MODES:
             raise ConnectorError(f"option reclaim must be one of {', '.join(RECLAIM_MODES)}")
         self.reclaim_mode = mode
+        try:
+            self.roles = ROLES.extended(
+                {
+                    **names_option(self.options.text("user_roles"), Meaning(), what="user_roles"),
+                    **names_option(
+                        self.options.text("admin_roles"), Meaning(admin=True), what="admin_roles"
+                    ),
+                }
+            )
+        except ValueError as error:
+            raise ConnectorError(f"option {error}") from None
 
     @classmethod
     def model_identity(cls, url: str, options: Mapping[str, str]) -> tuple[str, str, str]:
@@ -253,6 +338,16 @@ class ScimConnector(HttpConnector):
             checks.append(CheckResult(Process.DOWNLOAD.value, False, f"Users: {error.reason}"))
             return ValidationReport(tuple(checks), None, facts)
         checks.append(CheckResult("credential", True, "accepted"))
+        try:
+            sample = (await self.users(min(self.page_size, VALIDATION_SAMPLE)).first_page()).records
+        except PageError as error:
+            sample = []
+            facts["roles_sample"] = f"unreadable: {error.reason}"
+        unknown = self.roles.unknown_in(
+            v for raw in sample if isinstance(raw, Mapping) for v in role_values(raw)
+        )
+        facts["unknown_values"] = unknown
+        checks.append(names_check(unknown, len(sample)))
         facts["account_count"] = page.total
         checks.append(
             CheckResult(Process.DOWNLOAD.value, True, f"Users readable: {page.total} users")
@@ -284,7 +379,7 @@ class ScimConnector(HttpConnector):
             if page.number == 1:
                 self.expected_total = page.total
             try:
-                yield [map_user(raw, self.default_edition) for raw in page.records]
+                yield [map_user(raw, self.default_edition, self.roles) for raw in page.records]
             except RecordError as error:
                 raise PageError(page.number, f"malformed user: {error}") from None
 
@@ -298,10 +393,12 @@ class ScimConnector(HttpConnector):
     async def current(self, account: AccountRef) -> AccountRecord | None:
         where = self._user_path(account)
         response = await send(self.http, "GET", where, accept_status=(404,))
-        if response.status_code == 404:
-            return None
+        if self.is_gone(GONE, response, f"GET {where}", id=account.external_id):
+            return None  # the server says it does not know the user
         try:
-            return map_user(decode(self.http, response, f"GET {where}"), self.default_edition)
+            return map_user(
+                decode(self.http, response, f"GET {where}"), self.default_edition, self.roles
+            )
         except RecordError as error:
             raise ConnectorError(f"reading {where}: {error}") from None
 
@@ -323,10 +420,10 @@ class ScimConnector(HttpConnector):
                     idempotent=True,  # setting active=false twice is harmless
                     accept_status=(404,),
                 )
-        except ConnectorError as error:
+            if self.is_gone(GONE, response, f"{where}", id=account.external_id):
+                return ReclaimResult(ReclaimOutcome.ALREADY_GONE, f"{where} not found")
+        except ConnectorError as error:  # a 404 not naming the user included
             return ReclaimResult(ReclaimOutcome.FAILED, str(error))
-        if response.status_code == 404:
-            return ReclaimResult(ReclaimOutcome.ALREADY_GONE, f"{where} not found")
         if response.status_code == 204 or self.reclaim_mode == "delete":
             return ReclaimResult(ReclaimOutcome.RECLAIMED, f"{where} {self.reclaim_mode}d")
         try:

@@ -64,3 +64,5 @@ class SyncRun(Base):
     waited_seconds: Mapped[float | None]
     # Accounts left out because they could not be read (a profile's skip-failures option).
     skipped: Mapped[int | None]
+    # Accounts with a role or status the connector does not know (kept, never candidates).
+    unrecognised: Mapped[int | None]

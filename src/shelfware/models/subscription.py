@@ -73,6 +73,8 @@ class Subscription(Base):
     product: Mapped[str | None] = mapped_column(String(200))
     # Held through a group in the identity provider: cannot be reclaimed per account.
     group_scoped: Mapped[bool] = mapped_column(default=False)
+    # Vendor values the connector did not know (roles, statuses): never a removal candidate.
+    unrecognised: Mapped[str | None] = mapped_column(String(500))
 
     @property
     def holds_seat(self) -> bool:
@@ -99,3 +101,4 @@ class StagedAccount(Base):
     last_activity_at: Mapped[datetime | None]
     product: Mapped[str] = mapped_column(String(200))
     group_scoped: Mapped[bool]
+    unrecognised: Mapped[str | None] = mapped_column(String(500))

@@ -103,7 +103,8 @@ def exclusion_condition(
 ) -> ColumnElement[bool]:
     """True for accounts the rule must never select (``group_members``: a query of the
     normalised emails of the people in the rule's excluded identity-provider groups)."""
-    parts: list[ColumnElement[bool]] = []
+    # a role or status the connector did not know is never guessed into a candidate
+    parts: list[ColumnElement[bool]] = [S.unrecognised.is_not(None)]
     if rule.exclude_admins:
         parts.append(S.admin.is_(True))
     if owner_external_id is not None:
@@ -333,6 +334,7 @@ def _create_leavers(
         dialect, now_sql, func.coalesce(S.last_activity_at, _since())
     )
     conditions = [S.profile_id == profile.id, holds_seat(), person_left(), not_(has_open)]
+    conditions.append(S.unrecognised.is_(None))  # an unknown role or status: never guessed
     if profile.credential_owner_external_id is not None:
         conditions.append(S.external_id != profile.credential_owner_external_id)
     selection = select(

@@ -253,6 +253,8 @@ def _cancel_reason(work: _Work, current: AccountRecord, now: datetime) -> str | 
     """Why the re-read account must not be reclaimed, or None."""
     if work.is_owner:
         return "the account is the one the profile's credential belongs to"
+    if current.unrecognised:
+        return f"the connector does not know the account's role or status ({current.unrecognised})"
     if work.admin_excluded and current.admin:
         return "the account is now an admin"
     names = {(current.username or "").lower(), (current.email or "").lower()} - {""}

@@ -74,6 +74,8 @@ class FaultSpec:
     total_delta: int = 1
     envelope_error_page: int | None = None
     fail_reclaim: int | None = None
+    # Roadmunk: answer roles as GraphQL enums (ACCOUNT_ADMIN, REVIEWER, ...): 1 on, 0 off
+    enum_roles: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -102,7 +104,8 @@ _POSITIVE_INTS = frozenset(
         "fail_reclaim",
     }
 )
-_INTS = _POSITIVE_INTS | {"seed", "total_delta"}
+_FLAGS = frozenset({"enum_roles"})  # 0 or 1
+_INTS = _POSITIVE_INTS | _FLAGS | {"seed", "total_delta"}
 _SECONDS = frozenset({"latency_ms", "hang_s", "retry_after"})
 PAGE_KEYS = frozenset(
     {"fail_page", "rate_limit_page", "truncate_page", "bad_json_page", "short_page"}
@@ -123,6 +126,7 @@ def _convert(key: str, value: str) -> float | int | None:
         (key in RATES and not 0 <= number <= 1)
         or (key in _POSITIVE_INTS and number < 1)
         or (key == "total_delta" and number == 0)
+        or (key in _FLAGS and number not in (0, 1))
         or (key in _SECONDS and not 0 <= number < float("inf"))
     )
     if bad:

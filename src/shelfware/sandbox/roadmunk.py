@@ -26,6 +26,8 @@ Assumptions where Roadmunk's behaviour is not public (kept here, in one place):
 - Faults: ``fail_page`` (1-based page of ``users``, ``after``'s position // ``first`` + 1)
   answers HTTP 500 with a GraphQL error body; ``envelope_error_page`` answers 200 with an
   ``INTERNAL_SERVER_ERROR`` error and ``users`` null; random errors are 500 (JSON) or 503 (HTML).
+  ``enum_roles=1`` answers roles as GraphQL enums (``ACCOUNT_ADMIN``, ``USER_MANAGER``,
+  ``COLLABORATOR``, ``REVIEWER``), as a schema with ``enum Role`` would; the report keeps names.
 """
 
 from __future__ import annotations
@@ -131,6 +133,9 @@ class RoadmunkOrganisation(Organisation):
 
     region: str = DEFAULT_REGION
     roles: dict[int, str] = field(default_factory=dict)
+    # "name": roles as the web app shows them ("Account Admin"); "enum": as GraphQL enums
+    # ("ACCOUNT_ADMIN"), the `enum_roles=1` fault
+    role_style: str = "name"
 
     @property
     def account_id(self) -> str:
@@ -143,6 +148,13 @@ class RoadmunkOrganisation(Organisation):
 
     def role(self, user: SyntheticUser) -> str:
         return self.roles.get(user.object_id, "Collaborator")
+
+    def role_answered(self, user: SyntheticUser) -> str:
+        """The role as the API answers it (a name, or an enum in the `enum_roles` mode)."""
+        role = self.role(user)
+        if self.role_style == "enum":
+            return role.upper().replace(" ", "_").replace("-", "_")
+        return role
 
 
 def roadmunk_token(seed: int, region: str) -> str:
@@ -193,7 +205,7 @@ def user_node(org: RoadmunkOrganisation, user: SyntheticUser) -> dict[str, Any]:
         "email": user.email or user.username,
         "firstName": user.first_name,
         "lastName": user.last_name,
-        "role": org.role(user),
+        "role": org.role_answered(user),
         "active": not user.disabled,
         "lastLogin": _iso(user.last_activity),
         "createdAt": _iso(user.creation_date),
@@ -435,5 +447,7 @@ def create_roadmunk_app(
             Route(REPORT_PATH, user_report, methods=["GET"]),
         ]
     )
+    if faults.enum_roles:
+        org.role_style = "enum"
     app.state.sandbox = RoadmunkSandbox(org, faults, latency_ms)
     return app

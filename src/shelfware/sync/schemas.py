@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from shelfware.directory.schemas import ImportResult
@@ -53,5 +53,9 @@ class SyncSummary:
     # Seconds spent waiting for the app's rate limits; accounts left out as unreadable.
     waited_seconds: float = 0.0
     skipped: int = 0
+    # Accounts with a role or status the connector does not know: kept as admins, never
+    # candidates (connectors/toolkit/names.py); `unrecognised_values` says which values.
+    unrecognised: int = 0
+    unrecognised_values: list[str] = field(default_factory=list)
     # An identity provider's people as this run imported them (None for other apps).
     people: ImportResult | None = None

@@ -293,6 +293,7 @@ async def _download(
             writing = asyncio.ensure_future(asyncio.to_thread(_write_staged, db, rows, summary))
             pages += 1
             summary.accounts += len(rows)
+            _count_unrecognised(page, summary)
             progress.pages(pages, summary.accounts, connector.expected_total)
         if writing is not None:
             await writing
@@ -301,6 +302,21 @@ async def _download(
             # a thread cannot be cancelled: let the write finish before staging is discarded
             await asyncio.shield(writing)
     summary.pages = pages
+
+
+MAX_UNRECOGNISED_SHOWN = 20
+
+
+def _count_unrecognised(page: list[AccountRecord], summary: SyncSummary) -> None:
+    """Count the accounts whose role or status the connector did not know (never candidates)
+    and keep the first few distinct values for the run's report."""
+    for record in page:
+        if record.unrecognised:
+            summary.unrecognised += 1
+            for value in record.unrecognised.split("; "):
+                shown = summary.unrecognised_values
+                if value not in shown and len(shown) < MAX_UNRECOGNISED_SHOWN:
+                    shown.append(value)
 
 
 async def _collect_activity(
@@ -609,6 +625,7 @@ def _store_summary(record: SyncRun, summary: SyncSummary, status: str, now: date
         "evaluation_seconds",
         "waited_seconds",
         "skipped",
+        "unrecognised",
     ):
         setattr(record, name, getattr(summary, name))
 

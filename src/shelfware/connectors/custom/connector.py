@@ -9,6 +9,7 @@ paginators refuse other hosts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -43,6 +44,8 @@ from shelfware.connectors.custom.spec import (
     Condition,
     CursorSpec,
     CustomSpec,
+    FieldSpec,
+    GoneSpec,
     LinkHeaderSpec,
     NextUrlSpec,
     OffsetSpec,
@@ -61,6 +64,7 @@ from shelfware.connectors.toolkit import (
     Cursor,
     ErrorEnvelope,
     FullPages,
+    GoneWhen,
     HttpConnector,
     HttpStream,
     LinkHeader,
@@ -81,8 +85,10 @@ from shelfware.connectors.toolkit import (
     TokenSet,
     UniqueKeys,
     decode,
+    names_check,
     path,
     send,
+    unrecognised_text,
 )
 from shelfware.kit.redact import redact_url
 
@@ -299,13 +305,16 @@ class CustomConnector(HttpConnector):
         if not external_id:
             raise RecordError("field external_id is missing")
         try:
+            unknown: list[str] = []
+            active = _never_guessed(spec.active, raw, "active", True, unknown)
+            admin = _never_guessed(spec.admin, raw, "admin", False, unknown)
             return AccountRecord(
                 external_id=external_id,
                 username=fields.text_value(spec.username, raw, "username"),
                 email=fields.text_value(spec.email, raw, "email"),
                 display_name=fields.text_value(spec.display_name, raw, "display_name"),
-                active=fields.bool_value(spec.active, raw, "active", True),
-                admin=fields.bool_value(spec.admin, raw, "admin", False),
+                active=True if active is None else active,
+                admin=True if unknown else bool(admin),
                 edition=fields.text_value(spec.edition, raw, "edition"),
                 created_in_app_at=fields.instant_value(
                     spec.created_in_app_at, raw, "created_in_app_at"
@@ -313,6 +322,7 @@ class CustomConnector(HttpConnector):
                 last_activity_at=fields.instant_value(
                     spec.last_activity_at, raw, "last_activity_at"
                 ),
+                unrecognised=unrecognised_text(*unknown),
             )
         except RecordError as error:
             raise RecordError(f"account {external_id}: {error}") from None
@@ -368,11 +378,20 @@ class CustomConnector(HttpConnector):
         facts: dict[str, Any] = {"api_url": redact_url(self.api_url)}
         try:
             page = await self._stream(self.spec.streams.accounts, "accounts").first_page()
-            sample = [self.map_account(raw) for raw in page.records[:SAMPLE_RECORDS]]
+            kept = kept_records(self.spec.streams.accounts.keep_if, page.records)
+            mapped = [self.map_account(raw) for raw in kept]
         except (PageError, RecordError, AuthenticationError) as error:
             checks.append(CheckResult(Process.DOWNLOAD.value, False, f"accounts: {error}"))
             return ValidationReport(tuple(checks), None, facts)
+        sample = mapped[:SAMPLE_RECORDS]
         facts["accounts_sample"] = [_shown(r) for r in sample]
+        unknown = list(
+            dict.fromkeys(
+                part for r in mapped if r.unrecognised for part in r.unrecognised.split("; ")
+            )
+        )
+        facts["unknown_values"] = unknown
+        checks.append(names_check(unknown, len(mapped)))
         facts["account_count"] = page.total if page.total is not None else len(page.records)
         checks.append(
             CheckResult(
@@ -439,11 +458,15 @@ class CustomConnector(HttpConnector):
                 where,
                 json=self._render_body(spec.body, **values),
                 idempotent=spec.method in ("PUT", "DELETE", "PATCH"),
-                accept_status=tuple(spec.success + spec.gone),
+                accept_status=tuple(spec.success + spec.gone.status),
             )
-        except ConnectorError as error:
+            ids = {k: v for k, v in values["account"].items() if v}
+            gone = response.status_code in spec.gone.status and self.is_gone(
+                gone_matcher(spec.gone), response, f"{spec.method} {where}", **ids
+            )
+        except ConnectorError as error:  # a not-found answer not naming the account included
             return ReclaimResult(ReclaimOutcome.FAILED, str(error))
-        if response.status_code in spec.gone:
+        if gone:
             return ReclaimResult(ReclaimOutcome.ALREADY_GONE, f"{where}: already gone")
         if response.status_code in spec.success:
             if spec.errors is not None and response.content:
@@ -460,6 +483,25 @@ class CustomConnector(HttpConnector):
         return ReclaimResult(
             ReclaimOutcome.FAILED, f"{spec.method} {where} answered {response.status_code}"
         )
+
+
+def _never_guessed(
+    spec: FieldSpec | None, raw: Any, name: str, default: bool, unknown: list[str]
+) -> bool | None:
+    """A boolean that decides candidacy (admin, active); a value the spec's map does not list
+    is never guessed: None, and its description added to `unknown`."""
+    try:
+        return fields.bool_value(spec, raw, name, default)
+    except fields.Unmapped as error:
+        shown = str(error.value)
+        unknown.append(f"unknown {name} value {shown[:80]!r}")
+        return None
+
+
+def gone_matcher(spec: GoneSpec) -> GoneWhen:
+    """A spec's `gone` as the kit's matcher: `{account.x}` placeholders become its ids."""
+    names = re.sub(r"\{\s*account\.(\w+)\s*\}", r"{\1}", spec.names)
+    return GoneWhen.at(spec.path, names, status=spec.status)
 
 
 def _shown(record: AccountRecord) -> dict[str, Any]:

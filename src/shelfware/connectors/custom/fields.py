@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from shelfware.connectors.custom.spec import FieldSpec
+from shelfware.connectors.toolkit.names import normalise_name
 from shelfware.connectors.toolkit.records import RecordError, parse_instant
 from shelfware.connectors.toolkit.selectors import MISSING, JsonPath
 
@@ -32,13 +33,34 @@ def raw_value(spec: FieldSpec, record: Any) -> Any:
     return None
 
 
+def _map_key(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+@lru_cache(maxsize=256)
+def _table(items: tuple[tuple[str, str | bool], ...]) -> dict[str, str | bool]:
+    """A spec's map keyed by normalised vendor names (case, spaces, hyphens, underscores)."""
+    return {normalise_name(k): v for k, v in items}
+
+
+def mapped(spec: FieldSpec, value: Any) -> str | bool | None:
+    """The map's value for a vendor value (None: not in the map)."""
+    key = _map_key(value)
+    table = spec.map or {}
+    if key in table:
+        return table[key]
+    return _table(tuple(table.items())).get(normalise_name(key))
+
+
 def text_value(spec: FieldSpec | None, record: Any, name: str) -> str | None:
     if spec is None:
         return None
     value = raw_value(spec, record)
     if spec.map is not None and value is not None:
-        key = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        value = spec.map.get(key, spec.default if spec.default is not None else value)
+        found = mapped(spec, value)
+        value = (
+            found if found is not None else (spec.default if spec.default is not None else value)
+        )
     if value is None:
         value = spec.default
     if value is None:
@@ -57,18 +79,25 @@ def text_value(spec: FieldSpec | None, record: Any, name: str) -> str | None:
     return text or None
 
 
+class Unmapped(RecordError):
+    """A present value the spec's map does not list (never guessed for admin and active)."""
+
+    def __init__(self, name: str, value: Any) -> None:
+        super().__init__(f"field {name}: {value!r} is not in the spec's map")
+        self.value = value
+
+
 def bool_value(spec: FieldSpec | None, record: Any, name: str, default: bool) -> bool:
+    """A boolean field; a present value the map does not list raises `Unmapped` (the spec's
+    `default` is for absent values only)."""
     if spec is None:
         return default
     value = raw_value(spec, record)
     if spec.map is not None and value is not None:
-        key = ("true" if value else "false") if isinstance(value, bool) else str(value).lower()
-        mapped = {str(k).lower(): v for k, v in spec.map.items()}.get(key)
-        if mapped is None:
-            if spec.default is None:
-                raise RecordError(f"field {name}: {value!r} is not in the spec's map")
-            mapped = spec.default
-        value = mapped
+        found = mapped(spec, value)
+        if found is None:
+            raise Unmapped(name, value)
+        value = found
     if value is None:
         value = spec.default if spec.default is not None else default
     if isinstance(value, bool):

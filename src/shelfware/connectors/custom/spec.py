@@ -227,6 +227,10 @@ class FieldSpec(_Strict):
     )
     const: str | bool | int | None = None
     transform: list[Transform] = Field(default_factory=list, max_length=5)
+    # vendor value -> ours; keys match without regard to case, spaces, hyphens or underscores.
+    # For `admin` and `active` a present value not in the map is never guessed (not even as
+    # `default`, which is for absent values): the account is an unrecognised admin holding a
+    # seat, never a candidate, and `profile validate` lists the value.
     map: dict[str, str | bool] | None = Field(default=None, max_length=100)
     format: DateFormat | None = Field(default=None, max_length=60)
     default: str | bool | None = None
@@ -311,12 +315,40 @@ class ActivityStream(_Strict):
         return self
 
 
+class GoneSpec(_Strict):
+    """When the app's answer says the account does not exist (reclaim: already gone).
+
+    A not-found status alone is not enough: an unknown route or a proxy answers 404 too. The
+    answer must be JSON and its text at `path` (anywhere in the body when not given) must
+    contain `names` with the account's value in it as a whole word, not inside a path or URL
+    (a router echoing `/v1/members/123` does not name member 123)."""
+
+    status: list[int] = Field(default_factory=lambda: [404], max_length=10)  # []: never gone
+    path: JsonPathText | None = None
+    names: str = Field(default="{account.external_id}", min_length=1, max_length=300)
+
+    _path = field_validator("path")(lambda v: v if v is None else _check_path(v))
+
+    @model_validator(mode="after")
+    def _names(self) -> GoneSpec:
+        try:
+            used = placeholders(self.names)
+        except TemplateError as error:
+            raise ValueError(str(error)) from None
+        if not used or any(namespace != "account" for namespace, _ in used):
+            raise ValueError(
+                "names must contain the account, e.g. {account.external_id} (only {account.*})"
+            )
+        return self
+
+
 class ReclaimSpec(_Strict):
     method: Literal["POST", "PUT", "PATCH", "DELETE"]
     path: str
     body: dict[str, Any] | None = None
     success: list[int] = Field(default_factory=lambda: [200, 204], min_length=1)
-    gone: list[int] = Field(default_factory=lambda: [404])
+    # a list of statuses (the safe default matcher for them) or a `GoneSpec`
+    gone: GoneSpec = Field(default_factory=GoneSpec)
     errors: JsonPathText | None = Field(
         default=None, description="errors reported inside a successful answer"
     )
@@ -324,13 +356,21 @@ class ReclaimSpec(_Strict):
     _path = field_validator("path")(lambda v: _relative_path(v))
     _errors = field_validator("errors")(lambda v: v if v is None else _check_path(v))
 
+    @field_validator("gone", mode="before")
+    @classmethod
+    def _gone_statuses(cls, value: Any) -> Any:
+        """`gone: [404]` (the form before matchers) is the default matcher for those statuses."""
+        if isinstance(value, list):
+            return {"status": value}
+        return value
+
     @model_validator(mode="after")
     def _templates(self) -> ReclaimSpec:
         allowed = frozenset({"config", "account"})
         _check_template(self.path, allowed=allowed)
         for text in _strings(self.body):
             _check_template(text, allowed=allowed)
-        bad = [s for s in self.success + self.gone if not 200 <= s <= 599]
+        bad = [s for s in self.success + self.gone.status if not 200 <= s <= 599]
         if bad:
             raise ValueError(f"statuses must be HTTP statuses, got {bad}")
         return self

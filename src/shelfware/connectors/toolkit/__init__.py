@@ -11,6 +11,10 @@ spec reach the same code:
   `NextUrl`, `LinkHeader`;
 - record selection (`selectors`): `JsonPath`, `RecordSelector`;
 - error envelopes (`envelopes`): `ErrorEnvelope`;
+- vendor names (`names`): `NameTable` of `Meaning`s, matched without regard to case, spaces,
+  hyphens or underscores; unknown names are never guessed;
+- not-found answers (`gone`): `GoneWhen`, a 404 counting as gone only when the vendor's answer
+  names the object (`NotGone` otherwise);
 - rate-limit pacing (`shelfware.kit.pacing`): `HeaderBudget`, `RequestQuota`, `PacerByKey`;
 - snapshot checks (`snapshot`): `StableTotal`, `FullPages`, `UniqueKeys`, `IncreasingKeys`,
   `CountMatchesTotal`, `NotEmpty`, `read_until_stable`;
@@ -32,6 +36,15 @@ from shelfware.connectors.toolkit.auth import (
 )
 from shelfware.connectors.toolkit.connector import HttpConnector, Options
 from shelfware.connectors.toolkit.envelopes import ErrorEnvelope
+from shelfware.connectors.toolkit.gone import GoneWhen, NotGone
+from shelfware.connectors.toolkit.names import (
+    Meaning,
+    NameTable,
+    names_check,
+    names_option,
+    normalise_name,
+    unrecognised_text,
+)
 from shelfware.connectors.toolkit.paging import (
     Cursor,
     LinkHeader,
@@ -93,14 +106,18 @@ __all__ = [
     "Cursor",
     "ErrorEnvelope",
     "FullPages",
+    "GoneWhen",
     "HeaderBudget",
     "HttpConnector",
     "HttpStream",
     "IncreasingKeys",
     "JsonPath",
     "LinkHeader",
+    "Meaning",
+    "NameTable",
     "NextUrl",
     "NotEmpty",
+    "NotGone",
     "OAuth2ClientCredentials",
     "OAuth2RefreshToken",
     "Offset",
@@ -133,6 +150,9 @@ __all__ = [
     "identifier",
     "instant",
     "latest",
+    "names_check",
+    "names_option",
+    "normalise_name",
     "parse_instant",
     "path",
     "path_segment",
@@ -142,5 +162,6 @@ __all__ = [
     "request_token",
     "send",
     "text",
+    "unrecognised_text",
     "whole_number",
 ]

@@ -33,6 +33,7 @@ from shelfware.connectors.base import (
     RequestStats,
 )
 from shelfware.connectors.toolkit.auth import OAuth2RefreshToken, TokenSet, TokenSource
+from shelfware.connectors.toolkit.gone import GoneWhen, NotGone
 from shelfware.connectors.toolkit.paging import base_of
 from shelfware.connectors.toolkit.stream import HttpStream, rejected
 from shelfware.kit.http import HttpPolicy, Sleep, VendorClient
@@ -245,6 +246,14 @@ class HttpConnector:
         if option is not None:
             wanted.append(option)
         return min(wanted)
+
+    def is_gone(self, matcher: GoneWhen, response: httpx.Response, what: str, **ids: str) -> bool:
+        """Whether a not-found answer names the object (`GoneWhen`); one that does not (an
+        unknown route, a proxy's page) raises `NotGone`, its message redacted."""
+        try:
+            return matcher.gone(response, what, **ids)
+        except NotGone as error:
+            raise NotGone(self.http.redactor.redact(str(error))) from None
 
     def stream(self, path: str, **kwargs: Any) -> HttpStream:
         return HttpStream(self.http, path, **kwargs)
