@@ -145,7 +145,7 @@ def savings(session: Session, now: datetime, rates: Rates | None = None) -> Repo
     """Potential savings per model against savings realised since 1 January."""
     positions = licensing.reconcile(session, now)
     since = year_start(now)
-    prices = seat_prices(session)
+    prices = seat_prices(session, on=licensing.day_of(now))
     reclaimed = licensing.closed_complete_counts(session, now, since)
     realised = licensing.realised_savings(session, prices, now, since)
     rows = [
