@@ -73,6 +73,9 @@ class Subscription(Base):
     product: Mapped[str | None] = mapped_column(String(200))
     # Held through a group in the identity provider: cannot be reclaimed per account.
     group_scoped: Mapped[bool] = mapped_column(default=False)
+    # Its user or an approver chose to keep the seat: no new removal candidate before this
+    # instant (reclamation/keeps.py); the sync never writes it.
+    kept_until: Mapped[datetime | None]
 
     @property
     def holds_seat(self) -> bool:
