@@ -38,9 +38,7 @@ def set_rule(world: World, **change: Any) -> None:
 
 
 def open_of(world: World, external_id: str) -> list[dict[str, Any]]:
-    return [
-        c for c in world.candidates() if c["external_id"] == external_id and c["state"] in OPEN
-    ]
+    return [c for c in world.candidates() if c["external_id"] == external_id and c["state"] in OPEN]
 
 
 def kept_until(world: World, external_id: str) -> datetime | None:
