@@ -175,6 +175,10 @@ async def test_every_face_says_kept_until(world: World, tmp_path: Path) -> None:
     assert {c["id"] for c in as_json if c["kept_until"]} == {by_approver["id"], by_user["id"]}
     subs = ok(shelfware(world, home, "subscriptions", "list", "--json"))
     assert sum(1 for s in subs if s["kept_until"]) == 2
+    seats = ok(
+        shelfware(world, home, "report", "people", "--person", by_user["email"], "--format", "json")
+    )
+    assert [r["kept_until"][:10] for r in seats] == [until]
 
     # API: PATCH /rules keep_days (range checked), the dry run, candidates
     with world.db.transaction() as s:
