@@ -4,7 +4,7 @@ When a "keep" is honoured (the user keeps the seat and the rule needs no approva
 approver declines the removal) the seat is exempt from new removal candidates until
 ``kept_until`` = now + the rule's ``keep_days``, stored on the subscription: whatever the
 rule's threshold becomes meanwhile, and through re-syncs (the sync never writes the column).
-Rule evaluation skips kept seats set-based (``kept``), and forgets keeps that ran out, so a
+Rule evaluation skips kept seats set-based (``not_kept``), and forgets keeps that ran out, so a
 listing that shows ``kept_until`` shows only keeps still in force after the next evaluation.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, and_, literal, or_, update
+from sqlalchemy import ColumnElement, Table, literal, or_, update
 from sqlalchemy.orm import Session
 
 from shelfware.kit.clock import Clock
@@ -53,13 +53,9 @@ def keep_seat(
     return sub.kept_until
 
 
-def kept(now: datetime) -> ColumnElement[bool]:
-    """SQL over ``subscription``: the seat is kept after ``now``."""
-    return and_(S.kept_until.is_not(None), S.kept_until > literal(now, UTCDateTime()))
-
-
 def not_kept(now: datetime) -> ColumnElement[bool]:
-    """SQL over ``subscription``: no keep in force at ``now`` (NULL-safe, unlike NOT kept)."""
+    """SQL over ``subscription``: no keep in force at ``now`` (NULL-safe: a seat never kept
+    has ``kept_until`` NULL)."""
     return or_(S.kept_until.is_(None), S.kept_until <= literal(now, UTCDateTime()))
 
 
