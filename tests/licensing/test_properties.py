@@ -127,16 +127,23 @@ organisations = st.lists(models(), min_size=1, max_size=4)
 # ----------------------------------------------------------------------------- reference
 
 
+def in_term(e: Ent) -> bool:
+    return (e.start is None or e.start <= TODAY) and (e.end is None or e.end >= TODAY)
+
+
 def ref_price(m: Model) -> tuple[Decimal | None, str]:
+    """The list price, else the seat-weighted average over the entitlements in term today
+    (when none is: over all of them), in the currency holding most of those seats."""
     if m.list_price is not None:
         return m.list_price, m.currency
-    if not m.ents:
+    pricing = [e for e in m.ents if in_term(e)] or m.ents
+    if not pricing:
         return None, m.currency
     seats: dict[str, int] = {}
-    for e in m.ents:
+    for e in pricing:
         seats[e.currency] = seats.get(e.currency, 0) + e.seats
     currency = sorted(seats, key=lambda c: (-seats[c], c))[0]
-    mine = [e for e in m.ents if e.currency == currency]
+    mine = [e for e in pricing if e.currency == currency]
 
     def annual(e: Ent) -> Decimal:
         return e.unit_cost * (12 if e.period == "monthly" else 1)
@@ -161,11 +168,7 @@ def q(value: Decimal | None) -> float | None:
 
 
 def reference(m: Model, since: datetime | None = None) -> dict[str, object]:
-    owned = sum(
-        e.seats
-        for e in m.ents
-        if (e.start is None or e.start <= TODAY) and (e.end is None or e.end >= TODAY)
-    )
+    owned = sum(e.seats for e in m.ents if in_term(e))
     holding = [s for s in m.subs if s.active and not s.gone]
     used = len(holding)
     people = len({s.person for s in holding if s.person}) + sum(1 for s in holding if not s.person)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -92,12 +92,12 @@ def test_over_licensed_position(db, keys, clock):
                 unit_cost=Decimal("1"),
                 term_end=date(2020, 1, 1),
             ),
-        )  # expired: not owned now, still priced
+        )  # expired: neither owned nor priced now (an entitlement is in term)
     with db.sessions() as s:
         [row] = licensing.reconcile(s, NOW)
     assert (row.rights_owned, row.rights_used, row.rights_used_people) == (8, 5, 4)
     assert (row.rights_available, row.stale, row.status) == (3, 2, "compliant")
-    unit = (8 * 120 + 100 * 1) / 108  # seat-weighted, annualised
+    unit = 120.0  # the one in term, annualised
     assert row.unit_cost == pytest.approx(round(unit, 2))
     assert row.true_up_cost == 0
     assert row.over_licensed_amount == pytest.approx(round(3 * unit, 2))
@@ -210,3 +210,68 @@ def test_realised_savings_are_the_cost_each_candidate_recorded_when_it_closed(db
     with db.sessions() as s:
         [row] = licensing.reconcile(s, NOW)
     assert row.realised_savings == 140.0
+
+
+def test_a_seat_is_priced_by_the_entitlements_in_term_on_the_day(db, keys, clock):  # type: ignore[no-untyped-def]
+    """An expired cheap contract no longer drags the price of the seats owned now: the unit
+    cost is the seat-weighted average of the entitlements in term on the reconciliation date,
+    and of all of them only on a day none is in term. The same price reaches candidates."""
+    from shelfware.licensing.pricing import seat_prices
+
+    model_id, _ = seed(db, keys, clock, [(True, 1, 300, None), (True, 200, 300, None)])
+    with db.transaction() as s:
+        for seats, cost, start, end in (
+            (100, "12", date(2025, 1, 1), date(2025, 12, 31)),  # last year's, expired
+            (8, "120", date(2026, 1, 1), None),  # this year's, in term
+            (2, "60", date(2026, 6, 1), date(2027, 5, 31)),  # a top-up, in term
+        ):
+            licensing.add_entitlement(
+                s,
+                clock,
+                EntitlementCreate(
+                    model="Acme Widget Pro",
+                    seats=seats,
+                    unit_cost=Decimal(cost),
+                    term_start=start,
+                    term_end=end,
+                ),
+            )
+
+    def unit_on(when):  # type: ignore[no-untyped-def]
+        with db.sessions() as s:
+            [row] = licensing.reconcile(s, when)
+        return row.unit_cost
+
+    assert unit_on(NOW) == 108.0  # (8 x 120 + 2 x 60) / 10; before: (1200 + 960 + 120) / 110
+    assert unit_on(datetime(2025, 6, 1, tzinfo=UTC)) == 12.0  # only last year's in term
+    assert unit_on(datetime(2024, 6, 1, tzinfo=UTC)) == pytest.approx(20.73)  # none: all
+    with db.sessions() as s:
+        [row] = licensing.reconcile(s, NOW)
+        assert row.potential_savings == 9 * 108.0  # one stale seat, 8 seats unused
+        assert seat_prices(s, on=NOW.date())[model_id].annual == Decimal(108)
+        everything = seat_prices(s)[model_id].annual
+        assert everything is not None and abs(everything - Decimal("20.7273")) < Decimal("0.001")
+
+
+def test_the_main_currency_is_the_one_holding_most_seats_in_term(db, keys, clock):  # type: ignore[no-untyped-def]
+    seed(db, keys, clock, [(True, 1, 300, None)])
+    with db.transaction() as s:
+        for seats, cost, currency, end in (
+            (500, "3", "EUR", date(2025, 12, 31)),  # expired, many seats
+            (10, "50", "USD", None),
+        ):
+            licensing.add_entitlement(
+                s,
+                clock,
+                EntitlementCreate(
+                    model="Acme Widget Pro",
+                    seats=seats,
+                    unit_cost=Decimal(cost),
+                    currency=currency,
+                    term_start=date(2025, 1, 1),
+                    term_end=end,
+                ),
+            )
+    with db.sessions() as s:
+        [row] = licensing.reconcile(s, NOW)
+    assert (row.currency, row.unit_cost, row.rights_owned) == ("USD", 50.0, 10)

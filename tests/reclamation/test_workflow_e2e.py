@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from shelfware.models import AuditEvent
-from shelfware.reclamation import workflow
-from tests.reclamation.conftest import World, follow
+from shelfware.reclamation import rules, workflow
+from shelfware.reclamation.schemas import RuleChange
+from tests.reclamation.conftest import MODEL, World, follow
 
 pytestmark = pytest.mark.store
 
@@ -95,13 +96,16 @@ async def test_keep_decline_deadline_reclaim_and_fresh_activity_cancel(world: Wo
 
 
 async def test_cooldown_keeps_a_seat_from_being_asked_twice(world: World) -> None:
+    with world.db.transaction() as s:
+        rules.set_rule(s, world.clock, RuleChange(model=MODEL, keep_days=1))
     cand = next(c for c in world.candidates("ready") if c["email"])
     await world.advance()
     follow(world.mailbox.links(cand["email"])["keep"])
     with world.db.transaction() as s:
         workflow.decline(s, world.clock, cand["id"])
-    # The seat is still idle: the next sync makes a new candidate for it...
-    world.clock.advance(timedelta(days=1))
+    # The seat is still idle: once the keep (1 day here) ran out, the next sync makes a new
+    # candidate for it...
+    world.clock.advance(timedelta(days=1, minutes=1))
     await world.sync()
     again = [c for c in world.candidates("ready") if c["external_id"] == cand["external_id"]]
     assert len(again) == 1

@@ -17,7 +17,7 @@ from shelfware.cli.context import clock, console, err_console, settings, store
 from shelfware.cli.subscriptions import JsonFlag, Limit
 from shelfware.notifications.service import Notifier
 from shelfware.ranges import Id
-from shelfware.reclamation import service, workflow
+from shelfware.reclamation import keeps, service, workflow
 from shelfware.reclamation.schemas import CandidateView, ReclaimOutcomeView, ReclaimRequest
 
 app = typer.Typer(help="Removal candidates and reclaim.", no_args_is_help=True)
@@ -32,7 +32,7 @@ def list_(
 ) -> None:
     """Removal candidates, biggest saving first."""
     with store() as st, st.db.sessions() as session:
-        rows = service.list_candidates(session, state=state, profile=profile)
+        rows = service.list_candidates(session, state=state, profile=profile, now=clock().now())
     if json_:
         output.print_json([r.model_dump() for r in rows])
         return
@@ -60,7 +60,7 @@ def print_candidates(title: str, rows: Sequence[CandidateView], caption: str | N
                 r.profile,
                 r.username,
                 r.software_model,
-                r.state,
+                r.state if r.kept_until is None else f"{r.state}, {keeps.kept_note(r.kept_until)}",
                 r.justification,
                 r.inactive_days,
                 output.money(r.potential_savings),

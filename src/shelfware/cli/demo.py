@@ -107,7 +107,7 @@ def demo(
         console.print("7. Reconcile")
         with store.db.sessions() as session:
             rows = licensing.reconcile(session, clk.now())
-            candidates = reclamation.list_candidates(session)
+            candidates = reclamation.list_candidates(session, now=clk.now())
         top, total = candidates[:10], len(candidates)
         print_compliance(rows)
         print_candidates(f"Top removal candidates (of {total:,})", top)

@@ -10,7 +10,7 @@ from rich.markup import escape
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, store
 from shelfware.cli.subscriptions import JsonFlag
-from shelfware.reclamation import rules
+from shelfware.reclamation import keeps, rules
 from shelfware.reclamation.schemas import RuleChange, RuleView
 
 app = typer.Typer(help="Reclamation rules per software model.", no_args_is_help=True)
@@ -34,6 +34,7 @@ def list_(json_: JsonFlag = False) -> None:
             "Approval",
             "Exclusions",
             "Grace",
+            ("Keep days", "right"),
             "Active",
         ],
         [
@@ -45,6 +46,7 @@ def list_(json_: JsonFlag = False) -> None:
                 r.approval_required,
                 _exclusions(r),
                 r.new_account_grace,
+                r.keep_days,
                 r.active,
             )
             for r in rows
@@ -76,14 +78,25 @@ def dry_run(
     if json_:
         output.print_json([r.model_dump() for r in rows])
         return
+    selected = sum(1 for r in rows if r.selected)
+    kept = len(rows) - selected
     output.table(
         f"Selected now by the rule of {model}",
-        ["Profile", "User", "Email", "Why", ("Idle days", "right"), "Open candidate"],
+        ["Profile", "User", "Email", "Why", ("Idle days", "right"), "Open candidate", "Selected"],
         [
-            (r.profile, r.username, r.email, r.justification, r.inactive_days, r.open_candidate)
+            (
+                r.profile,
+                r.username,
+                r.email,
+                r.justification,
+                r.inactive_days,
+                r.open_candidate,
+                "yes" if r.kept_until is None else f"no: {keeps.kept_note(r.kept_until)}",
+            )
             for r in rows
         ],
-        caption=f"{len(rows)} accounts",
+        caption=f"{selected} accounts selected"
+        + (f"; {kept} kept by their user or an approver, not selected" if kept else ""),
     )
 
 
@@ -124,6 +137,10 @@ def set_(
     ] = None,
     remove_approver: Annotated[list[str] | None, typer.Option()] = None,
     active: Annotated[bool | None, typer.Option("--active/--inactive")] = None,
+    keep_days: Annotated[
+        int | None,
+        typer.Option(help="days a seat its user or an approver kept is no candidate, 1..3650"),
+    ] = None,
 ) -> None:
     """Change a software model's reclamation rule; applies at the next sync."""
     change = RuleChange(
@@ -135,6 +152,7 @@ def set_(
         exclude_admins=exclude_admins,
         new_account_grace=grace,
         active=active,
+        keep_days=keep_days,
         exclude_users=exclude_user or [],
         exclude_domains=exclude_domain or [],
         include_users=include_user or [],

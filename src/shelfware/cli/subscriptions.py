@@ -38,7 +38,7 @@ def list_(
     shown = rows[:limit] if limit else rows
     output.table(
         "Subscriptions",
-        ["Profile", "User", "Email", "Model", "Admin", "Last activity", "Active"],
+        ["Profile", "User", "Email", "Model", "Admin", "Last activity", "Active", "Kept until"],
         [
             (
                 r.profile,
@@ -48,6 +48,7 @@ def list_(
                 r.admin,
                 r.last_activity_at,
                 r.active,
+                f"{r.kept_until:%Y-%m-%d}" if r.kept_until else "",
             )
             for r in shown
         ],

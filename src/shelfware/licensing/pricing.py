@@ -1,7 +1,10 @@
 """What one seat of a software model costs per year, and what its entitlements add up to.
 
 One grouped query over entitlements (by model, currency and whether the entitlement is active
-on the day) feeds the seat price, the seats owned and the spend. Costs are summed as whole
+on the day) feeds the seat price, the seats owned and the spend. A seat is priced by the
+entitlements in term on the day (the seats owned now); only a model none of whose entitlements
+is in term is priced by all of them, so an expired contract never drags the price of seats
+owned now. Costs are summed as whole
 ten-thousandths (the column's scale) so SQLite, which keeps NUMERIC as floating point, adds
 exactly like PostgreSQL.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, literal, or_, select, true
@@ -30,27 +33,43 @@ class SeatPrice:
     currency: str
 
 
+def day_of(now: datetime) -> date:
+    """The (UTC) day an instant falls on: the day entitlements are in term or not."""
+    return now.astimezone(UTC).date()
+
+
+def _average(seats: int, seat_cost: Decimal, unit_costs: Decimal, count: int) -> Decimal | None:
+    """Seat-weighted average annual unit cost (plain average when no entitlement has a seat)."""
+    if seats > 0:
+        return seat_cost / seats
+    if count > 0:
+        return unit_costs / count
+    return None
+
+
 @dataclass
 class CurrencyBook:
-    """A model's entitlements in one currency: all of them (for the average price) and those
-    active on the day (seats owned, spend). Costs are annual."""
+    """A model's entitlements in one currency: all of them and those active (in term) on the
+    day (seats owned, spend, and the price). Costs are annual."""
 
     seats: int = 0
     seat_cost: Decimal = Decimal(0)  # sum of seats x annual unit cost
     unit_costs: Decimal = Decimal(0)  # sum of annual unit costs
     count: int = 0
     active_seats: int = 0
-    active_spend: Decimal = Decimal(0)
+    active_spend: Decimal = Decimal(0)  # sum of seats x annual unit cost, in term
+    active_unit_costs: Decimal = Decimal(0)
+    active_count: int = 0
 
     @property
     def average(self) -> Decimal | None:
-        """Seat-weighted average annual unit cost (plain average when no entitlement has a
-        seat)."""
-        if self.seats > 0:
-            return self.seat_cost / self.seats
-        if self.count > 0:
-            return self.unit_costs / self.count
-        return None
+        """The average annual unit cost of the entitlements in term on the day; of all of
+        them when none is."""
+        if self.active_count > 0:
+            return _average(
+                self.active_seats, self.active_spend, self.active_unit_costs, self.active_count
+            )
+        return _average(self.seats, self.seat_cost, self.unit_costs, self.count)
 
 
 @dataclass
@@ -62,11 +81,16 @@ class ModelBook:
         return sum(book.active_seats for book in self.by_currency.values())
 
     def main_currency(self) -> str | None:
-        """The currency holding most seats (ties: alphabetical): its entitlements price the
-        seat; amounts in other currencies are never added to it."""
-        if not self.by_currency:
+        """The currency holding most seats in term on the day (none in term: most seats of
+        all; ties: alphabetical): its entitlements price the seat; amounts in other currencies
+        are never added to it."""
+        books = self.by_currency
+        if not books:
             return None
-        return min(self.by_currency, key=lambda c: (-self.by_currency[c].seats, c))
+        in_term = [c for c, book in books.items() if book.active_count > 0]
+        if in_term:
+            return min(in_term, key=lambda c: (-books[c].active_seats, c))
+        return min(books, key=lambda c: (-books[c].seats, c))
 
 
 def annualise(unit_cost: Decimal, billing_period: str) -> Decimal:
@@ -121,11 +145,14 @@ def entitlement_books(
         if active:
             book.active_seats += seats
             book.active_spend += seat_cost
+            book.active_unit_costs += Decimal(int(unit_costs or 0)) / SCALE
+            book.active_count += int(count)
     return dict(books)
 
 
 def price_of(model: tuple[Decimal | None, str], book: ModelBook | None) -> SeatPrice:
-    """The model's list price, else the average entitlement unit cost in its main currency."""
+    """The model's list price, else the average unit cost of its entitlements in term on the
+    book's day (none in term: of all of them) in its main currency."""
     list_price, currency = model
     if list_price is not None:
         return SeatPrice(Decimal(list_price), currency)
@@ -135,10 +162,13 @@ def price_of(model: tuple[Decimal | None, str], book: ModelBook | None) -> SeatP
     return SeatPrice(book.by_currency[main].average, main)
 
 
-def seat_prices(session: Session, model_ids: list[int] | None = None) -> dict[int, SeatPrice]:
+def seat_prices(
+    session: Session, model_ids: list[int] | None = None, *, on: date | None = None
+) -> dict[int, SeatPrice]:
     """Annual seat price per model: the list price, else the seat-weighted average entitlement
-    unit cost (annualised) over all its entitlements in its main currency."""
-    books = entitlement_books(session, None, model_ids)
+    unit cost (annualised) of its entitlements in term on ``on`` in its main currency; of all
+    its entitlements when none is in term (or no day is given). One grouped query."""
+    books = entitlement_books(session, on, model_ids)
     M = SoftwareModel.__table__.c
     models = select(M.id, M.list_price, M.currency)
     if model_ids is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +31,7 @@ from shelfware.licensing.pricing import (
     CENT,
     ModelBook,
     SeatPrice,
+    day_of,
     entitlement_books,
     price_of,
 )
@@ -50,6 +51,7 @@ from shelfware.profiles.service import DEFAULT_THRESHOLD_DAYS
 __all__ = [
     "LicensingError",
     "add_entitlement",
+    "day_of",
     "edit_entitlement",
     "end_entitlement",
     "find_model",
@@ -65,10 +67,6 @@ S = Subscription.__table__.c
 R = ReclamationRule.__table__.c
 C = RemovalCandidate.__table__.c
 M = SoftwareModel.__table__.c
-
-
-def day_of(now: datetime) -> date:
-    return now.astimezone(UTC).date()
 
 
 def holds_seat() -> ColumnElement[bool]:

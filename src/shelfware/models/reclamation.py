@@ -36,6 +36,8 @@ class ReclamationRule(Base):
     approvers: Mapped[list[Any]] = mapped_column(default=list)
     new_account_grace: Mapped[bool] = mapped_column(default=True)
     active: Mapped[bool] = mapped_column(default=True)
+    # A seat its user or approver chose to keep is no candidate for this many days.
+    keep_days: Mapped[int] = mapped_column(default=90)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

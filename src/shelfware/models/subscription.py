@@ -75,6 +75,9 @@ class Subscription(Base):
     group_scoped: Mapped[bool] = mapped_column(default=False)
     # Vendor values the connector did not know (roles, statuses): never a removal candidate.
     unrecognised: Mapped[str | None] = mapped_column(String(500))
+    # Its user or an approver chose to keep the seat: no new removal candidate before this
+    # instant (reclamation/keeps.py); the sync never writes it.
+    kept_until: Mapped[datetime | None]
 
     @property
     def holds_seat(self) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from shelfware.kit.db import UTCDateTime
 from shelfware.licensing import service as licensing
-from shelfware.licensing.pricing import annualise, seat_prices
+from shelfware.licensing.pricing import annualise, day_of, seat_prices
 from shelfware.licensing.service import reconcile
 from shelfware.models import (
     OPEN_STATES,
@@ -141,7 +141,7 @@ def dashboard(session: Session, now: datetime) -> Dashboard:
         money["over_licensed_amount"] += row.over_licensed_amount or 0.0
     for currency, amount in _spend(session, now).items():
         totals[currency]["spend"] += float(amount)
-    prices = seat_prices(session)
+    prices = seat_prices(session, on=day_of(now))
     ytd = licensing.realised_savings(session, prices, now, reports.year_start(now))
     for model_id, amount in ytd.items():
         totals[prices[model_id].currency]["realised_savings_ytd"] += float(amount)

@@ -1,8 +1,9 @@
 """Rule evaluation, set-based: subscriptions -> removal candidates.
 
 For each active rule of a software model a profile holds seats of, one ``INSERT ... SELECT``
-creates the new candidates, one ``UPDATE`` cancels those whose account became active (or is
-now excluded), and one ``UPDATE`` closes those whose seat is gone. Nothing is loaded row by row.
+creates the new candidates (never for a seat its user or an approver chose to keep: keeps.py),
+one ``UPDATE`` cancels those whose account became active (or is now excluded), and one
+``UPDATE`` closes those whose seat is gone. Nothing is loaded row by row.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from shelfware.kit.clock import Clock, FrozenClock
 from shelfware.kit.db import UTCDateTime, rowcount, whole_days_between
-from shelfware.licensing.pricing import SeatPrice, seat_prices
+from shelfware.licensing.pricing import SeatPrice, day_of, seat_prices
 from shelfware.models import (
     CandidateState,
     IntegrationProfile,
@@ -47,7 +48,7 @@ from shelfware.models import (
     is_open_candidate,
 )
 from shelfware.models.person import LEFT_STATUSES
-from shelfware.reclamation import directory_port, states
+from shelfware.reclamation import directory_port, keeps, states
 
 S = Subscription.__table__.c
 C = RemovalCandidate.__table__.c
@@ -171,11 +172,12 @@ def evaluate_profile(
     rules = session.scalars(
         select(ReclamationRule).where(ReclamationRule.software_model_id.in_(model_ids))
     ).all()
-    prices = seat_prices(session, model_ids)
+    prices = seat_prices(session, model_ids, on=day_of(now))
     price: SeatPrice | None
     for model_id, price in prices.items():
         _reprice_open(session, profile, model_id, price.annual, now)
     result.closed = _close_gone(session, clock, profile)
+    keeps.forget_expired(session, profile.id, now)
     owner = profile.credential_owner_external_id
     result.created += _create_leavers(
         session,
@@ -272,6 +274,7 @@ def _create(
         idle_condition(cutoff, rule),
         not_(excluded),
         not_(has_open),
+        keeps.not_kept(now),
     )
     return _insert_candidates(session, selection)
 
@@ -287,7 +290,8 @@ def _create_leavers(
     revocation_task: str,
 ) -> int:
     """Seats of people who left the organisation: candidates whatever their activity (and
-    whatever the rules' thresholds), never the credential's own account. Open candidates of
+    whatever the rules' thresholds), never the credential's own account nor a seat kept by its
+    user or an approver (a keep is a person's decision: it holds). Open candidates of
     such seats (idle before the person left) now say they left."""
     leaving = select(S.id).where(S.profile_id == profile.id, person_left())
     session.execute(
@@ -333,8 +337,14 @@ def _create_leavers(
     inactive_days = whole_days_between(
         dialect, now_sql, func.coalesce(S.last_activity_at, _since())
     )
-    conditions = [S.profile_id == profile.id, holds_seat(), person_left(), not_(has_open)]
-    conditions.append(S.unrecognised.is_(None))  # an unknown role or status: never guessed
+    conditions = [
+        S.profile_id == profile.id,
+        holds_seat(),
+        person_left(),
+        not_(has_open),
+        keeps.not_kept(now),
+        S.unrecognised.is_(None),  # an unknown role or status: never guessed
+    ]
     if profile.credential_owner_external_id is not None:
         conditions.append(S.external_id != profile.credential_owner_external_id)
     selection = select(

@@ -20,7 +20,7 @@ from shelfware.models import (
     is_open_candidate,
 )
 from shelfware.profiles.service import ensure_default_rule
-from shelfware.reclamation import directory_port, evaluation
+from shelfware.reclamation import directory_port, evaluation, keeps
 from shelfware.reclamation.schemas import RuleChange, RuleSelection, RuleView
 
 SETTINGS = (
@@ -31,6 +31,7 @@ SETTINGS = (
     "exclude_admins",
     "new_account_grace",
     "active",
+    "keep_days",
 )
 
 
@@ -50,6 +51,7 @@ def rule_view(rule: ReclamationRule, model: SoftwareModel) -> RuleView:
         approvers=[str(a) for a in rule.approvers],
         new_account_grace=rule.new_account_grace,
         active=rule.active,
+        keep_days=rule.keep_days,
         updated_at=rule.updated_at,
     )
 
@@ -109,7 +111,8 @@ def set_rule(session: Session, clock: Clock, change: RuleChange) -> tuple[RuleVi
 
 def dry_run(session: Session, clock: Clock, model_name: str) -> list[RuleSelection]:
     """What the model's rule selects right now (the same conditions as evaluation), per
-    profile holding the model; nothing is written."""
+    profile holding the model; seats kept by their user or an approver are listed too, with
+    ``kept_until`` and ``selected`` false. Nothing is written."""
     model = find_model(session, model_name)
     rule = session.scalar(
         select(ReclamationRule).where(ReclamationRule.software_model_id == model.id)
@@ -152,6 +155,7 @@ def dry_run(session: Session, clock: Clock, model_name: str) -> list[RuleSelecti
         )
         for sub, state in rows:
             since = sub.last_activity_at or sub.created_in_app_at or sub.first_seen_at
+            kept_until = keeps.kept_until_now(now, sub.kept_until)
             selected.append(
                 RuleSelection(
                     profile=profile.name,
@@ -165,6 +169,8 @@ def dry_run(session: Session, clock: Clock, model_name: str) -> list[RuleSelecti
                     ).value,
                     inactive_days=(now - since).days if since else None,
                     open_candidate=state,
+                    selected=kept_until is None,
+                    kept_until=kept_until,
                 )
             )
     return selected

@@ -43,6 +43,7 @@ class RuleView(View):
     approvers: list[str]
     new_account_grace: bool
     active: bool
+    keep_days: int
     updated_at: datetime
 
 
@@ -63,6 +64,9 @@ class RuleChange(BaseModel):
     exclude_admins: bool | None = None
     new_account_grace: bool | None = None
     active: bool | None = None
+    # days a seat its user or an approver chose to keep is no candidate (1..3650, like the
+    # threshold)
+    keep_days: ThresholdDays | None = None
     exclude_users: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
     exclude_domains: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
     include_users: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
@@ -102,10 +106,14 @@ class CandidateView(View):
     approver: str | None = None
     approved_at: datetime | None = None
     realised_saving: float | None = None
+    # the seat's user or an approver chose to keep it: no new candidate before this instant
+    kept_until: datetime | None = None
 
 
 class RuleSelection(View):
-    """An account a rule selects right now (``rules dry-run``)."""
+    """An account a rule selects right now (``rules dry-run``); a seat its user or an approver
+    chose to keep is listed with ``kept_until`` and ``selected`` false (no candidate before
+    then)."""
 
     profile: str
     external_id: str
@@ -114,6 +122,8 @@ class RuleSelection(View):
     justification: str
     inactive_days: int | None
     open_candidate: str | None  # the state of its open candidate, if it has one
+    selected: bool = True
+    kept_until: datetime | None = None
 
 
 class ReclaimRequest(BaseModel):

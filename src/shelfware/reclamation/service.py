@@ -23,7 +23,7 @@ from shelfware.connectors.base import AccountRecord, AccountRef, Connector, Recl
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
-from shelfware.licensing.pricing import SeatPrice, seat_prices
+from shelfware.licensing.pricing import SeatPrice, day_of, seat_prices
 from shelfware.models import (
     CandidateState,
     IntegrationProfile,
@@ -35,7 +35,7 @@ from shelfware.models import (
 )
 from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
-from shelfware.reclamation import states
+from shelfware.reclamation import keeps, states
 from shelfware.reclamation.schemas import CandidateQuery, CandidateView, ReclaimOutcomeView
 
 RECLAIMABLE = (CandidateState.READY.value,)
@@ -106,9 +106,11 @@ def list_candidates(
     state: str | None = None,
     profile: str | None = None,
     ids: Sequence[int] | None = None,
+    now: datetime | None = None,
 ) -> list[CandidateView]:
     """Removal candidates, biggest saving first; ``state``, ``profile`` and ``ids`` filter
-    them."""
+    them. ``now``: open candidates are priced by the entitlements in term that day, and a
+    seat's keep shows while in force then (without it: over all entitlements; as stored)."""
     wanted = CandidateQuery(state=state, profile=profile)
     query = candidate_query().order_by(
         RemovalCandidate.potential_savings.desc().nulls_last(),
@@ -128,7 +130,7 @@ def list_candidates(
         query = query.where(
             RemovalCandidate.profile_id == profiles.get_profile(session, wanted.profile).id
         )
-    prices = seat_prices(session)
+    prices = seat_prices(session, on=day_of(now) if now is not None else None)
 
     def saving(cand: RemovalCandidate) -> float | None:
         # open candidates: the model's current seat price; closed ones: as recorded
@@ -159,6 +161,7 @@ def list_candidates(
             approver=cand.approver,
             approved_at=cand.approved_at,
             realised_saving=(None if cand.realised_saving is None else float(cand.realised_saving)),
+            kept_until=keeps.kept_until_now(now, sub.kept_until),
         )
         for cand, sub, prof, model in session.execute(query)
     ]
@@ -566,7 +569,7 @@ def _record(
             for d in decisions
         ]
     with db.transaction() as session:
-        prices = seat_prices(session)
+        prices = seat_prices(session, on=day_of(now))
         for decision in decisions:
             state = _apply(session, clock, decision, now, prices)
             views.append(

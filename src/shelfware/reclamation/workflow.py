@@ -57,7 +57,7 @@ from shelfware.notifications.service import (
     Notifier,
     checked_address,
 )
-from shelfware.reclamation import directory_port, links, states
+from shelfware.reclamation import directory_port, keeps, links, states
 from shelfware.reclamation.schemas import ReclaimOutcomeView
 from shelfware.reclamation.service import (
     CandidateNotFound,
@@ -551,7 +551,8 @@ def record_answer(
             why="the user keeps the seat",
             actor=actor,
         )
-        return "kept: the seat stays yours"
+        until = keeps.keep_seat(session, clock, cand, rule, actor=actor)  # keep_days
+        return f"kept: the seat stays yours (kept until {until:%Y-%m-%d})"
     approver, problem = _approver(session, sub.person_id, rule.approvers)
     if problem:
         states.move(
@@ -604,9 +605,10 @@ def approve(session: Session, clock: Clock, cand_id: int, *, actor: str | None =
     states.note(session, clock, cand, "approved", why="removal approved", actor=actor)
 
 
-def decline(session: Session, clock: Clock, cand_id: int, *, actor: str | None = None) -> None:
-    """Decline the removal: the user keeps the seat (closed as skipped)."""
-    cand = _candidate_row(session, cand_id)[0]
+def decline(session: Session, clock: Clock, cand_id: int, *, actor: str | None = None) -> datetime:
+    """Decline the removal: the user keeps the seat (closed as skipped), for the rule's
+    ``keep_days``; returns until when."""
+    cand, *_, rule = _candidate_row(session, cand_id)
     if cand.state != CandidateState.AWAITING_APPROVAL.value or cand.approved_at is not None:
         raise states.StateError(
             f"candidate {cand_id} is {cand.state}"
@@ -621,6 +623,7 @@ def decline(session: Session, clock: Clock, cand_id: int, *, actor: str | None =
         why="removal declined: the user keeps the seat",
         actor=actor,
     )
+    return keeps.keep_seat(session, clock, cand, rule, actor=actor)  # keep_days
 
 
 def retry(session: Session, clock: Clock, cand_id: int, *, actor: str | None = None) -> None:
@@ -650,8 +653,11 @@ def decide(
         approve(session, clock, cand_id, actor=actor)
         return "removal approved: reclaimed at the next `candidates advance`"
     if action == "reject":
-        decline(session, clock, cand_id, actor=actor)
-        return "removal declined: the user keeps the seat (closed as skipped)"
+        until = decline(session, clock, cand_id, actor=actor)
+        return (
+            "removal declined: the user keeps the seat (closed as skipped, kept until "
+            f"{until:%Y-%m-%d})"
+        )
     if action == "retry":
         retry(session, clock, cand_id, actor=actor)
         return "ready again"

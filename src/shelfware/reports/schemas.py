@@ -154,6 +154,8 @@ class PeopleRow(ReportRow):
     account_email: str | None = col("Account email")
     last_activity_at: datetime | None = col("Last activity", "instant")
     idle_days: int | None = col("Idle days", "int")
+    # its user or an approver chose to keep the seat: no removal candidate before this
+    kept_until: datetime | None = col("Kept until", "instant")
 
 
 class TrendRow(ReportRow):

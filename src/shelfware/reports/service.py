@@ -23,6 +23,7 @@ from shelfware.models import (
     Subscription,
 )
 from shelfware.models.person import LEFT_STATUSES
+from shelfware.reclamation import keeps
 from shelfware.reports.schemas import (
     ComplianceRow,
     PeopleRow,
@@ -145,7 +146,7 @@ def savings(session: Session, now: datetime, rates: Rates | None = None) -> Repo
     """Potential savings per model against savings realised since 1 January."""
     positions = licensing.reconcile(session, now)
     since = year_start(now)
-    prices = seat_prices(session)
+    prices = seat_prices(session, on=licensing.day_of(now))
     reclaimed = licensing.closed_complete_counts(session, now, since)
     realised = licensing.realised_savings(session, prices, now, since)
     rows = [
@@ -246,6 +247,7 @@ def people(session: Session, now: datetime, email: str | None = None) -> Report[
             S.email,
             S.last_activity_at,
             person_left(),
+            S.kept_until,
         )
         .select_from(
             Subscription.__table__.join(IntegrationProfile.__table__, PR.id == S.profile_id)
@@ -265,9 +267,18 @@ def people(session: Session, now: datetime, email: str | None = None) -> Report[
         query = base.where(or_(S.person_id.is_(None), person_left()))
         title = "Leavers holding seats, and accounts matching nobody"
     rows = []
-    for person, profile, pub, prod, ed, username, account_email, last, left in session.execute(
-        query
-    ):
+    for (
+        person,
+        profile,
+        pub,
+        prod,
+        ed,
+        username,
+        account_email,
+        last,
+        left,
+        kept_until,
+    ) in session.execute(query):
         kind: Literal["seat", "leaver", "unmatched"] = (
             "seat" if email is not None else ("leaver" if left else "unmatched")
         )
@@ -281,6 +292,7 @@ def people(session: Session, now: datetime, email: str | None = None) -> Report[
                 account_email=account_email,
                 last_activity_at=last,
                 idle_days=(now - last).days if last is not None else None,
+                kept_until=keeps.kept_until_now(now, kept_until),
             )
         )
     if email is None:

@@ -34,6 +34,8 @@ class SubscriptionView(View):
     last_activity_at: datetime | None
     person_id: int | None
     gone_at: datetime | None
+    # its user or an approver chose to keep the seat: no removal candidate before this instant
+    kept_until: datetime | None = None
 
 
 class SubscriptionSort(StrEnum):

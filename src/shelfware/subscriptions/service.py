@@ -62,6 +62,7 @@ def _views(rows: Iterable[Any]) -> list[SubscriptionView]:
             last_activity_at=sub.last_activity_at,
             person_id=sub.person_id,
             gone_at=sub.gone_at,
+            kept_until=sub.kept_until,
         )
         for sub, profile, model in rows
     ]

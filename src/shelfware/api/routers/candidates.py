@@ -81,7 +81,9 @@ def list_candidates(
 ) -> list[CandidateView]:
     """Removal candidates, biggest saving first."""
     with ws.read() as session:
-        return service.list_candidates(session, state=state, profile=profile)[:limit]
+        return service.list_candidates(session, state=state, profile=profile, now=ws.clock.now())[
+            :limit
+        ]
 
 
 def _act(ws: Workspace, principal: Principal, action: Action, ids: list[int]) -> list[Acted]:
@@ -92,7 +94,9 @@ def _act(ws: Workspace, principal: Principal, action: Action, ids: list[int]) ->
         for cand in ids:
             results[cand] = workflow.decide(session, clock, cand, action.value, actor=actor)
         session.flush()
-        views = {c.id: c for c in service.list_candidates(session, ids=list(results))}
+        views = {
+            c.id: c for c in service.list_candidates(session, ids=list(results), now=clock.now())
+        }
     return [Acted(action=action, result=results[i], candidate=views[i]) for i in results]
 
 

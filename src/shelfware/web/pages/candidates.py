@@ -23,7 +23,9 @@ def _queue(request: Request, state: str | None, profile: str | None) -> dict[str
     ctx = web_context(request)
     with ctx.store.db.sessions() as session:
         try:
-            rows = reclamation.list_candidates(session, state=state, profile=profile)
+            rows = reclamation.list_candidates(
+                session, state=state, profile=profile, now=ctx.clock.now()
+            )
         except USER_ERRORS as exc:
             raise Refused(400, one_line(exc)) from None
     return {
