@@ -15,7 +15,7 @@ from alembic import op
 import shelfware.kit.db
 
 revision: str = "0010_keep"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010_vendor"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
