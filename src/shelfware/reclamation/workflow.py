@@ -522,6 +522,9 @@ def answer_by_link(
         answer=link.action,
         reason=clean_reason(reason),
     )
+    kept_until = row[1].kept_until
+    if cand.state == CandidateState.CLOSED_SKIPPED.value and kept_until is not None:
+        return f"Kept: the seat stays yours (kept until {kept_until:%Y-%m-%d})."
     return _AFTER_ANSWER.get(cand.state, said.split(":")[0].capitalize() + ".")
 
 
