@@ -43,7 +43,7 @@ from shelfware.reclamation import directory_port, links, states
 from shelfware.reclamation.schemas import ReclaimOutcomeView
 from shelfware.reclamation.service import (
     CandidateNotFound,
-    Cap,
+    Override,
     candidate_query,
     decided_for_removal,
     in_flight,
@@ -292,11 +292,12 @@ async def advance(
     clock: Clock,
     notifier: Notifier,
     *,
-    cap: Cap | None = None,
+    override: Override | None = None,
     dry_run: bool = False,
     open_connector: Any = None,
 ) -> AdvanceReport:
-    """One step of the workflow (see the module docstring). ``cap`` defaults to the settings'."""
+    """One step of the workflow (see the module docstring). Reclaims stay under the
+    blast-radius cap of the notifier's settings; only an admin's ``override`` exceeds it."""
     settings = notifier.settings
     report = AdvanceReport(dry_run=dry_run)
     if notifier.configured:
@@ -315,7 +316,8 @@ async def advance(
             clock,
             ids=report.due,
             dry_run=dry_run,
-            cap=cap or Cap(settings.reclaim_max_percent, settings.reclaim_max_accounts),
+            override=override,
+            settings=settings,
             **extra,
         )
     return report
