@@ -113,6 +113,19 @@ def _is_admin(role: Role | str) -> bool:
         return False
 
 
+def check_override(override: Override | None) -> None:
+    """Refuse an override from anyone but an admin (ForceNotAllowed), or without a reason."""
+    if override is None:
+        return
+    if not _is_admin(override.role):
+        raise ForceNotAllowed(
+            f"only an admin may exceed the reclaim cap (force); {override.by} is "
+            f"{override.role}: name fewer candidates, or ask an admin"
+        )
+    if not override.reason.strip():
+        raise CapExceeded("force needs a reason (--reason TEXT): it is recorded")
+
+
 def override_for(force: bool, reason: str, by: str, role: Role | str) -> Override | None:
     """The override a face's ``force`` / ``reason`` ask for, or None."""
     return Override(reason, by, role) if force else None
@@ -519,15 +532,20 @@ def _usage(
     return [usage[m] for m in model_ids]
 
 
+def _accounts(n: int) -> str:
+    return f"{n} account{'s' if n != 1 else ''}"
+
+
 def over_cap(usage: Sequence[_Usage], limits: Limits) -> str | None:
     """Why the run would exceed the cap (the first model over it), or None."""
     for model in usage:
         if model.new and model.used + len(model.new) > model.allowed:
             return (
-                f"this run would reclaim {len(model.new)} accounts of {model.model_name}, "
+                f"this run would reclaim {_accounts(len(model.new))} of {model.model_name}, "
                 f"but {model.used} of the {model.allowed} allowed in the last {limits.hours} "
-                f"already reclaimed (at most {limits.max_percent:g}% of its {model.seats} "
-                f"seats and {limits.max_accounts} accounts per model in any {limits.hours})"
+                f"already reclaimed (the reclaim cap: at most {limits.max_percent:g}% of its "
+                f"{model.seats} seats and {_accounts(limits.max_accounts)} per model in any "
+                f"{limits.hours})"
             )
     return None
 
@@ -545,14 +563,7 @@ def _reserve(
     serialised per model (PostgreSQL: the models' rows locked; SQLite: its write lock), so two
     runs in any processes never both take the last room. Over the cap the run stops before the
     first reclaim, unless an admin overrides it with a reason (recorded in the audit trail)."""
-    if override is not None:
-        if not _is_admin(override.role):
-            raise ForceNotAllowed(
-                f"only an admin may exceed the reclaim cap (force); {override.by} is "
-                f"{override.role}: name fewer candidates, or ask an admin"
-            )
-        if not override.reason.strip():
-            raise CapExceeded("force needs a reason (--reason TEXT): it is recorded")
+    check_override(override)
     fresh_models = sorted({w.model_id for w in work if not w.in_flight})
     if not fresh_models:
         return
@@ -642,6 +653,7 @@ async def reclaim_candidates(
     down, the credential was revoked...) the rest of that profile's candidates are not
     attempted; they are reported as ``not_attempted`` and stay as they are.
     """
+    check_override(override)
     now = clock.now()
     limits = Limits.of(settings or get_settings())
     with db.transaction() as session:

@@ -169,13 +169,15 @@ async def advance(
     checked = ReclaimRequest(
         all_ready=True, dry_run=asked.dry_run, force=asked.force, reason=asked.reason
     )
+    override = _override(principal, checked.force, checked.reason)
     with acting_as(principal.actor), _forbidden_force():
+        service.check_override(override)  # before anyone is notified
         report = await workflow.advance(
             ws.store.db,
             ws.store.keys,
             ws.clock,
             Notifier(settings_of(ws)),
-            override=_override(principal, checked.force, checked.reason),
+            override=override,
             dry_run=checked.dry_run,
         )
     return AdvanceView(
