@@ -134,6 +134,23 @@ def test_every_ready_over_the_cap_in_a_browser(web: Web, browser: Any, rally_fac
         page.click("button[type=submit]")
         page.wait_for_url(base + "/")
 
+        # "every ready candidate" sent straight to a reclaim, as the old "Reclaim selected"
+        # button did (added to the page here): refused, nothing reclaimed
+        page.goto(base + "/candidates?state=ready")
+        page.evaluate(
+            """() => {
+              const button = document.createElement("button");
+              button.name = "action"; button.value = "reclaim"; button.id = "forged";
+              button.textContent = "Reclaim selected";
+              document.getElementById("queue").appendChild(button);
+            }"""
+        )
+        page.check("#all-ready")
+        page.click("#forged")
+        page.wait_for_load_state()
+        assert _disabled(sandbox) == before
+        assert "preview the reclaim first" in page.inner_text("[role=alert]")
+
         page.goto(base + "/candidates?state=ready")
         assert page.locator("#reclaim").count() == 0  # no reclaim without a preview
         page.check("#all-ready")
