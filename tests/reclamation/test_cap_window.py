@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from shelfware.kit.db import Database
 from shelfware.models import ReclaimLedgerEntry, RemovalCandidate, Subscription
+from shelfware.reclamation import service
 from shelfware.reclamation.service import CapExceeded, reclaim_candidates, seats_held
 from shelfware.sync.service import sync_profile
 from tests.conftest import NOW
@@ -99,13 +100,34 @@ async def test_a_candidate_not_touched_gives_its_room_back(db, keys, clock, rall
         assert s.scalar(select(func.count()).select_from(ReclaimLedgerEntry)) == 0
 
 
-def test_two_processes_at_once_never_both_take_the_last_room(db, keys, clock, rally_factory):  # type: ignore[no-untyped-def]
+def test_two_processes_at_once_never_both_take_the_last_room(  # type: ignore[no-untyped-def]
+    db, keys, clock, rally_factory, monkeypatch
+):
     """Two workers, each with its own engine (its own connections, as two processes have),
     reclaim one seat at a time, interleaved, started together: together they reclaim exactly
-    what the window allows."""
+    what the window allows. The check waits (up to 0.3 s, a real delay, nothing replaced)
+    for the other worker to be checking too: without the per-model serialisation both count
+    the same room on every call and both take the last seat; with it the other worker cannot
+    get there until the first has reserved (and the wait times out)."""
     import asyncio
 
     sandbox, ids, allowed = asyncio.run(_ready(db, keys, clock, rally_factory))
+    # one seat first, so that the pairs of calls meet at the last room (allowed - 1)
+    assert allowed % 2 == 0
+    [first] = asyncio.run(reclaim_candidates(db, keys, clock, ids=[ids.pop(0)]))
+    assert first.action == "reclaimed"
+    counted = service.seats_held
+    meeting = threading.Barrier(2, timeout=0.3)
+
+    def meeting_seats_held(*args: Any) -> dict[int, int]:
+        held = counted(*args)
+        try:
+            meeting.wait()  # both checking at once, unless the other cannot get here
+        except threading.BrokenBarrierError:
+            meeting.reset()
+        return held
+
+    monkeypatch.setattr(service, "seats_held", meeting_seats_held)
     already = _disabled(sandbox)
     url = db.engine.url.render_as_string(hide_password=False)
     halves = [ids[0::2], ids[1::2]]
@@ -132,8 +154,8 @@ def test_two_processes_at_once_never_both_take_the_last_room(db, keys, clock, ra
         t.join(timeout=600)
     done = results[0] + results[1]
     assert len(done) == len(ids), results
-    assert done.count("reclaimed") == allowed, results
-    assert done.count("over_cap") == len(ids) - allowed, results
-    assert _disabled(sandbox) == already + allowed
+    assert done.count("reclaimed") == allowed - 1, results
+    assert done.count("over_cap") == len(ids) - (allowed - 1), results
+    assert _disabled(sandbox) == already + allowed - 1
     with db.sessions() as s:
         assert s.scalar(select(func.count()).select_from(ReclaimLedgerEntry)) == allowed
