@@ -26,7 +26,9 @@ from tests.helpers import published_rally
 pytestmark = pytest.mark.store
 
 
-async def _ready(db: Database, keys: Any, clock: Any, rally_factory: Any) -> tuple[Any, list[int], int]:
+async def _ready(
+    db: Database, keys: Any, clock: Any, rally_factory: Any
+) -> tuple[Any, list[int], int]:
     sandbox = rally_factory(users=200, seed=5)
     await published_rally(db, keys, clock, sandbox.url, sandbox.org.api_key)
     await sync_profile(db, keys, clock, "rally")
@@ -159,3 +161,38 @@ def test_two_processes_at_once_never_both_take_the_last_room(  # type: ignore[no
     assert _disabled(sandbox) == already + allowed - 1
     with db.sessions() as s:
         assert s.scalar(select(func.count()).select_from(ReclaimLedgerEntry)) == allowed
+
+
+async def test_advance_reclaims_within_the_cap_and_stops_before_the_first_over_it(
+    world: Any,
+) -> None:
+    """The workflow's step calls the same reclaim: over the cap (here one account per model
+    in the window) it stops before the first reclaim; within it, it reclaims."""
+    from shelfware.notifications.service import Notifier
+    from shelfware.reclamation import rules, workflow
+    from shelfware.reclamation.schemas import RuleChange
+    from tests.reclamation.conftest import MODEL
+
+    with world.db.transaction() as s:
+        rules.set_rule(s, world.clock, RuleChange(model=MODEL, notify=False, auto_reclaim_days=7))
+    ready = world.candidates("ready")
+    assert len(ready) > 1
+    world.clock.advance(timedelta(days=8))
+    one = Notifier(
+        world.notifier.settings.model_copy(
+            update={"auto_reclaim_unnotified": True, "reclaim_max_accounts": 1}
+        )
+    )
+    with pytest.raises(CapExceeded, match="0 of the 1 allowed in the last 24 h"):
+        await workflow.advance(world.db, world.keys, world.clock, one)
+    assert not any(world.user(c).disabled for c in ready)
+    assert len(world.candidates("ready")) == len(ready)
+
+    roomy = Notifier(
+        one.settings.model_copy(
+            update={"reclaim_max_accounts": len(ready), "reclaim_max_percent": 100}
+        )
+    )
+    report = await workflow.advance(world.db, world.keys, world.clock, roomy)
+    assert sorted(report.due) == sorted(c["id"] for c in ready)
+    assert all(world.user(c).disabled for c in ready)

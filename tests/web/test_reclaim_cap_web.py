@@ -76,8 +76,8 @@ async def test_a_reclaim_needs_the_preview_of_exactly_that_selection(
     over = post(action="preview", all_ready="on")
     assert over.status_code == 400
     assert "a real run would stop before the first reclaim" in alert(over.text)
-    assert f"0 of the {allowed} allowed in the last 24 h already reclaimed" in alert(over.text), alert(
-        over.text
+    assert f"0 of the {allowed} allowed in the last 24 h already reclaimed" in alert(over.text), (
+        alert(over.text)
     )
     assert "confirm-reclaim" not in over.text and "preview_token" not in over.text
 
@@ -88,11 +88,16 @@ async def test_a_reclaim_needs_the_preview_of_exactly_that_selection(
     assert summary, shown.text
     text = re.sub(r"<[^>]+>", "", summary.group(1))
     assert text == f"Would reclaim 2 seats of {MODEL}: 720.00 USD a year.", text
-    assert 'data-confirm="Reclaim 2 seats of Broadcom Rally Unlimited now (720.00 USD a year)?"' in shown.text
+    assert (
+        'data-confirm="Reclaim 2 seats of Broadcom Rally Unlimited now (720.00 USD a year)?"'
+        in shown.text
+    )
     [token] = TOKEN.findall(shown.text)
     widened = post(action="reclaim", ids=[str(i) for i in ready[:3]], preview_token=token)
     assert widened.status_code == 400 and "preview the reclaim first" in widened.text
-    forged = post(action="reclaim", ids=[str(i) for i in ready[:2]], preview_token=token[:-2] + "AA")
+    forged = post(
+        action="reclaim", ids=[str(i) for i in ready[:2]], preview_token=token[:-2] + "AA"
+    )
     assert forged.status_code == 400
     other, other_csrf = signed_in(web, "admin")  # another person's preview is not theirs
     borrowed = other.post(

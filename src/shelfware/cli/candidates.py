@@ -156,7 +156,10 @@ def advance(
     with store() as st:
         report = asyncio.run(
             workflow.advance(
-                st.db, st.keys, clock(), Notifier(settings()),
+                st.db,
+                st.keys,
+                clock(),
+                Notifier(settings()),
                 override=_override(request),
                 dry_run=dry_run,
             )

@@ -217,4 +217,6 @@ def lock_rows(session: Session, id_column: Any, ids: Sequence[int]) -> None:
             select(id_column).where(id_column.in_(wanted)).order_by(id_column).with_for_update()
         )
     else:
-        session.execute(update(id_column.table).where(id_column.in_(wanted)).values({id_column: id_column}))
+        session.execute(
+            update(id_column.table).where(id_column.in_(wanted)).values({id_column: id_column})
+        )

@@ -56,6 +56,4 @@ class Signer:
         issued = int(issued_text)
         if not 0 <= now - issued <= ttl:
             return False
-        return any(
-            hmac.compare_digest(self._tag(key, payload, issued), tag) for key in self._keys
-        )
+        return any(hmac.compare_digest(self._tag(key, payload, issued), tag) for key in self._keys)

@@ -231,7 +231,9 @@ def reclaim_summary(session: Session, ids: Sequence[int]) -> ReclaimSummary:
     """What reclaiming these candidates frees: how many seats, of which apps, and how much
     money a year per currency (the models' current seat prices, else as recorded)."""
     rows = session.execute(
-        select(RemovalCandidate.software_model_id, RemovalCandidate.potential_savings, SoftwareModel)
+        select(
+            RemovalCandidate.software_model_id, RemovalCandidate.potential_savings, SoftwareModel
+        )
         .join(SoftwareModel, SoftwareModel.id == RemovalCandidate.software_model_id)
         .where(RemovalCandidate.id.in_(list(ids)))
     ).all()
@@ -488,9 +490,7 @@ class _Usage:
     new: list[int]  # this run's candidates not yet counted in the window
 
 
-def _usage(
-    session: Session, work: Sequence[_Work], limits: Limits, now: datetime
-) -> list[_Usage]:
+def _usage(session: Session, work: Sequence[_Work], limits: Limits, now: datetime) -> list[_Usage]:
     """Per model: what the window already holds and what this run would add. Candidates in
     flight and candidates already in the window's ledger were counted when they started."""
     fresh = [w for w in work if not w.in_flight]

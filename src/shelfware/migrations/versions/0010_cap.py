@@ -47,9 +47,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reclaim_ledger")),
     )
     with op.batch_alter_table("reclaim_ledger", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_reclaim_ledger_candidate_id", ["candidate_id"], unique=False
-        )
+        batch_op.create_index("ix_reclaim_ledger_candidate_id", ["candidate_id"], unique=False)
         batch_op.create_index(
             "ix_reclaim_ledger_model_started", ["software_model_id", "started_at"], unique=False
         )
