@@ -93,3 +93,11 @@ def is_admin(user: Any) -> bool:
         "Subscription Admin",
         "Workspace Admin",
     )
+
+
+def wide_cap(**values: Any) -> Any:
+    """A configuration whose reclaim cap never binds: for tests about something else than
+    the cap (it is always enforced, from the configuration)."""
+    from shelfware.settings import Settings
+
+    return Settings(**{"reclaim_max_percent": 100, "reclaim_max_accounts": 1_000_000, **values})

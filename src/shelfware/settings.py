@@ -44,10 +44,13 @@ class Settings(BaseSettings):
     # many days before the deadline.
     notify_cooldown_days: int = Field(default=30, ge=0, le=3650)
     reminder_days: int = Field(default=2, ge=0, le=3650)
-    # Blast radius of one reclaim run: at most this share of a model's seats and this many
-    # accounts, unless forced with a reason.
+    # Blast radius of reclaiming, per software model, in any rolling window of
+    # `reclaim_window_hours`, counted in the database across every face, process and worker:
+    # at most this share of the model's seats (at least one) and this many accounts. Only an
+    # admin exceeds it, with a reason the audit trail records.
     reclaim_max_percent: float = Field(default=10.0, gt=0, le=100)
     reclaim_max_accounts: int = Field(default=50, ge=1, le=1_000_000)
+    reclaim_window_hours: float = Field(default=24.0, gt=0, le=24 * 366)
     # Ready candidates of rules that do not notify are reclaimed by the workflow's periodic
     # step once the rule's `auto_reclaim_days` passed only when this is on; off (the default),
     # they wait for a person (`candidates reclaim`, the workspace). Notified candidates always

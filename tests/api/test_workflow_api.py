@@ -61,10 +61,19 @@ async def test_the_workflow_through_the_api(
     assert states(api) == before
     faults = synced.sandbox.state.faults  # the app refuses to disable the second account
     synced.sandbox.state.faults = replace(faults, fail_reclaim=int(ready[1]["external_id"]))
+    by_manager = await call(  # only an admin exceeds the cap
+        "POST",
+        "/candidates/reclaim",
+        json={"ids": ids[:2], "force": True, "reason": "offboarding wave"},
+    )
+    assert by_manager.status_code == 403, by_manager.text
+    assert "only an admin" in error_of(by_manager)["message"]
+    assert states(api) == before
     forced = await call(
         "POST",
         "/candidates/reclaim",
         json={"ids": ids[:2], "force": True, "reason": "offboarding wave"},
+        who=api.auth(Role.ADMIN),
     )
     assert forced.status_code == 200, forced.text
     outcomes = {o["candidate_id"]: o["action"] for o in forced.json()}
@@ -75,7 +84,8 @@ async def test_the_workflow_through_the_api(
     assert fixed.status_code == 200 and fixed.json()["candidate"]["state"] == "ready", fixed.text
     assert fixed.json()["candidate"]["last_error"] is None
     one = await call("POST", f"/candidates/{ids[2]}/reclaim", params={"dry_run": True})
-    assert one.status_code == 200 and one.json()["action"] == "would_reclaim", one.text
+    assert one.status_code == 422, one.text  # the window holds the two forced: no room left
+    assert "2 of the 1 allowed in the last 24 h already reclaimed" in error_of(one)["message"]
 
     # rules: notify, approval by a named approver, then advance asks the users
     rule = await call(
@@ -154,8 +164,8 @@ async def test_the_workflow_through_the_api(
     assert ("candidate.awaiting_approval", str(waiting[4])) in mine
     assert ("candidate.closed_skipped", str(waiting[1])) in mine
     assert ("candidate.released", str(waiting[2])) in mine
-    [forced_event] = [d for a, _, _, d in events if a == "reclaim.forced"]
-    assert forced_event["reason"] == "offboarding wave"
+    [(forced_by, forced_event)] = [(who, d) for a, who, _, d in events if a == "reclaim.forced"]
+    assert forced_by == "token:admin-token" and forced_event["reason"] == "offboarding wave"
     assert synced.sandbox.org.api_key not in "\n".join(seen)
 
 

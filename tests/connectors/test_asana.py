@@ -20,6 +20,7 @@ from shelfware.sandbox import SANDBOXES
 from shelfware.sandbox.faults import FaultSpec
 from shelfware.sandbox.server import serve_in_thread
 from shelfware.sync.service import sync_profile
+from tests.helpers import wide_cap
 
 from ..conftest import NOW
 from ..helpers import published
@@ -86,7 +87,9 @@ async def test_asana_subscriptions_candidates_and_reclaim(
         }
         assert expected and candidates == expected
 
-        outcomes = await reclamation.reclaim_candidates(db, keys, clock, all_ready=True)
+        outcomes = await reclamation.reclaim_candidates(
+            db, keys, clock, all_ready=True, settings=wide_cap()
+        )
         assert {o.action for o in outcomes} == {"reclaimed"}
         removed = {m.user.gid for m in members if not m.is_active}
         assert expected <= removed

@@ -24,6 +24,7 @@ from shelfware.sandbox.okta import OktaSandbox, RateLimits, create_okta_app
 from shelfware.sandbox.okta_org import SSO, OktaOrg, generate_okta_org
 from shelfware.sandbox.server import serve_in_thread
 from shelfware.sync.service import SyncError, sync_profile
+from tests.helpers import wide_cap
 
 from ..conftest import NOW
 from ..helpers import published
@@ -163,7 +164,7 @@ async def test_candidates_then_reclaim_unassigns_exactly_the_user_scoped_ones(
         if candidate.state == "attention_required":
             assert candidate.reason == "assigned through a group: remove from the group in Okta"
     before = {a: dict(seats) for a, seats in org.assignments.items()}
-    outcomes = await reclaim_candidates(db, keys, clock, all_ready=True)
+    outcomes = await reclaim_candidates(db, keys, clock, all_ready=True, settings=wide_cap())
     assert {o.action for o in outcomes} == {"reclaimed"}
     unassigned = {
         f"{a}:{u}" for a, seats in before.items() for u in seats if u not in org.assignments[a]

@@ -156,16 +156,17 @@ async def test_keep_of_a_person_with_a_manager_goes_to_that_manager(
             smtp_port=mailbox.port,
             smtp_starttls=False,
             public_url=server.url,
+            **NO_CAP,
         )
         notifier = Notifier(settings)
-        first = await workflow.advance(db, keys, clock, notifier, cap=NO_CAP)
+        first = await workflow.advance(db, keys, clock, notifier)
         assert kept.id in first.notified
         answered = follow(mailbox.links(kept.email or "")["keep"])
         assert answered.status_code == 200 and "sent for approval" in answered.text
         with db.sessions() as s:
             held = s.get_one(RemovalCandidate, kept.id)
             assert (held.state, held.approver) == ("awaiting_approval", manager)
-        asked = await workflow.advance(db, keys, clock, notifier, cap=NO_CAP)
+        asked = await workflow.advance(db, keys, clock, notifier)
     assert asked.approvals_requested == [kept.id]
     [request] = mailbox.to(manager)
     assert f"candidates approve {kept.id}" in request.get_body(("plain",)).get_content()

@@ -26,7 +26,6 @@ from shelfware.models.reclamation import AnswerLink
 from shelfware.notifications.service import Notifier
 from shelfware.reclamation import rules, workflow
 from shelfware.reclamation.schemas import RuleChange
-from shelfware.reclamation.service import Cap
 from shelfware.sandbox.server import serve_in_thread
 from shelfware.settings import Settings
 from shelfware.sync.service import sync_profile
@@ -35,7 +34,8 @@ from tests.helpers import published_rally
 
 MODEL = "Broadcom Rally Unlimited"
 LINK = re.compile(r"(https?://\S+/answer/\S+)")
-NO_CAP = Cap(max_percent=100, max_accounts=1_000_000)
+# Settings under which the reclaim cap never binds (tests of the workflow, not of the cap).
+NO_CAP: dict[str, Any] = {"reclaim_max_percent": 100, "reclaim_max_accounts": 1_000_000}
 
 
 def free_port() -> int:
@@ -99,8 +99,8 @@ class World:
     def user(self, cand: dict[str, Any]) -> Any:
         return self.sandbox.org.by_id[int(cand["external_id"])]
 
-    async def advance(self, cap: Cap = NO_CAP) -> workflow.AdvanceReport:
-        return await workflow.advance(self.db, self.keys, self.clock, self.notifier, cap=cap)
+    async def advance(self) -> workflow.AdvanceReport:
+        return await workflow.advance(self.db, self.keys, self.clock, self.notifier)
 
     async def sync(self) -> None:
         await sync_profile(self.db, self.keys, self.clock, "rally")
@@ -157,5 +157,6 @@ async def world(db, keys, clock, rally_factory, mailbox, tmp_path) -> Any:  # ty
             smtp_port=mailbox.port,
             smtp_starttls=False,
             public_url=server.url,
+            **NO_CAP,
         )
         yield World(db, keys, clock, sandbox, Notifier(settings), mailbox, server.url)

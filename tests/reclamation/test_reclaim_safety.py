@@ -17,8 +17,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from shelfware.models import AuditEvent, RemovalCandidate
-from shelfware.reclamation.service import Cap, CapExceeded, reclaim_candidates
+from shelfware.accounts.roles import Role
+from shelfware.models import AuditEvent, ReclaimLedgerEntry, RemovalCandidate
+from shelfware.reclamation.service import (
+    CapExceeded,
+    ForceNotAllowed,
+    Override,
+    reclaim_candidates,
+    seats_held,
+)
 from shelfware.sandbox import SANDBOXES
 from shelfware.sandbox.faults import parse_faults
 from shelfware.sandbox.server import serve_in_thread
@@ -84,16 +91,23 @@ async def test_a_run_over_the_cap_stops_before_the_first_reclaim(db, keys, clock
     counter, org, url = counted_rally
     ready = await _ready(db, keys, clock, url, org.api_key)
     assert len(ready) > 0.1 * len(org.users)  # more than 10% of the seats are idle
+    with db.sessions() as s:
+        seats = seats_held(s, [ready[0].software_model_id])[ready[0].software_model_id]
+    allowed = min(50, seats // 10)
 
+    # no argument to forget: the cap is the configuration's, always
     with pytest.raises(CapExceeded, match="stopped before the first reclaim") as refused:
-        await reclaim_candidates(db, keys, clock, all_ready=True, cap=Cap())
-    assert "more than the cap of 10%" in str(refused.value) or "cap of 50" in str(refused.value)
-    with pytest.raises(CapExceeded, match="--reason"):
-        await reclaim_candidates(db, keys, clock, all_ready=True, cap=Cap(force=True))
+        await reclaim_candidates(db, keys, clock, all_ready=True)
+    assert f"0 of the {allowed} allowed in the last 24 h already reclaimed" in str(refused.value)
+    with pytest.raises(CapExceeded, match="reason"):
+        await reclaim_candidates(db, keys, clock, all_ready=True, override=ADMIN_NO_REASON)
+    with pytest.raises(ForceNotAllowed, match="only an admin"):
+        await reclaim_candidates(db, keys, clock, all_ready=True, override=MANAGER_FORCE)
     assert sum(counter.writes.values()) == 0
     with db.sessions() as s:
         assert {c.state for c in s.scalars(select(RemovalCandidate))} == {"ready"}
         assert s.scalar(select(func.count()).where(AuditEvent.action == "reclaim.forced")) == 0
+        assert s.scalar(select(func.count()).select_from(ReclaimLedgerEntry)) == 0
 
     # The CLI says why, in one line, and changes nothing either.
     command, env = _cli(db, keys, "candidates", "reclaim", "--all-ready")
@@ -103,33 +117,57 @@ async def test_a_run_over_the_cap_stops_before_the_first_reclaim(db, keys, clock
     assert line.startswith("error: stopped before the first reclaim: this run would reclaim")
     assert "--force --reason" in line
 
-    # A dry run shows what a forced run would do, and still sends nothing.
+    # A dry run says a real run would stop; forced by an admin it shows what would happen,
+    # and still sends nothing.
+    with pytest.raises(CapExceeded, match="a real run would stop before the first reclaim"):
+        await reclaim_candidates(db, keys, clock, all_ready=True, dry_run=True)
     shown = await reclaim_candidates(
-        db, keys, clock, all_ready=True, dry_run=True, cap=Cap(force=True, reason="look")
+        db,
+        keys,
+        clock,
+        all_ready=True,
+        dry_run=True,
+        override=Override("look", "cli:test", Role.ADMIN),
     )
     assert {o.action for o in shown} <= {"would_reclaim", "would_cancel", "already_gone"}
     assert len(shown) == len(ready) and sum(counter.writes.values()) == 0
 
     # Within the cap: fine, and nothing is recorded as forced.
     few = sorted(c.id for c in ready)[:2]
-    outcomes = await reclaim_candidates(db, keys, clock, ids=few, cap=Cap())
+    outcomes = await reclaim_candidates(db, keys, clock, ids=few)
     assert [o.action for o in outcomes] == ["reclaimed", "reclaimed"]
     assert sum(counter.writes.values()) == 2
+    # ... and the window remembers them
+    rest = sorted(c.id for c in ready)[2 : allowed + 1]
+    with pytest.raises(CapExceeded, match=f"2 of the {allowed} allowed in the last 24 h"):
+        await reclaim_candidates(db, keys, clock, ids=rest)
+
+
+ADMIN_NO_REASON = Override(" ", "token:admin", Role.ADMIN)
+MANAGER_FORCE = Override("offboarding", "token:manager", Role.SAM_MANAGER)
 
 
 async def test_forcing_records_the_reason(db, keys, clock, counted_rally):  # type: ignore[no-untyped-def]
     counter, org, url = counted_rally
     ready = await _ready(db, keys, clock, url, org.api_key)
     outcomes = await reclaim_candidates(
-        db, keys, clock, all_ready=True, cap=Cap(force=True, reason="licence audit cleanup")
+        db,
+        keys,
+        clock,
+        all_ready=True,
+        override=Override("licence audit cleanup", "web:alice", Role.ADMIN),
     )
     assert len(outcomes) == len(ready)
     reclaimed = sum(o.action == "reclaimed" for o in outcomes)
     assert reclaimed > 0 and sum(counter.writes.values()) == reclaimed
     with db.sessions() as s:
         [event] = s.scalars(select(AuditEvent).where(AuditEvent.action == "reclaim.forced"))
+        forced = s.scalar(select(func.count()).where(ReclaimLedgerEntry.forced.is_(True)))
+    assert event.actor == "web:alice"
     assert event.detail["reason"] == "licence audit cleanup"
+    assert "already reclaimed" in event.detail["over_cap"]
     assert sorted(event.detail["candidates"]) == sorted(c.id for c in ready)
+    assert forced == reclaimed  # the ledger counts what was forced, too
 
 
 async def test_killed_mid_batch_then_rerun_reclaims_each_remaining_account_once(  # type: ignore[no-untyped-def]

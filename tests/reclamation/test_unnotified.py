@@ -9,7 +9,7 @@ from typing import Any
 from shelfware.notifications.service import Notifier
 from shelfware.reclamation import rules, workflow
 from shelfware.reclamation.schemas import RuleChange
-from tests.reclamation.conftest import MODEL, NO_CAP
+from tests.reclamation.conftest import MODEL
 
 
 async def test_unnotified_ready_candidates_wait_for_a_person_by_default(world: Any) -> None:
@@ -27,6 +27,6 @@ async def test_unnotified_ready_candidates_wait_for_a_person_by_default(world: A
     opted_in = Notifier(
         world.notifier.settings.model_copy(update={"auto_reclaim_unnotified": True})
     )
-    report = await workflow.advance(world.db, world.keys, world.clock, opted_in, cap=NO_CAP)
+    report = await workflow.advance(world.db, world.keys, world.clock, opted_in)
     assert sorted(report.due) == sorted(c["id"] for c in ready)
     assert all(world.user(c).disabled for c in ready)

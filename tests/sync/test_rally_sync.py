@@ -18,7 +18,7 @@ from shelfware.models import (
 from shelfware.reclamation.service import ReclaimError, list_candidates, reclaim_candidates
 from shelfware.sync.service import SyncError, run_owner, sync_profile
 from tests.conftest import NOW
-from tests.helpers import idle_expected, is_admin, last_run, published_rally, snapshot
+from tests.helpers import idle_expected, is_admin, last_run, published_rally, snapshot, wide_cap
 
 pytestmark = pytest.mark.store
 
@@ -86,7 +86,7 @@ async def test_acceptance_20k_users_sync_reclaim_confirm(db, keys, clock, rally_
     assert after["subscriptions"] == before["subscriptions"]
     assert after["candidates"] == before["candidates"]
 
-    outcomes = await reclaim_candidates(db, keys, clock, all_ready=True)
+    outcomes = await reclaim_candidates(db, keys, clock, all_ready=True, settings=wide_cap())
     assert {o.action for o in outcomes} == {"reclaimed"}
     disabled_now = {str(u.object_id) for u in org.users if u.disabled}
     originally_disabled = {str(u.object_id) for u in org.users} - enabled
@@ -218,7 +218,7 @@ async def test_reclaim_rereads_and_cancels_active_account(db, keys, clock, rally
     by_id[promoted["external_id"]].permission = "Workspace Admin"
     sandbox.state.reload_users()
     outcomes = await reclaim_candidates(
-        db, keys, clock, ids=[back["id"], promoted["id"], plain["id"]]
+        db, keys, clock, ids=[back["id"], promoted["id"], plain["id"]], settings=wide_cap()
     )
     actions = {o.candidate_id: o.action for o in outcomes}
     assert actions == {back["id"]: "canceled", promoted["id"]: "canceled", plain["id"]: "reclaimed"}
@@ -237,7 +237,9 @@ async def test_dry_run_changes_nothing(db, keys, clock, rally_factory):
     await published_rally(db, keys, clock, sandbox.url, sandbox.org.api_key)
     await sync_profile(db, keys, clock, "rally")
     before = snapshot(db)
-    outcomes = await reclaim_candidates(db, keys, clock, all_ready=True, dry_run=True)
+    outcomes = await reclaim_candidates(
+        db, keys, clock, all_ready=True, dry_run=True, settings=wide_cap()
+    )
     assert outcomes and {o.action for o in outcomes} == {"would_reclaim"}
     assert snapshot(db) == before
     assert not any(
@@ -340,7 +342,9 @@ async def test_reclaim_stops_when_the_app_is_unreachable(db, keys, clock, rally_
         return build_connector(profile.kind, settings, policy=HttpPolicy(max_retries=0))
 
     before = snapshot(db)
-    outcomes = await reclaim_candidates(db, keys, clock, all_ready=True, open_connector=no_retries)
+    outcomes = await reclaim_candidates(
+        db, keys, clock, all_ready=True, open_connector=no_retries, settings=wide_cap()
+    )
     actions = [o.action for o in outcomes]
     assert set(actions) == {"unreachable", "not_attempted"}
     assert actions.count("unreachable") < 5 + 12  # stopped soon after 5 failures in a row

@@ -171,6 +171,8 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
             again = reclamation.list_candidates(session, state="ready")
         assert target.id in {c.id for c in again}  # the preview changed nothing
         shot(page, "reclaim-preview")
+        assert "Would reclaim 1 seat of" in page.inner_text("#reclaim-summary")
+        page.once("dialog", lambda dialog: dialog.accept())  # the confirmation: seats, app, money
         page.click("#confirm-reclaim")
         assert "reclaimed" in page.inner_text(f"#outcomes tr[data-id='{target.id}']")
         with web.store.db.sessions() as session:

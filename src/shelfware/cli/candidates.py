@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 from rich.markup import escape
 from rich.progress import Progress
 
+from shelfware.accounts.roles import Role
 from shelfware.audit.service import current_actor
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, err_console, settings, store
@@ -78,11 +79,9 @@ Force = Annotated[
 Reason = Annotated[str, typer.Option(help="why the cap is exceeded (recorded)")]
 
 
-def _cap(request: ReclaimRequest) -> service.Cap:
-    conf = settings()
-    return service.Cap(
-        conf.reclaim_max_percent, conf.reclaim_max_accounts, request.force, request.reason
-    )
+def _override(request: ReclaimRequest) -> service.Override | None:
+    """The local operator counts as an admin: --force --reason exceeds the cap (audited)."""
+    return service.override_for(request.force, request.reason, current_actor(), Role.ADMIN)
 
 
 @app.command("reclaim")
@@ -98,8 +97,9 @@ def reclaim(
 ) -> None:
     """Re-read each account, then reclaim it through the app's API (or cancel the candidate).
 
-    A run reclaims at most 10% of a model's seats and 50 accounts (SHELFWARE_RECLAIM_MAX_*)
-    unless --force --reason TEXT."""
+    At most 10% of a model's seats and 50 accounts per model are reclaimed in any 24 hours,
+    whatever face started them (SHELFWARE_RECLAIM_MAX_PERCENT, _MAX_ACCOUNTS, _WINDOW_HOURS);
+    a run over it stops before the first reclaim, unless --force --reason TEXT (audited)."""
     request = ReclaimRequest(
         ids=ids or [], all_ready=all_ready, dry_run=dry_run, force=force, reason=reason
     )
@@ -113,7 +113,8 @@ def reclaim(
                 ids=request.ids,
                 all_ready=request.all_ready,
                 dry_run=request.dry_run,
-                cap=_cap(request),
+                override=_override(request),
+                settings=settings(),
                 on_progress=lambda n: bar.advance(task, n),
             )
         )
@@ -155,7 +156,12 @@ def advance(
     with store() as st:
         report = asyncio.run(
             workflow.advance(
-                st.db, st.keys, clock(), Notifier(settings()), cap=_cap(request), dry_run=dry_run
+                st.db,
+                st.keys,
+                clock(),
+                Notifier(settings()),
+                override=_override(request),
+                dry_run=dry_run,
             )
         )
     if json_:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, event, select, update
 from sqlalchemy.engine import CursorResult, Dialect, Result
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -197,3 +197,26 @@ def refresh_statistics(connection: Any, *table_names: str) -> None:
     if connection.dialect.name == "postgresql":
         for name in table_names:
             connection.exec_driver_sql(f"ANALYZE {name}")
+
+
+def lock_rows(session: Session, id_column: Any, ids: Sequence[int]) -> None:
+    """Serialise the transactions that lock any of these rows, until this one ends.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE`` on the rows, in id order (two lockers never
+    deadlock); the statements after it see every transaction committed before the lock was
+    granted (READ COMMITTED). SQLite has one writer at a time: a write (an ``UPDATE`` that
+    changes nothing) takes the database's write lock, waiting up to ``busy_timeout``. It must be
+    the transaction's first statement, so that the reads after it see every commit before it
+    (a read first would pin an older snapshot).
+    """
+    wanted = sorted(set(ids))
+    if not wanted:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(id_column).where(id_column.in_(wanted)).order_by(id_column).with_for_update()
+        )
+    else:
+        session.execute(
+            update(id_column.table).where(id_column.in_(wanted)).values({id_column: id_column})
+        )

@@ -7,6 +7,7 @@ from shelfware.models.entitlement import Entitlement
 from shelfware.models.job import Job, JobState
 from shelfware.models.person import DomainAlias, Person, PersonGroup
 from shelfware.models.profile import Credential, IntegrationProfile, ProfileStatus
+from shelfware.models.reclaim_ledger import ReclaimLedgerEntry
 from shelfware.models.reclamation import (
     CLOSED_STATES,
     OPEN_STATES,
@@ -38,6 +39,7 @@ __all__ = [
     "Person",
     "PersonGroup",
     "ProfileStatus",
+    "ReclaimLedgerEntry",
     "ReclamationRule",
     "ReconciliationPosition",
     "ReconciliationRun",

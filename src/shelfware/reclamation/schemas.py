@@ -157,3 +157,13 @@ class ReclaimOutcomeView(View):
     action: str
     state: str
     message: str = ""
+
+
+class ReclaimSummary(View):
+    """What a reclaim frees: seats, the apps they belong to, and money a year per currency
+    (``unpriced``: seats of models without a price)."""
+
+    seats: int
+    apps: list[str]
+    annual: dict[str, float]
+    unpriced: int = 0

@@ -12,22 +12,25 @@ import asyncio
 import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
+from shelfware.accounts.roles import Role
 from shelfware.audit import service as audit
 from shelfware.connectors.base import AccountRecord, AccountRef, Connector, ReclaimOutcome
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
-from shelfware.kit.db import Database
+from shelfware.kit.db import Database, lock_rows
 from shelfware.licensing.pricing import SeatPrice, day_of, seat_prices
 from shelfware.models import (
     CandidateState,
     IntegrationProfile,
     Justification,
+    ReclaimLedgerEntry,
     ReclamationRule,
     RemovalCandidate,
     SoftwareModel,
@@ -36,7 +39,13 @@ from shelfware.models import (
 from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
 from shelfware.reclamation import keeps, states
-from shelfware.reclamation.schemas import CandidateQuery, CandidateView, ReclaimOutcomeView
+from shelfware.reclamation.schemas import (
+    CandidateQuery,
+    CandidateView,
+    ReclaimOutcomeView,
+    ReclaimSummary,
+)
+from shelfware.settings import Settings, get_settings
 
 RECLAIMABLE = (CandidateState.READY.value,)
 RECLAIMS_IN_FLIGHT = 12
@@ -56,16 +65,70 @@ class CapExceeded(ReclaimError):
     """A run would reclaim more than the blast-radius cap allows."""
 
 
-@dataclass(frozen=True)
-class Cap:
-    """The blast radius of one run: at most ``max_percent`` of a model's seats (at least one
-    seat) and at most ``max_accounts`` accounts. ``force`` exceeds it, with a ``reason``
-    recorded in the audit trail."""
+class ForceNotAllowed(ReclaimError, PermissionError):
+    """Exceeding the cap was asked for by someone who is not an admin."""
 
-    max_percent: float = 10.0
-    max_accounts: int = 50
-    force: bool = False
-    reason: str = ""
+
+@dataclass(frozen=True)
+class Limits:
+    """The blast radius, per software model, in any rolling ``window``: at most
+    ``max_percent`` of the model's seats (at least one) and at most ``max_accounts`` accounts.
+    Always the configuration's (``SHELFWARE_RECLAIM_*``): no caller chooses them."""
+
+    max_percent: float
+    max_accounts: int
+    window: timedelta
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            settings.reclaim_max_percent,
+            settings.reclaim_max_accounts,
+            timedelta(hours=settings.reclaim_window_hours),
+        )
+
+    def allowed(self, seats: int) -> int:
+        return min(self.max_accounts, max(1, math.floor(seats * self.max_percent / 100)))
+
+    @property
+    def hours(self) -> str:
+        return f"{self.window.total_seconds() / 3600:g} h"
+
+
+@dataclass(frozen=True)
+class Override:
+    """Exceed the cap for one run: only an admin (``role``), only with a ``reason``; the audit
+    trail records who (``by``), why and what was exceeded. The CLI's local operator is an
+    admin; the API's principal and the workspace's signed-in user have their own role."""
+
+    reason: str
+    by: str
+    role: Role | str
+
+
+def _is_admin(role: Role | str) -> bool:
+    try:
+        return Role(role) is Role.ADMIN
+    except ValueError:
+        return False
+
+
+def check_override(override: Override | None) -> None:
+    """Refuse an override from anyone but an admin (ForceNotAllowed), or without a reason."""
+    if override is None:
+        return
+    if not _is_admin(override.role):
+        raise ForceNotAllowed(
+            f"only an admin may exceed the reclaim cap (force); {override.by} is "
+            f"{override.role}: name fewer candidates, or ask an admin"
+        )
+    if not override.reason.strip():
+        raise CapExceeded("force needs a reason (--reason TEXT): it is recorded")
+
+
+def override_for(force: bool, reason: str, by: str, role: Role | str) -> Override | None:
+    """The override a face's ``force`` / ``reason`` ask for, or None."""
+    return Override(reason, by, role) if force else None
 
 
 RC = RemovalCandidate
@@ -167,6 +230,37 @@ def list_candidates(
     ]
 
 
+def reclaim_summary(session: Session, ids: Sequence[int]) -> ReclaimSummary:
+    """What reclaiming these candidates frees: how many seats, of which apps, and how much
+    money a year per currency (the models' current seat prices, else as recorded)."""
+    rows = session.execute(
+        select(
+            RemovalCandidate.software_model_id, RemovalCandidate.potential_savings, SoftwareModel
+        )
+        .join(SoftwareModel, SoftwareModel.id == RemovalCandidate.software_model_id)
+        .where(RemovalCandidate.id.in_(list(ids)))
+    ).all()
+    prices = seat_prices(session)
+    money: dict[str, Decimal] = {}
+    apps: set[str] = set()
+    unpriced = 0
+    for model_id, recorded, model in rows:
+        apps.add(model.display_name)
+        price = prices.get(model_id)
+        value = price.annual if price is not None and price.annual is not None else recorded
+        currency = price.currency if price is not None else model.currency
+        if value is None:
+            unpriced += 1
+            continue
+        money[currency] = money.get(currency, Decimal(0)) + Decimal(value)
+    return ReclaimSummary(
+        seats=len(rows),
+        apps=sorted(apps),
+        annual={c: float(round(v, 2)) for c, v in sorted(money.items())},
+        unpriced=unpriced,
+    )
+
+
 @dataclass
 class _Work:
     candidate_id: int
@@ -184,6 +278,8 @@ class _Work:
     in_flight: bool = False
     state: str = CandidateState.READY.value
     left_organisation: bool = False
+    reserved: bool = False  # this run's reservation in the reclaim ledger
+    called: bool = False  # marked in flight by this run: the app is being asked
 
 
 def _select_work(
@@ -371,7 +467,7 @@ def _mark_in_flight(db: Database, clock: Clock) -> Mark:
                 why="reclaim in flight: the app is being asked to remove the seat",
                 reclaim_requested_at=clock.now(),
             )
-        work.in_flight = True
+        work.in_flight = work.called = True
 
     return mark
 
@@ -389,58 +485,146 @@ def seats_held(session: Session, model_ids: Sequence[int]) -> dict[int, int]:
     return {model_id: int(count) for model_id, count in rows}
 
 
-def over_cap(session: Session, work: Sequence[_Work], cap: Cap) -> str | None:
-    """Why reclaiming ``work`` would exceed the cap, or None. Candidates already in flight
-    were counted by the run that started them."""
+@dataclass
+class _Usage:
+    model_id: int
+    model_name: str
+    seats: int
+    allowed: int
+    used: int  # reclaims started in the window (in flight included)
+    new: list[int]  # this run's candidates not yet counted in the window
+
+
+def _usage(session: Session, work: Sequence[_Work], limits: Limits, now: datetime) -> list[_Usage]:
+    """Per model: what the window already holds and what this run would add. Candidates in
+    flight and candidates already in the window's ledger were counted when they started."""
     fresh = [w for w in work if not w.in_flight]
-    if len(fresh) > cap.max_accounts:
-        return (
-            f"this run would reclaim {len(fresh)} accounts, more than the cap of "
-            f"{cap.max_accounts} per run"
+    if not fresh:
+        return []
+    L = ReclaimLedgerEntry
+    since = now - limits.window
+    model_ids = sorted({w.model_id for w in fresh})
+    used = {
+        model_id: int(count)
+        for model_id, count in session.execute(
+            select(L.software_model_id, func.count(distinct(L.candidate_id)))
+            .where(L.software_model_id.in_(model_ids), L.started_at > since)
+            .group_by(L.software_model_id)
         )
-    per_model: dict[int, list[_Work]] = {}
+    }
+    counted = set(
+        session.scalars(
+            select(L.candidate_id).where(
+                L.candidate_id.in_([w.candidate_id for w in fresh]), L.started_at > since
+            )
+        )
+    )
+    held = seats_held(session, model_ids)
+    usage: dict[int, _Usage] = {}
     for item in fresh:
-        per_model.setdefault(item.model_id, []).append(item)
-    held = seats_held(session, list(per_model))
-    for model_id, items in sorted(per_model.items()):
-        seats = held.get(model_id, 0)
-        limit = max(1, math.floor(seats * cap.max_percent / 100))
-        if len(items) > limit:
+        if item.model_id not in usage:
+            seats = held.get(item.model_id, 0)
+            usage[item.model_id] = _Usage(
+                item.model_id,
+                item.model_name,
+                seats,
+                limits.allowed(seats),
+                int(used.get(item.model_id, 0)),
+                [],
+            )
+        if item.candidate_id not in counted:
+            usage[item.model_id].new.append(item.candidate_id)
+    return [usage[m] for m in model_ids]
+
+
+def _accounts(n: int) -> str:
+    return f"{n} account{'s' if n != 1 else ''}"
+
+
+def over_cap(usage: Sequence[_Usage], limits: Limits) -> str | None:
+    """Why the run would exceed the cap (the first model over it), or None."""
+    for model in usage:
+        if model.new and model.used + len(model.new) > model.allowed:
             return (
-                f"this run would reclaim {len(items)} of the {seats} seats of "
-                f"{items[0].model_name}, more than the cap of {cap.max_percent:g}% ({limit})"
+                f"this run would reclaim {_accounts(len(model.new))} of {model.model_name}, "
+                f"but {model.used} of the {model.allowed} allowed in the last {limits.hours} "
+                f"already reclaimed (the reclaim cap: at most {limits.max_percent:g}% of its "
+                f"{model.seats} seats and {_accounts(limits.max_accounts)} per model in any "
+                f"{limits.hours})"
             )
     return None
 
 
-def _guard(
-    session: Session, clock: Clock, work: list[_Work], cap: Cap | None, dry_run: bool
+def _reserve(
+    db: Database,
+    clock: Clock,
+    work: list[_Work],
+    limits: Limits,
+    override: Override | None,
+    dry_run: bool,
+    now: datetime,
 ) -> None:
-    """Stop before the first reclaim when the run is over the cap (unless forced, with a
-    reason, which the audit trail records)."""
-    if cap is None:
+    """Check the window and reserve this run's reclaims in the ledger, in one transaction
+    serialised per model (PostgreSQL: the models' rows locked; SQLite: its write lock), so two
+    runs in any processes never both take the last room. Over the cap the run stops before the
+    first reclaim, unless an admin overrides it with a reason (recorded in the audit trail)."""
+    check_override(override)
+    fresh_models = sorted({w.model_id for w in work if not w.in_flight})
+    if not fresh_models:
         return
-    why = over_cap(session, work, cap)
-    if why is None:
-        return
-    if not cap.force:
-        raise CapExceeded(
-            f"{'a real run would stop' if dry_run else 'stopped'} before the first reclaim: "
-            f"{why}; name fewer candidates, raise SHELFWARE_RECLAIM_MAX_PERCENT / "
-            "SHELFWARE_RECLAIM_MAX_ACCOUNTS, or pass --force --reason TEXT"
-        )
-    if not cap.reason.strip():
-        raise CapExceeded(f"--force needs --reason TEXT (it is recorded): {why}")
-    if not dry_run:
-        audit.record(
-            session,
-            clock,
-            action="reclaim.forced",
-            object_type="reclaim_run",
-            object_id="-",
-            reason=cap.reason,
-            over_cap=why,
-            candidates=[w.candidate_id for w in work],
+    with db.transaction() as session:
+        if not dry_run:
+            lock_rows(session, SoftwareModel.__table__.c.id, fresh_models)
+        usage = _usage(session, work, limits, now)
+        why = over_cap(usage, limits)
+        if why is not None:
+            if override is None:
+                raise CapExceeded(
+                    f"{'a real run would stop' if dry_run else 'stopped'} before the first "
+                    f"reclaim: {why}; name fewer candidates, wait for the window to move on, "
+                    "or force it with a reason (admins only: --force --reason TEXT)"
+                )
+            if not dry_run:
+                audit.record(
+                    session,
+                    clock,
+                    action="reclaim.forced",
+                    object_type="reclaim_run",
+                    object_id="-",
+                    actor=override.by,
+                    reason=override.reason,
+                    over_cap=why,
+                    candidates=[w.candidate_id for w in work],
+                )
+        if dry_run:
+            return
+        forced = why is not None
+        actor = override.by if override is not None else audit.current_actor()
+        for model in usage:
+            for cand_id in model.new:
+                session.add(
+                    ReclaimLedgerEntry(
+                        software_model_id=model.model_id,
+                        candidate_id=cand_id,
+                        started_at=now,
+                        actor=actor[:200],
+                        forced=forced,
+                    )
+                )
+        reserved = {c for model in usage for c in model.new}
+        for item in work:
+            item.reserved = item.candidate_id in reserved
+
+
+def _release(session: Session, decisions: Sequence[_Decision], now: datetime) -> None:
+    """Take back this run's reservations of seats the app was never asked to remove."""
+    untouched = [d.work.candidate_id for d in decisions if d.work.reserved and not d.work.called]
+    if untouched:
+        session.execute(
+            delete(ReclaimLedgerEntry).where(
+                ReclaimLedgerEntry.candidate_id.in_(untouched),
+                ReclaimLedgerEntry.started_at == now,
+            )
         )
 
 
@@ -452,14 +636,21 @@ async def reclaim_candidates(
     ids: Sequence[int] | None = None,
     all_ready: bool = False,
     dry_run: bool = False,
-    cap: Cap | None = None,
+    override: Override | None = None,
+    settings: Settings | None = None,
     open_connector: Any = profiles.open_connector,
     on_progress: Any = None,
     batch: int = 200,
 ) -> list[ReclaimOutcomeView]:
     """Re-read and reclaim candidates, per profile, concurrently within each connector's limit.
 
-    With a ``cap`` a run over the blast radius stops before the first reclaim (CapExceeded).
+    Every reclaim is under the blast-radius cap (:class:`Limits`, from the configuration:
+    ``settings``, else the environment's): per software model, in the rolling window, counted
+    in the reclaim ledger across every face, process and worker. A run over it stops before
+    the first reclaim (CapExceeded; a dry run says the real run would), unless an admin's
+    ``override`` with a reason (ForceNotAllowed for anyone else). The check and the
+    reservation are one transaction serialised per model.
+
     Each candidate is marked in flight (``awaiting_revocation``) before the app is called;
     a rerun after a crash re-reads in-flight candidates first, so an account the app already
     disabled counts as done and is never reclaimed twice. Outcomes are committed in batches
@@ -467,13 +658,16 @@ async def reclaim_candidates(
     down, the credential was revoked...) the rest of that profile's candidates are not
     attempted; they are reported as ``not_attempted`` and stay as they are.
     """
+    check_override(override)
     now = clock.now()
+    limits = Limits.of(settings or get_settings())
     with db.transaction() as session:
         work = _select_work(session, ids, all_ready, now)
-        _guard(session, clock, work, cap, dry_run)
-        by_profile: dict[int, list[_Work]] = {}
-        for item in work:
-            by_profile.setdefault(item.profile_id, []).append(item)
+    _reserve(db, clock, work, limits, override, dry_run, now)
+    by_profile: dict[int, list[_Work]] = {}
+    for item in work:
+        by_profile.setdefault(item.profile_id, []).append(item)
+    with db.transaction() as session:
         connectors = {
             pid: open_connector(session.get_one(IntegrationProfile, pid), keys)
             for pid in by_profile
@@ -569,6 +763,7 @@ def _record(
             for d in decisions
         ]
     with db.transaction() as session:
+        _release(session, decisions, now)
         prices = seat_prices(session, on=day_of(now))
         for decision in decisions:
             state = _apply(session, clock, decision, now, prices)

@@ -61,7 +61,7 @@ from shelfware.reclamation import directory_port, keeps, links, states
 from shelfware.reclamation.schemas import ReclaimOutcomeView
 from shelfware.reclamation.service import (
     CandidateNotFound,
-    Cap,
+    Override,
     candidate_query,
     decided_for_removal,
     in_flight,
@@ -397,11 +397,12 @@ async def advance(
     clock: Clock,
     notifier: Notifier,
     *,
-    cap: Cap | None = None,
+    override: Override | None = None,
     dry_run: bool = False,
     open_connector: Any = None,
 ) -> AdvanceReport:
-    """One step of the workflow (see the module docstring). ``cap`` defaults to the settings'."""
+    """One step of the workflow (see the module docstring). Reclaims stay under the
+    blast-radius cap of the notifier's settings; only an admin's ``override`` exceeds it."""
     settings = notifier.settings
     report = AdvanceReport(dry_run=dry_run)
     if notifier.configured:
@@ -424,7 +425,8 @@ async def advance(
             clock,
             ids=report.due,
             dry_run=dry_run,
-            cap=cap or Cap(settings.reclaim_max_percent, settings.reclaim_max_accounts),
+            override=override,
+            settings=settings,
             **extra,
         )
     return report

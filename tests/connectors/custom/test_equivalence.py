@@ -16,6 +16,7 @@ from shelfware.models import IntegrationProfile, RemovalCandidate, Subscription
 from shelfware.profiles import service as profiles
 from shelfware.profiles.schemas import ProfileCreate
 from shelfware.sync.service import sync_profile
+from tests.helpers import wide_cap
 
 from ...helpers import published, published_rally
 
@@ -201,7 +202,9 @@ async def test_acme_end_to_end_through_its_spec(
         }
         _, candidates = rows(db, "acme")
         assert expected and {c[0] for c in candidates} == expected
-        outcomes = await reclamation.reclaim_candidates(db, keys, clock, all_ready=True)
+        outcomes = await reclamation.reclaim_candidates(
+            db, keys, clock, all_ready=True, settings=wide_cap()
+        )
         assert {o.action for o in outcomes} == {"reclaimed"}
         assert set(state.deleted) == expected
         assert (await sync_profile(db, keys, clock, "acme")).candidates_closed == len(expected)

@@ -3,6 +3,8 @@ workflow step (``advance``), and reclaim within the blast-radius cap (with a dry
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Annotated
 
@@ -13,6 +15,7 @@ from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
 from shelfware.api.deps import RecordId, Ws, settings_of
+from shelfware.api.errors import ApiError
 from shelfware.appstate import Workspace
 from shelfware.audit.service import acting_as
 from shelfware.notifications.service import Notifier
@@ -50,7 +53,9 @@ class AdvanceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dry_run: bool = Field(default=False, description="change nothing; say what would happen")
-    force: bool = Field(default=False, description="exceed the blast-radius cap (needs reason)")
+    force: bool = Field(
+        default=False, description="exceed the blast-radius cap (admin only; needs reason)"
+    )
     reason: str = Field(default="", max_length=MAX_TEXT, description="recorded when forced")
 
 
@@ -128,17 +133,23 @@ for _action, _summary in (
     _single(_action, _summary)
 
 
-def _cap(ws: Workspace, request: ReclaimRequest) -> service.Cap:
-    conf = settings_of(ws)
-    return service.Cap(
-        conf.reclaim_max_percent, conf.reclaim_max_accounts, request.force, request.reason
-    )
+def _override(principal: Principal, force: bool, reason: str) -> service.Override | None:
+    """Only an admin's ``force`` (with a ``reason``) exceeds the cap; anyone else's is a 403."""
+    return service.override_for(force, reason, principal.actor, principal.role)
+
+
+@contextmanager
+def _forbidden_force() -> Iterator[None]:
+    try:
+        yield
+    except service.ForceNotAllowed as exc:
+        raise ApiError(403, str(exc), field="force") from None
 
 
 async def _reclaim(
     ws: Workspace, principal: Principal, request: ReclaimRequest
 ) -> list[ReclaimOutcomeView]:
-    with acting_as(principal.actor):
+    with acting_as(principal.actor), _forbidden_force():
         return await service.reclaim_candidates(
             ws.store.db,
             ws.store.keys,
@@ -146,7 +157,8 @@ async def _reclaim(
             ids=request.ids,
             all_ready=request.all_ready,
             dry_run=request.dry_run,
-            cap=_cap(ws, request),
+            override=_override(principal, request.force, request.reason),
+            settings=settings_of(ws),
         )
 
 
@@ -158,18 +170,21 @@ async def advance(
 ) -> AdvanceView:
     """The workflow's step: ask users (keep / release links, when a notification channel is
     configured), remind them, ask approvers, and reclaim what is decided, within the
-    blast-radius cap (422 over it, unless ``force`` with a ``reason``)."""
+    blast-radius cap (422 over it, unless an admin's ``force`` with a ``reason``: 403 for any
+    other role)."""
     asked = request or AdvanceRequest()
     checked = ReclaimRequest(
         all_ready=True, dry_run=asked.dry_run, force=asked.force, reason=asked.reason
     )
-    with acting_as(principal.actor):
+    override = _override(principal, checked.force, checked.reason)
+    with acting_as(principal.actor), _forbidden_force():
+        service.check_override(override)  # before anyone is notified
         report = await workflow.advance(
             ws.store.db,
             ws.store.keys,
             ws.clock,
             Notifier(settings_of(ws)),
-            cap=_cap(ws, checked),
+            override=override,
             dry_run=checked.dry_run,
         )
     return AdvanceView(
@@ -191,8 +206,11 @@ async def reclaim_many(
     request: ReclaimRequest, ws: Ws, principal: Principal = allowed(Permission.CANDIDATES_ACT)
 ) -> list[ReclaimOutcomeView]:
     """Re-read each account, then reclaim it (or cancel the candidate); ``dry_run`` changes
-    nothing and says what would happen. A run over the blast-radius cap is refused (422)
-    before the first reclaim, unless ``force`` with a ``reason`` (recorded)."""
+    nothing and says what would happen. The cap is per software model over a rolling window
+    (``SHELFWARE_RECLAIM_*``), counted across every face and process: a run over it is refused
+    (422, naming what the window already holds) before the first reclaim, unless an admin's
+    ``force`` with a ``reason`` (recorded in the audit trail); ``force`` from any other role
+    is refused (403)."""
     return await _reclaim(ws, principal, request)
 
 
@@ -201,7 +219,7 @@ async def reclaim_one(
     candidate_id: RecordId,
     ws: Ws,
     dry_run: Annotated[bool, Query()] = False,
-    force: Annotated[bool, Query(description="exceed the blast-radius cap")] = False,
+    force: Annotated[bool, Query(description="exceed the blast-radius cap (admin only)")] = False,
     reason: Annotated[str, Query(max_length=MAX_TEXT, description="why (recorded)")] = "",
     principal: Principal = allowed(Permission.CANDIDATES_ACT),
 ) -> ReclaimOutcomeView:

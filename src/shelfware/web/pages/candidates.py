@@ -1,4 +1,5 @@
-"""The removal candidates queue: filter, preview a reclaim (dry run), reclaim one or many."""
+"""The removal candidates queue: filter, preview a reclaim (dry run), then reclaim exactly what
+the preview showed."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shelfware.accounts.roles import Permission
+from shelfware.kit.signing import Signer
 from shelfware.overview.catalogue import candidate_states
 from shelfware.ranges import MAX_ID
 from shelfware.reclamation import service as reclamation
 from shelfware.reclamation import workflow
 from shelfware.reclamation.schemas import ReclaimRequest
-from shelfware.web.context import viewer_of, web_context
+from shelfware.settings import Settings
+from shelfware.web.context import WebContext, viewer_of, web_context
 from shelfware.web.errors import USER_ERRORS, one_line
 from shelfware.web.routing import Refused, page
 from shelfware.web.templating import redirect, render
@@ -47,19 +50,56 @@ async def candidates(request: Request) -> Response:
     )
 
 
+PREVIEW_PURPOSE = "reclaim preview"
+PREVIEW_SECONDS = 15 * 60  # a preview older than this is shown again before a reclaim
+
+
+def _selection(viewer: str, ids: list[int]) -> str:
+    """What a preview token is signed over: who saw it and exactly which candidates."""
+    return f"{viewer}|{','.join(str(i) for i in sorted(set(ids)))}"
+
+
+def _settings(ctx: WebContext) -> Settings | None:
+    """The workspace's configuration when it was given one, else the domain reads the
+    environment's (the cap's limits are never the page's to choose)."""
+    found = ctx.workspace.extras.get("settings")
+    return found if isinstance(found, Settings) else None
+
+
 @page("POST", "/candidates/reclaim", Permission.CANDIDATES_ACT)
 async def candidates_reclaim(request: Request) -> Response:
     """``action=preview``: re-read each account and say what a reclaim would do (changes
-    nothing); ``action=reclaim``: do it."""
+    nothing), with how many seats, which apps and how much money a year; only that page
+    offers the reclaim, for exactly the candidates it showed. ``action=reclaim``: do it, only
+    with the preview's signed token over the same ids (else 400: preview first). The cap
+    (per model, rolling window, across every face) is the domain's: over it, the preview says
+    so and no reclaim is offered; a reclaim over it stops before the first seat."""
     ctx = web_context(request)
+    viewer = viewer_of(request).username
     form = await request.form()
     preview = form.get("action") != "reclaim"
+    signer = Signer(ctx.store.keys, PREVIEW_PURPOSE)
+    now = int(ctx.clock.now().timestamp())
     try:
         wanted = ReclaimRequest(
             ids=[int(str(i)) for i in form.getlist("ids")],
             all_ready=form.get("all_ready") == "on",
             dry_run=preview,
         )
+        if not preview and (
+            wanted.all_ready
+            or not signer.verify(
+                str(form.get("preview_token") or ""),
+                _selection(viewer, wanted.ids),
+                now,
+                PREVIEW_SECONDS,
+            )
+        ):
+            return _refused(
+                request,
+                "preview the reclaim first: a reclaim is offered only on its preview, for "
+                "exactly the candidates it showed (and for 15 minutes)",
+            )
         outcomes = await reclamation.reclaim_candidates(
             ctx.store.db,
             ctx.store.keys,
@@ -67,18 +107,35 @@ async def candidates_reclaim(request: Request) -> Response:
             ids=wanted.ids,
             all_ready=wanted.all_ready,
             dry_run=wanted.dry_run,
+            settings=_settings(ctx),
         )
+        shown = [o.candidate_id for o in outcomes]
+        with ctx.store.db.sessions() as session:
+            summary = reclamation.reclaim_summary(
+                session,
+                [o.candidate_id for o in outcomes if o.action in ("would_reclaim", "reclaimed")],
+            )
     except USER_ERRORS as exc:
-        return render(
-            request,
-            "candidates.html",
-            {**_queue(request, None, None), "error": one_line(exc)},
-            status=400,
-        )
+        return _refused(request, one_line(exc))
     return render(
         request,
         "reclaim_outcome.html",
-        {"outcomes": outcomes, "preview": preview, "wanted": wanted},
+        {
+            "outcomes": outcomes,
+            "preview": preview,
+            "ids": shown,
+            "summary": summary,
+            "preview_token": signer.sign(_selection(viewer, shown), now) if preview else "",
+        },
+    )
+
+
+def _refused(request: Request, message: str) -> Response:
+    return render(
+        request,
+        "candidates.html",
+        {**_queue(request, None, None), "error": message},
+        status=400,
     )
 
 
