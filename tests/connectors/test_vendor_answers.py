@@ -24,7 +24,7 @@ from shelfware.sandbox.faults import FaultSpec
 from shelfware.sandbox.server import serve_in_thread
 from shelfware.sync.service import sync_profile
 from tests.connectors.proxy import proxy_404
-from tests.helpers import published, published_rally
+from tests.helpers import published, published_rally, wide_cap
 
 from ..conftest import NOW
 
@@ -60,7 +60,7 @@ async def test_a_proxy_404_on_the_reread_leaves_the_candidates_as_they_were(
         before = candidates(db)
         assert before and {state for _, state in before.values()} == {CandidateState.READY}
         proxy.blocked |= set(before)  # every candidate's user routes now 404 at the proxy
-        outcomes = await reclaim_candidates(db, keys, clock, all_ready=True)
+        outcomes = await reclaim_candidates(db, keys, clock, all_ready=True, settings=wide_cap())
         assert proxy.answered > 0
         assert {o.action for o in outcomes} <= {"unreachable", "not_attempted"}
         assert "unreachable" in {o.action for o in outcomes}
