@@ -18,6 +18,7 @@ from shelfware.connectors.base import ConnectorError
 from shelfware.kit.clock import Clock, FrozenClock, SystemClock, utc
 from shelfware.kit.crypto import KeyRingError
 from shelfware.kit.csv_input import CsvInputError
+from shelfware.kit.text import shown
 from shelfware.licensing.service import LicensingError
 from shelfware.profiles.oauth import AuthorizationError
 from shelfware.profiles.service import ProfileError
@@ -93,7 +94,7 @@ def store() -> Iterator[Store]:
 def one_line(text: str) -> str:
     """``text`` on one line, control characters shown as escapes (never echoed raw)."""
     flat = " ".join(part.strip() for part in text.splitlines() if part.strip())
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in flat)
+    return shown(flat)
 
 
 def _say(message: str) -> None:

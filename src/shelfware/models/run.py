@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -64,3 +65,6 @@ class SyncRun(Base):
     waited_seconds: Mapped[float | None]
     # Accounts left out because they could not be read (a profile's skip-failures option).
     skipped: Mapped[int | None]
+    # Vendor values made storable before staging, per field and kind, e.g.
+    # {"display_name.truncated": 1, "username.control": 3}; None when nothing was cleaned.
+    cleaned: Mapped[dict[str, Any] | None]

@@ -35,6 +35,7 @@ from shelfware.models import (
 )
 from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
+from shelfware.sync.cleaning import clean_account
 from shelfware.reclamation import states
 from shelfware.reclamation.schemas import CandidateQuery, CandidateView, ReclaimOutcomeView
 
@@ -285,6 +286,8 @@ async def _decide(
 ) -> _Decision:
     try:
         current = await connector.current(work.ref)
+        # vendor values made storable, as a sync would (a year-9999 date is no activity)
+        current = None if current is None else clean_account(current)
     except Exception as exc:  # the re-read failed: never reclaim blind
         return _Decision(work, "unreachable", f"could not re-read the account: {exc}", None)
     if current is None or not current.active:

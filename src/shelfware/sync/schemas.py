@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from shelfware.directory.schemas import ImportResult
@@ -53,5 +53,8 @@ class SyncSummary:
     # Seconds spent waiting for the app's rate limits; accounts left out as unreadable.
     waited_seconds: float = 0.0
     skipped: int = 0
+    # Vendor values made storable before staging, per field and kind (sync/cleaning.py):
+    # {"display_name.truncated": 1, "username.control": 3, "last_activity_at.out_of_range": 2}
+    cleaned: dict[str, int] = field(default_factory=dict)
     # An identity provider's people as this run imported them (None for other apps).
     people: ImportResult | None = None
