@@ -27,7 +27,11 @@ Page-level faults, on the N-th (1-based) page of the account list; they need the
 Vendor-specific faults, handled by the sandbox itself (Rally):
 
 - ``envelope_error_page=N``: page N answers 200 with errors in the vendor's envelope;
-- ``fail_reclaim=ID``: the reclaim call for that account answers 500.
+- ``fail_reclaim=ID``: the reclaim call for that account answers 500;
+- ``hostile=1``: the hostile-vendor fixture (sandbox/hostile.py): NUL, a 20,000-character
+  name, Rich markup, Slack mrkdwn, escape sequences, CSV formulas, years 1500 and 9999, an
+  email with CR/LF and a Bcc header, one with two addresses, a name with ``/ ? #``; each on an
+  idle account of its own (``app.state.sandbox.hostile`` says which).
 
 ``seed=N`` picks the random draws. They come from a hash of (seed, request, how many times that
 request was seen), so they are deterministic for a given seed whatever the interleaving of
@@ -74,6 +78,7 @@ class FaultSpec:
     total_delta: int = 1
     envelope_error_page: int | None = None
     fail_reclaim: int | None = None
+    hostile: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -100,6 +105,7 @@ _POSITIVE_INTS = frozenset(
         "total_change_page",
         "envelope_error_page",
         "fail_reclaim",
+        "hostile",
     }
 )
 _INTS = _POSITIVE_INTS | {"seed", "total_delta"}
