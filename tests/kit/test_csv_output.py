@@ -45,16 +45,16 @@ def test_a_document_reads_back_with_every_formula_neutralised() -> None:
     text = csv_text(
         ["name", "email", "savings"],
         [
-            ["=HYPERLINK(\"https://evil\",\"x\")", "a@x.io", -12.5],
+            ['=HYPERLINK("https://evil","x")', "a@x.io", -12.5],
             ["@SUM(1)", None, 360.0],
-            ["Ann, \"the\" admin", "b@x.io\r\nBcc: c@x.io", 0],
+            ['Ann, "the" admin', "b@x.io\r\nBcc: c@x.io", 0],
         ],
     )
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["name", "email", "savings"]
-    assert rows[1] == ["'=HYPERLINK(\"https://evil\",\"x\")", "a@x.io", "-12.5"]
+    assert rows[1] == ['\'=HYPERLINK("https://evil","x")', "a@x.io", "-12.5"]
     assert rows[2] == ["'@SUM(1)", "", "360.0"]
-    assert rows[3] == ["Ann, \"the\" admin", "b@x.io\r\nBcc: c@x.io", "0"]
+    assert rows[3] == ['Ann, "the" admin', "b@x.io\r\nBcc: c@x.io", "0"]
 
 
 @given(st.lists(st.text(), min_size=1, max_size=5))

@@ -66,12 +66,10 @@ class Cli:
         return ran
 
 
-def hostile_world(
-    api: Api, rally_factory: Any, tmp_path: Path, **env: str
-) -> tuple[Cli, Any]:
+def hostile_world(world: Api, rally_factory: Any, tmp_path: Path, **env: str) -> tuple[Cli, Any]:
     """The hostile sandbox, profiled, validated, published and synced through the CLI."""
     sandbox = rally_factory(users=60, seed=11, faults="hostile=1")
-    cli = Cli(api.db, api.keys, api.clock, tmp_path / "home", **env)
+    cli = Cli(world.db, world.keys, world.clock, tmp_path / "home", **env)
     cli.ok(
         "profile", "create", "rally", "--name", "rally", "--url", sandbox.url,
         "--secret-env", "RALLY_KEY", env={"RALLY_KEY": sandbox.org.api_key},
@@ -87,7 +85,10 @@ def hostile_world(
 
 
 def test_hostile_vendor_sync_candidates_and_csv(
-    api: Api, served: str, rally_factory: Any, tmp_path: Path
+    api: Api,  # noqa: F811
+    served: str,  # noqa: F811
+    rally_factory: Any,
+    tmp_path: Path,
 ) -> None:
     client = httpx.Client(base_url=served, timeout=30)
     cli, sandbox = hostile_world(api, rally_factory, tmp_path)
@@ -153,7 +154,10 @@ def _addresses(message: EmailMessage, header: str) -> list[str]:
     strict=False,
 )
 def test_hostile_vendor_advance_mails_each_idle_user_once(
-    api: Api, rally_factory: Any, tmp_path: Path, mailbox: Mailbox
+    api: Api,  # noqa: F811
+    rally_factory: Any,
+    tmp_path: Path,
+    mailbox: Mailbox,
 ) -> None:
     smtp = {
         "SHELFWARE_SMTP_HOST": "127.0.0.1",

@@ -49,8 +49,11 @@ def test_each_hostile_value_is_served_on_an_idle_account_of_its_own(
             last = datetime.fromisoformat(record["LastLoginDate"])
             assert NOW - last > timedelta(days=90), key  # idle past every threshold
         valid = next(h.valid_email for h in HOSTILE if h.key == key)
-        assert valid == ("@" in record["EmailAddress"] and record["EmailAddress"].isprintable()
-                         and "," not in record["EmailAddress"]), key
+        assert valid == (
+            "@" in record["EmailAddress"]
+            and record["EmailAddress"].isprintable()
+            and "," not in record["EmailAddress"]
+        ), key
     # the rest of the organisation is as generated
     others = [u for oid, u in users.items() if oid not in {x.object_id for x in chosen.values()}]
     assert all(u["UserName"].isprintable() and len(u["DisplayName"]) < 100 for u in others)

@@ -62,7 +62,10 @@ async def test_a_hostile_vendor_syncs_and_the_run_counts_what_was_cleaned(
 
 
 async def test_people_and_groups_from_the_identity_provider_are_cleaned(
-    db, keys, clock, okta: Okta  # noqa: F811
+    db,
+    keys,
+    clock,
+    okta: Okta,  # noqa: F811
 ):  # type: ignore[no-untyped-def]
     org = okta.org
     person = org.users[3]
@@ -93,7 +96,10 @@ def test_staged_rows_clean_values_and_leave_out_an_unstorable_id() -> None:
         AccountRecord("3" * 201, username="y"),
         AccountRecord("4", created_in_app_at=datetime(1, 1, 1, tzinfo=UTC), edition="E\x1b"),
     ]
-    rows = [dict(zip(STAGED_COLUMNS, r, strict=True)) for r in _staged_rows(7, page, "U", set(), "P", cleaner)]
+    rows = [
+        dict(zip(STAGED_COLUMNS, r, strict=True))
+        for r in _staged_rows(7, page, "U", set(), "P", cleaner)
+    ]
     assert [r["external_id"] for r in rows] == ["1", "4"]
     assert (rows[0]["username"], len(rows[0]["display_name"])) == ("ab", 300)
     assert rows[0]["last_activity_at"] == at
@@ -117,7 +123,9 @@ def test_a_re_read_account_and_people_are_cleaned_alike() -> None:
     cleaner = Cleaner()
     person = clean_person(
         cleaner,
-        PersonRecord("p\x00", "a@x.io\r\n", status="ACTIVE\x00" + "X" * 40, groups=("G\x00", "\x00")),
+        PersonRecord(
+            "p\x00", "a@x.io\r\n", status="ACTIVE\x00" + "X" * 40, groups=("G\x00", "\x00")
+        ),
     )
     assert (person.external_id, person.email, person.status) == ("p", "a@x.io", "ACTIVE" + "X" * 24)
     assert person.groups == ("G",)
@@ -129,7 +137,9 @@ def test_activity_events_outside_the_range_are_left_out() -> None:
 
     cleaner = Cleaner()
     assert clean_activity(cleaner, ActivityRecord("1", datetime(9999, 1, 1, tzinfo=UTC))) is None
-    assert clean_activity(cleaner, ActivityRecord("1\x00", datetime(2026, 1, 1, tzinfo=UTC))) is None
+    assert (
+        clean_activity(cleaner, ActivityRecord("1\x00", datetime(2026, 1, 1, tzinfo=UTC))) is None
+    )
     ok = datetime(2026, 1, 1, tzinfo=UTC)
     assert clean_activity(cleaner, ActivityRecord("1", ok)) == ok
     assert cleaner.as_dict() == {"activity.at.out_of_range": 1, "activity.external_id.unusable": 1}

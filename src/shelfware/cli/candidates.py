@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from pydantic import TypeAdapter
-
 from rich.progress import Progress
 
 from shelfware.audit.service import current_actor

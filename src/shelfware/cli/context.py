@@ -32,7 +32,8 @@ from shelfware.sync.service import SyncError
 def _console(stderr: bool = False) -> Console:
     """Rich console; when output is not a terminal, wide enough that tables stay readable."""
     probe = Console(stderr=stderr)
-    return Console(stderr=stderr, width=None if probe.is_terminal else 160)
+    # no emoji codes: ":thumbs_up:" in a vendor's name stays text
+    return Console(stderr=stderr, width=None if probe.is_terminal else 160, emoji=False)
 
 
 console = _console()

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, store
 from shelfware.directory import service

@@ -75,7 +75,7 @@ def show(report: Report[Any], fmt: Format) -> None:
     out = console
     if not console.is_terminal:
         natural = console.measure(grid, options=console.options.update_width(100_000)).maximum
-        out = Console(width=max(console.width, natural))
+        out = Console(width=max(console.width, natural), emoji=False)
     out.print(grid)
     for note in report.notes:
         out.print(f"[dim]{output.literal(note)}[/]")

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, store
 from shelfware.cli.subscriptions import JsonFlag
@@ -155,5 +154,7 @@ def set_(
         f"{name.replace('_', ' ')} {old} -> {new}" for name, (old, new) in changes.items()
     )
     console.print(
-        output.literal(f"Rule for {rule.software_model} updated ({said}); applies at the next sync.")
+        output.literal(
+            f"Rule for {rule.software_model} updated ({said}); applies at the next sync."
+        )
     )

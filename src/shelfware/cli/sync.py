@@ -7,7 +7,6 @@ import dataclasses
 from typing import Annotated
 
 import typer
-
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -110,7 +109,9 @@ def sync(
                 summary = run_one(st.db, st.keys, each, quiet=json_)
             except SyncError as exc:
                 failures += 1
-                err_console.print(f"[bold red]error:[/] {output.literal(one_line(str(exc)))}", highlight=False)
+                err_console.print(
+                    f"[bold red]error:[/] {output.literal(one_line(str(exc)))}", highlight=False
+                )
                 if exc.summary is not None:
                     results.append(exc.summary)
                 continue

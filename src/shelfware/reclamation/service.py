@@ -35,9 +35,9 @@ from shelfware.models import (
 )
 from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
-from shelfware.sync.cleaning import clean_account
 from shelfware.reclamation import states
 from shelfware.reclamation.schemas import CandidateQuery, CandidateView, ReclaimOutcomeView
+from shelfware.sync.cleaning import clean_account
 
 RECLAIMABLE = (CandidateState.READY.value,)
 RECLAIMS_IN_FLIGHT = 12

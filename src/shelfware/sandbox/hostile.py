@@ -2,9 +2,10 @@
 send that once broke a sync, a terminal, a spreadsheet, a chat message or an email, on an idle
 account of its own (one account per value), so an end-to-end run shows each is handled.
 
-The accounts are the first enabled users with no admin permission ("Workspace User"); each is made idle
-(last login 120 days ago, created 400 days ago) and gets a valid email of its own, unless its
-value is the email. ``HOSTILE`` names every value; `apply_hostile` returns which user got it.
+The accounts are the first enabled users with no admin permission ("Workspace User"); each
+is made idle (last login 120 days ago, created 400 days ago) and gets a valid email of its own,
+unless its value is the email. ``HOSTILE`` names every value; `apply_hostile` returns which
+user got it.
 """
 
 from __future__ import annotations

@@ -60,7 +60,6 @@ from shelfware.connectors.registry import connector_class
 from shelfware.connectors.toolkit import ReauthorizationRequired
 from shelfware.directory import service as directory
 from shelfware.kit.clock import Clock
-from shelfware.kit.text import Cleaner
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import (
     Database,
@@ -71,6 +70,7 @@ from shelfware.kit.db import (
     refresh_statistics,
     rowcount,
 )
+from shelfware.kit.text import Cleaner
 from shelfware.models import (
     IntegrationProfile,
     Person,

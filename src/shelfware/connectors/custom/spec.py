@@ -382,7 +382,7 @@ def _request_templates(request: RequestSpec, allowed: frozenset[str]) -> None:
 # --------------------------------------------------------------------------- reading
 
 
-class _SpecLoader(yaml.SafeLoader):
+class _SpecLoader(yaml.SafeLoader):  # type: ignore[misc]
     """YAML's safe loader without anchors and aliases (a few hundred bytes of aliases expand
     to gigabytes: "billion laughs"), and with a nesting limit."""
 
@@ -394,16 +394,17 @@ class _SpecLoader(yaml.SafeLoader):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             line = event.start_mark.line + 1 if event.start_mark else 0
+            sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
             raise SpecError(
-                f"the spec uses a YAML anchor or alias ({'*' if isinstance(event, yaml.AliasEvent) else '&'}"
-                f"{event.anchor}, line {line}): anchors, aliases and merge keys are not "
+                f"the spec uses a YAML anchor or alias ({sign}{event.anchor}, line {line}): "
+                "anchors, aliases and merge keys are not "
                 "allowed in a spec; write the values out"
             )
         self._depth += 1
         try:
             if self._depth > MAX_SPEC_DEPTH:
                 raise SpecError(f"the spec is nested deeper than {MAX_SPEC_DEPTH} levels")
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -425,9 +426,7 @@ def parse_spec(text: str | bytes) -> CustomSpec:
     At most `MAX_SPEC_BYTES`; YAML anchors and aliases are refused (not expanded)."""
     raw = text.encode() if isinstance(text, str) else text
     if len(raw) > MAX_SPEC_BYTES:
-        raise SpecError(
-            f"the spec is {len(raw):,} bytes; at most {MAX_SPEC_BYTES:,} are allowed"
-        )
+        raise SpecError(f"the spec is {len(raw):,} bytes; at most {MAX_SPEC_BYTES:,} are allowed")
     try:
         loader = _SpecLoader(raw.decode("utf-8"))
         try:
