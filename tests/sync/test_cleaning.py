@@ -95,12 +95,14 @@ def test_staged_rows_clean_values_and_leave_out_an_unstorable_id() -> None:
         AccountRecord("2\x00", username="x"),  # the id addresses the account: never changed
         AccountRecord("3" * 201, username="y"),
         AccountRecord("4", created_in_app_at=datetime(1, 1, 1, tzinfo=UTC), edition="E\x1b"),
+        AccountRecord("5", last_activity_at=datetime(2026, 1, 2)),  # naive: read as UTC
     ]
     rows = [
         dict(zip(STAGED_COLUMNS, r, strict=True))
         for r in _staged_rows(7, page, "U", set(), "P", cleaner)
     ]
-    assert [r["external_id"] for r in rows] == ["1", "4"]
+    assert [r["external_id"] for r in rows] == ["1", "4", "5"]
+    assert rows[2]["last_activity_at"] == at
     assert (rows[0]["username"], len(rows[0]["display_name"])) == ("ab", 300)
     assert rows[0]["last_activity_at"] == at
     assert (rows[1]["created_in_app_at"], rows[1]["edition"]) == (None, "E")

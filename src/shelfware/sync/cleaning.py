@@ -55,11 +55,12 @@ KEY_LENGTH = ACCOUNT_LENGTHS["external_id"]
 
 def account_fields(
     fields: tuple[str, ...], instants: frozenset[str]
-) -> tuple[list[tuple[int, str, int | None]], list[tuple[int, str]]]:
-    """Positions of an account row's text fields (with their length) and instant fields."""
+) -> tuple[list[tuple[int, str, int]], list[tuple[int, str]]]:
+    """Positions of an account row's text fields (with their column's length) and instant
+    fields. Every text field has a bounded column (a KeyError here says one has not)."""
     types = typing.get_type_hints(AccountRecord)
     texts = [
-        (i, name, ACCOUNT_LENGTHS.get(name))
+        (i, name, ACCOUNT_LENGTHS[name])
         for i, name in enumerate(fields)
         if name != "external_id" and (types[name] is str or str in typing.get_args(types[name]))
     ]

@@ -70,7 +70,7 @@ from shelfware.kit.db import (
     refresh_statistics,
     rowcount,
 )
-from shelfware.kit.text import Cleaner
+from shelfware.kit.text import EARLIEST, LATEST, Cleaner
 from shelfware.models import (
     IntegrationProfile,
     Person,
@@ -265,15 +265,14 @@ def _staged_rows(
             values[_EDITION] = default_edition
         if values[_PRODUCT] is None:
             values[_PRODUCT] = default_product
-        for i, name, limit in _TEXT_FIELDS:
+        for i, name, limit in _TEXT_FIELDS:  # the common case: one C-level check per value
             value = values[i]
-            if value is not None and (
-                (limit is not None and len(value) > limit) or not value.isprintable()
-            ):
+            if value is not None and not (len(value) <= limit and value.isprintable()):
                 values[i] = text(name, value, limit)
         for i, name in _INSTANT_FIELDS:
-            if values[i] is not None:
-                values[i] = instant(name, values[i])
+            value = values[i]
+            if value is not None and (value.tzinfo is None or not EARLIEST <= value < LATEST):
+                values[i] = instant(name, value)
         rows.append((run_id, *values))
     return rows
 
