@@ -145,3 +145,10 @@ def test_activity_events_outside_the_range_are_left_out() -> None:
     ok = datetime(2026, 1, 1, tzinfo=UTC)
     assert clean_activity(cleaner, ActivityRecord("1", ok)) == ok
     assert cleaner.as_dict() == {"activity.at.out_of_range": 1, "activity.external_id.unusable": 1}
+
+
+def test_a_failure_quoting_the_vendor_is_stored_on_one_line_without_control_characters() -> None:
+    from shelfware.sync.service import _describe
+
+    said = _describe(ValueError("page 3 failed: vendor said 'bad\x00name'\r\n\x1b[31mretry\x1b[0m"))
+    assert said == "page 3 failed: vendor said 'badname' [31mretry[0m"

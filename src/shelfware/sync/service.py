@@ -70,7 +70,7 @@ from shelfware.kit.db import (
     refresh_statistics,
     rowcount,
 )
-from shelfware.kit.text import EARLIEST, LATEST, Cleaner
+from shelfware.kit.text import EARLIEST, LATEST, Cleaner, strip_unstorable
 from shelfware.models import (
     IntegrationProfile,
     Person,
@@ -742,5 +742,7 @@ def _copy_stats(connector: Connector, summary: SyncSummary) -> None:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
         return "interrupted"
-    text = str(exc) or type(exc).__name__
+    # the error may quote the vendor: stored as one line without control characters (a NUL
+    # would make the failed run's own record fail on PostgreSQL)
+    text = strip_unstorable(" ".join((str(exc) or type(exc).__name__).split()))
     return text if len(text) <= 2000 else text[:2000] + "..."
