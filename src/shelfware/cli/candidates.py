@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from pydantic import TypeAdapter
-from rich.markup import escape
 from rich.progress import Progress
 
 from shelfware.accounts.roles import Role
@@ -188,9 +187,9 @@ def advance(
             f"{len(report.delivery_failed)} not delivered, {len(report.due)} due for reclaim"
         )
         for cand_id, error in sorted(report.delivery_failed.items()):
-            err_console.print(escape(f"candidate {cand_id}: not delivered: {error}"))
+            err_console.print(output.literal(f"candidate {cand_id}: not delivered: {error}"))
         for problem in report.chat_failed:
-            err_console.print(escape(f"chat webhook: {problem}"))
+            err_console.print(output.literal(f"chat webhook: {problem}"))
         if report.reclaim:
             _report(report.reclaim, dry_run, json_=False)
     if report.delivery_failed or any(
@@ -207,7 +206,7 @@ def _decide(action: str, candidate_id: int) -> None:
     actor = current_actor()
     with store() as st, st.db.transaction() as session:
         said = workflow.decide(session, clock(), cand, action, actor=actor)
-    console.print(escape(f"Candidate {cand}: {said}"))
+    console.print(output.literal(f"Candidate {cand}: {said}"))
 
 
 @app.command("approve")

@@ -18,6 +18,7 @@ from shelfware.connectors.base import ConnectorError
 from shelfware.kit.clock import Clock, FrozenClock, SystemClock, utc
 from shelfware.kit.crypto import KeyRingError
 from shelfware.kit.csv_input import CsvInputError
+from shelfware.kit.text import shown
 from shelfware.licensing.service import LicensingError
 from shelfware.profiles.oauth import AuthorizationError
 from shelfware.profiles.service import ProfileError
@@ -31,7 +32,8 @@ from shelfware.sync.service import SyncError
 def _console(stderr: bool = False) -> Console:
     """Rich console; when output is not a terminal, wide enough that tables stay readable."""
     probe = Console(stderr=stderr)
-    return Console(stderr=stderr, width=None if probe.is_terminal else 160)
+    # no emoji codes: ":thumbs_up:" in a vendor's name stays text
+    return Console(stderr=stderr, width=None if probe.is_terminal else 160, emoji=False)
 
 
 console = _console()
@@ -93,7 +95,7 @@ def store() -> Iterator[Store]:
 def one_line(text: str) -> str:
     """``text`` on one line, control characters shown as escapes (never echoed raw)."""
     flat = " ".join(part.strip() for part in text.splitlines() if part.strip())
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in flat)
+    return shown(flat)
 
 
 def _say(message: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, store
@@ -64,7 +63,7 @@ def alias_add(
     """Treat emails at ALIAS as the same people as at DOMAIN (people are merged now)."""
     with store() as st, st.db.transaction() as session:
         added = service.add_alias(session, clock(), alias, domain)
-    console.print(escape(f"Emails at {added.alias} are now matched as {added.canonical}."))
+    console.print(output.literal(f"Emails at {added.alias} are now matched as {added.canonical}."))
 
 
 @alias_app.command("remove")
@@ -72,7 +71,7 @@ def alias_remove(alias: Annotated[str, typer.Argument(help="the alias domain")])
     """Stop treating ALIAS as another domain's (accounts there get their own people again)."""
     with store() as st, st.db.transaction() as session:
         service.remove_alias(session, clock(), alias)
-    console.print(escape(f"{alias.strip().lower()} is no longer an alias."))
+    console.print(output.literal(f"{alias.strip().lower()} is no longer an alias."))
 
 
 @alias_app.command("list")
@@ -100,7 +99,7 @@ def same_app(
         linked = service.link_same_app(session, clock(), model, other)
     said = ", ".join(linked.same_app_as) or "no other model"
     console.print(
-        escape(
+        output.literal(
             f"{linked.software_model}: same app as {said}; {linked.accounts} accounts, "
             f"{linked.people_across_same_app} people across them."
         )

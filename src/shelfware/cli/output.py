@@ -1,4 +1,9 @@
-"""Printing: JSON for scripts, Rich tables for people."""
+"""Printing: JSON for scripts, Rich tables for people.
+
+Text shown to people may come from a vendor or a user: it is never read as Rich markup and
+never sends escape sequences to the terminal. Tables take every cell as literal text (`cell`);
+a message that puts such a value into markup wraps it in `literal`.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from shelfware.cli.context import console
+from shelfware.kit.text import shown
 
 
 def _default(value: Any) -> Any:
@@ -39,6 +47,17 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def literal(value: Any) -> str:
+    """A value to put into a markup string: its markup escaped and its control, escape and
+    bidirectional characters shown as escapes (``\\x1b``), never sent to the terminal."""
+    return escape(shown(value if isinstance(value, str) else fmt(value)))
+
+
+def cell(value: Any) -> Text:
+    """A table cell: literal text (no markup, no emoji codes, no escape sequences)."""
+    return Text(shown(value if isinstance(value, str) else fmt(value)))
+
+
 def money(value: float | None, currency: str = "USD") -> str:
     if value is None:
         return "—"
@@ -52,12 +71,18 @@ def table(
     *,
     caption: str | None = None,
 ) -> None:
-    grid = Table(title=title, caption=caption, header_style="bold", title_justify="left")
+    """Print a table; every title, heading and cell is literal text (see `cell`)."""
+    grid = Table(
+        title=None if title is None else cell(title),
+        caption=None if caption is None else cell(caption),
+        header_style="bold",
+        title_justify="left",
+    )
     for column in columns:
         if isinstance(column, tuple):
-            grid.add_column(column[0], justify=column[1])  # type: ignore[arg-type]
+            grid.add_column(cell(column[0]), justify=column[1])  # type: ignore[arg-type]
         else:
-            grid.add_column(column)
+            grid.add_column(cell(column))
     for row in rows:
-        grid.add_row(*(value if isinstance(value, str) else fmt(value) for value in row))
+        grid.add_row(*(cell(value) for value in row))
     console.print(grid)

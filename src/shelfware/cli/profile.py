@@ -14,7 +14,7 @@ import typer
 
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, fail, store
-from shelfware.connectors.custom.spec import parse_spec, spec_text
+from shelfware.connectors.custom.spec import parse_spec, read_spec_file, spec_text
 from shelfware.kit.clock import utc
 from shelfware.profiles import attachments, authorization, service
 from shelfware.profiles.oauth import DEFAULT_CALLBACK_PORT
@@ -42,7 +42,7 @@ def read_secret(env_var: str | None, what: str) -> str:
 def read_spec(path: Path) -> str:
     """A custom spec file, checked before anything is stored; stored as compact JSON."""
     try:
-        raw = path.read_bytes()
+        raw = read_spec_file(path)
     except OSError as error:
         fail(f"--spec {path}: cannot read it ({error.strerror or error})")
     return spec_text(parse_spec(raw))

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from shelfware.cli import output
 from shelfware.cli.context import clock, console, store
 from shelfware.cli.entitlements import parse_day
 from shelfware.reports import service
@@ -63,22 +63,22 @@ def show(report: Report[Any], fmt: Format) -> None:
         return
     headings, cells = table_cells(report)
     grid = Table(
-        title=f"{report.title} (as of {report.as_of:%Y-%m-%d %H:%M} UTC)",
+        title=output.cell(f"{report.title} (as of {report.as_of:%Y-%m-%d %H:%M} UTC)"),
         header_style="bold",
         title_justify="left",
     )
     for heading, right in headings:
         grid.add_column(heading, justify="right" if right else "left", no_wrap=True)
     for row in cells:
-        grid.add_row(*(escape(c) for c in row))
+        grid.add_row(*(output.cell(c) for c in row))
     # Never crop a cell: when the output is not a terminal, the table gets its full width.
     out = console
     if not console.is_terminal:
         natural = console.measure(grid, options=console.options.update_width(100_000)).maximum
-        out = Console(width=max(console.width, natural))
+        out = Console(width=max(console.width, natural), emoji=False)
     out.print(grid)
     for note in report.notes:
-        out.print(f"[dim]{escape(note)}[/]")
+        out.print(f"[dim]{output.literal(note)}[/]")
 
 
 def _run(build: Callable[..., Report[Any]], fmt: Format, *args: Any) -> None:

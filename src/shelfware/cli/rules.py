@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, store
@@ -167,11 +166,13 @@ def set_(
     with store() as st, st.db.transaction() as session:
         rule, changes = rules.set_rule(session, clock(), change)
     if not changes:
-        console.print(escape(f"Rule for {rule.software_model}: nothing changed."))
+        console.print(output.literal(f"Rule for {rule.software_model}: nothing changed."))
         return
     said = "; ".join(
         f"{name.replace('_', ' ')} {old} -> {new}" for name, (old, new) in changes.items()
     )
     console.print(
-        escape(f"Rule for {rule.software_model} updated ({said}); applies at the next sync.")
+        output.literal(
+            f"Rule for {rule.software_model} updated ({said}); applies at the next sync."
+        )
     )

@@ -7,7 +7,6 @@ import dataclasses
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,7 +17,7 @@ from rich.progress import (
 )
 
 from shelfware.cli import output
-from shelfware.cli.context import clock, console, err_console, fail, store
+from shelfware.cli.context import clock, console, err_console, fail, one_line, store
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
 from shelfware.profiles import service as profiles
@@ -56,9 +55,14 @@ def run_one(db: Database, keys: KeyRing, name: str, *, quiet: bool = False) -> S
         )
 
 
+def cleaned_text(cleaned: dict[str, int]) -> str:
+    """``display_name.truncated 1, username.control 3``: what a run cleaned, per field."""
+    return ", ".join(f"{key} {count:,}" for key, count in cleaned.items())
+
+
 def print_summary(summary: SyncSummary) -> None:
     console.print(
-        f"[bold]{summary.profile}[/]: {summary.status} in {summary.seconds:.1f}s — "
+        f"[bold]{output.literal(summary.profile)}[/]: {summary.status} in {summary.seconds:.1f}s — "
         f"{summary.accounts:,} accounts in {summary.pages} pages ({summary.requests} requests, "
         f"{summary.retries} retries); {summary.created:,} new, {summary.updated:,} changed, "
         f"{summary.gone:,} gone; candidates: {summary.candidates_created:,} new, "
@@ -74,8 +78,10 @@ def print_summary(summary: SyncSummary) -> None:
         console.print(
             f"  [yellow]{summary.unrecognised:,} accounts with a role or status the connector "
             "does not know[/] (counted as admins, never candidates; see `profile validate`): "
-            + escape(", ".join(summary.unrecognised_values))
+            + output.literal(", ".join(summary.unrecognised_values))
         )
+    if summary.cleaned:
+        console.print(f"  cleaned vendor values: {output.literal(cleaned_text(summary.cleaned))}")
     people = summary.people
     if people is not None:
         console.print(
@@ -109,7 +115,9 @@ def sync(
                 summary = run_one(st.db, st.keys, each, quiet=json_)
             except SyncError as exc:
                 failures += 1
-                err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+                err_console.print(
+                    f"[bold red]error:[/] {output.literal(one_line(str(exc)))}", highlight=False
+                )
                 if exc.summary is not None:
                     results.append(exc.summary)
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -66,3 +67,6 @@ class SyncRun(Base):
     skipped: Mapped[int | None]
     # Accounts with a role or status the connector does not know (kept, never candidates).
     unrecognised: Mapped[int | None]
+    # Vendor values made storable before staging, per field and kind, e.g.
+    # {"display_name.truncated": 1, "username.control": 3}; None when nothing was cleaned.
+    cleaned: Mapped[dict[str, Any] | None]

@@ -107,3 +107,6 @@ class RunView(BaseModel):
     candidates_canceled: int
     candidates_closed: int
     error: str | None
+    # vendor values made storable before staging, per field and kind
+    # ({"display_name.truncated": 1, "username.control": 3}); empty when nothing was cleaned
+    cleaned: dict[str, int] = {}

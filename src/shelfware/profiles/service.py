@@ -565,6 +565,7 @@ def list_runs(
             candidates_canceled=run.candidates_canceled,
             candidates_closed=run.candidates_closed,
             error=run.error,
+            cleaned=run.cleaned or {},
         )
         for run, name in runs
     ]

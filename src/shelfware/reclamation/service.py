@@ -46,6 +46,7 @@ from shelfware.reclamation.schemas import (
     ReclaimSummary,
 )
 from shelfware.settings import Settings, get_settings
+from shelfware.sync.cleaning import clean_account
 
 RECLAIMABLE = (CandidateState.READY.value,)
 RECLAIMS_IN_FLIGHT = 12
@@ -386,6 +387,8 @@ async def _decide(
 ) -> _Decision:
     try:
         current = await connector.current(work.ref)
+        # vendor values made storable, as a sync would (a year-9999 date is no activity)
+        current = None if current is None else clean_account(current)
     except Exception as exc:  # the re-read failed: never reclaim blind
         return _Decision(work, "unreachable", f"could not re-read the account: {exc}", None)
     if current is None or not current.active:

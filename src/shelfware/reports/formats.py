@@ -3,11 +3,10 @@ schema, column by column, so they always agree."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, date, datetime
 from typing import Any
 
+from shelfware.kit import csv_output
 from shelfware.reports.schemas import Kind, Report, ReportRow
 
 FORMATS = ("table", "json", "csv")
@@ -64,13 +63,13 @@ def json_rows(report: Report[Any]) -> list[dict[str, Any]]:
 
 
 def csv_text(report: Report[Any]) -> str:
+    """The report as CSV; text a spreadsheet could run as a formula is neutralised (numbers
+    stay numbers), see `kit.csv_output`."""
     columns = _columns(report)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([key for key, _, _ in columns])
-    for row in json_rows(report):
-        writer.writerow(["" if row[key] is None else row[key] for key, _, _ in columns])
-    return out.getvalue()
+    return csv_output.csv_text(
+        [key for key, _, _ in columns],
+        ([row[key] for key, _, _ in columns] for row in json_rows(report)),
+    )
 
 
 def table_cells(report: Report[Any]) -> tuple[list[tuple[str, bool]], list[list[str]]]:

@@ -27,7 +27,11 @@ Page-level faults, on the N-th (1-based) page of the account list; they need the
 Vendor-specific faults, handled by the sandbox itself (Rally):
 
 - ``envelope_error_page=N``: page N answers 200 with errors in the vendor's envelope;
-- ``fail_reclaim=ID``: the reclaim call for that account answers 500.
+- ``fail_reclaim=ID``: the reclaim call for that account answers 500;
+- ``hostile=1``: the hostile-vendor fixture (sandbox/hostile.py): NUL, a 20,000-character
+  name, Rich markup, Slack mrkdwn, escape sequences, CSV formulas, years 1500 and 9999, an
+  email with CR/LF and a Bcc header, one with two addresses, a name with ``/ ? #``; each on an
+  idle account of its own (``app.state.sandbox.hostile`` says which).
 
 ``seed=N`` picks the random draws. They come from a hash of (seed, request, how many times that
 request was seen), so they are deterministic for a given seed whatever the interleaving of
@@ -76,6 +80,7 @@ class FaultSpec:
     fail_reclaim: int | None = None
     # Roadmunk: answer roles as GraphQL enums (ACCOUNT_ADMIN, REVIEWER, ...): 1 on, 0 off
     enum_roles: int = 0
+    hostile: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -102,6 +107,7 @@ _POSITIVE_INTS = frozenset(
         "total_change_page",
         "envelope_error_page",
         "fail_reclaim",
+        "hostile",
     }
 )
 _FLAGS = frozenset({"enum_roles"})  # 0 or 1

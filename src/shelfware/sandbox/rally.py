@@ -32,6 +32,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .faults import FaultDice, FaultLog, FaultSpec, PageHooks, fault_middleware
+from .hostile import apply_hostile
 from .org import Organisation, SyntheticUser, index_by_object_id
 from .rally_query import FieldKind, QueryError, compile_query, format_date
 
@@ -238,6 +239,8 @@ class RallySandbox:
         self.envelope_errors = 0  # injected here: envelope_error_page, fail_reclaim
         self.version = 0  # bumped on every write; keys the query cache
         self._cache: dict[tuple[str, str, str], tuple[int, list[Record]]] = {}
+        # the hostile-vendor fixture: which user holds which hostile value
+        self.hostile: dict[str, SyntheticUser] = apply_hostile(org) if faults.hostile else {}
         users = Entity("User", USER_FIELDS, [user_record(u) for u in org.users])
         users.records.sort(key=lambda r: r["ObjectID"])
         users.links["UserProfile"] = _profile_link
@@ -569,7 +572,7 @@ def _shift_total(body: Any, delta: int) -> None:
 
 
 PAGE_HOOKS = PageHooks(user_list_page, _drop_last_user, _shift_total)
-OWN_FAULTS = frozenset({"envelope_error_page", "fail_reclaim"})
+OWN_FAULTS = frozenset({"envelope_error_page", "fail_reclaim", "hostile"})
 
 
 class _Guard:

@@ -57,5 +57,8 @@ class SyncSummary:
     # candidates (connectors/toolkit/names.py); `unrecognised_values` says which values.
     unrecognised: int = 0
     unrecognised_values: list[str] = field(default_factory=list)
+    # Vendor values made storable before staging, per field and kind (sync/cleaning.py):
+    # {"display_name.truncated": 1, "username.control": 3, "last_activity_at.out_of_range": 2}
+    cleaned: dict[str, int] = field(default_factory=dict)
     # An identity provider's people as this run imported them (None for other apps).
     people: ImportResult | None = None

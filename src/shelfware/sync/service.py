@@ -70,6 +70,7 @@ from shelfware.kit.db import (
     refresh_statistics,
     rowcount,
 )
+from shelfware.kit.text import EARLIEST, LATEST, Cleaner, strip_unstorable
 from shelfware.models import (
     IntegrationProfile,
     Person,
@@ -83,6 +84,7 @@ from shelfware.models import (
 from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
 from shelfware.reclamation.evaluation import evaluate_profile
+from shelfware.sync.cleaning import KEY_LENGTH, account_fields, clean_activity, clean_person
 from shelfware.sync.schemas import NoProgress, SyncProgress, SyncSummary
 
 S = Subscription.__table__.c
@@ -233,6 +235,8 @@ TRACKED_FIELDS = (
 _account_values = operator.attrgetter(*ACCOUNT_FIELDS)
 _EDITION = ACCOUNT_FIELDS.index("edition")
 _PRODUCT = ACCOUNT_FIELDS.index("product")
+# Vendor text cleaned before staging (sync/cleaning.py): positions with their column's length
+_TEXT_FIELDS, _INSTANT_FIELDS = account_fields(ACCOUNT_FIELDS, INSTANT_FIELDS)
 
 
 def _staged_rows(
@@ -241,19 +245,34 @@ def _staged_rows(
     default_edition: str,
     seen: set[str],
     default_product: str = "",
+    cleaner: Cleaner | None = None,
 ) -> list[tuple[Any, ...]]:
     """Staging rows for a page; an account already seen in this run is kept once (the first).
-    An account without an edition or product has the connector's."""
+    An account without an edition or product has the connector's. Every value is made
+    storable (`cleaner` counts what changed); an account whose id cannot be stored as it is
+    is left out."""
+    cleaner = cleaner if cleaner is not None else Cleaner()
+    text, instant = cleaner.text, cleaner.instant
     rows = []
     for record in page:
         if record.external_id in seen:
             continue
         seen.add(record.external_id)
+        if not cleaner.usable_key("external_id", record.external_id, KEY_LENGTH):
+            continue
         values = list(_account_values(record))
         if values[_EDITION] is None:
             values[_EDITION] = default_edition
         if values[_PRODUCT] is None:
             values[_PRODUCT] = default_product
+        for i, name, limit in _TEXT_FIELDS:  # the common case: one C-level check per value
+            value = values[i]
+            if value is not None and not (len(value) <= limit and value.isprintable()):
+                values[i] = text(name, value, limit)
+        for i, name in _INSTANT_FIELDS:
+            value = values[i]
+            if value is not None and (value.tzinfo is None or not EARLIEST <= value < LATEST):
+                values[i] = instant(name, value)
         rows.append((run_id, *values))
     return rows
 
@@ -277,6 +296,7 @@ async def _download(
     connector: Connector,
     progress: SyncProgress,
     summary: SyncSummary,
+    cleaner: Cleaner,
 ) -> None:
     """Stream pages into staging. One page is written (in a worker thread, the driver
     releasing the GIL) while the next is fetched and decoded; the connector fetches ahead."""
@@ -287,7 +307,7 @@ async def _download(
     writing: asyncio.Future[None] | None = None
     try:
         async for page in connector.accounts():
-            rows = _staged_rows(run.id, page, default_edition, seen, default_product)
+            rows = _staged_rows(run.id, page, default_edition, seen, default_product, cleaner)
             if writing is not None:
                 await writing
             writing = asyncio.ensure_future(asyncio.to_thread(_write_staged, db, rows, summary))
@@ -320,15 +340,20 @@ def _count_unrecognised(page: list[AccountRecord], summary: SyncSummary) -> None
 
 
 async def _collect_activity(
-    connector: Connector, since: datetime, until: datetime
+    connector: Connector, since: datetime, until: datetime, cleaner: Cleaner | None = None
 ) -> dict[str, datetime]:
-    """Latest activity per account from an event log (reduced as it streams)."""
+    """Latest activity per account from an event log (reduced as it streams); an event at an
+    instant outside 1970..2999 is left out (counted by `cleaner`)."""
+    cleaner = cleaner if cleaner is not None else Cleaner()
     latest: dict[str, datetime] = {}
     async for page in connector.activity(since, until):
         for event in page:
+            at = clean_activity(cleaner, event)
+            if at is None:
+                continue
             seen = latest.get(event.external_id)
-            if seen is None or event.at > seen:
-                latest[event.external_id] = event.at
+            if seen is None or at > seen:
+                latest[event.external_id] = at
     return latest
 
 
@@ -628,6 +653,7 @@ def _store_summary(record: SyncRun, summary: SyncSummary, status: str, now: date
         "unrecognised",
     ):
         setattr(record, name, getattr(summary, name))
+    record.cleaned = dict(summary.cleaned) or None
 
 
 def _fail(db: Database, run: _Run, summary: SyncSummary, clock: Clock) -> None:
@@ -651,6 +677,7 @@ async def sync_profile(
     run = _open_run(db, clock, name)
     summary = SyncSummary(run_id=run.id, profile=run.profile_name, status=RunStatus.RUNNING)
     connector: Connector | None = None
+    cleaner = Cleaner()
     try:
         with db.sessions() as session:
             profile = session.get_one(IntegrationProfile, run.profile_id)
@@ -665,22 +692,27 @@ async def sync_profile(
             )
         progress.stage("download")
         stage_started = time.perf_counter()
-        await _download(db, run, connector, progress, summary)
+        await _download(db, run, connector, progress, summary, cleaner)
         summary.download_seconds = time.perf_counter() - stage_started
         people: list[PersonRecord] | None = None
         if isinstance(connector, IdentityProvider):
             progress.stage("people")
-            people = [person async for page in connector.people() for person in page]
+            people = [
+                clean_person(cleaner, person)
+                async for page in connector.people()
+                for person in page
+            ]
         activity = None
         if wants_log:
             progress.stage("activity")
             stage_started = time.perf_counter()
-            activity = await _collect_activity(connector, since, run.started_at)
+            activity = await _collect_activity(connector, since, run.started_at, cleaner)
             summary.activity_seconds = time.perf_counter() - stage_started
         progress.stage("switch-over")
         stage_started = time.perf_counter()
         now = clock.now()
         _copy_stats(connector, summary)
+        summary.cleaned = cleaner.as_dict()
         summary.status = RunStatus.SUCCEEDED
         with db.transaction() as session, large_cache(session.connection()):
             _switch_over(session, run, connector, activity, people, now, summary, clock, progress)
@@ -695,6 +727,7 @@ async def sync_profile(
             summary.failed_page = exc.page
         if connector is not None:
             _copy_stats(connector, summary)
+        summary.cleaned = cleaner.as_dict()
         _fail(db, run, summary, clock)
         if isinstance(exc, ReauthorizationRequired):
             with db.transaction() as session:
@@ -726,5 +759,7 @@ def _copy_stats(connector: Connector, summary: SyncSummary) -> None:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
         return "interrupted"
-    text = str(exc) or type(exc).__name__
+    # the error may quote the vendor: stored as one line without control characters (a NUL
+    # would make the failed run's own record fail on PostgreSQL)
+    text = strip_unstorable(" ".join((str(exc) or type(exc).__name__).split()))
     return text if len(text) <= 2000 else text[:2000] + "..."

@@ -7,6 +7,7 @@ JSONPath (the kit's subset) for selection, placeholders for values, a closed lis
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -16,7 +17,10 @@ from shelfware.connectors.custom.templates import TemplateError, placeholders
 from shelfware.connectors.toolkit.selectors import JsonPath, PathError
 
 SPEC_VERSION = 1
+# A spec is a few kilobytes; the limit holds for YAML and JSON alike (JSON is read as YAML).
 MAX_SPEC_BYTES = 256 * 1024
+# Nesting deeper than this is no spec (and would exhaust the parser's recursion).
+MAX_SPEC_DEPTH = 50
 
 
 class SpecError(ValueError):
@@ -418,13 +422,57 @@ def _request_templates(request: RequestSpec, allowed: frozenset[str]) -> None:
 # --------------------------------------------------------------------------- reading
 
 
+class _SpecLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """YAML's safe loader without anchors and aliases (a few hundred bytes of aliases expand
+    to gigabytes: "billion laughs"), and with a nesting limit."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            line = event.start_mark.line + 1 if event.start_mark else 0
+            sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
+            raise SpecError(
+                f"the spec uses a YAML anchor or alias ({sign}{event.anchor}, line {line}): "
+                "anchors, aliases and merge keys are not "
+                "allowed in a spec; write the values out"
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_SPEC_DEPTH:
+                raise SpecError(f"the spec is nested deeper than {MAX_SPEC_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def read_spec_file(path: Path) -> bytes:
+    """A spec file's bytes, reading no more than the limit (a huge file is refused unread)."""
+    with path.open("rb") as stream:
+        raw = stream.read(MAX_SPEC_BYTES + 1)
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(
+            f"the spec file is larger than {MAX_SPEC_BYTES:,} bytes, the most a spec may be"
+        )
+    return raw
+
+
 def parse_spec(text: str | bytes) -> CustomSpec:
-    """A spec from YAML or JSON text; `SpecError` names every bad field by its path."""
+    """A spec from YAML or JSON text; `SpecError` names every bad field by its path.
+
+    At most `MAX_SPEC_BYTES`; YAML anchors and aliases are refused (not expanded)."""
     raw = text.encode() if isinstance(text, str) else text
     if len(raw) > MAX_SPEC_BYTES:
-        raise SpecError(f"the spec is {len(raw)} bytes; at most {MAX_SPEC_BYTES} are allowed")
+        raise SpecError(f"the spec is {len(raw):,} bytes; at most {MAX_SPEC_BYTES:,} are allowed")
     try:
-        document = yaml.safe_load(raw.decode("utf-8"))
+        loader = _SpecLoader(raw.decode("utf-8"))
+        try:
+            document = loader.get_single_data()
+        finally:
+            loader.dispose()
     except UnicodeDecodeError:
         raise SpecError("the spec is not UTF-8 text") from None
     except yaml.YAMLError as error:
