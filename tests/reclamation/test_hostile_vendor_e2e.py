@@ -177,7 +177,12 @@ def test_hostile_vendor_advance_mails_each_idle_user_once(
     assert len(expected) >= 10
 
     advanced = cli("candidates", "advance", "--json")
-    assert advanced.code == 0, advanced  # the step goes on for everyone else
+    # the step goes on for everyone else; it exits 1 because it names what it could not deliver
+    assert advanced.code == 1, advanced
+    report = json.loads(advanced.stdout)
+    by_id = {c["id"]: c["external_id"] for c in ready}
+    assert {by_id[int(i)] for i in report["delivery_failed"]} == invalid
+    assert all("no valid email address" in why for why in report["delivery_failed"].values())
     assert "Traceback" not in advanced.stderr and "unexpected" not in advanced.stderr
 
     # one address per message, each idle user exactly once, nobody else
