@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import base64
 import json
+from contextlib import closing
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
 
+from shelfware.accounts import service as accounts
 from shelfware.accounts.roles import Role
+from shelfware.accounts.schemas import UserCreate
 from tests.api.conftest import Api, Synced, error_of
 
 pytestmark = pytest.mark.store
@@ -156,3 +159,40 @@ def test_nul_and_long_names_in_paths_are_4xx(api: Api, base: str, given: str) ->
         ]:
             body = {} if method in ("PATCH", "PUT") else None
             _checked(client.request(method, base + path, json=body))
+
+
+# --- the workspace's pages ------------------------------------------------------------------
+
+
+def _workspace(api: Api, served: str) -> httpx.Client:
+    from tests.api.test_names import PASSWORD, sign_in
+
+    with api.db.transaction() as session:
+        accounts.create_user(
+            session, api.clock, UserCreate(username="ada", password=PASSWORD, role=Role.ADMIN)
+        )
+    return sign_in(served.removesuffix(urlsplit(served).path))
+
+
+def _page_refused(web: httpx.Client, path: str, params: dict[str, Any]) -> None:
+    response = web.get(path, params=params)
+    assert response.status_code in (400, 404, 422), (response.status_code, response.url)
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_workspace_pages_refuse_hostile_input(api: Api, base: str) -> None:
+    with closing(_workspace(api, base)) as web:
+        for given in BAD_CURSORS:
+            _page_refused(web, "/subscriptions", {"cursor": given})
+            _page_refused(web, "/people", {"cursor": given})
+        for sort, given in SORTED_CURSORS:
+            _page_refused(web, "/subscriptions", {"cursor": given, "sort": sort})
+        for given in (NUL, "\x00", LONG):
+            _page_refused(web, "/subscriptions", {"search": given})
+            _page_refused(web, "/subscriptions", {"profile": given})
+            _page_refused(web, "/subscriptions", {"model": given})
+            _page_refused(web, "/people", {"search": given})
+            _page_refused(web, "/candidates", {"state": given})
+            _page_refused(web, "/candidates", {"profile": given})
+            _page_refused(web, "/runs", {"profile": given})
+            _page_refused(web, f"/profiles/{quote(given, safe='')}", {})

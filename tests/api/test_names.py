@@ -94,7 +94,7 @@ def test_api_reaches_odd_model_names(named: str, http: httpx.Client) -> None:
     assert subs.status_code == 200, subs.text
 
 
-def _sign_in(root: str) -> httpx.Client:
+def sign_in(root: str) -> httpx.Client:
     """A workspace client over plain HTTP: the session cookie is Secure, so it is carried by
     hand (a browser allows it on loopback)."""
     client = httpx.Client(base_url=root, timeout=30, follow_redirects=False)
@@ -119,7 +119,7 @@ def _links(html: str) -> list[str]:
 def test_workspace_links_and_routes_encode_names(named: str, served: str) -> None:
     root = served.removesuffix(urlsplit(served).path)
     encoded = f"/profiles/{seg(NAME)}"
-    with closing(_sign_in(root)) as web:
+    with closing(sign_in(root)) as web:
         listing = web.get("/profiles")
         assert listing.status_code == 200
         assert encoded in _links(listing.text)
@@ -148,7 +148,7 @@ def test_workspace_links_and_routes_encode_names(named: str, served: str) -> Non
         bounced = visitor.get(encoded)
         assert bounced.status_code == 303
         assert bounced.headers["location"] == "/sign-in?next=" + quote(encoded, safe="")
-    with closing(_sign_in(root)) as web:
+    with closing(sign_in(root)) as web:
         page = web.get(encoded)
         csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
         assert csrf
