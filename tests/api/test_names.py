@@ -156,3 +156,19 @@ def test_workspace_links_and_routes_encode_names(named: str, served: str) -> Non
         assert gone.status_code == 303 and gone.headers["location"] == "/profiles"
         assert web.get(encoded).status_code == 404
         assert web.get("/profiles/x").status_code == 200
+
+
+@pytest.mark.parametrize("name", [".", "..", "new", "NEW"])
+def test_names_no_link_can_reach_are_refused(api: Api, served: str, name: str) -> None:
+    with httpx.Client(base_url=served, headers=api.auth(Role.ADMIN), timeout=30) as http:
+        made = http.post(
+            "/profiles",
+            json={
+                "kind": "rally",
+                "name": name,
+                "url": "https://rally1.rallydev.com",
+                "secrets": {"api_key": "k"},
+            },
+        )
+    assert made.status_code == 422, made.text
+    assert error_of(made)["field"] == "name"
