@@ -17,6 +17,7 @@ from shelfware.accounts import service as accounts
 from shelfware.accounts.roles import Role
 from shelfware.accounts.schemas import UserCreate
 from tests.api.conftest import Api, Synced, error_of
+from tests.conftest import PG_URL
 
 pytestmark = pytest.mark.store
 
@@ -196,3 +197,26 @@ def test_workspace_pages_refuse_hostile_input(api: Api, base: str) -> None:
             _page_refused(web, "/candidates", {"profile": given})
             _page_refused(web, "/runs", {"profile": given})
             _page_refused(web, f"/profiles/{quote(given, safe='')}", {})
+
+
+@pytest.mark.skipif(not PG_URL, reason="only PostgreSQL refuses NUL in a string")
+def test_a_value_the_database_refuses_is_bad_input_not_a_500(api: Api, served: str) -> None:
+    """The net under the input checks: a route none of them guards (added by this test) that
+    hands NUL to PostgreSQL answers 422 in the API and 400 in the workspace."""
+    from starlette.routing import Mount
+
+    from shelfware.audit import service as audit
+
+    def unguarded() -> dict[str, int]:
+        with api.db.sessions() as session:
+            return {"found": len(audit.list_events(session, actor="a\x00b"))}
+
+    mounted = next(r for r in api.app.routes if isinstance(r, Mount) and r.path == "/api/v1")
+    mounted.app.add_api_route("/test-only/unguarded", unguarded)  # type: ignore[attr-defined]
+    api.app.add_api_route("/test-only/unguarded", unguarded)
+    with httpx.Client(headers=api.auth(Role.ADMIN), timeout=30) as client:
+        answer = client.get(f"{served}/test-only/unguarded")
+        assert answer.status_code == 422, answer.text
+        assert "NUL" in error_of(answer)["message"]
+        page = client.get(served.removesuffix("/api/v1") + "/test-only/unguarded")
+        assert page.status_code == 400 and "NUL" in page.text
