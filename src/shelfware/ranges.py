@@ -6,7 +6,7 @@ nothing out of range is ever stored. The table in README.md ("Input ranges") lis
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -33,8 +33,15 @@ def printable(value: str) -> str:
 
 
 def _in_dates(value: date) -> date:
-    day = value.date() if isinstance(value, datetime) else value
-    if not MIN_DATE <= day <= MAX_DATE:
+    """In 1970..2999, also once an instant's offset is applied (``2999-12-31T23:00-05:00``
+    is in the year 3000 in UTC; ``0001-01-01T00:00+01:00`` has no UTC at all)."""
+    days = [value.date() if isinstance(value, datetime) else value]
+    if isinstance(value, datetime) and value.utcoffset() is not None:
+        try:
+            days.append(value.astimezone(UTC).date())
+        except OverflowError:
+            days.append(date.min)
+    if not all(MIN_DATE <= day <= MAX_DATE for day in days):
         raise ValueError(f"must be between {MIN_DATE} and {MAX_DATE}")
     return value
 

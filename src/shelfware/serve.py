@@ -6,17 +6,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import Scope
 
 from shelfware.api import errors
 from shelfware.api.app import create_api
 from shelfware.appstate import Workspace
 from shelfware.jobs import service as jobs
+from shelfware.kit.asgi import MIB, BodyLimit, EncodedSlashes
 from shelfware.kit.clock import Clock, SystemClock
 from shelfware.settings import Settings, get_settings
 from shelfware.store import Store, open_store
 from shelfware.web import answers, install_web
+from shelfware.web.errors import body_refusal
 
 API_PREFIX = "/api/v1"
+WEB_BODY_LIMIT = 1 * MIB  # the workspace's forms (the API holds its own limits)
+
+
+def web_body_limit(scope: Scope) -> int | None:
+    path: str = scope["path"]
+    return None if path == API_PREFIX or path.startswith(API_PREFIX + "/") else WEB_BODY_LIMIT
 
 
 def create_app(
@@ -61,7 +70,11 @@ def create_app(
     errors.install_outer(app, API_PREFIX)
 
     # --- web workspace -----------------------------------------------------------------------
+    # (added before install_web: its security headers wrap this refusal too)
+    app.add_middleware(BodyLimit, limit_for=web_body_limit, refuse=body_refusal)
     install_web(app, workspace)  # pages, sign-in, /oauth/callback, /static, security headers
     answers.configure(app, workspace.store.db, workspace.store.keys, workspace.clock)
     app.router.routes.extend(answers.routes)  # reclamation keep / release answers (no sign-in)
+    # outermost: a name holding "/" stays one path segment (%2F) for every route below
+    app.add_middleware(EncodedSlashes)
     return app

@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, SQLAlchemyError
 
 from shelfware.kit.crypto import KeyRing, KeyRingError, ensure_key_file, load_key_file
 from shelfware.kit.db import Database
@@ -25,6 +25,10 @@ class StoreNotReady(Exception):
 # What the database may raise in any command (locked, disk full, connection lost): the faces
 # map these to one line with ``database_error`` without importing SQLAlchemy themselves.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError,)
+# A value the database cannot hold or compare (NUL in a PostgreSQL string, an integer beyond
+# BIGINT, a date out of its range): the input's fault, so a face answers it as bad input.
+# The inputs are checked before; this is the net for any path that was not.
+VALUE_ERRORS: tuple[type[Exception], ...] = (DataError,)
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

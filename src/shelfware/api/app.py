@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
-from shelfware.api import errors
+from shelfware.api import errors, limits
 from shelfware.api.auth import permission_of
+from shelfware.api.limits import SECURITY_HEADERS
 from shelfware.api.routers import (
     accounts,
     audit,
@@ -22,6 +23,7 @@ from shelfware.api.routers import (
     subscriptions,
 )
 from shelfware.appstate import Workspace
+from shelfware.kit.asgi import BodyLimit
 
 ROUTERS = (
     accounts.router,
@@ -35,14 +37,6 @@ ROUTERS = (
     directory.router,
     audit.router,
 )
-
-
-# Answers carry account data: never cached, never sniffed as another type, no referrer.
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
 
 
 def guarded_routes(router: APIRouter) -> list[APIRoute]:
@@ -74,6 +68,11 @@ def create_api(workspace: Workspace) -> FastAPI:
         response: Response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
+
+    # outermost last: the token is checked from the headers before any of the body is read,
+    # then the body is held to its limit (413) as it streams
+    api.add_middleware(BodyLimit, limit_for=limits.body_limit, refuse=limits.refusal)
+    api.add_middleware(limits.TokenFirst, workspace=workspace)
 
     for router in ROUTERS:
         for route in guarded_routes(router):

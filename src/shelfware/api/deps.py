@@ -5,15 +5,33 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Path
+from pydantic import AfterValidator, BeforeValidator
 
 from shelfware.api.auth import workspace
 from shelfware.appstate import Workspace
-from shelfware.ranges import MAX_ID, MAX_NAME
+from shelfware.kit.asgi import segment
+from shelfware.ranges import MAX_ID, MAX_NAME, printable
 from shelfware.settings import Settings, get_settings
 
 Ws = Annotated[Workspace, Depends(workspace)]
+
+
+def _printable(value: str | None) -> str | None:
+    return None if value is None else printable(value)
+
+
+# On every text parameter: no NUL or other control character (PostgreSQL refuses NUL in a
+# string: without this a search for "\x00" was a database error).
+Printable = AfterValidator(_printable)
+# A name in a path arrives with "/" and "%" still escaped (kit.asgi.EncodedSlashes): decoded
+# here, so "a/b?c#d %e" is reachable as /profiles/a%2Fb%3Fc%23d%20%25e.
+Segment = BeforeValidator(lambda value: segment(value) if isinstance(value, str) else value)
+
 ProfileName = Annotated[
-    str, Path(min_length=1, max_length=MAX_NAME, description="the profile's name")
+    str,
+    Path(min_length=1, max_length=MAX_NAME, description="the profile's name, percent-encoded"),
+    Segment,
+    Printable,
 ]
 RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="a record id")]
 ModelName = Annotated[
@@ -21,8 +39,16 @@ ModelName = Annotated[
     Path(
         min_length=1,
         max_length=MAX_NAME,
-        description="a software model: its id or 'Publisher Product Edition'",
+        description="a software model: its id or 'Publisher Product Edition', percent-encoded",
     ),
+    Segment,
+    Printable,
+]
+PathName = Annotated[
+    str,
+    Path(min_length=1, max_length=MAX_NAME, description="a name, percent-encoded"),
+    Segment,
+    Printable,
 ]
 
 

@@ -20,7 +20,7 @@ from shelfware.profiles.oauth import AuthorizationError
 from shelfware.profiles.service import ProfileError, ProfileNotFound
 from shelfware.reclamation.service import CapExceeded, ReclaimError
 from shelfware.reclamation.states import StateError
-from shelfware.store import DATABASE_ERRORS, database_error
+from shelfware.store import DATABASE_ERRORS, VALUE_ERRORS, database_error
 from shelfware.sync.service import SyncError
 
 log = logging.getLogger("shelfware.api")
@@ -71,7 +71,7 @@ class ErrorBody(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody, "description": CODES[status]}
-    for status in (400, 401, 403, 404, 409, 422)
+    for status in (400, 401, 403, 404, 409, 413, 422)
 }
 
 
@@ -155,6 +155,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ValueError, _invalid)
     for database in DATABASE_ERRORS:
         app.add_exception_handler(database, _database)
+    for refused_value in VALUE_ERRORS:  # more specific than DATABASE_ERRORS: found first
+        app.add_exception_handler(refused_value, _value_refused)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -188,6 +190,10 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
 
 async def _database(_: Request, exc: Exception) -> JSONResponse:
     return error_response(409, f"database: {database_error(exc)}")
+
+
+async def _value_refused(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(422, f"a value the database cannot take: {database_error(exc)}")
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

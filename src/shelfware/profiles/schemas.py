@@ -10,6 +10,19 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from shelfware.ranges import MAX_TEXT, Instant, Name, Text, printable
 
 Secret = Annotated[str, Field(min_length=1, max_length=MAX_TEXT), AfterValidator(printable)]
+# Names a link cannot reach: "." and ".." are path steps to every browser and HTTP client
+# (escaped or not), and /profiles/new is the workspace's wizard. Anything else is escaped in
+# routes and links ("a/b?c#d %e" included).
+UNREACHABLE_NAMES = frozenset({".", "..", "new"})
+
+
+def _reachable(name: str) -> str:
+    if name.strip().lower() in UNREACHABLE_NAMES:
+        raise ValueError(f"{name!r} cannot name a profile (it is a path step or a page)")
+    return name
+
+
+ProfileName = Annotated[Name, AfterValidator(_reachable)]
 
 
 class ProfileCreate(BaseModel):
@@ -20,7 +33,7 @@ class ProfileCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Name
-    name: Name
+    name: ProfileName
     url: Text | None = None
     region: Name | None = None
     auth: str = Field(default="api-token", max_length=20)

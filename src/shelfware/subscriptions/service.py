@@ -24,6 +24,7 @@ from shelfware.models import (
     Subscription,
 )
 from shelfware.profiles.service import DEFAULT_THRESHOLD_DAYS, get_profile
+from shelfware.ranges import MAX_DATE, MAX_ID, MAX_NAME, MAX_TEXT, MIN_DATE
 from shelfware.subscriptions.schemas import (
     PeoplePage,
     PersonView,
@@ -71,9 +72,20 @@ def _views(rows: Iterable[Any]) -> list[SubscriptionView]:
 SEARCHED = (Subscription.username, Subscription.email)
 
 
+class SearchError(ValueError):
+    """A search text no stored value can start with (NUL, a lone surrogate, too long)."""
+
+
 def starts_with(dialect: str, expression: Any, prefix: str) -> ColumnElement[bool]:
     """``expression`` starts with ``prefix``, in a form the expression's index serves:
-    ``LIKE 'p%'`` on PostgreSQL (text_pattern_ops), a range on SQLite."""
+    ``LIKE 'p%'`` on PostgreSQL (text_pattern_ops), a range on SQLite. A prefix with NUL
+    (which PostgreSQL refuses in a string) is a ``SearchError`` on both stores."""
+    if not _storable(prefix) or len(prefix) > MAX_NAME:
+        raise SearchError(
+            f"search: 1..{MAX_NAME} characters without NUL (got {len(prefix):,} characters)"
+            if len(prefix) > MAX_NAME
+            else "search: must not contain NUL or unpaired surrogates"
+        )
     if dialect == "postgresql":
         escaped = prefix.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
         return expression.like(escaped + "%", escape="\\")  # type: ignore[no-any-return]
@@ -138,17 +150,36 @@ def encode_cursor(sort: str, descending: bool, value: Any, last_id: int) -> str:
 
 
 def decode_cursor(cursor: str, sort: str, descending: bool) -> tuple[Any, int]:
-    """(sort value, id) of the last row of the previous page."""
+    """(sort value, id) of the last row of the previous page. Anything but what
+    :func:`encode_cursor` made (a sort value with NUL, an id beyond a BIGINT...) is a
+    ``CursorError``: it never reaches the database."""
+    refused = CursorError("cursor is not one this listing handed out")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        got_sort, got_desc, value, last_id = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise CursorError("cursor is not one this listing handed out") from None
-    if got_sort != sort or got_desc != descending or type(last_id) is not int:
+        parsed = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError):
+        raise refused from None
+    if not isinstance(parsed, list) or len(parsed) != 4:
+        raise refused
+    got_sort, got_desc, value, last_id = parsed
+    if got_sort != sort or got_desc is not descending:
         raise CursorError("cursor belongs to another sort order: start again without it")
-    if value is not None and not isinstance(value, str):
-        raise CursorError("cursor is not one this listing handed out")
+    if type(last_id) is not int or not 0 <= last_id <= MAX_ID:
+        raise refused
+    if value is not None and not (isinstance(value, str) and _storable(value)):
+        raise refused
     return value, last_id
+
+
+def _storable(text: str) -> bool:
+    """Text both stores can compare: no NUL (PostgreSQL refuses it), no lone surrogate."""
+    if "\x00" in text or len(text) > MAX_TEXT:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def keyset_page(
@@ -200,9 +231,12 @@ def _sort_value(sort: SubscriptionSort, text: str | None) -> Any:
     if text is None or sort is not SubscriptionSort.LAST_ACTIVITY:
         return text
     try:
-        return utc(datetime.fromisoformat(text))
-    except ValueError:
+        value = utc(datetime.fromisoformat(text))
+    except (ValueError, OverflowError):  # an offset can push year 1 or 9999 out of range
         raise CursorError("cursor is not one this listing handed out") from None
+    if not MIN_DATE <= value.date() <= MAX_DATE:
+        raise CursorError("cursor is not one this listing handed out")
+    return value
 
 
 def page_subscriptions(session: Session, query: SubscriptionPageQuery) -> SubscriptionPage:

@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from shelfware.appstate import Workspace
+from shelfware.store import VALUE_ERRORS, database_error
 from shelfware.web.context import WebContext
 from shelfware.web.security import SecurityHeaders, SessionSealer
 
@@ -46,5 +47,11 @@ def install_web(app: FastAPI, workspace: Workspace, *, secure_cookies: bool = Tr
             return RedirectResponse(sign_in_path(exc.next_path), status_code=303)
         return render(request, "error.html", {"message": "Sign in first."}, status=401)
 
+    async def value_refused(request: Request, exc: Exception) -> Response:
+        message = f"A value the database cannot take: {database_error(exc)}."
+        return render(request, "error.html", {"message": message}, status=400)
+
     app.add_exception_handler(Refused, refused)
+    for error in VALUE_ERRORS:  # NUL on PostgreSQL...: the input's fault, never a 500
+        app.add_exception_handler(error, value_refused)
     app.add_exception_handler(SignInNeeded, sign_in_needed)

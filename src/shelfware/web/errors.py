@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from markupsafe import escape
 from pydantic import ValidationError
+from starlette.types import Scope
 
 from shelfware.connectors.base import ConnectorError
 from shelfware.kit.crypto import KeyRingError
@@ -36,3 +38,16 @@ def one_line(exc: BaseException) -> str:
         return f"{where}: {first.get('msg', 'invalid')}"
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+async def body_refusal(
+    _: Scope, status: int, message: str
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The page for a request the body limit refused (the session is not read for it)."""
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<link rel="stylesheet" href="/static/app.css"><title>Not accepted</title></head>'
+        f'<body><main><h1>Not accepted</h1><p class="error">{escape(message)}.</p>'
+        '<p><a href="/">Back to the workspace</a></p></main></body></html>'
+    )
+    return status, [(b"content-type", b"text/html; charset=utf-8")], page.encode()

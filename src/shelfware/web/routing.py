@@ -5,20 +5,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
+from pydantic import BeforeValidator
 from starlette.requests import Request
 
 from shelfware.accounts import service as accounts
 from shelfware.accounts.roles import Permission
 from shelfware.audit.service import acting_as
+from shelfware.kit.asgi import segment
 from shelfware.web.context import Viewer, web_context
 from shelfware.web.security import COOKIE, CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, csrf_matches
 
 router = APIRouter(include_in_schema=False)
+# A name in a path ({name}), as given: links quote it (``|urlseg``), kit.asgi.EncodedSlashes
+# keeps its "/" and "%" escaped through routing, and this decodes them.
+SegmentName = Annotated[str, BeforeValidator(lambda v: segment(v) if isinstance(v, str) else v)]
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ def guard(permission: Permission | None) -> Callable[[Request], Any]:
         if permission is not None:
             if viewer is None:
                 query = request.url.query
-                raise SignInNeeded(request.url.path + (f"?{query}" if query else ""))
+                raise SignInNeeded(_raw_path(request) + (f"?{query}" if query else ""))
             if not viewer.can(permission):
                 raise Refused(403, f"Your role ({viewer.role}) does not allow this.")
         # audit events recorded by this request (and the syncs it starts) name the person
@@ -115,6 +120,12 @@ def page(
         return handler
 
     return register
+
+
+def _raw_path(request: Request) -> str:
+    """The path as the browser sent it: a name's escapes (%2F, %3F, %23) kept."""
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1") if isinstance(raw, bytes) and raw else request.url.path
 
 
 def sign_in_path(next_path: str) -> str:

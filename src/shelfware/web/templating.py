@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from shelfware.accounts.roles import Permission
+from shelfware.kit.asgi import quote_segment
 from shelfware.web import charts
 from shelfware.web.context import web_context
 from shelfware.web.security import COOKIE, CSRF_FIELD, FLASH_COOKIE, SESSION_SECONDS, WebSession
@@ -50,6 +51,7 @@ def _environment() -> Environment:
     )
     env.filters["money"] = money
     env.filters["when"] = when
+    env.filters["urlseg"] = quote_segment  # a name in a link: /profiles/{{ p.name | urlseg }}
     env.globals["charts"] = charts
     return env
 

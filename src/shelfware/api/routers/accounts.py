@@ -15,8 +15,7 @@ from shelfware.accounts.schemas import (
     UserView,
 )
 from shelfware.api.auth import allowed
-from shelfware.api.deps import Ws
-from shelfware.ranges import Name
+from shelfware.api.deps import PathName, Ws
 
 router = APIRouter(tags=["accounts"])
 
@@ -76,7 +75,7 @@ def create_token(
 
 @router.post("/tokens/{name}/revoke", response_model=TokenView)
 def revoke_token(
-    name: Name, ws: Ws, principal: Principal = allowed(Permission.ACCOUNTS_MANAGE)
+    name: PathName, ws: Ws, principal: Principal = allowed(Permission.ACCOUNTS_MANAGE)
 ) -> TokenView:
     with ws.write(principal.actor) as session:
         return service.revoke_token(session, ws.clock, name)

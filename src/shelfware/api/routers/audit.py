@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
-from shelfware.api.deps import Ws
+from shelfware.api.deps import Printable, Ws
 from shelfware.audit import service
 from shelfware.audit.service import AuditEventView
 from shelfware.ranges import MAX_ID, MAX_NAME
 
 router = APIRouter(prefix="/audit", tags=["audit"])
-Filter = Annotated[str | None, Query(min_length=1, max_length=MAX_NAME)]
+Filter = Annotated[str | None, Query(min_length=1, max_length=MAX_NAME), Printable]
 
 
 @router.get("", response_model=list[AuditEventView])

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
-from shelfware.api.deps import RecordId, Ws, settings_of
+from shelfware.api.deps import Printable, RecordId, Ws, settings_of
 from shelfware.api.errors import ApiError
 from shelfware.appstate import Workspace
 from shelfware.audit.service import acting_as
@@ -79,8 +79,8 @@ class AdvanceView(BaseModel):
 @router.get("", response_model=list[CandidateView])
 def list_candidates(
     ws: Ws,
-    state: Annotated[str | None, Query(min_length=1, max_length=MAX_NAME)] = None,
-    profile: Annotated[str | None, Query(min_length=1, max_length=MAX_NAME)] = None,
+    state: Annotated[str | None, Query(min_length=1, max_length=MAX_NAME), Printable] = None,
+    profile: Annotated[str | None, Query(min_length=1, max_length=MAX_NAME), Printable] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     _: Principal = allowed(Permission.CANDIDATES_READ),
 ) -> list[CandidateView]:
@@ -220,7 +220,9 @@ async def reclaim_one(
     ws: Ws,
     dry_run: Annotated[bool, Query()] = False,
     force: Annotated[bool, Query(description="exceed the blast-radius cap (admin only)")] = False,
-    reason: Annotated[str, Query(max_length=MAX_TEXT, description="why (recorded)")] = "",
+    reason: Annotated[
+        str, Query(max_length=MAX_TEXT, description="why (recorded)"), Printable
+    ] = "",
     principal: Principal = allowed(Permission.CANDIDATES_ACT),
 ) -> ReclaimOutcomeView:
     request = ReclaimRequest(ids=[candidate_id], dry_run=dry_run, force=force, reason=reason)

@@ -15,13 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
-from shelfware.api.deps import ModelName, Ws
+from shelfware.api.deps import ModelName, Printable, Segment, Ws
 from shelfware.directory import service
 from shelfware.directory.schemas import AliasView, LeaverSeat, ModelPeople, UnmatchedAccount
 from shelfware.ranges import MAX_NAME, Name
 
 router = APIRouter(prefix="/directory", tags=["directory"])
-AliasPath = Annotated[str, Path(min_length=1, max_length=MAX_NAME, description="an alias domain")]
+AliasPath = Annotated[
+    str, Path(min_length=1, max_length=MAX_NAME, description="an alias domain"), Segment, Printable
+]
 
 
 class AliasCreate(BaseModel):

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
-from shelfware.api.deps import Ws
+from shelfware.api.deps import Printable, Ws
 from shelfware.api.errors import ApiError
 from shelfware.appstate import Workspace
 from shelfware.ranges import MAX_NAME, Day
@@ -175,7 +175,9 @@ def renewals(
 def people(
     asked: Dated,
     person: Annotated[
-        str | None, Query(min_length=1, max_length=MAX_NAME, description="one person's email")
+        str | None,
+        Query(min_length=1, max_length=MAX_NAME, description="one person's email"),
+        Printable,
     ] = None,
 ) -> Response:
     """``person``'s seats; without it, leavers holding seats and unmatched accounts."""

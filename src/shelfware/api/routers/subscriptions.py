@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
-from shelfware.api.deps import RecordId, Ws
+from shelfware.api.deps import Printable, RecordId, Ws
 from shelfware.ranges import MAX_NAME
 from shelfware.subscriptions import service
 from shelfware.subscriptions.schemas import (
@@ -46,7 +46,9 @@ class PersonDetail(BaseModel):
 def list_people(
     ws: Ws,
     q: Annotated[
-        str | None, Query(min_length=1, max_length=MAX_NAME, description="the start of the email")
+        str | None,
+        Query(min_length=1, max_length=MAX_NAME, description="the start of the email"),
+        Printable,
     ] = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 50,

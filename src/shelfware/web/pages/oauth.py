@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shelfware.accounts.roles import Permission
+from shelfware.kit.asgi import quote_segment
 from shelfware.profiles import authorization
 from shelfware.web.context import web_context
 from shelfware.web.errors import USER_ERRORS, one_line
@@ -31,5 +32,9 @@ async def oauth_callback(request: Request) -> Response:
             ctx.store.db, ctx.store.keys, ctx.clock, name, pending, params
         )
     except USER_ERRORS as exc:
-        return redirect(request, f"/profiles/{name}", f"Not authorized: {one_line(exc)}")
-    return redirect(request, f"/profiles/{name}", "Authorized: tokens stored; now validate.")
+        return redirect(
+            request, f"/profiles/{quote_segment(name)}", f"Not authorized: {one_line(exc)}"
+        )
+    return redirect(
+        request, f"/profiles/{quote_segment(name)}", "Authorized: tokens stored; now validate."
+    )

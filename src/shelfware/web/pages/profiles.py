@@ -13,13 +13,14 @@ from starlette.responses import Response
 from shelfware.accounts.roles import Permission
 from shelfware.audit.service import current_actor
 from shelfware.jobs import service as jobs
+from shelfware.kit.asgi import quote_segment
 from shelfware.overview import catalogue
 from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
 from shelfware.profiles.schemas import ProfileCreate
 from shelfware.web.context import web_context
 from shelfware.web.errors import USER_ERRORS, one_line
-from shelfware.web.routing import Refused, page
+from shelfware.web.routing import Refused, SegmentName, page
 from shelfware.web.templating import redirect, render
 
 LOG = logging.getLogger(__name__)
@@ -112,7 +113,9 @@ async def profile_create(request: Request) -> Response:
             status=400,
         )
     step = "authorize it" if data.auth == "oauth" else "validate it"
-    return redirect(request, f"/profiles/{name}", f"Created draft profile {name}: now {step}.")
+    return redirect(
+        request, f"/profiles/{quote_segment(name)}", f"Created draft profile {name}: now {step}."
+    )
 
 
 def _load(request: Request, name: str) -> Any:
@@ -126,7 +129,7 @@ def _load(request: Request, name: str) -> Any:
 
 
 @page("GET", "/profiles/{name}", Permission.PROFILES_READ)
-async def profile_detail(request: Request, name: str) -> Response:
+async def profile_detail(request: Request, name: SegmentName) -> Response:
     view, runs = _load(request, name)
     with web_context(request).store.db.sessions() as session:
         queued = jobs.queued_syncs(session, name)
@@ -135,45 +138,53 @@ async def profile_detail(request: Request, name: str) -> Response:
 
 
 @page("POST", "/profiles/{name}/validate", Permission.PROFILES_WRITE)
-async def profile_validate(request: Request, name: str) -> Response:
+async def profile_validate(request: Request, name: SegmentName) -> Response:
     ctx = web_context(request)
     _load(request, name)
     try:
         report = await profiles.validate_profile(ctx.store.db, ctx.store.keys, ctx.clock, name)
     except USER_ERRORS as exc:
-        return redirect(request, f"/profiles/{name}", f"Validation failed: {one_line(exc)}")
+        return redirect(
+            request, f"/profiles/{quote_segment(name)}", f"Validation failed: {one_line(exc)}"
+        )
     verdict = "passed: you can publish it" if report.ok else "failed: see the checks below"
-    return redirect(request, f"/profiles/{name}", f"Validation {verdict}.")
+    return redirect(request, f"/profiles/{quote_segment(name)}", f"Validation {verdict}.")
 
 
 @page("POST", "/profiles/{name}/publish", Permission.PROFILES_WRITE)
-async def profile_publish(request: Request, name: str) -> Response:
+async def profile_publish(request: Request, name: SegmentName) -> Response:
     ctx = web_context(request)
     _load(request, name)
     try:
         with ctx.store.db.transaction() as session:
             profiles.publish_profile(session, ctx.clock, profiles.get_profile(session, name))
     except USER_ERRORS as exc:
-        return redirect(request, f"/profiles/{name}", f"Not published: {one_line(exc)}")
+        return redirect(
+            request, f"/profiles/{quote_segment(name)}", f"Not published: {one_line(exc)}"
+        )
     return redirect(
-        request, f"/profiles/{name}", "Published: software model and default rule created."
+        request,
+        f"/profiles/{quote_segment(name)}",
+        "Published: software model and default rule created.",
     )
 
 
 @page("POST", "/profiles/{name}/sync", Permission.PROFILES_SYNC)
-async def profile_sync(request: Request, name: str) -> Response:
+async def profile_sync(request: Request, name: SegmentName) -> Response:
     """Queue a sync; the run history shows it queued, then running, then its outcome."""
     ctx = web_context(request)
     _load(request, name)
     try:
         job = jobs.enqueue_sync(ctx.workspace.extras["jobs"], ctx.store, name, current_actor())
     except USER_ERRORS as exc:
-        return redirect(request, f"/profiles/{name}", f"Not queued: {one_line(exc)}")
-    return redirect(request, f"/runs?profile={name}", f"Sync of {name} queued (job {job.id}).")
+        return redirect(request, f"/profiles/{quote_segment(name)}", f"Not queued: {one_line(exc)}")
+    return redirect(
+        request, f"/runs?profile={quote_segment(name)}", f"Sync of {name} queued (job {job.id})."
+    )
 
 
 @page("POST", "/profiles/{name}/authorize", Permission.PROFILES_WRITE)
-async def profile_authorize(request: Request, name: str) -> Response:
+async def profile_authorize(request: Request, name: SegmentName) -> Response:
     """Start the OAuth authorization code flow: the app redirects back to /oauth/callback."""
     ctx = web_context(request)
     try:
@@ -182,7 +193,9 @@ async def profile_authorize(request: Request, name: str) -> Response:
                 session, ctx.store.keys, name, str(request.url_for("oauth_callback"))
             )
     except USER_ERRORS as exc:
-        return redirect(request, f"/profiles/{name}", f"Cannot authorize: {one_line(exc)}")
+        return redirect(
+            request, f"/profiles/{quote_segment(name)}", f"Cannot authorize: {one_line(exc)}"
+        )
     ctx.workspace.authorizations.add(name, pending)
     # a page with the consent link rather than a redirect: the person sees where they go, and
     # the CSP's form-action 'self' stays strict (it also governs a form's redirects)
@@ -190,7 +203,7 @@ async def profile_authorize(request: Request, name: str) -> Response:
 
 
 @page("POST", "/profiles/{name}/delete", Permission.PROFILES_WRITE)
-async def profile_delete(request: Request, name: str) -> Response:
+async def profile_delete(request: Request, name: SegmentName) -> Response:
     ctx = web_context(request)
     _load(request, name)
     with ctx.store.db.transaction() as session:
