@@ -61,7 +61,8 @@ def create_app(
     errors.install_outer(app, API_PREFIX)
 
     # --- web workspace -----------------------------------------------------------------------
-    install_web(app, workspace)  # pages, sign-in, /oauth/callback, /static, security headers
+    # pages, sign-in, /oauth/callback, /static, security headers
+    install_web(app, workspace, trusted_proxies=settings.trusted_proxy_networks)
     answers.configure(app, workspace.store.db, workspace.store.keys, workspace.clock)
     app.router.routes.extend(answers.routes)  # reclamation keep / release answers (no sign-in)
     return app
