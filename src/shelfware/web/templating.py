@@ -31,6 +31,7 @@ NAV = [
     ("/entitlements", "Entitlements", Permission.ENTITLEMENTS_READ),
     ("/people", "People", Permission.PEOPLE_READ),
     ("/runs", "Runs", Permission.RUNS_READ),
+    ("/audit", "Audit", Permission.AUDIT_READ),
 ]
 
 
