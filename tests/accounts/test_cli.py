@@ -77,7 +77,16 @@ def test_tokens_create_prints_the_token_once(home: Path) -> None:
 def test_tokens_have_an_owner_an_expiry_and_die_with_the_owner(home: Path) -> None:
     assert add(home, "ana", "sam_manager").code == 0
     ran = invoke(
-        home, "tokens", "create", "ana-ci", "--role", "viewer", "--owner", "ana", "--expires-in", "30d"
+        home,
+        "tokens",
+        "create",
+        "ana-ci",
+        "--role",
+        "viewer",
+        "--owner",
+        "ana",
+        "--expires-in",
+        "30d",
     )
     assert ran.code == 0, ran
     assert "owned by ana" in ran.stdout and "expires 2026-12-20" in ran.stdout
@@ -124,7 +133,9 @@ def test_audit_list_filters_and_prints_json(home: Path) -> None:
     users = json.loads(invoke(home, "audit", "list", "--action", "user", "--json").stdout)
     assert [e["action"] for e in users] == ["user.set", "user.create"]
     actor = everything[0]["actor"].split(":", 1)[1]
-    mine = json.loads(invoke(home, "audit", "list", "--actor", actor, "--limit", "1", "--json").stdout)
+    mine = json.loads(
+        invoke(home, "audit", "list", "--actor", actor, "--limit", "1", "--json").stdout
+    )
     assert len(mine) == 1
     later = json.loads(invoke(home, "audit", "list", "--since", "2026-11-21", "--json").stdout)
     assert later == []

@@ -23,7 +23,9 @@ def tc(api: Api) -> TestClient:
 
 def add_user(api: Api, name: str, role: Role) -> None:
     with api.db.transaction() as session:
-        accounts.create_user(session, api.clock, UserCreate(username=name, password=PASSWORD, role=role))
+        accounts.create_user(
+            session, api.clock, UserCreate(username=name, password=PASSWORD, role=role)
+        )
 
 
 def new_token(api: Api, **fields: object) -> str:
@@ -55,7 +57,9 @@ def test_a_token_expires_after_its_days_and_says_so(api: Api) -> None:
         assert expired.headers["www-authenticate"] == "Bearer"
         assert client.get("/me", headers=bearer(default)).status_code == 200
         api.clock.advance(timedelta(days=60))
-        assert "token expired" in client.get("/me", headers=bearer(default)).json()["error"]["message"]
+        assert (
+            "token expired" in client.get("/me", headers=bearer(default)).json()["error"]["message"]
+        )
 
 
 def test_last_used_is_written_at_most_once_a_minute(api: Api) -> None:
@@ -115,7 +119,8 @@ def test_a_token_never_holds_more_than_its_owner(api: Api) -> None:
         assert made.status_code == 201, made.text
         assert made.json()["record"]["owner"] == "boss"
         short = client.post(
-            "/tokens", json={"name": "brief", "role": "viewer", "expires_in_days": 0},
+            "/tokens",
+            json={"name": "brief", "role": "viewer", "expires_in_days": 0},
             headers=bearer(token),
         )
         assert short.status_code == 422

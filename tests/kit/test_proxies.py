@@ -22,8 +22,7 @@ def test_the_header_counts_only_from_a_trusted_peer() -> None:
     # a trusted peer: the right-most untrusted hop (left of it was written by the client)
     assert client_address("10.0.0.2", ["6.6.6.6, 198.51.100.7"], PROXIES) == "198.51.100.7"
     assert (
-        client_address("10.0.0.2", ["6.6.6.6", "198.51.100.7, 10.1.1.1"], PROXIES)
-        == "198.51.100.7"
+        client_address("10.0.0.2", ["6.6.6.6", "198.51.100.7, 10.1.1.1"], PROXIES) == "198.51.100.7"
     )
     assert client_address("::1", ["[2001:db8::1]:443"], PROXIES) == "2001:db8::1"
     assert client_address("10.0.0.2", ["198.51.100.7:5000"], PROXIES) == "198.51.100.7"

@@ -85,7 +85,9 @@ def test_the_csv_export_streams_every_match_and_is_safe_in_a_spreadsheet(web: We
     assert json.loads(detail)["username"] == "=HYPERLINK(1)"  # inside JSON: starts with {
     assert PASSWORD not in body
     _record(web, 1, action="test.formula", actor="=cmd|' /C calc'!A0")
-    formula = list(csv.DictReader(io.StringIO(client.get("/audit?format=csv&action=test.formula").text)))
+    formula = list(
+        csv.DictReader(io.StringIO(client.get("/audit?format=csv&action=test.formula").text))
+    )
     assert formula[0]["actor"] == "'=cmd|' /C calc'!A0"  # OWASP: shown as text, never run
 
 

@@ -128,7 +128,9 @@ def test_sign_out_in_one_process_refuses_the_cookie_in_another_and_after_a_resta
         cookie = {"cookie": _cookie_header(signed)}
         page = httpx.get(f"{second}/profiles", headers=cookie)
         assert page.status_code == 200  # signed in on the first, known to the second
-        out = httpx.post(f"{first}/sign-out", data={"csrf_token": csrf_of(page.text)}, headers=cookie)
+        out = httpx.post(
+            f"{first}/sign-out", data={"csrf_token": csrf_of(page.text)}, headers=cookie
+        )
         assert out.status_code == 303
         refused = httpx.get(f"{second}/profiles", headers=cookie)
         assert refused.status_code == 303 and refused.headers["location"].startswith("/sign-in")

@@ -265,9 +265,7 @@ def set_user(
 # --- API tokens --------------------------------------------------------------------------
 
 
-def _token_owner(
-    session: Session, data: TokenCreate, creator_token_id: int | None
-) -> User | None:
+def _token_owner(session: Session, data: TokenCreate, creator_token_id: int | None) -> User | None:
     """The token's owner: the named user, else the owner of the token creating it (API)."""
     owner: User | None = None
     if data.owner is not None:

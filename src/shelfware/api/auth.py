@@ -41,9 +41,7 @@ class Guard:
         ws = workspace(request)
         try:
             with ws.store.db.transaction() as session:
-                principal = accounts.authenticate_token(
-                    session, ws.clock, credentials.credentials
-                )
+                principal = accounts.authenticate_token(session, ws.clock, credentials.credentials)
         except accounts.TokenRejected as exc:  # unknown, revoked, expired, owner deactivated
             raise _unauthorized(str(exc)) from None
         if not allows(principal.role, self.permission):

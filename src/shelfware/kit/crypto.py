@@ -62,9 +62,9 @@ class KeyRing:
         if not purpose:
             raise KeyRingError("a derived key ring needs a purpose label")
         derived = [
-            HKDF(
-                algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()
-            ).derive(base64.urlsafe_b64decode(key))
+            HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(
+                base64.urlsafe_b64decode(key)
+            )
             for key in self._keys
         ]
         return KeyRing([base64.urlsafe_b64encode(key) for key in derived])

@@ -56,12 +56,7 @@ def client_address(
     peer_text = peer or "unknown"
     if not trusted or not _trusted(_address(peer_text), trusted):
         return peer_text
-    hops = [
-        hop
-        for value in forwarded_for
-        for hop in value[:MAX_HEADER].split(",")
-        if hop.strip()
-    ]
+    hops = [hop for value in forwarded_for for hop in value[:MAX_HEADER].split(",") if hop.strip()]
     last = peer_text
     for hop in reversed(hops):
         address = _address(hop)

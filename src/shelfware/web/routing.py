@@ -75,7 +75,9 @@ def load_session(request: Request) -> tuple[WebSession | None, Viewer | None]:
     if active is None:
         return None, None  # ended, expired or unknown: a visitor again
     user = active.user
-    session = WebSession(csrf=active.csrf, issued=cookie.issued, user_id=user.id, token=active.token)
+    session = WebSession(
+        csrf=active.csrf, issued=cookie.issued, user_id=user.id, token=active.token
+    )
     return session, Viewer(user_id=user.id, username=user.username, role=str(user.role))
 
 

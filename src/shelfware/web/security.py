@@ -76,9 +76,7 @@ class CookieSealer:
     """Seals text for one purpose under keys derived from the key ring; ``open`` answers None
     for anything absent, forged, expired or sealed for another purpose."""
 
-    def __init__(
-        self, keys: KeyRing, purpose: str, now: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, keys: KeyRing, purpose: str, now: Callable[[], float] = time.time) -> None:
         self._fernets = [Fernet(key) for key in keys.derived(purpose).keys]
         self._now = now
 
