@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from shelfware.accounts import sessions
@@ -84,7 +85,8 @@ def load_session(request: Request) -> tuple[WebSession | None, Viewer | None]:
 def guard(permission: Permission | None) -> Callable[[Request], Any]:
     async def check(request: Request) -> AsyncIterator[None]:
         ctx = web_context(request)
-        session, viewer = load_session(request)
+        # a database read (and, once a minute, the session's last-seen write): off the loop
+        session, viewer = await run_in_threadpool(load_session, request)
         request.state.web_session = session
         if request.method not in SAFE_METHODS and not csrf_matches(
             session, await _csrf_token(request)

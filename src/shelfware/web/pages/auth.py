@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -32,16 +33,21 @@ async def sign_in(request: Request) -> Response:
     username = str(form.get("username", ""))[:MAX_FIELD].strip()
     password = str(form.get("password", ""))[:1024]
     target = local_path(str(form.get("next", "/")))
-    with ctx.store.db.transaction() as db:  # committed whatever the outcome: failures count
-        outcome = sessions.sign_in(
-            db,
-            ctx.clock,
-            username,
-            password,
-            address=client_address(request),
-            user_agent=request.headers.get("user-agent"),
-            limits=ctx.limits,
-        )
+    address, agent = client_address(request), request.headers.get("user-agent")
+
+    def attempt() -> sessions.SignInOutcome:
+        with ctx.store.db.transaction() as db:  # committed whatever the outcome: failures count
+            return sessions.sign_in(
+                db,
+                ctx.clock,
+                username,
+                password,
+                address=address,
+                user_agent=agent,
+                limits=ctx.limits,
+            )
+
+    outcome = await run_in_threadpool(attempt)  # argon2 and the database: off the event loop
     if outcome.retry_after:
         return render(
             request,
