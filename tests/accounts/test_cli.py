@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from shelfware.accounts import service
+from shelfware.accounts import service, sessions
 from shelfware.kit.clock import FrozenClock
 from tests.cli.conftest import assert_one_line_error, database, invoke
 from tests.conftest import NOW
@@ -145,3 +145,39 @@ def test_audit_list_filters_and_prints_json(home: Path) -> None:
     assert table.code == 0 and "user.create" in table.stdout
     assert_one_line_error(invoke(home, "audit", "list", "--since", "someday"), "since")
     assert_one_line_error(invoke(home, "audit", "list", "--limit", "0"), "limit")
+
+
+def test_users_sessions_lists_open_sessions_and_sign_out_ends_them(home: Path) -> None:
+    assert add(home, "ana").code == 0
+    assert add(home, "bob").code == 0
+    db = database(home)
+    tokens = []
+    with db.transaction() as session:
+        for name, address in (("ana", "192.0.2.1"), ("ana", "192.0.2.2"), ("bob", "192.0.2.3")):
+            outcome = sessions.sign_in(
+                session, FrozenClock(NOW), name, PASSWORD, address=address, user_agent="Firefox"
+            )
+            assert outcome.session is not None
+            tokens.append(outcome.session.token)
+    listed = invoke(home, "users", "sessions", "ana", "--json")
+    rows = json.loads(listed.stdout)
+    assert [(r["username"], r["address"], r["user_agent"]) for r in rows] == [
+        ("ana", "192.0.2.2", "Firefox"),
+        ("ana", "192.0.2.1", "Firefox"),
+    ]
+    assert not any(token in listed.stdout for token in tokens)
+    assert len(json.loads(invoke(home, "users", "sessions", "--json").stdout)) == 3
+    ran = invoke(home, "users", "sign-out", "ana")
+    assert ran.code == 0 and "2 session(s) of ana ended" in ran.stdout
+    assert json.loads(invoke(home, "users", "sessions", "ana", "--json").stdout) == []
+    with db.transaction() as session:
+        assert sessions.resume(session, FrozenClock(NOW), tokens[0]) is None
+        assert sessions.resume(session, FrozenClock(NOW), tokens[2]) is not None
+    db.dispose()
+    assert "Open sessions" in invoke(home, "users", "sessions").stdout
+    assert_one_line_error(invoke(home, "users", "sessions", "zed"), "no user named 'zed'")
+    assert_one_line_error(invoke(home, "users", "sign-out", "zed"), "no user named 'zed'")
+    events = json.loads(
+        invoke(home, "audit", "list", "--action", "user.end_sessions", "--json").stdout
+    )
+    assert [e["detail"]["sessions_ended"] for e in events] == [2]

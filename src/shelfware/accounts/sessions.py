@@ -30,6 +30,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -345,11 +346,65 @@ def open_sessions(session: Session, clock: Clock, username: str) -> int:
             select(func.count())
             .select_from(SignInSession)
             .join(User, User.id == SignInSession.user_id)
-            .where(
-                User.username == username,
-                SignInSession.ended_at.is_(None),
-                SignInSession.expires_at > clock.now(),
-            )
+            .where(User.username == username, _open(clock))
         )
         or 0
     )
+
+
+class SessionView(BaseModel):
+    """An open session as the faces show it (never its token)."""
+
+    id: int
+    username: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    address: str | None
+    user_agent: str | None
+
+
+def _open(clock: Clock) -> ColumnElement[bool]:
+    return and_(SignInSession.ended_at.is_(None), SignInSession.expires_at > clock.now())
+
+
+def list_sessions(session: Session, clock: Clock, username: str | None = None) -> list[SessionView]:
+    """Open sessions (of ``username``), newest first."""
+    stmt = (
+        select(SignInSession, User.username)
+        .join(User, User.id == SignInSession.user_id)
+        .where(_open(clock))
+        .order_by(SignInSession.id.desc())
+    )
+    if username is not None:
+        accounts.get_user(session, username)  # an unknown name is an error, not "none"
+        stmt = stmt.where(User.username == username)
+    return [
+        SessionView(
+            id=row.id,
+            username=name,
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+            expires_at=row.expires_at,
+            address=row.address,
+            user_agent=row.user_agent,
+        )
+        for row, name in session.execute(stmt)
+    ]
+
+
+def end_sessions(session: Session, clock: Clock, username: str, *, actor: str | None = None) -> int:
+    """Sign ``username`` out everywhere (audited); the number of sessions ended."""
+    user = accounts.get_user(session, username)
+    ended = accounts.end_user_sessions(session, clock, user.id)
+    audit.record(
+        session,
+        clock,
+        action="user.end_sessions",
+        object_type="user",
+        object_id=user.id,
+        actor=actor,
+        username=user.username,
+        sessions_ended=ended,
+    )
+    return ended

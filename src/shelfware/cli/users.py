@@ -1,4 +1,5 @@
-"""`shelfware users add|list|set|password` and `shelfware tokens create|list|revoke`.
+"""`shelfware users add|list|set|password|sessions|sign-out` and `shelfware tokens
+create|list|revoke`.
 
 A token's owner is a user (``--owner``): it dies with their deactivation. A token without one
 was created by the local operator (and tokens from before owners existed)."""
@@ -11,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from shelfware.accounts import service
+from shelfware.accounts import service, sessions
 from shelfware.accounts.roles import Role, parse_role
 from shelfware.accounts.schemas import MAX_TOKEN_DAYS, TOKEN_DAYS, TokenCreate, UserCreate
 from shelfware.cli import output
@@ -102,6 +103,35 @@ def parse_days(text: str) -> int:
     if not 1 <= days <= MAX_TOKEN_DAYS:
         raise ValueError(f"--expires-in {text!r}: between 1 and {MAX_TOKEN_DAYS} days")
     return days
+
+
+@users_app.command("sessions")
+def list_sessions(
+    name: Annotated[str | None, typer.Argument(help="only this user's")] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Open workspace sessions: since when, last seen, from where (never the token)."""
+    with store() as st, st.db.sessions() as session:
+        rows = sessions.list_sessions(session, clock(), name)
+    if json_:
+        output.print_json([r.model_dump(mode="json") for r in rows])
+        return
+    output.table(
+        "Open sessions",
+        ["User", "Signed in", "Last seen", "Expires", "Address", "Browser"],
+        [
+            (s.username, s.created_at, s.last_seen_at, s.expires_at, s.address, s.user_agent)
+            for s in rows
+        ],
+    )
+
+
+@users_app.command("sign-out")
+def sign_out(name: str) -> None:
+    """End every open session of a user, in every process (their API tokens stay)."""
+    with store() as st, st.db.transaction() as session:
+        ended = sessions.end_sessions(session, clock(), name)
+    console.print(f"{ended} session(s) of {name} ended.", markup=False, highlight=False)
 
 
 @tokens_app.command("create")
