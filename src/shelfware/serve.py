@@ -72,7 +72,8 @@ def create_app(
     # --- web workspace -----------------------------------------------------------------------
     # (added before install_web: its security headers wrap this refusal too)
     app.add_middleware(BodyLimit, limit_for=web_body_limit, refuse=body_refusal)
-    install_web(app, workspace)  # pages, sign-in, /oauth/callback, /static, security headers
+    # pages, sign-in, /oauth/callback, /static, security headers
+    install_web(app, workspace, trusted_proxies=settings.trusted_proxy_networks)
     answers.configure(app, workspace.store.db, workspace.store.keys, workspace.clock)
     app.router.routes.extend(answers.routes)  # reclamation keep / release answers (no sign-in)
     # outermost: a name holding "/" stays one path segment (%2F) for every route below

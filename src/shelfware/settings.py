@@ -6,8 +6,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shelfware.kit.proxies import Network, parse_networks
 
 
 class Settings(BaseSettings):
@@ -65,6 +67,22 @@ class Settings(BaseSettings):
     jobs_queue: str = Field(default="shelfware", min_length=1, max_length=200)
     jobs_workers: int = Field(default=2, ge=1, le=64)
     jobs_tick_seconds: float = Field(default=60.0, gt=0, le=86400)
+
+    # Reverse proxies in front of `shelfware serve` (comma-separated IPs or CIDR ranges):
+    # only a request from one of them has its client taken from X-Forwarded-For (the
+    # right-most untrusted hop), for sign-in limits and the audit trail. Empty: the header
+    # is ignored and the socket peer is the client.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -35,3 +35,20 @@ def test_bad_keys_are_named():
         )
         == 2
     )
+
+
+def test_derived_rings_are_per_purpose_and_follow_rotation():
+    ring = KeyRing([Fernet.generate_key()])
+    session, flash = ring.derived("web session"), ring.derived("web flash")
+    assert session.keys != flash.keys and session.keys != ring.keys
+    assert ring.derived("web session").keys == session.keys  # deterministic
+    sealed = session.encrypt("payload")
+    assert session.decrypt(sealed) == "payload"
+    for other in (flash, ring):
+        with pytest.raises(KeyRingError):
+            other.decrypt(sealed)
+    newer = ring.with_new_key()
+    assert newer.derived("web session").keys[1:] == session.keys  # old keys still open
+    assert newer.derived("web session").decrypt(sealed) == "payload"
+    with pytest.raises(KeyRingError, match="purpose"):
+        ring.derived("")

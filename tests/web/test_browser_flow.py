@@ -24,6 +24,15 @@ from tests.web.conftest import PASSWORD, Web
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 
 
+def wait_until(page: Any, done: Any, seconds: float = 30) -> None:
+    """Poll ``done()`` from Python: ``page.wait_for_function`` polls with eval, which the
+    workspace's CSP (no 'unsafe-eval') refuses whenever the first check is not yet true."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, "timed out waiting for the page"
+        page.wait_for_timeout(100)
+
+
 def number(text: str) -> float:
     return float(re.sub(r"[^0-9.\-]", "", text))
 
@@ -142,13 +151,13 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
         rows = page.locator("#subscriptions tbody tr:not(.more)")
         assert rows.count() == 50
         page.click("tr.more a")
-        page.wait_for_function("document.querySelectorAll('#subscriptions tbody tr').length > 60")
+        wait_until(page, lambda: page.locator("#subscriptions tbody tr").count() > 60)
         assert rows.count() == 100
         ids = [int(t) for t in rows.locator("td:first-child").all_inner_texts()]
         assert ids == sorted(set(ids))  # the second page follows the first, no repeats
         page.check("input[name=stale]")
         page.wait_for_url(re.compile(r".*stale=on.*"))
-        page.wait_for_function("document.querySelectorAll('#subscriptions tbody tr').length <= 51")
+        wait_until(page, lambda: page.locator("#subscriptions tbody tr").count() <= 51)
         with web.store.db.sessions() as session:
             stale_total = sum(r.stale for r in licensing.reconcile(session, web.clock.now()))
         assert rows.count() == min(stale_total, 50)

@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Mount, Route
 
 from shelfware.accounts import service as accounts
-from shelfware.accounts.roles import Role, allows
+from shelfware.accounts.roles import Permission, Role, allows
 from shelfware.profiles import service as profiles
 from shelfware.profiles.schemas import ProfileCreate
 from shelfware.web.answers import ANSWER_PATH
@@ -65,6 +65,10 @@ def test_the_route_table_covers_every_page_route(web: Web) -> None:
     served = page_routes(web.app.routes)  # type: ignore[attr-defined]
     assert served == table
     assert len(table) >= 18
+    # the audit trail's page (and its CSV export) is the admin's, as the API's /audit
+    assert ("GET", "/audit", Permission.AUDIT_READ) in {
+        (r.method, r.path, r.permission) for r in ROUTES
+    }
 
 
 @pytest.mark.store

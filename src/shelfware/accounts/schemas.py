@@ -12,6 +12,9 @@ USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$"
 TOKEN_NAME_PATTERN = USERNAME_PATTERN
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
+# An API token lives this many days unless told otherwise (`--expires-in`), at most ten years.
+TOKEN_DAYS = 90
+MAX_TOKEN_DAYS = 3650
 
 
 class UserCreate(BaseModel):
@@ -37,13 +40,20 @@ class TokenCreate(BaseModel):
 
     name: str = Field(pattern=TOKEN_NAME_PATTERN)
     role: Role
+    # The user the token acts for: it dies with their deactivation and may not hold more
+    # rights than they do. None: the local operator's (CLI) or, over the API, the owner of
+    # the token that creates it.
+    owner: str | None = Field(default=None, pattern=USERNAME_PATTERN)
+    expires_in_days: int = Field(default=TOKEN_DAYS, ge=1, le=MAX_TOKEN_DAYS)
 
 
 class TokenView(BaseModel):
     id: int
     name: str
     role: Role
+    owner: str | None  # None: created by the local operator
     created_at: datetime
+    expires_at: datetime
     last_used_at: datetime | None
     revoked: bool
 

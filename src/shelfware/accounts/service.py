@@ -13,11 +13,11 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shelfware.accounts.roles import Role
+from shelfware.accounts.roles import Role, permissions_of
 from shelfware.accounts.schemas import (
     Principal,
     TokenCreate,
@@ -27,7 +27,7 @@ from shelfware.accounts.schemas import (
 )
 from shelfware.audit import service as audit
 from shelfware.kit.clock import Clock
-from shelfware.models import ApiToken, User
+from shelfware.models import ApiToken, SignInSession, User
 
 TOKEN_PREFIX = "shw_"
 # last_used_at is written at most this often per token, so reads do not all become writes.
@@ -40,6 +40,10 @@ class AccountError(ValueError):
 
 class AccountNotFound(AccountError, LookupError):
     pass
+
+
+class TokenRejected(AccountError):
+    """A bearer token that does not authenticate, with why ("token expired"...)."""
 
 
 @cache
@@ -73,8 +77,36 @@ def user_view(user: User) -> UserView:
     return UserView.model_validate(user, from_attributes=True)
 
 
-def token_view(token: ApiToken) -> TokenView:
-    return TokenView.model_validate(token, from_attributes=True)
+def token_view(token: ApiToken, owner: str | None) -> TokenView:
+    return TokenView(
+        id=token.id,
+        name=token.name,
+        role=Role(token.role),
+        owner=owner,
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        last_used_at=token.last_used_at,
+        revoked=token.revoked,
+    )
+
+
+def _owner_name(session: Session, token: ApiToken) -> str | None:
+    if token.owner_id is None:
+        return None
+    owner = session.get(User, token.owner_id)
+    return None if owner is None else owner.username
+
+
+def end_user_sessions(session: Session, clock: Clock, user_id: int) -> int:
+    """End every open web session of a user (in every process: each request checks its
+    row). The number ended."""
+    result = session.execute(
+        update(SignInSession)
+        .where(SignInSession.user_id == user_id, SignInSession.ended_at.is_(None))
+        .values(ended_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _insert(
@@ -86,7 +118,7 @@ def _insert(
     *,
     action: str,
     object_type: str,
-    **detail: str,
+    **detail: object,
 ) -> None:
     """Add ``row`` (a unique name taken meanwhile is ``taken``) and its audit event."""
     session.add(row)
@@ -182,6 +214,7 @@ def set_password(
     user = _existing_user(session, username)
     user.password_hash = hash_password(password)
     user.password_changed_at = clock.now()
+    ended = end_user_sessions(session, clock, user.id)
     audit.record(
         session,
         clock,
@@ -190,6 +223,7 @@ def set_password(
         object_id=user.id,
         actor=actor,
         username=user.username,
+        sessions_ended=ended,
     )
     return user_view(user)
 
@@ -211,6 +245,9 @@ def set_user(
     if active is not None and active != user.active:
         changes["active"] = [user.active, active]
         user.active = active
+        if not active:  # a deactivated user's sessions and tokens end with the account
+            changes["sessions_ended"] = end_user_sessions(session, clock, user.id)
+            changes["tokens_revoked"] = _revoke_owned_tokens(session, clock, user, actor)
     if changes:
         audit.record(
             session,
@@ -228,18 +265,51 @@ def set_user(
 # --- API tokens --------------------------------------------------------------------------
 
 
+def _token_owner(session: Session, data: TokenCreate, creator_token_id: int | None) -> User | None:
+    """The token's owner: the named user, else the owner of the token creating it (API)."""
+    owner: User | None = None
+    if data.owner is not None:
+        owner = _existing_user(session, data.owner)
+    elif creator_token_id is not None:
+        creator = session.get(ApiToken, creator_token_id)
+        if creator is not None and creator.owner_id is not None:
+            owner = session.get(User, creator.owner_id)
+    if owner is None:
+        return None
+    if not owner.active:
+        raise AccountError(f"the user {owner.username!r} is inactive: a token cannot act for them")
+    if not permissions_of(data.role) <= permissions_of(owner.role):
+        raise AccountError(
+            f"a token of {owner.username!r} ({owner.role}) cannot have the role {data.role.value}"
+        )
+    return owner
+
+
 def create_token(
-    session: Session, clock: Clock, data: TokenCreate, *, actor: str | None = None
+    session: Session,
+    clock: Clock,
+    data: TokenCreate,
+    *,
+    actor: str | None = None,
+    creator_token_id: int | None = None,
 ) -> tuple[str, TokenView]:
-    """A new token: (the plaintext, shown this once and never again; its record)."""
+    """A new token: (the plaintext, shown this once and never again; its record).
+
+    Its owner is ``data.owner``, else (over the API) the owner of the creating token
+    ``creator_token_id``, else nobody: the local operator's. It expires after
+    ``data.expires_in_days`` days."""
     if session.scalar(select(ApiToken.id).where(ApiToken.name == data.name)) is not None:
         raise AccountError(f"a token named {data.name!r} already exists")
+    owner = _token_owner(session, data, creator_token_id)
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = clock.now()
     token = ApiToken(
         name=data.name,
         token_hash=digest(plaintext),
         role=data.role.value,
-        created_at=clock.now(),
+        created_at=now,
+        expires_at=now + timedelta(days=data.expires_in_days),
+        owner_id=None if owner is None else owner.id,
         revoked=False,
     )
     _insert(
@@ -252,26 +322,92 @@ def create_token(
         object_type="api_token",
         name=token.name,
         role=token.role,
+        owner=None if owner is None else owner.username,
+        expires_at=token.expires_at.isoformat(),
     )
-    return plaintext, token_view(token)
+    return plaintext, token_view(token, None if owner is None else owner.username)
 
 
-def verify_token(session: Session, clock: Clock, plaintext: str) -> Principal | None:
-    """The principal of a valid, unrevoked token, or None; notes when it was last used."""
+UNKNOWN_TOKEN = "the API token is not valid (unknown or revoked)"
+
+
+def authenticate_token(session: Session, clock: Clock, plaintext: str) -> Principal:
+    """The principal of a valid token; notes when it was last used (at most once a
+    :data:`LAST_USED_GRANULARITY`, so reads do not all become writes). Raises
+    :class:`TokenRejected` saying why otherwise (unknown or revoked, expired, owner
+    deactivated)."""
     if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
-        return None
+        raise TokenRejected(UNKNOWN_TOKEN)
     wanted = digest(plaintext)
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == wanted))
-    if token is None or token.revoked or not hmac.compare_digest(token.token_hash, wanted):
-        return None
+    found = session.execute(
+        select(ApiToken, User)
+        .outerjoin(User, User.id == ApiToken.owner_id)
+        .where(ApiToken.token_hash == wanted)
+    ).first()
+    if found is None:
+        raise TokenRejected(UNKNOWN_TOKEN)
+    token, owner = found
+    if token.revoked or not hmac.compare_digest(token.token_hash, wanted):
+        raise TokenRejected(UNKNOWN_TOKEN)
     now = clock.now()
+    if token.expires_at <= now:
+        raise TokenRejected(
+            f"token expired: the API token {token.name!r} expired at "
+            f"{token.expires_at:%Y-%m-%d %H:%M} UTC (create a new one)"
+        )
+    if owner is not None and not owner.active:
+        raise TokenRejected(f"the API token's owner {owner.username!r} is deactivated")
+    if owner is not None and not permissions_of(token.role) <= permissions_of(owner.role):
+        raise TokenRejected(
+            f"the API token's owner {owner.username!r} no longer holds its role ({token.role})"
+        )
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRANULARITY:
         token.last_used_at = now
     return Principal(kind="token", id=token.id, name=token.name, role=Role(token.role))
 
 
+def verify_token(session: Session, clock: Clock, plaintext: str) -> Principal | None:
+    """The principal of a valid token, or None (see :func:`authenticate_token`)."""
+    try:
+        return authenticate_token(session, clock, plaintext)
+    except TokenRejected:
+        return None
+
+
 def list_tokens(session: Session) -> list[TokenView]:
-    return [token_view(t) for t in session.scalars(select(ApiToken).order_by(ApiToken.name))]
+    """Every token with its owner, expiry and last use (never the token)."""
+    rows = session.execute(
+        select(ApiToken, User.username)
+        .outerjoin(User, User.id == ApiToken.owner_id)
+        .order_by(ApiToken.name)
+    )
+    return [token_view(token, owner) for token, owner in rows]
+
+
+def _revoke(session: Session, clock: Clock, token: ApiToken, actor: str | None, **why: str) -> None:
+    token.revoked = True
+    token.revoked_at = clock.now()
+    audit.record(
+        session,
+        clock,
+        action="token.revoke",
+        object_type="api_token",
+        object_id=token.id,
+        actor=actor,
+        name=token.name,
+        **why,
+    )
+
+
+def _revoke_owned_tokens(session: Session, clock: Clock, owner: User, actor: str | None) -> int:
+    owned = list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.owner_id == owner.id, ApiToken.revoked.is_(False))
+        )
+    )
+    for token in owned:
+        _revoke(session, clock, token, actor, reason=f"owner {owner.username} deactivated")
+    return len(owned)
 
 
 def revoke_token(
@@ -281,18 +417,8 @@ def revoke_token(
     if token is None:
         raise AccountNotFound(f"no token named {name!r}")
     if not token.revoked:
-        token.revoked = True
-        token.revoked_at = clock.now()
-        audit.record(
-            session,
-            clock,
-            action="token.revoke",
-            object_type="api_token",
-            object_id=token.id,
-            actor=actor,
-            name=token.name,
-        )
-    return token_view(token)
+        _revoke(session, clock, token, actor)
+    return token_view(token, _owner_name(session, token))
 
 
 def user_principal(user: UserView) -> Principal:

@@ -39,10 +39,11 @@ class Guard:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise _unauthorized("an API token is needed: Authorization: Bearer TOKEN")
         ws = workspace(request)
-        with ws.store.db.transaction() as session:
-            principal = accounts.verify_token(session, ws.clock, credentials.credentials)
-        if principal is None:
-            raise _unauthorized("the API token is not valid (unknown or revoked)")
+        try:
+            with ws.store.db.transaction() as session:
+                principal = accounts.authenticate_token(session, ws.clock, credentials.credentials)
+        except accounts.TokenRejected as exc:  # unknown, revoked, expired, owner deactivated
+            raise _unauthorized(str(exc)) from None
         if not allows(principal.role, self.permission):
             raise ApiError(
                 403, f"role {principal.role.value} may not do this (needs {self.permission.value})"

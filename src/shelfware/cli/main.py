@@ -10,6 +10,7 @@ import typer
 
 from shelfware.cli import (
     admin,
+    audit,
     candidates,
     demo,
     directory,
@@ -62,6 +63,7 @@ app.command("worker")(jobs.worker)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(users.users_app, name="users")
 app.add_typer(users.tokens_app, name="tokens")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

@@ -1,15 +1,20 @@
-"""`shelfware users add|list|set|password` and `shelfware tokens create|list|revoke`."""
+"""`shelfware users add|list|set|password|sessions|sign-out` and `shelfware tokens
+create|list|revoke`.
+
+A token's owner is a user (``--owner``): it dies with their deactivation. A token without one
+was created by the local operator (and tokens from before owners existed)."""
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Annotated
 
 import typer
 
-from shelfware.accounts import service
+from shelfware.accounts import service, sessions
 from shelfware.accounts.roles import Role, parse_role
-from shelfware.accounts.schemas import TokenCreate, UserCreate
+from shelfware.accounts.schemas import MAX_TOKEN_DAYS, TOKEN_DAYS, TokenCreate, UserCreate
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, fail, store
 from shelfware.cli.subscriptions import JsonFlag
@@ -86,25 +91,83 @@ def password(name: str, password_env: PasswordEnv = None) -> None:
     console.print(f"Password of {name} changed.")
 
 
+DURATION = re.compile(r"^\s*(\d{1,5})\s*([dw]?)\s*$")
+
+
+def parse_days(text: str) -> int:
+    """``30d``, ``12w`` or ``30`` (days) as a number of days."""
+    found = DURATION.match(text)
+    if found is None:
+        raise ValueError(f"--expires-in {text!r}: give days or weeks, e.g. 30d or 12w")
+    days = int(found.group(1)) * (7 if found.group(2) == "w" else 1)
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise ValueError(f"--expires-in {text!r}: between 1 and {MAX_TOKEN_DAYS} days")
+    return days
+
+
+@users_app.command("sessions")
+def list_sessions(
+    name: Annotated[str | None, typer.Argument(help="only this user's")] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Open workspace sessions: since when, last seen, from where (never the token)."""
+    with store() as st, st.db.sessions() as session:
+        rows = sessions.list_sessions(session, clock(), name)
+    if json_:
+        output.print_json([r.model_dump(mode="json") for r in rows])
+        return
+    output.table(
+        "Open sessions",
+        ["User", "Signed in", "Last seen", "Expires", "Address", "Browser"],
+        [
+            (s.username, s.created_at, s.last_seen_at, s.expires_at, s.address, s.user_agent)
+            for s in rows
+        ],
+    )
+
+
+@users_app.command("sign-out")
+def sign_out(name: str) -> None:
+    """End every open session of a user, in every process (their API tokens stay)."""
+    with store() as st, st.db.transaction() as session:
+        ended = sessions.end_sessions(session, clock(), name)
+    console.print(f"{ended} session(s) of {name} ended.", markup=False, highlight=False)
+
+
 @tokens_app.command("create")
 def create_token(
     name: Annotated[str, typer.Argument(help="what the token is for (unique)")],
     role: RoleOption,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            help="the user the token acts for: it dies with their deactivation and holds no "
+            "more rights than they do (default: none, the local operator's)"
+        ),
+    ] = None,
+    expires_in: Annotated[
+        str, typer.Option("--expires-in", help=f"lifetime, e.g. 30d or 12w (default {TOKEN_DAYS}d)")
+    ] = f"{TOKEN_DAYS}d",
 ) -> None:
     """Create an API token; it is printed this once and cannot be shown again."""
-    data = TokenCreate(name=name, role=parse_role(role))
+    data = TokenCreate(
+        name=name, role=parse_role(role), owner=owner, expires_in_days=parse_days(expires_in)
+    )
     with store() as st, st.db.transaction() as session:
         plaintext, token = service.create_token(session, clock(), data)
+    whose = f"owned by {token.owner}" if token.owner else "no owner"
     console.print(
-        f"Token {token.name} ({token.role.value}) created. It is shown only now; keep it safe:",
+        f"Token {token.name} ({token.role.value}, {whose}, expires "
+        f"{token.expires_at:%Y-%m-%d %H:%M} UTC) created. It is shown only now; keep it safe:",
         highlight=False,
+        markup=False,
     )
     print(plaintext)
 
 
 @tokens_app.command("list")
 def list_tokens(json_: JsonFlag = False) -> None:
-    """API tokens (names and roles, never the token)."""
+    """API tokens: name, role, owner, expiry and last use (never the token)."""
     with store() as st, st.db.sessions() as session:
         rows = service.list_tokens(session)
     if json_:
@@ -112,8 +175,19 @@ def list_tokens(json_: JsonFlag = False) -> None:
         return
     output.table(
         "API tokens",
-        ["Name", "Role", "Created", "Last used", "Revoked"],
-        [(t.name, t.role.value, t.created_at, t.last_used_at, t.revoked) for t in rows],
+        ["Name", "Role", "Owner", "Created", "Expires", "Last used", "Revoked"],
+        [
+            (
+                t.name,
+                t.role.value,
+                t.owner or "(local operator)",
+                t.created_at,
+                t.expires_at,
+                t.last_used_at,
+                t.revoked,
+            )
+            for t in rows
+        ],
     )
 
 

@@ -8,7 +8,7 @@
 
 A key that was queued within ``RETRY_GAP`` is left alone, so a failing sync is retried hourly
 rather than every tick, and the workflow steps at most hourly. Running jobs whose worker fell
-silent are queued again first."""
+silent are queued again first; ended and expired web sessions are deleted."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from shelfware.accounts import sessions
 from shelfware.jobs import queue
 from shelfware.jobs.backend import JobBackend
 from shelfware.jobs.runner import SCHEDULE_ACTOR, JobContext
@@ -33,6 +34,7 @@ class TickReport:
     requeued: list[int] = field(default_factory=list)
     enqueued: dict[str, int] = field(default_factory=dict)  # key -> job id
     ran: list[int] = field(default_factory=list)  # run here (``jobs run-due``, embedded)
+    sessions_pruned: int = 0  # ended and expired web sessions deleted
 
 
 def due_work(ctx: JobContext) -> list[tuple[JobRequest, str]]:
@@ -66,6 +68,7 @@ def tick(ctx: JobContext, backend: JobBackend) -> TickReport:
     with ctx.db.transaction() as session:
         report.requeued = queue.requeue_stale(session, ctx.clock, ctx.stale_after)
         lost = queue.waiting(session, ctx.clock, ctx.stale_after)
+        report.sessions_pruned = sessions.prune(session, ctx.clock)
     for job, key in due_work(ctx):
         try:
             report.enqueued[key] = backend.enqueue(job, key, actor=SCHEDULE_ACTOR)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
 class KeyRingError(Exception):
@@ -50,6 +53,21 @@ class KeyRing:
             return self._multi.rotate(token.encode()).decode()
         except InvalidToken as exc:
             raise KeyRingError("a stored secret cannot be decrypted for rotation") from exc
+
+    def derived(self, purpose: str) -> KeyRing:
+        """A key ring for one purpose only (a cookie kind, a link kind...): each key derived
+        from the matching key of this ring with HKDF-SHA256 and ``purpose`` as its label, so
+        what is sealed for one purpose never opens as another, and rotating this ring
+        rotates every derived one."""
+        if not purpose:
+            raise KeyRingError("a derived key ring needs a purpose label")
+        derived = [
+            HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(
+                base64.urlsafe_b64decode(key)
+            )
+            for key in self._keys
+        ]
+        return KeyRing([base64.urlsafe_b64encode(key) for key in derived])
 
     def with_new_key(self) -> KeyRing:
         return KeyRing([Fernet.generate_key(), *self._keys])

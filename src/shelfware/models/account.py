@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shelfware.models.base import Base, id_column
+from shelfware.models.base import Base, BigId, id_column
 
 
 class User(Base):
@@ -21,7 +21,7 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(30))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
-    # Sessions issued before this instant are no longer valid (the web face checks it).
+    # A password change ends every session of the user (see SignInSession).
     password_changed_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
 
@@ -39,3 +39,31 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None]
     revoked: Mapped[bool] = mapped_column(default=False)
     revoked_at: Mapped[datetime | None]
+    # The user the token acts for (it dies with their deactivation); NULL: created by the
+    # local operator (`shelfware tokens create` without --owner, and tokens older than owners).
+    owner_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("app_user.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime]
+
+
+class SignInSession(Base):
+    """A signed-in web session. The cookie carries a random 256-bit token; only its SHA-256
+    digest is kept here, so a copy of this table signs nobody in. Every request checks the
+    row: sign-out, a password change or a deactivation ends it in every process at once."""
+
+    __tablename__ = "web_session"
+    __table_args__ = (Index("ix_web_session_expires_at", "expires_at"),)
+
+    id: Mapped[int] = id_column()
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("app_user.id", ondelete="CASCADE"), index=True
+    )
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    address: Mapped[str | None] = mapped_column(String(100))
+    user_agent: Mapped[str | None] = mapped_column(String(200))

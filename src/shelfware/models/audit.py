@@ -13,7 +13,11 @@ from shelfware.models.base import Base, id_column
 
 class AuditEvent(Base):
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_object", "object_type", "object_id"),)
+    __table_args__ = (
+        Index("ix_audit_event_object", "object_type", "object_id"),
+        # sign-in limits count recent failures; the audit page filters by action
+        Index("ix_audit_event_action_at", "action", "at"),
+    )
 
     id: Mapped[int] = id_column()
     at: Mapped[datetime]

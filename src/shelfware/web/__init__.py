@@ -15,21 +15,33 @@ from starlette.staticfiles import StaticFiles
 
 from shelfware.appstate import Workspace
 from shelfware.store import VALUE_ERRORS, database_error
+from shelfware.kit.proxies import Network
 from shelfware.web.context import WebContext
-from shelfware.web.security import SecurityHeaders, SessionSealer
+from shelfware.web.security import FLASH_PURPOSE, CookieSealer, SecurityHeaders, SessionSealer
 
 
-def install_web(app: FastAPI, workspace: Workspace, *, secure_cookies: bool = True) -> None:
+def install_web(
+    app: FastAPI,
+    workspace: Workspace,
+    *,
+    secure_cookies: bool = True,
+    trusted_proxies: tuple[Network, ...] = (),
+) -> None:
     from shelfware.web.pages.dashboard import recount
     from shelfware.web.routes import router
     from shelfware.web.routing import Refused, SignInNeeded, sign_in_path
     from shelfware.web.templating import render
 
+    def now() -> float:
+        return workspace.clock.now().timestamp()
+
     app.state.web = WebContext(
         workspace=workspace,
         store=workspace.store,
         clock=workspace.clock,
-        sealer=SessionSealer(workspace.store.keys, lambda: workspace.clock.now().timestamp()),
+        sealer=SessionSealer(workspace.store.keys, now),
+        flashes=CookieSealer(workspace.store.keys, FLASH_PURPOSE, now),
+        trusted_proxies=trusted_proxies,
         secure_cookies=secure_cookies,
         on_change=recount,
     )

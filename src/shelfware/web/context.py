@@ -10,10 +10,12 @@ from typing import Any
 from starlette.requests import Request
 
 from shelfware.accounts.roles import Permission, allows
+from shelfware.accounts.sessions import DEFAULT_LIMITS, SignInLimits
 from shelfware.appstate import Workspace
 from shelfware.kit.clock import Clock
+from shelfware.kit.proxies import Network
 from shelfware.store import Store
-from shelfware.web.security import EndedSessions, SessionSealer, SignInLimiter, WebSession
+from shelfware.web.security import CookieSealer, SessionSealer, WebSession
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,9 @@ class WebContext:
     store: Store
     clock: Clock
     sealer: SessionSealer
-    limiter: SignInLimiter = field(default_factory=SignInLimiter)
-    ended: EndedSessions = field(default_factory=EndedSessions)
+    flashes: CookieSealer
+    limits: SignInLimits = DEFAULT_LIMITS
+    trusted_proxies: tuple[Network, ...] = ()
     secure_cookies: bool = True
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     dashboard: dict[str, Any] = field(default_factory=dict)

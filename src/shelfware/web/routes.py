@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shelfware.web.pages import auth, candidates, dashboard, lists, oauth, profiles
+from shelfware.web.pages import audit, auth, candidates, dashboard, lists, oauth, profiles
 from shelfware.web.routing import ROUTES, WebRoute, router
 
-PAGES = (auth, candidates, dashboard, lists, oauth, profiles)
+PAGES = (audit, auth, candidates, dashboard, lists, oauth, profiles)
 
 __all__ = ["PAGES", "ROUTES", "WebRoute", "router"]

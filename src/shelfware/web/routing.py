@@ -11,14 +11,22 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 from pydantic import BeforeValidator
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from shelfware.accounts import service as accounts
+from shelfware.accounts import sessions
 from shelfware.accounts.roles import Permission
 from shelfware.audit.service import acting_as
 from shelfware.kit.asgi import segment
 from shelfware.web.context import Viewer, web_context
-from shelfware.web.security import COOKIE, CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, csrf_matches
+from shelfware.web.security import (
+    COOKIE,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    WebSession,
+    csrf_matches,
+)
 
 router = APIRouter(include_in_schema=False)
 # A name in a path ({name}), as given: links quote it (``|urlseg``), kit.asgi.EncodedSlashes
@@ -61,32 +69,34 @@ async def _csrf_token(request: Request) -> str | None:
     return given
 
 
-def load_viewer(request: Request) -> Viewer | None:
+def load_session(request: Request) -> tuple[WebSession | None, Viewer | None]:
+    """The request's session and who is signed in: a signed-in cookie counts only while its
+    row in the database is open (a sign-out anywhere ends it everywhere)."""
     ctx = web_context(request)
-    session = request.state.web_session
-    if session is None or session.user_id is None:
-        return None
-    with ctx.store.db.sessions() as db:
-        user = accounts.user_by_id(db, int(session.user_id))
-    if user is None or not user.active:
-        return None
-    if user.password_changed_at.timestamp() > session.issued + 1:
-        return None  # the password changed after this session began
-    return Viewer(user_id=user.id, username=user.username, role=str(user.role))
+    cookie = ctx.sealer.open(request.cookies.get(COOKIE))
+    if cookie is None or cookie.token is None:
+        return cookie, None
+    with ctx.store.db.transaction() as db:
+        active = sessions.resume(db, ctx.clock, cookie.token)
+    if active is None:
+        return None, None  # ended, expired or unknown: a visitor again
+    user = active.user
+    session = WebSession(
+        csrf=active.csrf, issued=cookie.issued, user_id=user.id, token=active.token
+    )
+    return session, Viewer(user_id=user.id, username=user.username, role=str(user.role))
 
 
 def guard(permission: Permission | None) -> Callable[[Request], Any]:
     async def check(request: Request) -> AsyncIterator[None]:
         ctx = web_context(request)
-        session = ctx.sealer.open(request.cookies.get(COOKIE))
-        if session is not None and ctx.ended.ended(session, ctx.sealer.now()):
-            session = None
+        # a database read (and, once a minute, the session's last-seen write): off the loop
+        session, viewer = await run_in_threadpool(load_session, request)
         request.state.web_session = session
         if request.method not in SAFE_METHODS and not csrf_matches(
             session, await _csrf_token(request)
         ):
             raise Refused(403, "The form's CSRF token is missing or wrong: reload the page.")
-        viewer = load_viewer(request)
         request.state.viewer = viewer
         if permission is not None:
             if viewer is None:

@@ -1,37 +1,42 @@
-"""Sessions, CSRF, sign-in rate limits and security headers of the web workspace.
+"""Cookies, CSRF, the client's address and security headers of the web workspace.
 
-A session is a sealed cookie: Fernet (AES-CBC + HMAC-SHA256, timestamped) under a key derived
-from the store's key ring for this one purpose, so it can be neither read nor forged, and it
-expires ``SESSION_SECONDS`` after sign-in whatever the browser does. It carries the user id,
-when it was issued (a password change ends older sessions) and the session's CSRF token.
-Visitors who have not signed in get one too, so the sign-in form has a CSRF token as well.
+A session lives in the database (``accounts.sessions``); its cookie carries the session's
+random token, sealed: Fernet (AES-CBC + HMAC-SHA256, timestamped) under a key derived from the
+store's key ring for this one purpose (HKDF, label :data:`SESSION_PURPOSE`), and refused
+``SESSION_SECONDS`` after sign-in whatever the browser does. Every request checks the row, so
+a sign-out or a password change ends the session in every process and after a restart.
+Visitors who have not signed in get a sealed cookie with a CSRF token only (no row), so the
+sign-in form has one too. Flash notices are sealed under another derived key
+(:data:`FLASH_PURPOSE`): a cookie sealed for one purpose never opens as another (a 4xx, never
+a 500).
 """
 
 from __future__ import annotations
 
-import base64
 import hmac
 import json
 import secrets
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shelfware.kit.crypto import KeyRing
+from shelfware.kit.proxies import Network, client_address
 
 COOKIE = "shelfware_session"
 FLASH_COOKIE = "shelfware_flash"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SESSION_SECONDS = 8 * 3600
+FLASH_SECONDS = 120
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_PURPOSE = "shelfware web session cookie"
+FLASH_PURPOSE = "shelfware web flash cookie"
+MAX_COOKIE = 4096
 
 CSP = "; ".join(
     [
@@ -58,123 +63,89 @@ HEADERS = [
 
 @dataclass(frozen=True)
 class WebSession:
-    csrf: str  # also names the session (a sign-out ends it: see ``EndedSessions``)
+    """What a request's cookie says: a signed-in session's token (checked against its row on
+    every request) or a visitor's CSRF token."""
+
+    csrf: str
     issued: int
     user_id: int | None = None
+    token: str | None = None  # the database session's token; None for a visitor
 
 
-class SessionSealer:
-    """Seals sessions into cookie values and opens them again (``None``: absent, forged or
-    expired)."""
+class CookieSealer:
+    """Seals text for one purpose under keys derived from the key ring; ``open`` answers None
+    for anything absent, forged, expired or sealed for another purpose."""
 
-    def __init__(self, keys: KeyRing, now: Callable[[], float] = time.time) -> None:
-        derived = [
-            HKDF(
-                algorithm=hashes.SHA256(), length=32, salt=None, info=b"shelfware web session"
-            ).derive(base64.urlsafe_b64decode(key))
-            for key in keys.keys
-        ]
-        self._fernets = [Fernet(base64.urlsafe_b64encode(k)) for k in derived]
+    def __init__(self, keys: KeyRing, purpose: str, now: Callable[[], float] = time.time) -> None:
+        self._fernets = [Fernet(key) for key in keys.derived(purpose).keys]
         self._now = now
 
     def now(self) -> int:
         return int(self._now())
 
-    def new(self, user_id: int | None = None) -> WebSession:
-        return WebSession(csrf=secrets.token_urlsafe(32), issued=self.now(), user_id=user_id)
+    def seal(self, text: str, at: int | None = None) -> str:
+        when = self.now() if at is None else at
+        return self._fernets[0].encrypt_at_time(text.encode(), when).decode()
 
-    def seal(self, session: WebSession) -> str:
-        payload = json.dumps({"u": session.user_id, "c": session.csrf, "i": session.issued})
-        return self._fernets[0].encrypt_at_time(payload.encode(), session.issued).decode()
-
-    def open(self, cookie: str | None) -> WebSession | None:
-        if not cookie or len(cookie) > 4096:
+    def open(self, token: str | None, ttl: int) -> str | None:
+        if not token or len(token) > MAX_COOKIE:
             return None
         for fernet in self._fernets:
             try:
-                raw = fernet.decrypt_at_time(cookie.encode(), SESSION_SECONDS, self.now())
-            except InvalidToken:
+                return fernet.decrypt_at_time(token.encode(), ttl, self.now()).decode()
+            except (InvalidToken, UnicodeDecodeError):
                 continue
-            data = json.loads(raw)
-            return WebSession(csrf=str(data["c"]), issued=int(data["i"]), user_id=data["u"])
         return None
 
-    def seal_text(self, text: str) -> str:
-        return self._fernets[0].encrypt_at_time(text.encode(), self.now()).decode()
 
-    def open_text(self, token: str | None, ttl: int = 120) -> str | None:
-        if not token or len(token) > 4096:
+class SessionSealer:
+    """Seals sessions into cookie values and opens them again (``None``: absent, forged,
+    expired, sealed for another purpose or not a session)."""
+
+    def __init__(self, keys: KeyRing, now: Callable[[], float] = time.time) -> None:
+        self._sealer = CookieSealer(keys, SESSION_PURPOSE, now)
+
+    def now(self) -> int:
+        return self._sealer.now()
+
+    def new(self, user_id: int | None = None, token: str | None = None) -> WebSession:
+        return WebSession(
+            csrf=secrets.token_urlsafe(32), issued=self.now(), user_id=user_id, token=token
+        )
+
+    def seal(self, session: WebSession) -> str:
+        payload = {"c": session.csrf, "i": session.issued}
+        if session.token is not None:  # the CSRF secret of a signed-in session is its row's
+            payload = {"t": session.token, "i": session.issued}
+        return self._sealer.seal(json.dumps(payload), session.issued)
+
+    def open(self, cookie: str | None) -> WebSession | None:
+        raw = self._sealer.open(cookie, SESSION_SECONDS)
+        if raw is None:
             return None
         try:
-            return self._fernets[0].decrypt_at_time(token.encode(), ttl, self.now()).decode()
-        except InvalidToken:
+            data = json.loads(raw)
+            issued = int(data["i"])
+            token, csrf = data.get("t"), data.get("c")
+        except (ValueError, TypeError, KeyError, AttributeError):
             return None
+        if isinstance(token, str) and token:
+            return WebSession(csrf="", issued=issued, token=token)
+        if isinstance(csrf, str) and csrf:
+            return WebSession(csrf=csrf, issued=issued)
+        return None
 
 
 def csrf_matches(session: WebSession | None, given: str | None) -> bool:
-    return bool(session and given) and hmac.compare_digest(session.csrf, str(given))  # type: ignore[union-attr]
+    if session is None or not session.csrf or not given:
+        return False
+    return hmac.compare_digest(session.csrf.encode(), str(given).encode())
 
 
-@dataclass
-class SignInLimiter:
-    """At most ``attempts`` failed sign-ins per user name and address in ``window`` seconds,
-    and ``attempts * 4`` per address (guessing many names from one place)."""
-
-    attempts: int = 5
-    window: float = 900.0
-    now: Callable[[], float] = time.monotonic
-    _failures: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        cutoff = self.now() - self.window
-        while times and times[0] < cutoff:
-            times.popleft()
-        return times
-
-    def retry_after(self, username: str, address: str) -> int:
-        """Seconds until another attempt is allowed (0: allowed now)."""
-        with self._lock:
-            pairs = [
-                ((username.lower(), address), self.attempts),
-                (("", address), self.attempts * 4),
-            ]
-            waits = [
-                int(times[0] + self.window - self.now()) + 1
-                for key, limit in pairs
-                if len(times := self._recent(key)) >= limit
-            ]
-            return max(waits, default=0)
-
-    def failed(self, username: str, address: str) -> None:
-        with self._lock:
-            at = self.now()
-            self._recent((username.lower(), address)).append(at)
-            self._recent(("", address)).append(at)
-
-    def succeeded(self, username: str, address: str) -> None:
-        with self._lock:
-            self._failures.pop((username.lower(), address), None)
-
-
-@dataclass
-class EndedSessions:
-    """Sessions signed out of, refused until they would have expired anyway: a copy of the
-    cookie taken before the sign-out does not outlive it (in this process)."""
-
-    _until: dict[str, int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def end(self, session: WebSession) -> None:
-        with self._lock:
-            self._until[session.csrf] = session.issued + SESSION_SECONDS
-
-    def ended(self, session: WebSession, now: int) -> bool:
-        with self._lock:
-            for key in [k for k, until in self._until.items() if until < now]:
-                del self._until[key]
-            return session.csrf in self._until
+def request_address(request: Request, trusted: Sequence[Network]) -> str:
+    """The client's address (``X-Forwarded-For`` only from a trusted proxy)."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.getlist("x-forwarded-for"), trusted)
 
 
 class SecurityHeaders:

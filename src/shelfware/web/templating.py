@@ -15,7 +15,14 @@ from shelfware.accounts.roles import Permission
 from shelfware.kit.asgi import quote_segment
 from shelfware.web import charts
 from shelfware.web.context import web_context
-from shelfware.web.security import COOKIE, CSRF_FIELD, FLASH_COOKIE, SESSION_SECONDS, WebSession
+from shelfware.web.security import (
+    COOKIE,
+    CSRF_FIELD,
+    FLASH_COOKIE,
+    FLASH_SECONDS,
+    SESSION_SECONDS,
+    WebSession,
+)
 
 NAV = [
     ("/", "Overview", Permission.RECONCILIATION_READ),
@@ -25,6 +32,7 @@ NAV = [
     ("/entitlements", "Entitlements", Permission.ENTITLEMENTS_READ),
     ("/people", "People", Permission.PEOPLE_READ),
     ("/runs", "Runs", Permission.RUNS_READ),
+    ("/audit", "Audit", Permission.AUDIT_READ),
 ]
 
 
@@ -77,8 +85,8 @@ def flash(request: Request, response: Response, message: str) -> None:
     ctx = web_context(request)
     response.set_cookie(
         FLASH_COOKIE,
-        ctx.sealer.seal_text(message[:500]),
-        max_age=120,
+        ctx.flashes.seal(message[:500]),
+        max_age=FLASH_SECONDS,
         path="/",
         secure=ctx.secure_cookies,
         httponly=True,
@@ -102,7 +110,7 @@ def render(
     if session is None:
         session = ctx.sealer.new()
     viewer = getattr(request.state, "viewer", None)
-    notice = ctx.sealer.open_text(request.cookies.get(FLASH_COOKIE))
+    notice = ctx.flashes.open(request.cookies.get(FLASH_COOKIE), FLASH_SECONDS)
     body = ENV.get_template(template).render(
         request=request,
         viewer=viewer,

@@ -69,7 +69,8 @@ def create_token(
 ) -> TokenCreated:
     """A new API token, returned this once."""
     with ws.write(principal.actor) as session:
-        token, record = service.create_token(session, ws.clock, data)
+        # without an owner, the token acts for the owner of the token creating it
+        token, record = service.create_token(session, ws.clock, data, creator_token_id=principal.id)
     return TokenCreated(token=token, record=record)
 
 

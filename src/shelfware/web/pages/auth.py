@@ -1,21 +1,22 @@
-"""Sign-in with a local account, and sign-out."""
+"""Sign-in with a local account, and sign-out (sessions live in the database)."""
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shelfware.accounts import service as accounts
+from shelfware.accounts import sessions
 from shelfware.web.context import session_of, web_context
 from shelfware.web.routing import local_path, page
-from shelfware.web.security import COOKIE
+from shelfware.web.security import COOKIE, WebSession, request_address
 from shelfware.web.templating import redirect, render, set_session_cookie
 
 MAX_FIELD = 200
 
 
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def client_address(request: Request) -> str:
+    return request_address(request, web_context(request).trusted_proxies)
 
 
 @page("GET", "/sign-in", None)
@@ -32,38 +33,58 @@ async def sign_in(request: Request) -> Response:
     username = str(form.get("username", ""))[:MAX_FIELD].strip()
     password = str(form.get("password", ""))[:1024]
     target = local_path(str(form.get("next", "/")))
-    address = _address(request)
-    wait = ctx.limiter.retry_after(username, address)
-    if wait:
+    address, agent = client_address(request), request.headers.get("user-agent")
+
+    def attempt() -> sessions.SignInOutcome:
+        with ctx.store.db.transaction() as db:  # committed whatever the outcome: failures count
+            return sessions.sign_in(
+                db,
+                ctx.clock,
+                username,
+                password,
+                address=address,
+                user_agent=agent,
+                limits=ctx.limits,
+            )
+
+    outcome = await run_in_threadpool(attempt)  # argon2 and the database: off the event loop
+    if outcome.retry_after:
         return render(
             request,
             "sign_in.html",
-            {"next": target, "error": f"Too many failed sign-ins: try again in {wait} s."},
+            {
+                "next": target,
+                "error": f"Too many failed sign-ins: try again in {outcome.retry_after} s.",
+            },
             status=429,
         )
-    user = None
-    if username and password:
-        with ctx.store.db.transaction() as session:
-            user = accounts.authenticate(session, ctx.clock, username, password)
-    if user is None:
-        ctx.limiter.failed(username, address)
+    if outcome.session is None:
         return render(
             request,
             "sign_in.html",
             {"next": target, "error": "Wrong user name or password.", "username": username},
             status=401,
         )
-    ctx.limiter.succeeded(username, address)
     response = redirect(request, target)
-    set_session_cookie(request, response, ctx.sealer.new(user.id))  # a new session: no fixation
+    started = outcome.session
+    # a new session with a new token and CSRF secret: no fixation
+    cookie = WebSession(
+        csrf=started.csrf,
+        issued=int(started.created_at.timestamp()),
+        user_id=started.user.id,
+        token=started.token,
+    )
+    set_session_cookie(request, response, cookie)
     return response
 
 
 @page("POST", "/sign-out", None)
 async def sign_out(request: Request) -> Response:
+    ctx = web_context(request)
     session = session_of(request)
-    if session is not None:
-        web_context(request).ended.end(session)
+    if session is not None and session.token is not None:
+        with ctx.store.db.transaction() as db:
+            sessions.sign_out(db, ctx.clock, session.token, address=client_address(request))
     response = redirect(request, "/sign-in", "Signed out.")
     response.delete_cookie(COOKIE, path="/")
     return response
