@@ -14,8 +14,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from shelfware.appstate import Workspace
-from shelfware.store import VALUE_ERRORS, database_error
 from shelfware.kit.proxies import Network
+from shelfware.store import VALUE_ERRORS, database_error
 from shelfware.web.context import WebContext
 from shelfware.web.security import FLASH_PURPOSE, CookieSealer, SecurityHeaders, SessionSealer
 
