@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import getpass
 import io
 import json
@@ -17,6 +16,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from shelfware.kit.clock import Clock, utc
+from shelfware.kit.csv_output import SafeWriter
 from shelfware.models import AuditEvent
 
 # Who acts in this context: set by a face that authenticated someone (an API request, a web
@@ -164,12 +164,6 @@ def list_events(session: Session, query: AuditQuery | None = None) -> list[Audit
 
 CSV_COLUMNS = ("id", "at", "actor", "action", "object_type", "object_id", "detail")
 # A cell a spreadsheet would run as a formula (OWASP CSV injection) starts with a quote.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> str:
-    text = value if isinstance(value, str) else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def csv_lines(events: Iterable[AuditEventView], *, header: bool = True) -> Iterator[str]:
@@ -177,7 +171,7 @@ def csv_lines(events: Iterable[AuditEventView], *, header: bool = True) -> Itera
     off): instants in UTC ISO 8601, the detail as JSON, every text cell safe to open in a
     spreadsheet."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeWriter(buffer)
 
     def line(cells: Iterable[object]) -> str:
         writer.writerow(list(cells))
@@ -193,10 +187,10 @@ def csv_lines(events: Iterable[AuditEventView], *, header: bool = True) -> Itera
             [
                 event.id,
                 event.at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-                _cell(event.actor),
-                _cell(event.action),
-                _cell(event.object_type),
-                _cell(event.object_id),
-                _cell(json.dumps(event.detail, sort_keys=True, default=str)),
+                event.actor,
+                event.action,
+                event.object_type,
+                event.object_id,
+                json.dumps(event.detail, sort_keys=True, default=str),
             ]
         )
