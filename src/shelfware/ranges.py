@@ -6,7 +6,7 @@ nothing out of range is ever stored. The table in README.md ("Input ranges") lis
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -21,6 +21,7 @@ MAX_NAME = 200
 MAX_TEXT = 2000
 MAX_LIST = 10_000
 MAX_ROWS = 1_000_000
+MAX_ANALYZE_DAYS_BEFORE = 60  # "analyze user activity from": up to 60 days before creation
 MIN_DATE = date(1970, 1, 1)
 MAX_DATE = date(2999, 12, 31)
 
@@ -37,6 +38,21 @@ def _in_dates(value: date) -> date:
     if not MIN_DATE <= day <= MAX_DATE:
         raise ValueError(f"must be between {MIN_DATE} and {MAX_DATE}")
     return value
+
+
+def analyze_from_in_range(value: datetime, created: datetime, now: datetime) -> datetime:
+    """"Analyze user activity from": never in the future, and at most 60 days before the
+    profile was created (the vendor's rule). A time without a zone is UTC."""
+    when = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    earliest = created - timedelta(days=MAX_ANALYZE_DAYS_BEFORE)
+    if when > now:
+        raise ValueError(f"analyze activity from {when:%Y-%m-%d %H:%M} is in the future")
+    if when < earliest:
+        raise ValueError(
+            f"analyze activity from {when:%Y-%m-%d} is more than {MAX_ANALYZE_DAYS_BEFORE} days "
+            f"before the profile was created: the earliest is {earliest:%Y-%m-%d %H:%M} UTC"
+        )
+    return when
 
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID, description="a record id, 1..2^63-1")]

@@ -16,6 +16,7 @@ from shelfware.cli import output
 from shelfware.cli.context import clock, console, fail, store
 from shelfware.connectors.custom.spec import parse_spec, spec_text
 from shelfware.kit.clock import utc
+from shelfware.kit.redact import mask_url
 from shelfware.profiles import attachments, authorization, service
 from shelfware.profiles.oauth import DEFAULT_CALLBACK_PORT
 from shelfware.profiles.schemas import ProfileCreate
@@ -119,7 +120,7 @@ def create(
         profile = service.create_profile(session, st.keys, clock(), data)
         step = "authorize" if auth == "oauth" else "validate"
         console.print(
-            f"Created draft profile [bold]{profile.name}[/] ({profile.kind}) for {profile.url}.\n"
+            f"Created draft profile [bold]{profile.name}[/] ({profile.kind}) for {mask_url(profile.url)}.\n"
             f"Next: [cyan]shelfware profile {step} {profile.name}[/]"
         )
 
