@@ -1,8 +1,9 @@
 """Strict CSV input: files people export from other tools (user reports, entitlement lists).
 
 Copes with what such files really look like (a UTF-8 byte-order mark, quoting, any column
-order, unknown extra columns, blank lines, `;` or tab separators, header names in any case and
-spacing) and rejects everything else with the line number and the reason, before anything is
+order, blank lines, `;` or tab separators, header names in any case and spacing) and rejects
+everything else (by default also a column it does not know: a misspelt "Contract Ref" must not
+be dropped in silence; a vendor's export, which has columns of its own, says `unknown="ignore"`) with the line number and the reason, before anything is
 used: a caller gets every row or an error, never half a file.
 """
 
@@ -12,6 +13,7 @@ import csv
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 MAX_CSV_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 1_000_000
@@ -37,12 +39,14 @@ def read_csv(
     columns: Mapping[str, Iterable[str]],
     required: Iterable[str],
     what: str = "the file",
+    unknown: Literal["refuse", "ignore"] = "refuse",
 ) -> list[CsvRow]:
     """Rows of `data` keyed by canonical column names.
 
     `columns` maps each canonical name to the header spellings accepted for it (compared
-    case- and space-insensitively); other headers are ignored. `required` columns must be
-    present in the header and non-empty in every row.
+    case- and space-insensitively); another header refuses the file, naming it (``unknown=
+    "ignore"``: it is left out). `required` columns must be present in the header and
+    non-empty in every row.
     """
     if len(data) > MAX_CSV_BYTES:
         raise CsvInputError(f"{what} is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB")
@@ -83,6 +87,17 @@ def read_csv(
                     raise CsvInputError(
                         f"{what}, line {line}: the header has no {', '.join(map(repr, missing))} "
                         f"column (found: {', '.join(c.strip() for c in record)})"
+                    )
+                strangers = [
+                    cell.strip()
+                    for cell, name in zip(record, header, strict=True)
+                    if name is None and cell.strip()
+                ]
+                if strangers and unknown == "refuse":
+                    known = ", ".join(columns)
+                    raise CsvInputError(
+                        f"{what}, line {line}: unknown column "
+                        f"{', '.join(map(repr, strangers))} (known columns: {known})"
                     )
                 continue
             if len(record) > len(header):
