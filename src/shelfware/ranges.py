@@ -73,7 +73,7 @@ def _in_dates(value: date) -> date:
 
 
 def analyze_from_in_range(value: datetime, created: datetime, now: datetime) -> datetime:
-    """"Analyze user activity from": never in the future, and at most 60 days before the
+    """ "Analyze user activity from": never in the future, and at most 60 days before the
     profile was created (the vendor's rule). A time without a zone is UTC."""
     when = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     earliest = created - timedelta(days=MAX_ANALYZE_DAYS_BEFORE)
@@ -99,7 +99,9 @@ Text = Annotated[
     Field(max_length=MAX_TEXT, description="up to 2000 printable characters"),
     AfterValidator(printable),
 ]
-ThresholdDays = Annotated[int, NotBool, Field(ge=1, le=MAX_THRESHOLD_DAYS, description="1..3650 days")]
+ThresholdDays = Annotated[
+    int, NotBool, Field(ge=1, le=MAX_THRESHOLD_DAYS, description="1..3650 days")
+]
 Days = Annotated[int, NotBool, Field(ge=0, le=MAX_THRESHOLD_DAYS, description="0..3650 days")]
 Seats = Annotated[int, NotBool, Field(ge=0, le=MAX_SEATS, description="0..10,000,000 seats")]
 

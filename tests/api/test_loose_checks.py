@@ -56,7 +56,9 @@ async def test_an_entitlement_edit_refuses_a_boolean_too(
     manager = api.auth(Role.SAM_MANAGER)
     added = await client.post("/entitlements", headers=manager, json=entitlement())
     assert added.status_code == 201, added.text
-    edit = await client.patch(f"/entitlements/{added.json()['id']}", headers=manager, json={"seats": True})
+    edit = await client.patch(
+        f"/entitlements/{added.json()['id']}", headers=manager, json={"seats": True}
+    )
     assert edit.status_code == 422, edit.text
 
 

@@ -239,9 +239,7 @@ def test_other_redirect_uris_are_refused(uri: str) -> None:
 
 
 async def test_api_refuses_a_plain_http_redirect_uri(api: Api) -> None:
-    create(
-        api.db, api.keys, api.clock, PUBLIC, auth="oauth", secrets={"client_id": "cid"}
-    )
+    create(api.db, api.keys, api.clock, PUBLIC, auth="oauth", secrets={"client_id": "cid"})
     transport = httpx.ASGITransport(app=api.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as client:
         refused = await client.post(

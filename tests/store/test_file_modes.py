@@ -68,4 +68,3 @@ def test_a_key_file_written_into_a_new_directory(tmp_path: Path, open_umask: Non
     path = tmp_path / "keys-dir" / "keys"
     write_key_file(path, KeyRing([Fernet.generate_key()]))
     assert mode(path) == 0o600 and mode(path.parent) == 0o700
-

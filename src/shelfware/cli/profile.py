@@ -119,8 +119,9 @@ def create(
     with store() as st, st.db.transaction() as session:
         profile = service.create_profile(session, st.keys, clock(), data)
         step = "authorize" if auth == "oauth" else "validate"
+        shown = mask_url(profile.url)
         console.print(
-            f"Created draft profile [bold]{profile.name}[/] ({profile.kind}) for {mask_url(profile.url)}.\n"
+            f"Created draft profile [bold]{profile.name}[/] ({profile.kind}) for {shown}.\n"
             f"Next: [cyan]shelfware profile {step} {profile.name}[/]"
         )
 

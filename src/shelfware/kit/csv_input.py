@@ -2,9 +2,10 @@
 
 Copes with what such files really look like (a UTF-8 byte-order mark, quoting, any column
 order, blank lines, `;` or tab separators, header names in any case and spacing) and rejects
-everything else (by default also a column it does not know: a misspelt "Contract Ref" must not
-be dropped in silence; a vendor's export, which has columns of its own, says `unknown="ignore"`) with the line number and the reason, before anything is
-used: a caller gets every row or an error, never half a file.
+everything else with the line number and the reason, before anything is used: a caller gets
+every row or an error, never half a file. A column it does not know refuses the file too (a
+misspelt "Contract Ref" must not be dropped in silence); a vendor's own export, which has
+columns of its own, is read with `unknown="ignore"`.
 """
 
 from __future__ import annotations
