@@ -278,3 +278,20 @@ def test_analyze_from_is_at_most_60_days_before_creation(db, keys, clock):  # ty
             s, clock, profile, analyze_from=created - timedelta(days=59)
         )
         assert changed and profile.analyze_activity_from == created - timedelta(days=59)
+
+
+async def test_api_and_cli_refuse_an_analyze_date_out_of_range(api: Api, home: Path) -> None:
+    create(api.db, api.keys, api.clock, PUBLIC)
+    transport = httpx.ASGITransport(app=api.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as client:
+        for when, words in (("2027-01-01T00:00:00Z", "in the future"), ("2026-01-01", "60 days")):
+            refused = await client.patch(
+                "/profiles/r", headers=api.auth(Role.ADMIN), json={"analyze_from": when}
+            )
+            assert refused.status_code in (409, 422), refused.text
+            assert words in refused.json()["error"]["message"]
+    # the CLI's clock is the tests' NOW (2026-11-20): the same rule, the same words
+    ran = invoke(home, "profile", "set", PROFILE, "--analyze-from", "2027-01-01")
+    assert ran.code == 1 and "in the future" in ran.stderr, ran
+    ran = invoke(home, "profile", "set", PROFILE, "--analyze-from", "2026-11-01")
+    assert ran.code == 0, ran
