@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from shelfware.kit.http import HttpTransportError, VendorClient
 from shelfware.kit.netguard import (
     ALLOW_PRIVATE_ENV,
     AddressRefused,
+    GuardedSyncTransport,
     check_addresses,
     guarded_client,
     host_refusal,
@@ -225,3 +227,42 @@ def test_public_addresses_pass(strict: None) -> None:
         "2606:4700:4700::1111",
     ]
     assert host_refusal("rally1.rallydev.com") is None  # a name: checked when connecting
+
+
+def test_tls_keeps_the_host_name_while_connecting_to_the_checked_address(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A TLS server on 127.0.0.1 with a certificate for `named.example` only (a throwaway CA,
+    verification on): the guarded client connects to the address it resolved and still sends
+    the name (SNI) and verifies the certificate against it, not against the address."""
+    import ssl
+
+    import trustme
+
+    monkeypatch.setenv(ALLOW_PRIVATE_ENV, "true")
+    ca = trustme.CA()
+    cert = ca.issue_cert("named.example")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    seen: list[str] = []
+
+    async def answer(request: Request) -> JSONResponse:
+        seen.append(request.headers.get("host", ""))
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/", answer)])
+    with serve_in_thread(app, ssl_certfile=str(certfile), ssl_keyfile=str(keyfile)) as running:
+        port = httpx.URL(running.url).port
+        trust = ssl.create_default_context()
+        ca.configure_trust(trust)
+
+        def client() -> httpx.Client:
+            transport = GuardedSyncTransport(resolver=lambda h, p: ["127.0.0.1"], verify=trust)
+            return httpx.Client(transport=transport)
+
+        with client() as named:
+            assert named.get(f"https://named.example:{port}/").json() == {"ok": True}
+        assert seen == [f"named.example:{port}"]
+        with client() as other, pytest.raises(httpx.ConnectError, match="certificate"):
+            other.get(f"https://other.example:{port}/")  # same address, another name
