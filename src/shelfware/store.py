@@ -127,7 +127,6 @@ def init_store(settings: Settings) -> Store:
     try:
         private_home(settings.home)
         keys = key_ring(settings, create=True)
-        private_database_files(settings.resolved_database_url, create=True)
     except OSError as exc:
         raise StoreNotReady(
             f"cannot create the data directory or key ring in {settings.home}: "
@@ -135,6 +134,7 @@ def init_store(settings: Settings) -> Store:
         ) from exc
     db = open_database(settings.resolved_database_url)
     try:
+        private_database_files(settings.resolved_database_url, create=True)
         upgrade(db.engine)
         private_database_files(settings.resolved_database_url)
     except (SQLAlchemyError, OSError) as exc:
