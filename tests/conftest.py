@@ -16,6 +16,7 @@ from sqlalchemy import text
 from shelfware.kit.clock import FrozenClock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
+from shelfware.kit.netguard import ALLOW_PRIVATE_ENV
 from shelfware.models import Base
 from shelfware.store import upgrade
 
@@ -27,6 +28,15 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 PG_URL = os.environ.get("SHELFWARE_TEST_DATABASE_URL")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_urls_allowed() -> Iterator[None]:
+    """The sandboxes listen on loopback: allow private addresses for the session (the tests of
+    the address rules unset it with `monkeypatch.delenv`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ALLOW_PRIVATE_ENV, "true")
+        yield
 
 
 def pytest_report_header(config: pytest.Config) -> str:

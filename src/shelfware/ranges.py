@@ -6,10 +6,12 @@ nothing out of range is ever stored. The table in README.md ("Input ranges") lis
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Annotated, Any
 
+from babel.numbers import list_currencies
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_ID = 2**63 - 1  # a BIGINT primary key
@@ -21,6 +23,7 @@ MAX_NAME = 200
 MAX_TEXT = 2000
 MAX_LIST = 10_000
 MAX_ROWS = 1_000_000
+MAX_ANALYZE_DAYS_BEFORE = 60  # "analyze user activity from": up to 60 days before creation
 MIN_DATE = date(1970, 1, 1)
 MAX_DATE = date(2999, 12, 31)
 
@@ -29,6 +32,36 @@ def printable(value: str) -> str:
     """No control characters (newlines, tabs, escapes, NUL): they corrupt logs and tables."""
     if not value.isprintable():
         raise ValueError("must not contain control characters")
+    return value
+
+
+def without_nul(value: str) -> str:
+    """No NUL character (passwords: any other character is the person's choice). NUL ends a
+    C string: PostgreSQL refuses it, and a library that hashes C strings would cut there."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+def _not_bool(value: Any) -> Any:
+    """A number is a number: JSON's ``true`` is not 1 (pydantic's lax mode would take it)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+@cache
+def _iso_4217() -> frozenset[str]:
+    # Babel's copy of the CLDR currency list (ISO 4217, with historic codes), less the codes
+    # that are not money: XXX (no currency) and XTS (testing).
+    return frozenset(list_currencies()) - {"XXX", "XTS"}
+
+
+def currency_code(value: str) -> str:
+    """An ISO 4217 currency code (any case on input, upper case stored)."""
+    value = printable(value).strip(" ").upper()
+    if len(value) != 3 or not value.isascii() or value not in _iso_4217():
+        raise ValueError(f"currency must be a 3-letter ISO 4217 code such as USD, not {value!r}")
     return value
 
 
@@ -46,7 +79,23 @@ def _in_dates(value: date) -> date:
     return value
 
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID, description="a record id, 1..2^63-1")]
+def analyze_from_in_range(value: datetime, created: datetime, now: datetime) -> datetime:
+    """ "Analyze user activity from": never in the future, and at most 60 days before the
+    profile was created (the vendor's rule). A time without a zone is UTC."""
+    when = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    earliest = created - timedelta(days=MAX_ANALYZE_DAYS_BEFORE)
+    if when > now:
+        raise ValueError(f"analyze activity from {when:%Y-%m-%d %H:%M} is in the future")
+    if when < earliest:
+        raise ValueError(
+            f"analyze activity from {when:%Y-%m-%d} is more than {MAX_ANALYZE_DAYS_BEFORE} days "
+            f"before the profile was created: the earliest is {earliest:%Y-%m-%d %H:%M} UTC"
+        )
+    return when
+
+
+NotBool = BeforeValidator(_not_bool)
+Id = Annotated[int, NotBool, Field(ge=1, le=MAX_ID, description="a record id, 1..2^63-1")]
 Name = Annotated[
     str,
     Field(min_length=1, max_length=MAX_NAME, description="1..200 printable characters"),
@@ -57,16 +106,24 @@ Text = Annotated[
     Field(max_length=MAX_TEXT, description="up to 2000 printable characters"),
     AfterValidator(printable),
 ]
-ThresholdDays = Annotated[int, Field(ge=1, le=MAX_THRESHOLD_DAYS, description="1..3650 days")]
-Days = Annotated[int, Field(ge=0, le=MAX_THRESHOLD_DAYS, description="0..3650 days")]
-Seats = Annotated[int, Field(ge=0, le=MAX_SEATS, description="0..10,000,000 seats")]
+ThresholdDays = Annotated[
+    int, NotBool, Field(ge=1, le=MAX_THRESHOLD_DAYS, description="1..3650 days")
+]
+Days = Annotated[int, NotBool, Field(ge=0, le=MAX_THRESHOLD_DAYS, description="0..3650 days")]
+Seats = Annotated[int, NotBool, Field(ge=0, le=MAX_SEATS, description="0..10,000,000 seats")]
 
 
 def _plain_number(value: Any) -> Any:
-    """Text is a number only without control characters (Decimal would drop some silently)."""
+    """Text is a number only without control characters (Decimal would drop some silently);
+    ``true`` is not a number."""
     if isinstance(value, str):
         printable(value)
-    return value
+    return _not_bool(value)
+
+
+def _positive_zero(value: Decimal) -> Decimal:
+    """``-0`` is stored (and shown) as 0."""
+    return value.copy_abs() if value.is_zero() else value
 
 
 UnitCost = Annotated[
@@ -79,9 +136,10 @@ UnitCost = Annotated[
         allow_inf_nan=False,
         description="0..1,000,000 with at most 4 decimals",
     ),
+    AfterValidator(_positive_zero),
 ]
-Port = Annotated[int, Field(ge=1, le=65535, description="a TCP port, 1..65535")]
-RowLimit = Annotated[int, Field(ge=1, le=MAX_ROWS, description="1..1,000,000 rows")]
+Port = Annotated[int, NotBool, Field(ge=1, le=65535, description="a TCP port, 1..65535")]
+RowLimit = Annotated[int, NotBool, Field(ge=1, le=MAX_ROWS, description="1..1,000,000 rows")]
 Day = Annotated[date, AfterValidator(_in_dates)]
 Instant = Annotated[datetime, AfterValidator(_in_dates)]
 

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path.home() / ".shelfware")
     database_url: str | None = None
     secret_keys: SecretStr | None = None
+    # Connection URLs (connectors, OAuth, chat webhook) may name loopback, private, link-local
+    # and other non-public addresses only when this is on (sandboxes, the demo, tests, apps on
+    # a private network). kit/netguard reads the same variable where each connection is made.
+    allow_private_urls: bool = False
 
     # Notifications (reclamation workflow): a person's own channels (SMTP email, Slack direct
     # messages by a bot token), a Slack-compatible chat webhook that only ever gets summaries

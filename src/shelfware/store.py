@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -86,10 +87,49 @@ def open_database(url: str) -> Database:
         ) from exc
 
 
+HOME_MODE = 0o700  # the data directory: its owner only
+FILE_MODE = 0o600  # the SQLite database (and its journal, WAL and shared-memory files), keys
+SQLITE_COMPANIONS = ("-journal", "-wal", "-shm")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for other databases and in-memory ones)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def private_home(home: Path) -> None:
+    """Create the data directory readable by its owner only, whatever the umask (and take
+    group and other rights away from an existing one)."""
+    home.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
+    os.chmod(home, HOME_MODE)
+
+
+def private_database_files(url: str, *, create: bool = False) -> None:
+    """The SQLite database file and its companions: owner read/write only, whatever the umask.
+
+    With ``create``, the (empty) file is made with that mode before SQLite opens it, so it is
+    never readable by others, not even for a moment; SQLite gives its journal, WAL and
+    shared-memory files the database file's mode."""
+    path = sqlite_file(url)
+    if path is None:
+        return
+    if create and not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    for candidate in (path, *(path.with_name(path.name + s) for s in SQLITE_COMPANIONS)):
+        if candidate.exists():
+            os.chmod(candidate, FILE_MODE)
+
+
 def init_store(settings: Settings) -> Store:
     """``shelfware init``: create the data directory, the key ring and the schema."""
     try:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        private_home(settings.home)
         keys = key_ring(settings, create=True)
     except OSError as exc:
         raise StoreNotReady(
@@ -98,7 +138,9 @@ def init_store(settings: Settings) -> Store:
         ) from exc
     db = open_database(settings.resolved_database_url)
     try:
+        private_database_files(settings.resolved_database_url, create=True)
         upgrade(db.engine)
+        private_database_files(settings.resolved_database_url)
     except (SQLAlchemyError, OSError) as exc:
         db.dispose()
         raise StoreNotReady(

@@ -20,6 +20,7 @@ def cli(home: Path, *args: str, env: dict[str, str] | None = None, ok: bool = Tr
         **{k: v for k, v in os.environ.items() if not k.startswith("SHELFWARE_")},
         "SHELFWARE_HOME": str(home),
         "SHELFWARE_CLOCK": NOW_ISO,
+        "SHELFWARE_ALLOW_PRIVATE_URLS": "true",  # the sandbox listens on loopback
         "SHELFWARE_LOG_LEVEL": "DEBUG",
         **(env or {}),
     }

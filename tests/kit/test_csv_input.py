@@ -23,11 +23,18 @@ def test_bom_quoting_any_order_unknown_columns_and_blank_lines() -> None:
         ",,,\r\n"
         '"Collaborator, senior",43,bob@example.com,Inactive\r\n'
     ).encode()
-    rows = read_csv(data, columns=COLUMNS, required=("emails", "status"))
+    rows = read_csv(data, columns=COLUMNS, required=("emails", "status"), unknown="ignore")
     assert [(r.line, dict(r.values)) for r in rows] == [
         (3, {"role": "Reviewer", "emails": "ada@example.com", "status": "Active"}),
         (5, {"role": "Collaborator, senior", "emails": "bob@example.com", "status": "Inactive"}),
     ]
+
+
+def test_an_unknown_column_refuses_the_file_naming_it() -> None:
+    data = b"Emails,Status,Shoe Size,Rolle\nada@example.com,Active,42,Reviewer\n"
+    with pytest.raises(CsvInputError, match="line 1: unknown column 'Shoe Size', 'Rolle'"):
+        read_csv(data, columns=COLUMNS, required=("emails",))
+    assert len(read_csv(data, columns=COLUMNS, required=("emails",), unknown="ignore")) == 1
 
 
 def test_semicolon_files_are_read_too() -> None:

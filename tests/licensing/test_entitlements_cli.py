@@ -61,6 +61,8 @@ def test_import_then_list_edit_end(home, tmp_path):  # type: ignore[no-untyped-d
         (GOOD.replace(";10;", ";-3;"), ["line 2", "'seats'"]),
         (GOOD.replace("12.50", "12.5x"), ["line 2", "'unit cost'"]),
         (GOOD.replace(";EUR;", ";euros;"), ["line 3", "'currency'", "3-letter"]),
+        (GOOD.replace(";EUR;", ";ABC;"), ["line 3", "'currency'", "ISO 4217", "'ABC'"]),
+        (GOOD.replace(";Contract", ";Contrakt Ref"), ["line 1", "unknown column 'Contrakt Ref'"]),
         (GOOD.replace("annual", "weekly"), ["line 3", "'billing period'"]),
         (GOOD.replace("2026-06-30", "2026-02-30"), ["line 3", "'term end'"]),
         (GOOD.replace("Broadcom/Rally/Unlimited", "Nope"), ["line 3", "'model'", "Nope"]),

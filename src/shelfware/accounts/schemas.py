@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shelfware.accounts.roles import Role
+from shelfware.ranges import without_nul
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$"
 TOKEN_NAME_PATTERN = USERNAME_PATTERN
@@ -21,7 +23,9 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(pattern=USERNAME_PATTERN)
-    password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD, repr=False)
+    password: Annotated[str, AfterValidator(without_nul)] = Field(
+        min_length=MIN_PASSWORD, max_length=MAX_PASSWORD, repr=False
+    )
     role: Role
 
 

@@ -18,6 +18,7 @@ from shelfware.cli.context import clock, console, settings
 from shelfware.cli.reconcile import print_compliance
 from shelfware.cli.sync import print_summary, run_one
 from shelfware.kit.clock import Clock
+from shelfware.kit.netguard import ALLOW_PRIVATE_ENV
 from shelfware.licensing import service as licensing
 from shelfware.licensing.schemas import EntitlementCreate
 from shelfware.profiles import service as profiles
@@ -48,6 +49,8 @@ def demo(
     with ``--serve``, then run the web workspace on it with a demo admin."""
     import asyncio
 
+    # the demo's sandbox listens on loopback: allow private addresses in this process
+    os.environ[ALLOW_PRIVATE_ENV] = "true"
     conf = settings()
     clk = clock()
     store = init_store(conf)

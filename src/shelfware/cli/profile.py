@@ -16,6 +16,7 @@ from shelfware.cli import output
 from shelfware.cli.context import clock, console, fail, store
 from shelfware.connectors.custom.spec import parse_spec, read_spec_file, spec_text
 from shelfware.kit.clock import utc
+from shelfware.kit.redact import mask_url
 from shelfware.profiles import attachments, authorization, service
 from shelfware.profiles.oauth import DEFAULT_CALLBACK_PORT
 from shelfware.profiles.schemas import ProfileCreate
@@ -118,8 +119,9 @@ def create(
     with store() as st, st.db.transaction() as session:
         profile = service.create_profile(session, st.keys, clock(), data)
         step = "authorize" if auth == "oauth" else "validate"
+        shown = mask_url(profile.url)
         console.print(
-            f"Created draft profile [bold]{profile.name}[/] ({profile.kind}) for {profile.url}.\n"
+            f"Created draft profile [bold]{profile.name}[/] ({profile.kind}) for {shown}.\n"
             f"Next: [cyan]shelfware profile {step} {profile.name}[/]"
         )
 

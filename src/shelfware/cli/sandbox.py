@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -10,6 +11,7 @@ from rich.markup import escape
 
 import shelfware.sandbox as sandboxes
 from shelfware.cli.context import clock, console, fail
+from shelfware.kit.netguard import ALLOW_PRIVATE_ENV
 from shelfware.ranges import MAX_ID, MAX_ROWS, Name, Port
 from shelfware.sandbox.faults import parse_faults
 from shelfware.sandbox.server import serve_forever
@@ -52,7 +54,9 @@ def sandbox(
     console.print(
         escape(
             f"{vendor} sandbox with {len(org.users):,} users on {base}\n"
-            f"Profile URL: {base}{path}   API key (sandbox only): {org.api_key}"
+            f"Profile URL: {base}{path}   API key (sandbox only): {org.api_key}\n"
+            f"A loopback or private address: create the profile with {ALLOW_PRIVATE_ENV}=true"
         )
     )
+    os.environ[ALLOW_PRIVATE_ENV] = "true"  # this process may call its own sandbox
     serve_forever(app, opts.host, opts.port)

@@ -184,7 +184,13 @@ class UserReport:
 
 def parse_user_report(data: bytes) -> UserReport:
     """Read a user report strictly; `CsvInputError` names the line of the first problem."""
-    rows = read_csv(data, columns=REPORT_COLUMNS, required=("emails", "status"), what="the report")
+    rows = read_csv(  # the app's own export: its other columns are not ours to judge
+        data,
+        columns=REPORT_COLUMNS,
+        required=("emails", "status"),
+        what="the report",
+        unknown="ignore",
+    )
     active: set[str] = set()
     for row in rows:
         status = REPORT_STATUSES.read(row.values["status"])

@@ -88,8 +88,9 @@ def load_key_file(path: Path) -> KeyRing:
 
 
 def write_key_file(path: Path, ring: KeyRing) -> None:
-    """Write the key file with mode 0600, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the key file with mode 0600, atomically, whatever the umask (its directory, when
+    this creates it, 0700)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -1,9 +1,11 @@
 """Strict CSV input: files people export from other tools (user reports, entitlement lists).
 
 Copes with what such files really look like (a UTF-8 byte-order mark, quoting, any column
-order, unknown extra columns, blank lines, `;` or tab separators, header names in any case and
-spacing) and rejects everything else with the line number and the reason, before anything is
-used: a caller gets every row or an error, never half a file.
+order, blank lines, `;` or tab separators, header names in any case and spacing) and rejects
+everything else with the line number and the reason, before anything is used: a caller gets
+every row or an error, never half a file. A column it does not know refuses the file too (a
+misspelt "Contract Ref" must not be dropped in silence); a vendor's own export, which has
+columns of its own, is read with `unknown="ignore"`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import csv
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 MAX_CSV_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 1_000_000
@@ -37,12 +40,14 @@ def read_csv(
     columns: Mapping[str, Iterable[str]],
     required: Iterable[str],
     what: str = "the file",
+    unknown: Literal["refuse", "ignore"] = "refuse",
 ) -> list[CsvRow]:
     """Rows of `data` keyed by canonical column names.
 
     `columns` maps each canonical name to the header spellings accepted for it (compared
-    case- and space-insensitively); other headers are ignored. `required` columns must be
-    present in the header and non-empty in every row.
+    case- and space-insensitively); another header refuses the file, naming it (``unknown=
+    "ignore"``: it is left out). `required` columns must be present in the header and
+    non-empty in every row.
     """
     if len(data) > MAX_CSV_BYTES:
         raise CsvInputError(f"{what} is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB")
@@ -83,6 +88,17 @@ def read_csv(
                     raise CsvInputError(
                         f"{what}, line {line}: the header has no {', '.join(map(repr, missing))} "
                         f"column (found: {', '.join(c.strip() for c in record)})"
+                    )
+                strangers = [
+                    cell.strip()
+                    for cell, name in zip(record, header, strict=True)
+                    if name is None and cell.strip()
+                ]
+                if strangers and unknown == "refuse":
+                    known = ", ".join(columns)
+                    raise CsvInputError(
+                        f"{what}, line {line}: unknown column "
+                        f"{', '.join(map(repr, strangers))} (known columns: {known})"
                     )
                 continue
             if len(record) > len(header):

@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
+from shelfware.kit.netguard import Resolver, guarded_async_client
 from shelfware.kit.pacing import RESET_MARGIN, BudgetExhausted, HeaderBudget, Pacer
 from shelfware.kit.redact import (
     SENSITIVE_HEADERS,
@@ -210,8 +211,10 @@ class VendorClient:
     `SecretFilter` on any handler scrubs them); values of auth headers in `headers` and the
     secrets of `auth` (an object with a `secrets()` method) are registered automatically.
 
-    Pass `client` to reuse an existing `httpx.AsyncClient` (e.g. with a test transport); it is
-    then the caller's to close. `sleep`, `rng` and `clock` (epoch seconds) are injectable so
+    Its own client connects only to public addresses, checked on the address each connection
+    actually uses (`kit.netguard`; `resolver` replaces the system resolver). Pass `client` to
+    reuse an existing `httpx.AsyncClient` (e.g. with a test transport); it is then the caller's
+    to close, and its own to guard. `sleep`, `rng` and `clock` (epoch seconds) are injectable so
     backoff and rate-limit waits are testable without waiting.
     """
 
@@ -229,6 +232,7 @@ class VendorClient:
         sleep: Sleep | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        resolver: Resolver | None = None,
     ) -> None:
         self.policy = policy or HttpPolicy()
         self.stats = stats if stats is not None else RequestStats()
@@ -253,7 +257,8 @@ class VendorClient:
         self.pacer = pacer
         self._pause_until = 0.0  # epoch seconds: a 429 asked everyone to wait until then
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
+        self._client = client or guarded_async_client(
+            resolver=resolver,
             timeout=self.policy.timeout(),
             limits=httpx.Limits(
                 max_connections=max(self.policy.concurrency, 1),

@@ -209,3 +209,54 @@ def install_secret_filter(*logger_names: str) -> None:
         target = logging.getLogger(name)
         if not any(isinstance(existing, SecretFilter) for existing in target.filters):
             target.addFilter(SecretFilter())
+
+
+# Parameter names that carry a credential, compared without case, '-' or '_'.
+_CREDENTIAL_NAMES = frozenset(
+    {"key", "sig", "auth", "code", "pass", "pwd", "jwt", "bearer", "session", "sid"}
+)
+_CREDENTIAL_PARTS = (
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "signature",
+    "credential",
+    "authorization",
+    "sessionid",
+)
+
+
+def is_credential_param(name: str) -> bool:
+    """Whether a query parameter named ``name`` looks like it carries a credential
+    (``token``, ``access_token``, ``api_key``, ``apikey``, ``key``, ``secret``,
+    ``client_secret``, ``password``, ``sig``, ``signature``, ``auth``, ``X-Api-Key``...)."""
+    plain = name.lower().replace("-", "").replace("_", "").replace(".", "").strip()
+    return (
+        plain in _CREDENTIAL_NAMES
+        or (plain.startswith("auth") and not plain.startswith("author"))
+        or plain.endswith("key")
+        or any(part in plain for part in _CREDENTIAL_PARTS)
+    )
+
+
+def mask_url(url: object) -> str:
+    """A URL as views show it: userinfo and every query value (and any fragment) as ``***``;
+    scheme, host, port, path and parameter names stay readable."""
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = "&".join(f"{quote_plus(name)}={MASK}" for name, _ in pairs) if pairs else MASK
+    fragment = MASK if parts.fragment else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))

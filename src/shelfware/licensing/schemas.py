@@ -8,16 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shelfware.ranges import Day, Id, Name, Seats, UnitCost, View, printable
+from shelfware.ranges import Day, Id, Name, Seats, UnitCost, View, currency_code
 
 PERIODS = ("annual", "monthly")
-
-
-def currency_code(value: str) -> str:
-    value = printable(value).strip(" ").upper()
-    if len(value) != 3 or not value.isalpha() or not value.isascii():
-        raise ValueError(f"currency must be a 3-letter ISO 4217 code, not {value!r}")
-    return value
 
 
 class _Terms(BaseModel):

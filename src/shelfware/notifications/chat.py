@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from shelfware.kit.netguard import guarded_client
 from shelfware.notifications.email import DeliveryError
 
 WEBHOOK_TIMEOUT_S = 15
@@ -36,7 +37,9 @@ def chat_payload(text: str, buttons: dict[str, str]) -> dict[str, Any]:
 
 def post_webhook(url: str, payload: dict[str, Any]) -> None:
     try:
-        response = httpx.post(url, json=payload, timeout=WEBHOOK_TIMEOUT_S)
+        # public addresses only, checked on the connected address (kit.netguard)
+        with guarded_client(timeout=WEBHOOK_TIMEOUT_S) as client:
+            response = client.post(url, json=payload)
     except httpx.HTTPError as exc:
         # never the URL itself: an incoming webhook URL is a secret
         raise DeliveryError(f"chat webhook failed: {type(exc).__name__}") from exc

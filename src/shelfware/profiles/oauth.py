@@ -17,6 +17,7 @@ import hmac
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
@@ -32,6 +33,8 @@ from shelfware.connectors.base import OAuthEndpoints
 from shelfware.connectors.toolkit import TokenEndpointError, TokenSet, request_token
 from shelfware.connectors.toolkit.auth import expiry_of
 from shelfware.connectors.toolkit.paging import base_of
+from shelfware.kit.netguard import is_loopback_host
+from shelfware.kit.redact import mask_url
 
 CALLBACK_PATH = "/oauth/callback"
 DEFAULT_CALLBACK_PORT = 8765
@@ -54,6 +57,37 @@ class PendingAuthorization:
     created: float
 
 
+def check_redirect_uri(redirect_uri: str) -> str:
+    """Where the app may send the browser back with the code: https://, or http:// to a
+    loopback address (RFC 8252 section 7.3); absolute, no credentials, no fragment."""
+    try:
+        parts = urlsplit(redirect_uri)
+        parts.port  # noqa: B018 -- raises on a bad port
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or not redirect_uri.isprintable()
+        or any(c.isspace() for c in redirect_uri)
+        or parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.fragment
+        or "#" in redirect_uri
+    ):
+        raise AuthorizationError(
+            "the OAuth redirect_uri must be an absolute https:// URL (or http:// to a loopback "
+            "address), without credentials or fragment"
+        )
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise AuthorizationError(
+            f"the OAuth redirect_uri {mask_url(redirect_uri)!r} uses http:// to a host that is "
+            "not loopback: the code would cross the network in clear; use https:// "
+            "(or http://127.0.0.1 for a local callback)"
+        )
+    return redirect_uri
+
+
 def begin(
     profile_url: str,
     endpoints: OAuthEndpoints,
@@ -69,6 +103,7 @@ def begin(
     """
     if not client_id:
         raise AuthorizationError("the profile has no OAuth client id (--client-id)")
+    check_redirect_uri(redirect_uri)
     base = base_of(profile_url)
     state = generate_token(32)
     verifier = generate_token(64)

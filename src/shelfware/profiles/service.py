@@ -5,14 +5,13 @@ Services never commit: the caller owns the transaction.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,7 +29,13 @@ from shelfware.connectors.registry import build_connector, connector_class
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
-from shelfware.kit.redact import register_secret
+from shelfware.kit.netguard import (
+    ALLOW_PRIVATE_ENV,
+    host_refusal,
+    is_loopback_host,
+    private_urls_allowed,
+)
+from shelfware.kit.redact import is_credential_param, mask_url, register_secret
 from shelfware.models import (
     Credential,
     IntegrationProfile,
@@ -48,7 +53,7 @@ from shelfware.profiles.schemas import (
     ProfileView,
     RunView,
 )
-from shelfware.ranges import MAX_NAME
+from shelfware.ranges import MAX_NAME, analyze_from_in_range
 
 SPEC_OPTION = "spec"  # where a custom profile keeps its spec
 DEFAULT_ANALYZE_DAYS = 60
@@ -64,39 +69,63 @@ class ProfileNotFound(ProfileError):
     pass
 
 
-def check_connection_url(url: str) -> str:
-    """A connection URL must be https://, except loopback addresses (sandboxes, tests)."""
+def check_connection_url(url: str, *, allow_private: bool | None = None) -> str:
+    """A connection URL: https:// to a public address, no credentials in it.
+
+    Loopback, private, link-local and other non-public addresses (and plain http://, for
+    loopback only) need ``SHELFWARE_ALLOW_PRIVATE_URLS=true`` (``allow_private``: that setting
+    unless given). A host name is checked again on every connection, on the address it then
+    resolves to (kit/netguard), so a name cannot turn private after this check.
+    """
+    if allow_private is None:
+        allow_private = private_urls_allowed()
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # e.g. an unbalanced IPv6 bracket
-        raise ProfileError(f"connection URL {url!r} is not a URL: {exc}") from None
+        raise ProfileError(f"connection URL {mask_url(url)!r} is not a URL: {exc}") from None
     if not url.isprintable() or any(c.isspace() for c in url):
         raise ProfileError("connection URL must not contain spaces or control characters")
+    shown = mask_url(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ProfileError(f"connection URL {url!r} is not an absolute http(s) URL")
+        raise ProfileError(f"connection URL {shown!r} is not an absolute http(s) URL")
     try:
         port = parts.port
     except ValueError:
         port = 0
     if port == 0:
-        raise ProfileError(f"connection URL {url!r} has no valid port (1..65535)")
+        raise ProfileError(f"connection URL {shown!r} has no valid port (1..65535)")
     if parts.username or parts.password:
         raise ProfileError("connection URL must not carry credentials; use --secret-env")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    named = sorted(
+        {name for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+        | ({parts.fragment.partition("=")[0]} if "=" in parts.fragment else set())
+    )
+    if credentials := [name for name in named if is_credential_param(name)]:
         raise ProfileError(
-            f"connection URL {url!r} uses http://; only https:// is allowed "
-            "(plain http only for loopback addresses such as 127.0.0.1 or localhost)"
+            f"connection URL carries a credential in its query ({', '.join(credentials)}): "
+            "put the credential in --secret-env (the profile's encrypted credential), "
+            "not in the URL"
+        )
+    why = host_refusal(parts.hostname)
+    if why and not allow_private:
+        raise ProfileError(
+            f"connection URL {shown!r} names {why}: shelfware connects only to public "
+            f"addresses unless {ALLOW_PRIVATE_ENV}=true (sandboxes, apps on a private network)"
+        )
+    if parts.scheme == "http" and not (allow_private and is_loopback_host(parts.hostname)):
+        raise ProfileError(
+            f"connection URL {shown!r} uses http://; only https:// is allowed "
+            "(plain http only for loopback addresses such as 127.0.0.1 or localhost, "
+            f"with {ALLOW_PRIVATE_ENV}=true)"
         )
     return url.rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def _analyze_from(value: datetime, created: datetime, now: datetime) -> datetime:
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return analyze_from_in_range(value, created, now)
+    except ValueError as exc:
+        raise ProfileError(str(exc)) from None
 
 
 def get_profile(session: Session, name: str) -> IntegrationProfile:
@@ -138,6 +167,11 @@ def create_profile(
         options[SPEC_OPTION] = data.spec
     capabilities = capabilities_of(cls, options)  # a custom spec is read (and checked) here
     now = clock.now()
+    analyze_from = (
+        _analyze_from(data.analyze_activity_from, now, now)
+        if data.analyze_activity_from is not None
+        else now - timedelta(days=DEFAULT_ANALYZE_DAYS)
+    )
     profile = IntegrationProfile(
         name=data.name,
         kind=data.kind,
@@ -149,8 +183,7 @@ def create_profile(
         options=options,
         process_activity=data.activity and capabilities.activity,
         process_reclaim=data.reclaim and capabilities.reclaim,
-        analyze_activity_from=data.analyze_activity_from
-        or now - timedelta(days=DEFAULT_ANALYZE_DAYS),
+        analyze_activity_from=analyze_from,
         created_at=now,
         updated_at=now,
         connection_changed_at=now,
@@ -444,6 +477,8 @@ def set_processes(
             raise ProfileError(f"{profile.kind} cannot reclaim through its API")
         profile.process_reclaim = reclaim
         changes.append(f"reclaim subscriptions {'on' if reclaim else 'off'}")
+    if analyze_from is not None:
+        analyze_from = _analyze_from(analyze_from, profile.created_at, clock.now())
     if analyze_from is not None and analyze_from != profile.analyze_activity_from:
         profile.analyze_activity_from = analyze_from
         changes.append(f"analyze user activity from {analyze_from:%Y-%m-%d}")
@@ -502,7 +537,7 @@ def view(session: Session, profile: IntegrationProfile) -> ProfileView:
         name=profile.name,
         kind=profile.kind,
         status=profile.status,
-        url=profile.url,
+        url=mask_url(profile.url),
         region=profile.region,
         auth=profile.auth,
         processes=Processes(

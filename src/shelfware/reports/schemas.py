@@ -10,8 +10,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shelfware.licensing.schemas import currency_code
-from shelfware.ranges import View
+from shelfware.ranges import View, currency_code
 
 Kind = Literal["text", "int", "money", "percent", "date", "instant"]
 

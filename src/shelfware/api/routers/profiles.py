@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
@@ -16,7 +16,7 @@ from shelfware.jobs import service as jobs
 from shelfware.jobs.schemas import JobView
 from shelfware.kit.clock import utc
 from shelfware.profiles import authorization, service
-from shelfware.profiles.oauth import CALLBACK_PATH
+from shelfware.profiles.oauth import CALLBACK_PATH, AuthorizationError, check_redirect_uri
 from shelfware.profiles.schemas import ProcessChange, ProfileCreate, ProfileView, RunView
 from shelfware.ranges import MAX_ID, MAX_TEXT
 
@@ -46,8 +46,17 @@ class AuthorizeRequest(BaseModel):
     redirect_uri: str | None = Field(
         default=None,
         max_length=MAX_TEXT,
-        description=f"where the app sends the browser back; default: this server's {CALLBACK_PATH}",
+        description=f"where the app sends the browser back (https://, or http:// to a loopback "
+        f"address); default: this server's {CALLBACK_PATH}",
     )
+
+    @field_validator("redirect_uri")
+    @classmethod
+    def _redirect_uri(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else check_redirect_uri(value)
+        except AuthorizationError as exc:  # the request's fault: 422 naming the field
+            raise ValueError(str(exc)) from None
 
 
 class AuthorizeStarted(BaseModel):

@@ -31,6 +31,7 @@ from typing import Any, Literal, Protocol
 import httpx
 
 from shelfware.connectors.base import AuthenticationError, ConnectorError
+from shelfware.kit.netguard import guarded_async_client
 from shelfware.kit.redact import register_secret
 
 TOKEN_REFRESH_MARGIN = 60.0  # seconds before expiry a token is renewed
@@ -174,7 +175,7 @@ async def request_token(
     if client_secret is not None:
         body["client_secret"] = client_secret
         auth = httpx.BasicAuth(client_id, client_secret)
-    http = client or httpx.AsyncClient(timeout=30.0)
+    http = client or guarded_async_client(timeout=30.0)  # public addresses only
     try:
         response = await http.post(
             token_url,
