@@ -72,3 +72,20 @@ def test_short_rate_limits_are_waited_out_long_ones_fail_at_once(
     with pytest.raises(DeliveryError, match="ratelimited"):
         direct.send(state.workspace.users[5].email, "hi", BLOCKS)
     assert time.monotonic() - started < 5  # not 900 s: the step goes on, the next one retries
+
+
+def test_a_slack_api_url_on_a_private_address_is_refused_unless_allowed(
+    sandbox: tuple[str, str, SlackSandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """slack-sdk connects on its own (urllib), not through the kit's guarded transport: the
+    configured URL is checked before the first message, and nothing reaches the sandbox."""
+    url, token, state = sandbox
+    member = state.workspace.users[0]
+    monkeypatch.delenv("SHELFWARE_ALLOW_PRIVATE_URLS", raising=False)
+    with pytest.raises(DeliveryError, match="SHELFWARE_SLACK_API_URL: .*loopback"):
+        SlackDirect(token, url).send(member.email, "hi", BLOCKS)
+    assert state.calls == [] and state.messages == []
+    with pytest.raises(DeliveryError, match="must be an https:// URL"):
+        SlackDirect(token, "http://slack.example/api/").send(member.email, "hi", BLOCKS)
+    monkeypatch.setenv("SHELFWARE_ALLOW_PRIVATE_URLS", "true")
+    assert SlackDirect(token, url).send(member.email, "hi", BLOCKS)

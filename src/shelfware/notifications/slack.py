@@ -13,7 +13,9 @@ Bot scopes needed: ``users:read.email`` (with ``users:read``), ``im:write``, ``c
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpcore
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import (
@@ -24,6 +26,12 @@ from slack_sdk.http_retry import (
     RetryState,
 )
 
+from shelfware.kit.netguard import (
+    AddressRefused,
+    check_addresses,
+    is_loopback_host,
+    system_resolver_sync,
+)
 from shelfware.kit.redact import register_secret
 from shelfware.notifications.email import DeliveryError
 
@@ -72,11 +80,29 @@ class ShortRateLimitRetry(RateLimitErrorRetryHandler):
         return seconds <= self.max_wait
 
 
+def _check_api_url(base_url: str) -> None:
+    """slack-sdk opens its own connections (urllib), not through the kit's guarded transport:
+    the configured API URL is held to the same rule here, once, before any message (https, and
+    a public address unless SHELFWARE_ALLOW_PRIVATE_URLS)."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(host)):
+        raise DeliveryError("SHELFWARE_SLACK_API_URL must be an https:// URL")
+    try:
+        check_addresses(host, system_resolver_sync(host, parts.port or 443))
+    except AddressRefused as refused:
+        raise DeliveryError(f"SHELFWARE_SLACK_API_URL: {refused}") from None
+    except (OSError, httpcore.ConnectError) as exc:
+        raise DeliveryError(f"SHELFWARE_SLACK_API_URL: {host} does not resolve ({exc})") from None
+
+
 class SlackDirect:
     """Direct messages to people by email, through one bot token."""
 
     def __init__(self, token: str, base_url: str, *, timeout: float = SLACK_TIMEOUT_S) -> None:
         register_secret(token)  # logs scrub it, whatever logger a record comes from
+        self._base_url = base_url
+        self._url_checked = False
         self._client = WebClient(
             token=token,
             base_url=base_url.rstrip("/") + "/",
@@ -99,6 +125,9 @@ class SlackDirect:
 
     def channel_for(self, email: str) -> str:
         """The direct-message channel with the person of ``email`` (one valid address)."""
+        if not self._url_checked:  # at the first message: a refusal is that delivery's failure
+            _check_api_url(self._base_url)
+            self._url_checked = True
         if email not in self._channels:
             found = self._call("user lookup", self._client.users_lookupByEmail, email=email)
             user = found.get("user") or {}
