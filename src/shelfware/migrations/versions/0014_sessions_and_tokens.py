@@ -19,8 +19,8 @@ from alembic import op
 
 import shelfware.kit.db
 
-revision: str = "0010_sessions"
-down_revision: str | None = "0010_clean"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,8 +14,8 @@ from alembic import op
 
 import shelfware.kit.db
 
-revision: str = "0010_keep"
-down_revision: str | None = "0010_vendor"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,8 +14,8 @@ from alembic import op
 
 import shelfware.kit.db
 
-revision: str = "0010_cap"
-down_revision: str | None = "0010_keep"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
