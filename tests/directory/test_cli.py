@@ -79,7 +79,7 @@ def test_okta_profile_people_reports_aliases_and_same_app(tmp_path: Path) -> Non
     assert invoke(home, "directory", "alias", "remove", "old.example.com").code == 0
     assert json.loads(invoke(home, "directory", "alias", "list", "--json").stdout) == []
     with database(home).sessions() as session:  # every change is audited
-        actions = session.scalars(select(AuditEvent.action)).all()
+        actions = session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert [a for a in actions if a.startswith("directory.")] == [
         "directory.same_app",
         "directory.alias_add",

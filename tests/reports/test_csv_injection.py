@@ -28,6 +28,7 @@ def test_formula_text_is_neutralised_and_negative_numbers_kept() -> None:
                 account_email="@SUM(1)",
                 last_activity_at=AT,
                 idle_days=120,
+                kept_until=None,
             ),
             PeopleRow(
                 kind="unmatched",
@@ -38,6 +39,7 @@ def test_formula_text_is_neutralised_and_negative_numbers_kept() -> None:
                 account_email="+1-555-0100",
                 last_activity_at=None,
                 idle_days=None,
+                kept_until=None,
             ),
         ],
     )

@@ -61,9 +61,17 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
-def _verify(ws: Workspace, token: str) -> Principal | None:
-    with ws.store.db.transaction() as session:
-        return accounts.verify_token(session, ws.clock, token)
+PRINCIPAL_STATE = "principal"  # request.state: who the middleware authenticated
+
+
+def _verify(ws: Workspace, token: str) -> Principal | str:
+    """The token's principal, or why it is refused (unknown or revoked, expired, owner
+    deactivated...), in the words the guard would use."""
+    try:
+        with ws.store.db.transaction() as session:
+            return accounts.authenticate_token(session, ws.clock, token)
+    except accounts.TokenRejected as exc:
+        return str(exc)
 
 
 class TokenFirst:
@@ -80,9 +88,12 @@ class TokenFirst:
         token = bearer_token(scope)
         if token is None:
             message = "an API token is needed: Authorization: Bearer TOKEN"
-        elif await run_in_threadpool(_verify, self.workspace, token) is None:
-            message = "the API token is not valid (unknown or revoked)"
         else:
-            await self.app(scope, receive, send)
-            return
+            found = await run_in_threadpool(_verify, self.workspace, token)
+            if not isinstance(found, str):
+                # the guard reuses it: one look-up (and one last-used note) per request
+                scope.setdefault("state", {})[PRINCIPAL_STATE] = found
+                await self.app(scope, receive, send)
+                return
+            message = found
         await error_response(401, message, headers=CHALLENGE)(scope, receive, send)
