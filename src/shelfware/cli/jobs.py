@@ -58,6 +58,7 @@ def run_due(json_: JsonFlag = False) -> None:
         output.print_json(
             {
                 "requeued": report.requeued,
+                "resent": report.resent,
                 "enqueued": report.enqueued,
                 "ran": report.ran,
                 "pruned": report.pruned,

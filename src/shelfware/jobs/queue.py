@@ -227,7 +227,8 @@ def requeue_stale(
         if job.attempts >= job.max_attempts:
             job.state, job.finished_at, job.error = JobState.FAILED, now, gone
         else:
-            job.state, job.run_after, job.error = JobState.QUEUED, now, gone
+            # due as it was: a worker whose clock lags this one's may claim it at once
+            job.state, job.error = JobState.QUEUED, gone
         if job.kind == JobKind.SYNC.value and job.locked_by:
             _fail_abandoned_run(session, now, str(job.payload.get("profile")), job.locked_by)
         job.locked_by = None

@@ -42,6 +42,7 @@ MIN_LEASE = timedelta(seconds=30)
 @dataclass
 class TickReport:
     requeued: list[int] = field(default_factory=list)
+    resent: list[int] = field(default_factory=list)  # queued too long: message lost, sent again
     enqueued: dict[str, int] = field(default_factory=dict)  # key -> job id
     ran: list[int] = field(default_factory=list)  # run here (``jobs run-due``, embedded)
     pruned: dict[str, int] = field(default_factory=dict)  # jobs, runs -> deleted
@@ -99,12 +100,13 @@ def tick(ctx: JobContext, backend: JobBackend, *, holder: str | None = None) -> 
     with ctx.db.transaction() as session:
         report.requeued = queue.requeue_stale(session, ctx.clock, ctx.stale_after)
         lost = queue.waiting(session, ctx.clock, ctx.stale_after)
+    report.resent = [job_id for job_id in lost if job_id not in report.requeued]
     for job, key in due_work(ctx):
         try:
             report.enqueued[key] = backend.enqueue(job, key, actor=SCHEDULE_ACTOR)
         except SyncError:  # already queued or running, or done this period: nothing to add
             continue
-    backend.announce(sorted({*report.requeued, *lost}))
+    backend.announce(sorted({*report.requeued, *report.resent}))
     housekeeping(ctx, report)
     return report
 
