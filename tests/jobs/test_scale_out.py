@@ -137,9 +137,7 @@ async def test_a_scheduled_job_is_queued_once_per_period_when_ticks_raced(
     assert backend.enqueue(job, key) > 0
     # a job asked for by someone has no period: never refused once the last one ended
     with ctx.db.transaction() as session:
-        session.execute(
-            update(Job).where(Job.state == JobState.QUEUED).values(state=JobState.DONE)
-        )
+        session.execute(update(Job).where(Job.state == JobState.QUEUED).values(state=JobState.DONE))
     assert backend.enqueue(dataclasses.replace(job, period=None), key) > 0
 
 

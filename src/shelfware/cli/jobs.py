@@ -67,7 +67,9 @@ def run_due(json_: JsonFlag = False) -> None:
         )
         return
     if report.held_by:
-        console.print(f"Nothing done: {report.held_by} runs the schedule (its lease holds)", markup=False)
+        console.print(
+            f"Nothing done: {report.held_by} runs the schedule (its lease holds)", markup=False
+        )
         return
     queued = ", ".join(f"{key} (job {i})" for key, i in report.enqueued.items()) or "nothing due"
     console.print(f"Queued: {queued}")

@@ -71,9 +71,11 @@ def due_work(ctx: JobContext) -> list[tuple[JobRequest, str]]:
             )
             .order_by(IntegrationProfile.next_refresh_at)
         )
-        for name, refresh_at in due:  # one refresh per due instant
+        for name, refresh_at in due:  # one refresh per due instant (never None: it passed)
             job, key = sync_job(name)
-            work.append((dataclasses.replace(job, period=f"due {_instant(refresh_at)}"), key))
+            work.append(
+                (dataclasses.replace(job, period=f"due {_instant(refresh_at or now)}"), key)
+            )
         published = session.scalar(
             select(IntegrationProfile.id)
             .where(IntegrationProfile.status == ProfileStatus.PUBLISHED)

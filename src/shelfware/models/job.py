@@ -12,7 +12,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shelfware.models.base import Base, id_column
 
-
 ONCE = "period IS NOT NULL AND state <> 'failed'"
 
 
