@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     jobs_queue: str = Field(default="shelfware", min_length=1, max_length=200)
     jobs_workers: int = Field(default=2, ge=1, le=64)
     jobs_tick_seconds: float = Field(default=60.0, gt=0, le=86400)
+    # Finished jobs and sync runs older than this are deleted by the tick (a profile's latest
+    # run and latest successful run are always kept).
+    jobs_keep_days: int = Field(default=30, ge=1, le=36500)
 
     # Reverse proxies in front of `shelfware serve` (comma-separated IPs or CIDR ranges):
     # only a request from one of them has its client taken from X-Forwarded-For (the

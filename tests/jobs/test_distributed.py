@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from shelfware.jobs import queue
+from shelfware.jobs import lease, queue
 from shelfware.jobs.distributed import DistributedBackend
 from shelfware.jobs.runner import JobContext
 from shelfware.jobs.schemas import JobView, sync_job
@@ -181,3 +181,26 @@ async def test_a_beat_worker_queues_the_due_refresh_and_runs_it(
 def test_worker_refuses_the_embedded_setting(tmp_path: Path) -> None:
     ran = invoke(tmp_path, "worker", env={"SHELFWARE_JOBS": "embedded"})
     assert_one_line_error(ran, "SHELFWARE_JOBS=distributed")
+
+
+async def test_two_beat_workers_one_holds_the_schedule(
+    ctx: JobContext,
+    settings: Settings,
+    rally: Rally,
+    start_worker: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    """Two `worker --beat` processes: one holds the schedule lease and ticks, the other's
+    ticks do nothing; the due refresh is queued and run once."""
+    workers = [start_worker("--beat"), start_worker("--beat")]
+    deadline = time.monotonic() + 30
+    while not (runs := sync_runs(ctx)) or runs[-1].status == RunStatus.RUNNING:
+        assert all(w.poll() is None for w in workers) and time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(1.0)  # several more ticks of each
+    holder = lease.current(ctx.db, ctx.clock, lease.SCHEDULE)
+    assert holder is not None
+    assert [f":{w.pid}:" in f"{holder}:" for w in workers].count(True) == 1, holder
+    with ctx.db.sessions() as session:
+        keys = [job.key for job in queue.list_jobs(session)]
+    assert sorted(keys) == ["advance", "reconcile", "sync:rally"]
+    assert [r.status for r in sync_runs(ctx)] == [RunStatus.SUCCEEDED]

@@ -75,7 +75,7 @@ async def test_one_queued_or_running_job_per_key(ctx: JobContext, rally: Rally) 
     assert queue.claim(ctx.db, ctx.clock, "w2") is None  # nothing else is queued
     with pytest.raises(JobConflict):  # still refused while it runs
         backend.enqueue(*sync_job("rally"))
-    queue.finish(ctx.db, ctx.clock, first, "w1", result={})
+    queue.finish(ctx.db, ctx.clock, first, "w1", attempt=1, result={})
     second = backend.enqueue(*sync_job("rally"))  # once it ended, a new one is welcome
     assert second != first
     with ctx.db.sessions() as session:
@@ -112,7 +112,7 @@ async def test_a_job_whose_worker_died_is_run_again(ctx: JobContext, rally: Rall
     job = job_of(ctx, job_id)
     assert job.state == "done" and job.attempts == 2, job
     # the late answer of the vanished worker changes nothing
-    queue.finish(ctx.db, ctx.clock, job_id, "gone-host:1:1", error="late")
+    queue.finish(ctx.db, ctx.clock, job_id, "gone-host:1:1", attempt=1, error="late")
     assert job_of(ctx, job_id).state == "done"
     assert [r.status for r in runs(ctx)] == [RunStatus.SUCCEEDED]
 
@@ -135,7 +135,7 @@ async def test_heartbeats_keep_a_long_job_alive(ctx: JobContext, rally: Rally) -
     claimed = queue.claim(ctx.db, ctx.clock, "w1")
     assert claimed is not None
     ctx.clock.advance(timedelta(minutes=10))
-    assert queue.heartbeat(ctx.db, ctx.clock, job_id, "w1")
-    assert not queue.heartbeat(ctx.db, ctx.clock, job_id, "w2")  # not its job
+    assert queue.heartbeat(ctx.db, ctx.clock, job_id, "w1", attempt=1)
+    assert not queue.heartbeat(ctx.db, ctx.clock, job_id, "w2", attempt=1)  # not its job
     with ctx.db.transaction() as session:
         assert queue.requeue_stale(session, ctx.clock, ctx.stale_after) == []

@@ -174,7 +174,7 @@ def test_ended_and_expired_sessions_are_pruned(web: Web) -> None:
     web.clock.advance(sessions.SESSION_LIFETIME + timedelta(seconds=1))  # the admin's expired
     backend = web.app.state.workspace.extras["jobs"]  # type: ignore[attr-defined]
     report = tick(JobContext(db=web.store.db, keys=web.store.keys, clock=web.clock), backend)
-    assert report.sessions_pruned == 2
+    assert report.pruned["sessions"] == 2
     assert _session_rows(web) == 0
 
 

@@ -56,7 +56,19 @@ def run_due(json_: JsonFlag = False) -> None:
         report = jobs.run_due(st, clock(), settings())
     if json_:
         output.print_json(
-            {"requeued": report.requeued, "enqueued": report.enqueued, "ran": report.ran}
+            {
+                "requeued": report.requeued,
+                "resent": report.resent,
+                "enqueued": report.enqueued,
+                "ran": report.ran,
+                "pruned": report.pruned,
+                "held_by": report.held_by,
+            }
+        )
+        return
+    if report.held_by:
+        console.print(
+            f"Nothing done: {report.held_by} runs the schedule (its lease holds)", markup=False
         )
         return
     queued = ", ".join(f"{key} (job {i})" for key, i in report.enqueued.items()) or "nothing due"

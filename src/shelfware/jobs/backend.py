@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
-from shelfware.jobs import queue
+from shelfware.jobs import lease, queue
 from shelfware.jobs.runner import JobContext, run_one, worker_name
 from shelfware.jobs.schemas import JobRequest
 
@@ -31,14 +31,19 @@ class JobBackend(Protocol):
 
 def add_job(ctx: JobContext, job: JobRequest, key: str, actor: str | None) -> int:
     with ctx.db.transaction() as session:
-        return queue.add(session, ctx.clock, job, key, actor=actor)
+        return queue.add(session, ctx.clock, job, key, actor=actor, period=job.period)
 
 
 class Ticker:
-    """Runs the schedule tick every ``seconds`` (wall time) on a thread until stopped."""
+    """Runs the schedule tick every ``seconds`` (wall time) on a thread until stopped. The
+    tick does its work only while ``holder`` (this process by default) holds the database's
+    schedule lease; stopping gives the lease up so another ticker takes over at once."""
 
-    def __init__(self, ctx: JobContext, backend: JobBackend, seconds: float) -> None:
+    def __init__(
+        self, ctx: JobContext, backend: JobBackend, seconds: float, *, holder: str | None = None
+    ) -> None:
         self._ctx, self._backend, self._seconds = ctx, backend, seconds
+        self.holder = holder or lease.holder_name()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="jobs-tick", daemon=True)
 
@@ -50,7 +55,7 @@ class Ticker:
 
         while True:
             try:
-                tick(self._ctx, self._backend)
+                tick(self._ctx, self._backend, holder=self.holder)
             except Exception:  # the database may be away for a moment; try next tick
                 LOG.warning("schedule tick failed", exc_info=True)
             if self._stop.wait(self._seconds):
@@ -60,6 +65,10 @@ class Ticker:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
+        try:
+            lease.release(self._ctx.db, lease.SCHEDULE, self.holder)
+        except Exception:  # it lapses on its own
+            LOG.warning("could not give the schedule lease up", exc_info=True)
 
 
 class EmbeddedBackend:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,6 +14,7 @@ from typing import Any
 
 from shelfware.audit.service import acting_as
 from shelfware.jobs import queue
+from shelfware.jobs.lease import holder_name
 from shelfware.jobs.schemas import JobKind
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
@@ -43,7 +42,9 @@ class JobContext:
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    """``host:pid:thread:instance``: unique to this thread of this process on any machine."""
+    host_pid, _, instance = holder_name().rpartition(":")
+    return f"{host_pid}:{threading.get_ident()}:{instance}"
 
 
 async def perform(ctx: JobContext, kind: JobKind, payload: dict[str, Any]) -> dict[str, Any]:
@@ -68,15 +69,33 @@ async def perform(ctx: JobContext, kind: JobKind, payload: dict[str, Any]) -> di
 
 
 def run_claimed(ctx: JobContext, job: queue.Claimed, worker: str) -> None:
-    """Run a claimed job to its end, sending heartbeats meanwhile; record done or failed."""
+    """Run a claimed job to its end, renewing its lease with heartbeats meanwhile; record done
+    or failed. When a heartbeat finds the attempt taken over (this worker was silent too long:
+    another worker runs the job now), the work is cancelled and its outcome not recorded."""
     stop = threading.Event()
+    running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[dict[str, Any]]]] = []
+    lost = threading.Event()
 
     def beat() -> None:
         while not stop.wait(ctx.heartbeat_seconds):
             try:
-                queue.heartbeat(ctx.db, ctx.clock, job.id, worker)
+                renewed = queue.heartbeat(ctx.db, ctx.clock, job.id, worker, attempt=job.attempts)
             except Exception:  # a missed beat is survivable; the next one may pass
                 LOG.warning("heartbeat of job %s failed", job.id, exc_info=True)
+                continue
+            if not renewed:
+                LOG.warning("job %s attempt %s was taken over: stopping it", job.id, job.attempts)
+                lost.set()
+                for loop, task in running:
+                    loop.call_soon_threadsafe(task.cancel)
+                return
+
+    async def main() -> dict[str, Any]:
+        task = asyncio.ensure_future(perform(ctx, job.kind, job.payload))
+        running.append((asyncio.get_running_loop(), task))
+        if lost.is_set():
+            task.cancel()
+        return await task
 
     beating = threading.Thread(target=beat, name=f"job-{job.id}-heartbeat", daemon=True)
     beating.start()
@@ -84,7 +103,9 @@ def run_claimed(ctx: JobContext, job: queue.Claimed, worker: str) -> None:
     error: str | None = None
     try:
         with acting_as(job.actor or SCHEDULE_ACTOR):
-            result = asyncio.run(perform(ctx, job.kind, job.payload))
+            result = asyncio.run(main())
+    except asyncio.CancelledError:
+        error = "cancelled: the attempt was taken over by another worker"
     except Exception as exc:
         error = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:2000]
         if isinstance(exc, SyncError) and exc.summary is not None:
@@ -93,7 +114,9 @@ def run_claimed(ctx: JobContext, job: queue.Claimed, worker: str) -> None:
     finally:
         stop.set()
         beating.join()
-    queue.finish(ctx.db, ctx.clock, job.id, worker, result=result, error=error)
+    queue.finish(
+        ctx.db, ctx.clock, job.id, worker, attempt=job.attempts, result=result, error=error
+    )
 
 
 def run_one(ctx: JobContext, worker: str, job_id: int | None = None) -> int | None:

@@ -20,6 +20,8 @@ class JobKind(StrEnum):
 class JobRequest:
     kind: JobKind
     payload: dict[str, Any] = field(default_factory=dict)
+    # the schedule's period (a due refresh, a week, an hour): queued once per period
+    period: str | None = None
 
 
 def sync_job(profile: str) -> tuple[JobRequest, str]:
@@ -52,3 +54,4 @@ class JobView(BaseModel):
     heartbeat_at: datetime | None
     result: dict[str, Any] | None
     error: str | None
+    period: str | None = None

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from shelfware.jobs import queue
+from shelfware.jobs import lease, queue
 from shelfware.jobs.backend import EmbeddedBackend, JobBackend
 from shelfware.jobs.queue import JobConflict, JobNotFound
 from shelfware.jobs.runner import JobContext
@@ -87,7 +87,11 @@ def run_due(store: Store, clock: Clock, settings: Settings) -> TickReport:
     here before returning."""
     backend = backend_for(store, clock, settings, workers=0)
     ctx = JobContext(db=store.db, keys=store.keys, clock=clock, settings=settings)
-    report = tick(ctx, backend)
+    holder = lease.holder_name()
+    try:
+        report = tick(ctx, backend, holder=holder)
+    finally:  # a one-off tick: leave the lease to the next ticker at once
+        lease.release(store.db, lease.SCHEDULE, holder)
     if isinstance(backend, EmbeddedBackend):
         report.ran = backend.drain()
     return report

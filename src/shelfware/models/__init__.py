@@ -4,7 +4,7 @@ from shelfware.models.account import ApiToken, SignInSession, User
 from shelfware.models.audit import AuditEvent
 from shelfware.models.base import Base
 from shelfware.models.entitlement import Entitlement
-from shelfware.models.job import Job, JobState
+from shelfware.models.job import Job, JobState, SchedulerLease
 from shelfware.models.person import DomainAlias, Person, PersonGroup
 from shelfware.models.profile import Credential, IntegrationProfile, ProfileStatus
 from shelfware.models.reclaim_ledger import ReclaimLedgerEntry
@@ -45,6 +45,7 @@ __all__ = [
     "ReconciliationRun",
     "RemovalCandidate",
     "RunStatus",
+    "SchedulerLease",
     "SignInSession",
     "SoftwareModel",
     "StagedAccount",

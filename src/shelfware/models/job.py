@@ -12,6 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shelfware.models.base import Base, id_column
 
+ONCE = "period IS NOT NULL AND state <> 'failed'"
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
@@ -33,6 +35,18 @@ class Job(Base):
             postgresql_where=text("state IN ('queued', 'running')"),
         ),
         Index("ix_job_state_run_after", "state", "run_after"),
+        # A periodic job is queued once per period (a week's reconciliation, a due refresh, an
+        # hour's workflow step) even when two ticks raced; a failed one may be queued again.
+        Index(
+            "uq_job_once_per_period",
+            "key",
+            "period",
+            unique=True,
+            sqlite_where=text(ONCE),
+            postgresql_where=text(ONCE),
+        ),
+        # pruning finished jobs by age
+        Index("ix_job_finished_at", "finished_at"),
     )
 
     id: Mapped[int] = id_column()
@@ -53,3 +67,16 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
     result: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # the schedule's period this job is for (None: asked for by someone)
+    period: Mapped[str | None] = mapped_column(String(40))
+
+
+class SchedulerLease(Base):
+    """Who may run the schedule tick: one holder at a time, until ``expires_at`` lapses
+    (renewed by the holder every tick), so any number of ticking processes tick once."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))  # host:pid:uuid
+    expires_at: Mapped[datetime]

@@ -1,7 +1,7 @@
 """vendor names the connector does not know: marked on the account, counted per run
 
-Revision ID: 0010_vendor
-Revises: 0009
+Revision ID: see below
+Revises: see below
 Create Date: 2026-12-05 08:30:00
 
 Plain ADD / DROP COLUMN (SQLite 3.35+ has both): a batch copy of `subscription` would lose its

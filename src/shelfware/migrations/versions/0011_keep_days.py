@@ -1,7 +1,7 @@
 """kept seats: reclamation_rule.keep_days and subscription.kept_until
 
-Revision ID: 0010_keep
-Revises: 0009
+Revision ID: see below
+Revises: see below
 Create Date: 2026-12-05 08:30:00
 """
 

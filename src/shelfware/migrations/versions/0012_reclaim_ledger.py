@@ -1,7 +1,7 @@
 """cap: the reclaim ledger (the rolling blast-radius window, counted in the database)
 
-Revision ID: 0010_cap
-Revises: 0009
+Revision ID: see below
+Revises: see below
 Create Date: 2026-12-05 08:30:00
 """
 

@@ -1,7 +1,7 @@
 """sync run: what the run cleaned in vendor values, per field and kind
 
-Revision ID: 0010_clean
-Revises: 0009
+Revision ID: see below
+Revises: see below
 Create Date: 2026-12-05 09:00:00
 """
 

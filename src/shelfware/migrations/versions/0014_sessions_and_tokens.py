@@ -4,8 +4,8 @@ index for counting recent audit events by action (sign-in limits, the audit page
 Existing API tokens get no owner (NULL: created by the local operator) and expire 90 days
 after this migration runs.
 
-Revision ID: 0010_sessions
-Revises: 0009
+Revision ID: see below
+Revises: see below
 Create Date: 2026-12-05 08:30:00
 """
 
