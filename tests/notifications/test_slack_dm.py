@@ -82,7 +82,7 @@ def test_a_slack_api_url_on_a_private_address_is_refused_unless_allowed(
     url, token, state = sandbox
     member = state.workspace.users[0]
     monkeypatch.delenv("SHELFWARE_ALLOW_PRIVATE_URLS", raising=False)
-    with pytest.raises(DeliveryError, match="SHELFWARE_SLACK_API_URL: .*loopback"):
+    with pytest.raises(DeliveryError, match=r"SHELFWARE_SLACK_API_URL: .*loopback"):
         SlackDirect(token, url).send(member.email, "hi", BLOCKS)
     assert state.calls == [] and state.messages == []
     with pytest.raises(DeliveryError, match="must be an https:// URL"):

@@ -1,5 +1,5 @@
-"""Migration 0014 (sessions and tokens) on both stores: tokens from before owners keep working, get no owner (the
-local operator's) and expire 90 days after the migration."""
+"""Migration 0014 (sessions and tokens) on both stores: tokens from before owners keep
+working, get no owner (the local operator's) and expire 90 days after the migration."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ A key that was queued within ``RETRY_GAP`` is left alone, so a failing sync is r
 rather than every tick, and the workflow steps at most hourly; each scheduled job carries its
 period (the refresh's due instant, the ISO week, the hour) and is queued once per period even if
 two ticks raced (the job table's unique index; a failed one may be queued again). Running jobs
-whose worker fell silent are queued again first; housekeeping (pruning finished jobs, old runs, ended web sessions) comes last.
+whose worker fell silent are queued again first; housekeeping (pruning finished jobs, old
+runs and ended web sessions) comes last.
 
 The tick runs only in the process holding the database's ``schedule`` lease (``lease.py``):
 however many processes tick, one does the work per period; if it dies, another takes over
