@@ -21,6 +21,7 @@ from .org import Organisation, SyntheticUser, generate_org
 from .server import RunningServer, serve_forever, serve_in_thread
 
 if TYPE_CHECKING:
+    from .microsoft365 import M365Tenant
     from .okta_org import OktaOrg
 
 
@@ -103,6 +104,17 @@ def build_okta(
     return create_okta_app(org, faults, latency_ms), org
 
 
+def build_microsoft365(
+    users: int, seed: int, now: datetime, latency_ms: float, faults: FaultSpec
+) -> tuple[Starlette, M365Tenant]:
+    """Microsoft 365 (Graph v1.0 and the token endpoint) over a generated tenant; the profile's
+    URL is ``{server}/v1.0``, its ``authority`` option the server's root."""
+    from .microsoft365 import create_m365_app, generate_tenant
+
+    tenant = generate_tenant(users, seed, now)
+    return create_m365_app(tenant, faults, latency_ms), tenant
+
+
 SANDBOXES: dict[str, SandboxBuilder] = {
     "rally": build_rally,
     "okta": build_okta,
@@ -110,6 +122,7 @@ SANDBOXES: dict[str, SandboxBuilder] = {
     "scim": build_scim,
     "roadmunk": build_roadmunk,
     "acme": build_acme,
+    "microsoft365": build_microsoft365,
 }
 # Where a profile's connection URL points on a running sandbox: server URL + this path.
 PROFILE_PATHS: dict[str, str] = {
@@ -119,6 +132,7 @@ PROFILE_PATHS: dict[str, str] = {
     "scim": "/scim/v2",
     "roadmunk": "",
     "acme": "",
+    "microsoft365": "/v1.0",
 }
 
 __all__ = [
@@ -132,6 +146,7 @@ __all__ = [
     "SyntheticUser",
     "build_acme",
     "build_asana",
+    "build_microsoft365",
     "build_okta",
     "build_rally",
     "build_roadmunk",

@@ -162,18 +162,25 @@ async def request_token(
     *,
     client_id: str,
     client_secret: str | None,
+    client_auth: str = "both",
 ) -> dict[str, Any]:
     """POST a grant to a token endpoint; the JSON answer, or `TokenEndpointError`.
 
-    The client authenticates with HTTP Basic (`client_secret_basic`, the RFC's default) and the
-    same credentials in the form, which servers that want `client_secret_post` accept too.
+    By default (`client_auth="both"`) the client authenticates with HTTP Basic
+    (`client_secret_basic`, the RFC's default) and the same credentials in the form, which
+    servers that want `client_secret_post` accept too; `"post"` sends them in the form only
+    (the Microsoft identity platform's documented way), `"basic"` in the header only.
     Without a `client`, a short-lived one is used.
     """
+    if client_auth not in ("both", "post", "basic"):
+        raise ValueError(f"client_auth must be both, post or basic, not {client_auth!r}")
     body = {**form, "client_id": client_id}
     auth: httpx.Auth | None = None
     if client_secret is not None:
-        body["client_secret"] = client_secret
-        auth = httpx.BasicAuth(client_id, client_secret)
+        if client_auth != "basic":
+            body["client_secret"] = client_secret
+        if client_auth != "post":
+            auth = httpx.BasicAuth(client_id, client_secret)
     http = client or httpx.AsyncClient(timeout=30.0)
     try:
         response = await http.post(
@@ -221,11 +228,13 @@ class OAuth2ClientCredentials:
         scope: str | None = None,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
+        client_auth: str = "both",
     ) -> None:
         self.token_url = token_url
         self.client_id = client_id
         self.client_secret = client_secret
         self.scope = scope
+        self.client_auth = client_auth
         self._http = http
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -263,6 +272,7 @@ class OAuth2ClientCredentials:
             form,
             client_id=self.client_id,
             client_secret=self.client_secret,
+            client_auth=self.client_auth,
         )
         self._token = str(payload["access_token"])
         register_secret(self._token)  # masked in every message and log line from now on
