@@ -36,9 +36,10 @@ class CurrencyBook:
     active on the day (seats owned, spend). Costs are annual."""
 
     seats: int = 0
+    priced_seats: int = 0  # seats of entitlements with a unit cost (vendor-managed may lack one)
     seat_cost: Decimal = Decimal(0)  # sum of seats x annual unit cost
     unit_costs: Decimal = Decimal(0)  # sum of annual unit costs
-    count: int = 0
+    count: int = 0  # entitlements with a unit cost
     active_seats: int = 0
     active_spend: Decimal = Decimal(0)
 
@@ -46,8 +47,8 @@ class CurrencyBook:
     def average(self) -> Decimal | None:
         """Seat-weighted average annual unit cost (plain average when no entitlement has a
         seat)."""
-        if self.seats > 0:
-            return self.seat_cost / self.seats
+        if self.priced_seats > 0:
+            return self.seat_cost / self.priced_seats
         if self.count > 0:
             return self.unit_costs / self.count
         return None
@@ -104,17 +105,21 @@ def entitlement_books(
             func.sum(E.seats),
             func.sum(unit * E.seats),
             func.sum(unit),
-            func.count(),
+            func.count(E.unit_cost),  # entitlements without a price count as seats only
+            func.sum(case((E.unit_cost.is_not(None), E.seats), else_=0)),
         )
         .where(E.software_model_id.in_(model_ids) if model_ids is not None else true())
         .group_by(E.software_model_id, E.currency, is_active)
     )
     books: dict[int, ModelBook] = defaultdict(ModelBook)
-    for model_id, currency, active, seats, seat_cost, unit_costs, count in session.execute(query):
+    for model_id, currency, active, seats, seat_cost, unit_costs, count, priced in session.execute(
+        query
+    ):
         book = books[model_id].by_currency.setdefault(currency, CurrencyBook())
         seats = int(seats or 0)
         seat_cost = Decimal(int(seat_cost or 0)) / SCALE
         book.seats += seats
+        book.priced_seats += int(priced or 0)
         book.seat_cost += seat_cost
         book.unit_costs += Decimal(int(unit_costs or 0)) / SCALE
         book.count += int(count)

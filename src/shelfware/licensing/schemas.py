@@ -88,7 +88,7 @@ class EntitlementView(View):
     id: int
     software_model: str
     seats: int
-    unit_cost: Decimal
+    unit_cost: Decimal | None  # None: no price ("no price" in lists and reports)
     currency: str
     billing_period: str
     term_start: date | None

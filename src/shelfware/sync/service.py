@@ -53,7 +53,9 @@ from shelfware.connectors.base import (
     Connector,
     IdentityProvider,
     PageError,
+    EntitlementRecord,
     PersonRecord,
+    SeatsOwnedSource,
     SnapshotError,
 )
 from shelfware.connectors.registry import connector_class
@@ -61,6 +63,7 @@ from shelfware.connectors.toolkit import ReauthorizationRequired
 from shelfware.directory import service as directory
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
+from shelfware.licensing import entitlements as licensing_entitlements
 from shelfware.kit.db import (
     Database,
     UTCDateTime,
@@ -82,7 +85,7 @@ from shelfware.models import (
 )
 from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
-from shelfware.reclamation.evaluation import evaluate_profile
+from shelfware.reclamation.evaluation import GROUP_TASK, evaluate_profile
 from shelfware.sync.schemas import NoProgress, SyncProgress, SyncSummary
 
 S = Subscription.__table__.c
@@ -517,6 +520,7 @@ def _switch_over(
         now,
         can_reclaim=connector.capabilities.reclaim,
         revocation_task=getattr(connector, "revocation_task", ""),
+        group_task=getattr(connector, "group_task", "") or GROUP_TASK,
     )
     if people is not None:
         _after_people_import(session, profile, connector, now, summary)
@@ -527,6 +531,31 @@ def _switch_over(
     # 8. close the run, schedule the next refresh, drop the staging rows
     _discard_staged(session.connection(), run.id)
     profile.next_refresh_at = now + profiles.REFRESH_EVERY
+
+
+def _keep_seats_owned(
+    session: Session,
+    run: _Run,
+    connector: Connector,
+    owned: list[EntitlementRecord],
+    clock: Clock,
+) -> None:
+    """The vendor's seats owned as the profile's vendor-managed entitlements (a model per
+    product and edition, even one nobody holds a seat of yet)."""
+    unpaid = getattr(connector, "unpaid_editions", frozenset())
+    items = []
+    for record in owned:
+        edition = record.edition or connector.default_edition
+        model = profiles.ensure_software_model(
+            session,
+            clock,
+            connector.publisher,
+            record.product or connector.product,
+            edition,
+            paid=edition not in unpaid,
+        )
+        items.append((model.id, record))
+    licensing_entitlements.keep_vendor_entitlements(session, clock, run.profile_id, items)
 
 
 def _activity_source(profile: IntegrationProfile) -> ActivitySource:
@@ -597,6 +626,7 @@ def _after_people_import(
             now,
             can_reclaim=profiles.capabilities_of(cls, other.options or {}).reclaim,
             revocation_task=getattr(cls, "revocation_task", ""),
+            group_task=getattr(cls, "group_task", "") or GROUP_TASK,
         )
         summary.candidates_created += evaluation.created
 
@@ -671,6 +701,10 @@ async def sync_profile(
         if isinstance(connector, IdentityProvider):
             progress.stage("people")
             people = [person async for page in connector.people() for person in page]
+        owned: list[EntitlementRecord] | None = None
+        if connector.capabilities.seats_owned and isinstance(connector, SeatsOwnedSource):
+            progress.stage("seats owned")
+            owned = [record async for page in connector.entitlements() for record in page]
         activity = None
         if wants_log:
             progress.stage("activity")
@@ -684,6 +718,8 @@ async def sync_profile(
         summary.status = RunStatus.SUCCEEDED
         with db.transaction() as session, large_cache(session.connection()):
             _switch_over(session, run, connector, activity, people, now, summary, clock, progress)
+            if owned is not None:
+                _keep_seats_owned(session, run, connector, owned, clock)
             summary.switch_over_seconds = (
                 time.perf_counter() - stage_started - summary.evaluation_seconds
             )
