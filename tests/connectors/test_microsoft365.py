@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -27,7 +27,12 @@ from shelfware.models import Entitlement, ReclamationRule, SoftwareModel, Subscr
 from shelfware.profiles.schemas import ProfileCreate
 from shelfware.reclamation.service import list_candidates, reclaim_candidates
 from shelfware.sandbox.faults import FaultSpec, parse_faults
-from shelfware.sandbox.microsoft365 import GraphSandbox, M365Tenant, create_m365_app, generate_tenant
+from shelfware.sandbox.microsoft365 import (
+    GraphSandbox,
+    M365Tenant,
+    create_m365_app,
+    generate_tenant,
+)
 from shelfware.sandbox.server import serve_in_thread
 from shelfware.sync.service import sync_profile
 
@@ -77,7 +82,9 @@ async def publish(db: Database, keys: KeyRing, clock: FrozenClock, m: M365, **op
 def held(tenant: M365Tenant) -> dict[str, bool]:
     """`USER:SKU` -> inherited from a group, restated from the tenant."""
     return {
-        f"{u.id}:{sku}": group is not None for u in tenant.users for sku, group in u.licenses.items()
+        f"{u.id}:{sku}": group is not None
+        for u in tenant.users
+        for sku, group in u.licenses.items()
     }
 
 
@@ -222,7 +229,10 @@ async def test_without_sign_in_activity_the_usage_report_gives_activity(
     by_upn = {u.upn: u for u in m365.tenant.users}
     with db.sessions() as session:
         subs = list(session.scalars(select(Subscription)))
-        prices = {e.vendor_ref: (e.unit_cost, e.billing_period) for e in session.scalars(select(Entitlement))}
+        prices = {
+            e.vendor_ref: (e.unit_cost, e.billing_period)
+            for e in session.scalars(select(Entitlement))
+        }
     for sub in subs:
         user = by_upn[sub.username or ""]
         if user.last_successful is None:

@@ -55,4 +55,7 @@ def sandbox(
             f"Profile URL: {base}{path}   API key (sandbox only): {org.api_key}"
         )
     )
+    hint = getattr(org, "profile_hint", "")
+    if hint:  # e.g. Microsoft 365: tenant, client id and secret, the authority URL
+        console.print(escape(f"{hint}; authority: {base}"))
     serve_forever(app, opts.host, opts.port)

@@ -293,8 +293,8 @@ __all__ = [
     "Process",
     "ReclaimOutcome",
     "ReclaimResult",
-    "SeatsOwnedSource",
     "RequestStats",
+    "SeatsOwnedSource",
     "SnapshotError",
     "ValidationReport",
 ]

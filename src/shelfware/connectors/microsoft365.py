@@ -237,9 +237,7 @@ def map_user(
     user_id = identifier(user, "id")
     try:
         upn = text(user, "userPrincipalName")
-        seen = (
-            report.get((upn or "").casefold()) if report is not None else sign_in_of(user)
-        )
+        seen = report.get((upn or "").casefold()) if report is not None else sign_in_of(user)
         records = []
         for sku_id, by_group in sorted(licenses_of(user).items()):
             info = skus.get(sku_id)
@@ -310,8 +308,8 @@ def parse_prices(raw: str | None) -> dict[str, tuple[Decimal, str]]:
         if not item.strip():
             continue
         part, sep, value = item.partition("=")
-        amount, _, period = value.strip().partition("/")
-        period = {"": "annual", "year": "annual", "month": "monthly"}.get(period.strip().lower())
+        amount, _, per = value.strip().partition("/")
+        period = {"": "annual", "year": "annual", "month": "monthly"}.get(per.strip().lower())
         try:
             cost = Decimal(amount.strip())
         except InvalidOperation:
@@ -491,7 +489,9 @@ class Microsoft365Connector(HttpConnector):
                 async with httpx.AsyncClient(timeout=60.0) as plain:
                     download = await plain.get(location)
             except httpx.HTTPError as error:
-                raise ConnectorError(f"usage report download failed: {type(error).__name__}")
+                raise ConnectorError(
+                    f"usage report download failed: {type(error).__name__}"
+                ) from None
             if download.status_code != 200:
                 raise ConnectorError(f"usage report download answered {download.status_code}")
             return read_report(download.content)

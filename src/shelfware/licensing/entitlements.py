@@ -273,7 +273,8 @@ def keep_vendor_entitlements(
     One entitlement per vendor id: its seats follow the vendor; its unit cost, currency and
     billing period follow the record where the profile prices it (option), else stay as an
     admin edited them (none assumed: a new one without a price has no unit cost). One the
-    vendor no longer lists ends (yesterday was its last day). Returns how many were added, changed or ended."""
+    vendor no longer lists ends (yesterday was its last day). Returns how many were added,
+    changed or ended."""
     now = clock.now()
     today = now.date()
     existing = {
@@ -306,14 +307,13 @@ def keep_vendor_entitlements(
             )
             session.add(ent)
             session.flush()
-            action, diff = "entitlement.vendor_add", {k: str(v) for k, v in values.items()}
+            action = "entitlement.vendor_add"
+            diff: dict[str, Any] = {k: str(v) for k, v in values.items()}
         else:
             if ent.term_end is not None:
                 values["term_end"] = None  # listed again
             diff = {
-                k: [str(getattr(ent, k)), str(v)]  # type: ignore[dict-item]
-                for k, v in values.items()
-                if getattr(ent, k) != v
+                k: [str(getattr(ent, k)), str(v)] for k, v in values.items() if getattr(ent, k) != v
             }
             if not diff:
                 continue

@@ -193,9 +193,7 @@ def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Repor
         pos = positions[ent.software_model_id]
         needed = max(0, pos.rights_used - pos.stale)
         drop = min(ent.seats, max(0, pos.rights_owned - needed))
-        unit = (
-            annualise(ent.unit_cost, ent.billing_period) if ent.unit_cost is not None else None
-        )
+        unit = annualise(ent.unit_cost, ent.billing_period) if ent.unit_cost is not None else None
         rows.append(
             RenewalRow(
                 entitlement_id=ent.id,
@@ -206,7 +204,9 @@ def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Repor
                 days_to_notice=(ent.notice_date - today).days if ent.notice_date else None,
                 seats=ent.seats,
                 currency=ent.currency,
-                annual_cost=(licensing.money(unit * ent.seats) or 0.0) if unit is not None else None,
+                annual_cost=(licensing.money(unit * ent.seats) or 0.0)
+                if unit is not None
+                else None,
                 model_owned=pos.rights_owned,
                 model_used=pos.rights_used,
                 model_stale=pos.stale,

@@ -373,8 +373,7 @@ async def token_endpoint(request: Request) -> Response:
             400,
             "unsupported_grant_type",
             70003,
-            "The app requested an unsupported grant type "
-            f"'{form.get('grant_type')}'.",
+            f"The app requested an unsupported grant type '{form.get('grant_type')}'.",
         )
     if client_id != tenant.client_id:
         return aad_error(
@@ -432,9 +431,7 @@ def _authorise(request: Request, *needs: str) -> dict[str, Any]:
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer ") or not header[7:].strip():
         raise _Refused(
-            graph_error(
-                401, "InvalidAuthenticationToken", "Access token is empty.", request
-            )
+            graph_error(401, "InvalidAuthenticationToken", "Access token is empty.", request)
         )
     found = sb.claims(header[7:].strip())
     if isinstance(found, str):
@@ -487,9 +484,7 @@ def render_user(sb: GraphSandbox, user: GraphUser, names: list[str]) -> dict[str
         "userType": user.user_type,
         "createdDateTime": iso(user.created),
         "department": user.department,
-        "assignedLicenses": [
-            {"disabledPlans": [], "skuId": sku} for sku in sorted(user.licenses)
-        ],
+        "assignedLicenses": [{"disabledPlans": [], "skuId": sku} for sku in sorted(user.licenses)],
         "licenseAssignmentStates": [
             {
                 "assignedByGroup": group,
@@ -574,8 +569,13 @@ def _skip(request: Request) -> int:
         return int(offset)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise _Refused(
-            graph_error(400, "Directory_ExpiredPageToken", "The specified page token value has "
-                        "expired and can no longer be included in your request.", request)
+            graph_error(
+                400,
+                "Directory_ExpiredPageToken",
+                "The specified page token value has "
+                "expired and can no longer be included in your request.",
+                request,
+            )
         ) from None
 
 
@@ -599,8 +599,8 @@ async def list_users(request: Request) -> Response:
     if offset + top < len(sb.tenant.users):
         params = {k: v for k, v in request.query_params.items() if k != "$skiptoken"}
         params["$skiptoken"] = _b64(f"users:{offset + top}".encode())
-        body["@odata.nextLink"] = (
-            f"{_graph_base(request)}/users?" + urlencode(params, quote_via=quote, safe="$,")
+        body["@odata.nextLink"] = f"{_graph_base(request)}/users?" + urlencode(
+            params, quote_via=quote, safe="$,"
         )
     return _json(body)
 
@@ -719,7 +719,10 @@ async def subscribed_skus(request: Request) -> Response:
         }
         rows.append({k: full[k] for k in names})
     return _json(
-        {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#subscribedSkus", "value": rows}
+        {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#subscribedSkus",
+            "value": rows,
+        }
     )
 
 
@@ -850,7 +853,9 @@ async def report_download(request: Request) -> Response:
 async def unknown_segment(request: Request) -> Response:
     _authorise(request)
     segment = request.path_params.get("rest", "").split("/")[0]
-    return graph_error(400, "BadRequest", f"Resource not found for the segment '{segment}'.", request)
+    return graph_error(
+        400, "BadRequest", f"Resource not found for the segment '{segment}'.", request
+    )
 
 
 def _guarded(handler: Any) -> Any:

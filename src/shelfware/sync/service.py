@@ -51,9 +51,9 @@ from shelfware.connectors.base import (
     AccountRecord,
     ActivitySource,
     Connector,
+    EntitlementRecord,
     IdentityProvider,
     PageError,
-    EntitlementRecord,
     PersonRecord,
     SeatsOwnedSource,
     SnapshotError,
@@ -63,7 +63,6 @@ from shelfware.connectors.toolkit import ReauthorizationRequired
 from shelfware.directory import service as directory
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
-from shelfware.licensing import entitlements as licensing_entitlements
 from shelfware.kit.db import (
     Database,
     UTCDateTime,
@@ -73,6 +72,7 @@ from shelfware.kit.db import (
     refresh_statistics,
     rowcount,
 )
+from shelfware.licensing import entitlements as licensing_entitlements
 from shelfware.models import (
     IntegrationProfile,
     Person,
@@ -542,7 +542,7 @@ def _keep_seats_owned(
 ) -> None:
     """The vendor's seats owned as the profile's vendor-managed entitlements (a model per
     product and edition, even one nobody holds a seat of yet)."""
-    unpaid = getattr(connector, "unpaid_editions", frozenset())
+    unpaid: frozenset[str] = getattr(connector, "unpaid_editions", frozenset())
     items = []
     for record in owned:
         edition = record.edition or connector.default_edition

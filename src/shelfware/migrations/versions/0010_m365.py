@@ -21,7 +21,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # `entitlement` has no expression index: a batch copy (SQLite) keeps everything
     with op.batch_alter_table("entitlement") as batch:
-        batch.add_column(sa.Column("profile_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True))
+        batch.add_column(
+            sa.Column(
+                "profile_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+            )
+        )
         batch.add_column(sa.Column("vendor_ref", sa.String(length=200), nullable=True))
         batch.alter_column("unit_cost", existing_type=sa.Numeric(14, 4), nullable=True)
         batch.create_foreign_key(
