@@ -23,7 +23,7 @@ from shelfware.kit.http import HttpPolicy
 from shelfware.licensing import entitlements as ents
 from shelfware.licensing import service as licensing
 from shelfware.licensing.schemas import EntitlementUpdate
-from shelfware.models import Entitlement, ReclamationRule, SoftwareModel, Subscription
+from shelfware.models import Entitlement, Person, ReclamationRule, SoftwareModel, Subscription
 from shelfware.profiles.schemas import ProfileCreate
 from shelfware.reclamation.service import list_candidates, reclaim_candidates
 from shelfware.sandbox.faults import FaultSpec, parse_faults
@@ -34,7 +34,7 @@ from shelfware.sandbox.microsoft365 import (
     generate_tenant,
 )
 from shelfware.sandbox.server import serve_in_thread
-from shelfware.sync.service import sync_profile
+from shelfware.sync.service import SyncError, sync_profile
 
 from ..conftest import NOW
 from ..helpers import published
@@ -244,6 +244,38 @@ async def test_without_sign_in_activity_the_usage_report_gives_activity(
     assert prices[parts["SPE_E3"]] == (Decimal("36"), "monthly")
     assert prices[parts["VISIOCLIENT"]] == (Decimal("180"), "annual")
     assert prices[parts["SPE_E5"]] == (None, "annual")
+
+
+async def test_a_concealed_usage_report_fails_the_sync_instead_of_idling_everyone(
+    db: Database, keys: KeyRing, clock: FrozenClock, m365: M365
+) -> None:
+    """Microsoft 365 conceals user names in reports by default: hashed names match nobody, so
+    read as is every licensed user would look never used. The sync refuses, changing nothing."""
+    await publish(db, keys, clock, m365)
+    await sync_profile(db, keys, clock, "m365")
+    with db.sessions() as session:
+        before = len(list_candidates(session))
+    m365.tenant.premium = False
+    m365.tenant.conceal_reports = True
+    with pytest.raises(SyncError, match="conceals user names"):
+        await sync_profile(db, keys, clock, "m365")
+    with db.sessions() as session:
+        assert len(list_candidates(session)) == before
+
+
+async def test_import_people_off_leaves_the_directory_to_another_provider(
+    db: Database, keys: KeyRing, clock: FrozenClock, m365: M365
+) -> None:
+    """With `import_people=false` (Okta is the directory) no person gets a status from
+    Microsoft 365: a disabled user's licenses are candidates only when idle."""
+    await publish(db, keys, clock, m365, import_people="false")
+    summary = await sync_profile(db, keys, clock, "m365")
+    assert summary.people is None
+    with db.sessions() as session:
+        found = list_candidates(session)
+        statuses = set(session.scalars(select(Person.idp_status)))
+    assert statuses == {None}
+    assert all(c.justification != "left the organisation" for c in found)
 
 
 async def test_throttling_is_honoured_and_the_token_is_cached() -> None:

@@ -301,6 +301,23 @@ def read_report(body: bytes) -> dict[str, datetime]:
     return found
 
 
+def check_report(report: Mapping[str, datetime], upns: list[str | None]) -> None:
+    """Refuse a usage report whose user names are concealed (Microsoft 365's default since
+    2021: hashed names, which match nobody): read as is, every licensed user would look idle."""
+    if report and not any("@" in name for name in report):
+        raise ConnectorError(
+            "the usage report conceals user names, so activity cannot be matched to users: "
+            "turn off 'Display concealed user, group, and site names in all reports' (Microsoft "
+            "365 admin center > Settings > Org settings > Reports), or grant AuditLog.Read.All "
+            "on an Entra ID P1 tenant for signInActivity"
+        )
+    if upns and report and not any(upn and upn.casefold() in report for upn in upns):
+        raise ConnectorError(
+            "the usage report names none of the tenant's users: refusing to count everyone as "
+            "idle (is the report concealed, or for another tenant?)"
+        )
+
+
 def parse_prices(raw: str | None) -> dict[str, tuple[Decimal, str]]:
     """`SPE_E3=36/month,VISIOCLIENT=180` -> part number -> (unit cost, billing period)."""
     prices: dict[str, tuple[Decimal, str]] = {}
@@ -376,7 +393,9 @@ class Microsoft365Connector(HttpConnector):
             raise ConnectorError(f"option activity must be auto, sign_in or report, got {mode!r}")
         self.activity_mode = mode
         self.full_import = False
-        self.import_people = self.options.flag("import_people", True)
+        # read by the sync: whether this profile's people are imported (Entra ID is the
+        # directory); false where another identity provider (Okta) is
+        self.imports_people = self.options.flag("import_people", True)
         self.prices = parse_prices(self.options.text("prices"))
         self.currency = (self.options.text("currency") or "USD").upper()
         if len(self.currency) != 3 or not self.currency.isalpha():
@@ -543,6 +562,7 @@ class Microsoft365Connector(HttpConnector):
                 checks.append(CheckResult(Process.ACTIVITY.value, True, f"{SIGN_IN} readable"))
             else:
                 report = await self.usage_report()
+                check_report(report, [])
                 checks.append(
                     CheckResult(
                         Process.ACTIVITY.value,
@@ -565,18 +585,25 @@ class Microsoft365Connector(HttpConnector):
         admins = await self.admins()
         sign_in = await self._sign_in_readable()
         report = None if sign_in else await self.usage_report()
+        if report is not None:
+            check_report(report, [])  # concealed names: refused before any page is read
         self._people = []
+        upns: list[str | None] = []
         checks = [UniqueKeys(lambda raw: identifier(record_of(raw), "id"))]
         async for page in self._users(sign_in).pages(checks):
             records: list[AccountRecord] = []
             for raw in page.records:
                 try:
                     records.extend(map_user(raw, skus, admins, report))
-                    if self.import_people:
+                    upns.append(text(record_of(raw), "userPrincipalName"))
+                    if self.imports_people:
                         self._people.append(person_of(raw))
                 except RecordError as error:
                     raise PageError(page.number, f"malformed user: {error}") from None
             yield records
+        if report is not None:
+            # before the sync's switch-over: a failure here changes nothing
+            check_report(report, upns)
 
     async def people(self) -> AsyncIterator[list[PersonRecord]]:
         """The directory's users seen by the download (a disabled one has left)."""

@@ -145,6 +145,9 @@ class M365Tenant:
     admins: dict[str, set[str]]  # role template id -> member user ids
     roles: set[str]  # application permissions granted to the app registration
     premium: bool = True  # Entra ID P1/P2: signInActivity readable
+    # the reports' "Display concealed user, group, and site names" setting (Microsoft's
+    # default since 2021): user principal names in reports are hashes
+    conceal_reports: bool = False
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -804,10 +807,15 @@ def active_user_report(tenant: M365Tenant) -> bytes:
     for user in tenant.users:
         seen = user.last_successful.date().isoformat() if user.last_successful else ""
         licensed = "True" if user.licenses else "False"
+        shown = (
+            hashlib.md5(user.upn.encode()).hexdigest().upper()
+            if tenant.conceal_reports
+            else user.upn
+        )
         writer.writerow(
             [
                 refresh,
-                user.upn,
+                shown,
                 user.display_name,
                 "False",
                 "",

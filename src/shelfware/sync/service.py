@@ -698,7 +698,9 @@ async def sync_profile(
         await _download(db, run, connector, progress, summary)
         summary.download_seconds = time.perf_counter() - stage_started
         people: list[PersonRecord] | None = None
-        if isinstance(connector, IdentityProvider):
+        # a connector that can be the directory but is told not to be (Microsoft 365 with
+        # `import_people=false`, another identity provider being the directory) says so
+        if isinstance(connector, IdentityProvider) and getattr(connector, "imports_people", True):
             progress.stage("people")
             people = [person async for page in connector.people() for person in page]
         owned: list[EntitlementRecord] | None = None
