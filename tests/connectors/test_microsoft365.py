@@ -336,3 +336,63 @@ async def test_a_wrong_scope_is_refused(m365: M365) -> None:
         )
     assert answer.status_code == 400
     assert answer.json()["error"] == "invalid_scope"
+
+
+def certificate_pem(name: str) -> tuple[bytes, str]:
+    """A self-signed certificate (PEM) and the PEM of its private key followed by it, as an
+    app registration's certificate credential is exported."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert_pem, (key_pem + cert_pem).decode()
+
+
+async def test_a_certificate_credential_signs_a_client_assertion(m365: M365) -> None:
+    """Instead of a secret, a PEM (key and certificate): the token request carries an RS256
+    client assertion the sandbox verifies against the registered certificate; an unregistered
+    certificate is refused with the platform's error."""
+    registered, credential = certificate_pem("shelfware")
+    _, stranger = certificate_pem("someone else")
+    m365.tenant.certificates.append(registered)
+    good = settings(m365)
+    for pem, works in ((credential, True), (stranger, False)):
+        connector = build_connector(
+            "microsoft365",
+            ConnectorSettings(
+                good.url,
+                secrets={"client_id": m365.tenant.client_id, "api_key": pem},
+                options=good.options,
+            ),
+        )
+        try:
+            if works:
+                records = [r async for page in connector.accounts() for r in page]
+                assert {r.external_id for r in records} == set(held(m365.tenant))
+            else:
+                with pytest.raises(AuthenticationError, match="AADSTS700027") as refused:
+                    await connector.validate()
+                    await connector.skus()  # type: ignore[attr-defined]
+                assert "PRIVATE KEY" not in str(refused.value)
+        finally:
+            await connector.aclose()
+    assert m365.state.tokens_issued == 1

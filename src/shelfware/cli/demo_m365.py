@@ -16,7 +16,7 @@ from shelfware.licensing import service as licensing
 from shelfware.profiles import service as profiles
 from shelfware.profiles.schemas import ProfileCreate
 from shelfware.reclamation import service as reclamation
-from shelfware.sandbox import SANDBOXES
+from shelfware.sandbox import build_microsoft365
 from shelfware.sandbox.faults import FaultSpec
 from shelfware.sandbox.server import serve_in_thread
 from shelfware.store import Store
@@ -28,7 +28,7 @@ DEMO_PRICES = "SPE_E3=36/month,SPE_E5=57/month,VISIOCLIENT=15/month"
 
 
 def run_m365_demo(store: Store, clk: Clock, users: int, seed: int) -> None:
-    app, tenant = SANDBOXES["microsoft365"](users, seed, clk.now(), 0, FaultSpec())
+    app, tenant = build_microsoft365(users, seed, clk.now(), 0, FaultSpec())
     with serve_in_thread(app) as server:
         url = f"{server.url}/v1.0"
         console.print(

@@ -84,6 +84,7 @@ from shelfware.connectors.toolkit import (
     send,
     text,
 )
+from shelfware.connectors.toolkit.assertion import CertificateAssertion, is_pem_credential
 from shelfware.kit.redact import redact_url
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
@@ -416,6 +417,8 @@ class Microsoft365Connector(HttpConnector):
                 "Microsoft 365 needs the app registration's client id and client secret "
                 "(--client-id ID --client-secret-env VAR)"
             )
+        # a PEM (private key and certificate) instead of a secret: a certificate credential
+        assertion = CertificateAssertion(secret, client_id) if is_pem_credential(secret) else None
         return BearerAuth(
             OAuth2ClientCredentials(
                 f"{self.authority}/{path_segment(self.tenant)}/oauth2/v2.0/token",
@@ -423,6 +426,7 @@ class Microsoft365Connector(HttpConnector):
                 secret,
                 scope=GRAPH_SCOPE,
                 client_auth="post",
+                assertion=assertion,
             )
         )
 

@@ -148,6 +148,9 @@ class M365Tenant:
     # the reports' "Display concealed user, group, and site names" setting (Microsoft's
     # default since 2021): user principal names in reports are hashes
     conceal_reports: bool = False
+    # certificates (PEM) registered on the app registration: client assertions signed with
+    # their keys are accepted instead of the secret
+    certificates: list[bytes] = field(default_factory=list)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -346,6 +349,76 @@ def aad_error(status: int, error: str, code: int, description: str) -> Response:
 
 # ------------------------------------------------------------------ token endpoint
 
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def check_assertion(
+    tenant: M365Tenant, assertion: str, audience: str, now: float
+) -> Response | None:
+    """None when `assertion` is a valid client assertion of the app (RFC 7523 section 2.2,
+    signed by a registered certificate), else the platform's error."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    malformed = aad_error(400, "invalid_request", 50027, "JWT token is invalid or malformed.")
+    parts = assertion.split(".")
+    if len(parts) != 3:
+        return malformed
+    try:
+        header = json.loads(_unb64(parts[0]))
+        claims = json.loads(_unb64(parts[1]))
+        signature = _unb64(parts[2])
+    except (ValueError, binascii.Error):
+        return malformed
+    if header.get("alg") != "RS256":
+        return malformed
+    for pem in tenant.certificates:
+        certificate = x509.load_pem_x509_certificate(pem)
+        thumbprints = {
+            _b64(certificate.fingerprint(hashes.SHA1())),
+            _b64(certificate.fingerprint(hashes.SHA256())),
+        }
+        if not {header.get("x5t"), header.get("x5t#S256")} & thumbprints:
+            continue
+        key = certificate.public_key()
+        assert isinstance(key, rsa.RSAPublicKey)
+        try:
+            key.verify(
+                signature, f"{parts[0]}.{parts[1]}".encode(), padding.PKCS1v15(), hashes.SHA256()
+            )
+        except InvalidSignature:
+            return aad_error(
+                401, "invalid_client", 700027, "Client assertion failed signature validation."
+            )
+        if (
+            claims.get("aud") != audience
+            or claims.get("iss") != tenant.client_id
+            or claims.get("sub") != tenant.client_id
+        ):
+            return aad_error(
+                401,
+                "invalid_client",
+                700021,
+                "Client assertion application identifier doesn't match 'client_id' parameter "
+                "or the audience is not the token endpoint.",
+            )
+        if not int(claims.get("nbf", 0)) - 300 <= now < int(claims.get("exp", 0)):
+            return aad_error(
+                401,
+                "invalid_client",
+                700024,
+                "Client assertion is not within its valid time range.",
+            )
+        return None
+    return aad_error(
+        401,
+        "invalid_client",
+        700027,
+        "Client assertion contains an invalid signature. The key was not found.",
+    )
+
 
 async def token_endpoint(request: Request) -> Response:
     sb = _sandbox(request)
@@ -386,6 +459,16 @@ async def token_endpoint(request: Request) -> Response:
             f"Application with identifier '{client_id}' was not found in the directory "
             f"'{tenant.tenant_id}'.",
         )
+    if form.get("client_assertion_type") == JWT_BEARER:
+        if secret:
+            return aad_error(
+                401, "invalid_client", 7000219, "Only one client authentication method is allowed."
+            )
+        audience = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
+        refused = check_assertion(tenant, form.get("client_assertion", ""), audience, sb.clock())
+        if refused is not None:
+            return refused
+        secret = tenant.client_secret  # authenticated by the certificate
     if not secret:
         return aad_error(
             401,

@@ -33,6 +33,8 @@ import httpx
 from shelfware.connectors.base import AuthenticationError, ConnectorError
 from shelfware.kit.redact import register_secret
 
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
 TOKEN_REFRESH_MARGIN = 60.0  # seconds before expiry a token is renewed
 
 
@@ -229,12 +231,15 @@ class OAuth2ClientCredentials:
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
         client_auth: str = "both",
+        assertion: Callable[[str], str] | None = None,
     ) -> None:
         self.token_url = token_url
         self.client_id = client_id
         self.client_secret = client_secret
         self.scope = scope
         self.client_auth = client_auth
+        # a client assertion maker (RFC 7523: e.g. `CertificateAssertion`) instead of a secret
+        self.assertion = assertion
         self._http = http
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -266,12 +271,17 @@ class OAuth2ClientCredentials:
         form = {"grant_type": "client_credentials"}
         if self.scope:
             form["scope"] = self.scope
+        secret: str | None = self.client_secret
+        if self.assertion is not None:
+            form["client_assertion_type"] = JWT_BEARER
+            form["client_assertion"] = self.assertion(self.token_url)
+            secret = None
         payload = await request_token(
             self._http,
             self.token_url,
             form,
             client_id=self.client_id,
-            client_secret=self.client_secret,
+            client_secret=secret,
             client_auth=self.client_auth,
         )
         self._token = str(payload["access_token"])
