@@ -46,7 +46,7 @@ def test_a_microsoft365_profile_reads_licenses_and_seats_owned(tmp_path):  # typ
         table = cli(home, "entitlements", "list").stdout
     assert len(subs) == sum(len(u.licenses) for u in tenant.users)
     assert sorted(e["seats"] for e in owned) == sorted(s.prepaid for s in tenant.skus)
-    assert all(e["unit_cost"] is None for e in owned)
+    assert all(e["unit_cost"] is None and e["vendor_managed"] for e in owned)
     assert "no price" in table
 
 

@@ -5,6 +5,7 @@ group-inherited licenses), the next sync closing them; throttling and the token 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -396,3 +397,23 @@ async def test_a_certificate_credential_signs_a_client_assertion(m365: M365) -> 
         finally:
             await connector.aclose()
     assert m365.state.tokens_issued == 1
+
+
+async def test_graph_throttling_429_and_503_wait_as_retry_after_says(m365: M365) -> None:
+    """Graph's own throttling shapes: 429 TooManyRequests and 503 serviceNotAvailable, each
+    with Retry-After: the client waits that long and the download completes."""
+    m365.state.throttle_next = [(429, 0.4), (503, 0.3), (429, 0.2)]
+    connector = build_connector(
+        "microsoft365", settings(m365), policy=HttpPolicy(max_retries=4, backoff_cap=0.01)
+    )
+    started = time.monotonic()
+    try:
+        records = [r async for page in connector.accounts() for r in page]
+    finally:
+        await connector.aclose()
+    elapsed = time.monotonic() - started
+    assert {r.external_id for r in records} == set(held(m365.tenant))
+    assert [s for s, _ in m365.state.throttled] == [429, 503, 429]
+    assert connector.stats.retries == 3
+    assert connector.stats.waited_seconds >= 0.59  # the 429s' Retry-After (0.4 + 0.2)
+    assert elapsed >= 0.89  # and the 503's (0.3): backoff alone would be 0.01 at most

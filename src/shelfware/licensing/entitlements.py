@@ -83,6 +83,7 @@ def _view(ent: Entitlement, model: SoftwareModel, day: date | None = None) -> En
         notice_date=ent.notice_date,
         contract_ref=ent.contract_ref,
         active=active,
+        vendor_managed=ent.profile_id is not None,
     )
 
 

@@ -97,6 +97,8 @@ class EntitlementView(View):
     notice_date: date | None = None
     contract_ref: str | None
     active: bool = True  # on the day the list was asked for
+    # read from the vendor at each sync (seats owned): its seats and term follow the vendor
+    vendor_managed: bool = False
 
 
 class ReconciliationRow(View):

@@ -266,6 +266,10 @@ class GraphSandbox:
         self.removed: list[tuple[str, str]] = []  # (user id, sku id) really removed
         self.reports: dict[str, bytes] = {}
         self.clock = time.time
+        # Graph's own throttling, answered to the next Graph requests in turn: (status,
+        # Retry-After seconds); 429 TooManyRequests or 503 serviceNotAvailable, Graph's body
+        self.throttle_next: list[tuple[int, float]] = []
+        self.throttled: list[tuple[int, str]] = []  # (status, request path) answered so
 
     # ---------------------------------------------------------------- tokens
 
@@ -949,8 +953,22 @@ async def unknown_segment(request: Request) -> Response:
     )
 
 
+THROTTLE_CODES = {
+    429: ("TooManyRequests", "Too many requests. Please retry after the time in Retry-After."),
+    503: ("serviceNotAvailable", "Service is temporarily unavailable. Please try again later."),
+}
+
+
 def _guarded(handler: Any) -> Any:
     async def run(request: Request) -> Response:
+        sb = _sandbox(request)
+        if sb.throttle_next and request.url.path.startswith("/v1.0/"):
+            status, wait = sb.throttle_next.pop(0)
+            sb.throttled.append((status, request.url.path))
+            code, message = THROTTLE_CODES[status]
+            response = graph_error(status, code, message, request)
+            response.headers["Retry-After"] = f"{wait:g}"
+            return response
         try:
             response: Response = await handler(request)
             return response
