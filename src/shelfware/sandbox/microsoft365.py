@@ -966,9 +966,9 @@ def _guarded(handler: Any) -> Any:
             status, wait = sb.throttle_next.pop(0)
             sb.throttled.append((status, request.url.path))
             code, message = THROTTLE_CODES[status]
-            response = graph_error(status, code, message, request)
-            response.headers["Retry-After"] = f"{wait:g}"
-            return response
+            throttled = graph_error(status, code, message, request)
+            throttled.headers["Retry-After"] = f"{wait:g}"
+            return throttled
         try:
             response: Response = await handler(request)
             return response
