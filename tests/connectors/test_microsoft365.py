@@ -14,7 +14,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from shelfware.connectors.base import AuthenticationError, ConnectorSettings
+from shelfware.connectors.base import (
+    AccountRef,
+    AuthenticationError,
+    ConnectorSettings,
+    ReclaimOutcome,
+)
 from shelfware.connectors.microsoft365 import GROUP_TASK, KNOWN_SKUS
 from shelfware.connectors.registry import build_connector
 from shelfware.kit.clock import FrozenClock
@@ -417,3 +422,25 @@ async def test_graph_throttling_429_and_503_wait_as_retry_after_says(m365: M365)
     assert connector.stats.retries == 3
     assert connector.stats.waited_seconds >= 0.59  # the 429s' Retry-After (0.4 + 0.2)
     assert elapsed >= 0.89  # and the 503's (0.3): backoff alone would be 0.01 at most
+
+
+async def test_validation_says_whether_reclaim_is_granted(m365: M365) -> None:
+    """Validation never writes, but the token's roles say whether assignLicense will be
+    allowed; without LicenseAssignment.ReadWrite.All reclaim fails with Graph's 403."""
+    connector = build_connector("microsoft365", settings(m365))
+    try:
+        report = await connector.validate()
+    finally:
+        await connector.aclose()
+    assert report.ok and "granted: LicenseAssignment.ReadWrite.All" in report.facts["reclaim"]
+    m365.tenant.roles.discard("LicenseAssignment.ReadWrite.All")
+    connector = build_connector("microsoft365", settings(m365))
+    victim = next(k for k, by_group in held(m365.tenant).items() if not by_group)
+    try:
+        report = await connector.validate()
+        refused = await connector.reclaim(AccountRef(victim))
+    finally:
+        await connector.aclose()
+    assert report.ok and "NOT granted" in report.facts["reclaim"]
+    assert refused.outcome is ReclaimOutcome.FAILED and "LicenseAssignment" in refused.message
+    assert m365.state.removed == []

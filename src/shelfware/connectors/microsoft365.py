@@ -34,8 +34,10 @@ Microsoft's facts only, composed from the connector kit:
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -165,6 +167,12 @@ LICENSE_GONE = GoneWhen.at(
     requires={"error.code": ("Request_BadRequest",)},
 )
 GROUP_INHERITED = "inherited from a group membership"
+# Application permissions that allow assignLicense (least privilege first)
+RECLAIM_PERMISSIONS = (
+    "LicenseAssignment.ReadWrite.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+)
 PERIODS = ("annual", "monthly")
 
 
@@ -419,16 +427,15 @@ class Microsoft365Connector(HttpConnector):
             )
         # a PEM (private key and certificate) instead of a secret: a certificate credential
         assertion = CertificateAssertion(secret, client_id) if is_pem_credential(secret) else None
-        return BearerAuth(
-            OAuth2ClientCredentials(
-                f"{self.authority}/{path_segment(self.tenant)}/oauth2/v2.0/token",
-                client_id,
-                secret,
-                scope=GRAPH_SCOPE,
-                client_auth="post",
-                assertion=assertion,
-            )
+        self.credentials = OAuth2ClientCredentials(
+            f"{self.authority}/{path_segment(self.tenant)}/oauth2/v2.0/token",
+            client_id,
+            secret,
+            scope=GRAPH_SCOPE,
+            client_auth="post",
+            assertion=assertion,
         )
+        return BearerAuth(self.credentials)
 
     # ------------------------------------------------------------------ reads
 
@@ -577,10 +584,27 @@ class Microsoft365Connector(HttpConnector):
                 )
         except ConnectorError as error:
             checks.append(CheckResult(Process.ACTIVITY.value, False, str(error)))
+        granted = await self.granted_permissions()
+        facts["application_permissions"] = sorted(granted)
+        writes = granted & set(RECLAIM_PERMISSIONS)
         facts["reclaim"] = (
-            "not exercised (validation never writes); needs LicenseAssignment.ReadWrite.All"
+            f"not exercised (validation never writes); granted: {', '.join(sorted(writes))}"
+            if writes
+            else "not exercised (validation never writes); NOT granted: reclaim will fail "
+            "until the app has LicenseAssignment.ReadWrite.All (admin consent)"
         )
         return ValidationReport(tuple(checks), None, facts)
+
+    async def granted_permissions(self) -> set[str]:
+        """The application permissions the token carries (its `roles` claim; read, not
+        verified: only a hint for validation, Graph decides)."""
+        try:
+            payload = (await self.credentials.token()).split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError, ConnectorError):
+            return set()
+        roles = claims.get("roles") if isinstance(claims, Mapping) else None
+        return {r for r in roles if isinstance(r, str)} if isinstance(roles, list) else set()
 
     # ------------------------------------------------------------------ accounts
 
