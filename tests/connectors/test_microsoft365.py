@@ -246,6 +246,11 @@ async def test_without_sign_in_activity_the_usage_report_gives_activity(
         else:
             assert sub.last_activity_at is not None
             assert sub.last_activity_at.date() == user.last_successful.date()
+    # reclaim re-reads each candidate first: one report for all of them, not one each
+    calls = m365.state.report_calls
+    outcomes = await reclaim_candidates(db, keys, clock, all_ready=True)
+    assert len(outcomes) > 5 and {o.action for o in outcomes} == {"reclaimed"}
+    assert m365.state.report_calls - calls <= 1
     parts = {s.part_number: s.sku_id for s in m365.tenant.skus}
     assert prices[parts["SPE_E3"]] == (Decimal("36"), "monthly")
     assert prices[parts["VISIOCLIENT"]] == (Decimal("180"), "annual")

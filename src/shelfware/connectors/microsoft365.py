@@ -34,6 +34,7 @@ Microsoft's facts only, composed from the connector kit:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import io
@@ -413,6 +414,8 @@ class Microsoft365Connector(HttpConnector):
         self._skus: dict[str, SkuInfo] | None = None
         self._admins: set[str] | None = None
         self._people: list[PersonRecord] = []
+        self._report: dict[str, datetime] | None = None
+        self._report_lock = asyncio.Lock()
         self._sign_in: bool | None = None if mode == "auto" else mode == "sign_in"
 
     # ------------------------------------------------------------------ hooks
@@ -506,6 +509,16 @@ class Microsoft365Connector(HttpConnector):
             else:
                 self._sign_in = True
         return self._sign_in
+
+    async def _shared_report(self) -> dict[str, datetime]:
+        """The usage report read once per connector: the concurrent re-reads before reclaim
+        share it (Microsoft refreshes it about daily, and its endpoint is throttled)."""
+        async with self._report_lock:
+            if self._report is None:
+                report = await self.usage_report()
+                check_report(report, [])  # a concealed report says nothing about activity
+                self._report = report
+            return self._report
 
     async def usage_report(self) -> dict[str, datetime]:
         """The Office 365 active users report (D30): Graph redirects to a pre-authenticated
@@ -612,9 +625,8 @@ class Microsoft365Connector(HttpConnector):
         skus = await self.skus()
         admins = await self.admins()
         sign_in = await self._sign_in_readable()
-        report = None if sign_in else await self.usage_report()
-        if report is not None:
-            check_report(report, [])  # concealed names: refused before any page is read
+        # concealed names are refused before any page is read
+        report = None if sign_in else await self._shared_report()
         self._people = []
         upns: list[str | None] = []
         checks = [UniqueKeys(lambda raw: identifier(record_of(raw), "id"))]
@@ -677,7 +689,7 @@ class Microsoft365Connector(HttpConnector):
         if self.is_gone(USER_GONE, response, f"GET {where}", user=user_id):
             return None
         raw = decode(self.http, response, f"GET {where}")
-        report = None if sign_in else await self.usage_report()
+        report = None if sign_in else await self._shared_report()
         try:
             records = map_user(raw, await self.skus(), await self.admins(), report)
         except RecordError as error:

@@ -269,6 +269,7 @@ class GraphSandbox:
         # Graph's own throttling, answered to the next Graph requests in turn: (status,
         # Retry-After seconds); 429 TooManyRequests or 503 serviceNotAvailable, Graph's body
         self.throttle_next: list[tuple[int, float]] = []
+        self.report_calls = 0
         self.throttled: list[tuple[int, str]] = []  # (status, request path) answered so
 
     # ---------------------------------------------------------------- tokens
@@ -932,6 +933,7 @@ async def reports(request: Request) -> Response:
     if not argument.startswith("period=") or period not in ("D7", "D30", "D90", "D180"):
         return graph_error(400, "BadRequest", f"Invalid period {period}.", request)
     token = _b64(uuid.uuid4().bytes)
+    sb.report_calls += 1
     sb.reports[token] = active_user_report(sb.tenant)
     location = f"{request.url.scheme}://{request.url.netloc}/reportdownload/{token}.csv"
     return Response(status_code=302, headers={"Location": location})
