@@ -19,6 +19,7 @@ BUILTIN_CONNECTOR_MODULES: tuple[str, ...] = (
     "shelfware.connectors.okta",
     "shelfware.connectors.roadmunk",
     "shelfware.connectors.microsoft365",
+    "shelfware.connectors.google_workspace",
     "shelfware.connectors.custom.connector",
 )
 

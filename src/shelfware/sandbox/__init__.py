@@ -21,6 +21,7 @@ from .org import Organisation, SyntheticUser, generate_org
 from .server import RunningServer, serve_forever, serve_in_thread
 
 if TYPE_CHECKING:
+    from .google import GoogleDomain
     from .microsoft365 import M365Tenant
     from .okta_org import OktaOrg
 
@@ -115,6 +116,17 @@ def build_microsoft365(
     return create_m365_app(tenant, faults, latency_ms), tenant
 
 
+def build_google(
+    users: int, seed: int, now: datetime, latency_ms: float, faults: FaultSpec
+) -> tuple[Starlette, GoogleDomain]:
+    """Google Workspace (token endpoint, Directory, Enterprise License Manager) over a generated
+    domain; the profile's URL is the server, its ``token_uri`` option ``{server}/token``."""
+    from .google import create_google_app, generate_domain
+
+    domain = generate_domain(users, seed, now)
+    return create_google_app(domain, faults, latency_ms), domain
+
+
 SANDBOXES: dict[str, SandboxBuilder] = {
     "rally": build_rally,
     "okta": build_okta,
@@ -123,6 +135,7 @@ SANDBOXES: dict[str, SandboxBuilder] = {
     "roadmunk": build_roadmunk,
     "acme": build_acme,
     "microsoft365": build_microsoft365,
+    "google": build_google,
 }
 # Where a profile's connection URL points on a running sandbox: server URL + this path.
 PROFILE_PATHS: dict[str, str] = {
@@ -133,6 +146,7 @@ PROFILE_PATHS: dict[str, str] = {
     "roadmunk": "",
     "acme": "",
     "microsoft365": "/v1.0",
+    "google": "",
 }
 
 __all__ = [
@@ -146,6 +160,7 @@ __all__ = [
     "SyntheticUser",
     "build_acme",
     "build_asana",
+    "build_google",
     "build_microsoft365",
     "build_okta",
     "build_rally",

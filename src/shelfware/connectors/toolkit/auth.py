@@ -176,7 +176,7 @@ async def request_token(
     """
     if client_auth not in ("both", "post", "basic"):
         raise ValueError(f"client_auth must be both, post or basic, not {client_auth!r}")
-    body = {**form, "client_id": client_id}
+    body = {**form, "client_id": client_id} if client_id else dict(form)
     auth: httpx.Auth | None = None
     if client_secret is not None:
         if client_auth != "basic":
