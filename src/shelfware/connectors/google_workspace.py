@@ -227,7 +227,7 @@ class GoogleWorkspaceConnector(HttpConnector):
         try:
             info = json.loads(raw or "")
             email = str(info["client_email"])
-            signer = crypt.RSASigner.from_service_account_info(info)
+            signer = crypt.RSASigner.from_service_account_info(info)  # type: ignore[no-untyped-call]
         except (ValueError, KeyError, TypeError):
             raise ConnectorError(
                 "Google Workspace needs the service account's JSON key file as the secret"
@@ -247,7 +247,8 @@ class GoogleWorkspaceConnector(HttpConnector):
                 "iat": now,
                 "exp": now + 3600,
             }
-            return google_jwt.encode(signer, claims).decode()
+            signed: bytes = google_jwt.encode(signer, claims)  # type: ignore[no-untyped-call]
+            return signed.decode()
 
         grant = JwtBearerGrant(token_url, assertion, secrets=(str(info.get("private_key", "")),))
         self.quota = BackoffOnQuota(

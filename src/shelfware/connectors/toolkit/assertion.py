@@ -145,8 +145,6 @@ class BackoffOnQuota(httpx.Auth):
     refusal by status alone) are retried after an exponential backoff with jitter
     (`min(cap, base * 2**n) + random * base`, Google's guidance), at most `retries` times."""
 
-    requires_response_body = True
-
     def __init__(
         self,
         inner: httpx.Auth,
@@ -183,6 +181,7 @@ class BackoffOnQuota(httpx.Auth):
             outgoing = await flow.__anext__()
             while True:
                 response = yield outgoing
+                await response.aread()  # `is_quota` reads the body
                 try:
                     outgoing = await flow.asend(response)
                 except StopAsyncIteration:
