@@ -8,7 +8,8 @@ server; its service account key file names ``{server}/token`` as ``token_uri``.
 
 - Token endpoint: ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`` and ``assertion``,
   an RS256 JWT whose signature is checked with the service account's public key (``kid`` =
-  ``private_key_id``), ``iss`` = the account's email, ``aud`` = the token URL, ``exp`` at most an
+  ``private_key_id``), ``iss`` = the account's email, ``aud`` = the token URL (or Google's,
+  which google-auth always names), ``exp`` at most an
   hour after ``iat``, ``scope`` within the scopes the domain-wide delegation grants, ``sub`` a
   super admin of the domain. Errors are Google's ``{"error", "error_description"}``.
 - APIs check the bearer token and its scopes; errors are Google's
@@ -53,6 +54,7 @@ USERS_READ_SCOPE = "https://www.googleapis.com/auth/admin.directory.user.readonl
 USERS_SCOPE = "https://www.googleapis.com/auth/admin.directory.user"
 REPORTS_SCOPE = "https://www.googleapis.com/auth/admin.reports.usage.readonly"
 DELEGATED_SCOPES = frozenset({LICENSING_SCOPE, USERS_READ_SCOPE, USERS_SCOPE, REPORTS_SCOPE})
+GOOGLE_TOKEN = "https://oauth2.googleapis.com/token"
 NEVER = "1970-01-01T00:00:00.000Z"  # Google's lastLoginTime for someone who never signed in
 PRODUCT = "Google-Apps"
 # (skuId, skuName): Google's published ids
@@ -237,8 +239,9 @@ async def token(request: Request) -> Response:
     except InvalidSignature:
         return token_error(400, "invalid_grant", "Invalid JWT Signature.")
     now = sb.clock()
-    expected_aud = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
-    if claims.get("iss") != account["client_email"] or claims.get("aud") != expected_aud:
+    # google-auth names Google's token endpoint as the audience whatever the token URL
+    audiences = {f"{request.url.scheme}://{request.url.netloc}{request.url.path}", GOOGLE_TOKEN}
+    if claims.get("iss") != account["client_email"] or claims.get("aud") not in audiences:
         return token_error(400, "invalid_grant", "Invalid JWT: iss or aud is not valid.")
     iat, exp = int(claims.get("iat", 0)), int(claims.get("exp", 0))
     if not (iat - 300 <= now < exp) or exp - iat > 3600:
