@@ -55,3 +55,10 @@ def test_demo_runs_against_the_microsoft365_sandbox(tmp_path):  # type: ignore[n
     assert "License compliance" in result.stdout
     assert "Microsoft 365 E3" in result.stdout and "Visio Plan 2" in result.stdout
     assert "Top removal candidates" in result.stdout
+
+
+def test_demo_runs_against_the_google_sandbox(tmp_path):  # type: ignore[no-untyped-def]
+    result = cli(tmp_path / "home", "demo", "--vendor", "google", "--users", "150")
+    assert "License compliance" in result.stdout
+    assert "Google Workspace Business Standard" in result.stdout
+    assert "Top removal candidates" in result.stdout

@@ -44,7 +44,8 @@ def demo(
     ] = False,
     port: Annotated[int, typer.Option(min=1, max=65535, help="the workspace's port")] = 8000,
     vendor: Annotated[
-        str, typer.Option(help="the sandbox to run the loop against: rally or microsoft365")
+        str,
+        typer.Option(help="the sandbox to run the loop against: rally, microsoft365 or google"),
     ] = "rally",
 ) -> None:
     """Start the Rally sandbox, connect it, sync, add an entitlement, reconcile, show savings;
@@ -56,9 +57,15 @@ def demo(
     store = init_store(conf)
     console.rule("[bold]shelfware demo")
     console.print(f"Data directory: {conf.home}")
-    if vendor not in ("rally", "microsoft365"):
-        console.print(f"--vendor {vendor!r}: choose rally or microsoft365")
+    if vendor not in ("rally", "microsoft365", "google"):
+        console.print(f"--vendor {vendor!r}: choose rally, microsoft365 or google")
         raise typer.Exit(2)
+    if vendor == "google":
+        from shelfware.cli.demo_google import run_google_demo
+
+        run_google_demo(store, clk, users, seed)
+        store.db.dispose()
+        return
     if vendor == "microsoft365":
         from shelfware.cli.demo_m365 import run_m365_demo
 

@@ -56,6 +56,6 @@ def sandbox(
         )
     )
     hint = getattr(org, "profile_hint", "")
-    if hint:  # e.g. Microsoft 365: tenant, client id and secret, the authority URL
-        console.print(escape(f"{hint}; authority: {base}"))
+    if hint:  # what else a profile needs (Microsoft 365's tenant, Google's admin, ...)
+        console.print(escape(hint.replace("{server}", base)))
     serve_forever(app, opts.host, opts.port)

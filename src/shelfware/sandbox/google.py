@@ -98,7 +98,10 @@ class GoogleDomain:
 
     @property
     def profile_hint(self) -> str:
-        return f"customer {self.customer_id} ({self.domain}), admin to impersonate {self.admin}"
+        return (
+            f"options: customer={self.customer_id} admin={self.admin} "
+            "token_uri={server}/token directory_url={server}"
+        )
 
     def user(self, key: str) -> GoogleUser | None:
         key = key.casefold()

@@ -160,8 +160,8 @@ class M365Tenant:
     @property
     def profile_hint(self) -> str:
         return (
-            f"tenant {self.tenant_id} ({self.domain}), client id {self.client_id}, "
-            f"client secret {self.client_secret}"
+            f"client id {self.client_id}, client secret {self.client_secret}; options: "
+            f"tenant={self.tenant_id} authority={{server}}"
         )
 
     def user(self, user_id: str) -> GraphUser | None:
