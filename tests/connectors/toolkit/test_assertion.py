@@ -133,11 +133,7 @@ async def test_a_certificate_assertion_replaces_the_secret(echo: Echo) -> None:
     assert claims["aud"] == echo.token_url and claims["iss"] == claims["sub"] == "app"
     assert (
         json.loads(pad(head))["x5t"]
-        == base64.urlsafe_b64encode(
-            cert.fingerprint(hashes.SHA1())
-        )
-        .rstrip(b"=")
-        .decode()
+        == base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA1())).rstrip(b"=").decode()
     )
     cert.public_key().verify(
         pad(signature), f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256()
