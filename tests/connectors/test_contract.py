@@ -339,7 +339,100 @@ def okta_harness() -> Iterator[Harness]:
         )
 
 
+@contextlib.contextmanager
+def microsoft365_harness() -> Iterator[Harness]:
+    """The Microsoft 365 sandbox: every assigned license is an account `USER_ID:SKU_ID`."""
+    from shelfware.sandbox import SANDBOXES
+    from shelfware.sandbox.faults import FaultSpec
+    from shelfware.sandbox.server import serve_in_thread
+
+    app, tenant = SANDBOXES["microsoft365"](150, 21, NOW, 0, FaultSpec())
+    state = app.state.sandbox
+    seats = {(u.id, sku): group for u in tenant.users for sku, group in u.licenses.items()}
+    admins = tenant.admin_ids()
+    with serve_in_thread(app) as server:
+        secrets = {"client_id": tenant.client_id, "client_secret": tenant.client_secret}
+        options = {"tenant": tenant.tenant_id, "authority": server.url}
+        reclaimable = next(
+            f"{u}:{sku}" for (u, sku), group in seats.items() if group is None and u not in admins
+        )
+        yield Harness(
+            kind="microsoft365",
+            settings=ConnectorSettings(f"{server.url}/v1.0", secrets=secrets, options=options),
+            bad_settings=ConnectorSettings(
+                f"{server.url}/v1.0",
+                secrets={**secrets, "client_secret": "not~the~secret~0000"},
+                options=options,
+            ),
+            accounts={f"{u}:{sku}": True for (u, sku) in seats},
+            owner=None,  # an app-only token belongs to no user
+            reclaimable=reclaimable,
+            unknown=f"00000000-0000-4000-8000-000000000000:{next(iter(seats))[1]}",
+            released=lambda key: tuple(key.split(":")) in set(state.removed),
+            writes=lambda: int(state.assign_calls),
+            activity_since=None,  # signInActivity comes on the user records
+            activity_after={},
+        )
+
+
+def other_private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@contextlib.contextmanager
+def google_harness() -> Iterator[Harness]:
+    """The Google Workspace sandbox: every license assignment is `PRODUCT:SKU:EMAIL`."""
+    import json
+
+    from shelfware.sandbox import SANDBOXES
+    from shelfware.sandbox.faults import FaultSpec
+    from shelfware.sandbox.server import serve_in_thread
+
+    app, domain = SANDBOXES["google"](140, 23, NOW, 0, FaultSpec())
+    state = app.state.sandbox
+    seats = {(u.email, sku, product) for u in domain.users for sku, product in u.licenses.items()}
+    with serve_in_thread(app) as server:
+        options = {
+            "customer": domain.customer_id,
+            "admin": domain.admin,
+            "token_uri": f"{server.url}/token",
+            "directory_url": server.url,
+            "backoff_base": "0.01",
+        }
+        wrong = json.dumps({**domain.service_account, "private_key": other_private_key()})
+        reclaimable = next(
+            f"{p}:{s}:{e}"
+            for e, s, p in sorted(seats)
+            if not domain.user(e).is_admin  # type: ignore[union-attr]
+        )
+        yield Harness(
+            kind="google_workspace",
+            settings=ConnectorSettings(
+                server.url, secrets={"api_key": domain.api_key}, options=options
+            ),
+            bad_settings=ConnectorSettings(server.url, secrets={"api_key": wrong}, options=options),
+            accounts={f"{p}:{s}:{e}": True for e, s, p in seats},
+            owner=None,  # a service account impersonating an admin: no account of its own
+            reclaimable=reclaimable,
+            unknown=f"Google-Apps:1010020028:nobody@{domain.domain}",
+            released=lambda key: (key.split(":")[2], key.split(":")[1]) in set(state.removed),
+            writes=lambda: int(state.deletes),
+            activity_since=None,  # lastLoginTime comes with the directory's users
+            activity_after={},
+        )
+
+
 HARNESSES: dict[str, Callable[[], contextlib.AbstractContextManager[Harness]]] = {
+    "google_workspace": google_harness,
+    "microsoft365": microsoft365_harness,
     "okta": okta_harness,
     "asana": asana_harness,
     "roadmunk": roadmunk_harness,
@@ -548,7 +641,7 @@ async def test_the_apps_own_not_found_is_gone(harness: Harness) -> None:
     finally:
         await connector.aclose()
     assert missing is None
-    names_it = harness.kind in ("asana", "okta", "scim") or (
+    names_it = harness.kind in ("asana", "okta", "scim", "microsoft365", "google_workspace") or (
         harness.kind == "custom" and "acme" in harness.settings.options.get("spec", "").lower()
     )
     if names_it:

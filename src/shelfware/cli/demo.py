@@ -44,6 +44,10 @@ def demo(
         typer.Option("--serve", help="then serve the workspace over the demo data (Ctrl-C stops)"),
     ] = False,
     port: Annotated[int, typer.Option(min=1, max=65535, help="the workspace's port")] = 8000,
+    vendor: Annotated[
+        str,
+        typer.Option(help="the sandbox to run the loop against: rally, microsoft365 or google"),
+    ] = "rally",
 ) -> None:
     """Start the Rally sandbox, connect it, sync, add an entitlement, reconcile, show savings;
     with ``--serve``, then run the web workspace on it with a demo admin."""
@@ -56,6 +60,21 @@ def demo(
     store = init_store(conf)
     console.rule("[bold]shelfware demo")
     console.print(f"Data directory: {conf.home}")
+    if vendor not in ("rally", "microsoft365", "google"):
+        console.print(f"--vendor {vendor!r}: choose rally, microsoft365 or google")
+        raise typer.Exit(2)
+    if vendor == "google":
+        from shelfware.cli.demo_google import run_google_demo
+
+        run_google_demo(store, clk, users, seed)
+        store.db.dispose()
+        return
+    if vendor == "microsoft365":
+        from shelfware.cli.demo_m365 import run_m365_demo
+
+        run_m365_demo(store, clk, users, seed)
+        store.db.dispose()
+        return
     app, org = SANDBOXES["rally"](users, seed, clk.now(), 0, FaultSpec())
     with serve_in_thread(app) as server:
         url = f"{server.url}/slm/webservice"

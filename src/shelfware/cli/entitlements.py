@@ -152,7 +152,7 @@ def list_(
                 r.id,
                 r.software_model,
                 r.seats,
-                f"{r.unit_cost} {r.currency}",
+                f"{r.unit_cost} {r.currency}" if r.unit_cost is not None else "no price",
                 r.billing_period,
                 f"{r.term_start or '…'} to {r.term_end or '…'}",
                 r.renewal_date,

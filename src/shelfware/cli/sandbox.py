@@ -58,5 +58,8 @@ def sandbox(
             f"A loopback or private address: create the profile with {ALLOW_PRIVATE_ENV}=true"
         )
     )
+    hint = getattr(org, "profile_hint", "")
+    if hint:  # what else a profile needs (Microsoft 365's tenant, Google's admin, ...)
+        console.print(escape(hint.replace("{server}", base)))
     os.environ[ALLOW_PRIVATE_ENV] = "true"  # this process may call its own sandbox
     serve_forever(app, opts.host, opts.port)

@@ -18,6 +18,8 @@ BUILTIN_CONNECTOR_MODULES: tuple[str, ...] = (
     "shelfware.connectors.scim",
     "shelfware.connectors.okta",
     "shelfware.connectors.roadmunk",
+    "shelfware.connectors.microsoft365",
+    "shelfware.connectors.google_workspace",
     "shelfware.connectors.custom.connector",
 )
 

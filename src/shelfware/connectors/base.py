@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -38,6 +39,8 @@ class Capabilities:
     activity: bool = False
     reclaim: bool = False
     activity_source: ActivitySource = ActivitySource.NONE
+    # The vendor says how many seats were bought (`SeatsOwnedSource.entitlements`)
+    seats_owned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,22 @@ class PersonRecord:
     # Names of the provider's groups the person belongs to; None when groups were not read
     # (the memberships stored before are then kept).
     groups: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntitlementRecord:
+    """Seats bought, as the vendor reports them (Microsoft 365's subscribed SKUs): read at each
+    sync instead of typed, and kept in step with the vendor."""
+
+    external_id: str  # the vendor's id of what was bought (a SKU id)
+    seats: int  # seats owned now (e.g. prepaid units enabled)
+    product: str | None = None  # as `AccountRecord.product`: the software model's product
+    edition: str | None = None  # as `AccountRecord.edition`
+    consumed: int | None = None  # seats the vendor counts as assigned, where it says
+    # The admin's price for it (profile configuration; never assumed): per seat and period
+    unit_cost: Decimal | None = None
+    currency: str = "USD"
+    billing_period: str = "annual"
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +264,14 @@ class IdentityProvider(Protocol):
     def people(self) -> AsyncIterator[list[PersonRecord]]: ...
 
 
+@runtime_checkable
+class SeatsOwnedSource(Protocol):
+    """A connector whose vendor says how many seats were bought: the sync keeps one
+    vendor-managed entitlement per record (after a complete download)."""
+
+    def entitlements(self) -> AsyncIterator[list[EntitlementRecord]]: ...
+
+
 __all__ = [
     "AccountRecord",
     "AccountRef",
@@ -256,6 +283,7 @@ __all__ = [
     "Connector",
     "ConnectorError",
     "ConnectorSettings",
+    "EntitlementRecord",
     "IdentityProvider",
     "OAuthEndpoints",
     "PageAuthenticationError",
@@ -266,6 +294,7 @@ __all__ = [
     "ReclaimOutcome",
     "ReclaimResult",
     "RequestStats",
+    "SeatsOwnedSource",
     "SnapshotError",
     "ValidationReport",
 ]

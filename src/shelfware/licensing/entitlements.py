@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shelfware.audit import service as audit
+from shelfware.connectors.base import EntitlementRecord
 from shelfware.kit.clock import Clock
 from shelfware.kit.csv_input import CsvInputError, read_csv
 from shelfware.licensing.pricing import active_on
@@ -82,6 +83,7 @@ def _view(ent: Entitlement, model: SoftwareModel, day: date | None = None) -> En
         notice_date=ent.notice_date,
         contract_ref=ent.contract_ref,
         active=active,
+        vendor_managed=ent.profile_id is not None,
     )
 
 
@@ -122,11 +124,23 @@ def _get(session: Session, entitlement_id: int) -> tuple[Entitlement, SoftwareMo
     return ent, model
 
 
+# What the vendor decides on a vendor-managed entitlement (its sync overwrites them): an edit is
+# refused rather than silently undone at the next sync.
+VENDOR_FIELDS = frozenset({"seats", "term_start", "term_end"})
+
+
 def edit_entitlement(session: Session, clock: Clock, data: EntitlementUpdate) -> EntitlementView:
     ent, model = _get(session, data.id)
     changes = data.changes()
     if not changes:
         raise LicensingInvalid("nothing to change: give at least one field")
+    vendor = sorted(VENDOR_FIELDS & set(changes)) if ent.profile_id is not None else []
+    if vendor:
+        raise LicensingInvalid(
+            f"entitlement {ent.id} is read from the vendor at each sync: its "
+            f"{', '.join(vendor)} follow the vendor (the unit cost, currency, billing period, "
+            "renewal and contract can be edited)"
+        )
     check_term(changes.get("term_start", ent.term_start), changes.get("term_end", ent.term_end))
     before = {k: getattr(ent, k) for k in changes}
     for key, value in changes.items():
@@ -148,6 +162,11 @@ def end_entitlement(
 ) -> EntitlementView:
     """End the term on ``on`` (the last day it counts)."""
     ent, model = _get(session, entitlement_id)
+    if ent.profile_id is not None:
+        raise LicensingInvalid(
+            f"entitlement {ent.id} is read from the vendor at each sync: it ends when the "
+            "vendor no longer lists it"
+        )
     if ent.term_start is not None and on < ent.term_start:
         raise LicensingError(
             f"entitlement {ent.id} starts on {ent.term_start}: it cannot end on {on}"
@@ -241,3 +260,88 @@ def import_entitlements(
     models = ModelIndex(session)
     items = parse_entitlements_csv(data, models, what)
     return [add_entitlement(session, clock, item, models) for item in items]
+
+
+def keep_vendor_entitlements(
+    session: Session,
+    clock: Clock,
+    profile_id: int,
+    owned: Sequence[tuple[int, EntitlementRecord]],
+) -> int:
+    """Keep a profile's vendor-managed entitlements in step with what the vendor says was
+    bought (`owned`: software model id and the vendor's record, after a complete download).
+
+    One entitlement per vendor id: its seats follow the vendor; its unit cost, currency and
+    billing period follow the record where the profile prices it (option), else stay as an
+    admin edited them (none assumed: a new one without a price has no unit cost). One the
+    vendor no longer lists ends (yesterday was its last day). Returns how many were added,
+    changed or ended."""
+    now = clock.now()
+    today = now.date()
+    existing = {
+        ent.vendor_ref: ent
+        for ent in session.scalars(select(Entitlement).where(Entitlement.profile_id == profile_id))
+    }
+    changed = 0
+    for model_id, record in owned:
+        ent = existing.pop(record.external_id, None)
+        values: dict[str, Any] = {"seats": record.seats, "software_model_id": model_id}
+        if record.unit_cost is not None:
+            values.update(
+                unit_cost=record.unit_cost,
+                currency=record.currency,
+                billing_period=record.billing_period,
+            )
+        if ent is None:
+            fields = {
+                "unit_cost": None,
+                "currency": record.currency,
+                "billing_period": record.billing_period,
+                **values,
+            }
+            ent = Entitlement(
+                profile_id=profile_id,
+                vendor_ref=record.external_id,
+                created_at=now,
+                contract_ref=f"vendor: {record.edition or record.external_id}",
+                **fields,
+            )
+            session.add(ent)
+            session.flush()
+            action = "entitlement.vendor_add"
+            diff: dict[str, Any] = {k: str(v) for k, v in values.items()}
+        else:
+            if ent.term_end is not None:
+                values["term_end"] = None  # listed again
+            diff = {
+                k: [str(getattr(ent, k)), str(v)] for k, v in values.items() if getattr(ent, k) != v
+            }
+            if not diff:
+                continue
+            for key, value in values.items():
+                setattr(ent, key, value)
+            action = "entitlement.vendor_update"
+        changed += 1
+        audit.record(
+            session,
+            clock,
+            action=action,
+            object_type="entitlement",
+            object_id=ent.id,
+            vendor_ref=record.external_id,
+            changes=diff,
+        )
+    for ent in existing.values():
+        if ent.term_end is None or ent.term_end >= today:
+            ent.term_end = today - timedelta(days=1)
+            changed += 1
+            audit.record(
+                session,
+                clock,
+                action="entitlement.vendor_end",
+                object_type="entitlement",
+                object_id=ent.id,
+                vendor_ref=ent.vendor_ref,
+            )
+    session.flush()
+    return changed

@@ -53,23 +53,28 @@ class CurrencyBook:
     day (seats owned, spend, and the price). Costs are annual."""
 
     seats: int = 0
+    priced_seats: int = 0  # seats of entitlements with a unit cost (vendor-managed may lack one)
     seat_cost: Decimal = Decimal(0)  # sum of seats x annual unit cost
     unit_costs: Decimal = Decimal(0)  # sum of annual unit costs
-    count: int = 0
+    count: int = 0  # entitlements with a unit cost
     active_seats: int = 0
     active_spend: Decimal = Decimal(0)  # sum of seats x annual unit cost, in term
     active_unit_costs: Decimal = Decimal(0)
-    active_count: int = 0
+    active_count: int = 0  # entitlements in term with a unit cost
+    active_priced_seats: int = 0
 
     @property
     def average(self) -> Decimal | None:
-        """The average annual unit cost of the entitlements in term on the day; of all of
-        them when none is."""
+        """The seat-weighted average annual unit cost of the priced entitlements in term on the
+        day; of all of them when none is (entitlements without a price count as seats only)."""
         if self.active_count > 0:
             return _average(
-                self.active_seats, self.active_spend, self.active_unit_costs, self.active_count
+                self.active_priced_seats,
+                self.active_spend,
+                self.active_unit_costs,
+                self.active_count,
             )
-        return _average(self.seats, self.seat_cost, self.unit_costs, self.count)
+        return _average(self.priced_seats, self.seat_cost, self.unit_costs, self.count)
 
 
 @dataclass
@@ -128,17 +133,21 @@ def entitlement_books(
             func.sum(E.seats),
             func.sum(unit * E.seats),
             func.sum(unit),
-            func.count(),
+            func.count(E.unit_cost),  # entitlements without a price count as seats only
+            func.sum(case((E.unit_cost.is_not(None), E.seats), else_=0)),
         )
         .where(E.software_model_id.in_(model_ids) if model_ids is not None else true())
         .group_by(E.software_model_id, E.currency, is_active)
     )
     books: dict[int, ModelBook] = defaultdict(ModelBook)
-    for model_id, currency, active, seats, seat_cost, unit_costs, count in session.execute(query):
+    for model_id, currency, active, seats, seat_cost, unit_costs, count, priced in session.execute(
+        query
+    ):
         book = books[model_id].by_currency.setdefault(currency, CurrencyBook())
         seats = int(seats or 0)
         seat_cost = Decimal(int(seat_cost or 0)) / SCALE
         book.seats += seats
+        book.priced_seats += int(priced or 0)
         book.seat_cost += seat_cost
         book.unit_costs += Decimal(int(unit_costs or 0)) / SCALE
         book.count += int(count)
@@ -147,6 +156,7 @@ def entitlement_books(
             book.active_spend += seat_cost
             book.active_unit_costs += Decimal(int(unit_costs or 0)) / SCALE
             book.active_count += int(count)
+            book.active_priced_seats += int(priced or 0)
     return dict(books)
 
 

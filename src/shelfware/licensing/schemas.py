@@ -81,7 +81,7 @@ class EntitlementView(View):
     id: int
     software_model: str
     seats: int
-    unit_cost: Decimal
+    unit_cost: Decimal | None  # None: no price ("no price" in lists and reports)
     currency: str
     billing_period: str
     term_start: date | None
@@ -90,6 +90,8 @@ class EntitlementView(View):
     notice_date: date | None = None
     contract_ref: str | None
     active: bool = True  # on the day the list was asked for
+    # read from the vendor at each sync (seats owned): its seats and term follow the vendor
+    vendor_managed: bool = False
 
 
 class ReconciliationRow(View):

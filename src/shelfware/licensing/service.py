@@ -184,7 +184,10 @@ def money(value: Decimal | None) -> float | None:
 def _note(price: SeatPrice, book: ModelBook | None) -> str | None:
     notes = []
     if price.annual is None:
-        notes.append("no list price and no entitlement: money unknown")
+        if book is not None and book.by_currency:
+            notes.append("no price: the entitlements have seats but no unit cost")
+        else:
+            notes.append("no list price and no entitlement: money unknown")
     others = sorted(c for c in (book.by_currency if book else {}) if c != price.currency)
     if others:
         notes.append(

@@ -102,6 +102,8 @@ def _spend(session: Session, now: datetime) -> dict[str, Decimal]:
             or_(Entitlement.term_end.is_(None), Entitlement.term_end >= today),
         )
     ):
+        if ent.unit_cost is None:
+            continue  # no price (a vendor-managed entitlement not priced yet): no spend known
         spend[ent.currency] += annualise(Decimal(ent.unit_cost), ent.billing_period) * ent.seats
     return spend
 

@@ -7,9 +7,23 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from shelfware.ranges import MAX_TEXT, Instant, Name, Text, printable
+from shelfware.ranges import Instant, Name, Text, printable
 
-Secret = Annotated[str, Field(min_length=1, max_length=MAX_TEXT), AfterValidator(printable)]
+# A secret may be a document: a service account's JSON key file (Google) or a PEM private key
+# and certificate (Microsoft 365 certificate credentials), several lines and a few thousand
+# characters; other control characters are refused. Secrets are never shown.
+MAX_SECRET = 16_000
+
+
+def secret_text(value: str) -> str:
+    """Printable characters and line breaks (tabs too) only."""
+    printable(value.replace("\r", "").replace("\n", "").replace("\t", ""))
+    return value
+
+
+Secret = Annotated[str, Field(min_length=1, max_length=MAX_SECRET), AfterValidator(secret_text)]
+
+
 # Names a link cannot reach: "." and ".." are path steps to every browser and HTTP client
 # (escaped or not), and /profiles/new is the workspace's wizard. Anything else is escaped in
 # routes and links ("a/b?c#d %e" included).
@@ -27,8 +41,9 @@ ProfileName = Annotated[Name, AfterValidator(_reachable)]
 
 class ProfileCreate(BaseModel):
     """A new (draft) profile. Ranges: names, kind, region, user name, option keys 1..200
-    printable characters; URL and option values up to 2,000; secrets 1..2,000 printable;
-    at most 100 options; activity look-back date 1970-01-01..2999-12-31."""
+    printable characters; URL and option values up to 2,000; secrets 1..16,000 printable
+    characters and line breaks (key files, PEM); at most 100 options; activity look-back date
+    1970-01-01..2999-12-31."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -155,6 +155,7 @@ def evaluate_profile(
     *,
     can_reclaim: bool,
     revocation_task: str = "",
+    group_task: str = GROUP_TASK,
 ) -> EvaluationResult:
     """Create, cancel and close the profile's candidates from its current subscriptions.
 
@@ -188,6 +189,7 @@ def evaluate_profile(
         prices,
         can_reclaim,
         revocation_task or MANUAL_REVOCATION,
+        group_task,
     )
     for rule in rules:
         cutoff = idle_cutoff(now, rule)
@@ -214,6 +216,7 @@ def evaluate_profile(
             price.annual if price else None,
             can_reclaim,
             revocation_task or MANUAL_REVOCATION,
+            group_task,
         )
     return result
 
@@ -230,6 +233,7 @@ def _create(
     annual_price: Decimal | None,
     can_reclaim: bool,
     revocation_task: str,
+    group_task: str = GROUP_TASK,
 ) -> int:
     now_sql = literal(now, UTCDateTime())
     has_open = exists().where(C.subscription_id == S.id, is_open_candidate())
@@ -246,7 +250,7 @@ def _create(
                 (func.coalesce(S.email, "") == "", literal(CandidateState.ATTENTION_REQUIRED.value))
             )
         state = case(*attention, else_=literal(CandidateState.READY.value))
-        reason = case((S.group_scoped.is_(True), literal(GROUP_TASK)), else_=null())
+        reason = case((S.group_scoped.is_(True), literal(group_task)), else_=null())
     justification = case(
         (S.last_activity_at.is_(None), literal(Justification.NEVER_USED.value)),
         else_=literal(Justification.LOW_USAGE.value),
@@ -288,6 +292,7 @@ def _create_leavers(
     prices: dict[int, SeatPrice],
     can_reclaim: bool,
     revocation_task: str,
+    group_task: str = GROUP_TASK,
 ) -> int:
     """Seats of people who left the organisation: candidates whatever their activity (and
     whatever the rules' thresholds), never the credential's own account nor a seat kept by its
@@ -317,7 +322,7 @@ def _create_leavers(
             else_=literal(CandidateState.READY.value),
         )
         reason = case(
-            (S.group_scoped.is_(True), literal(GROUP_TASK)),
+            (S.group_scoped.is_(True), literal(group_task)),
             else_=literal("left the organisation: ")
             .concat(left)
             .concat(literal(" in the identity provider")),

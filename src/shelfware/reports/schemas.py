@@ -135,13 +135,13 @@ class RenewalRow(ReportRow):
     days_to_notice: int | None = col("Days to notice", "int")
     seats: int = col("Seats", "int")
     currency: str = col("Currency")
-    annual_cost: float = col("Cost/yr", "money")
+    annual_cost: float | None = col("Cost/yr", "money")
     model_owned: int = col("Model owned", "int")
     model_used: int = col("Model used", "int")
     model_stale: int = col("Model stale", "int")
     utilisation_percent: float | None = col("Utilisation %", "percent")
     right_size_seats: int = col("Renew seats", "int")
-    renewal_saving: float = col("Saving at renewal/yr", "money")
+    renewal_saving: float | None = col("Saving at renewal/yr", "money")
 
 
 class PeopleRow(ReportRow):

@@ -194,7 +194,7 @@ def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Repor
         pos = positions[ent.software_model_id]
         needed = max(0, pos.rights_used - pos.stale)
         drop = min(ent.seats, max(0, pos.rights_owned - needed))
-        unit = annualise(ent.unit_cost, ent.billing_period)
+        unit = annualise(ent.unit_cost, ent.billing_period) if ent.unit_cost is not None else None
         rows.append(
             RenewalRow(
                 entitlement_id=ent.id,
@@ -205,7 +205,9 @@ def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Repor
                 days_to_notice=(ent.notice_date - today).days if ent.notice_date else None,
                 seats=ent.seats,
                 currency=ent.currency,
-                annual_cost=licensing.money(unit * ent.seats) or 0.0,
+                annual_cost=(licensing.money(unit * ent.seats) or 0.0)
+                if unit is not None
+                else None,
                 model_owned=pos.rights_owned,
                 model_used=pos.rights_used,
                 model_stale=pos.stale,
@@ -213,7 +215,7 @@ def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Repor
                     round(100 * pos.rights_used / pos.rights_owned, 1) if pos.rights_owned else None
                 ),
                 right_size_seats=ent.seats - drop,
-                renewal_saving=licensing.money(unit * drop) or 0.0,
+                renewal_saving=(licensing.money(unit * drop) or 0.0) if unit is not None else None,
             )
         )
     notes = [

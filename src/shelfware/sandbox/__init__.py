@@ -24,6 +24,8 @@ from .org import Organisation, SyntheticUser, generate_org
 from .server import RunningServer, serve_forever, serve_in_thread
 
 if TYPE_CHECKING:
+    from .google import GoogleDomain
+    from .microsoft365 import M365Tenant
     from .okta_org import OktaOrg
     from .slack import SlackWorkspace
 
@@ -118,6 +120,28 @@ def build_slack(
     return create_slack_app(workspace, faults, latency_ms), workspace
 
 
+def build_microsoft365(
+    users: int, seed: int, now: datetime, latency_ms: float, faults: FaultSpec
+) -> tuple[Starlette, M365Tenant]:
+    """Microsoft 365 (Graph v1.0 and the token endpoint) over a generated tenant; the profile's
+    URL is ``{server}/v1.0``, its ``authority`` option the server's root."""
+    from .microsoft365 import create_m365_app, generate_tenant
+
+    tenant = generate_tenant(users, seed, now)
+    return create_m365_app(tenant, faults, latency_ms), tenant
+
+
+def build_google(
+    users: int, seed: int, now: datetime, latency_ms: float, faults: FaultSpec
+) -> tuple[Starlette, GoogleDomain]:
+    """Google Workspace (token endpoint, Directory, Enterprise License Manager) over a generated
+    domain; the profile's URL is the server, its ``token_uri`` option ``{server}/token``."""
+    from .google import create_google_app, generate_domain
+
+    domain = generate_domain(users, seed, now)
+    return create_google_app(domain, faults, latency_ms), domain
+
+
 SANDBOXES: dict[str, SandboxBuilder] = {
     "rally": build_rally,
     "okta": build_okta,
@@ -126,6 +150,8 @@ SANDBOXES: dict[str, SandboxBuilder] = {
     "roadmunk": build_roadmunk,
     "acme": build_acme,
     "slack": build_slack,
+    "microsoft365": build_microsoft365,
+    "google": build_google,
 }
 # Where a profile's connection URL points on a running sandbox: server URL + this path.
 PROFILE_PATHS: dict[str, str] = {
@@ -136,6 +162,8 @@ PROFILE_PATHS: dict[str, str] = {
     "roadmunk": "",
     "acme": "",
     "slack": "/api/",
+    "microsoft365": "/v1.0",
+    "google": "",
 }
 
 __all__ = [
@@ -149,6 +177,8 @@ __all__ = [
     "SyntheticUser",
     "build_acme",
     "build_asana",
+    "build_google",
+    "build_microsoft365",
     "build_okta",
     "build_rally",
     "build_roadmunk",

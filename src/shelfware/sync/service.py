@@ -51,9 +51,11 @@ from shelfware.connectors.base import (
     AccountRecord,
     ActivitySource,
     Connector,
+    EntitlementRecord,
     IdentityProvider,
     PageError,
     PersonRecord,
+    SeatsOwnedSource,
     SnapshotError,
 )
 from shelfware.connectors.registry import connector_class
@@ -71,6 +73,7 @@ from shelfware.kit.db import (
     rowcount,
 )
 from shelfware.kit.text import EARLIEST, LATEST, Cleaner, strip_unstorable
+from shelfware.licensing import entitlements as licensing_entitlements
 from shelfware.models import (
     IntegrationProfile,
     Person,
@@ -83,7 +86,7 @@ from shelfware.models import (
 )
 from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
-from shelfware.reclamation.evaluation import evaluate_profile
+from shelfware.reclamation.evaluation import GROUP_TASK, evaluate_profile
 from shelfware.sync.cleaning import KEY_LENGTH, account_fields, clean_activity, clean_person
 from shelfware.sync.schemas import NoProgress, SyncProgress, SyncSummary
 
@@ -542,6 +545,7 @@ def _switch_over(
         now,
         can_reclaim=connector.capabilities.reclaim,
         revocation_task=getattr(connector, "revocation_task", ""),
+        group_task=getattr(connector, "group_task", "") or GROUP_TASK,
     )
     if people is not None:
         _after_people_import(session, profile, connector, now, summary)
@@ -552,6 +556,31 @@ def _switch_over(
     # 8. close the run, schedule the next refresh, drop the staging rows
     _discard_staged(session.connection(), run.id)
     profile.next_refresh_at = now + profiles.REFRESH_EVERY
+
+
+def _keep_seats_owned(
+    session: Session,
+    run: _Run,
+    connector: Connector,
+    owned: list[EntitlementRecord],
+    clock: Clock,
+) -> None:
+    """The vendor's seats owned as the profile's vendor-managed entitlements (a model per
+    product and edition, even one nobody holds a seat of yet)."""
+    unpaid: frozenset[str] = getattr(connector, "unpaid_editions", frozenset())
+    items = []
+    for record in owned:
+        edition = record.edition or connector.default_edition
+        model = profiles.ensure_software_model(
+            session,
+            clock,
+            connector.publisher,
+            record.product or connector.product,
+            edition,
+            paid=edition not in unpaid,
+        )
+        items.append((model.id, record))
+    licensing_entitlements.keep_vendor_entitlements(session, clock, run.profile_id, items)
 
 
 def _activity_source(profile: IntegrationProfile) -> ActivitySource:
@@ -622,6 +651,7 @@ def _after_people_import(
             now,
             can_reclaim=profiles.capabilities_of(cls, other.options or {}).reclaim,
             revocation_task=getattr(cls, "revocation_task", ""),
+            group_task=getattr(cls, "group_task", "") or GROUP_TASK,
         )
         summary.candidates_created += evaluation.created
 
@@ -695,13 +725,19 @@ async def sync_profile(
         await _download(db, run, connector, progress, summary, cleaner)
         summary.download_seconds = time.perf_counter() - stage_started
         people: list[PersonRecord] | None = None
-        if isinstance(connector, IdentityProvider):
+        # a connector that can be the directory but is told not to be (Microsoft 365 with
+        # `import_people=false`, another identity provider being the directory) says so
+        if isinstance(connector, IdentityProvider) and getattr(connector, "imports_people", True):
             progress.stage("people")
             people = [
                 clean_person(cleaner, person)
                 async for page in connector.people()
                 for person in page
             ]
+        owned: list[EntitlementRecord] | None = None
+        if connector.capabilities.seats_owned and isinstance(connector, SeatsOwnedSource):
+            progress.stage("seats owned")
+            owned = [record async for page in connector.entitlements() for record in page]
         activity = None
         if wants_log:
             progress.stage("activity")
@@ -716,6 +752,8 @@ async def sync_profile(
         summary.status = RunStatus.SUCCEEDED
         with db.transaction() as session, large_cache(session.connection()):
             _switch_over(session, run, connector, activity, people, now, summary, clock, progress)
+            if owned is not None:
+                _keep_seats_owned(session, run, connector, owned, clock)
             summary.switch_over_seconds = (
                 time.perf_counter() - stage_started - summary.evaluation_seconds
             )

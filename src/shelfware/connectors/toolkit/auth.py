@@ -34,6 +34,8 @@ from shelfware.connectors.base import AuthenticationError, ConnectorError
 from shelfware.kit.netguard import guarded_async_client
 from shelfware.kit.redact import register_secret
 
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
 TOKEN_REFRESH_MARGIN = 60.0  # seconds before expiry a token is renewed
 
 
@@ -163,18 +165,25 @@ async def request_token(
     *,
     client_id: str,
     client_secret: str | None,
+    client_auth: str = "both",
 ) -> dict[str, Any]:
     """POST a grant to a token endpoint; the JSON answer, or `TokenEndpointError`.
 
-    The client authenticates with HTTP Basic (`client_secret_basic`, the RFC's default) and the
-    same credentials in the form, which servers that want `client_secret_post` accept too.
+    By default (`client_auth="both"`) the client authenticates with HTTP Basic
+    (`client_secret_basic`, the RFC's default) and the same credentials in the form, which
+    servers that want `client_secret_post` accept too; `"post"` sends them in the form only
+    (the Microsoft identity platform's documented way), `"basic"` in the header only.
     Without a `client`, a short-lived one is used.
     """
-    body = {**form, "client_id": client_id}
+    if client_auth not in ("both", "post", "basic"):
+        raise ValueError(f"client_auth must be both, post or basic, not {client_auth!r}")
+    body = {**form, "client_id": client_id} if client_id else dict(form)
     auth: httpx.Auth | None = None
     if client_secret is not None:
-        body["client_secret"] = client_secret
-        auth = httpx.BasicAuth(client_id, client_secret)
+        if client_auth != "basic":
+            body["client_secret"] = client_secret
+        if client_auth != "post":
+            auth = httpx.BasicAuth(client_id, client_secret)
     http = client or guarded_async_client(timeout=30.0)  # public addresses only
     try:
         response = await http.post(
@@ -222,11 +231,16 @@ class OAuth2ClientCredentials:
         scope: str | None = None,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
+        client_auth: str = "both",
+        assertion: Callable[[str], str] | None = None,
     ) -> None:
         self.token_url = token_url
         self.client_id = client_id
         self.client_secret = client_secret
         self.scope = scope
+        self.client_auth = client_auth
+        # a client assertion maker (RFC 7523: e.g. `CertificateAssertion`) instead of a secret
+        self.assertion = assertion
         self._http = http
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -258,12 +272,18 @@ class OAuth2ClientCredentials:
         form = {"grant_type": "client_credentials"}
         if self.scope:
             form["scope"] = self.scope
+        secret: str | None = self.client_secret
+        if self.assertion is not None:
+            form["client_assertion_type"] = JWT_BEARER
+            form["client_assertion"] = self.assertion(self.token_url)
+            secret = None
         payload = await request_token(
             self._http,
             self.token_url,
             form,
             client_id=self.client_id,
-            client_secret=self.client_secret,
+            client_secret=secret,
+            client_auth=self.client_auth,
         )
         self._token = str(payload["access_token"])
         register_secret(self._token)  # masked in every message and log line from now on
