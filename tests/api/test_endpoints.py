@@ -184,7 +184,7 @@ async def test_a_validation_error_never_echoes_the_input(
     response = await client.post(
         "/profiles",
         headers=api.auth(Role.ADMIN),
-        json={"kind": "rally", "name": "r", "secrets": {"api_key": secret + "\n"}},
+        json={"kind": "rally", "name": "r", "secrets": {"api_key": secret + "\x07"}},
     )
     assert response.status_code == 422
     assert secret not in response.text

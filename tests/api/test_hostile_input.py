@@ -203,13 +203,15 @@ def test_workspace_pages_refuse_hostile_input(api: Api, base: str) -> None:
 def test_a_value_the_database_refuses_is_bad_input_not_a_500(api: Api, served: str) -> None:
     """The net under the input checks: a route none of them guards (added by this test) that
     hands NUL to PostgreSQL answers 422 in the API and 400 in the workspace."""
+    from sqlalchemy import select
     from starlette.routing import Mount
 
-    from shelfware.audit import service as audit
+    from shelfware.models import AuditEvent
 
     def unguarded() -> dict[str, int]:
         with api.db.sessions() as session:
-            return {"found": len(audit.list_events(session, actor="a\x00b"))}
+            query = select(AuditEvent.id).where(AuditEvent.actor == "a\x00b")
+            return {"found": len(session.execute(query).all())}
 
     mounted = next(r for r in api.app.routes if isinstance(r, Mount) and r.path == "/api/v1")
     mounted.app.add_api_route("/test-only/unguarded", unguarded)  # type: ignore[attr-defined]

@@ -298,7 +298,7 @@ async def test_slack_texts_escape_vendor_values(world: World, chat: Chat) -> Non
     set_email(
         world, cand["id"], cand["email"], name="<!channel> <https://evil.test|Keep my seat> &"
     )
-    set_email(world, long["id"], long["email"], name="&" * 5000)  # 25,000 once escaped
+    set_email(world, long["id"], long["email"], name="&" * 300)  # the column's most: x5 escaped
     world.notifier = chat.notifier(world, smtp_host=None)  # Slack only
     report = await world.advance()
     assert report.delivery_failed == {}

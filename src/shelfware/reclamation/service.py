@@ -25,6 +25,7 @@ from shelfware.connectors.base import AccountRecord, AccountRef, Connector, Recl
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database, lock_rows
+from shelfware.kit.text import strip_unstorable
 from shelfware.licensing.pricing import SeatPrice, day_of, seat_prices
 from shelfware.models import (
     CandidateState,
@@ -430,7 +431,8 @@ def _apply(
         sub.last_activity_at = current.last_activity_at  # forward-only
     if current is not None:
         sub.admin = current.admin
-    action, message = decision.action, decision.message
+    # the vendor's words (an error, a refusal) are stored: without what a store refuses (NUL)
+    action, message = decision.action, strip_unstorable(decision.message)
     if action in ("reclaimed", "already_gone"):
         price = prices[cand.software_model_id].annual if cand.software_model_id in prices else None
         if price is not None:
