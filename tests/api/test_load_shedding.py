@@ -17,7 +17,7 @@ import pytest
 
 from shelfware.accounts import service as accounts
 from shelfware.accounts.roles import Role
-from shelfware.accounts.schemas import TokenCreate
+from shelfware.accounts.schemas import TokenCreate, UserCreate
 from shelfware.kit.clock import FrozenClock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
@@ -26,6 +26,7 @@ from shelfware.serve import create_app
 from shelfware.settings import Settings
 from shelfware.store import Store, upgrade
 from tests.api.conftest import BASE, error_of
+from tests.web.conftest import PASSWORD, Web, signed_in
 
 
 def _database(path: Path, **waits: float) -> Database:
@@ -150,3 +151,55 @@ def test_the_lock_held_past_the_busy_timeout_is_a_503(
         db.dispose()
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"].isdigit()
+
+
+def test_a_web_page_without_a_connection_in_time_is_a_503_too(
+    tmp_db: Path, keys: KeyRing, clock: FrozenClock
+) -> None:
+    db = _database(tmp_db)
+    with db.transaction() as session:
+        accounts.create_user(
+            session, clock, UserCreate(username="viewer", password=PASSWORD, role=Role.VIEWER)
+        )
+    db.dispose()
+    db = Database.from_url(
+        f"sqlite:///{tmp_db}",
+        pool_timeout=0.5,
+        pool_size=1,
+        max_overflow=0,  # type: ignore[arg-type]
+    )
+    store = Store(db=db, keys=keys)
+    web = Web(app=create_app(Settings(), store=store, clock=clock), store=store, clock=clock)
+    client, _ = signed_in(web, "viewer")
+    held = db.engine.connect()
+    try:
+        response = client.get("/subscriptions")
+    finally:
+        held.close()
+    db.dispose()
+    assert response.status_code == 503, response.text[:500]
+    assert response.headers["retry-after"].isdigit()
+
+
+@pytest.mark.store
+def test_no_pooled_connection_in_time_on_either_store(
+    db: Database, keys: KeyRing, clock: FrozenClock
+) -> None:
+    """The same over the test database (PostgreSQL when SHELFWARE_TEST_DATABASE_URL is set)."""
+    token = _token(db, clock)
+    url = db.engine.url.render_as_string(hide_password=False)
+    small = Database.from_url(url, pool_timeout=0.5, pool_size=1, max_overflow=0)  # type: ignore[arg-type]
+    app = create_app(Settings(), store=Store(db=small, keys=keys), clock=clock)
+    headers = {"Authorization": f"Bearer {token}"}
+    with serve_in_thread(app) as server:  # type: ignore[arg-type]
+        held = small.engine.connect()
+        try:
+            response = httpx.get(f"{server.url}{BASE}/candidates", headers=headers, timeout=30)
+        finally:
+            held.close()
+        again = httpx.get(f"{server.url}{BASE}/candidates", headers=headers, timeout=30)
+    small.dispose()
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"].isdigit()
+    assert error_of(response)["code"] == "unavailable"
+    assert again.status_code == 200, again.text
