@@ -6,6 +6,7 @@ another listing is refused (4xx)."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from decimal import Decimal
@@ -13,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 from shelfware.accounts.roles import Role
 from shelfware.kit.clock import FrozenClock
@@ -178,3 +179,38 @@ async def test_a_cursor_of_another_listing_is_refused(api: Api, client: httpx.As
         "/subscriptions", params={"cursor": mine}, headers=api.auth(Role.VIEWER)
     )
     assert 400 <= response.status_code < 500
+
+
+def test_the_cli_table_with_a_limit_reads_one_page(
+    db: Database, keys: KeyRing, clock: FrozenClock, tmp_path: Any
+) -> None:
+    """``candidates list --limit N``: the first N of the queue (one page, not the whole queue
+    sliced), with "N of total"; ``--json`` still gives every candidate."""
+    from tests.cli.conftest import invoke
+
+    seed(db, keys, clock)
+    env = {
+        "SHELFWARE_DATABASE_URL": db.engine.url.render_as_string(hide_password=False),
+        "SHELFWARE_SECRET_KEYS": ",".join(k.decode() for k in keys.keys),
+        "SHELFWARE_CLOCK": clock.now().isoformat(),
+    }
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM removal_candidate" in statement and "count(" not in statement.lower():
+            statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", seen)  # the command opens its own engine
+    try:
+        table = invoke(tmp_path, "candidates", "list", "--limit", "3", env=env)
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert table.code == 0, table
+    assert statements and all("LIMIT" in s.upper() for s in statements), statements
+    assert f"3 of {COUNT}" in table.stdout
+    everything = invoke(tmp_path, "candidates", "list", "--json", env=env)
+    assert everything.code == 0, everything
+    with db.sessions() as session:
+        assert [c["id"] for c in json.loads(everything.stdout)] == [
+            c.id for c in service.list_candidates(session)
+        ]
