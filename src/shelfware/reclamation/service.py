@@ -196,7 +196,9 @@ def _filtered(
 
 
 def _views(session: Session, rows: Iterable[Any], now: datetime | None) -> list[CandidateView]:
-    prices = seat_prices(session, on=day_of(now) if now is not None else None)
+    rows = list(rows)
+    models = sorted({cand.software_model_id for cand, *_ in rows})  # this page's models only
+    prices = seat_prices(session, models, on=day_of(now) if now is not None else None)
 
     def saving(cand: RemovalCandidate) -> float | None:
         # open candidates: the model's current seat price; closed ones: as recorded
