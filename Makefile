@@ -11,7 +11,7 @@ PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 DEMO_HOME ?= $(CURDIR)/.demo-home
 DEMO_PORT ?= 8000
 
-.PHONY: demo test test-sqlite test-postgres lint typecheck bench bench-asana bench-reconcile clean install install-test
+.PHONY: demo test test-sqlite test-postgres lint typecheck bench bench-asana bench-reconcile bench-api clean install install-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,14 @@ bench-asana: install-test
 # the schema of BENCH_DATABASE_URL; PostgreSQL is skipped when nothing answers there).
 bench-reconcile: install-test
 	$(BIN)/python bench/reconcile.py --pg-url "$(BENCH_DATABASE_URL)"
+
+# The API under load (issue 17): 50 clients against `shelfware serve` for 60 s at 1,000,000
+# subscriptions and 100,000 candidates, SQLite and PostgreSQL (it DROPs the schema of
+# BENCH_DATABASE_URL), then again with a sync writing. Smaller: make bench-api API_BENCH_ARGS=
+API_BENCH_ARGS ?= --subscriptions 1000000 --candidates 100000 --seconds 60
+bench-api: install-test
+	$(BIN)/python bench/api_load.py --pg-url "$(BENCH_DATABASE_URL)" $(API_BENCH_ARGS)
+	$(BIN)/python bench/api_load.py --pg-url "$(BENCH_DATABASE_URL)" $(API_BENCH_ARGS) --sync
 
 clean:
 	rm -rf $(VENV) .demo-home .pytest_cache

@@ -66,7 +66,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.workspace = workspace
-    app.mount(API_PREFIX, create_api(workspace))
+    app.mount(API_PREFIX, create_api(workspace, settings))
     errors.install_outer(app, API_PREFIX)
 
     # --- web workspace -----------------------------------------------------------------------

@@ -24,6 +24,15 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=lambda: Path.home() / ".shelfware")
     database_url: str | None = None
+    # Under load, answer "busy, retry" (503 + Retry-After) rather than queue: a request waits
+    # at most `db_pool_timeout_seconds` for a pooled connection (PostgreSQL, SQLite files) and
+    # SQLite waits at most `db_busy_timeout_seconds` for another writer's lock; the API serves
+    # at most `api_max_concurrency` requests at once, a further one waiting at most
+    # `api_queue_seconds` for a turn.
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    db_busy_timeout_seconds: float = Field(default=30.0, ge=0, le=300)
+    api_max_concurrency: int = Field(default=32, ge=1, le=10_000)
+    api_queue_seconds: float = Field(default=0.5, ge=0, le=60)
     secret_keys: SecretStr | None = None
     # Connection URLs (connectors, OAuth, chat webhook) may name loopback, private, link-local
     # and other non-public addresses only when this is on (sandboxes, the demo, tests, apps on

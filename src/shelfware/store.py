@@ -12,7 +12,14 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shelfware.kit.crypto import KeyRing, KeyRingError, ensure_key_file, load_key_file
 from shelfware.kit.db import Database
@@ -30,6 +37,20 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError,)
 # BIGINT, a date out of its range): the input's fault, so a face answers it as bad input.
 # The inputs are checked before; this is the net for any path that was not.
 VALUE_ERRORS: tuple[type[Exception], ...] = (DataError,)
+# The database is busy, not wrong: no pooled connection came free in time (SQLAlchemy's
+# TimeoutError, "QueuePool limit ... timed out"), or SQLite's write lock stayed taken past
+# the busy timeout. A face answers "retry shortly" (the API: 503 + Retry-After).
+BUSY_ERRORS: tuple[type[Exception], ...] = (PoolTimeout,)
+RETRY_AFTER_SECONDS = 2
+
+
+def database_busy(exc: BaseException) -> bool:
+    if isinstance(exc, BUSY_ERRORS):
+        return True
+    if isinstance(exc, OperationalError) and exc.orig is not None:
+        text = str(exc.orig).lower()
+        return "database is locked" in text or "database table is locked" in text
+    return False
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -75,10 +96,17 @@ def database_error(exc: BaseException) -> str:
     return text or type(cause).__name__
 
 
-def open_database(url: str) -> Database:
-    """An engine for ``url``; a URL no installed driver understands is a configuration error."""
+def open_database(url: str, settings: Settings | None = None) -> Database:
+    """An engine for ``url``; a URL no installed driver understands is a configuration error.
+    ``settings``: how long to wait for a pooled connection and for SQLite's write lock."""
+    waits: dict[str, float] = {}
+    if settings is not None:
+        waits = {
+            "pool_timeout": settings.db_pool_timeout_seconds,
+            "busy_timeout": settings.db_busy_timeout_seconds,
+        }
     try:
-        return Database.from_url(url)
+        return Database.from_url(url, **waits)
     except (ArgumentError, ValueError, ImportError) as exc:
         shown = url.split("://", 1)[0] + "://..." if "://" in url else "(not a URL)"
         raise StoreNotReady(
@@ -136,7 +164,7 @@ def init_store(settings: Settings) -> Store:
             f"cannot create the data directory or key ring in {settings.home}: "
             f"{exc.strerror or exc} (set SHELFWARE_HOME to a writable directory)"
         ) from exc
-    db = open_database(settings.resolved_database_url)
+    db = open_database(settings.resolved_database_url, settings)
     try:
         private_database_files(settings.resolved_database_url, create=True)
         upgrade(db.engine)
@@ -160,7 +188,7 @@ def open_store(settings: Settings) -> Store:
     sqlite_path = parsed.database if parsed is not None and url.startswith("sqlite") else None
     if sqlite_path and sqlite_path != ":memory:" and not Path(sqlite_path).exists():
         raise StoreNotReady(f"no shelfware database at {sqlite_path}: run `shelfware init` first")
-    db = open_database(url)
+    db = open_database(url, settings)
     try:
         current = schema_is_current(db.engine)
     except Exception as exc:  # connection refused, not a database file...

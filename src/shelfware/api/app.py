@@ -23,7 +23,8 @@ from shelfware.api.routers import (
     subscriptions,
 )
 from shelfware.appstate import Workspace
-from shelfware.kit.asgi import BodyLimit
+from shelfware.kit.asgi import BodyLimit, ConcurrencyLimit
+from shelfware.settings import Settings, get_settings
 
 ROUTERS = (
     accounts.router,
@@ -48,7 +49,10 @@ def guarded_routes(router: APIRouter) -> list[APIRoute]:
     return routes
 
 
-def create_api(workspace: Workspace) -> FastAPI:
+def create_api(workspace: Workspace, settings: Settings | None = None) -> FastAPI:
+    """The API over ``workspace``; ``settings``: its concurrency limit (default: the
+    environment's)."""
+    settings = settings or get_settings()
     api = FastAPI(
         title="shelfware API",
         version="1",
@@ -73,6 +77,13 @@ def create_api(workspace: Workspace) -> FastAPI:
     # then the body is held to its limit (413) as it streams
     api.add_middleware(BodyLimit, limit_for=limits.body_limit, refuse=limits.refusal)
     api.add_middleware(limits.TokenFirst, workspace=workspace)
+    # outermost: past this many requests at once, a 503 + Retry-After after a short wait
+    api.add_middleware(
+        ConcurrencyLimit,
+        limit=settings.api_max_concurrency,
+        wait=settings.api_queue_seconds,
+        refuse=limits.refusal,
+    )
 
     for router in ROUTERS:
         for route in guarded_routes(router):

@@ -20,7 +20,14 @@ from shelfware.profiles.oauth import AuthorizationError
 from shelfware.profiles.service import ProfileError, ProfileNotFound
 from shelfware.reclamation.service import CapExceeded, ReclaimError
 from shelfware.reclamation.states import StateError
-from shelfware.store import DATABASE_ERRORS, VALUE_ERRORS, database_error
+from shelfware.store import (
+    BUSY_ERRORS,
+    DATABASE_ERRORS,
+    RETRY_AFTER_SECONDS,
+    VALUE_ERRORS,
+    database_busy,
+    database_error,
+)
 from shelfware.sync.service import SyncError
 
 log = logging.getLogger("shelfware.api")
@@ -36,6 +43,7 @@ CODES = {
     415: "unsupported_media_type",
     422: "invalid",
     500: "internal",
+    503: "unavailable",
 }
 
 # Refusals a service raises with a message meant for the user.
@@ -71,7 +79,7 @@ class ErrorBody(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody, "description": CODES[status]}
-    for status in (400, 401, 403, 404, 409, 413, 422)
+    for status in (400, 401, 403, 404, 409, 413, 422, 503)
 }
 
 
@@ -157,6 +165,8 @@ def install(app: FastAPI) -> None:
         app.add_exception_handler(database, _database)
     for refused_value in VALUE_ERRORS:  # more specific than DATABASE_ERRORS: found first
         app.add_exception_handler(refused_value, _value_refused)
+    for busy in BUSY_ERRORS:
+        app.add_exception_handler(busy, _busy)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -188,7 +198,24 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, _text(exc))
 
 
-async def _database(_: Request, exc: Exception) -> JSONResponse:
+BUSY_MESSAGE = "the server is busy: retry shortly"
+
+
+def busy_response(
+    message: str = BUSY_MESSAGE, retry_after: int = RETRY_AFTER_SECONDS
+) -> JSONResponse:
+    """503 + ``Retry-After``: the request was not served (nothing changed), try again."""
+    return error_response(503, message, headers={"Retry-After": str(retry_after)})
+
+
+async def _busy(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("database busy, request shed: %s", database_error(exc))
+    return busy_response()
+
+
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    if database_busy(exc):
+        return await _busy(request, exc)
     return error_response(409, f"database: {database_error(exc)}")
 
 
@@ -196,6 +223,8 @@ async def _value_refused(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, f"a value the database cannot take: {database_error(exc)}")
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if database_busy(exc):  # raised in a middleware (the token's look-up)
+        return await _busy(request, exc)
     log.exception("unexpected error in an API request")
     return error_response(500, "internal error (logged on the server)")

@@ -15,9 +15,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shelfware.accounts import service as accounts
 from shelfware.accounts.schemas import Principal
-from shelfware.api.errors import error_response
+from shelfware.api.errors import busy_response, error_response
 from shelfware.appstate import Workspace
 from shelfware.kit.asgi import MIB
+from shelfware.store import database_busy
 
 BODY_LIMIT = 1 * MIB
 IMPORT_LIMIT = 20 * MIB
@@ -48,6 +49,7 @@ def body_limit(scope: Scope) -> int:
 async def refusal(
     _: Scope, status: int, message: str
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The API's error body for a refusal made before the app (body too large, too busy)."""
     response = error_response(status, message, headers=SECURITY_HEADERS)
     return response.status_code, list(response.raw_headers), bytes(response.body)
 
@@ -89,7 +91,13 @@ class TokenFirst:
         if token is None:
             message = "an API token is needed: Authorization: Bearer TOKEN"
         else:
-            found = await run_in_threadpool(_verify, self.workspace, token)
+            try:
+                found = await run_in_threadpool(_verify, self.workspace, token)
+            except Exception as exc:
+                if not database_busy(exc):
+                    raise
+                await busy_response()(scope, receive, send)
+                return
             if not isinstance(found, str):
                 # the guard reuses it: one look-up (and one last-used note) per request
                 scope.setdefault("state", {})[PRINCIPAL_STATE] = found

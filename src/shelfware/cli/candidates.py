@@ -32,12 +32,22 @@ def list_(
 ) -> None:
     """Removal candidates, biggest saving first."""
     with store() as st, st.db.sessions() as session:
-        rows = service.list_candidates(session, state=state, profile=profile, now=clock().now())
+        if limit and not json_:  # the first page only (keyset: it reads what it shows)
+            page = service.page_candidates(
+                session, state=state, profile=profile, limit=limit, now=clock().now()
+            )
+            shown, total = page.items, len(page.items)
+            if page.next_cursor is not None:
+                total = service.count_candidates(session, state=state, profile=profile)
+        else:
+            shown = service.list_candidates(
+                session, state=state, profile=profile, now=clock().now()
+            )
+            total = len(shown)
     if json_:
-        output.print_json([r.model_dump() for r in rows])
+        output.print_json([r.model_dump() for r in shown])
         return
-    shown = rows[:limit] if limit else rows
-    caption = f"{len(shown)} of {len(rows)}" if limit and len(rows) > limit else None
+    caption = f"{len(shown)} of {total}" if total > len(shown) else None
     print_candidates("Removal candidates", shown, caption=caption)
 
 

@@ -7,6 +7,11 @@ runs; a body without one (chunked) is counted as it streams, and the first chunk
 limit ends the request: the refusal is sent at once (``Connection: close``), whatever the
 app does with the error it then gets from ``receive``, and the rest of the body is never read.
 
+``ConcurrencyLimit(app, limit, wait, refuse)``: at most ``limit`` requests inside ``app`` at
+once; one more waits at most ``wait`` seconds for a turn, then gets ``refuse(scope, 503, ...)``
+with ``Retry-After``: a server under load says "busy, retry" at once instead of queueing
+requests until every one of them times out.
+
 ``EncodedSlashes(app)``: servers decode ``scope["path"]`` entirely, so ``/profiles/a%2Fb``
 arrives as ``/profiles/a/b``, which no ``{name}`` route can tell from a sub-path. This
 rebuilds ``path`` from ``raw_path``, decoding every escape except ``%2F`` and ``%25``; a
@@ -16,6 +21,7 @@ route parameter is then decoded once more with :func:`segment` (``%2F`` -> ``/``
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote, unquote
@@ -25,6 +31,59 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 Refusal = Callable[[Scope, int, str], Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]]
 
 MIB = 1024 * 1024
+
+
+class ConcurrencyLimit:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        wait: float,
+        refuse: Refusal,
+        retry_after: int = 1,
+    ) -> None:
+        if limit < 1:
+            raise ValueError("the concurrency limit is at least 1")
+        self.app = app
+        self.limit = limit
+        self.wait = wait
+        self.refuse = refuse
+        self.retry_after = retry_after
+        self._turns = asyncio.Semaphore(limit)
+
+    async def _turn(self) -> bool:
+        if not self._turns.locked():
+            await self._turns.acquire()  # free: no wait
+            return True
+        if self.wait <= 0:
+            return False
+        try:
+            await asyncio.wait_for(self._turns.acquire(), self.wait)
+        except TimeoutError:
+            return False
+        return True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not await self._turn():
+            message = f"the server is busy ({self.limit} requests at once): retry shortly"
+            status, headers, body = await self.refuse(scope, 503, message)
+            headers = [
+                h for h in headers if h[0].lower() not in (b"content-length", b"retry-after")
+            ]
+            headers += [
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(self.retry_after).encode()),
+            ]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._turns.release()
 
 
 class BodyTooLarge(Exception):

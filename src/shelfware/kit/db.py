@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -42,25 +42,43 @@ class UTCDateTime(TypeDecorator[datetime]):
         return instant.astimezone(UTC)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+BUSY_TIMEOUT_SECONDS = 30.0
+POOL_TIMEOUT_SECONDS = 30.0  # SQLAlchemy's default
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return pragmas
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_timeout: float = POOL_TIMEOUT_SECONDS,
+    busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+    **kwargs: Any,
+) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout. A pooled
+    engine waits at most ``pool_timeout`` seconds for a connection (then SQLAlchemy's
+    ``TimeoutError``); SQLite waits at most ``busy_timeout`` for another writer's lock."""
     if url.startswith("sqlite"):
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs.setdefault("poolclass", StaticPool)
+        else:
+            kwargs.setdefault("pool_timeout", pool_timeout)
         kwargs.setdefault("connect_args", {"check_same_thread": False})
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(round(busy_timeout * 1000)))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_timeout", pool_timeout)
     return create_engine(url, **kwargs)
 
 
@@ -72,8 +90,8 @@ class Database:
         self.sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
-        return cls(make_engine(url))
+    def from_url(cls, url: str, **kwargs: Any) -> Database:
+        return cls(make_engine(url, **kwargs))
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -85,6 +85,11 @@ class RemovalCandidate(Base):
             postgresql_where=text(_OPEN_SQL),
         ),
         Index("ix_removal_candidate_profile_state", "profile_id", "state"),
+        # the queue's order (biggest saving, longest idle, id): keyset pages, all or by state
+        Index("ix_removal_candidate_queue", "potential_savings", "inactive_days", "id"),
+        Index(
+            "ix_removal_candidate_state_queue", "state", "potential_savings", "inactive_days", "id"
+        ),
     )
 
     id: Mapped[int] = id_column()

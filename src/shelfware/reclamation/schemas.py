@@ -110,6 +110,17 @@ class CandidateView(View):
     kept_until: datetime | None = None
 
 
+CANDIDATE_PAGE_LIMIT = 500
+
+
+class CandidatePage(View):
+    """One page of the removal candidates queue, paged by an opaque cursor (keyset paging:
+    every page costs the same, however many candidates)."""
+
+    items: list[CandidateView]
+    next_cursor: str | None
+
+
 class RuleSelection(View):
     """An account a rule selects right now (``rules dry-run``); a seat its user or an approver
     chose to keep is listed with ``kept_until`` and ``selected`` false (no candidate before

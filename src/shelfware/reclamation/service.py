@@ -9,8 +9,11 @@ account already gone or disabled counts as done. A reclaimed seat waits in
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import json
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -39,14 +42,17 @@ from shelfware.models import (
 )
 from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
+from shelfware.ranges import MAX_ID
 from shelfware.reclamation import keeps, states
 from shelfware.reclamation.schemas import (
+    CandidatePage,
     CandidateQuery,
     CandidateView,
     ReclaimOutcomeView,
     ReclaimSummary,
 )
 from shelfware.settings import Settings, get_settings
+from shelfware.subscriptions.service import CursorError
 from shelfware.sync.cleaning import clean_account
 
 RECLAIMABLE = (CandidateState.READY.value,)
@@ -165,23 +171,15 @@ def candidate_query() -> Select[RemovalCandidate, Subscription, IntegrationProfi
     )
 
 
-def list_candidates(
+def _filtered(
     session: Session,
+    query: Any,  # a Select of the queue, or a count of it
     *,
-    state: str | None = None,
-    profile: str | None = None,
-    ids: Sequence[int] | None = None,
-    now: datetime | None = None,
-) -> list[CandidateView]:
-    """Removal candidates, biggest saving first; ``state``, ``profile`` and ``ids`` filter
-    them. ``now``: open candidates are priced by the entitlements in term that day, and a
-    seat's keep shows while in force then (without it: over all entitlements; as stored)."""
+    state: str | None,
+    profile: str | None,
+    ids: Sequence[int] | None,
+) -> Any:
     wanted = CandidateQuery(state=state, profile=profile)
-    query = candidate_query().order_by(
-        RemovalCandidate.potential_savings.desc().nulls_last(),
-        RemovalCandidate.inactive_days.desc().nulls_last(),
-        RemovalCandidate.id,
-    )
     if wanted.state:
         valid = {s.value for s in CandidateState}
         if wanted.state not in valid:
@@ -195,7 +193,13 @@ def list_candidates(
         query = query.where(
             RemovalCandidate.profile_id == profiles.get_profile(session, wanted.profile).id
         )
-    prices = seat_prices(session, on=day_of(now) if now is not None else None)
+    return query
+
+
+def _views(session: Session, rows: Iterable[Any], now: datetime | None) -> list[CandidateView]:
+    rows = list(rows)
+    models = sorted({cand.software_model_id for cand, *_ in rows})  # this page's models only
+    prices = seat_prices(session, models, on=day_of(now) if now is not None else None)
 
     def saving(cand: RemovalCandidate) -> float | None:
         # open candidates: the model's current seat price; closed ones: as recorded
@@ -228,8 +232,139 @@ def list_candidates(
             realised_saving=(None if cand.realised_saving is None else float(cand.realised_saving)),
             kept_until=keeps.kept_until_now(now, sub.kept_until),
         )
-        for cand, sub, prof, model in session.execute(query)
+        for cand, sub, prof, model in rows
     ]
+
+
+def list_candidates(
+    session: Session,
+    *,
+    state: str | None = None,
+    profile: str | None = None,
+    ids: Sequence[int] | None = None,
+    now: datetime | None = None,
+) -> list[CandidateView]:
+    """Every removal candidate, biggest saving first (the order of :func:`page_candidates`);
+    ``state``, ``profile`` and ``ids`` filter them. ``now``: open candidates are priced by the
+    entitlements in term that day, and a seat's keep shows while in force then (without it:
+    over all entitlements; as stored). A listing served to many (API, web) pages instead."""
+    query = _filtered(session, candidate_query(), state=state, profile=profile, ids=ids)
+    return _views(session, session.execute(query.order_by(*_QUEUE_ORDER)), now)
+
+
+# --- keyset pages of the queue --------------------------------------------------------------
+
+# Biggest recorded saving first, then the longest idle; ties by id. The recorded saving and
+# idle days are NULL last. Pages are read as two segments (savings known, then unknown) so
+# that the (state, potential_savings, inactive_days, id) index serves each page on both
+# stores: a page costs what it holds, however deep.
+_saving, _idle, _id = (
+    RemovalCandidate.potential_savings,
+    RemovalCandidate.inactive_days,
+    RemovalCandidate.id,
+)
+_QUEUE_ORDER = (_saving.desc().nulls_last(), _idle.desc().nulls_last(), _id)
+_CURSOR_KIND = "candidates"
+_MAX_SAVING = Decimal("1e10")  # Numeric(14, 4)
+
+
+def encode_candidate_cursor(saving: Decimal | None, idle: int | None, last_id: int) -> str:
+    value = None if saving is None else str(saving)
+    raw = json.dumps([_CURSOR_KIND, value, idle, last_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_candidate_cursor(cursor: str) -> tuple[Decimal | None, int | None, int]:
+    """(recorded saving, idle days, id) of the last candidate of the previous page; anything
+    but what :func:`encode_candidate_cursor` made (another listing's cursor included) is a
+    ``CursorError`` (a 4xx) and never reaches the database."""
+    refused = CursorError("cursor is not one this listing handed out")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        parsed = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError):
+        raise refused from None
+    if not isinstance(parsed, list) or len(parsed) != 4 or parsed[0] != _CURSOR_KIND:
+        raise refused
+    _, text, idle, last_id = parsed
+    if type(last_id) is not int or not 0 <= last_id <= MAX_ID:
+        raise refused
+    if idle is not None and (type(idle) is not int or not -MAX_ID <= idle <= MAX_ID):
+        raise refused
+    saving: Decimal | None = None
+    if text is not None:
+        if not isinstance(text, str) or len(text) > 40:
+            raise refused
+        try:
+            saving = Decimal(text)
+        except ArithmeticError:
+            raise refused from None
+        if not saving.is_finite() or abs(saving) >= _MAX_SAVING:
+            raise refused
+    return saving, idle, last_id
+
+
+def _after_idle(idle: int | None, last_id: int) -> ColumnElement[bool]:
+    """Beyond (idle, id) among candidates with the same recorded saving."""
+    if idle is None:
+        return and_(_idle.is_(None), _id > last_id)
+    return or_(_idle < idle, _idle.is_(None), and_(_idle == idle, _id > last_id))
+
+
+def page_candidates(
+    session: Session,
+    *,
+    state: str | None = None,
+    profile: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> CandidatePage:
+    """One page of the queue (the order of :func:`list_candidates`); pass ``next_cursor``
+    back as ``cursor`` for the next one. Each page reads at most ``limit + 1`` candidates."""
+    base = _filtered(session, candidate_query(), state=state, profile=profile, ids=None)
+    after = decode_candidate_cursor(cursor) if cursor else None
+    by_value = (_saving.desc(), _idle.desc().nulls_last(), _id)
+    by_idle = (_idle.desc().nulls_last(), _id)
+    known, unknown = _saving.is_not(None), _saving.is_(None)
+    plan: list[tuple[ColumnElement[bool], tuple[Any, ...]]]
+    if after is None:
+        plan = [(known, by_value), (unknown, by_idle)]
+    elif after[0] is None:  # the previous page ended among the unknown savings
+        plan = [(and_(unknown, _after_idle(after[1], after[2])), by_idle)]
+    else:
+        saving, idle, last_id = after
+        beyond = and_(
+            known,
+            _saving <= saving,  # the range the index seeks to
+            or_(_saving < saving, and_(_saving == saving, _after_idle(idle, last_id))),
+        )
+        plan = [(beyond, by_value), (unknown, by_idle)]
+    rows: list[Any] = []
+    for where, order in plan:
+        if len(rows) > limit:
+            break
+        rows += session.execute(base.where(where).order_by(*order).limit(limit + 1 - len(rows)))
+    shown = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = shown[-1][0]
+        next_cursor = encode_candidate_cursor(last.potential_savings, last.inactive_days, last.id)
+    return CandidatePage(items=_views(session, shown, now), next_cursor=next_cursor)
+
+
+def count_candidates(
+    session: Session, *, state: str | None = None, profile: str | None = None
+) -> int:
+    """How many candidates the filters select (one COUNT, served by the index)."""
+    query = _filtered(
+        session,
+        select(func.count()).select_from(RemovalCandidate),
+        state=state,
+        profile=profile,
+        ids=None,
+    )
+    return int(session.execute(query).scalar_one())
 
 
 def reclaim_summary(session: Session, ids: Sequence[int]) -> ReclaimSummary:

@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from shelfware.appstate import Workspace
 from shelfware.kit.proxies import Network
-from shelfware.store import VALUE_ERRORS, database_error
+from shelfware.store import BUSY_ERRORS, RETRY_AFTER_SECONDS, VALUE_ERRORS, database_error
 from shelfware.web.context import WebContext
 from shelfware.web.security import FLASH_PURPOSE, CookieSealer, SecurityHeaders, SessionSealer
 
@@ -63,7 +63,15 @@ def install_web(
         message = f"A value the database cannot take: {database_error(exc)}."
         return render(request, "error.html", {"message": message}, status=400)
 
+    async def busy(request: Request, exc: Exception) -> Response:
+        message = "The server is busy: try again in a moment."
+        answer = render(request, "error.html", {"message": message}, status=503)
+        answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return answer
+
     app.add_exception_handler(Refused, refused)
+    for error in BUSY_ERRORS:  # no database connection free in time: shed, never a 500
+        app.add_exception_handler(error, busy)
     for error in VALUE_ERRORS:  # NUL on PostgreSQL...: the input's fault, never a 500
         app.add_exception_handler(error, value_refused)
     app.add_exception_handler(SignInNeeded, sign_in_needed)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shelfware.accounts.roles import Permission
@@ -21,7 +21,11 @@ from shelfware.audit.service import acting_as
 from shelfware.notifications.service import Notifier
 from shelfware.ranges import MAX_LIST, MAX_NAME, MAX_TEXT, Id
 from shelfware.reclamation import service, workflow
-from shelfware.reclamation.schemas import CandidateView, ReclaimOutcomeView, ReclaimRequest
+from shelfware.reclamation.schemas import (
+    CandidateView,
+    ReclaimOutcomeView,
+    ReclaimRequest,
+)
 
 router = APIRouter(prefix="/candidates", tags=["candidates"])
 
@@ -78,17 +82,28 @@ class AdvanceView(BaseModel):
 
 @router.get("", response_model=list[CandidateView])
 def list_candidates(
+    request: Request,
+    response: Response,
     ws: Ws,
     state: Annotated[str | None, Query(min_length=1, max_length=MAX_NAME), Printable] = None,
     profile: Annotated[str | None, Query(min_length=1, max_length=MAX_NAME), Printable] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
     _: Principal = allowed(Permission.CANDIDATES_READ),
 ) -> list[CandidateView]:
-    """Removal candidates, biggest saving first."""
+    """Removal candidates, biggest saving first, one page at a time (keyset paging: a page
+    costs what it holds). The body is the page (a list, as before); when more follow, the
+    ``X-Next-Cursor`` header carries the cursor to pass as ``cursor`` (same filters), and
+    ``Link: <...>; rel="next"`` the whole address of the next page."""
     with ws.read() as session:
-        return service.list_candidates(session, state=state, profile=profile, now=ws.clock.now())[
-            :limit
-        ]
+        page = service.page_candidates(
+            session, state=state, profile=profile, cursor=cursor, limit=limit, now=ws.clock.now()
+        )
+    if page.next_cursor is not None:
+        following = request.url.include_query_params(cursor=page.next_cursor)
+        response.headers["X-Next-Cursor"] = page.next_cursor
+        response.headers["Link"] = f'<{following}>; rel="next"'
+    return page.items
 
 
 def _act(ws: Workspace, principal: Principal, action: Action, ids: list[int]) -> list[Acted]:

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from shelfware.accounts.roles import Permission
 from shelfware.kit.signing import Signer
 from shelfware.overview.catalogue import candidate_states
-from shelfware.ranges import MAX_ID
+from shelfware.ranges import MAX_ID, MAX_NAME
 from shelfware.reclamation import service as reclamation
 from shelfware.reclamation import workflow
 from shelfware.reclamation.schemas import ReclaimRequest
@@ -19,21 +19,39 @@ from shelfware.web.errors import USER_ERRORS, one_line
 from shelfware.web.routing import Refused, page
 from shelfware.web.templating import redirect, render
 
-SHOWN = 500
+SHOWN = 100  # a page of the queue; "More" loads the next one (keyset: each costs the same)
 
 
-def _queue(request: Request, state: str | None, profile: str | None) -> dict[str, object]:
+def _queue(request: Request) -> tuple[bool, dict[str, object]]:
     ctx = web_context(request)
+    q = request.query_params
+    state, profile = q.get("state") or None, q.get("profile") or None
+    cursor = q.get("cursor") or None
+    if (cursor and len(cursor) > 1000) or (profile and len(profile) > MAX_NAME):
+        raise Refused(400, f"cursor: at most 1000 characters; profile: at most {MAX_NAME}")
+    more_only = request.headers.get("hx-request") == "true" and cursor is not None
     with ctx.store.db.sessions() as session:
         try:
-            rows = reclamation.list_candidates(
-                session, state=state, profile=profile, now=ctx.clock.now()
+            found = reclamation.page_candidates(
+                session,
+                state=state,
+                profile=profile,
+                cursor=cursor,
+                limit=SHOWN,
+                now=ctx.clock.now(),
+            )
+            total = (
+                0
+                if more_only
+                else reclamation.count_candidates(session, state=state, profile=profile)
             )
         except USER_ERRORS as exc:
             raise Refused(400, one_line(exc)) from None
-    return {
-        "candidates": rows[:SHOWN],
-        "total": len(rows),
+    return more_only, {
+        "page": found,
+        "total": total,
+        "cursor": cursor,
+        "query": {k: v for k, v in q.items() if k != "cursor"},
         "state": state,
         "profile": profile,
         "states": candidate_states(),
@@ -42,12 +60,8 @@ def _queue(request: Request, state: str | None, profile: str | None) -> dict[str
 
 @page("GET", "/candidates", Permission.CANDIDATES_READ)
 async def candidates(request: Request) -> Response:
-    q = request.query_params
-    return render(
-        request,
-        "candidates.html",
-        _queue(request, q.get("state") or None, q.get("profile") or None),
-    )
+    more_only, context = _queue(request)
+    return render(request, "candidate_rows.html" if more_only else "candidates.html", context)
 
 
 PREVIEW_PURPOSE = "reclaim preview"
@@ -134,7 +148,7 @@ def _refused(request: Request, message: str) -> Response:
     return render(
         request,
         "candidates.html",
-        {**_queue(request, None, None), "error": message},
+        {**_queue(request)[1], "error": message},
         status=400,
     )
 
