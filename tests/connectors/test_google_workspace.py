@@ -33,7 +33,7 @@ from shelfware.sandbox.server import serve_in_thread
 from shelfware.sync.service import sync_profile
 
 from ..conftest import NOW
-from ..helpers import published
+from ..helpers import published, wide_cap
 
 
 @dataclass
@@ -125,7 +125,7 @@ async def test_licenses_candidates_reclaim_and_the_next_sync_closes_them(
         found = list_candidates(session)
     assert {c.external_id: (c.state, c.justification) for c in found} == expected
     assert {j for _, j in expected.values()} >= {"left the organisation", "low_usage"}
-    outcomes = await reclaim_candidates(db, keys, clock, all_ready=True)
+    outcomes = await reclaim_candidates(db, keys, clock, all_ready=True, settings=wide_cap())
     assert {o.action for o in outcomes} == {"reclaimed"}
     removed = {f"Google-Apps:{sku}:{email}" for email, sku in google.state.removed}
     assert removed == set(expected) and google.state.deletes == len(expected)

@@ -43,7 +43,7 @@ from shelfware.sandbox.server import serve_in_thread
 from shelfware.sync.service import SyncError, sync_profile
 
 from ..conftest import NOW
-from ..helpers import published
+from ..helpers import published, wide_cap
 
 
 @dataclass
@@ -208,7 +208,7 @@ async def test_candidates_then_reclaim_removes_exactly_the_direct_licenses(
     for candidate in found:
         if candidate.state == "attention_required":
             assert candidate.reason == GROUP_TASK
-    outcomes = await reclaim_candidates(db, keys, clock, all_ready=True)
+    outcomes = await reclaim_candidates(db, keys, clock, all_ready=True, settings=wide_cap())
     assert {o.action for o in outcomes} == {"reclaimed"}
     removed = {f"{u}:{sku}" for u, sku in m365.state.removed}
     ready = {k for k, (state, _) in expected.items() if state == "ready"}
@@ -248,7 +248,7 @@ async def test_without_sign_in_activity_the_usage_report_gives_activity(
             assert sub.last_activity_at.date() == user.last_successful.date()
     # reclaim re-reads each candidate first: one report for all of them, not one each
     calls = m365.state.report_calls
-    outcomes = await reclaim_candidates(db, keys, clock, all_ready=True)
+    outcomes = await reclaim_candidates(db, keys, clock, all_ready=True, settings=wide_cap())
     assert len(outcomes) > 5 and {o.action for o in outcomes} == {"reclaimed"}
     assert m365.state.report_calls - calls <= 1
     parts = {s.part_number: s.sku_id for s in m365.tenant.skus}

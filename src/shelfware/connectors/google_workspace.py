@@ -19,8 +19,11 @@ Google's facts only, composed from the connector kit:
   names neither the user nor the license, so "already gone" is concluded only after the SKU's
   own list confirms the assignment is absent; re-read the same way (`GET` the assignment, a 404
   confirmed by the list).
-- Quotas: 429 (`VendorClient`: backoff with full jitter) and 403 `rateLimitExceeded` /
-  `userRateLimitExceeded` (`BackoffOnQuota`: exponential backoff with jitter).
+- Quotas: paced to Google's per-user quota (option `queries_per_minute`, default 2,400 a minute
+  per impersonated user, the Admin SDK's documented default; the kit's `RequestQuota`, shared by
+  every connector impersonating the same admin in the process); 429 (`VendorClient`: backoff
+  with full jitter) and 403 `rateLimitExceeded` / `userRateLimitExceeded` (`BackoffOnQuota`:
+  exponential backoff with jitter) all the same.
 - Seats owned: Google sells through subscriptions readable only by resellers: entitlements are
   typed (`shelfware entitlements add`).
 """
@@ -73,6 +76,7 @@ from shelfware.connectors.toolkit import (
     text,
 )
 from shelfware.connectors.toolkit.assertion import BackoffOnQuota, JwtBearerGrant
+from shelfware.kit.pacing import Pacer, RequestQuota, shared_history
 
 LICENSING_URL = "https://licensing.googleapis.com"
 DIRECTORY_URL = "https://admin.googleapis.com"
@@ -83,6 +87,7 @@ SCOPES = (LICENSING_SCOPE, USERS_SCOPE)
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # Google's lastLoginTime of someone who never signed in
 LICENSE_PAGE = 1000
 USERS_PAGE = 500
+QUERIES_PER_MINUTE = 2400  # Admin SDK: queries per minute per user (Google's documented default)
 QUOTA_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
 LEFT_STATUS = "SUSPENDED"
 
@@ -257,6 +262,12 @@ class GoogleWorkspaceConnector(HttpConnector):
             base=float(settings.options.get("backoff_base", "1") or 1),
         )
         return self.quota
+
+    def pacer(self) -> Pacer | None:
+        # Google's quota is per user: every connector impersonating this admin spends one budget
+        limit = self.options.whole_number("queries_per_minute", maximum=1_000_000)
+        key = f"google|{self.customer.casefold()}|{self.admin.casefold()}"
+        return RequestQuota(limit or QUERIES_PER_MINUTE, 60.0, history=shared_history(key))
 
     # ------------------------------------------------------------------ reads
 
