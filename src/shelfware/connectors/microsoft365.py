@@ -622,9 +622,10 @@ class Microsoft365Connector(HttpConnector):
     # ------------------------------------------------------------------ accounts
 
     async def accounts(self) -> AsyncIterator[list[AccountRecord]]:
-        skus = await self.skus()
-        admins = await self.admins()
-        sign_in = await self._sign_in_readable()
+        # three independent reads: at once (one round trip instead of three)
+        skus, admins, sign_in = await asyncio.gather(
+            self.skus(), self.admins(), self._sign_in_readable()
+        )
         # concealed names are refused before any page is read
         report = None if sign_in else await self._shared_report()
         self._people = []
