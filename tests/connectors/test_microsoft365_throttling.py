@@ -122,3 +122,24 @@ async def test_graph_ru_budget_binds_and_the_download_waits_and_completes() -> N
     assert {r.external_id for r in records} == set(held(tenant))
     assert m.state.throttled and {s for s, _ in m.state.throttled} == {429}
     assert all(gap >= 0.99 for _, gap in gaps_after_throttling(m))  # Retry-After: 1 s
+
+
+async def test_the_usage_report_download_is_retried_by_the_kits_client() -> None:
+    """The report's pre-authenticated download (the storage host, not Graph) goes through the
+    kit's guarded client: its passing 503s are retried as Graph's are, and the report read."""
+    tenant = generate_tenant(50, 21, NOW)
+    tenant.premium = False  # no signInActivity: activity from the usage report
+    app = create_m365_app(tenant)
+    app.state.sandbox.download_fail_next = [503, 503]
+    with serve_in_thread(app) as server:
+        m = M365(tenant, app.state.sandbox, server.url)
+        policy = HttpPolicy(max_retries=4, backoff_cap=0.01)
+        connector = build_connector("microsoft365", settings(m), policy=policy)
+        try:
+            records = [r async for page in connector.accounts() for r in page]
+        finally:
+            await connector.aclose()
+    assert {r.external_id for r in records} == set(held(tenant))
+    assert m.state.download_fail_next == []  # both 503s answered, then the report served
+    assert connector.stats.retries == 2
+    assert any(r.last_activity_at is not None for r in records)

@@ -183,6 +183,8 @@ class GoogleWorkspaceConnector(HttpConnector):
     publisher: ClassVar[str] = "Google"
     product: ClassVar[str] = "Google Workspace"
     default_edition: ClassVar[str] = "license"
+    # every seat names its SKU's model: publishing creates no default model (it would stay empty)
+    models_from_records: ClassVar[bool] = True
     default_url: ClassVar[str | None] = LICENSING_URL
     max_concurrency: ClassVar[int] = 4
     revocation_task: ClassVar[str] = "remove this license from the user in the Google Admin console"

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -88,6 +89,7 @@ from shelfware.connectors.toolkit import (
     text,
 )
 from shelfware.connectors.toolkit.assertion import CertificateAssertion, is_pem_credential
+from shelfware.kit.http import VendorClient
 from shelfware.kit.redact import redact_url
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
@@ -358,6 +360,8 @@ class Microsoft365Connector(HttpConnector):
     publisher: ClassVar[str] = PUBLISHER
     product: ClassVar[str] = "Microsoft 365"
     default_edition: ClassVar[str] = "license"
+    # every seat names its SKU's model: publishing creates no default model (it would stay empty)
+    models_from_records: ClassVar[bool] = True
     default_url: ClassVar[str | None] = GRAPH_URL
     max_concurrency: ClassVar[int] = 4  # Graph throttles per app and tenant; stay polite
     unpaid_editions: ClassVar[frozenset[str]] = FREE_SKUS
@@ -528,13 +532,20 @@ class Microsoft365Connector(HttpConnector):
             location = response.headers.get("location")
             if not location:
                 raise ConnectorError(f"GET {REPORT}: a redirect without a location")
-            try:
-                async with httpx.AsyncClient(timeout=60.0) as plain:
-                    download = await plain.get(location)
-            except httpx.HTTPError as error:
-                raise ConnectorError(
-                    f"usage report download failed: {type(error).__name__}"
-                ) from None
+            # the kit's client without the token: public addresses only (the location is the
+            # vendor's word), retries and Retry-After as for Graph, the pre-authenticated URL
+            # kept out of logs and errors
+            secret = [
+                location,
+                *(v for vs in parse_qs(urlsplit(location).query).values() for v in vs),
+            ]
+            async with VendorClient(
+                policy=self.http.policy, stats=self.stats, secrets=secret
+            ) as storage:
+                try:
+                    download = await send(storage, "GET", location)
+                except ConnectorError as error:
+                    raise ConnectorError(f"usage report download failed: {error}") from None
             if download.status_code != 200:
                 raise ConnectorError(f"usage report download answered {download.status_code}")
             return read_report(download.content)

@@ -95,6 +95,10 @@ class GoogleDomain:
     def api_key(self) -> str:  # SandboxOrg: the service account key file
         return json.dumps(self.service_account)
 
+    # the secret is a document (a key file with a private key): the CLI writes it to a 0600
+    # file and prints where, never the key itself
+    secret_file_name = "google-service-account.json"
+
     @property
     def admin(self) -> str:
         return next(u.email for u in self.users if u.is_admin)

@@ -282,6 +282,8 @@ class GraphSandbox:
         self.rng = random.Random(faults.seed)
         # every Graph request: (monotonic time, path?query, status answered by the throttle or 0)
         self.seen: list[tuple[float, str, int]] = []
+        # statuses the report's download answers the next times before serving it
+        self.download_fail_next: list[int] = []
 
     def throttle(self, request: Request) -> tuple[int, float] | None:
         """Graph's throttling from the `--faults` keys: (status, Retry-After) or None."""
@@ -977,7 +979,11 @@ async def reports(request: Request) -> Response:
 
 async def report_download(request: Request) -> Response:
     """The pre-authenticated download the report redirects to (no token needed)."""
-    body = _sandbox(request).reports.pop(request.path_params["token"], None)
+    sb = _sandbox(request)
+    if sb.download_fail_next:  # the storage host's passing trouble: 503 (or what is listed)
+        status = sb.download_fail_next.pop(0)
+        return Response("Server Busy", status, {"Retry-After": "0.2"}, media_type="text/plain")
+    body = sb.reports.pop(request.path_params["token"], None)
     if body is None:
         return Response("<html><body>Not found</body></html>", 404, media_type="text/html")
     return Response(body, media_type="application/octet-stream")
