@@ -103,6 +103,7 @@ def test_request_cost_follows_graphs_table() -> None:
     assert request_cost(req("/v1.0/users")) == 2
     assert request_cost(req("/v1.0/users", "$select=id")) == 1
     assert request_cost(req("/v1.0/subscribedSkus")) == 1
+    assert request_cost(req("/v1.0/directoryRoles", "$expand=members")) == 2
 
 
 async def test_graph_ru_budget_binds_and_the_download_waits_and_completes() -> None:

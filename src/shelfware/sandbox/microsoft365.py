@@ -1009,10 +1009,11 @@ RU_WINDOW = 10.0  # Graph's identity service: resource units per 10 seconds per 
 
 def request_cost(request: Request) -> int:
     """Resource units of a request, as Graph's identity-service table prices them: listing
-    users costs 2, 1 less with `$select`; anything else 1."""
+    users costs 2, 1 less with `$select`; anything else 1; `$expand` adds 1."""
+    cost = 1
     if request.method == "GET" and request.url.path.rstrip("/") == "/v1.0/users":
-        return 1 if request.query_params.get("$select") else 2
-    return 1
+        cost = 1 if request.query_params.get("$select") else 2
+    return cost + (1 if request.query_params.get("$expand") else 0)
 
 
 def _guarded(handler: Any) -> Any:
