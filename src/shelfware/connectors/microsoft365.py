@@ -250,21 +250,29 @@ def map_user(
     try:
         upn = text(user, "userPrincipalName")
         seen = report.get((upn or "").casefold()) if report is not None else sign_in_of(user)
+        held = licenses_of(user)
+        if not held:
+            return []
+        # the user's fields once, whatever the number of licenses
+        email = text(user, "mail") or upn
+        name = text(user, "displayName")
+        admin = user_id in admins
+        created = instant(user, "createdDateTime")
         records = []
-        for sku_id, by_group in sorted(licenses_of(user).items()):
+        for sku_id, by_group in sorted(held.items()):
             info = skus.get(sku_id)
             part = info.part_number if info else sku_id
             records.append(
                 AccountRecord(
                     external_id=account_id(user_id, sku_id),
                     username=upn,
-                    email=text(user, "mail") or upn,
-                    display_name=text(user, "displayName"),
+                    email=email,
+                    display_name=name,
                     # a disabled user still consumes the license: the seat is held
                     active=True,
-                    admin=user_id in admins,
+                    admin=admin,
                     edition=part,
-                    created_in_app_at=instant(user, "createdDateTime"),
+                    created_in_app_at=created,
                     last_activity_at=seen,
                     product=info.product if info else part,
                     group_scoped=by_group,
