@@ -11,7 +11,7 @@ PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 DEMO_HOME ?= $(CURDIR)/.demo-home
 DEMO_PORT ?= 8000
 
-.PHONY: demo test test-sqlite test-postgres lint typecheck bench bench-asana bench-reconcile bench-api clean install install-test
+.PHONY: demo test test-sqlite test-postgres lint typecheck bench bench-asana bench-reconcile bench-api bench-m365 bench-google clean install install-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,18 @@ bench: install-test
 
 bench-asana: install-test
 	$(BIN)/python bench/sync_asana.py --members 10000 --rate-limit 150
+
+# Microsoft 365 / Google Workspace: 100,000 users x 3 SKUs each at the vendors' documented
+# throttling (Graph: 8,000 resource units per 10 s per app and tenant; Google: 2,400 queries a
+# minute per user), next to the floor measured in the same run (SQLite; BENCH_VENDOR_ARGS may add
+# --pg-url URL, whose schema it DROPs, and --second).
+BENCH_VENDOR_ARGS ?=
+
+bench-m365: install-test
+	$(BIN)/python bench/sync_m365.py --users 100000 $(BENCH_VENDOR_ARGS)
+
+bench-google: install-test
+	$(BIN)/python bench/sync_google.py --users 100000 $(BENCH_VENDOR_ARGS)
 
 # Reconciliation of 1,000,000 subscriptions across 1,000 models, SQLite and PostgreSQL (it DROPs
 # the schema of BENCH_DATABASE_URL; PostgreSQL is skipped when nothing answers there).

@@ -34,7 +34,7 @@ from shelfware.sync.service import sync_profile
 from tests.helpers import wide_cap
 
 from ..conftest import NOW
-from ..helpers import published
+from ..helpers import published, wide_cap
 
 
 @dataclass

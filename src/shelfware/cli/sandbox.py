@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.markup import escape
 
 import shelfware.sandbox as sandboxes
-from shelfware.cli.context import clock, console, fail
+from shelfware.cli.context import clock, console, fail, settings
 from shelfware.kit.netguard import ALLOW_PRIVATE_ENV
 from shelfware.ranges import MAX_ID, MAX_ROWS, Name, Port
 from shelfware.sandbox.faults import parse_faults
@@ -27,6 +28,19 @@ class SandboxOptions(BaseModel):
     users: int = Field(ge=1, le=MAX_ROWS)
     seed: int = Field(ge=0, le=MAX_ID)
     latency_ms: float = Field(ge=0, le=60_000, allow_inf_nan=False)
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write `text` readable by its owner only (0600, whatever the umask; its directory 0700
+    when this creates it), replacing the file atomically."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
 
 
 def sandbox(
@@ -51,10 +65,20 @@ def sandbox(
     )
     base = f"http://{opts.host}:{opts.port}"
     path = getattr(sandboxes, "PROFILE_PATHS", {}).get(vendor, "")
+    file_name = getattr(org, "secret_file_name", None)
+    if file_name:  # a key file (Google's, with its private key): to a 0600 file, not the console
+        where = settings().home / "sandbox" / f"{opts.port}-{file_name}"
+        write_private_file(where, org.api_key)
+        credential = (
+            f"Secret (sandbox only): the key file written to {where} (mode 0600), e.g. "
+            f'export KEY="$(cat {where})"'
+        )
+    else:
+        credential = f"API key (sandbox only): {org.api_key}"
     console.print(
         escape(
             f"{vendor} sandbox with {len(org.users):,} users on {base}\n"
-            f"Profile URL: {base}{path}   API key (sandbox only): {org.api_key}\n"
+            f"Profile URL: {base}{path}   {credential}\n"
             f"A loopback or private address: create the profile with {ALLOW_PRIVATE_ENV}=true"
         )
     )

@@ -19,8 +19,11 @@ Google's facts only, composed from the connector kit:
   names neither the user nor the license, so "already gone" is concluded only after the SKU's
   own list confirms the assignment is absent; re-read the same way (`GET` the assignment, a 404
   confirmed by the list).
-- Quotas: 429 (`VendorClient`: backoff with full jitter) and 403 `rateLimitExceeded` /
-  `userRateLimitExceeded` (`BackoffOnQuota`: exponential backoff with jitter).
+- Quotas: paced to Google's per-user quota (option `queries_per_minute`, default 2,400 a minute
+  per impersonated user, the Admin SDK's documented default; the kit's `RequestQuota`, shared by
+  every connector impersonating the same admin in the process); 429 (`VendorClient`: backoff
+  with full jitter) and 403 `rateLimitExceeded` / `userRateLimitExceeded` (`BackoffOnQuota`:
+  exponential backoff with jitter) all the same.
 - Seats owned: Google sells through subscriptions readable only by resellers: entitlements are
   typed (`shelfware entitlements add`).
 """
@@ -73,6 +76,7 @@ from shelfware.connectors.toolkit import (
     text,
 )
 from shelfware.connectors.toolkit.assertion import BackoffOnQuota, JwtBearerGrant
+from shelfware.kit.pacing import Pacer, RequestQuota, shared_history
 
 LICENSING_URL = "https://licensing.googleapis.com"
 DIRECTORY_URL = "https://admin.googleapis.com"
@@ -83,6 +87,7 @@ SCOPES = (LICENSING_SCOPE, USERS_SCOPE)
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # Google's lastLoginTime of someone who never signed in
 LICENSE_PAGE = 1000
 USERS_PAGE = 500
+QUERIES_PER_MINUTE = 2400  # Admin SDK: queries per minute per user (Google's documented default)
 QUOTA_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
 LEFT_STATUS = "SUSPENDED"
 
@@ -178,6 +183,8 @@ class GoogleWorkspaceConnector(HttpConnector):
     publisher: ClassVar[str] = "Google"
     product: ClassVar[str] = "Google Workspace"
     default_edition: ClassVar[str] = "license"
+    # every seat names its SKU's model: publishing creates no default model (it would stay empty)
+    models_from_records: ClassVar[bool] = True
     default_url: ClassVar[str | None] = LICENSING_URL
     max_concurrency: ClassVar[int] = 4
     revocation_task: ClassVar[str] = "remove this license from the user in the Google Admin console"
@@ -257,6 +264,12 @@ class GoogleWorkspaceConnector(HttpConnector):
             base=float(settings.options.get("backoff_base", "1") or 1),
         )
         return self.quota
+
+    def pacer(self) -> Pacer | None:
+        # Google's quota is per user: every connector impersonating this admin spends one budget
+        limit = self.options.whole_number("queries_per_minute", maximum=1_000_000)
+        key = f"google|{self.customer.casefold()}|{self.admin.casefold()}"
+        return RequestQuota(limit or QUERIES_PER_MINUTE, 60.0, history=shared_history(key))
 
     # ------------------------------------------------------------------ reads
 

@@ -438,8 +438,11 @@ def publish_profile(session: Session, clock: Clock, profile: IntegrationProfile)
             f"and run `shelfware profile validate {profile.name}`"
         )
     cls = connector_class(profile.kind)
-    publisher, product, edition = model_identity(cls, profile)
-    ensure_software_model(session, clock, publisher, product, edition)
+    if not getattr(cls, "models_from_records", False):
+        # a connector whose every seat names its own model (one per SKU: Microsoft 365,
+        # Google Workspace) gets its models from the sync; a default one would stay empty
+        publisher, product, edition = model_identity(cls, profile)
+        ensure_software_model(session, clock, publisher, product, edition)
     now = clock.now()
     profile.status = ProfileStatus.PUBLISHED
     profile.published_at = now

@@ -33,6 +33,20 @@ Vendor-specific faults, handled by the sandbox itself (Rally):
   email with CR/LF and a Bcc header, one with two addresses, a name with ``/ ? #``; each on an
   idle account of its own (``app.state.sandbox.hostile`` says which).
 
+Vendor-shaped throttling, handled by the sandbox itself (Microsoft 365, Google):
+
+- ``graph_ru=N``: Microsoft Graph's identity-service budget per app and tenant, N resource units
+  per 10 seconds (Graph documents 3,500 / 5,000 / 8,000 for small / medium / large tenants); a
+  request costs what Graph's table says (``GET /users`` 2, minus 1 with ``$select``; others 1);
+  over the budget: 429 ``TooManyRequests`` in Graph's error shape, ``Retry-After`` the whole
+  seconds until the budget has room;
+- ``graph_throttle_rate=R``: share of Graph requests answered 429 ``TooManyRequests`` or 503
+  ``serviceNotAvailable`` (alternately), ``Retry-After`` as ``retry_after`` above;
+- ``google_qpm=N``: Google's per-user quota, N queries per minute per impersonated user (the
+  Admin SDK documents 2,400); over it: 403 ``userRateLimitExceeded`` (no ``Retry-After``: Google
+  asks for exponential backoff with jitter);
+- ``google_quota_rate=R``: share of Google API requests answered 403 ``rateLimitExceeded``.
+
 ``seed=N`` picks the random draws. They come from a hash of (seed, request, how many times that
 request was seen), so they are deterministic for a given seed whatever the interleaving of
 concurrent requests, and a retried request gets a fresh draw.
@@ -81,6 +95,11 @@ class FaultSpec:
     # Roadmunk: answer roles as GraphQL enums (ACCOUNT_ADMIN, REVIEWER, ...): 1 on, 0 off
     enum_roles: int = 0
     hostile: int | None = None
+    # vendor-shaped throttling (Microsoft 365 and Google sandboxes)
+    graph_ru: int | None = None
+    graph_throttle_rate: float = 0.0
+    google_qpm: int | None = None
+    google_quota_rate: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -108,8 +127,12 @@ _POSITIVE_INTS = frozenset(
         "envelope_error_page",
         "fail_reclaim",
         "hostile",
+        "graph_ru",
+        "google_qpm",
     }
 )
+# Shares a vendor sandbox draws itself (not added to the kit's RATES, which must sum to <= 1).
+VENDOR_RATES = frozenset({"graph_throttle_rate", "google_quota_rate"})
 _FLAGS = frozenset({"enum_roles"})  # 0 or 1
 _INTS = _POSITIVE_INTS | _FLAGS | {"seed", "total_delta"}
 _SECONDS = frozenset({"latency_ms", "hang_s", "retry_after"})
@@ -129,7 +152,7 @@ def _convert(key: str, value: str) -> float | int | None:
     except ValueError:
         raise ValueError(f"fault {key!r}: bad value {value!r}") from None
     bad = (
-        (key in RATES and not 0 <= number <= 1)
+        (key in RATES | VENDOR_RATES and not 0 <= number <= 1)
         or (key in _POSITIVE_INTS and number < 1)
         or (key == "total_delta" and number == 0)
         or (key in _FLAGS and number not in (0, 1))

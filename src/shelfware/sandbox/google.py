@@ -18,7 +18,9 @@ server; its service account key file names ``{server}/token`` as ``token_uri``.
   licenses 1000).
 - Quotas: ``state.throttle_next`` answers the next API requests with 429 ``RESOURCE_EXHAUSTED``
   or 403 ``rateLimitExceeded`` (no Retry-After: Google asks for exponential backoff), and the
-  kit's ``--faults`` apply.
+  kit's ``--faults`` apply, with Google's own: ``google_qpm=N`` (queries per minute per
+  impersonated user, over it 403 ``userRateLimitExceeded``) and ``google_quota_rate=R`` (403
+  ``rateLimitExceeded``).
 - Users who never signed in have ``lastLoginTime`` ``1970-01-01T00:00:00.000Z``, as in Google.
 
 Assumed (kept here): the wording of the licensing API's not-found message.
@@ -33,6 +35,7 @@ import json
 import random
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -91,6 +94,10 @@ class GoogleDomain:
     @property
     def api_key(self) -> str:  # SandboxOrg: the service account key file
         return json.dumps(self.service_account)
+
+    # the secret is a document (a key file with a private key): the CLI writes it to a 0600
+    # file and prints where, never the key itself
+    secret_file_name = "google-service-account.json"
 
     @property
     def admin(self) -> str:
@@ -199,8 +206,17 @@ class Grant:
 
 
 class GoogleSandbox:
-    def __init__(self, domain: GoogleDomain) -> None:
+    def __init__(self, domain: GoogleDomain, faults: FaultSpec = FaultSpec()) -> None:
         self.domain = domain
+        self.faults = faults
+        self.rng = random.Random(faults.seed)
+        # `google_qpm`: per impersonated user, the times of the queries served in the last minute
+        self.windows: dict[str, deque[float]] = {}
+        self.qpm_window = 60.0  # seconds (tests shorten it)
+        # every API request: (monotonic time, path?query, status answered by a quota or 0)
+        self.seen: list[tuple[float, str, int]] = []
+        # assignments per (product, sku or None), rebuilt after a delete
+        self._held: dict[tuple[str, str | None], list[tuple[str, GoogleUser]]] = {}
         self.tokens: dict[str, Grant] = {}
         self.tokens_issued = 0
         self.deletes = 0
@@ -208,6 +224,34 @@ class GoogleSandbox:
         self.throttle_next: list[tuple[int, str]] = []  # (status, reason)
         self.throttled: list[int] = []
         self.clock = time.time
+
+    def quota(self, subject: str) -> tuple[int, str] | None:
+        """Google's quotas from the `--faults` keys: (403, reason) or None."""
+        if self.faults.google_quota_rate and self.rng.random() < self.faults.google_quota_rate:
+            return 403, "rateLimitExceeded"
+        if self.faults.google_qpm is None:
+            return None
+        now = time.monotonic()
+        window = self.windows.setdefault(subject.casefold(), deque())
+        while window and window[0] <= now - self.qpm_window:
+            window.popleft()
+        if len(window) >= self.faults.google_qpm:
+            return 403, "userRateLimitExceeded"
+        window.append(now)
+        return None
+
+    def held(self, product: str, sku: str | None, first: bool) -> list[tuple[str, GoogleUser]]:
+        """The assignments listed, read again for a first page (the later pages of a listing
+        reuse it: 100,000 users are not scanned once per page)."""
+        key = (product, sku)
+        if first or key not in self._held:
+            self._held[key] = [
+                (sku_id, user)
+                for user in self.domain.users
+                for sku_id, prod in sorted(user.licenses.items())
+                if prod == product and (sku is None or sku_id == sku)
+            ]
+        return self._held[key]
 
 
 def _sandbox(request: Request) -> GoogleSandbox:
@@ -323,6 +367,15 @@ def _authorise(request: Request, *scopes: str) -> Grant:
                 401,
             )
         )
+    where = request.url.path + ("?" + request.url.query if request.url.query else "")
+    limited = sb.quota(grant.subject)
+    sb.seen.append((time.monotonic(), where, limited[0] if limited else 0))
+    if limited is not None:
+        sb.throttled.append(limited[0])
+        message = (
+            "User Rate Limit Exceeded" if limited[1].startswith("user") else ("Rate Limit Exceeded")
+        )
+        raise _Refused(google_error(403, message, limited[1], "PERMISSION_DENIED", "usageLimits"))
     if not grant.scopes & set(scopes):
         raise _Refused(
             google_error(
@@ -456,12 +509,7 @@ async def list_licenses(request: Request) -> Response:
         return google_error(
             403, "Not Authorized to access this resource/api", "forbidden", "PERMISSION_DENIED"
         )
-    held = [
-        (sku, user)
-        for user in sb.domain.users
-        for sku, prod in sorted(user.licenses.items())
-        if prod == product and (sku_filter is None or sku == sku_filter)
-    ]
+    held = sb.held(product, sku_filter, "pageToken" not in request.query_params)
     chunk, following = _page(request, held, 1000, 100)
     body: dict[str, Any] = {
         "kind": "licensing#licenseAssignmentList",
@@ -483,6 +531,7 @@ async def license_assignment(request: Request) -> Response:
     if request.method == "DELETE":
         sb.deletes += 1
         del user.licenses[sku]
+        sb._held.clear()
         sb.removed.append((user.email, sku))
         return _json({})
     return _json(render_assignment(sku, product, user, _base(request)))
@@ -507,11 +556,14 @@ def _guarded(handler: Any) -> Any:
     return run
 
 
+GOOGLE_FAULTS = ("google_qpm", "google_quota_rate")
+
+
 def create_google_app(
     domain: GoogleDomain, faults: FaultSpec = FaultSpec(), latency_ms: float = 0
 ) -> Starlette:
     """The Google Workspace sandbox as an ASGI app; its state is ``app.state.sandbox``."""
-    sandbox = GoogleSandbox(domain)
+    sandbox = GoogleSandbox(domain, faults)
     spec = replace(faults, latency_ms=faults.latency_ms + latency_ms) if latency_ms else faults
     lic = "/apps/licensing/v1/product/{product}"
     routes = [
@@ -527,7 +579,7 @@ def create_google_app(
         ),
         Route("/{rest:path}", not_found, methods=["GET", "POST", "DELETE"]),
     ]
-    app = Starlette(routes=routes, middleware=[fault_middleware(spec, "google")])
+    app = Starlette(routes=routes, middleware=[fault_middleware(spec, "google", own=GOOGLE_FAULTS)])
     app.state.sandbox = sandbox
     return app
 

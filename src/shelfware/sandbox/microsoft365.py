@@ -23,7 +23,10 @@ URL is ``{server}/v1.0`` and its ``authority`` option the server's root.
   (``$expand=members``), ``GET /organization``, and the usage report
   ``GET /reports/getOffice365ActiveUserDetail(period='D30')`` (302 to a pre-authenticated CSV).
 - Throttling and outages: the kit's ``--faults`` (``rate_limit_rate`` / ``rate_limit_page`` with
-  ``retry_after=S``: 429 with ``Retry-After``; ``error_rate``: 500/503).
+  ``retry_after=S``: 429 with ``Retry-After``; ``error_rate``: 500/503), and Graph's own shapes:
+  ``graph_ru=N`` (the identity service's resource units per 10 s per app and tenant, over it 429
+  ``TooManyRequests`` with ``Retry-After``) and ``graph_throttle_rate=R`` (429 / 503 in Graph's
+  error shape).
 
 Assumed where Microsoft does not document it exactly (kept here): the wording of assignLicense's
 errors for a license the user does not have ("User does not have a corresponding license.") and
@@ -39,9 +42,11 @@ import hashlib
 import hmac
 import io
 import json
+import math
 import random
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -271,6 +276,39 @@ class GraphSandbox:
         self.throttle_next: list[tuple[int, float]] = []
         self.report_calls = 0
         self.throttled: list[tuple[int, str]] = []  # (status, request path) answered so
+        # the `graph_ru` window: (monotonic time, resource units) of the requests served
+        self.spent: deque[tuple[float, int]] = deque()
+        self.ru_window = RU_WINDOW  # seconds (tests shorten it)
+        self.rng = random.Random(faults.seed)
+        # every Graph request: (monotonic time, path?query, status answered by the throttle or 0)
+        self.seen: list[tuple[float, str, int]] = []
+        # statuses the report's download answers the next times before serving it
+        self.download_fail_next: list[int] = []
+
+    def throttle(self, request: Request) -> tuple[int, float] | None:
+        """Graph's throttling from the `--faults` keys: (status, Retry-After) or None."""
+        faults = self.faults
+        if faults.graph_throttle_rate and self.rng.random() < faults.graph_throttle_rate:
+            status = 429 if len(self.throttled) % 2 == 0 else 503
+            return status, faults.retry_after if faults.retry_after is not None else 1.0
+        if faults.graph_ru is None:
+            return None
+        cost = request_cost(request)
+        now = time.monotonic()
+        while self.spent and self.spent[0][0] <= now - self.ru_window:
+            self.spent.popleft()
+        used = sum(units for _, units in self.spent)
+        if used + cost > faults.graph_ru:
+            # whole seconds until enough of the window has expired (Graph sends integers)
+            free, at = used + cost - faults.graph_ru, now
+            for when, units in self.spent:
+                free -= units
+                at = when
+                if free <= 0:
+                    break
+            return 429, float(max(1, math.ceil(at + self.ru_window - now)))
+        self.spent.append((now, cost))
+        return None
 
     # ---------------------------------------------------------------- tokens
 
@@ -941,7 +979,11 @@ async def reports(request: Request) -> Response:
 
 async def report_download(request: Request) -> Response:
     """The pre-authenticated download the report redirects to (no token needed)."""
-    body = _sandbox(request).reports.pop(request.path_params["token"], None)
+    sb = _sandbox(request)
+    if sb.download_fail_next:  # the storage host's passing trouble: 503 (or what is listed)
+        status = sb.download_fail_next.pop(0)
+        return Response("Server Busy", status, {"Retry-After": "0.2"}, media_type="text/plain")
+    body = sb.reports.pop(request.path_params["token"], None)
     if body is None:
         return Response("<html><body>Not found</body></html>", 404, media_type="text/html")
     return Response(body, media_type="application/octet-stream")
@@ -961,11 +1003,30 @@ THROTTLE_CODES = {
 }
 
 
+GRAPH_FAULTS = ("graph_ru", "graph_throttle_rate")
+RU_WINDOW = 10.0  # Graph's identity service: resource units per 10 seconds per app and tenant
+
+
+def request_cost(request: Request) -> int:
+    """Resource units of a request, as Graph's identity-service table prices them: listing
+    users costs 2, 1 less with `$select`; anything else 1; `$expand` adds 1."""
+    cost = 1
+    if request.method == "GET" and request.url.path.rstrip("/") == "/v1.0/users":
+        cost = 1 if request.query_params.get("$select") else 2
+    return cost + (1 if request.query_params.get("$expand") else 0)
+
+
 def _guarded(handler: Any) -> Any:
     async def run(request: Request) -> Response:
         sb = _sandbox(request)
-        if sb.throttle_next and request.url.path.startswith("/v1.0/"):
-            status, wait = sb.throttle_next.pop(0)
+        graph = request.url.path.startswith("/v1.0/")
+        limited = None
+        if graph:
+            limited = sb.throttle_next.pop(0) if sb.throttle_next else sb.throttle(request)
+            where = request.url.path + ("?" + request.url.query if request.url.query else "")
+            sb.seen.append((time.monotonic(), where, limited[0] if limited else 0))
+        if limited is not None:
+            status, wait = limited
             sb.throttled.append((status, request.url.path))
             code, message = THROTTLE_CODES[status]
             throttled = graph_error(status, code, message, request)
@@ -1018,6 +1079,9 @@ def create_m365_app(
         Route("/v1.0/{rest:path}", _guarded(unknown_segment), methods=["GET", "POST"]),
     ]
     hooks = PageHooks(page_number=_page_number, drop_last_record=_drop_last)
-    app = Starlette(routes=routes, middleware=[fault_middleware(spec, "microsoft365", hooks)])
+    app = Starlette(
+        routes=routes,
+        middleware=[fault_middleware(spec, "microsoft365", hooks, own=GRAPH_FAULTS)],
+    )
     app.state.sandbox = sandbox
     return app

@@ -1,0 +1,247 @@
+"""What bench/sync_m365.py and bench/sync_google.py share (the structure of sync_rally.py):
+each measurement runs in its own process (the sandbox too), the floor is measured in the same
+run as the sync, and the result is a Markdown row for docs/benchmarks.md.
+
+floor = max(raw fetch, raw write): the raw fetch is a plain httpx client fetching and
+JSON-decoding the same pages the connector asks for, under the same documented throttling; the
+raw write is the driver writing the same rows (sqlite3 ``executemany`` / psycopg ``COPY``) in
+one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+SEED = 1
+# the sync reaches the sandbox on 127.0.0.1 through the kit's guarded client
+os.environ.setdefault("SHELFWARE_ALLOW_PRIVATE_URLS", "true")
+
+
+def child(script: Path, mode: str, *args: str) -> dict[str, Any]:
+    """Run one measurement in its own process; it prints one JSON object."""
+    done = subprocess.run(
+        [sys.executable, str(script), mode, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"bench {mode} failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Sandbox:
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def start_sandbox(script: Path, *args: str) -> Sandbox:
+    """Start `script sandbox PORT ARGS...` and wait until it answers."""
+    port = free_port()
+    env = {**os.environ, "SHELFWARE_CLOCK": NOW.isoformat()}
+    process = subprocess.Popen(
+        [sys.executable, str(script), "sandbox", str(port), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("the sandbox exited")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return Sandbox(process, f"http://127.0.0.1:{port}")
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise SystemExit("the sandbox did not start")
+
+
+SUBSCRIPTION_SHAPE = (
+    "profile_id {int}, software_model_id {int}, external_id VARCHAR(200), "
+    "username VARCHAR(300), email VARCHAR(320), display_name VARCHAR(300), active BOOLEAN, "
+    "admin BOOLEAN, edition VARCHAR(200), created_in_app_at {ts}, last_activity_at {ts}, "
+    "first_seen_at {ts}, UNIQUE (profile_id, external_id)"
+)
+COLUMNS = (
+    "profile_id, software_model_id, external_id, username, email, display_name, active, admin, "
+    "edition, created_in_app_at, last_activity_at, first_seen_at"
+)
+
+
+def raw_write(rows: list[tuple[Any, ...]], database: str) -> dict[str, Any]:
+    """The driver writing `rows` (shaped like subscription) in one transaction."""
+    if database.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(database.replace("+psycopg", "")) as conn:
+            conn.execute("DROP TABLE IF EXISTS bench_raw")
+            shape = SUBSCRIPTION_SHAPE.format(int="BIGINT", ts="TIMESTAMP WITHOUT TIME ZONE")
+            conn.execute(f"CREATE TABLE bench_raw (id BIGSERIAL PRIMARY KEY, {shape})")
+            conn.commit()
+            started = time.perf_counter()
+            with conn.cursor() as cur, cur.copy(f"COPY bench_raw ({COLUMNS}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            conn.commit()
+            seconds = time.perf_counter() - started
+            conn.execute("DROP TABLE bench_raw")
+            conn.commit()
+        return {"seconds": seconds, "rows": len(rows)}
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite3.connect(Path(tmp) / "raw.db")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        shape = SUBSCRIPTION_SHAPE.format(int="INTEGER", ts="DATETIME")
+        conn.execute(f"CREATE TABLE subscription (id INTEGER PRIMARY KEY, {shape})")
+        text_rows = [
+            (*r[:9], *(None if v is None else v.isoformat(" ") for v in r[9:])) for r in rows
+        ]
+        started = time.perf_counter()
+        with conn:
+            conn.executemany(
+                f"INSERT INTO subscription ({COLUMNS}) VALUES ({', '.join('?' * 12)})", text_rows
+            )
+        seconds = time.perf_counter() - started
+        conn.close()
+    return {"seconds": seconds, "rows": len(rows)}
+
+
+def naive(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
+def reset_postgres(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+async def run_syncs(database: str, create: dict[str, Any], times: int) -> dict[str, Any]:
+    """Create, validate and publish the profile `create` (ProfileCreate fields), then sync it
+    `times` times: wall time, stage timings from the run record, peak RSS."""
+    from cryptography.fernet import Fernet
+
+    from shelfware.kit.clock import FrozenClock
+    from shelfware.kit.crypto import KeyRing
+    from shelfware.kit.db import Database
+    from shelfware.models import SyncRun
+    from shelfware.profiles import service as profiles
+    from shelfware.profiles.schemas import ProfileCreate
+    from shelfware.store import upgrade
+    from shelfware.sync.service import sync_profile
+
+    if database.startswith("postgresql"):
+        reset_postgres(database)
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(database.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+    db = Database.from_url(database)
+    upgrade(db.engine)
+    keys = KeyRing([Fernet.generate_key()])
+    clock = FrozenClock(NOW)
+    data = ProfileCreate(**create)
+    with db.transaction() as s:
+        profiles.create_profile(s, keys, clock, data)
+    report = await profiles.validate_profile(db, keys, clock, data.name)
+    if not report.ok:
+        raise SystemExit(f"validation failed: {report}")
+    with db.transaction() as s:
+        profiles.publish_profile(s, clock, profiles.get_profile(s, data.name))
+    syncs = []
+    for _ in range(times):
+        clock.advance(timedelta(minutes=5))
+        started = time.perf_counter()
+        summary = await sync_profile(db, keys, clock, data.name)
+        seconds = time.perf_counter() - started
+        with db.sessions() as s:
+            run = s.get_one(SyncRun, summary.run_id)
+        syncs.append(
+            {
+                "seconds": seconds,
+                "rss_mb": peak_rss_mb(),
+                "requests": summary.requests,
+                "retries": summary.retries,
+                "accounts": summary.accounts,
+                **{
+                    f"{stage}_s": getattr(run, f"{stage}_seconds") or 0.0
+                    for stage in ("download", "staging", "switch_over", "evaluation")
+                },
+            }
+        )
+    db.dispose()
+    return {"syncs": syncs, "rss_mb": peak_rss_mb()}
+
+
+def stages(sync: dict[str, Any]) -> str:
+    return (
+        f"{sync['download_s']:.1f} / {sync['staging_s']:.1f} / {sync['switch_over_s']:.1f} / "
+        f"{sync['evaluation_s']:.1f}"
+    )
+
+
+HEADER = (
+    "| date | vendor | store | users | licenses | latency | throttling | raw fetch | raw write "
+    "| first sync | first / floor | unchanged second sync | second / raw fetch | requests "
+    "| retries | peak RSS | first: download / staging / switch-over / rules (s) |\n"
+    "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: "
+    "| ---: | ---: | ---: | ---: |"
+)
+
+
+def table_row(
+    vendor: str,
+    database: str,
+    users: int,
+    licenses: int,
+    latency_ms: float,
+    throttling: str,
+    fetch: float,
+    write: float,
+    result: dict[str, Any],
+) -> str:
+    first = result["syncs"][0]
+    second = result["syncs"][1] if len(result["syncs"]) > 1 else None
+    floor = max(fetch, write)
+    store = "PostgreSQL" if database.startswith("postgresql") else "SQLite"
+    second_text = (
+        f"{second['seconds']:.1f} s | **{second['seconds'] / fetch:.2f}x**"
+        if second
+        else "not run | n/a"
+    )
+    return (
+        f"| {datetime.now(UTC):%Y-%m-%d} | {vendor} | {store} | {users:,} | {licenses:,} "
+        f"| {latency_ms:.0f} ms | {throttling} | {fetch:.1f} s | {write:.1f} s "
+        f"| {first['seconds']:.1f} s | **{first['seconds'] / floor:.2f}x** | {second_text} "
+        f"| {first['requests']:,} | {first['retries']} | {result['rss_mb']:.0f} MB "
+        f"| {stages(first)} |"
+    )
