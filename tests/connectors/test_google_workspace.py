@@ -31,7 +31,6 @@ from shelfware.sandbox.google import (
 )
 from shelfware.sandbox.server import serve_in_thread
 from shelfware.sync.service import sync_profile
-from tests.helpers import wide_cap
 
 from ..conftest import NOW
 from ..helpers import published, wide_cap

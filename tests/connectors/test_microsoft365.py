@@ -41,7 +41,6 @@ from shelfware.sandbox.microsoft365 import (
 )
 from shelfware.sandbox.server import serve_in_thread
 from shelfware.sync.service import SyncError, sync_profile
-from tests.helpers import wide_cap
 
 from ..conftest import NOW
 from ..helpers import published, wide_cap
