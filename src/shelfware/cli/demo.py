@@ -15,13 +15,12 @@ from shelfware.accounts.roles import Role
 from shelfware.accounts.schemas import UserCreate
 from shelfware.cli.candidates import print_candidates
 from shelfware.cli.context import clock, console, settings
+from shelfware.cli.demo_steps import connect_demo_profile
 from shelfware.cli.reconcile import print_compliance
-from shelfware.cli.sync import print_summary, run_one
 from shelfware.kit.clock import Clock
 from shelfware.kit.netguard import ALLOW_PRIVATE_ENV
 from shelfware.licensing import service as licensing
 from shelfware.licensing.schemas import EntitlementCreate
-from shelfware.profiles import service as profiles
 from shelfware.profiles.schemas import ProfileCreate
 from shelfware.ranges import MAX_ID, MAX_ROWS
 from shelfware.reclamation import service as reclamation
@@ -51,7 +50,6 @@ def demo(
 ) -> None:
     """Start the Rally sandbox, connect it, sync, add an entitlement, reconcile, show savings;
     with ``--serve``, then run the web workspace on it with a demo admin."""
-    import asyncio
 
     # the demo's sandbox listens on loopback: allow private addresses in this process
     os.environ[ALLOW_PRIVATE_ENV] = "true"
@@ -79,34 +77,15 @@ def demo(
     with serve_in_thread(app) as server:
         url = f"{server.url}/slm/webservice"
         console.print(f"1. Rally sandbox with {len(org.users):,} users at {url}")
-        with store.db.transaction() as session:
-            try:
-                old = profiles.get_profile(session, DEMO_PROFILE)
-            except profiles.ProfileNotFound:
-                old = None
-            if old is not None:
-                profiles.delete_profile(session, clk, old)
-                console.print(f"   (replaced the previous {DEMO_PROFILE} profile)")
-        with store.db.transaction() as session:
-            profiles.create_profile(
-                session,
-                store.keys,
-                clk,
-                ProfileCreate(
-                    kind="rally", name=DEMO_PROFILE, url=url, secrets={"api_key": org.api_key}
-                ),
-            )
-        console.print(f"2. Created draft profile {DEMO_PROFILE} (API key stored encrypted)")
-        report = asyncio.run(profiles.validate_profile(store.db, store.keys, clk, DEMO_PROFILE))
-        checks = ", ".join(f"{c.name} {'ok' if c.ok else 'FAILED'}" for c in report.checks)
-        console.print(f"3. Validated: {checks}")
-        if not report.ok:
-            raise typer.Exit(1)
-        with store.db.transaction() as session:
-            profiles.publish_profile(session, clk, profiles.get_profile(session, DEMO_PROFILE))
-        console.print("4. Published: software model and default rule (60 days) created")
-        console.print("5. Sync")
-        print_summary(run_one(store.db, store.keys, DEMO_PROFILE))
+        connect_demo_profile(
+            store,
+            clk,
+            ProfileCreate(
+                kind="rally", name=DEMO_PROFILE, url=url, secrets={"api_key": org.api_key}
+            ),
+            created=f"2. Created draft profile {DEMO_PROFILE} (API key stored encrypted)",
+            published="4. Published: software model and default rule (60 days) created",
+        )
         with store.db.transaction() as session:
             used = sum(
                 r.rights_used

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
-import typer
-
 from shelfware.cli.candidates import print_candidates
 from shelfware.cli.context import console
+from shelfware.cli.demo_steps import connect_demo_profile
 from shelfware.cli.reconcile import print_compliance
-from shelfware.cli.sync import print_summary, run_one
 from shelfware.kit.clock import Clock
 from shelfware.licensing import service as licensing
-from shelfware.profiles import service as profiles
 from shelfware.profiles.schemas import ProfileCreate
 from shelfware.reclamation import service as reclamation
 from shelfware.sandbox import build_google
@@ -30,45 +25,25 @@ def run_google_demo(store: Store, clk: Clock, users: int, seed: int) -> None:
             f"1. Google Workspace sandbox with {len(domain.users):,} users at {server.url} "
             "(token endpoint, Directory, Enterprise License Manager)"
         )
-        with store.db.transaction() as session:
-            try:
-                old = profiles.get_profile(session, DEMO_PROFILE)
-            except profiles.ProfileNotFound:
-                old = None
-            if old is not None:
-                profiles.delete_profile(session, clk, old)
-        with store.db.transaction() as session:
-            profiles.create_profile(
-                session,
-                store.keys,
-                clk,
-                ProfileCreate(
-                    kind="google_workspace",
-                    name=DEMO_PROFILE,
-                    url=server.url,
-                    secrets={"api_key": domain.api_key},
-                    options={
-                        "customer": domain.customer_id,
-                        "admin": domain.admin,
-                        "token_uri": f"{server.url}/token",
-                        "directory_url": server.url,
-                    },
-                ),
-            )
-        console.print(
-            f"2. Created draft profile {DEMO_PROFILE} (service account key stored encrypted, "
-            f"impersonating {domain.admin})"
+        connect_demo_profile(
+            store,
+            clk,
+            ProfileCreate(
+                kind="google_workspace",
+                name=DEMO_PROFILE,
+                url=server.url,
+                secrets={"api_key": domain.api_key},
+                options={
+                    "customer": domain.customer_id,
+                    "admin": domain.admin,
+                    "token_uri": f"{server.url}/token",
+                    "directory_url": server.url,
+                },
+            ),
+            created=f"2. Created draft profile {DEMO_PROFILE} (service account key stored "
+            f"encrypted, impersonating {domain.admin})",
+            sync="5. Sync",
         )
-        report = asyncio.run(profiles.validate_profile(store.db, store.keys, clk, DEMO_PROFILE))
-        checks = ", ".join(f"{c.name} {'ok' if c.ok else 'FAILED'}" for c in report.checks)
-        console.print(f"3. Validated: {checks}")
-        if not report.ok:
-            raise typer.Exit(1)
-        with store.db.transaction() as session:
-            profiles.publish_profile(session, clk, profiles.get_profile(session, DEMO_PROFILE))
-        console.print("4. Published")
-        console.print("5. Sync")
-        print_summary(run_one(store.db, store.keys, DEMO_PROFILE))
         console.print("6. Reconcile (Google seats owned are typed: shelfware entitlements add)")
         with store.db.sessions() as session:
             rows = [r for r in licensing.reconcile(session, clk.now()) if r.publisher == "Google"]

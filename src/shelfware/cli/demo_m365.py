@@ -3,17 +3,12 @@ seats owned read from the vendor (subscribed SKUs) instead of typed."""
 
 from __future__ import annotations
 
-import asyncio
-
-import typer
-
 from shelfware.cli.candidates import print_candidates
 from shelfware.cli.context import console
+from shelfware.cli.demo_steps import connect_demo_profile
 from shelfware.cli.reconcile import print_compliance
-from shelfware.cli.sync import print_summary, run_one
 from shelfware.kit.clock import Clock
 from shelfware.licensing import service as licensing
-from shelfware.profiles import service as profiles
 from shelfware.profiles.schemas import ProfileCreate
 from shelfware.reclamation import service as reclamation
 from shelfware.sandbox import build_microsoft365
@@ -35,45 +30,24 @@ def run_m365_demo(store: Store, clk: Clock, users: int, seed: int) -> None:
             f"1. Microsoft 365 sandbox with {len(tenant.users):,} users: Graph at {url}, "
             f"token endpoint at {server.url}/{{tenant}}/oauth2/v2.0/token"
         )
-        with store.db.transaction() as session:
-            try:
-                old = profiles.get_profile(session, DEMO_PROFILE)
-            except profiles.ProfileNotFound:
-                old = None
-            if old is not None:
-                profiles.delete_profile(session, clk, old)
-                console.print(f"   (replaced the previous {DEMO_PROFILE} profile)")
-        with store.db.transaction() as session:
-            profiles.create_profile(
-                session,
-                store.keys,
-                clk,
-                ProfileCreate(
-                    kind="microsoft365",
-                    name=DEMO_PROFILE,
-                    url=url,
-                    secrets={"client_id": tenant.client_id, "client_secret": tenant.api_key},
-                    options={
-                        "tenant": tenant.tenant_id,
-                        "authority": server.url,
-                        "prices": DEMO_PRICES,
-                    },
-                ),
-            )
-        console.print(
-            f"2. Created draft profile {DEMO_PROFILE} (client secret stored encrypted; "
-            f"prices {DEMO_PRICES})"
+        connect_demo_profile(
+            store,
+            clk,
+            ProfileCreate(
+                kind="microsoft365",
+                name=DEMO_PROFILE,
+                url=url,
+                secrets={"client_id": tenant.client_id, "client_secret": tenant.api_key},
+                options={
+                    "tenant": tenant.tenant_id,
+                    "authority": server.url,
+                    "prices": DEMO_PRICES,
+                },
+            ),
+            created=f"2. Created draft profile {DEMO_PROFILE} (client secret stored encrypted; "
+            f"prices {DEMO_PRICES})",
+            sync="5. Sync: licenses held, and seats owned read from subscribedSkus",
         )
-        report = asyncio.run(profiles.validate_profile(store.db, store.keys, clk, DEMO_PROFILE))
-        checks = ", ".join(f"{c.name} {'ok' if c.ok else 'FAILED'}" for c in report.checks)
-        console.print(f"3. Validated: {checks}")
-        if not report.ok:
-            raise typer.Exit(1)
-        with store.db.transaction() as session:
-            profiles.publish_profile(session, clk, profiles.get_profile(session, DEMO_PROFILE))
-        console.print("4. Published")
-        console.print("5. Sync: licenses held, and seats owned read from subscribedSkus")
-        print_summary(run_one(store.db, store.keys, DEMO_PROFILE))
         console.print("6. Reconcile")
         with store.db.sessions() as session:
             rows = [
