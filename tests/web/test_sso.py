@@ -442,3 +442,39 @@ def test_local_users_and_sso_users_coexist(db: Database, keys: KeyRing, provider
     assert user is not None and user.username.startswith("nora~") and user.role == "viewer"
     with db.sessions() as session:
         assert accounts.get_user(session, "nora").role == Role.ADMIN
+
+
+@pytest.mark.store
+def test_the_role_matrix_holds_for_sso_users(sso: Sso) -> None:
+    """Every page of the route table, read by a user of each role created by single sign-on:
+    the same matrix as for local users (the POSTs share the same guard: the local matrix test
+    covers them)."""
+    from shelfware.accounts.roles import allows
+    from shelfware.web.routes import ROUTES
+
+    groups = {
+        Role.ADMIN: ["sam-admins"],
+        Role.SAM_MANAGER: ["sam-team"],
+        Role.VIEWER: ["sam-viewers"],
+    }
+    checked = 0
+    for role, member_of in groups.items():
+        sub = f"matrix-{role.value}"
+        sso.provider.set_user(sub, email=f"{role.value}@example.com", groups=member_of)
+        client = sso.web.client()
+        assert sso.sign_in(client, sub).status_code == 303
+        for route in ROUTES:
+            if route.method != "GET" or route.permission is None or "{" in route.path:
+                continue
+            response = client.get(route.path)
+            where = f"GET {route.path} as SSO {role.value}"
+            if allows(role, route.permission):
+                assert response.status_code not in (401, 403), where
+                assert response.status_code < 500, where
+            else:
+                assert response.status_code == 403, where
+            checked += 1
+    assert checked >= 3 * 8
+    # the two SSO routes are open to visitors, like /sign-in
+    table = {(r.method, r.path): r.permission for r in ROUTES}
+    assert table[("GET", "/sso/login")] is None and table[("GET", "/sso/callback")] is None
