@@ -13,6 +13,7 @@ endpoint's client authentication, the mock's own signed tokens) is the real prov
 from __future__ import annotations
 
 import base64
+import io
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -34,17 +35,24 @@ CLIENT_SECRET = "oidc-client-secret-never-shown"
 
 @dataclass
 class Tamper:
-    """What the provider variant changes (nothing by default: the mock as it is)."""
+    """What the provider variant changes (nothing by default: the mock as it is),
+    and what it saw of the token requests (the mock does not check PKCE: the tests do)."""
 
     rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     key: RSAKey | None = None
     kid: str | None = None  # the header's kid (None: the key's own)
     publish: list[RSAKey] = field(default_factory=list)
     token_answers: list[dict[str, Any]] = field(default_factory=list)
+    token_requests: list[dict[str, str]] = field(default_factory=list)  # the forms, as sent
 
     def __call__(self, inner: Any) -> Any:
         def app(environ: dict[str, Any], start_response: Any) -> Any:
             request = Request(environ)
+            if request.path == "/oauth2/token":
+                sent = request.get_data()
+                environ["wsgi.input"] = io.BytesIO(sent)  # for the provider to read again
+                form = parse_qs(sent.decode())
+                self.token_requests.append({k: v[0] for k, v in form.items()})
             response = Response.from_app(inner, environ)
             if request.path == "/jwks" and self.publish:
                 document = json.loads(response.get_data())

@@ -10,6 +10,8 @@ clock: the provider issues real tokens, shelfware's clock is moved.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -124,6 +126,12 @@ def test_first_sign_in_creates_the_user_with_the_mapped_role(sso: Sso) -> None:
     assert "openid" in asked["scope"].split()
     response = client.get(callback_path(sso.provider.authorize(location, "alice-sub")))
     assert response.status_code == 303, response.text
+    # PKCE: the verifier sent with the code is the one the S256 challenge was made of
+    sent = sso.provider.tamper.token_requests[-1]
+    digest = hashlib.sha256(sent["code_verifier"].encode()).digest()
+    assert base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == asked["code_challenge"]
+    assert 43 <= len(sent["code_verifier"]) <= 128
+    assert sent["grant_type"] == "authorization_code" and "client_secret" not in sent
     assert response.headers["location"] == "/profiles"
     assert "alice" in role_on_overview(client)
 

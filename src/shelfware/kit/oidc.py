@@ -2,9 +2,11 @@
 
 - Discovery: ``{issuer}/.well-known/openid-configuration``, cached (``DISCOVERY_SECONDS``);
   the document must name the same issuer.
-- Authorization: Authlib's OAuth 2 client builds the request (``response_type=code``, the
-  S256 code challenge of a fresh verifier, the caller's ``state`` and ``nonce``) and trades
-  the code for tokens at the token endpoint (client secret, HTTP Basic).
+- Authorization: Authlib's OAuth 2 parameters (RFC 6749, RFC 7636) build the request
+  (``response_type=code``, the S256 code challenge of the caller's verifier, its ``state``
+  and ``nonce``) and the token request (the code, the verifier; the client secret by HTTP
+  Basic), sent with the guarded httpx client. (Authlib's own httpx integration is not used:
+  it now wants the ``httpx2`` package and warns on every import.)
 - The ID token (joserfc, the JOSE library Authlib builds on): its signature against the
   provider's JWKS (asymmetric algorithms only; a key id the cached JWKS lacks makes one
   refetch: key rotation), then ``iss``, ``aud`` (and ``azp`` when several audiences),
@@ -28,8 +30,8 @@ from urllib.parse import urlsplit
 
 import httpx
 from authlib.common.urls import add_params_to_uri
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jws, jwt
 from joserfc.errors import (
     BadSignatureError,
@@ -174,45 +176,55 @@ class OidcClient:
 
     # --- the flow --------------------------------------------------------------------------
 
-    def _client(self, redirect_uri: str) -> AsyncOAuth2Client:
-        return AsyncOAuth2Client(
-            client_id=self.client_id,
-            client_secret=self._secret,
-            scope=self.scopes,
-            redirect_uri=redirect_uri,
-            code_challenge_method="S256",
-            token_endpoint_auth_method="client_secret_basic",
-            transport=self._transport(),
-            timeout=TIMEOUT,
-            trust_env=False,
-        )
-
     async def authorization_url(
         self, *, redirect_uri: str, state: str, nonce: str, verifier: str
     ) -> str:
         metadata = await self.metadata()
-        async with self._client(redirect_uri) as client:
-            url, _ = client.create_authorization_url(
-                metadata.authorization_endpoint, state=state, code_verifier=verifier, nonce=nonce
+        return str(
+            prepare_grant_uri(
+                metadata.authorization_endpoint,
+                self.client_id,
+                "code",
+                redirect_uri=redirect_uri,
+                scope=self.scopes,
+                state=state,
+                nonce=nonce,
+                code_challenge=create_s256_code_challenge(verifier),
+                code_challenge_method="S256",
             )
-        return str(url)
+        )
 
     async def exchange(self, *, code: str, redirect_uri: str, verifier: str) -> str:
         """Trade the code (and the PKCE verifier) for tokens; the ID token (unverified)."""
         metadata = await self.metadata()
+        body = prepare_token_request(
+            "authorization_code", redirect_uri=redirect_uri, code=code, code_verifier=verifier
+        )
         try:
-            async with self._client(redirect_uri) as client:
-                token = await client.fetch_token(
+            async with httpx.AsyncClient(
+                transport=self._transport(), timeout=TIMEOUT, trust_env=False
+            ) as client:
+                response = await client.post(
                     metadata.token_endpoint,
-                    grant_type="authorization_code",
-                    code=code,
-                    code_verifier=verifier,
+                    content=body,
+                    auth=httpx.BasicAuth(self.client_id, self._secret),  # client_secret_basic
+                    headers={
+                        "content-type": "application/x-www-form-urlencoded",
+                        "accept": "application/json",
+                    },
                 )
-        except OAuthError as exc:
-            raise OidcError(f"the provider refused the code: {exc.error}") from None
         except httpx.HTTPError as exc:
             raise OidcError(f"the provider's token endpoint could not be reached: {exc}") from None
-        id_token = token.get("id_token") if isinstance(token, dict) else None
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise OidcError(f"the provider's token endpoint answered HTTP {response.status_code}")
+        if response.status_code != 200 or "error" in answer:
+            error = str(answer.get("error", f"HTTP {response.status_code}"))[:100]
+            raise OidcError(f"the provider refused the code: {error}")
+        id_token = answer.get("id_token")
         if not isinstance(id_token, str) or not id_token:
             raise OidcError("the provider's token answer has no ID token (is 'openid' a scope?)")
         return id_token
