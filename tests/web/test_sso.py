@@ -486,3 +486,18 @@ def test_the_role_matrix_holds_for_sso_users(sso: Sso) -> None:
     # the two SSO routes are open to visitors, like /sign-in
     table = {(r.method, r.path): r.permission for r in ROUTES}
     assert table[("GET", "/sso/login")] is None and table[("GET", "/sso/callback")] is None
+
+
+@pytest.mark.store
+def test_open_attempts_are_bounded(sso: Sso, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/sso/login is open to anyone: its rows are bounded, and expire."""
+    from shelfware.accounts import sso as domain
+
+    monkeypatch.setattr(domain.begin_attempt, "__kwdefaults__", {"limit": 3})
+    client = sso.web.client()
+    for _ in range(3):
+        assert client.get("/sso/login").status_code == 303
+    busy = client.get("/sso/login")
+    assert busy.status_code == 429 and "try again" in busy.text
+    sso.web.clock.advance(domain.ATTEMPT_LIFETIME + timedelta(seconds=1))
+    assert client.get("/sso/login").status_code == 303

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from shelfware.accounts import service as accounts
@@ -36,6 +36,9 @@ from shelfware.kit.clock import Clock
 from shelfware.models import SsoAttempt, User
 
 ATTEMPT_LIFETIME = timedelta(minutes=10)
+# Attempts begun in the last ATTEMPT_LIFETIME, at most: /sso/login is open to anyone, so its
+# rows are bounded (past it, new attempts wait until old ones expire).
+MAX_OPEN_ATTEMPTS = 10_000
 SSO_SIGNED_IN = "user.sso_sign_in"
 SSO_REFUSED = "user.sso_refused"
 MAX_SUBJECT = 600
@@ -64,10 +67,18 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def begin_attempt(session: Session, clock: Clock, next_path: str) -> Attempt:
+class TooManyAttempts(Exception):
+    """More than MAX_OPEN_ATTEMPTS single sign-on attempts are open: try again later."""
+
+
+def begin_attempt(
+    session: Session, clock: Clock, next_path: str, *, limit: int = MAX_OPEN_ATTEMPTS
+) -> Attempt:
     """A new attempt: random state, nonce and PKCE verifier (RFC 7636: 43-128 characters)."""
     now = clock.now()
     session.execute(delete(SsoAttempt).where(SsoAttempt.created_at < now - ATTEMPT_LIFETIME))
+    if (session.scalar(select(func.count()).select_from(SsoAttempt)) or 0) >= limit:
+        raise TooManyAttempts("too many single sign-on attempts at once: try again in a minute")
     attempt = Attempt(
         state=secrets.token_urlsafe(32),
         nonce=secrets.token_urlsafe(32),

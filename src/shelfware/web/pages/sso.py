@@ -102,7 +102,10 @@ async def sso_login(request: Request, next: str = "/") -> Response:
         with ctx.store.db.transaction() as db:
             return sso.begin_attempt(db, ctx.clock, target)
 
-    attempt = await run_in_threadpool(begin)
+    try:
+        attempt = await run_in_threadpool(begin)
+    except sso.TooManyAttempts as exc:
+        return render(request, "error.html", {"message": f"Single sign-on: {exc}."}, status=429)
     try:
         url = await client.authorization_url(
             redirect_uri=_base(request, ctx.sign_in) + CALLBACK_PATH,
