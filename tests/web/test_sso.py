@@ -501,3 +501,30 @@ def test_open_attempts_are_bounded(sso: Sso, monkeypatch: pytest.MonkeyPatch) ->
     assert busy.status_code == 429 and "try again" in busy.text
     sso.web.clock.advance(domain.ATTEMPT_LIFETIME + timedelta(seconds=1))
     assert client.get("/sso/login").status_code == 303
+
+
+@pytest.mark.store
+def test_next_stays_on_this_site(sso: Sso) -> None:
+    sso.provider.set_user("olga-sub", email="olga@example.com", groups=["sam-team"])
+    response = sso.sign_in(sso.web.client(), "olga-sub", next_path="//evil.example/x")
+    assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+def test_a_provider_that_cannot_be_reached_is_a_clear_page(web: Web) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    web.clock.set(datetime.now(UTC))
+    settings = Settings(
+        oidc_issuer=f"http://127.0.0.1:{port}",
+        oidc_client_id=CLIENT_ID,
+        oidc_client_secret=CLIENT_SECRET,
+        sso_role_map=ROLE_MAP,
+    )
+    app = create_app(settings, store=web.store, clock=web.clock)
+    response = Web(app=app, store=web.store, clock=web.clock).client().get("/sso/login")
+    assert response.status_code == 502
+    assert "discovery document could not be fetched" in response.text
+    assert CLIENT_SECRET not in response.text
