@@ -374,7 +374,10 @@ def test_local_login_off_leaves_only_break_glass(
     warning = sso.actions("user.break_glass_sign_in")[-1].detail
     assert warning["level"] == "warning" and warning["username"] == "admin"
     assert any("break-glass" in r.getMessage() for r in caplog.records)
-    assert [e.detail["username"] for e in sso.actions("user.local_sign_in_refused")] == ["viewer"]
+    failed = [e.detail for e in sso.actions("user.sign_in_failed")]
+    assert [(f["username"], "local sign-in is off" in f["reason"]) for f in failed] == [
+        ("viewer", True)
+    ]
 
 
 @pytest.mark.store

@@ -58,6 +58,11 @@ def _dummy_hash() -> str:
     return _hasher().hash(secrets.token_urlsafe(16))
 
 
+def waste_password_check(password: str) -> None:
+    """Take as long as checking a password, for a sign-in refused without one."""
+    _password_matches(_dummy_hash(), password)
+
+
 def hash_password(password: str) -> str:
     return _hasher().hash(password)
 

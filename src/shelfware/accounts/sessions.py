@@ -52,8 +52,7 @@ SIGN_IN_FAILED = "user.sign_in_failed"
 LOCKOUT = "user.lockout"
 SIGNED_OUT = "user.sign_out"
 BREAK_GLASS = "user.break_glass_sign_in"
-LOCAL_REFUSED = "user.local_sign_in_refused"
-SIGN_IN_ACTIONS = (SIGNED_IN, SIGN_IN_FAILED, LOCKOUT, SIGNED_OUT, BREAK_GLASS, LOCAL_REFUSED)
+SIGN_IN_ACTIONS = (SIGNED_IN, SIGN_IN_FAILED, LOCKOUT, SIGNED_OUT, BREAK_GLASS)
 # Who the audit trail names: the web face's convention (``web:NAME``); before a password
 # matched, nobody is known.
 ANONYMOUS = "web:anonymous"
@@ -206,22 +205,26 @@ def sign_in(
     now = clock.now()
     name = username[:MAX_NAME]
     address = address[:MAX_ADDRESS]
+    counts = _counts(session, now - limits.window, name, address)
+    wait = _wait(counts, limits, now)
+    if wait:
+        return SignInOutcome(retry_after=wait)
     if not local_login and name not in break_glass:
+        # as long as a password check (the break-glass names do not show by timing), and
+        # counted as a failure (the sign-in limits hold for these too)
+        accounts.waste_password_check(password)
         audit.record(
             session,
             clock,
-            action=LOCAL_REFUSED,
+            action=SIGN_IN_FAILED,
             object_type="user",
             object_id="unknown",
             actor=ANONYMOUS,
             username=name,
             address=address,
+            reason="local sign-in is off (not a break-glass name)",
         )
         return SignInOutcome(local_off=True)
-    counts = _counts(session, now - limits.window, name, address)
-    wait = _wait(counts, limits, now)
-    if wait:
-        return SignInOutcome(retry_after=wait)
     user = accounts.authenticate(session, clock, name, password) if name and password else None
     if user is None:
         known = session.scalar(select(User.id).where(User.username == name))
