@@ -531,3 +531,13 @@ def test_a_provider_that_cannot_be_reached_is_a_clear_page(web: Web) -> None:
     assert response.status_code == 502
     assert "discovery document could not be fetched" in response.text
     assert CLIENT_SECRET not in response.text
+
+
+def test_the_redirect_uri_follows_the_public_url(web: Web, provider: Provider) -> None:
+    sso = make_sso(web, provider, public_url="https://sam.example.com/")
+    asked = query_of(sso.begin(sso.web.client()))
+    assert asked["redirect_uri"] == "https://sam.example.com/sso/callback"
+    plain = make_sso(web, provider)  # not set: the request's own address
+    assert query_of(plain.begin(plain.web.client()))["redirect_uri"] == (
+        "https://testserver/sso/callback"
+    )
