@@ -18,6 +18,7 @@ from shelfware.settings import Settings, get_settings
 from shelfware.store import Store, open_store
 from shelfware.web import answers, install_web
 from shelfware.web.errors import body_refusal
+from shelfware.web.pages.sso import sign_in_policy
 
 API_PREFIX = "/api/v1"
 WEB_BODY_LIMIT = 1 * MIB  # the workspace's forms (the API holds its own limits)
@@ -73,7 +74,12 @@ def create_app(
     # (added before install_web: its security headers wrap this refusal too)
     app.add_middleware(BodyLimit, limit_for=web_body_limit, refuse=body_refusal)
     # pages, sign-in, /oauth/callback, /static, security headers
-    install_web(app, workspace, trusted_proxies=settings.trusted_proxy_networks)
+    install_web(
+        app,
+        workspace,
+        trusted_proxies=settings.trusted_proxy_networks,
+        sign_in=sign_in_policy(settings),
+    )
     answers.configure(app, workspace.store.db, workspace.store.keys, workspace.clock)
     app.router.routes.extend(answers.routes)  # reclamation keep / release answers (no sign-in)
     # outermost: a name holding "/" stays one path segment (%2F) for every route below

@@ -90,6 +90,31 @@ class Settings(BaseSettings):
     # is ignored and the socket peer is the client.
     trusted_proxies: str = ""
 
+    # Single sign-on (OpenID Connect, authorization code + PKCE): the provider's issuer URL
+    # (discovery at {issuer}/.well-known/openid-configuration), shelfware's client there, the
+    # scopes asked for and the name on the sign-in button ("Sign in with <name>"). Roles come
+    # from the groups claim: `sso_role_map` maps groups to roles (`sam-admins=admin,
+    # sam-team=sam_manager`; several groups: the highest role); no mapped group: no access.
+    oidc_issuer: str | None = Field(default=None, max_length=2000)
+    oidc_client_id: str | None = Field(default=None, max_length=500)
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = Field(default="openid email profile groups", max_length=1000)
+    oidc_name: str = Field(default="single sign-on", min_length=1, max_length=100)
+    sso_role_map: str = ""
+    sso_groups_claim: str = Field(default="groups", min_length=1, max_length=200)
+    # Local passwords: off, only the user names in `break_glass` (comma-separated) may still
+    # sign in with one, each such sign-in audited with a warning.
+    local_login: bool = True
+    break_glass: str = ""
+
+    @field_validator("sso_role_map")
+    @classmethod
+    def _role_map_parses(cls, value: str) -> str:
+        from shelfware.accounts.roles import parse_role_map
+
+        parse_role_map(value)
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_parse(cls, value: str) -> str:

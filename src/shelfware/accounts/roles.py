@@ -75,3 +75,35 @@ def permissions_of(role: Role | str) -> frozenset[Permission]:
         return MATRIX[Role(role)]
     except ValueError:
         return frozenset()
+
+
+# From the most to the least privileged: of several roles a person's groups map to, the
+# first of this order wins.
+RANK: tuple[Role, ...] = (Role.ADMIN, Role.SAM_MANAGER, Role.SAM_INTEGRATOR, Role.VIEWER)
+
+
+def parse_role_map(text: str) -> dict[str, Role]:
+    """``group=role,group=role`` (single sign-on: the identity provider's groups to roles).
+    A one-line error for a malformed pair, an unknown role or a group named twice."""
+    mapping: dict[str, Role] = {}
+    for pair in text.split(","):
+        if not pair.strip():
+            continue
+        group, sep, role = pair.rpartition("=")
+        group = group.strip()
+        if not sep or not group:
+            raise ValueError(f"SSO role map: {pair.strip()!r} is not group=role")
+        if group in mapping:
+            raise ValueError(f"SSO role map: the group {group!r} is mapped twice")
+        mapping[group] = parse_role(role.strip())
+    return mapping
+
+
+def role_for_groups(groups: object, mapping: dict[str, Role]) -> Role | None:
+    """The highest role any of ``groups`` maps to; None when none is mapped (no access)."""
+    if isinstance(groups, str):
+        groups = [groups]
+    if not isinstance(groups, list | tuple):
+        return None
+    found = {mapping[g] for g in groups if isinstance(g, str) and g in mapping}
+    return next((role for role in RANK if role in found), None)

@@ -37,6 +37,8 @@ class UserView(BaseModel):
     created_at: datetime
     password_changed_at: datetime
     last_login_at: datetime | None
+    # single sign-on: "issuer sub" of the person at the identity provider (None: local)
+    sso_subject: str | None = None
 
 
 class TokenCreate(BaseModel):

@@ -58,6 +58,11 @@ def _dummy_hash() -> str:
     return _hasher().hash(secrets.token_urlsafe(16))
 
 
+def waste_password_check(password: str) -> None:
+    """Take as long as checking a password, for a sign-in refused without one."""
+    _password_matches(_dummy_hash(), password)
+
+
 def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
@@ -196,7 +201,7 @@ def authenticate(session: Session, clock: Clock, username: str, password: str) -
     """The active user with this name and password, or None. An unknown name, an inactive
     account and a wrong password take the same time (one argon2 verification each)."""
     user = _find_user(session, username)
-    if user is None:
+    if user is None or user.password_hash is None:  # unknown, or single sign-on only
         _password_matches(_dummy_hash(), password)
         return None
     if not _password_matches(user.password_hash, password) or not user.active:

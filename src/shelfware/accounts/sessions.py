@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +41,8 @@ from shelfware.audit import service as audit
 from shelfware.kit.clock import Clock
 from shelfware.models import AuditEvent, SignInSession, User
 
+_log = logging.getLogger(__name__)
+
 SESSION_LIFETIME = timedelta(hours=8)
 # last_seen_at is written at most this often per session, so reads do not all become writes.
 LAST_SEEN_GRANULARITY = timedelta(minutes=1)
@@ -48,7 +51,8 @@ SIGNED_IN = "user.sign_in"
 SIGN_IN_FAILED = "user.sign_in_failed"
 LOCKOUT = "user.lockout"
 SIGNED_OUT = "user.sign_out"
-SIGN_IN_ACTIONS = (SIGNED_IN, SIGN_IN_FAILED, LOCKOUT, SIGNED_OUT)
+BREAK_GLASS = "user.break_glass_sign_in"
+SIGN_IN_ACTIONS = (SIGNED_IN, SIGN_IN_FAILED, LOCKOUT, SIGNED_OUT, BREAK_GLASS)
 # Who the audit trail names: the web face's convention (``web:NAME``); before a password
 # matched, nobody is known.
 ANONYMOUS = "web:anonymous"
@@ -85,6 +89,7 @@ class SignInOutcome:
 
     session: ActiveSession | None = None
     retry_after: int = 0
+    local_off: bool = False  # local passwords are off and this name is not break-glass
 
 
 def _digest(token: str) -> str:
@@ -187,10 +192,16 @@ def sign_in(
     address: str,
     user_agent: str | None = None,
     limits: SignInLimits = DEFAULT_LIMITS,
+    local_login: bool = True,
+    break_glass: frozenset[str] = frozenset(),
 ) -> SignInOutcome:
     """Check the limits, then the password; a new session on success. Every outcome is in
     the audit trail (a sign-in, a failure, a lockout when a failure reaches a limit). The
-    caller commits whatever the outcome, so failures count."""
+    caller commits whatever the outcome, so failures count.
+
+    With ``local_login`` off (single sign-on only) only the names in ``break_glass`` may
+    still sign in with a password; each such sign-in is audited with a warning, any other
+    name is refused before its password is looked at."""
     now = clock.now()
     name = username[:MAX_NAME]
     address = address[:MAX_ADDRESS]
@@ -198,6 +209,22 @@ def sign_in(
     wait = _wait(counts, limits, now)
     if wait:
         return SignInOutcome(retry_after=wait)
+    if not local_login and name not in break_glass:
+        # as long as a password check (the break-glass names do not show by timing), and
+        # counted as a failure (the sign-in limits hold for these too)
+        accounts.waste_password_check(password)
+        audit.record(
+            session,
+            clock,
+            action=SIGN_IN_FAILED,
+            object_type="user",
+            object_id="unknown",
+            actor=ANONYMOUS,
+            username=name,
+            address=address,
+            reason="local sign-in is off (not a break-glass name)",
+        )
+        return SignInOutcome(local_off=True)
     user = accounts.authenticate(session, clock, name, password) if name and password else None
     if user is None:
         known = session.scalar(select(User.id).where(User.username == name))
@@ -252,6 +279,22 @@ def sign_in(
         username=user.username,
         address=address,
     )
+    if not local_login:
+        _log.warning(
+            "break-glass sign-in with a local password: %s from %s", user.username, address
+        )
+        audit.record(
+            session,
+            clock,
+            action=BREAK_GLASS,
+            object_type="user",
+            object_id=user.id,
+            actor=f"web:{user.username}",
+            level="warning",
+            username=user.username,
+            address=address,
+            message="local password used while single sign-on is enforced (break-glass)",
+        )
     return SignInOutcome(session=started)
 
 
@@ -262,7 +305,10 @@ def start_session(
     *,
     address: str | None = None,
     user_agent: str | None = None,
+    id_token: str | None = None,
 ) -> ActiveSession:
+    """A new session (``id_token``: a single sign-on's, the hint of the provider's
+    sign-out)."""
     now = clock.now()
     token = secrets.token_urlsafe(32)  # 256 bits
     row = SignInSession(
@@ -275,6 +321,7 @@ def start_session(
         ended_at=None,
         address=None if address is None else address[:MAX_ADDRESS],
         user_agent=None if user_agent is None else user_agent[:MAX_AGENT],
+        id_token=id_token,
     )
     session.add(row)
     session.flush()
@@ -306,6 +353,15 @@ def resume(session: Session, clock: Clock, token: str) -> ActiveSession | None:
     if now - row.last_seen_at >= LAST_SEEN_GRANULARITY:
         row.last_seen_at = now
     return ActiveSession(token, row.csrf, accounts.user_view(user), row.created_at, row.expires_at)
+
+
+def id_token_of(session: Session, token: str) -> str | None:
+    """The single sign-on ID token a session began with (None: a local sign-in)."""
+    if not token or len(token) > 200:
+        return None
+    return session.scalar(
+        select(SignInSession.id_token).where(SignInSession.token_hash == _digest(token))
+    )
 
 
 def sign_out(session: Session, clock: Clock, token: str, *, address: str | None = None) -> bool:

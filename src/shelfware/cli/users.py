@@ -55,7 +55,7 @@ def add_user(
 
 @users_app.command("list")
 def list_users(json_: JsonFlag = False) -> None:
-    """Local users (never a password hash)."""
+    """Users, local and single sign-on (never a password hash)."""
     with store() as st, st.db.sessions() as session:
         rows = service.list_users(session)
     if json_:
@@ -63,8 +63,18 @@ def list_users(json_: JsonFlag = False) -> None:
         return
     output.table(
         "Users",
-        ["User", "Role", "Active", "Created", "Last sign-in"],
-        [(u.username, u.role.value, u.active, u.created_at, u.last_login_at) for u in rows],
+        ["User", "Role", "Active", "Signs in with", "Created", "Last sign-in"],
+        [
+            (
+                u.username,
+                u.role.value,
+                u.active,
+                "single sign-on" if u.sso_subject else "password",
+                u.created_at,
+                u.last_login_at,
+            )
+            for u in rows
+        ],
     )
 
 

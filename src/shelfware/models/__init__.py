@@ -1,6 +1,6 @@
 """SQLAlchemy ORM models, one module per aggregate."""
 
-from shelfware.models.account import ApiToken, SignInSession, User
+from shelfware.models.account import ApiToken, SignInSession, SsoAttempt, User
 from shelfware.models.audit import AuditEvent
 from shelfware.models.base import Base
 from shelfware.models.entitlement import Entitlement
@@ -48,6 +48,7 @@ __all__ = [
     "SchedulerLease",
     "SignInSession",
     "SoftwareModel",
+    "SsoAttempt",
     "StagedAccount",
     "Subscription",
     "SyncRun",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shelfware.models.base import Base, BigId, id_column
@@ -17,13 +17,17 @@ class User(Base):
 
     id: Mapped[int] = id_column()
     username: Mapped[str] = mapped_column(String(100), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(200))
+    # None: signs in through single sign-on only (created at their first SSO sign-in)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(30))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
     # A password change ends every session of the user (see SignInSession).
     password_changed_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
+    # Single sign-on: the provider's issuer and the person's `sub` there ("issuer sub"); a
+    # user with one signs in through that provider and their role follows its groups claim.
+    sso_subject: Mapped[str | None] = mapped_column(String(600), unique=True)
 
 
 class ApiToken(Base):
@@ -67,3 +71,21 @@ class SignInSession(Base):
     ended_at: Mapped[datetime | None]
     address: Mapped[str | None] = mapped_column(String(100))
     user_agent: Mapped[str | None] = mapped_column(String(200))
+    # A single sign-on session's ID token: the hint of the provider's sign-out (RP-initiated)
+    id_token: Mapped[str | None] = mapped_column(Text)
+
+
+class SsoAttempt(Base):
+    """One single sign-on attempt between /sso/login and /sso/callback: its `state` (only
+    the SHA-256 digest), its `nonce` and PKCE verifier. The callback deletes the row it uses,
+    so a state is good once; rows older than a few minutes are refused and pruned."""
+
+    __tablename__ = "sso_attempt"
+    __table_args__ = (Index("ix_sso_attempt_created_at", "created_at"),)
+
+    id: Mapped[int] = id_column()
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(100))
+    verifier: Mapped[str] = mapped_column(String(200))
+    next_path: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime]

@@ -16,8 +16,14 @@ from starlette.staticfiles import StaticFiles
 from shelfware.appstate import Workspace
 from shelfware.kit.proxies import Network
 from shelfware.store import BUSY_ERRORS, RETRY_AFTER_SECONDS, VALUE_ERRORS, database_error
-from shelfware.web.context import WebContext
-from shelfware.web.security import FLASH_PURPOSE, CookieSealer, SecurityHeaders, SessionSealer
+from shelfware.web.context import SignInPolicy, WebContext
+from shelfware.web.security import (
+    FLASH_PURPOSE,
+    SSO_PURPOSE,
+    CookieSealer,
+    SecurityHeaders,
+    SessionSealer,
+)
 
 
 def install_web(
@@ -26,6 +32,7 @@ def install_web(
     *,
     secure_cookies: bool = True,
     trusted_proxies: tuple[Network, ...] = (),
+    sign_in: SignInPolicy | None = None,
 ) -> None:
     from shelfware.web.pages.dashboard import recount
     from shelfware.web.routes import router
@@ -43,6 +50,8 @@ def install_web(
         flashes=CookieSealer(workspace.store.keys, FLASH_PURPOSE, now),
         trusted_proxies=trusted_proxies,
         secure_cookies=secure_cookies,
+        sign_in=sign_in or SignInPolicy(),
+        sso_cookies=CookieSealer(workspace.store.keys, SSO_PURPOSE, now),
         on_change=recount,
     )
     app.include_router(router)

@@ -9,10 +9,11 @@ from typing import Any
 
 from starlette.requests import Request
 
-from shelfware.accounts.roles import Permission, allows
+from shelfware.accounts.roles import Permission, Role, allows
 from shelfware.accounts.sessions import DEFAULT_LIMITS, SignInLimits
 from shelfware.appstate import Workspace
 from shelfware.kit.clock import Clock
+from shelfware.kit.oidc import OidcClient
 from shelfware.kit.proxies import Network
 from shelfware.store import Store
 from shelfware.web.security import CookieSealer, SessionSealer, WebSession
@@ -30,6 +31,22 @@ class Viewer:
         return allows(self.role, Permission(permission))
 
 
+@dataclass(frozen=True)
+class SignInPolicy:
+    """How people sign in: single sign-on through an OpenID provider (``oidc``), local
+    passwords (off: only the ``break_glass`` names), and what the provider's groups mean."""
+
+    oidc: OidcClient | None = None
+    name: str = "single sign-on"  # "Sign in with <name>"
+    role_map: dict[str, Role] = field(default_factory=dict)
+    groups_claim: str = "groups"
+    local_login: bool = True
+    break_glass: frozenset[str] = frozenset()
+    # the address the provider sends people back to (SHELFWARE_PUBLIC_URL when set; None:
+    # the request's own)
+    public_url: str | None = None
+
+
 @dataclass
 class WebContext:
     workspace: Workspace
@@ -40,6 +57,8 @@ class WebContext:
     limits: SignInLimits = DEFAULT_LIMITS
     trusted_proxies: tuple[Network, ...] = ()
     secure_cookies: bool = True
+    sign_in: SignInPolicy = field(default_factory=SignInPolicy)
+    sso_cookies: CookieSealer | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     dashboard: dict[str, Any] = field(default_factory=dict)
     # what to do after a change (install_web: recount the dashboard's figures)

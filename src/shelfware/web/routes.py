@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shelfware.web.pages import audit, auth, candidates, dashboard, lists, oauth, profiles
+from shelfware.web.pages import audit, auth, candidates, dashboard, lists, oauth, profiles, sso
 from shelfware.web.routing import ROUTES, WebRoute, router
 
-PAGES = (audit, auth, candidates, dashboard, lists, oauth, profiles)
+PAGES = (audit, auth, candidates, dashboard, lists, oauth, profiles, sso)
 
 __all__ = ["PAGES", "ROUTES", "WebRoute", "router"]

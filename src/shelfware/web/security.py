@@ -36,6 +36,9 @@ FLASH_SECONDS = 120
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_PURPOSE = "shelfware web session cookie"
 FLASH_PURPOSE = "shelfware web flash cookie"
+SSO_PURPOSE = "shelfware web single sign-on attempt cookie"
+SSO_COOKIE = "shelfware_sso"
+SSO_SECONDS = 600
 MAX_COOKIE = 4096
 
 CSP = "; ".join(
