@@ -35,6 +35,7 @@ ROUTERS = (
     licensing.router,
     reports.router,
     directory.router,
+    directory.people_router,
     audit.router,
 )
 

@@ -100,6 +100,10 @@ class PersonRecord:
     # Names of the provider's groups the person belongs to; None when groups were not read
     # (the memberships stored before are then kept).
     groups: tuple[str, ...] | None = None
+    # Where the person's cost is charged (Okta's profile `department` and `costCenter`, the
+    # SCIM enterprise extension's, Microsoft Graph's `department`); None when not given.
+    department: str | None = None
+    cost_center: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
