@@ -595,12 +595,13 @@ def _person_view(session: Session, person: Person) -> PersonView:
         .distinct()
         .order_by(PersonGroup.name)
     )
+    model = _model_name().label("model")  # one expression: PostgreSQL's DISTINCT wants it
     seats = session.scalars(
-        select(_model_name())
+        select(model)
         .join_from(SUBSCRIPTIONS, SoftwareModel.__table__, M.id == S.software_model_id)
         .where(S.person_id == person.id, _holds_seat())
         .distinct()
-        .order_by(_model_name())
+        .order_by(model)
     )
     return PersonView(
         id=person.id,

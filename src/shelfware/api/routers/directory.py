@@ -121,16 +121,6 @@ class ChargingChange(BaseModel):
     cost_center: str | None = Field(default=None, min_length=1, max_length=100)
 
 
-@people_router.get("/{person_id}", response_model=PersonView)
-def get_person(
-    person_id: PersonId, ws: Ws, _: Principal = allowed(Permission.PEOPLE_READ)
-) -> PersonView:
-    """One person: status, manager, groups, department and cost centre (effective, from the
-    identity provider, override) and the seats they hold."""
-    with ws.read() as session:
-        return service.person_by_id(session, person_id)
-
-
 @people_router.patch("/{person_id}", response_model=PersonView)
 def set_charging(
     person_id: PersonId,
