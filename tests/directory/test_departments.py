@@ -29,9 +29,9 @@ from tests.connectors.test_okta import Okta, publish_okta
 pytestmark = pytest.mark.store
 
 
-def departments(api: Api) -> dict[str, tuple[str | None, str | None, str | None]]:
+def departments(ws: Api) -> dict[str, tuple[str | None, str | None, str | None]]:
     """Email -> (department from the IdP, cost centre from the IdP, department override)."""
-    with api.db.sessions() as s:
+    with ws.db.sessions() as s:
         return {
             p.email: (p.department, p.cost_center, p.department_override)
             for p in s.scalars(select(Person))
@@ -42,15 +42,15 @@ def totals(report) -> dict[str, float]:  # type: ignore[no-untyped-def]
     return {r.currency: r.annual_cost for r in report.rows if r.row_type == "total"}
 
 
-def spend(api: Api) -> dict[str, float]:
-    with api.db.sessions() as s:
-        rows = reports.compliance(s, api.clock.now()).rows
+def spend(ws: Api) -> dict[str, float]:
+    with ws.db.sessions() as s:
+        rows = reports.compliance(s, ws.clock.now()).rows
     return {r.currency: r.spend for r in rows if r.row_type == "total" and r.spend}
 
 
-def held_per_department(api: Api) -> Counter[tuple[str, str]]:
+def held_per_department(ws: Api) -> Counter[tuple[str, str]]:
     """(department, model) -> seats held: counted in Python from the accounts, the oracle."""
-    with api.db.sessions() as s:
+    with ws.db.sessions() as s:
         people = {p.id: p for p in s.scalars(select(Person))}
         models = {m.id: m.display_name for m in s.scalars(select(SoftwareModel))}
         held: Counter[tuple[str, str]] = Counter()
@@ -147,9 +147,7 @@ async def test_departments_from_okta_override_and_chargeback(
         assert directory.person_detail(s, user.email).department == "Finance Ops"
     report = chargeback()
     assert totals(report) == spend(api)
-    moved = {
-        (r.group, r.software_model): r.seats for r in report.rows if r.group == "Finance Ops"
-    }
+    moved = {(r.group, r.software_model): r.seats for r in report.rows if r.group == "Finance Ops"}
     assert moved and sum(n for (_, m), n in moved.items() if m != "All models") == sum(
         n for (d, _), n in held_per_department(api).items() if d == "Finance Ops"
     )
