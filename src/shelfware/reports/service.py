@@ -384,9 +384,11 @@ def trends(session: Session, now: datetime, rates: Rates | None = None) -> Repor
 
 UNKNOWN = "unknown"  # seats held by people with no department (or accounts matching nobody)
 UNASSIGNED = "unassigned"  # seats paid for that nobody holds
+# the person's override, else the identity provider's value, else the account's own (an
+# app's word, e.g. SCIM's enterprise extension, for people no identity provider describes)
 CHARGE_COLUMNS = {
-    "department": (P.department_override, P.department),
-    "cost_center": (P.cost_center_override, P.cost_center),
+    "department": (P.department_override, P.department, S.department),
+    "cost_center": (P.cost_center_override, P.cost_center, S.cost_center),
 }
 _KIND_ORDER = {"named": 0, "unknown": 1, "unassigned": 2}
 
@@ -415,23 +417,40 @@ def chargeback(
     Every seat paid for costs the same (spend / paid seats); a model with more holders than
     paid seats spreads its spend over the holders. Seats paid for and held by nobody are
     the "unassigned" row; seats held by people with no department (the override, else the
-    identity provider's), or by accounts matching no person, the "unknown" row. Amounts are
+    identity provider's, else the account's own from its app) the "unknown" row. Amounts are
     split in whole cents (largest remainder), so the rows add up to the spend exactly.
 
-    One grouped query over the seats (model x group), one over the entitlements."""
-    override, from_idp = CHARGE_COLUMNS[by]
-    group = func.coalesce(override, from_idp)
-    held_query = (
-        select(S.software_model_id, group, func.count())
-        .select_from(Subscription.__table__.outerjoin(Person.__table__, P.id == S.person_id))
+    Grouped queries only: the seats per model and group, the few seats charged by their app,
+    the entitlements."""
+    override, from_idp, from_app = CHARGE_COLUMNS[by]
+    person_group = func.coalesce(override, from_idp)
+    seats = Subscription.__table__.outerjoin(Person.__table__, P.id == S.person_id)
+    # every seat by its person's group (the covering index, no table reads) ...
+    by_person = (
+        select(S.software_model_id, person_group, func.count())
+        .select_from(seats)
         .where(licensing.holds_seat())
-        .group_by(S.software_model_id, group)
+        .group_by(S.software_model_id, person_group)
+    )
+    # ... then the few seats without one whose app names one (a partial index finds them)
+    by_app = (
+        select(S.software_model_id, from_app, func.count())
+        .select_from(seats)
+        .where(from_app.is_not(None), licensing.holds_seat(), person_group.is_(None))
+        .group_by(S.software_model_id, from_app)
     )
     held: dict[int, dict[tuple[GroupKind, str], int]] = {}
-    for model_id, name, n in session.execute(held_query):
-        key: tuple[GroupKind, str] = ("named", name) if name is not None else ("unknown", UNKNOWN)
+    unknown: tuple[GroupKind, str] = ("unknown", UNKNOWN)
+    for model_id, name, n in session.execute(by_person):
+        key: tuple[GroupKind, str] = ("named", name) if name is not None else unknown
         by_group = held.setdefault(model_id, {})
         by_group[key] = by_group.get(key, 0) + int(n)
+    for model_id, name, n in session.execute(by_app):
+        by_group = held[model_id]
+        by_group[unknown] -= int(n)
+        if not by_group[unknown]:
+            del by_group[unknown]
+        by_group[("named", name)] = by_group.get(("named", name), 0) + int(n)
     books = entitlement_books(session, licensing.day_of(now))
     models = session.execute(
         select(M.id, M.publisher, M.product, M.edition, M.list_price, M.currency)
