@@ -534,10 +534,9 @@ OVERRIDES: dict[str, str] = {
 CHARGE_LENGTHS = {"department": 200, "cost_center": 100}
 
 
-def effective(override: Any, from_idp: Any) -> Any:
-    """SQL or Python: the override, else the identity provider's value."""
-    if isinstance(override, ColumnElement):
-        return func.coalesce(override, from_idp)
+def effective(override: str | None, from_idp: str | None) -> str | None:
+    """The override, else the identity provider's value (the chargeback's SQL says the same
+    with COALESCE, then falls back to the account's own value from its app)."""
     return override if override is not None else from_idp
 
 
