@@ -49,7 +49,15 @@ def seed_org(db) -> None:  # type: ignore[no-untyped-def]
         profile_id = s.scalar(
             select(IntegrationProfile.id).where(IntegrationProfile.name == PROFILE)
         )
-        people = [Person(email=f"p{i}@example.com", created_at=NOW) for i in range(3)]
+        # where their seats are charged: p0 from the IdP, p1 overridden, p2 nowhere
+        charging = [
+            {"department": "Engineering", "cost_center": "CC-1"},
+            {"department": "Sales", "department_override": "Marketing"},
+            {},
+        ]
+        people = [
+            Person(email=f"p{i}@example.com", created_at=NOW, **charging[i]) for i in range(3)
+        ]
         s.add_all(people)
         s.flush()
         accounts = [

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from shelfware.reports.schemas import (
+    ChargebackRow,
     ComplianceRow,
     PeopleRow,
     RenewalRow,
@@ -30,6 +31,8 @@ REPORTS: list[tuple[list[str], type[ReportRow], int]] = [
     (["people"], PeopleRow, 3),
     (["people", "--person", " P0@Example.com "], PeopleRow, 2),
     (["trends", "--rate", "EUR=0.85", "--rate", "USD=0.79", "--base", "GBP"], TrendRow, 6),
+    (["chargeback"], ChargebackRow, 14),
+    (["chargeback", "--by", "cost_center", "--date", "2026-11-20"], ChargebackRow, 12),
 ]
 
 
@@ -94,6 +97,7 @@ def test_table_json_and_csv_agree(org_home, args, schema, count):  # type: ignor
         (["usage", "--date", "2026-13-01"], ["--date", "not a date"]),
         (["usage", "--format", "xml"], ["xml"]),
         (["renewals", "--days", "0"], ["--days"]),
+        (["chargeback", "--by", "team"], ["team"]),
     ],
 )
 def test_bad_report_options_are_one_line(org_home, args, words):  # type: ignore[no-untyped-def]
@@ -104,7 +108,12 @@ def test_bad_report_options_are_one_line(org_home, args, words):  # type: ignore
 
 @pytest.mark.parametrize(
     ("name", "schema"),
-    [("savings", SavingsRow), ("renewals", RenewalRow), ("people", PeopleRow)],
+    [
+        ("savings", SavingsRow),
+        ("renewals", RenewalRow),
+        ("people", PeopleRow),
+        ("chargeback", ChargebackRow),
+    ],
 )
 def test_an_empty_report_still_has_its_columns(tmp_path, name, schema):  # type: ignore[no-untyped-def]
     """Nothing to report: JSON is an empty list and CSV is its header alone (no crash)."""

@@ -40,6 +40,7 @@ def test_staged_rows_follow_the_record_and_keep_the_first_of_a_repeated_account(
             product="Zoom",
             group_scoped=True,
             unrecognised="unknown role 'X'",
+            department="Sales",
         ),
         AccountRecord("1", username="again"),
     ]
@@ -59,6 +60,8 @@ def test_staged_rows_follow_the_record_and_keep_the_first_of_a_repeated_account(
             "product": "Rally",
             "group_scoped": False,
             "unrecognised": None,
+            "department": None,
+            "cost_center": None,
         },
         {
             "run_id": 7,
@@ -74,5 +77,7 @@ def test_staged_rows_follow_the_record_and_keep_the_first_of_a_repeated_account(
             "product": "Zoom",
             "group_scoped": True,
             "unrecognised": "unknown role 'X'",
+            "department": "Sales",
+            "cost_center": None,
         },
     ]

@@ -152,3 +152,15 @@ def test_a_failure_quoting_the_vendor_is_stored_on_one_line_without_control_char
 
     said = _describe(ValueError("page 3 failed: vendor said 'bad\x00name'\r\n\x1b[31mretry\x1b[0m"))
     assert said == "page 3 failed: vendor said 'badname' [31mretry[0m"
+
+
+def test_a_persons_department_and_cost_centre_are_cleaned() -> None:
+    """Identity-provider text like any other: control characters out, cut to the column."""
+    cleaner = Cleaner()
+    person = clean_person(
+        cleaner,
+        PersonRecord("p", "a@x.io", department="Eng\x00ineering", cost_center="C" * 150),
+    )
+    assert (person.department, person.cost_center) == ("Engineering", "C" * 100)
+    assert cleaner.counts["person.department.control"] == 1
+    assert cleaner.counts["person.cost_center.truncated"] == 1

@@ -36,6 +36,7 @@ ROUTERS = (
     licensing.router,
     reports.router,
     directory.router,
+    directory.people_router,
     audit.router,
 )
 

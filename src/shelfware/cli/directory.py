@@ -50,8 +50,57 @@ def show(
             ("Login", person.login or "—"),
             ("Manager", manager),
             ("Groups", ", ".join(person.groups) or "—"),
+            ("Department", _charged(person.department, person.department_override)),
+            ("Department (IdP)", person.department_from_idp or "—"),
+            ("Cost centre", _charged(person.cost_center, person.cost_center_override)),
+            ("Cost centre (IdP)", person.cost_center_from_idp or "—"),
             ("Seats", ", ".join(person.seats) or "—"),
         ],
+    )
+
+
+def _charged(value: str | None, override: str | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value} (override)" if override is not None else value
+
+
+@people_app.command("set")
+def set_charging(
+    email: Annotated[str, typer.Argument(help="the person's email (any case, any alias domain)")],
+    department: Annotated[
+        str | None, typer.Option("--department", help="charge their seats to this department")
+    ] = None,
+    cost_center: Annotated[
+        str | None, typer.Option("--cost-center", help="charge their seats to this cost centre")
+    ] = None,
+    clear_department: Annotated[
+        bool,
+        typer.Option("--clear-department", help="drop the override: the IdP's department again"),
+    ] = False,
+    clear_cost_center: Annotated[
+        bool,
+        typer.Option("--clear-cost-center", help="drop the override: the IdP's cost centre again"),
+    ] = False,
+) -> None:
+    """Override where a person's seats are charged (wins over the identity provider until
+    cleared)."""
+    if department is not None and clear_department:
+        raise typer.BadParameter("--department and --clear-department exclude each other")
+    if cost_center is not None and clear_cost_center:
+        raise typer.BadParameter("--cost-center and --clear-cost-center exclude each other")
+    changes: dict[str, str | None] = {}
+    if department is not None or clear_department:
+        changes["department"] = department
+    if cost_center is not None or clear_cost_center:
+        changes["cost_center"] = cost_center
+    with store() as st, st.db.transaction() as session:
+        person = service.find_person(session, email)
+        view = service.set_charging(session, clock(), person.id, changes)
+    console.print(
+        f"{output.literal(view.email)}: department "
+        f"{output.literal(_charged(view.department, view.department_override))}, cost centre "
+        f"{output.literal(_charged(view.cost_center, view.cost_center_override))}"
     )
 
 

@@ -1,4 +1,4 @@
-"""`shelfware report compliance|usage|savings|renewals|people|trends`."""
+"""`shelfware report compliance|usage|savings|renewals|people|trends|chargeback`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from shelfware.reports.formats import csv_text, json_rows, table_cells
 from shelfware.reports.schemas import Rates, Report
 
 app = typer.Typer(
-    help="Reports: compliance, usage, savings, renewals, people, trends.", no_args_is_help=True
+    help="Reports: compliance, usage, savings, renewals, people, trends, chargeback.",
+    no_args_is_help=True,
 )
 
 
@@ -143,3 +144,21 @@ def trends(
 ) -> None:
     """Assigned, active and stale seats and spend, from stored reconciliations."""
     _run(service.trends, format_, clock().now(), rates_of(rate, base))
+
+
+class GroupBy(StrEnum):
+    department = "department"
+    cost_center = "cost_center"
+
+
+@app.command("chargeback")
+def chargeback(
+    by: Annotated[
+        GroupBy, typer.Option("--by", help="department | cost_center")
+    ] = GroupBy.department,
+    format_: FormatOpt = Format.table,
+    date_: DateOpt = None,
+) -> None:
+    """Annual spend charged to the departments (or cost centres) of the people holding the
+    seats, per model and currency; unassigned and unknown rows make it add up to the spend."""
+    _run(service.chargeback, format_, as_of(date_), by.value)

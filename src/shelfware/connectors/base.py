@@ -83,6 +83,10 @@ class AccountRecord:
     # "; ". Never guessed: such an account counts as holding a seat and as an admin, and is
     # never a removal candidate (evaluation and the re-read before reclaim both check it).
     unrecognised: str | None = None
+    # Where the app says the account's cost is charged (SCIM's enterprise extension), for
+    # accounts whose person no identity provider gives a department; None when not given.
+    department: str | None = None
+    cost_center: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,10 @@ class PersonRecord:
     # Names of the provider's groups the person belongs to; None when groups were not read
     # (the memberships stored before are then kept).
     groups: tuple[str, ...] | None = None
+    # Where the person's cost is charged (Okta's profile `department` and `costCenter`, the
+    # SCIM enterprise extension's, Microsoft Graph's `department`); None when not given.
+    department: str | None = None
+    cost_center: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

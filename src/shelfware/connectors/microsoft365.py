@@ -103,6 +103,7 @@ USER_FIELDS = (
     "mail",
     "displayName",
     "accountEnabled",
+    "department",
     "userType",
     "createdDateTime",
     "assignedLicenses",
@@ -293,6 +294,7 @@ def person_of(raw: Any) -> PersonRecord:
         login=upn,
         display_name=text(user, "displayName"),
         status=LEFT_STATUS if enabled is False else "ACTIVE",
+        department=text(user, "department"),
     )
 
 

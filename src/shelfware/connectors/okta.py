@@ -198,6 +198,8 @@ def map_person(raw: Any) -> PersonRecord:
             display_name=shown or None,
             status=person_status(text(user, "status")),
             manager=_manager(profile),
+            department=text(profile, "department"),
+            cost_center=text(profile, "costCenter"),
         )
     except RecordError as error:
         raise RecordError(f"user {user_id}: {error}") from None

@@ -83,6 +83,8 @@ from shelfware.kit.redact import redact_url
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 SCIM_PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+# RFC 7643 section 4.3: where the account's cost is charged (`department`, `costCenter`)
+SCIM_ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 SCIM_DEFAULT_PAGE_SIZE = 100
 SCIM_MAX_CONCURRENCY = 4
 VALIDATION_SAMPLE = 200  # users validation reads to check their roles
@@ -198,6 +200,8 @@ def map_user(raw: Any, edition: str | None = None, roles: NameTable = ROLES) -> 
     try:
         meta = user.get("meta")
         admin, unknown = role_meaning(user, roles)
+        extension = user.get(SCIM_ENTERPRISE)
+        charging = extension if isinstance(extension, Mapping) else {}
         return AccountRecord(
             external_id=user_id,
             username=text(user, "userName"),
@@ -210,9 +214,18 @@ def map_user(raw: Any, edition: str | None = None, roles: NameTable = ROLES) -> 
             created_in_app_at=instant(meta, "created") if isinstance(meta, Mapping) else None,
             last_activity_at=None,
             unrecognised=unknown,
+            department=_group_name(text(charging, "department")),
+            cost_center=_group_name(text(charging, "costCenter")),
         )
     except RecordError as error:
         raise RecordError(f"user {user_id}: {error}") from None
+
+
+def _group_name(value: str | None) -> str | None:
+    """A department or cost centre: inner whitespace single, blank is none."""
+    if value is None:
+        return None
+    return " ".join(value.split()) or None
 
 
 @register_connector

@@ -54,8 +54,10 @@ class ModelPeople(BaseModel):
 
 
 class PersonView(BaseModel):
-    """One person: who the identity provider says they are, their manager and groups."""
+    """One person: who the identity provider says they are, their manager and groups, and
+    where their seats are charged (the override, else the identity provider's value)."""
 
+    id: int
     email: str
     display_name: str | None
     status: str | None  # the identity provider's status; None when no provider lists them
@@ -64,3 +66,9 @@ class PersonView(BaseModel):
     manager_reference: str | None  # what the identity provider names as the manager
     groups: list[str]
     seats: list[str]  # software models they hold a seat of
+    department: str | None  # effective: the override, else the identity provider's
+    cost_center: str | None
+    department_from_idp: str | None
+    cost_center_from_idp: str | None
+    department_override: str | None
+    cost_center_override: str | None

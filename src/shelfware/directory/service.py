@@ -78,6 +78,8 @@ IDP_FIELDS = (
     "idp_status",
     "idp_seen_at",
     "idp_manager_id",
+    "department",
+    "cost_center",
 )
 
 
@@ -91,6 +93,10 @@ class AliasNotFound(DirectoryError, LookupError):
 
 class NotADomain(DirectoryError):
     """A value given as a domain name is not one."""
+
+
+class PersonNotFound(DirectoryError, LookupError):
+    """No such person."""
 
 
 # --------------------------------------------------------------------------- matching keys
@@ -198,6 +204,8 @@ def import_people(
             "idp_status": person.status.upper(),
             "idp_seen_at": now,
             "idp_manager_id": person.manager,
+            "department": _group_name(person.department),
+            "cost_center": _group_name(person.cost_center),
         }
         if person.groups is not None:
             groups_read = True
@@ -238,6 +246,14 @@ def import_people(
     if groups_read:
         result.memberships = _replace_memberships(session, profile_id, memberships)
     return result
+
+
+def _group_name(value: str | None) -> str | None:
+    """A department or cost centre as stored: trimmed, inner whitespace single; None when
+    blank (a blank department is no department)."""
+    if value is None:
+        return None
+    return " ".join(value.split()) or None
 
 
 def _replace_memberships(
@@ -383,6 +399,9 @@ def relink_people(session: Session, now: datetime) -> None:
         if target.idp_user_id is None and person.idp_user_id is not None:
             for name in IDP_FIELDS:
                 setattr(target, name, getattr(person, name))
+        for name in OVERRIDES.values():
+            if getattr(target, name) is None:
+                setattr(target, name, getattr(person, name))
         session.execute(
             update(SUBSCRIPTIONS).where(S.person_id == person.id).values(person_id=target.id)
         )
@@ -481,29 +500,110 @@ def group_member_emails(session: Session, groups: Iterable[str]) -> set[str]:
     return {e for e in session.scalars(select(group_member_keys(groups).subquery().c[0])) if e}
 
 
-def person_detail(session: Session, email: str) -> PersonView:
-    """One person by email (any case, any alias domain): identity-provider status, manager,
-    groups and the seats they hold."""
+def find_person(session: Session, email: str) -> Person:
+    """A person by email (any case, any alias domain)."""
     key = canonical_email(email, alias_table(session))
     if key is None:
         raise DirectoryError(f"{email.strip()!r} is not an email address")
     person = session.scalar(select(Person).where(Person.email == key))
     if person is None:
-        raise DirectoryError(f"nobody in the directory has the email {key}")
+        raise PersonNotFound(f"nobody in the directory has the email {key}")
+    return person
+
+
+def person_detail(session: Session, email: str) -> PersonView:
+    """One person by email (any case, any alias domain): identity-provider status, manager,
+    groups, where their seats are charged and the seats they hold."""
+    return _person_view(session, find_person(session, email))
+
+
+def person_by_id(session: Session, person_id: int) -> PersonView:
+    person = session.get(Person, person_id)
+    if person is None:
+        raise PersonNotFound(f"no person with id {person_id}")
+    return _person_view(session, person)
+
+
+# --------------------------------------------------------------------------- charging
+
+# what an administrator can override -> its override column (the provider's is the name)
+OVERRIDES: dict[str, str] = {
+    "department": "department_override",
+    "cost_center": "cost_center_override",
+}
+CHARGE_LENGTHS = {"department": 200, "cost_center": 100}
+
+
+def effective(override: str | None, from_idp: str | None) -> str | None:
+    """The override, else the identity provider's value (the chargeback's SQL says the same
+    with COALESCE, then falls back to the account's own value from its app)."""
+    return override if override is not None else from_idp
+
+
+def _override_value(field: str, value: str) -> str:
+    text = _group_name(value)
+    label = field.replace("_", " ")
+    if text is None:
+        raise DirectoryError(f"the {label} is empty: give one, or clear the override")
+    if not text.isprintable():
+        raise DirectoryError(f"the {label} has control characters")
+    if len(text) > CHARGE_LENGTHS[field]:
+        raise DirectoryError(f"the {label} is longer than {CHARGE_LENGTHS[field]} characters")
+    return text
+
+
+def set_charging(
+    session: Session, clock: Clock, person_id: int, changes: Mapping[str, str | None]
+) -> PersonView:
+    """Override where a person's seats are charged: ``changes`` maps "department" and/or
+    "cost_center" to the override (None: clear it, so the identity provider's value counts
+    again). The override wins over every later import until cleared. Audited."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise PersonNotFound(f"no person with id {person_id}")
+    unknown = sorted(set(changes) - set(OVERRIDES))
+    if unknown:
+        raise DirectoryError(f"cannot override {', '.join(unknown)}: only {sorted(OVERRIDES)}")
+    if not changes:
+        raise DirectoryError("nothing to change: give a department or cost centre, or clear one")
+    before: dict[str, str | None] = {}
+    after: dict[str, str | None] = {}
+    for field, value in sorted(changes.items()):
+        column = OVERRIDES[field]
+        before[field] = getattr(person, column)
+        after[field] = None if value is None else _override_value(field, value)
+        setattr(person, column, after[field])
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        action="directory.person_charging",
+        object_type="person",
+        object_id=person.id,
+        email=person.email,
+        before=before,
+        after=after,
+    )
+    return _person_view(session, person)
+
+
+def _person_view(session: Session, person: Person) -> PersonView:
     groups = session.scalars(
         select(PersonGroup.name)
         .where(PersonGroup.person_id == person.id)
         .distinct()
         .order_by(PersonGroup.name)
     )
+    model = _model_name().label("model")  # one expression: PostgreSQL's DISTINCT wants it
     seats = session.scalars(
-        select(_model_name())
+        select(model)
         .join_from(SUBSCRIPTIONS, SoftwareModel.__table__, M.id == S.software_model_id)
         .where(S.person_id == person.id, _holds_seat())
         .distinct()
-        .order_by(_model_name())
+        .order_by(model)
     )
     return PersonView(
+        id=person.id,
         email=person.email,
         display_name=person.display_name,
         status=person.idp_status,
@@ -512,6 +612,12 @@ def person_detail(session: Session, email: str) -> PersonView:
         manager_reference=person.idp_manager_id,
         groups=list(groups),
         seats=list(seats),
+        department=effective(person.department_override, person.department),
+        cost_center=effective(person.cost_center_override, person.cost_center),
+        department_from_idp=person.department,
+        cost_center_from_idp=person.cost_center,
+        department_override=person.department_override,
+        cost_center_override=person.cost_center_override,
     )
 
 

@@ -32,6 +32,13 @@ class Person(Base):
     # Who the provider says the person's manager is (Okta's `managerId`, else `manager`): an
     # id, login or email of another person of the same provider, resolved when asked.
     idp_manager_id: Mapped[str | None] = mapped_column(String(320))
+    # Where the person's seats are charged: as the identity provider says (each import
+    # replaces them), and as an administrator overrode them (wins until cleared; migration
+    # 0019). The effective value is the override, else the provider's.
+    department: Mapped[str | None] = mapped_column(String(200))
+    cost_center: Mapped[str | None] = mapped_column(String(100))
+    department_override: Mapped[str | None] = mapped_column(String(200))
+    cost_center_override: Mapped[str | None] = mapped_column(String(100))
 
 
 class PersonGroup(Base):

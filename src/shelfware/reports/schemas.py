@@ -169,3 +169,20 @@ class TrendRow(ReportRow):
     stale_percent: float | None = col("Stale %", "percent")
     spend: float | None = col("Spend/yr", "money")
     potential_savings: float | None = col("Potential savings/yr", "money")
+
+
+ChargebackBy = Literal["department", "cost_center"]
+# A group's kind: named (a department or cost centre), unknown (seats held by people with
+# none, or by accounts matching no person), unassigned (seats paid for that nobody holds)
+GroupKind = Literal["named", "unknown", "unassigned"]
+
+
+class ChargebackRow(ReportRow):
+    row_type: Literal["model", "group", "total"] = col("Row")
+    group: str = col("Group")
+    group_kind: GroupKind | None = col("Kind")
+    software_model: str = col("Software model")
+    currency: str = col("Currency")
+    seats: int = col("Seats", "int")
+    seat_cost: float | None = col("Per seat/yr", "money")
+    annual_cost: float | None = col("Cost/yr", "money")

@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 
 from shelfware.kit.db import UTCDateTime
 from shelfware.licensing import service as licensing
-from shelfware.licensing.pricing import annualise, seat_prices
+from shelfware.licensing.pricing import (
+    CENT,
+    annualise,
+    entitlement_books,
+    price_of,
+    seat_prices,
+)
 from shelfware.models import (
     Entitlement,
     IntegrationProfile,
@@ -25,7 +31,10 @@ from shelfware.models import (
 from shelfware.models.person import LEFT_STATUSES
 from shelfware.reclamation import keeps
 from shelfware.reports.schemas import (
+    ChargebackBy,
+    ChargebackRow,
     ComplianceRow,
+    GroupKind,
     PeopleRow,
     Rates,
     RenewalRow,
@@ -369,3 +378,177 @@ def trends(session: Session, now: datetime, rates: Rates | None = None) -> Repor
     return Report[TrendRow](
         name="trends", title="Seats and spend over time", as_of=now, rows=rows, notes=notes
     )
+
+
+# --------------------------------------------------------------------------- chargeback
+
+UNKNOWN = "unknown"  # seats held by people with no department (or accounts matching nobody)
+UNASSIGNED = "unassigned"  # seats paid for that nobody holds
+# the person's override, else the identity provider's value, else the account's own (an
+# app's word, e.g. SCIM's enterprise extension, for people no identity provider describes)
+CHARGE_COLUMNS = {
+    "department": (P.department_override, P.department, S.department),
+    "cost_center": (P.cost_center_override, P.cost_center, S.cost_center),
+}
+_KIND_ORDER = {"named": 0, "unknown": 1, "unassigned": 2}
+
+
+def _split_cents(total: int, weights: dict[tuple[GroupKind, str], int]) -> dict[Any, int]:
+    """``total`` cents split in proportion to ``weights`` (largest remainder: the parts add up
+    to ``total`` exactly; ties go to the first key in order)."""
+    whole = sum(weights.values())
+    if whole == 0:
+        return dict.fromkeys(weights, 0)
+    parts = {key: total * w // whole for key, w in weights.items()}
+    left = total - sum(parts.values())
+    by_remainder = sorted(weights, key=lambda k: (-(total * weights[k] % whole), k))
+    for key in by_remainder[:left]:
+        parts[key] += 1
+    return parts
+
+
+def chargeback(
+    session: Session, now: datetime, by: ChargebackBy = "department"
+) -> Report[ChargebackRow]:
+    """The annual spend of each model (reconciliation's spend on the day: its entitlements
+    in term, in its price's currency) charged to the groups (departments or cost centres)
+    of the people holding its seats, per model and currency.
+
+    Every seat paid for costs the same (spend / paid seats); a model with more holders than
+    paid seats spreads its spend over the holders. Seats paid for and held by nobody are
+    the "unassigned" row; seats held by people with no department (the override, else the
+    identity provider's, else the account's own from its app) the "unknown" row. Amounts are
+    split in whole cents (largest remainder), so the rows add up to the spend exactly.
+
+    Grouped queries only: the seats per model and group, the few seats charged by their app,
+    the entitlements."""
+    override, from_idp, from_app = CHARGE_COLUMNS[by]
+    person_group = func.coalesce(override, from_idp)
+    seats = Subscription.__table__.outerjoin(Person.__table__, P.id == S.person_id)
+    # every seat by its person's group (the covering index, no table reads) ...
+    by_person = (
+        select(S.software_model_id, person_group, func.count())
+        .select_from(seats)
+        .where(licensing.holds_seat())
+        .group_by(S.software_model_id, person_group)
+    )
+    # ... then the few seats without one whose app names one (a partial index finds them)
+    by_app = (
+        select(S.software_model_id, from_app, func.count())
+        .select_from(seats)
+        .where(from_app.is_not(None), licensing.holds_seat(), person_group.is_(None))
+        .group_by(S.software_model_id, from_app)
+    )
+    held: dict[int, dict[tuple[GroupKind, str], int]] = {}
+    unknown: tuple[GroupKind, str] = ("unknown", UNKNOWN)
+    for model_id, name, n in session.execute(by_person):
+        key: tuple[GroupKind, str] = ("named", name) if name is not None else unknown
+        by_group = held.setdefault(model_id, {})
+        by_group[key] = by_group.get(key, 0) + int(n)
+    for model_id, name, n in session.execute(by_app):
+        by_group = held[model_id]
+        by_group[unknown] -= int(n)
+        if not by_group[unknown]:
+            del by_group[unknown]
+        by_group[("named", name)] = by_group.get(("named", name), 0) + int(n)
+    books = entitlement_books(session, licensing.day_of(now))
+    models = session.execute(
+        select(M.id, M.publisher, M.product, M.edition, M.list_price, M.currency)
+    ).all()
+    rows: list[ChargebackRow] = []
+    unpriced: list[str] = []
+    for m in models:
+        book = books.get(m.id)
+        price = price_of((m.list_price, m.currency), book)
+        in_currency = book.by_currency.get(price.currency) if book else None
+        spend = in_currency.active_spend if in_currency else Decimal(0)
+        paid = in_currency.active_priced_seats if in_currency else 0
+        groups = held.get(m.id, {})
+        holding = sum(groups.values())
+        owned = book.owned if book else 0
+        if not holding and not spend:
+            continue
+        model = _name(m.publisher, m.product, m.edition)
+        seats_of = dict(groups)
+        weights = dict(groups)
+        divisor = max(paid, holding)
+        if paid > holding:
+            weights[("unassigned", UNASSIGNED)] = paid - holding
+        if owned > holding:
+            seats_of[("unassigned", UNASSIGNED)] = owned - holding
+        cents_total = int((spend / CENT).to_integral_value())
+        cents = _split_cents(cents_total, weights) if divisor else {}
+        if holding and price.annual is None:
+            unpriced.append(model)
+        seat_cost = licensing.money(spend / divisor) if divisor else None
+        for key in sorted(seats_of, key=lambda k: (_KIND_ORDER[k[0]], k[1])):
+            kind, name = key
+            amount = cents.get(key)
+            rows.append(
+                ChargebackRow(
+                    row_type="model",
+                    group=name,
+                    group_kind=kind,
+                    software_model=model,
+                    currency=price.currency,
+                    seats=seats_of[key],
+                    seat_cost=seat_cost,
+                    annual_cost=None
+                    if price.annual is None
+                    else float(Decimal(amount or 0) * CENT),
+                )
+            )
+    rows.sort(key=lambda r: (_KIND_ORDER[r.group_kind or "named"], r.group, r.software_model))
+    subtotals: dict[tuple[GroupKind, str, str], list[ChargebackRow]] = {}
+    for row in rows:
+        subtotals.setdefault((row.group_kind or "named", row.group, row.currency), []).append(row)
+    out: list[ChargebackRow] = []
+    for (kind, name, currency), members in subtotals.items():
+        out += members
+        out.append(
+            ChargebackRow(
+                row_type="group",
+                group=name,
+                group_kind=kind,
+                software_model="All models",
+                currency=currency,
+                seats=sum(r.seats for r in members),
+                seat_cost=None,
+                annual_cost=_cents_sum(members),
+            )
+        )
+    for currency in sorted({r.currency for r in rows}):
+        members = [r for r in rows if r.currency == currency]
+        out.append(
+            ChargebackRow(
+                row_type="total",
+                group="Total",
+                group_kind=None,
+                software_model="All models",
+                currency=currency,
+                seats=sum(r.seats for r in members),
+                seat_cost=None,
+                annual_cost=_cents_sum(members),
+            )
+        )
+    label = "department" if by == "department" else "cost centre"
+    notes = [
+        f"each model's spend on {licensing.day_of(now)} (entitlements in term) charged to the "
+        f"{label} of the people holding its seats; {UNKNOWN}: holders with no {label} or "
+        f"matching no person; {UNASSIGNED}: seats owned that nobody holds",
+        "a model with more holders than paid seats spreads its spend over the holders",
+    ]
+    if unpriced:
+        notes.append(f"no price (cost unknown): {', '.join(sorted(unpriced))}")
+    return Report[ChargebackRow](
+        name="chargeback",
+        title=f"Chargeback by {label}",
+        as_of=now,
+        rows=out,
+        notes=notes,
+    )
+
+
+def _cents_sum(rows: list[ChargebackRow]) -> float | None:
+    amounts = [Decimal(str(r.annual_cost)) for r in rows if r.annual_cost is not None]
+    return float(sum(amounts, Decimal(0))) if amounts else None

@@ -47,6 +47,17 @@ APPS: tuple[tuple[str, str, str, str, float, str | None], ...] = (
     ("roadmunk", "Roadmunk", "SAML_2_0", "ACTIVE", 0.12, None),
     ("legacywiki", "Legacy Wiki", "BOOKMARK", "INACTIVE", 0.10, None),
 )
+# (department, cost centre): most people have both; DEPARTMENT_SHARE of them a department
+# (and COST_CENTER_SHARE of those a cost centre), the rest none: profiles are never complete.
+DEPARTMENTS: tuple[tuple[str, str], ...] = (
+    ("Engineering", "CC-100"),
+    ("Sales", "CC-200"),
+    ("Marketing", "CC-300"),
+    ("Finance", "CC-400"),
+    ("Support", "CC-200"),
+)
+DEPARTMENT_SHARE = 0.85
+COST_CENTER_SHARE = 0.9
 GROUPS: tuple[tuple[str, float], ...] = (
     ("Engineering", 0.30),
     ("Sales", 0.20),
@@ -88,6 +99,9 @@ class OktaUser:
     display_name: str
     manager_id: str | None = None
     admin: bool = False  # holds an Okta admin role (the token owner does)
+    # Enterprise profile attributes (omitted from the profile when unset, as Okta does)
+    department: str | None = None
+    cost_center: str | None = None
 
     @property
     def profile(self) -> dict[str, Any]:
@@ -98,6 +112,8 @@ class OktaUser:
             "login": self.login,
             "email": self.email,
             "managerId": self.manager_id,
+            **({"department": self.department} if self.department is not None else {}),
+            **({"costCenter": self.cost_center} if self.cost_center is not None else {}),
         }
 
 
@@ -242,7 +258,21 @@ def _users(rng: random.Random, n: int, seed: int, now: datetime) -> list[OktaUse
         manager = rng.choice(users[: max(1, len(users) // 10)])
         user.manager_id = manager.id if manager is not user else None
     users[0].admin = True
+    _departments(users, seed)
     return users
+
+
+def _departments(users: list[OktaUser], seed: int) -> None:
+    """Departments and cost centres from their own random stream (the rest of the org is the
+    same as before they existed): most people have both, some neither or no cost centre."""
+    rng = random.Random(f"okta-departments:{seed}")
+    for user in users:
+        if rng.random() >= DEPARTMENT_SHARE:
+            continue
+        department, cost_center = rng.choice(DEPARTMENTS)
+        user.department = department
+        if rng.random() < COST_CENTER_SHARE:
+            user.cost_center = cost_center
 
 
 def _event(

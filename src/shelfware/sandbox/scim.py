@@ -38,6 +38,16 @@ LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+# (department, costCenter) of the enterprise extension, by a stable hash of the user name;
+# None: the user has no extension (about one in five)
+ENTERPRISE: tuple[tuple[str, str] | None, ...] = (
+    ("Engineering", "CC-100"),
+    ("Sales", "CC-200"),
+    ("Marketing", "CC-300"),
+    ("Support", "CC-200"),
+    None,
+)
 MAX_RESULTS = 200
 DEFAULT_COUNT = 100
 _FILTER = re.compile(
@@ -110,6 +120,10 @@ def _resource(user: SyntheticUser) -> dict[str, Any]:
         resource["emails"] = [{"value": user.email, "type": "work", "primary": True}]
     if user.subscription_admin:
         resource["roles"] = [{"value": "admin", "primary": True}]
+    charged = ENTERPRISE[uuid.uuid5(uuid.NAMESPACE_URL, user.username).int % len(ENTERPRISE)]
+    if charged is not None:
+        resource["schemas"] = [USER_SCHEMA, ENTERPRISE_SCHEMA]
+        resource[ENTERPRISE_SCHEMA] = {"department": charged[0], "costCenter": charged[1]}
     return resource
 
 

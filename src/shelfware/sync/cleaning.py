@@ -48,6 +48,8 @@ PERSON_LENGTHS: Mapping[str, int] = {
     "display_name": _PERSON["display_name"],
     "status": _PERSON["idp_status"],
     "manager": _PERSON["idp_manager_id"],
+    "department": _PERSON["department"],
+    "cost_center": _PERSON["cost_center"],
 }
 GROUP_LENGTH = column_lengths(PersonGroup.__table__)["name"]
 KEY_LENGTH = ACCOUNT_LENGTHS["external_id"]
@@ -88,6 +90,8 @@ def clean_person(cleaner: Cleaner, person: PersonRecord) -> PersonRecord:
         status=text("person.status", person.status, PERSON_LENGTHS["status"]) or "",
         manager=text("person.manager", person.manager, PERSON_LENGTHS["manager"]),
         groups=groups,
+        department=text("person.department", person.department, PERSON_LENGTHS["department"]),
+        cost_center=text("person.cost_center", person.cost_center, PERSON_LENGTHS["cost_center"]),
     )
 
 

@@ -17,10 +17,18 @@ from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
 from shelfware.api.deps import ModelName, Printable, Segment, Ws
 from shelfware.directory import service
-from shelfware.directory.schemas import AliasView, LeaverSeat, ModelPeople, UnmatchedAccount
+from shelfware.directory.schemas import (
+    AliasView,
+    LeaverSeat,
+    ModelPeople,
+    PersonView,
+    UnmatchedAccount,
+)
 from shelfware.ranges import MAX_NAME, Name
 
 router = APIRouter(prefix="/directory", tags=["directory"])
+people_router = APIRouter(prefix="/people", tags=["directory"])
+PersonId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the person's id")]
 AliasPath = Annotated[
     str, Path(min_length=1, max_length=MAX_NAME, description="an alias domain"), Segment, Printable
 ]
@@ -100,3 +108,29 @@ def same_app(
     """Say that ``model`` is the same app as ``same_as`` (or, with null, as nothing)."""
     with ws.write(principal.actor) as session:
         return service.link_same_app(session, ws.clock, model, data.same_as)
+
+
+class ChargingChange(BaseModel):
+    """Where a person's seats are charged: a field given overrides the identity provider's
+    value (null: clears the override, the provider's counts again); a field left out is
+    unchanged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    department: str | None = Field(default=None, min_length=1, max_length=200)
+    cost_center: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+@people_router.patch("/{person_id}", response_model=PersonView)
+def set_charging(
+    person_id: PersonId,
+    data: ChargingChange,
+    ws: Ws,
+    principal: Principal = allowed(Permission.ENTITLEMENTS_WRITE),
+) -> PersonView:
+    """Override the person's department and/or cost centre (chargeback): the override wins
+    over the identity provider until cleared with null. Needs ``entitlements.write``: where
+    spend is charged is a licensing (finance) decision, not an integration setting."""
+    changes = {name: getattr(data, name) for name in sorted(data.model_fields_set)}
+    with ws.write(principal.actor) as session:
+        return service.set_charging(session, ws.clock, person_id, changes)

@@ -25,6 +25,8 @@ from shelfware.ranges import MAX_NAME, Day
 from shelfware.reports import service
 from shelfware.reports.formats import csv_text, instant, json_rows
 from shelfware.reports.schemas import (
+    ChargebackBy,
+    ChargebackRow,
     ComplianceRow,
     PeopleRow,
     Rates,
@@ -188,3 +190,16 @@ def people(
 def trends(asked: Now, rates: Converted = None) -> Response:
     """Assigned, active and stale seats and spend, from stored reconciliations."""
     return asked.answer(TrendRow, service.trends, rates)
+
+
+@_documented("chargeback", ChargebackRow, "Spend charged to departments or cost centres")
+def chargeback(
+    asked: Dated,
+    by: Annotated[
+        ChargebackBy, Query(description="department (default) or cost_center")
+    ] = "department",
+) -> Response:
+    """Each model's annual spend charged to the groups of the people holding its seats, per
+    model and currency; "unassigned" (owned, not held) and "unknown" (holders with no group,
+    accounts matching nobody) rows make it add up to the spend per currency."""
+    return asked.answer(ChargebackRow, service.chargeback, by)
