@@ -79,7 +79,11 @@ def run_due(json_: JsonFlag = False) -> None:
 
 def worker(
     beat: Annotated[
-        bool, typer.Option("--beat", help="also run the schedule tick (any number may: the database lease lets one tick at a time)")
+        bool,
+        typer.Option(
+            "--beat",
+            help="also run the schedule tick (any number may: one holds the lease)",
+        ),
     ] = False,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="jobs run at once")] = 2,
     hostname: Annotated[str | None, typer.Option(help="worker name (default: host)")] = None,
