@@ -33,216 +33,18 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from reconcile import CHUNK, NOW, PROFILES, build
 from sync_rally import api_key, free_port, pg_answers, reset_postgres, start_sandbox
 
 # bench/ is on sys.path when run as a script
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 HERE = Path(__file__).resolve()
-PROFILES = 10
-CHUNK = 100_000
 PASSWORD = "bench-password-1234"
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-
-
-def build_org(url: str, subscriptions: int, models: int, seed: int = 1) -> dict[str, Any]:
-    """A fresh store holding the synthetic organisation (as bench/reconcile.py builds it,
-    without rules)."""
-    from shelfware.kit.db import Database, bulk_insert
-    from shelfware.models import (
-        Entitlement,
-        IntegrationProfile,
-        Person,
-        RemovalCandidate,
-        SoftwareModel,
-        Subscription,
-    )
-    from shelfware.store import upgrade
-
-    rng = random.Random(seed)
-    db = Database.from_url(url)
-    upgrade(db.engine)
-    started = time.perf_counter()
-    people = subscriptions * 2 // 5
-    with db.engine.begin() as conn:
-        bulk_insert(
-            conn,
-            SoftwareModel.__table__,
-            ["id", "publisher", "product", "edition", "list_price", "currency", "created_at"],
-            [
-                (m, f"Pub{m % 50}", f"Product{m}", "Pro", "120" if m % 3 == 0 else None, "USD", NOW)
-                for m in range(1, models + 1)
-            ],
-            instants=frozenset({6}),
-        )
-        ents = []
-        for m in range(1, models + 1):
-            for k in range(rng.randint(1, 3)):
-                ends = NOW.date() - timedelta(days=30) if k == 2 else date(2027, 6, 30)
-                ents.append(
-                    (
-                        m,
-                        rng.randint(200, 1500),
-                        str(Decimal(rng.randint(100, 9000)) / 100),
-                        "EUR" if m % 10 == 0 else "USD",
-                        "monthly" if k == 1 else "annual",
-                        date(2026, 1, 1),
-                        ends,
-                        ends,
-                        ends - timedelta(days=60),
-                        f"C-{m}-{k}",
-                        NOW,
-                    )
-                )
-        bulk_insert(
-            conn,
-            Entitlement.__table__,
-            [
-                "software_model_id",
-                "seats",
-                "unit_cost",
-                "currency",
-                "billing_period",
-                "term_start",
-                "term_end",
-                "renewal_date",
-                "notice_date",
-                "contract_ref",
-                "created_at",
-            ],
-            ents,
-            instants=frozenset({10}),
-        )
-        bulk_insert(
-            conn,
-            IntegrationProfile.__table__,
-            [
-                "id",
-                "name",
-                "kind",
-                "status",
-                "url",
-                "auth",
-                "options",
-                "process_activity",
-                "process_reclaim",
-                "analyze_activity_from",
-                "created_at",
-                "updated_at",
-                "connection_changed_at",
-            ],
-            [
-                (
-                    p,
-                    f"p{p}",
-                    "rally",
-                    "published",
-                    "https://x.example",
-                    "api-token",
-                    "{}",
-                    True,
-                    True,
-                    NOW,
-                    NOW,
-                    NOW,
-                    NOW,
-                )
-                for p in range(1, PROFILES + 1)
-            ],
-            instants=frozenset({9, 10, 11, 12}),
-        )
-        for start in range(0, people, CHUNK):
-            bulk_insert(
-                conn,
-                Person.__table__,
-                ["id", "email", "created_at"],
-                [
-                    (i, f"u{i}@example.com", NOW)
-                    for i in range(start + 1, min(people, start + CHUNK) + 1)
-                ],
-                instants=frozenset({2}),
-            )
-        for start in range(0, subscriptions, CHUNK):
-            rows = []
-            for i in range(start, min(subscriptions, start + CHUNK)):
-                idle = rng.random()
-                rows.append(
-                    (
-                        i % PROFILES + 1,
-                        i % models + 1,
-                        str(i),
-                        rng.random() < 0.95,
-                        "Pro",
-                        NOW - timedelta(days=rng.randint(0, 800)),
-                        None if idle < 0.1 else NOW - timedelta(days=rng.randint(0, 200)),
-                        NOW - timedelta(days=900),
-                        NOW - timedelta(days=1) if rng.random() < 0.02 else None,
-                        rng.randint(1, people) if rng.random() < 0.85 else None,
-                        False,
-                    )
-                )
-            bulk_insert(
-                conn,
-                Subscription.__table__,
-                [
-                    "profile_id",
-                    "software_model_id",
-                    "external_id",
-                    "active",
-                    "edition",
-                    "created_in_app_at",
-                    "last_activity_at",
-                    "first_seen_at",
-                    "gone_at",
-                    "person_id",
-                    "admin",
-                ],
-                rows,
-                instants=frozenset({5, 6, 7, 8}),
-            )
-        closed = min(20_000, subscriptions)
-        bulk_insert(
-            conn,
-            RemovalCandidate.__table__,
-            [
-                "subscription_id",
-                "profile_id",
-                "software_model_id",
-                "state",
-                "justification",
-                "created_at",
-                "updated_at",
-                "closed_at",
-            ],
-            [
-                (
-                    i + 1,
-                    i % PROFILES + 1,
-                    i % models + 1,
-                    "closed_complete",
-                    "low_usage",
-                    NOW,
-                    NOW,
-                    NOW - timedelta(days=rng.randint(0, 400)),
-                )
-                for i in range(closed)
-            ],
-            instants=frozenset({5, 6, 7}),
-        )
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("ANALYZE")
-    if db.engine.dialect.name == "postgresql":
-        # What autovacuum does after a bulk load: statistics, and the visibility map that
-        # lets the covering index answer without reading the table.
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE")
-    db.dispose()
-    return {"build_seconds": time.perf_counter() - started}
 
 
 def fill(url: str, subscriptions: int, candidates: int, models: int) -> dict[str, Any]:
@@ -257,7 +59,7 @@ def fill(url: str, subscriptions: int, candidates: int, models: int) -> dict[str
     from shelfware.models import RemovalCandidate
 
     started = time.perf_counter()
-    build_org(url, subscriptions, models)
+    build(url, subscriptions, models, rules=False)  # bench/reconcile.py's organisation
     rng = random.Random(3)
     db = Database.from_url(url)
     candidates = min(candidates, subscriptions)

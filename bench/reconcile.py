@@ -39,8 +39,11 @@ PROFILES = 10
 CHUNK = 100_000
 
 
-def build(url: str, subscriptions: int, models: int, seed: int = 1) -> dict[str, Any]:
-    """A fresh store holding the synthetic organisation."""
+def build(
+    url: str, subscriptions: int, models: int, seed: int = 1, *, rules: bool = True
+) -> dict[str, Any]:
+    """A fresh store holding the synthetic organisation (``rules``: a reclamation rule per
+    model; the same data otherwise)."""
     from shelfware.kit.db import Database, bulk_insert
     from shelfware.models import (
         Entitlement,
@@ -69,46 +72,53 @@ def build(url: str, subscriptions: int, models: int, seed: int = 1) -> dict[str,
             ],
             instants=frozenset({6}),
         )
-        bulk_insert(
-            conn,
-            ReclamationRule.__table__,
-            [
-                "id",
-                "software_model_id",
-                "threshold_days",
-                "notify",
-                "auto_reclaim_days",
-                "approval_required",
-                "exclude_admins",
-                "excluded_users",
-                "excluded_domains",
-                "excluded_groups",
-                "new_account_grace",
-                "active",
-                "created_at",
-                "updated_at",
-            ],
-            [
-                (
-                    m,
-                    m,
-                    (30, 60, 90)[m % 3],
-                    False,
-                    7,
-                    False,
-                    True,
-                    "[]",
-                    "[]",
-                    "[]",
-                    m % 7 != 0,
-                    True,
-                    NOW,
-                    NOW,
-                )
-                for m in range(1, models + 1)
-            ],
-            instants=frozenset({12, 13}),
-        )
+        if rules:
+            bulk_insert(
+                conn,
+                ReclamationRule.__table__,
+                [
+                    "id",
+                    "software_model_id",
+                    "threshold_days",
+                    "notify",
+                    "auto_reclaim_days",
+                    "approval_required",
+                    "exclude_admins",
+                    "excluded_users",
+                    "excluded_domains",
+                    "excluded_groups",
+                    "service_account_patterns",
+                    "approvers",
+                    "new_account_grace",
+                    "keep_days",
+                    "active",
+                    "created_at",
+                    "updated_at",
+                ],
+                [
+                    (
+                        m,
+                        m,
+                        (30, 60, 90)[m % 3],
+                        False,
+                        7,
+                        False,
+                        True,
+                        "[]",
+                        "[]",
+                        "[]",
+                        "[]",
+                        "[]",
+                        m % 7 != 0,
+                        90,
+                        True,
+                        NOW,
+                        NOW,
+                    )
+                    for m in range(1, models + 1)
+                ],
+                instants=frozenset({15, 16}),
+            )
         ents = []
         for m in range(1, models + 1):
             for k in range(rng.randint(1, 3)):

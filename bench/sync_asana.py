@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -31,6 +32,9 @@ from shelfware.sandbox.faults import FaultSpec
 from shelfware.sandbox.server import serve_in_thread
 from shelfware.store import upgrade
 from shelfware.sync.service import sync_profile
+
+# the sandbox answers on 127.0.0.1: a loopback URL, allowed here as in `shelfware demo`
+os.environ.setdefault("SHELFWARE_ALLOW_PRIVATE_URLS", "true")
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -29,9 +29,7 @@ import json
 import os
 import platform
 import random
-import resource
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -40,6 +38,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from vendor_common import (  # bench/ is on sys.path when run as a script
+    Sandbox,
+    free_port,
+    peak_rss_mb,
+    stages,
+)
+from vendor_common import child as run_child
+from vendor_common import raw_write as raw_write_rows
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SEED = 1
@@ -59,18 +66,8 @@ HERE = Path(__file__).resolve()
 
 
 def child(mode: str, *args: str) -> dict[str, Any]:
-    """Run one measurement in its own process; it prints one JSON object."""
-    done = subprocess.run(
-        [sys.executable, str(HERE), mode, *args], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"bench {mode} failed:\n{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Run one measurement of this script in its own process."""
+    return run_child(HERE, mode, *args)
 
 
 def churned(org: Any, rng: random.Random) -> None:
@@ -161,18 +158,6 @@ async def connector_alone(base: str, api_key: str) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "rows": rows}
 
 
-SUBSCRIPTION_SHAPE = (
-    "profile_id {int}, software_model_id {int}, external_id VARCHAR(200), "
-    "username VARCHAR(300), email VARCHAR(320), display_name VARCHAR(300), active BOOLEAN, "
-    "admin BOOLEAN, edition VARCHAR(200), created_in_app_at {ts}, last_activity_at {ts}, "
-    "first_seen_at {ts}, UNIQUE (profile_id, external_id)"
-)
-COLUMNS = (
-    "profile_id, software_model_id, external_id, username, email, display_name, active, admin, "
-    "edition, created_in_app_at, last_activity_at, first_seen_at"
-)
-
-
 def same_rows(users: int, churn: bool) -> list[tuple[Any, ...]]:
     from shelfware.sandbox.org import generate_org
 
@@ -204,41 +189,7 @@ def same_rows(users: int, churn: bool) -> list[tuple[Any, ...]]:
 
 
 def raw_write(users: int, database: str, churn: bool) -> dict[str, Any]:
-    rows = same_rows(users, churn)
-    if database.startswith("postgresql"):
-        import psycopg
-
-        with psycopg.connect(database.replace("+psycopg", "")) as conn:
-            conn.execute("DROP TABLE IF EXISTS bench_raw")
-            shape = SUBSCRIPTION_SHAPE.format(int="BIGINT", ts="TIMESTAMP WITHOUT TIME ZONE")
-            conn.execute(f"CREATE TABLE bench_raw (id BIGSERIAL PRIMARY KEY, {shape})")
-            conn.commit()
-            started = time.perf_counter()
-            with conn.cursor() as cur, cur.copy(f"COPY bench_raw ({COLUMNS}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            conn.commit()
-            seconds = time.perf_counter() - started
-            conn.execute("DROP TABLE bench_raw")
-            conn.commit()
-        return {"seconds": seconds, "rows": len(rows)}
-    with tempfile.TemporaryDirectory() as tmp:
-        conn = sqlite3.connect(Path(tmp) / "raw.db")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        shape = SUBSCRIPTION_SHAPE.format(int="INTEGER", ts="DATETIME")
-        conn.execute(f"CREATE TABLE subscription (id INTEGER PRIMARY KEY, {shape})")
-        text_rows = [
-            (*r[:9], *(None if v is None else v.isoformat(" ") for v in r[9:])) for r in rows
-        ]
-        started = time.perf_counter()
-        with conn:
-            conn.executemany(
-                f"INSERT INTO subscription ({COLUMNS}) VALUES ({', '.join('?' * 12)})", text_rows
-            )
-        seconds = time.perf_counter() - started
-        conn.close()
-    return {"seconds": seconds, "rows": len(rows)}
+    return raw_write_rows(same_rows(users, churn), database)
 
 
 def reset_postgres(url: str) -> None:
@@ -319,22 +270,6 @@ async def run_syncs(database: str, urls: list[str], api_key: str) -> dict[str, A
 # --------------------------------------------------------------------------- orchestration
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Sandbox:
-    process: subprocess.Popen[bytes]
-    url: str
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(30)
-
-
 def start_sandbox(users: int, latency_ms: float, *, churn: bool = False) -> Sandbox:
     port = free_port()
     args = ["sandbox", str(users), str(latency_ms), str(port), "1" if churn else "0"]
@@ -379,13 +314,6 @@ class Row:
     @property
     def floor(self) -> float:
         return max(self.fetch, self.write)
-
-
-def stages(sync: dict[str, Any]) -> str:
-    return (
-        f"{sync['download_s']:.1f} / {sync['staging_s']:.1f} / {sync['switch_over_s']:.1f} / "
-        f"{sync['evaluation_s']:.1f}"
-    )
 
 
 def measure(users: int, latency_ms: float, stores: list[str]) -> list[Row]:

@@ -17,6 +17,7 @@ loopback port, and times real HTTP requests of a signed-in admin:
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import time
@@ -43,6 +44,9 @@ from shelfware.sandbox.server import serve_in_thread
 from shelfware.serve import create_app
 from shelfware.store import Store, upgrade
 from shelfware.subscriptions.service import encode_cursor
+
+# the sandbox answers on 127.0.0.1: a loopback URL, allowed here as in `shelfware demo`
+os.environ.setdefault("SHELFWARE_ALLOW_PRIVATE_URLS", "true")
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 PASSWORD = "bench password 1234"

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from shelfware.connectors.base import ConnectorError
-from shelfware.kit.redact import register_secret
+from shelfware.connectors.toolkit.auth import RenewedToken, request_token
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -81,7 +81,7 @@ class CertificateAssertion:
         return f"{signing}.{b64url(signature)}"
 
 
-class JwtBearerGrant:
+class JwtBearerGrant(RenewedToken):
     """A `TokenSource`: access tokens from the JWT bearer grant (RFC 7523 section 2.1), as a
     service account gets them (Google): `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`
     and a fresh signed `assertion` (made by `make_assertion`, e.g. with google-auth); no client
@@ -99,32 +99,13 @@ class JwtBearerGrant:
         self.token_url = token_url
         self.make_assertion = make_assertion
         self._http = http
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._token: str | None = None
-        self._expires_at: float | None = None
-        self._secrets = list(secrets)
+        self._given = list(secrets)
+        super().__init__(clock)
 
     def secrets(self) -> list[str]:
-        return list(self._secrets)
-
-    async def token(self) -> str:
-        async with self._lock:
-            if self._token is None or (
-                self._expires_at is not None and self._clock() >= self._expires_at - 60
-            ):
-                await self._fetch()
-            assert self._token is not None
-            return self._token
-
-    async def refresh(self) -> str | None:
-        async with self._lock:
-            await self._fetch()
-            return self._token
+        return [*self._given, *self._issued]
 
     async def _fetch(self) -> None:
-        from shelfware.connectors.toolkit.auth import expiry_of, request_token
-
         assertion = self.make_assertion()
         payload = await request_token(
             self._http,
@@ -133,10 +114,7 @@ class JwtBearerGrant:
             client_id="",
             client_secret=None,
         )
-        self._token = str(payload["access_token"])
-        register_secret(self._token)
-        self._secrets.append(self._token)
-        self._expires_at = expiry_of(payload, self._clock())
+        self._keep(payload)
 
 
 class BackoffOnQuota(httpx.Auth):

@@ -219,7 +219,47 @@ def expiry_of(payload: dict[str, Any], now: float) -> float | None:
     return None
 
 
-class OAuth2ClientCredentials:
+class RenewedToken:
+    """A `TokenSource` whose access token comes from a grant (`_fetch`, which hands the
+    answer to `_keep`): kept until `TOKEN_REFRESH_MARGIN` before it expires, fetched one at a
+    time; every token issued is a secret (masked in every message and log line)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._token: str | None = None
+        self._expires_at: float | None = None
+        self._issued: list[str] = []
+
+    async def token(self) -> str:
+        async with self._lock:
+            if self._token is None or self._expiring():
+                await self._fetch()
+            assert self._token is not None
+            return self._token
+
+    async def refresh(self) -> str | None:
+        async with self._lock:
+            await self._fetch()
+            return self._token
+
+    def _expiring(self) -> bool:
+        return self._expires_at is not None and self._clock() >= (
+            self._expires_at - TOKEN_REFRESH_MARGIN
+        )
+
+    def _keep(self, payload: dict[str, Any]) -> None:
+        """The grant's answer: its access token (a secret from now on) and its expiry."""
+        self._token = str(payload["access_token"])
+        register_secret(self._token)
+        self._issued.append(self._token)
+        self._expires_at = expiry_of(payload, self._clock())
+
+    async def _fetch(self) -> None:
+        raise NotImplementedError
+
+
+class OAuth2ClientCredentials(RenewedToken):
     """Access tokens from the client credentials grant, renewed before they expire."""
 
     def __init__(
@@ -242,31 +282,10 @@ class OAuth2ClientCredentials:
         # a client assertion maker (RFC 7523: e.g. `CertificateAssertion`) instead of a secret
         self.assertion = assertion
         self._http = http
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._token: str | None = None
-        self._expires_at: float | None = None
-        self._issued: list[str] = []
+        super().__init__(clock)
 
     def secrets(self) -> list[str]:
         return [self.client_secret, *self._issued]
-
-    async def token(self) -> str:
-        async with self._lock:
-            if self._token is None or self._expiring():
-                await self._fetch()
-            assert self._token is not None
-            return self._token
-
-    async def refresh(self) -> str | None:
-        async with self._lock:
-            await self._fetch()
-            return self._token
-
-    def _expiring(self) -> bool:
-        return self._expires_at is not None and self._clock() >= (
-            self._expires_at - TOKEN_REFRESH_MARGIN
-        )
 
     async def _fetch(self) -> None:
         form = {"grant_type": "client_credentials"}
@@ -285,10 +304,7 @@ class OAuth2ClientCredentials:
             client_secret=secret,
             client_auth=self.client_auth,
         )
-        self._token = str(payload["access_token"])
-        register_secret(self._token)  # masked in every message and log line from now on
-        self._issued.append(self._token)
-        self._expires_at = expiry_of(payload, self._clock())
+        self._keep(payload)
 
 
 @dataclass(frozen=True, slots=True)
