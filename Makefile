@@ -11,7 +11,7 @@ PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 DEMO_HOME ?= $(CURDIR)/.demo-home
 DEMO_PORT ?= 8000
 
-.PHONY: demo test test-sqlite test-postgres lint typecheck bench bench-asana bench-reconcile bench-api bench-m365 bench-google clean install install-test
+.PHONY: demo test test-sqlite test-postgres lint typecheck bench bench-asana bench-reconcile bench-api bench-m365 bench-google bench-scale clean install install-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,13 @@ API_BENCH_ARGS ?= --subscriptions 1000000 --candidates 100000 --seconds 60
 bench-api: install-test
 	$(BIN)/python bench/api_load.py --pg-url "$(BENCH_DATABASE_URL)" $(API_BENCH_ARGS)
 	$(BIN)/python bench/api_load.py --pg-url "$(BENCH_DATABASE_URL)" $(API_BENCH_ARGS) --sync
+
+# Scale-out (issue 17): 50 profiles x 20,000 users synced by 3 `shelfware worker` processes on
+# PostgreSQL (it DROPs that database's schema) and the machine's Redis; and what the store weighs
+# per subscription (docs/scaling.md).
+bench-scale: install-test
+	$(BIN)/python bench/scale_out.py --pg-url "$(BENCH_DATABASE_URL)" $(SCALE_BENCH_ARGS)
+	$(BIN)/python bench/store_size.py --pg-url "$(BENCH_DATABASE_URL)"
 
 clean:
 	rm -rf $(VENV) .demo-home .pytest_cache
