@@ -403,9 +403,6 @@ def _switch_over(
     # below link accounts to them
     if people is not None:
         summary.people = directory.import_people(session, run.profile_id, people, now)
-    bulk = summary.accounts >= BULK_ROWS
-    if bulk:
-        refresh_statistics(session.connection(), "staged_account")
     if directory.add_people_from_run(session, run.id, now) >= BULK_ROWS:
         refresh_statistics(session.connection(), "person")
     # 3. known accounts whose data changed (only those rows are written), activity forward
@@ -750,6 +747,13 @@ async def sync_profile(
         _copy_stats(connector, summary)
         summary.cleaned = cleaner.as_dict()
         summary.status = RunStatus.SUCCEEDED
+        if summary.accounts >= BULK_ROWS:
+            # Statistics for the planner, in a transaction of their own: ANALYZE holds a lock
+            # that conflicts with another ANALYZE of the table until its transaction ends, so
+            # inside the switch-over it would queue every other profile's switch-over behind
+            # this one (seen in bench/scale_out.py as Lock:relation on staged_account).
+            with db.engine.begin() as connection:
+                refresh_statistics(connection, "staged_account")
         with db.transaction() as session, large_cache(session.connection()):
             _switch_over(session, run, connector, activity, people, now, summary, clock, progress)
             if owned is not None:
