@@ -21,6 +21,7 @@ from shelfware.accounts.roles import Role, permissions_of
 from shelfware.accounts.schemas import (
     Principal,
     TokenCreate,
+    TokenKind,
     TokenView,
     UserCreate,
     UserView,
@@ -92,6 +93,7 @@ def token_view(token: ApiToken, owner: str | None) -> TokenView:
         expires_at=token.expires_at,
         last_used_at=token.last_used_at,
         revoked=token.revoked,
+        kind=TokenKind(token.kind),
     )
 
 
@@ -297,12 +299,14 @@ def create_token(
     *,
     actor: str | None = None,
     creator_token_id: int | None = None,
+    kind: TokenKind = TokenKind.API,
 ) -> tuple[str, TokenView]:
     """A new token: (the plaintext, shown this once and never again; its record).
 
     Its owner is ``data.owner``, else (over the API) the owner of the creating token
     ``creator_token_id``, else nobody: the local operator's. It expires after
-    ``data.expires_in_days`` days."""
+    ``data.expires_in_days`` days. ``kind``: an API token (reaches /api/v1 with its role) or
+    a SCIM provisioning token (reaches /scim/v2 only)."""
     if session.scalar(select(ApiToken.id).where(ApiToken.name == data.name)) is not None:
         raise AccountError(f"a token named {data.name!r} already exists")
     owner = _token_owner(session, data, creator_token_id)
@@ -316,6 +320,7 @@ def create_token(
         expires_at=now + timedelta(days=data.expires_in_days),
         owner_id=None if owner is None else owner.id,
         revoked=False,
+        kind=kind.value,
     )
     _insert(
         session,
@@ -326,6 +331,7 @@ def create_token(
         action="token.create",
         object_type="api_token",
         name=token.name,
+        kind=token.kind,
         role=token.role,
         owner=None if owner is None else owner.username,
         expires_at=token.expires_at.isoformat(),
@@ -334,10 +340,19 @@ def create_token(
 
 
 UNKNOWN_TOKEN = "the API token is not valid (unknown or revoked)"
+WRONG_KIND = {
+    TokenKind.API: "a SCIM provisioning token reaches /scim/v2 only: use an API token "
+    "(`shelfware tokens create`)",
+    TokenKind.SCIM: "only a SCIM provisioning token reaches /scim/v2 "
+    "(`shelfware scim tokens create`)",
+}
 
 
-def authenticate_token(session: Session, clock: Clock, plaintext: str) -> Principal:
-    """The principal of a valid token; notes when it was last used (at most once a
+def authenticate_token(
+    session: Session, clock: Clock, plaintext: str, *, kind: TokenKind = TokenKind.API
+) -> Principal:
+    """The principal of a valid token of ``kind`` (a token of another kind is refused: a SCIM
+    provisioning token reaches /scim/v2 only, an API token never reaches it); notes when it was last used (at most once a
     :data:`LAST_USED_GRANULARITY`, so reads do not all become writes). Raises
     :class:`TokenRejected` saying why otherwise (unknown or revoked, expired, owner
     deactivated)."""
@@ -354,6 +369,8 @@ def authenticate_token(session: Session, clock: Clock, plaintext: str) -> Princi
     token, owner = found
     if token.revoked or not hmac.compare_digest(token.token_hash, wanted):
         raise TokenRejected(UNKNOWN_TOKEN)
+    if token.kind != kind.value:
+        raise TokenRejected(WRONG_KIND[kind])
     now = clock.now()
     if token.expires_at <= now:
         raise TokenRejected(
@@ -368,7 +385,12 @@ def authenticate_token(session: Session, clock: Clock, plaintext: str) -> Princi
         )
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRANULARITY:
         token.last_used_at = now
-    return Principal(kind="token", id=token.id, name=token.name, role=Role(token.role))
+    return Principal(
+        kind="token" if kind is TokenKind.API else kind.value,
+        id=token.id,
+        name=token.name,
+        role=Role(token.role),
+    )
 
 
 def verify_token(session: Session, clock: Clock, plaintext: str) -> Principal | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
@@ -32,7 +33,10 @@ class User(Base):
     # its id for the user there, and the attributes it sent that shelfware keeps.
     provisioned: Mapped[bool] = mapped_column(default=False, server_default=false())
     external_id: Mapped[str | None] = mapped_column(String(600), index=True)
-    email: Mapped[str | None] = mapped_column(String(320))
+    # the `active` the provider last sent (None: it said nothing, or removed it: active)
+    scim_active: Mapped[bool | None]
+    # [{"value", "type", "primary"}] as sent (at most a few): SCIM's multi-valued emails
+    emails: Mapped[list[Any] | None]
     display_name: Mapped[str | None] = mapped_column(String(300))
     given_name: Mapped[str | None] = mapped_column(String(200))
     family_name: Mapped[str | None] = mapped_column(String(200))

@@ -33,7 +33,8 @@ def upgrade() -> None:
             sa.Column("provisioned", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
         batch.add_column(sa.Column("external_id", sa.String(length=600), nullable=True))
-        batch.add_column(sa.Column("email", sa.String(length=320), nullable=True))
+        batch.add_column(sa.Column("scim_active", sa.Boolean(), nullable=True))
+        batch.add_column(sa.Column("emails", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("display_name", sa.String(length=300), nullable=True))
         batch.add_column(sa.Column("given_name", sa.String(length=200), nullable=True))
         batch.add_column(sa.Column("family_name", sa.String(length=200), nullable=True))
@@ -83,7 +84,8 @@ def downgrade() -> None:
             "family_name",
             "given_name",
             "display_name",
-            "email",
+            "emails",
+            "scim_active",
             "external_id",
             "provisioned",
         ):
