@@ -73,7 +73,7 @@ def create_app(
     app.state.workspace = workspace
     app.mount(API_PREFIX, create_api(workspace, settings))
     # SCIM provisioning of shelfware's users (/scim/v2): SCIM provisioning tokens only
-    app.mount(SCIM_PREFIX, create_scim_app(workspace, settings))
+    app.mount(SCIM_PREFIX, create_scim_app(workspace))
     errors.install_outer(app, API_PREFIX)
 
     # --- web workspace -----------------------------------------------------------------------

@@ -58,8 +58,9 @@ def scim(api: Api, served_root: str) -> Iterator[httpx.Client]:
         yield client
 
 
-def new_user(scim: httpx.Client, name: str, **extra: Any) -> dict[str, Any]:
-    answer = scim.post("/Users", json={"schemas": [USER_SCHEMA], "userName": name, **extra})
+def new_user(scim: httpx.Client, user_name: str, **extra: Any) -> dict[str, Any]:
+    body = {"schemas": [USER_SCHEMA], "userName": user_name, **extra}
+    answer = scim.post("/Users", json=body)
     assert answer.status_code == 201, answer.text
     assert answer.headers["content-type"].startswith(SCIM)
     return dict(answer.json())
@@ -87,3 +88,190 @@ def test_scim2_tester_finds_no_failure(api: Api, served_root: str) -> None:
     assert len(passed) >= 40, len(passed)
     titles = {r.title for r in passed}
     assert {"object_creation", "object_replacement", "object_deletion"} <= titles, titles
+
+
+def test_okta_creates_finds_and_deactivates_a_user(api: Api, scim: httpx.Client) -> None:
+    created = new_user(
+        scim,
+        "ada@example.com",
+        externalId="00u1okta",
+        name={"givenName": "Ada", "familyName": "Lovelace"},
+        displayName="Ada Lovelace",
+        emails=[{"value": "ada@example.com", "type": "work", "primary": True}],
+        active=True,
+    )
+    assert created["meta"]["location"].endswith(f"/scim/v2/Users/{created['id']}")
+    assert created["name"] == {"givenName": "Ada", "familyName": "Lovelace"}
+    # Okta's look-ups before it creates or links an account
+    for query in (
+        'userName eq "ADA@example.com"',
+        'externalId eq "00u1okta"',
+        'emails[type eq "work"].value eq "ada@example.com"',
+    ):
+        found = scim.get("/Users", params={"filter": query, "startIndex": 1, "count": 10})
+        assert found.status_code == 200, found.text
+        body = found.json()
+        assert body["totalResults"] == 1, (query, body)
+        assert body["Resources"][0]["id"] == created["id"]
+    assert scim.get("/Users", params={"filter": 'userName eq "nobody"'}).json()[
+        "totalResults"
+    ] == 0
+    # a session and a token of hers, then Okta unassigns her: active false
+    with api.db.transaction() as session:
+        user = accounts.get_user(session, "ada@example.com")
+        assert user.password_hash if hasattr(user, "password_hash") else True
+        sessions.start_session(session, api.clock, user)
+        token, _ = accounts.create_token(
+            session,
+            api.clock,
+            TokenCreate(name="ada-script", role=Role.VIEWER, owner="ada@example.com"),
+        )
+    gone = patch(
+        scim,
+        f"/Users/{created['id']}",
+        {"op": "replace", "value": {"active": False}},
+    )
+    assert gone.status_code == 200, gone.text
+    assert gone.json()["active"] is False
+    with api.db.transaction() as session:
+        assert sessions.open_sessions(session, api.clock, "ada@example.com") == 0
+        assert accounts.verify_token(session, api.clock, token) is None
+        assert not accounts.get_user(session, "ada@example.com").active
+        actions = [
+            e.action
+            for e in session.query(AuditEvent).filter(AuditEvent.actor == "scim:okta").all()
+        ]
+    assert "user.scim_create" in actions and "user.set" in actions
+    # and back (Okta re-assigns): active again, with no session revived
+    back = patch(scim, f"/Users/{created['id']}", {"op": "replace", "path": "active", "value": True})
+    assert back.json()["active"] is True
+
+
+def test_entra_pathless_replace_and_delete(api: Api, scim: httpx.Client) -> None:
+    created = new_user(scim, "grace@contoso.com", externalId="e-1", active=True)
+    # Entra ID: one replace without a path, "False" as a string for active in older tenants
+    answer = patch(
+        scim,
+        f"/Users/{created['id']}",
+        {
+            "op": "Replace",
+            "value": {"displayName": "Grace Hopper", "name.givenName": "Grace"},
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["displayName"] == "Grace Hopper"
+    assert answer.json()["name"]["givenName"] == "Grace"
+    with api.db.transaction() as session:
+        user = accounts.get_user(session, "grace@contoso.com")
+        sessions.start_session(session, api.clock, user)
+    assert scim.delete(f"/Users/{created['id']}").status_code == 204
+    missing = scim.get(f"/Users/{created['id']}")
+    assert missing.status_code == 404
+    assert missing.json()["status"] == "404"
+    assert missing.headers["content-type"].startswith(SCIM)
+    with api.db.transaction() as session:
+        assert sessions.open_sessions(session, api.clock, "grace@contoso.com") == 0
+        deleted = session.query(AuditEvent).filter(AuditEvent.action == "user.scim_delete").one()
+        assert deleted.detail["username"] == "grace@contoso.com"
+
+
+def test_groups_give_roles(api: Api, scim: httpx.Client) -> None:
+    ada = new_user(scim, "ada")
+    bob = new_user(scim, "bob")
+    admins = scim.post(
+        "/Groups",
+        json={
+            "schemas": [GROUP_SCHEMA],
+            "displayName": "sam-admins",  # SHELFWARE_SSO_ROLE_MAP: sam-admins=admin
+            "members": [{"value": ada["id"], "display": "ada"}],  # Okta sends display
+        },
+    )
+    assert admins.status_code == 201, admins.text
+    team = scim.post("/Groups", json={"schemas": [GROUP_SCHEMA], "displayName": "sam_manager"})
+    assert team.status_code == 201
+    other = scim.post("/Groups", json={"schemas": [GROUP_SCHEMA], "displayName": "marketing"})
+    assert other.status_code == 201
+
+    def role(name: str) -> Role:
+        with api.db.transaction() as session:
+            return accounts.get_user(session, name).role
+
+    assert role("ada") is Role.ADMIN and role("bob") is Role.VIEWER
+    team_id, admins_id = team.json()["id"], admins.json()["id"]
+    added = patch(
+        scim, f"/Groups/{team_id}", {"op": "add", "path": "members", "value": [{"value": bob["id"]}]}
+    )
+    assert added.status_code == 200, added.text
+    patch(scim, f"/Groups/{other.json()['id']}", {"op": "add", "path": "members", "value": [{"value": bob["id"]}]})
+    assert role("bob") is Role.SAM_MANAGER
+    got = scim.get(f"/Users/{bob['id']}").json()
+    assert {g["display"] for g in got["groups"]} == {"sam_manager", "marketing"}
+    # Entra ID's removal: a filtered path
+    removed = patch(
+        scim,
+        f"/Groups/{admins_id}",
+        {"op": "remove", "path": f'members[value eq "{ada["id"]}"]'},
+    )
+    assert removed.status_code == 200, removed.text
+    assert role("ada") is Role.VIEWER
+    listed = scim.get("/Groups", params={"filter": 'displayName eq "SAM-ADMINS"'}).json()
+    assert listed["totalResults"] == 1 and "members" not in listed["Resources"][0]
+    # a group deleted: its members' roles follow
+    assert scim.delete(f"/Groups/{team_id}").status_code == 204
+    assert role("bob") is Role.VIEWER
+    # a member who is not a provisioned user: refused, nothing written
+    refused = patch(
+        scim, f"/Groups/{admins_id}", {"op": "add", "path": "members", "value": [{"value": "999"}]}
+    )
+    assert refused.status_code == 400 and refused.json()["scimType"] == "invalidValue"
+
+
+def test_local_users_are_out_of_reach_and_names_are_checked(
+    api: Api, scim: httpx.Client
+) -> None:
+    with api.db.transaction() as session:
+        accounts.create_user(
+            session, api.clock, UserCreate(username="root", password="x" * 12, role=Role.ADMIN)
+        )
+    assert scim.get("/Users").json()["totalResults"] == 0
+    taken = scim.post("/Users", json={"schemas": [USER_SCHEMA], "userName": "root"})
+    assert taken.status_code == 409 and taken.json()["scimType"] == "uniqueness"
+    assert taken.json()["status"] == "409"
+    bad = scim.post("/Users", json={"schemas": [USER_SCHEMA], "userName": "a b/c"})
+    assert bad.status_code == 400 and "userName" in bad.json()["detail"]
+    unknown = scim.get("/Users/1")  # root's id: not provisioned
+    assert unknown.status_code == 404
+    broken = scim.post("/Users", content=b"{not json")
+    assert broken.status_code == 400 and broken.json()["scimType"] == "invalidSyntax"
+
+
+def test_pages(api: Api, scim: httpx.Client) -> None:
+    ids = [new_user(scim, f"u{i:02}")["id"] for i in range(7)]
+    seen = []
+    for start in (1, 4, 7):
+        page = scim.get("/Users", params={"startIndex": start, "count": 3}).json()
+        assert page["totalResults"] == 7 and page["startIndex"] == start
+        seen += [r["id"] for r in page["Resources"]]
+    assert seen == ids
+    filtered = scim.get(
+        "/Users", params={"filter": 'userName sw "u0"', "startIndex": 2, "count": 2}
+    ).json()
+    assert filtered["totalResults"] == 7 and len(filtered["Resources"]) == 2
+
+
+def test_only_scim_tokens_reach_scim_and_nothing_else(
+    api: Api, served_root: str
+) -> None:
+    token = scim_token(api)
+    with httpx.Client(base_url=served_root) as client:
+        anonymous = client.get("/scim/v2/Users")
+        assert anonymous.status_code == 401 and anonymous.json()["status"] == "401"
+        assert anonymous.headers["www-authenticate"].startswith("Bearer")
+        api_token = client.get("/scim/v2/Users", headers=api.auth(Role.ADMIN))
+        assert api_token.status_code == 401
+        assert "SCIM provisioning token" in api_token.json()["detail"]
+        assert client.get("/scim/v2/Users", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        elsewhere = client.get("/api/v1/profiles", headers={"Authorization": f"Bearer {token}"})
+        assert elsewhere.status_code == 401, elsewhere.text
+        page = client.get("/", headers={"Authorization": f"Bearer {token}"}, follow_redirects=False)
+        assert page.status_code in (303, 307), page.status_code  # the web wants a sign-in

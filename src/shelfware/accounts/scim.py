@@ -52,6 +52,7 @@ from scim2_models import (
     ResourceType,
     ResponseParameters,
     Schema,
+    ScimPolicy,
     ScimProvider,
     SearchRequest,
     ServiceProviderConfig,
@@ -128,6 +129,17 @@ def service_provider_config() -> ServiceProviderConfig:
     )
 
 
+# What identity providers send, taken as they mean it: Okta and Entra ID send attributes and
+# schemas shelfware does not keep (title, the enterprise extension...): dropped, not refused;
+# Entra ID removes a member with a value and replaces `emails[type eq "work"].value` on a user
+# with no work email.
+POLICY = ScimPolicy(
+    unknown=ScimPolicy.Unknown.ignore,
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+)
+
+
 @cache
 def provider() -> ScimProvider:
     """The service's description: the trimmed schemas, the two resource types, its config."""
@@ -135,6 +147,7 @@ def provider() -> ScimProvider:
         [_trimmed_user_schema(), _trimmed_group_schema()],
         [ResourceType.from_resource(User), ResourceType.from_resource(Group)],
         service_provider_config(),
+        POLICY,
     )
 
 

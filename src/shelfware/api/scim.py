@@ -16,7 +16,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
-from scim2_models import SCIMException
+from scim2_models import Context, ResponseParameters, SCIMException
 from scim2_server.handler import ScimHandler
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
@@ -28,9 +28,9 @@ from shelfware.accounts import scim
 from shelfware.accounts import service as accounts
 from shelfware.accounts.roles import Role, parse_role_map
 from shelfware.accounts.schemas import Principal, TokenKind
+from shelfware.api.deps import settings_of
 from shelfware.api.limits import BODY_LIMIT, SECURITY_HEADERS, bearer_token
 from shelfware.appstate import Workspace
-from shelfware.settings import Settings, get_settings
 from shelfware.store import database_busy
 
 SCIM_PREFIX = "/scim"  # the mount; the service's URL is /scim/v2
@@ -50,14 +50,28 @@ def _error(status: int, detail: str, scim_type: str | None = None) -> ScimRespon
     return ScimResponse(HTTPStatus(status), body)
 
 
+class _Service(ScimService):
+    def patch_response(
+        self, base_url: str, resource: Any, response_parameters: ResponseParameters[Any]
+    ) -> ScimResponse:
+        """200 with the resource (RFC 7644 3.5.2 allows it; Okta expects it), not 204."""
+        return self.resource_response(
+            self.publish(base_url, resource),
+            Context.RESOURCE_REPLACEMENT_RESPONSE,
+            response_parameters,
+        )
+
+
 class ScimApp:
     """The /scim/v2 service over ``workspace``; its role map is ``SHELFWARE_SSO_ROLE_MAP``'s."""
 
-    def __init__(self, workspace: Workspace, settings: Settings | None = None) -> None:
-        settings = settings or get_settings()
+    def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
-        self.role_map: dict[str, Role] = parse_role_map(settings.sso_role_map)
-        self.service = ScimService(scim.provider())
+        self.service = _Service(scim.provider())
+
+    def _role_map(self) -> dict[str, Role]:
+        """``SHELFWARE_SSO_ROLE_MAP`` of the workspace's configuration (checked at start)."""
+        return parse_role_map(settings_of(self.workspace).sso_role_map)
 
     # --- one request -------------------------------------------------------------------
 
@@ -74,7 +88,7 @@ class ScimApp:
         try:
             with ws.store.db.transaction() as session:
                 storage = scim.ShelfwareStorage(
-                    session, ws.clock, role_map=self.role_map, actor=f"scim:{principal.name}"
+                    session, ws.clock, role_map=self._role_map(), actor=f"scim:{principal.name}"
                 )
                 with self.service.provider:
                     return ScimHandler(self.service, storage).handle(request)
@@ -173,5 +187,5 @@ class ScimApp:
         await send({"type": "http.response.body", "body": body})
 
 
-def create_scim_app(workspace: Workspace, settings: Settings | None = None) -> ScimApp:
-    return ScimApp(workspace, settings)
+def create_scim_app(workspace: Workspace) -> ScimApp:
+    return ScimApp(workspace)
