@@ -33,6 +33,8 @@ from shelfware.models import ApiToken, SignInSession, User
 TOKEN_PREFIX = "shw_"
 # last_used_at is written at most this often per token, so reads do not all become writes.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
+# A SCIM provisioning token lives a year unless told otherwise (an identity provider keeps it).
+SCIM_TOKEN_DAYS = 365
 
 
 class AccountError(ValueError):
@@ -401,13 +403,28 @@ def verify_token(session: Session, clock: Clock, plaintext: str) -> Principal | 
         return None
 
 
-def list_tokens(session: Session) -> list[TokenView]:
-    """Every token with its owner, expiry and last use (never the token)."""
-    rows = session.execute(
+def create_scim_token(
+    session: Session,
+    clock: Clock,
+    name: str,
+    *,
+    expires_in_days: int = SCIM_TOKEN_DAYS,
+    actor: str | None = None,
+) -> tuple[str, TokenView]:
+    """A SCIM provisioning token for an identity provider: it reaches /scim/v2 only (no
+    owner; its role is unused). (The plaintext, shown this once; its record.)"""
+    data = TokenCreate(name=name, role=Role.VIEWER, expires_in_days=expires_in_days)
+    return create_token(session, clock, data, actor=actor, kind=TokenKind.SCIM)
+
+
+def list_tokens(session: Session, kind: TokenKind | None = None) -> list[TokenView]:
+    """Every token (of ``kind``) with its owner, expiry and last use (never the token)."""
+    stmt = (
         select(ApiToken, User.username)
         .outerjoin(User, User.id == ApiToken.owner_id)
         .order_by(ApiToken.name)
     )
+    rows = session.execute(stmt if kind is None else stmt.where(ApiToken.kind == kind.value))
     return [token_view(token, owner) for token, owner in rows]
 
 
@@ -438,11 +455,18 @@ def _revoke_owned_tokens(session: Session, clock: Clock, owner: User, actor: str
 
 
 def revoke_token(
-    session: Session, clock: Clock, name: str, *, actor: str | None = None
+    session: Session,
+    clock: Clock,
+    name: str,
+    *,
+    actor: str | None = None,
+    kind: TokenKind | None = None,
 ) -> TokenView:
+    """Revoke the token ``name`` (of ``kind``, when given) at once."""
     token = session.scalar(select(ApiToken).where(ApiToken.name == name))
-    if token is None:
-        raise AccountNotFound(f"no token named {name!r}")
+    if token is None or (kind is not None and token.kind != kind.value):
+        what = "SCIM provisioning token" if kind is TokenKind.SCIM else "token"
+        raise AccountNotFound(f"no {what} named {name!r}")
     if not token.revoked:
         _revoke(session, clock, token, actor)
     return token_view(token, _owner_name(session, token))

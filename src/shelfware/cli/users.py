@@ -14,7 +14,13 @@ import typer
 
 from shelfware.accounts import service, sessions
 from shelfware.accounts.roles import Role, parse_role
-from shelfware.accounts.schemas import MAX_TOKEN_DAYS, TOKEN_DAYS, TokenCreate, UserCreate
+from shelfware.accounts.schemas import (
+    MAX_TOKEN_DAYS,
+    TOKEN_DAYS,
+    TokenCreate,
+    TokenKind,
+    UserCreate,
+)
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, fail, store
 from shelfware.cli.subscriptions import JsonFlag
@@ -179,7 +185,7 @@ def create_token(
 def list_tokens(json_: JsonFlag = False) -> None:
     """API tokens: name, role, owner, expiry and last use (never the token)."""
     with store() as st, st.db.sessions() as session:
-        rows = service.list_tokens(session)
+        rows = service.list_tokens(session, TokenKind.API)  # SCIM's: `shelfware scim tokens`
     if json_:
         output.print_json([r.model_dump(mode="json") for r in rows])
         return
