@@ -275,3 +275,44 @@ def test_only_scim_tokens_reach_scim_and_nothing_else(
         assert elsewhere.status_code == 401, elsewhere.text
         page = client.get("/", headers={"Authorization": f"Bearer {token}"}, follow_redirects=False)
         assert page.status_code in (303, 307), page.status_code  # the web wants a sign-in
+
+
+async def test_shelfware_scim_connector_syncs_from_this_service(
+    api: Api, scim: httpx.Client, served_root: str
+) -> None:
+    """The connector side (connectors/scim.py) reads a served shelfware's /scim/v2 like any
+    SCIM app: a profile of kind scim, validated, published, synced."""
+    from sqlalchemy import select
+
+    from shelfware.models import Subscription
+    from shelfware.profiles import service as profiles
+    from shelfware.profiles.schemas import ProfileCreate
+    from shelfware.sync.service import sync_profile
+
+    ids = {new_user(scim, f"p{i}@example.com", active=i % 3 != 0)["id"] for i in range(9)}
+    with api.db.transaction() as session:
+        profiles.create_profile(
+            session,
+            api.keys,
+            api.clock,
+            ProfileCreate(
+                kind="scim",
+                name="shelfware-itself",
+                url=f"{served_root}/scim/v2",
+                secrets={"api_key": scim_token(api, "connector")},
+                options={"publisher": "shelfware", "product": "shelfware", "edition": "self"},
+            ),
+        )
+    report = await profiles.validate_profile(api.db, api.keys, api.clock, "shelfware-itself")
+    assert report.ok, report
+    assert report.facts["account_count"] == 9 and report.facts["patch_supported"] is True
+    with api.db.transaction() as session:
+        profiles.publish_profile(
+            session, api.clock, profiles.get_profile(session, "shelfware-itself")
+        )
+    summary = await sync_profile(api.db, api.keys, api.clock, "shelfware-itself")
+    assert summary.accounts == 9 and summary.created == 9
+    with api.db.sessions() as session:
+        held = session.execute(select(Subscription.external_id, Subscription.active)).all()
+    assert {external for external, _ in held} == ids
+    assert sum(1 for _, active in held if active) == 6
