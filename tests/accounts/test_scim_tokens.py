@@ -46,7 +46,9 @@ def test_scim_tokens_create_list_revoke(home: Path) -> None:
         with pytest.raises(service.TokenRejected, match="unknown or revoked"):
             service.authenticate_token(session, clock, token, kind=TokenKind.SCIM)
     db.dispose()
-    assert_one_line_error(invoke(home, "scim", "tokens", "create", "x", "--expires-in", "0d"), "--expires-in")
+    assert_one_line_error(
+        invoke(home, "scim", "tokens", "create", "x", "--expires-in", "0d"), "--expires-in"
+    )
 
 
 def test_an_api_token_does_not_authenticate_as_scim(home: Path) -> None:

@@ -113,9 +113,7 @@ def test_okta_creates_finds_and_deactivates_a_user(api: Api, scim: httpx.Client)
         body = found.json()
         assert body["totalResults"] == 1, (query, body)
         assert body["Resources"][0]["id"] == created["id"]
-    assert scim.get("/Users", params={"filter": 'userName eq "nobody"'}).json()[
-        "totalResults"
-    ] == 0
+    assert scim.get("/Users", params={"filter": 'userName eq "nobody"'}).json()["totalResults"] == 0
     # a session and a token of hers, then Okta unassigns her: active false
     with api.db.transaction() as session:
         user = accounts.get_user(session, "ada@example.com")
@@ -143,7 +141,9 @@ def test_okta_creates_finds_and_deactivates_a_user(api: Api, scim: httpx.Client)
         ]
     assert "user.scim_create" in actions and "user.set" in actions
     # and back (Okta re-assigns): active again, with no session revived
-    back = patch(scim, f"/Users/{created['id']}", {"op": "replace", "path": "active", "value": True})
+    back = patch(
+        scim, f"/Users/{created['id']}", {"op": "replace", "path": "active", "value": True}
+    )
     assert back.json()["active"] is True
 
 
@@ -199,10 +199,16 @@ def test_groups_give_roles(api: Api, scim: httpx.Client) -> None:
     assert role("ada") is Role.ADMIN and role("bob") is Role.VIEWER
     team_id, admins_id = team.json()["id"], admins.json()["id"]
     added = patch(
-        scim, f"/Groups/{team_id}", {"op": "add", "path": "members", "value": [{"value": bob["id"]}]}
+        scim,
+        f"/Groups/{team_id}",
+        {"op": "add", "path": "members", "value": [{"value": bob["id"]}]},
     )
     assert added.status_code == 200, added.text
-    patch(scim, f"/Groups/{other.json()['id']}", {"op": "add", "path": "members", "value": [{"value": bob["id"]}]})
+    patch(
+        scim,
+        f"/Groups/{other.json()['id']}",
+        {"op": "add", "path": "members", "value": [{"value": bob["id"]}]},
+    )
     assert role("bob") is Role.SAM_MANAGER
     got = scim.get(f"/Users/{bob['id']}").json()
     assert {g["display"] for g in got["groups"]} == {"sam_manager", "marketing"}
@@ -226,9 +232,7 @@ def test_groups_give_roles(api: Api, scim: httpx.Client) -> None:
     assert refused.status_code == 400 and refused.json()["scimType"] == "invalidValue"
 
 
-def test_local_users_are_out_of_reach_and_names_are_checked(
-    api: Api, scim: httpx.Client
-) -> None:
+def test_local_users_are_out_of_reach_and_names_are_checked(api: Api, scim: httpx.Client) -> None:
     with api.db.transaction() as session:
         accounts.create_user(
             session, api.clock, UserCreate(username="root", password="x" * 12, role=Role.ADMIN)
@@ -259,9 +263,7 @@ def test_pages(api: Api, scim: httpx.Client) -> None:
     assert filtered["totalResults"] == 7 and len(filtered["Resources"]) == 2
 
 
-def test_only_scim_tokens_reach_scim_and_nothing_else(
-    api: Api, served_root: str
-) -> None:
+def test_only_scim_tokens_reach_scim_and_nothing_else(api: Api, served_root: str) -> None:
     token = scim_token(api)
     with httpx.Client(base_url=served_root) as client:
         anonymous = client.get("/scim/v2/Users")
@@ -270,7 +272,10 @@ def test_only_scim_tokens_reach_scim_and_nothing_else(
         api_token = client.get("/scim/v2/Users", headers=api.auth(Role.ADMIN))
         assert api_token.status_code == 401
         assert "SCIM provisioning token" in api_token.json()["detail"]
-        assert client.get("/scim/v2/Users", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert (
+            client.get("/scim/v2/Users", headers={"Authorization": f"Bearer {token}"}).status_code
+            == 200
+        )
         elsewhere = client.get("/api/v1/profiles", headers={"Authorization": f"Bearer {token}"})
         assert elsewhere.status_code == 401, elsewhere.text
         page = client.get("/", headers={"Authorization": f"Bearer {token}"}, follow_redirects=False)

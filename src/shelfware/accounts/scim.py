@@ -60,7 +60,7 @@ from scim2_models import (
     UniquenessException,
     User,
 )
-from scim2_models.path.expressions import Comparison, CompareOperator
+from scim2_models.path.expressions import CompareOperator, Comparison
 from scim2_server.storage import ScimStorage, SearchPage
 from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.orm import Session
@@ -70,7 +70,8 @@ from shelfware.accounts.roles import Role, role_for_groups
 from shelfware.accounts.schemas import USERNAME_PATTERN
 from shelfware.audit import service as audit
 from shelfware.kit.clock import Clock
-from shelfware.models import ScimGroup, ScimGroupMember, User as UserRow
+from shelfware.models import ScimGroup, ScimGroupMember
+from shelfware.models import User as UserRow
 
 # What a page holds at most (ServiceProviderConfig filter.maxResults).
 MAX_RESULTS = 200
@@ -240,9 +241,7 @@ def _text(value: Any, field: str) -> str | None:
     if "\x00" in text:
         raise InvalidValueException(detail=f"{field} holds a NUL character")
     if len(text) > _LIMITS[field]:
-        raise InvalidValueException(
-            detail=f"{field} is longer than {_LIMITS[field]} characters"
-        )
+        raise InvalidValueException(detail=f"{field} is longer than {_LIMITS[field]} characters")
     return text or None
 
 
@@ -377,9 +376,7 @@ class ShelfwareStorage(ScimStorage):
         where = _sql_equality(scim_filter, is_user)
         if scim_filter is None or where is not None:
             stmt = base if where is None else base.where(where)
-            total = int(
-                self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-            )
+            total = int(self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
             rows = list(self.session.scalars(stmt.order_by(model.id).offset(start).limit(count)))
             found = self._users(rows) if is_user else self._groups(rows)
             return SearchPage(total, found)
@@ -439,7 +436,9 @@ class ShelfwareStorage(ScimStorage):
     def _create_user(self, resource: Any) -> Resource[Any]:
         name = _user_name(resource)
         now = self.clock.now()
-        row = self.session.scalar(select(UserRow).where(func.lower(UserRow.username) == name.lower()))
+        row = self.session.scalar(
+            select(UserRow).where(func.lower(UserRow.username) == name.lower())
+        )
         if row is not None and (row.provisioned or row.password_hash is not None):
             raise UniquenessException(detail=f"a user named {row.username!r} already exists")
         adopted = row is not None
@@ -558,9 +557,7 @@ class ShelfwareStorage(ScimStorage):
         if wanted:
             known = set(
                 self.session.scalars(
-                    select(UserRow.id).where(
-                        UserRow.id.in_(wanted), UserRow.provisioned.is_(True)
-                    )
+                    select(UserRow.id).where(UserRow.id.in_(wanted), UserRow.provisioned.is_(True))
                 )
             )
             if missing := sorted(wanted - known):
@@ -687,8 +684,9 @@ def _sql_equality(scim_filter: Any, is_user: bool) -> ColumnElement[bool] | None
     attr = node.attr_path.attr.lower()
     value = node.value
     if attr == "id":
-        model: Any = UserRow if is_user else ScimGroup
-        return model.id == int(value) if value.isdigit() and len(value) <= 18 else model.id < 0
+        column = UserRow.id if is_user else ScimGroup.id
+        wanted = int(value) if value.isdigit() and len(value) <= 18 else -1  # -1: no id
+        return column == wanted
     if is_user and attr == "username":  # caseExact false
         return func.lower(UserRow.username) == value.lower()
     if is_user and attr == "externalid":  # caseExact true

@@ -354,8 +354,9 @@ def authenticate_token(
     session: Session, clock: Clock, plaintext: str, *, kind: TokenKind = TokenKind.API
 ) -> Principal:
     """The principal of a valid token of ``kind`` (a token of another kind is refused: a SCIM
-    provisioning token reaches /scim/v2 only, an API token never reaches it); notes when it was last used (at most once a
-    :data:`LAST_USED_GRANULARITY`, so reads do not all become writes). Raises
+    provisioning token reaches /scim/v2 only, an API token never reaches it); notes when it
+    was last used (at most once a :data:`LAST_USED_GRANULARITY`, so reads do not all become
+    writes). Raises
     :class:`TokenRejected` saying why otherwise (unknown or revoked, expired, owner
     deactivated)."""
     if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:

@@ -116,7 +116,9 @@ class ScimApp:
         )
         token = bearer_token(scope)
         if token is None:
-            found: Principal | str = "a SCIM provisioning token is needed: Authorization: Bearer TOKEN"
+            found: Principal | str = (
+                "a SCIM provisioning token is needed: Authorization: Bearer TOKEN"
+            )
         else:
             try:
                 found = await run_in_threadpool(self._authenticate, token)

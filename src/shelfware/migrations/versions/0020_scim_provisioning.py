@@ -68,9 +68,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("group_id", "user_id", name=op.f("pk_scim_group_member")),
     )
-    op.create_index(
-        "ix_scim_group_member_user_id", "scim_group_member", ["user_id"], unique=False
-    )
+    op.create_index("ix_scim_group_member_user_id", "scim_group_member", ["user_id"], unique=False)
 
 
 def downgrade() -> None:
