@@ -247,6 +247,17 @@ def test_local_users_are_out_of_reach_and_names_are_checked(api: Api, scim: http
     assert unknown.status_code == 404
     broken = scim.post("/Users", content=b"{not json")
     assert broken.status_code == 400 and broken.json()["scimType"] == "invalidSyntax"
+    huge = scim.post("/Users", content=b"{" + b" " * (2 * 1024 * 1024) + b"}")
+    assert huge.status_code == 413 and huge.json()["status"] == "413"
+    long_name = scim.post(
+        "/Users", json={"schemas": [USER_SCHEMA], "userName": "ok", "displayName": "x" * 301}
+    )
+    assert long_name.status_code == 400 and "displayName" in long_name.json()["detail"]
+    nul = scim.post(
+        "/Users", json={"schemas": [USER_SCHEMA], "userName": "ok", "displayName": "a\x00"}
+    )
+    assert nul.status_code == 400
+    assert scim.get("/Users").json()["totalResults"] == 0  # nothing half-written
 
 
 def test_pages(api: Api, scim: httpx.Client) -> None:
@@ -321,3 +332,28 @@ async def test_shelfware_scim_connector_syncs_from_this_service(
         held = session.execute(select(Subscription.external_id, Subscription.active)).all()
     assert {external for external, _ in held} == ids
     assert sum(1 for _, active in held if active) == 6
+
+
+def test_what_entra_and_okta_send_beyond_the_kept_attributes(api: Api, scim: httpx.Client) -> None:
+    enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    created = new_user(
+        scim,
+        "lin@contoso.com",
+        schemas=[USER_SCHEMA, enterprise],
+        title="Buyer",  # not kept: dropped, not refused
+        phoneNumbers=[{"value": "+1 555 0100", "type": "work"}],
+        **{enterprise: {"department": "Finance"}},
+    )
+    assert "title" not in created and enterprise not in created
+    # Entra ID: "False" as a string, and a work email replaced on a user that has none
+    answer = patch(
+        scim,
+        f"/Users/{created['id']}",
+        {"op": "Replace", "path": "active", "value": "False"},
+        {"op": "replace", "path": 'emails[type eq "work"].value', "value": "lin@contoso.com"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["active"] is False
+    assert answer.json()["emails"] == [{"value": "lin@contoso.com", "type": "work"}]
+    with api.db.transaction() as session:
+        assert not accounts.get_user(session, "lin@contoso.com").active

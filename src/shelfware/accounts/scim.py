@@ -81,7 +81,8 @@ BATCH = 500
 USER = "User"
 GROUP = "Group"
 _USERNAME = re.compile(USERNAME_PATTERN)
-_LIMITS = {"display_name": 300, "given_name": 200, "family_name": 200, "external_id": 600}
+# the longest value each kept text attribute may have (the columns' sizes)
+_LIMITS = {"displayName": 300, "name.givenName": 200, "name.familyName": 200, "externalId": 600}
 
 USER_ATTRIBUTES = ("userName", "name", "displayName", "active", "emails", "groups")
 NAME_ATTRIBUTES = ("givenName", "familyName")
@@ -473,10 +474,10 @@ class ShelfwareStorage(ScimStorage):
 
     def _write_user(self, row: UserRow, resource: Any) -> None:
         name = getattr(resource, "name", None)
-        row.external_id = _text(resource.external_id, "external_id")
-        row.display_name = _text(resource.display_name, "display_name")
-        row.given_name = _text(getattr(name, "given_name", None), "given_name")
-        row.family_name = _text(getattr(name, "family_name", None), "family_name")
+        row.external_id = _text(resource.external_id, "externalId")
+        row.display_name = _text(resource.display_name, "displayName")
+        row.given_name = _text(getattr(name, "given_name", None), "name.givenName")
+        row.family_name = _text(getattr(name, "family_name", None), "name.familyName")
         row.emails = _emails(resource)
         row.updated_at = self.clock.now()
 
@@ -570,7 +571,7 @@ class ShelfwareStorage(ScimStorage):
         now = self.clock.now()
         row = ScimGroup(
             display_name=self._group_name(resource, None),
-            external_id=_text(resource.external_id, "external_id"),
+            external_id=_text(resource.external_id, "externalId"),
             created_at=now,
             updated_at=now,
         )
@@ -589,7 +590,7 @@ class ShelfwareStorage(ScimStorage):
         if renamed:
             self._audit_group(row, "group.scim_rename", renamed_to=name)
         row.display_name = name
-        row.external_id = _text(resource.external_id, "external_id")
+        row.external_id = _text(resource.external_id, "externalId")
         row.updated_at = self.clock.now()
         before = self._set_members(row, members)
         if renamed:  # its role may have changed: every member's role follows
