@@ -40,6 +40,8 @@ class UserView(BaseModel):
     last_login_at: datetime | None
     # single sign-on: "issuer sub" of the person at the identity provider (None: local)
     sso_subject: str | None = None
+    # SCIM: the identity provider created this user and owns it (/scim/v2)
+    provisioned: bool = False
 
 
 class TokenCreate(BaseModel):

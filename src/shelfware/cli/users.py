@@ -20,6 +20,7 @@ from shelfware.accounts.schemas import (
     TokenCreate,
     TokenKind,
     UserCreate,
+    UserView,
 )
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, fail, store
@@ -59,6 +60,11 @@ def add_user(
     console.print(f"User {user.username} ({user.role.value}) added.")
 
 
+def _signs_in_with(user: UserView) -> str:
+    way = "single sign-on" if user.sso_subject or user.provisioned else "password"
+    return f"{way} (provisioned by SCIM)" if user.provisioned else way
+
+
 @users_app.command("list")
 def list_users(json_: JsonFlag = False) -> None:
     """Users, local and single sign-on (never a password hash)."""
@@ -75,7 +81,7 @@ def list_users(json_: JsonFlag = False) -> None:
                 u.username,
                 u.role.value,
                 u.active,
-                "single sign-on" if u.sso_subject else "password",
+                _signs_in_with(u),
                 u.created_at,
                 u.last_login_at,
             )
