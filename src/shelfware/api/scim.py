@@ -137,7 +137,7 @@ class ScimApp:
             else:
                 request.body = body
                 response = await run_in_threadpool(self._serve, request, found)
-        await self._send(request, response, send)
+        await self._send(response, send)
 
     @staticmethod
     def _base_url(scope: Scope) -> str:
@@ -162,7 +162,7 @@ class ScimApp:
     @staticmethod
     async def _body(receive: Receive) -> bytes | None:
         """The body, or None past the limit (counted as it streams)."""
-        body = b""
+        body = bytearray()
         more = True
         while more:
             message = await receive()
@@ -170,10 +170,10 @@ class ScimApp:
             if len(body) > BODY_LIMIT:
                 return None
             more = message.get("more_body", False)
-        return body
+        return bytes(body)
 
     @staticmethod
-    async def _send(request: ScimRequest, response: ScimResponse, send: Send) -> None:
+    async def _send(response: ScimResponse, send: Send) -> None:
         headers = {**response.headers, **SECURITY_HEADERS}
         headers["Content-Type"] = MEDIA_TYPE
         body = b"" if response.body is None else json.dumps(response.body).encode("utf-8")
