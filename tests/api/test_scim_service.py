@@ -357,3 +357,17 @@ def test_what_entra_and_okta_send_beyond_the_kept_attributes(api: Api, scim: htt
     assert answer.json()["emails"] == [{"value": "lin@contoso.com", "type": "work"}]
     with api.db.transaction() as session:
         assert not accounts.get_user(session, "lin@contoso.com").active
+
+
+def test_locations_follow_the_public_url(api: Api, served_root: str) -> None:
+    use_settings(
+        api,
+        sso_role_map="sam-admins=admin",
+        public_url="https://shelfware.example.com/",
+    )
+    headers = {"Authorization": f"Bearer {scim_token(api)}"}
+    with httpx.Client(base_url=f"{served_root}/scim/v2", headers=headers) as scim:
+        created = new_user(scim, "behind-a-proxy")
+    assert created["meta"]["location"] == (
+        f"https://shelfware.example.com/scim/v2/Users/{created['id']}"
+    )

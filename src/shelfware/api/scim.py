@@ -139,8 +139,12 @@ class ScimApp:
                 response = await run_in_threadpool(self._serve, request, found)
         await self._send(response, send)
 
-    @staticmethod
-    def _base_url(scope: Scope) -> str:
+    def _base_url(self, scope: Scope) -> str:
+        """The service's URL as clients see it (``meta.location``, ``$ref``):
+        ``SHELFWARE_PUBLIC_URL`` when set (behind a TLS proxy), else the request's own."""
+        settings = settings_of(self.workspace)
+        if "public_url" in settings.model_fields_set:
+            return f"{settings.public_url.rstrip('/')}{SCIM_PREFIX}{VERSION}"
         host = ""
         for name, value in scope["headers"]:
             if name == b"host":
