@@ -371,3 +371,16 @@ def test_locations_follow_the_public_url(api: Api, served_root: str) -> None:
     assert created["meta"]["location"] == (
         f"https://shelfware.example.com/scim/v2/Users/{created['id']}"
     )
+
+
+def test_the_same_user_created_at_once_twice_is_one_user(api: Api, scim: httpx.Client) -> None:
+    """Identity providers retry: two creations of one name racing give one user, the other
+    a uniqueness error (or busy, to retry), never a server error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {"schemas": [USER_SCHEMA], "userName": "twice"}
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: scim.post("/Users", json=body), range(4)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses.count(201) == 1 and set(statuses) <= {201, 409, 503}, statuses
+    assert scim.get("/Users", params={"filter": 'userName eq "twice"'}).json()["totalResults"] == 1

@@ -32,6 +32,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -63,6 +64,7 @@ from scim2_models import (
 from scim2_models.path.expressions import CompareOperator, Comparison
 from scim2_server.storage import ScimStorage, SearchPage
 from sqlalchemy import ColumnElement, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shelfware.accounts import service as accounts
@@ -299,16 +301,29 @@ class ShelfwareStorage(ScimStorage):
         self.roles = role_groups(role_map)
         self.actor = actor
 
+    @contextmanager
+    def operation(self) -> Iterator[None]:
+        """One SCIM operation: a name taken meanwhile by a concurrent request (the unique
+        index decides) is a uniqueness error, not a server error."""
+        try:
+            yield
+        except IntegrityError:
+            raise UniquenessException(
+                detail="a user or group of this name (or this member) was just written by "
+                "another request: read it and retry"
+            ) from None
+
     # reads
 
     def _user_row(self, resource_id: str) -> UserRow:
-        row = self.session.get(UserRow, _resource_id(resource_id))
+        # locked to the end of the request: a PATCH reads then writes, two at once queue
+        row = self.session.get(UserRow, _resource_id(resource_id), with_for_update=True)
         if row is None or not row.provisioned:
             raise NotFoundException(detail=f"no provisioned user with id {resource_id!r}")
         return row
 
     def _group_row(self, resource_id: str) -> ScimGroup:
-        row = self.session.get(ScimGroup, _resource_id(resource_id))
+        row = self.session.get(ScimGroup, _resource_id(resource_id), with_for_update=True)
         if row is None:
             raise NotFoundException(detail=f"no group with id {resource_id!r}")
         return row
