@@ -10,6 +10,7 @@ from starlette.types import Scope
 
 from shelfware.api import errors
 from shelfware.api.app import create_api
+from shelfware.api.scim import SCIM_PREFIX, create_scim_app
 from shelfware.appstate import Workspace
 from shelfware.jobs import service as jobs
 from shelfware.kit.asgi import MIB, BodyLimit, EncodedSlashes
@@ -26,7 +27,10 @@ WEB_BODY_LIMIT = 1 * MIB  # the workspace's forms (the API holds its own limits)
 
 def web_body_limit(scope: Scope) -> int | None:
     path: str = scope["path"]
-    return None if path == API_PREFIX or path.startswith(API_PREFIX + "/") else WEB_BODY_LIMIT
+    for prefix in (API_PREFIX, SCIM_PREFIX):  # each holds its own limits
+        if path == prefix or path.startswith(prefix + "/"):
+            return None
+    return WEB_BODY_LIMIT
 
 
 def create_app(
@@ -68,6 +72,8 @@ def create_app(
     )
     app.state.workspace = workspace
     app.mount(API_PREFIX, create_api(workspace, settings))
+    # SCIM provisioning of shelfware's users (/scim/v2): SCIM provisioning tokens only
+    app.mount(SCIM_PREFIX, create_scim_app(workspace))
     errors.install_outer(app, API_PREFIX)
 
     # --- web workspace -----------------------------------------------------------------------

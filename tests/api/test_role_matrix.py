@@ -10,6 +10,7 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
+from shelfware.accounts import service as accounts
 from shelfware.accounts.roles import Permission, Role, allows
 from shelfware.api import app as api_app
 from shelfware.api.auth import permission_of
@@ -87,3 +88,62 @@ def test_a_route_without_a_permission_stops_the_app(
     workspace = api.app.state.workspace
     with pytest.raises(RuntimeError, match="/loose names no permission"):
         api_app.create_api(workspace)
+
+
+# /scim/v2 (SCIM provisioning): every operation it serves; ids need not exist
+SCIM_OPERATIONS = [
+    ("GET", "/ServiceProviderConfig"),
+    ("GET", "/Schemas"),
+    ("GET", "/ResourceTypes"),
+    ("GET", "/Users"),
+    ("POST", "/Users"),
+    ("POST", "/Users/.search"),
+    ("GET", "/Users/1"),
+    ("PUT", "/Users/1"),
+    ("PATCH", "/Users/1"),
+    ("DELETE", "/Users/1"),
+    ("GET", "/Groups"),
+    ("POST", "/Groups"),
+    ("GET", "/Groups/1"),
+    ("PUT", "/Groups/1"),
+    ("PATCH", "/Groups/1"),
+    ("DELETE", "/Groups/1"),
+]
+
+
+def test_scim_tokens_reach_scim_only_and_nothing_else_reaches_scim(api: Api) -> None:
+    """A SCIM provisioning token: refused by every API route, let into every /scim/v2
+    operation. An API token of every role, a signed-in web session (an admin's) and no
+    token at all: refused by every /scim/v2 operation."""
+    from shelfware.accounts.schemas import UserCreate
+    from tests.web.conftest import csrf_of
+
+    with api.db.transaction() as session:
+        scim_token, _ = accounts.create_scim_token(session, api.clock, "idp")
+        accounts.create_user(
+            session,
+            api.clock,
+            UserCreate(username="boss", password="a long enough password", role=Role.ADMIN),
+        )
+    scim_auth = {"Authorization": f"Bearer {scim_token}"}
+    with TestClient(api.app, base_url="http://t/api/v1") as tc:
+        for method, path, _ in api_routes(api):
+            refused = tc.request(method, path, json={}, headers=scim_auth)
+            assert refused.status_code == 401, (method, path, refused.text)
+    with TestClient(api.app, base_url="https://t", follow_redirects=False) as browser:
+        form = {"username": "boss", "password": "a long enough password"}
+        form["csrf_token"] = csrf_of(browser.get("/sign-in").text)
+        assert browser.post("/sign-in", data=form).status_code == 303
+        assert browser.get("/profiles").status_code == 200  # signed in
+        for method, path in SCIM_OPERATIONS:
+            url = f"/scim/v2{path}"
+            answer = browser.request(method, url, json={})
+            assert answer.status_code == 401, (method, path, "web session", answer.text)
+            assert answer.json()["status"] == "401"
+            for role in Role:
+                answer = browser.request(method, url, json={}, headers=api.auth(role))
+                assert answer.status_code == 401, (method, path, role)
+            answer = browser.request(method, url, json={}, headers=scim_auth)
+            assert answer.status_code not in (401, 403), (method, path, answer.text)
+            assert answer.status_code < 500, (method, path, answer.text)
+            assert answer.headers["content-type"].startswith("application/scim+json")

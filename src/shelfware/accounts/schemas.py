@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -39,6 +40,8 @@ class UserView(BaseModel):
     last_login_at: datetime | None
     # single sign-on: "issuer sub" of the person at the identity provider (None: local)
     sso_subject: str | None = None
+    # SCIM: the identity provider created this user and owns it (/scim/v2)
+    provisioned: bool = False
 
 
 class TokenCreate(BaseModel):
@@ -53,6 +56,11 @@ class TokenCreate(BaseModel):
     expires_in_days: int = Field(default=TOKEN_DAYS, ge=1, le=MAX_TOKEN_DAYS)
 
 
+class TokenKind(StrEnum):
+    API = "api"  # the REST API (/api/v1), with its role
+    SCIM = "scim"  # SCIM provisioning (/scim/v2) only
+
+
 class TokenView(BaseModel):
     id: int
     name: str
@@ -62,12 +70,13 @@ class TokenView(BaseModel):
     expires_at: datetime
     last_used_at: datetime | None
     revoked: bool
+    kind: TokenKind = TokenKind.API
 
 
 class Principal(BaseModel):
     """Who is acting: a signed-in user or an API token, with its role."""
 
-    kind: str  # "user" | "token"
+    kind: str  # "user" | "token" (an API token) | "scim" (a SCIM provisioning token)
     id: int
     name: str
     role: Role

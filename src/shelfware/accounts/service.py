@@ -21,6 +21,7 @@ from shelfware.accounts.roles import Role, permissions_of
 from shelfware.accounts.schemas import (
     Principal,
     TokenCreate,
+    TokenKind,
     TokenView,
     UserCreate,
     UserView,
@@ -32,6 +33,8 @@ from shelfware.models import ApiToken, SignInSession, User
 TOKEN_PREFIX = "shw_"
 # last_used_at is written at most this often per token, so reads do not all become writes.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
+# A SCIM provisioning token lives a year unless told otherwise (an identity provider keeps it).
+SCIM_TOKEN_DAYS = 365
 
 
 class AccountError(ValueError):
@@ -92,6 +95,7 @@ def token_view(token: ApiToken, owner: str | None) -> TokenView:
         expires_at=token.expires_at,
         last_used_at=token.last_used_at,
         revoked=token.revoked,
+        kind=TokenKind(token.kind),
     )
 
 
@@ -297,12 +301,14 @@ def create_token(
     *,
     actor: str | None = None,
     creator_token_id: int | None = None,
+    kind: TokenKind = TokenKind.API,
 ) -> tuple[str, TokenView]:
     """A new token: (the plaintext, shown this once and never again; its record).
 
     Its owner is ``data.owner``, else (over the API) the owner of the creating token
     ``creator_token_id``, else nobody: the local operator's. It expires after
-    ``data.expires_in_days`` days."""
+    ``data.expires_in_days`` days. ``kind``: an API token (reaches /api/v1 with its role) or
+    a SCIM provisioning token (reaches /scim/v2 only)."""
     if session.scalar(select(ApiToken.id).where(ApiToken.name == data.name)) is not None:
         raise AccountError(f"a token named {data.name!r} already exists")
     owner = _token_owner(session, data, creator_token_id)
@@ -316,6 +322,7 @@ def create_token(
         expires_at=now + timedelta(days=data.expires_in_days),
         owner_id=None if owner is None else owner.id,
         revoked=False,
+        kind=kind.value,
     )
     _insert(
         session,
@@ -326,6 +333,7 @@ def create_token(
         action="token.create",
         object_type="api_token",
         name=token.name,
+        kind=token.kind,
         role=token.role,
         owner=None if owner is None else owner.username,
         expires_at=token.expires_at.isoformat(),
@@ -334,11 +342,21 @@ def create_token(
 
 
 UNKNOWN_TOKEN = "the API token is not valid (unknown or revoked)"
+WRONG_KIND = {
+    TokenKind.API: "a SCIM provisioning token reaches /scim/v2 only: use an API token "
+    "(`shelfware tokens create`)",
+    TokenKind.SCIM: "only a SCIM provisioning token reaches /scim/v2 "
+    "(`shelfware scim tokens create`)",
+}
 
 
-def authenticate_token(session: Session, clock: Clock, plaintext: str) -> Principal:
-    """The principal of a valid token; notes when it was last used (at most once a
-    :data:`LAST_USED_GRANULARITY`, so reads do not all become writes). Raises
+def authenticate_token(
+    session: Session, clock: Clock, plaintext: str, *, kind: TokenKind = TokenKind.API
+) -> Principal:
+    """The principal of a valid token of ``kind`` (a token of another kind is refused: a SCIM
+    provisioning token reaches /scim/v2 only, an API token never reaches it); notes when it
+    was last used (at most once a :data:`LAST_USED_GRANULARITY`, so reads do not all become
+    writes). Raises
     :class:`TokenRejected` saying why otherwise (unknown or revoked, expired, owner
     deactivated)."""
     if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
@@ -354,6 +372,8 @@ def authenticate_token(session: Session, clock: Clock, plaintext: str) -> Princi
     token, owner = found
     if token.revoked or not hmac.compare_digest(token.token_hash, wanted):
         raise TokenRejected(UNKNOWN_TOKEN)
+    if token.kind != kind.value:
+        raise TokenRejected(WRONG_KIND[kind])
     now = clock.now()
     if token.expires_at <= now:
         raise TokenRejected(
@@ -368,7 +388,12 @@ def authenticate_token(session: Session, clock: Clock, plaintext: str) -> Princi
         )
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRANULARITY:
         token.last_used_at = now
-    return Principal(kind="token", id=token.id, name=token.name, role=Role(token.role))
+    return Principal(
+        kind="token" if kind is TokenKind.API else kind.value,
+        id=token.id,
+        name=token.name,
+        role=Role(token.role),
+    )
 
 
 def verify_token(session: Session, clock: Clock, plaintext: str) -> Principal | None:
@@ -379,13 +404,28 @@ def verify_token(session: Session, clock: Clock, plaintext: str) -> Principal | 
         return None
 
 
-def list_tokens(session: Session) -> list[TokenView]:
-    """Every token with its owner, expiry and last use (never the token)."""
-    rows = session.execute(
+def create_scim_token(
+    session: Session,
+    clock: Clock,
+    name: str,
+    *,
+    expires_in_days: int = SCIM_TOKEN_DAYS,
+    actor: str | None = None,
+) -> tuple[str, TokenView]:
+    """A SCIM provisioning token for an identity provider: it reaches /scim/v2 only (no
+    owner; its role is unused). (The plaintext, shown this once; its record.)"""
+    data = TokenCreate(name=name, role=Role.VIEWER, expires_in_days=expires_in_days)
+    return create_token(session, clock, data, actor=actor, kind=TokenKind.SCIM)
+
+
+def list_tokens(session: Session, kind: TokenKind | None = None) -> list[TokenView]:
+    """Every token (of ``kind``) with its owner, expiry and last use (never the token)."""
+    stmt = (
         select(ApiToken, User.username)
         .outerjoin(User, User.id == ApiToken.owner_id)
         .order_by(ApiToken.name)
     )
+    rows = session.execute(stmt if kind is None else stmt.where(ApiToken.kind == kind.value))
     return [token_view(token, owner) for token, owner in rows]
 
 
@@ -416,11 +456,18 @@ def _revoke_owned_tokens(session: Session, clock: Clock, owner: User, actor: str
 
 
 def revoke_token(
-    session: Session, clock: Clock, name: str, *, actor: str | None = None
+    session: Session,
+    clock: Clock,
+    name: str,
+    *,
+    actor: str | None = None,
+    kind: TokenKind | None = None,
 ) -> TokenView:
+    """Revoke the token ``name`` (of ``kind``, when given) at once."""
     token = session.scalar(select(ApiToken).where(ApiToken.name == name))
-    if token is None:
-        raise AccountNotFound(f"no token named {name!r}")
+    if token is None or (kind is not None and token.kind != kind.value):
+        what = "SCIM provisioning token" if kind is TokenKind.SCIM else "token"
+        raise AccountNotFound(f"no {what} named {name!r}")
     if not token.revoked:
         _revoke(session, clock, token, actor)
     return token_view(token, _owner_name(session, token))

@@ -148,6 +148,33 @@ def _groups(claims: dict[str, Any], claim: str) -> list[str]:
     return [str(g)[:200] for g in value[:MAX_GROUPS_AUDITED]]
 
 
+def _link_provisioned(
+    session: Session, clock: Clock, claims: dict[str, Any], subject: str
+) -> User | None:
+    """The user the identity provider provisioned over SCIM under the name this sign-in
+    wants, not yet linked to a subject: linked now (audited). None when there is none."""
+    user = session.scalar(
+        select(User).where(
+            User.username == _wanted_name(claims),
+            User.provisioned.is_(True),
+            User.sso_subject.is_(None),
+        )
+    )
+    if user is not None:
+        user.sso_subject = subject
+        audit.record(
+            session,
+            clock,
+            action="user.sso_link",
+            object_type="user",
+            object_id=user.id,
+            actor="sso",
+            username=user.username,
+            sso_subject=subject,
+        )
+    return user
+
+
 def sign_in(
     session: Session,
     clock: Clock,
@@ -167,6 +194,27 @@ def sign_in(
     groups = _groups(claims, groups_claim)
     user = session.scalar(select(User).where(User.sso_subject == subject))
     actor = "sso"
+    if user is None:
+        user = _link_provisioned(session, clock, claims, subject)
+    if user is not None and user.provisioned and not user.active:
+        # deprovisioned over SCIM: only the provider (SCIM) turns the account on again
+        audit.record(
+            session,
+            clock,
+            action=SSO_REFUSED,
+            object_type="user",
+            object_id=user.id,
+            actor=actor,
+            subject=subject,
+            username=user.username,
+            groups=groups,
+            reason="deprovisioned (SCIM)",
+            address=address,
+        )
+        return SsoOutcome(
+            refused="Your shelfware account was deprovisioned by your identity provider. "
+            "Ask an administrator to assign shelfware to you again."
+        )
     if role is None:
         ended: dict[str, object] = {}
         if user is not None and user.active:

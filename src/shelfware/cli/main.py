@@ -21,6 +21,7 @@ from shelfware.cli import (
     report,
     rules,
     sandbox,
+    scim,
     serve,
     subscriptions,
     sync,
@@ -63,6 +64,7 @@ app.command("worker")(jobs.worker)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(users.users_app, name="users")
 app.add_typer(users.tokens_app, name="tokens")
+app.add_typer(scim.scim_app, name="scim")
 app.add_typer(audit.app, name="audit")
 
 

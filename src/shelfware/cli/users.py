@@ -14,7 +14,14 @@ import typer
 
 from shelfware.accounts import service, sessions
 from shelfware.accounts.roles import Role, parse_role
-from shelfware.accounts.schemas import MAX_TOKEN_DAYS, TOKEN_DAYS, TokenCreate, UserCreate
+from shelfware.accounts.schemas import (
+    MAX_TOKEN_DAYS,
+    TOKEN_DAYS,
+    TokenCreate,
+    TokenKind,
+    UserCreate,
+    UserView,
+)
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, fail, store
 from shelfware.cli.subscriptions import JsonFlag
@@ -53,6 +60,11 @@ def add_user(
     console.print(f"User {user.username} ({user.role.value}) added.")
 
 
+def _signs_in_with(user: UserView) -> str:
+    way = "single sign-on" if user.sso_subject or user.provisioned else "password"
+    return f"{way} (provisioned by SCIM)" if user.provisioned else way
+
+
 @users_app.command("list")
 def list_users(json_: JsonFlag = False) -> None:
     """Users, local and single sign-on (never a password hash)."""
@@ -69,7 +81,7 @@ def list_users(json_: JsonFlag = False) -> None:
                 u.username,
                 u.role.value,
                 u.active,
-                "single sign-on" if u.sso_subject else "password",
+                _signs_in_with(u),
                 u.created_at,
                 u.last_login_at,
             )
@@ -179,7 +191,7 @@ def create_token(
 def list_tokens(json_: JsonFlag = False) -> None:
     """API tokens: name, role, owner, expiry and last use (never the token)."""
     with store() as st, st.db.sessions() as session:
-        rows = service.list_tokens(session)
+        rows = service.list_tokens(session, TokenKind.API)  # SCIM's: `shelfware scim tokens`
     if json_:
         output.print_json([r.model_dump(mode="json") for r in rows])
         return

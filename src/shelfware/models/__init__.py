@@ -1,6 +1,13 @@
 """SQLAlchemy ORM models, one module per aggregate."""
 
-from shelfware.models.account import ApiToken, SignInSession, SsoAttempt, User
+from shelfware.models.account import (
+    ApiToken,
+    ScimGroup,
+    ScimGroupMember,
+    SignInSession,
+    SsoAttempt,
+    User,
+)
 from shelfware.models.audit import AuditEvent
 from shelfware.models.base import Base
 from shelfware.models.entitlement import Entitlement
@@ -46,6 +53,8 @@ __all__ = [
     "RemovalCandidate",
     "RunStatus",
     "SchedulerLease",
+    "ScimGroup",
+    "ScimGroupMember",
     "SignInSession",
     "SoftwareModel",
     "SsoAttempt",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shelfware.models.base import Base, BigId, id_column
@@ -28,6 +29,18 @@ class User(Base):
     # Single sign-on: the provider's issuer and the person's `sub` there ("issuer sub"); a
     # user with one signs in through that provider and their role follows its groups claim.
     sso_subject: Mapped[str | None] = mapped_column(String(600), unique=True)
+    # SCIM provisioning (/scim/v2): the identity provider created this user and owns it;
+    # its id for the user there, and the attributes it sent that shelfware keeps.
+    provisioned: Mapped[bool] = mapped_column(default=False, server_default=false())
+    external_id: Mapped[str | None] = mapped_column(String(600), index=True)
+    # the `active` the provider last sent (None: it said nothing, or removed it: active)
+    scim_active: Mapped[bool | None]
+    # [{"value", "type", "primary"}] as sent (at most a few): SCIM's multi-valued emails
+    emails: Mapped[list[Any] | None]
+    display_name: Mapped[str | None] = mapped_column(String(300))
+    given_name: Mapped[str | None] = mapped_column(String(200))
+    family_name: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime | None]
 
 
 class ApiToken(Base):
@@ -49,6 +62,9 @@ class ApiToken(Base):
         BigId, ForeignKey("app_user.id", ondelete="CASCADE"), index=True
     )
     expires_at: Mapped[datetime]
+    # "api": reaches the REST API (/api/v1) with its role; "scim": a SCIM provisioning token,
+    # reaches /scim/v2 only (its role is unused).
+    kind: Mapped[str] = mapped_column(String(10), default="api", server_default="api")
 
 
 class SignInSession(Base):
@@ -89,3 +105,27 @@ class SsoAttempt(Base):
     verifier: Mapped[str] = mapped_column(String(200))
     next_path: Mapped[str] = mapped_column(String(2000))
     created_at: Mapped[datetime]
+
+
+class ScimGroup(Base):
+    """A group the identity provider pushed over SCIM. Its members' role comes from its
+    name: a role's own name (``admin``...) or a group of ``SHELFWARE_SSO_ROLE_MAP``."""
+
+    __tablename__ = "scim_group"
+
+    id: Mapped[int] = id_column()
+    display_name: Mapped[str] = mapped_column(String(300), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(600))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ScimGroupMember(Base):
+    __tablename__ = "scim_group_member"
+
+    group_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("scim_group.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
