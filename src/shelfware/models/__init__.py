@@ -1,6 +1,6 @@
 """SQLAlchemy ORM models, one module per aggregate."""
 
-from shelfware.models.account import ApiToken, SignInSession, SsoAttempt, User
+from shelfware.models.account import ApiToken, SamlAssertion, SignInSession, SsoAttempt, User
 from shelfware.models.audit import AuditEvent
 from shelfware.models.base import Base
 from shelfware.models.entitlement import Entitlement
@@ -45,6 +45,7 @@ __all__ = [
     "ReconciliationRun",
     "RemovalCandidate",
     "RunStatus",
+    "SamlAssertion",
     "SchedulerLease",
     "SignInSession",
     "SoftwareModel",
