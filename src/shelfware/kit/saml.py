@@ -290,7 +290,7 @@ def _reason(exc: Exception) -> str:
     name = type(exc).__name__
     text = str(exc).splitlines()[0][:200] if str(exc) else ""
     lowered = f"{name} {text}".lower()
-    if "signature" in lowered:
+    if "sigver" in lowered or "signature" in lowered or "signed" in lowered:
         return "the SAML assertion is not signed by the identity provider"
     if "audience" in lowered:
         return "the SAML assertion is meant for another service (audience)"

@@ -118,6 +118,7 @@ async def saml_acs(request: Request) -> Response:
             answer,
             acs_url=_acs_url(request),
             request_id=sso.saml_request_id(began),
+            now=ctx.clock.now().timestamp(),
         )
     except SamlError as exc:
         return await refuse(request, str(exc), f"Single sign-on failed: {exc}.", cookie=SAML_COOKIE)
