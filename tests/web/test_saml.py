@@ -8,9 +8,11 @@ shelfware's clock is moved past their NotOnOrAfter), as for OpenID Connect.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -261,3 +263,48 @@ def test_answer_posted_in_another_browser_is_refused(saml: Saml) -> None:
     refused = saml.post(saml.web.client(), form)  # login CSRF: not the browser that began
     assert refused.status_code == 400
     assert saml.user("kate") is None
+
+
+@pytest.mark.store
+def test_idp_metadata_from_a_url_is_fetched_once(
+    web: Web, tmp_path: Path, key_pairs: dict[str, tuple[Path, Path]]
+) -> None:
+    """The provider's metadata over real HTTP (a server on a loopback port), then cached."""
+    idp = make_idp(tmp_path, key_pairs["idp"])
+    document = idp.metadata_file.read_bytes()
+    fetched: list[str] = []
+
+    class Metadata(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetched.append(self.path)
+            self.send_response(200)
+            self.send_header("content-type", "application/samlmetadata+xml")
+            self.send_header("content-length", str(len(document)))
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Metadata)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        settings = Settings(
+            saml_idp_metadata_url=f"http://127.0.0.1:{server.server_port}/idp/metadata",
+            sso_role_map=ROLE_MAP,
+            public_url="https://testserver",
+        )
+        web.clock.set(datetime.now(UTC).replace(microsecond=0))
+        app = create_app(settings, store=web.store, clock=web.clock)
+        saml = Saml(Web(app=app, store=web.store, clock=web.clock), idp, key_pairs["sp"][0])
+        metadata = saml.web.client().get("/sso/saml/metadata").text
+        assert "X509Certificate" not in metadata  # no SP key configured: none published
+        idp.sp_metadata.append(metadata)
+        for name in ("lena", "mia"):
+            assert saml.sign_in(saml.web.client(), name, groups=["sam-team"]).status_code == 303
+        assert fetched == ["/idp/metadata"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
