@@ -10,9 +10,14 @@ or longer lifetime; every answer is still made and signed by pysaml2 itself.
 from __future__ import annotations
 
 import base64
+import html
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -60,7 +65,11 @@ def make_key_pair(directory: Path, name: str) -> tuple[Path, Path]:
 
 
 def _config(
-    key_file: Path, cert_file: Path, sp_metadata: list[str], lifetime_minutes: int
+    key_file: Path,
+    cert_file: Path,
+    sp_metadata: list[str],
+    lifetime_minutes: int,
+    sso_url: str = IDP_SSO_URL,
 ) -> IdPConfig:
     config: dict[str, Any] = {
         "entityid": IDP_ENTITY_ID,
@@ -69,7 +78,7 @@ def _config(
         "cert_file": str(cert_file),
         "service": {
             "idp": {
-                "endpoints": {"single_sign_on_service": [(IDP_SSO_URL, BINDING_HTTP_REDIRECT)]},
+                "endpoints": {"single_sign_on_service": [(sso_url, BINDING_HTTP_REDIRECT)]},
                 "name_id_format": [NAMEID_FORMAT_PERSISTENT],
                 "policy": {"default": {"lifetime": {"minutes": lifetime_minutes}}},
             }
@@ -96,17 +105,20 @@ class Idp:
     key_file: Path
     cert_file: Path
     metadata_file: Path
+    sso_url: str = IDP_SSO_URL
     sp_metadata: list[str] = field(default_factory=list)
 
     def server(self, lifetime_minutes: int = 5) -> Server:
         return Server(
-            config=_config(self.key_file, self.cert_file, self.sp_metadata, lifetime_minutes)
+            config=_config(
+                self.key_file, self.cert_file, self.sp_metadata, lifetime_minutes, self.sso_url
+            )
         )
 
     def read_request(self, location: str) -> SignInRequest:
         """Parse shelfware's AuthnRequest from its redirect (as the provider's page would)."""
         parts = urlsplit(location)
-        assert f"{parts.scheme}://{parts.netloc}{parts.path}" == IDP_SSO_URL, location
+        assert f"{parts.scheme}://{parts.netloc}{parts.path}" == self.sso_url, location
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         request = self.server().parse_authn_request(query["SAMLRequest"], BINDING_HTTP_REDIRECT)
         message = request.message
@@ -152,11 +164,64 @@ class Idp:
         }
 
 
-def make_idp(directory: Path, keys: tuple[Path, Path] | None = None) -> Idp:
+def make_idp(
+    directory: Path, keys: tuple[Path, Path] | None = None, sso_url: str = IDP_SSO_URL
+) -> Idp:
     """The provider's key, certificate and metadata file (for SHELFWARE_SAML_IDP_METADATA_FILE);
     call ``Idp.sp_metadata.append`` with shelfware's metadata before answering."""
     key_file, cert_file = keys or make_key_pair(directory, "idp")
-    metadata = str(entity_descriptor(_config(key_file, cert_file, [], 5)))
+    metadata = str(entity_descriptor(_config(key_file, cert_file, [], 5, sso_url)))
     metadata_file = directory / "idp-metadata.xml"
     metadata_file.write_text(metadata, encoding="utf-8")
-    return Idp(key_file=key_file, cert_file=cert_file, metadata_file=metadata_file)
+    return Idp(key_file=key_file, cert_file=cert_file, metadata_file=metadata_file, sso_url=sso_url)
+
+
+@dataclass
+class IdpPage:
+    """The provider's sign-in page on a loopback port, for a browser: it reads shelfware's
+    AuthnRequest and shows a form that posts the signed answer for ``person`` to the ACS."""
+
+    url: str
+    idp: Idp | None = None
+    person: tuple[str, list[str]] = ("nobody", [])
+
+
+@contextmanager
+def running_idp_page(directory: Path) -> Iterator[IdpPage]:
+    page = IdpPage(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            assert page.idp is not None
+            request = page.idp.read_request(page.url + self.path)
+            subject, groups = page.person
+            form = page.idp.answer(request, subject, email=f"{subject}@example.com", groups=groups)
+            fields = "".join(
+                f'<input type="hidden" name="{name}" value="{html.escape(value)}">'
+                for name, value in form.items()
+            )
+            body = (
+                f"<html><body><h1>Test IdP</h1><form method=post "
+                f'action="{html.escape(request.acs_url)}">{fields}'
+                f"<button type=submit>Continue to shelfware</button></form></body></html>"
+            ).encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    page.url = f"http://127.0.0.1:{server.server_port}"
+    page.idp = make_idp(directory, sso_url=page.url + "/saml/sso")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield page
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
