@@ -26,8 +26,16 @@ from shelfware.models import AuditEvent, SamlAssertion, User
 from shelfware.serve import create_app
 from shelfware.settings import Settings
 from tests.web.conftest import Web
-from tests.web.saml_idp import IDP_ENTITY_ID, Idp, SignInRequest, make_idp, make_key_pair
+from tests.web.saml_idp import (
+    IDP_ENTITY_ID,
+    Idp,
+    SignInRequest,
+    make_idp,
+    make_key_pair,
+    require_xmlsec,  # noqa: F401  (the fixture)
+)
 
+pytestmark = pytest.mark.usefixtures("require_xmlsec")  # xmlsec1 present (CI: required)
 ROLE_MAP = "sam-admins=admin,sam-team=sam_manager,sam-viewers=viewer"
 SP_ENTITY_ID = "https://testserver/sso/saml/metadata"
 ACS_URL = "https://testserver/sso/saml/acs"

@@ -10,12 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from shelfware.sandbox.server import serve_in_thread
 from shelfware.serve import create_app
 from shelfware.settings import Settings
 from tests.web.conftest import Web
-from tests.web.saml_idp import IdpPage, running_idp_page
+from tests.web.saml_idp import (
+    IdpPage,
+    require_xmlsec,  # noqa: F401  (the fixture)
+    running_idp_page,
+)
+
+pytestmark = pytest.mark.usefixtures("require_xmlsec")  # xmlsec1 present (CI: required)
 
 
 def _sign_in(page: Any, base: str, idp: IdpPage) -> None:
