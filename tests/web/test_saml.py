@@ -231,6 +231,23 @@ def test_expired_assertion_is_refused(saml: Saml) -> None:
 
 
 @pytest.mark.store
+def test_assertion_not_yet_valid_is_refused_past_the_clock_skew(saml: Saml) -> None:
+    # shelfware's clock behind the provider's: NotBefore is ahead of it
+    saml.web.clock.advance(timedelta(seconds=-50))  # within the 60 s skew: accepted
+    client = saml.web.client()
+    form = saml.idp.answer(saml.begin(client), "nina", groups=["sam-team"])
+    assert saml.post(client, form).status_code == 303
+
+    saml.web.clock.advance(timedelta(seconds=-130))  # 3 minutes behind: refused
+    client = saml.web.client()
+    form = saml.idp.answer(saml.begin(client), "otto", groups=["sam-team"])
+    refused = saml.post(client, form)
+    assert refused.status_code == 403
+    assert saml.refusals()[-1] == "the SAML assertion is not valid yet"
+    assert saml.user("otto") is None
+
+
+@pytest.mark.store
 def test_replayed_response_is_refused(saml: Saml) -> None:
     client = saml.web.client()
     request = saml.begin(client)
@@ -316,3 +333,20 @@ def test_idp_metadata_from_a_url_is_fetched_once(
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def test_pysaml2_refusals_read_as_one_line() -> None:
+    """What pysaml2 raises becomes the one line the person and the audit trail see."""
+    from saml2.validate import ResponseLifetimeExceed, ToEarly
+
+    from shelfware.kit.saml import _reason
+
+    assert _reason(ResponseLifetimeExceed("Can't use response, too old")) == (
+        "the SAML assertion has expired"
+    )
+    assert _reason(ToEarly("Can't use response yet: (now=...)")) == (
+        "the SAML assertion is not valid yet"
+    )
+    assert _reason(Exception("AudienceRestrictions conditions not satisfied!")) == (
+        "the SAML assertion is meant for another service (audience)"
+    )

@@ -294,9 +294,9 @@ def _reason(exc: Exception) -> str:
         return "the SAML assertion is not signed by the identity provider"
     if "audience" in lowered:
         return "the SAML assertion is meant for another service (audience)"
-    if "toolate" in lowered or "too late" in lowered or "on_or_after" in lowered:
+    if "lifetimeexceed" in lowered or "too old" in lowered or "on_or_after" in lowered:
         return "the SAML assertion has expired"
-    if "tooearly" in lowered or "too early" in lowered:
+    if "toearly" in lowered or "use response yet" in lowered:
         return "the SAML assertion is not valid yet"
     if "unsolicited" in lowered or "came from" in lowered or "don't recall" in lowered:
         return "the SAML response answers no sign-in begun here"
