@@ -31,18 +31,21 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
-from saml2.client import Saml2Client
-from saml2.config import SPConfig
-from saml2.metadata import entity_descriptor
-from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_UNSPECIFIED
-from saml2.time_util import str_to_time
 
 from shelfware.kit.netguard import guarded_async_client, is_loopback_host
+
+if TYPE_CHECKING:
+    from saml2.config import SPConfig
+
+# pysaml2 takes seconds to import: it is imported where used, never by `import shelfware...`
+BINDING_HTTP_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+BINDING_HTTP_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+NAMEID_FORMAT_EMAILADDRESS = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+NAMEID_FORMAT_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
 
 METADATA_SECONDS = 3600.0
 LEEWAY = 60  # seconds of clock skew allowed on NotBefore / NotOnOrAfter
@@ -105,6 +108,8 @@ def xmlsec_binary() -> str:
 
 
 def _epoch(text: str | None) -> float | None:
+    from saml2.time_util import str_to_time
+
     return float(calendar.timegm(str_to_time(text))) if text else None
 
 
@@ -173,6 +178,9 @@ class SamlServiceProvider:
 
     def metadata_xml(self, acs_url: str) -> str:
         """shelfware's SP metadata (entity ID, ACS, its certificate when it has one)."""
+        from saml2.config import SPConfig
+        from saml2.metadata import entity_descriptor
+
         config = SPConfig().load(self._config_dict(acs_url, None))
         return str(entity_descriptor(config))
 
@@ -202,6 +210,8 @@ class SamlServiceProvider:
         return response.text
 
     async def _config(self, acs_url: str) -> SPConfig:
+        from saml2.config import SPConfig
+
         async with self._lock:
             metadata = await self.idp_metadata()
             key = (acs_url, metadata)
@@ -239,6 +249,8 @@ class SamlServiceProvider:
         config = await self._config(acs_url)
 
         def prepare() -> str:
+            from saml2.client import Saml2Client
+
             client = Saml2Client(config)
             _, info = client.prepare_for_authenticate(
                 entityid=self._idp(config),
@@ -269,6 +281,8 @@ class SamlServiceProvider:
         idp = self._idp(config)
 
         def parse() -> Any:
+            from saml2.client import Saml2Client
+
             client = Saml2Client(config)
             return client.parse_authn_request_response(
                 saml_response, BINDING_HTTP_POST, outstanding={request_id: "/"}
