@@ -335,6 +335,12 @@ def test_idp_metadata_from_a_url_is_fetched_once(
         thread.join(timeout=5)
 
 
+def test_the_acs_is_the_only_post_without_a_csrf_token() -> None:
+    from shelfware.web.routes import ROUTES
+
+    assert [(r.method, r.path) for r in ROUTES if not r.csrf] == [("POST", "/sso/saml/acs")]
+
+
 def test_pysaml2_refusals_read_as_one_line() -> None:
     """What pysaml2 raises becomes the one line the person and the audit trail see."""
     from saml2.validate import ResponseLifetimeExceed, ToEarly

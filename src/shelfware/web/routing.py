@@ -39,6 +39,7 @@ class WebRoute:
     method: str
     path: str
     permission: Permission | None  # None: open to visitors (sign-in, static pages)
+    csrf: bool = True  # False: a POST another site makes by design (the SAML ACS)
 
 
 ROUTES: list[WebRoute] = []
@@ -122,7 +123,7 @@ def page(
     comes from another site by design (the SAML ACS), which checks its own binding."""
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
-        ROUTES.append(WebRoute(method, path, permission))
+        ROUTES.append(WebRoute(method, path, permission, csrf))
         router.add_api_route(
             path,
             handler,
