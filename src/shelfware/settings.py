@@ -106,6 +106,22 @@ class Settings(BaseSettings):
     # sign in with one, each such sign-in audited with a warning.
     local_login: bool = True
     break_glass: str = ""
+    # Single sign-on (SAML 2.0, SP-initiated, answers by HTTP-POST to /sso/saml/acs): the
+    # identity provider's metadata from a URL or a file (one of them turns SAML on), which
+    # provider in it when it describes several, shelfware's entity ID there (default: its
+    # metadata address, {public_url}/sso/saml/metadata), shelfware's key and certificate
+    # (PEM files; sign the AuthnRequests, decrypt encrypted assertions; the key's path is
+    # shown, never its content), the attributes holding the groups (mapped by
+    # `sso_role_map`) and the e-mail, and the name on the sign-in button.
+    saml_idp_metadata_url: str | None = Field(default=None, max_length=2000)
+    saml_idp_metadata_file: Path | None = None
+    saml_idp_entity_id: str | None = Field(default=None, max_length=1000)
+    saml_sp_entity_id: str | None = Field(default=None, max_length=1000)
+    saml_sp_key_file: Path | None = None
+    saml_sp_cert_file: Path | None = None
+    saml_groups_attribute: str = Field(default="groups", min_length=1, max_length=500)
+    saml_email_attribute: str = Field(default="email", min_length=1, max_length=500)
+    saml_name: str = Field(default="SAML single sign-on", min_length=1, max_length=100)
 
     @field_validator("sso_role_map")
     @classmethod

@@ -3,13 +3,17 @@ identity provider signs in (created just in time, their role following its group
 
 - An attempt (:func:`begin_attempt`) is a row holding the SHA-256 digest of its ``state``,
   its ``nonce`` and PKCE verifier. :func:`consume_attempt` deletes the row it finds: a state
-  is good once (a replayed callback finds nothing) and for ``ATTEMPT_LIFETIME``.
-- :func:`sign_in` takes the verified ID token's claims. The user is the one whose
-  ``sso_subject`` is the issuer and ``sub`` (never matched by name or e-mail: a provider's
-  e-mail is not an identity shelfware can trust to be unique over time). Their role is the
-  highest one their groups map to (``SHELFWARE_SSO_ROLE_MAP``); none: refused, and a user
-  who had access is deactivated (sessions ended, tokens revoked) until a mapped group
-  comes back.
+  is good once (a replayed callback finds nothing) and for ``ATTEMPT_LIFETIME``. A SAML
+  sign-in uses the same rows: its AuthnRequest's ID is ``saml_request_id(state)``.
+- :func:`remember_assertion` keeps the digest of each accepted SAML assertion (its issuer and
+  ID) until the assertion expires: the same assertion posted twice is refused (replay).
+- :func:`sign_in` takes the verified ID token's claims (or a SAML assertion's subject and
+  attributes, as claims: ``sub`` the NameID, the groups attribute under ``groups_claim``).
+  The user is the one whose ``sso_subject`` is the issuer and ``sub`` (never matched by
+  name or e-mail: a provider's e-mail is not an identity shelfware can trust to be unique
+  over time). Their role is the highest one their groups map to
+  (``SHELFWARE_SSO_ROLE_MAP``); none: refused, and a user who had access is deactivated
+  (sessions ended, tokens revoked) until a mapped group comes back.
 
 Audit: ``user.create`` (sso), ``user.set`` (role changes, deactivation), ``user.sso_sign_in``,
 ``user.sso_refused``.
@@ -21,10 +25,11 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shelfware.accounts import service as accounts
@@ -33,7 +38,7 @@ from shelfware.accounts.roles import Role, role_for_groups
 from shelfware.accounts.schemas import USERNAME_PATTERN
 from shelfware.audit import service as audit
 from shelfware.kit.clock import Clock
-from shelfware.models import SsoAttempt, User
+from shelfware.models import SamlAssertion, SsoAttempt, User
 
 ATTEMPT_LIFETIME = timedelta(minutes=10)
 # Attempts begun in the last ATTEMPT_LIFETIME, at most: /sso/login is open to anyone, so its
@@ -116,6 +121,33 @@ def consume_attempt(session: Session, clock: Clock, state: str) -> Attempt | Non
     if row.created_at < clock.now() - ATTEMPT_LIFETIME:
         return None
     return Attempt(state, row.nonce, row.verifier, row.next_path)
+
+
+SAML_REQUEST_PREFIX = "id-"  # an xsd:ID starts with a letter
+
+
+def saml_request_id(state: str) -> str:
+    """The ID of the AuthnRequest of an attempt (its InResponseTo comes back in the answer)."""
+    return SAML_REQUEST_PREFIX + state
+
+
+def remember_assertion(
+    session: Session, clock: Clock, *, issuer: str, assertion_id: str, expires_at: datetime
+) -> bool:
+    """Remember an accepted assertion until ``expires_at``; False: it was seen before (a
+    replay). Expired ones are forgotten first (their time conditions refuse them anyway)."""
+    now = clock.now()
+    session.execute(delete(SamlAssertion).where(SamlAssertion.expires_at < now))
+    digest = _digest(f"{issuer}\n{assertion_id}")
+    if session.scalar(select(SamlAssertion.id).where(SamlAssertion.digest == digest)):
+        return False
+    try:
+        with session.begin_nested():  # two posts racing with one assertion: one insert wins
+            session.add(SamlAssertion(digest=digest, expires_at=max(expires_at, now)))
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 def subject_of(issuer: str, sub: str) -> str:

@@ -2,6 +2,7 @@
 
 from shelfware.models.account import (
     ApiToken,
+    SamlAssertion,
     ScimGroup,
     ScimGroupMember,
     SignInSession,
@@ -52,6 +53,7 @@ __all__ = [
     "ReconciliationRun",
     "RemovalCandidate",
     "RunStatus",
+    "SamlAssertion",
     "SchedulerLease",
     "ScimGroup",
     "ScimGroupMember",

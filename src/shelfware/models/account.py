@@ -129,3 +129,15 @@ class ScimGroupMember(Base):
     user_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class SamlAssertion(Base):
+    """A SAML assertion shelfware accepted (SHA-256 digest of its issuer and ID), kept until
+    it expires: the same assertion posted again is a replay, refused."""
+
+    __tablename__ = "saml_assertion"
+    __table_args__ = (Index("ix_saml_assertion_expires_at", "expires_at"),)
+
+    id: Mapped[int] = id_column()
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]

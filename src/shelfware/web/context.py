@@ -15,6 +15,7 @@ from shelfware.appstate import Workspace
 from shelfware.kit.clock import Clock
 from shelfware.kit.oidc import OidcClient
 from shelfware.kit.proxies import Network
+from shelfware.kit.saml import SamlServiceProvider
 from shelfware.store import Store
 from shelfware.web.security import CookieSealer, SessionSealer, WebSession
 
@@ -33,13 +34,18 @@ class Viewer:
 
 @dataclass(frozen=True)
 class SignInPolicy:
-    """How people sign in: single sign-on through an OpenID provider (``oidc``), local
-    passwords (off: only the ``break_glass`` names), and what the provider's groups mean."""
+    """How people sign in: single sign-on through an OpenID provider (``oidc``) or a SAML
+    identity provider (``saml``), local passwords (off: only the ``break_glass`` names), and
+    what the provider's groups mean."""
 
     oidc: OidcClient | None = None
     name: str = "single sign-on"  # "Sign in with <name>"
     role_map: dict[str, Role] = field(default_factory=dict)
     groups_claim: str = "groups"
+    saml: SamlServiceProvider | None = None
+    saml_name: str = "SAML single sign-on"
+    saml_groups_attribute: str = "groups"
+    saml_email_attribute: str = "email"
     local_login: bool = True
     break_glass: frozenset[str] = frozenset()
     # the address the provider sends people back to (SHELFWARE_PUBLIC_URL when set; None:

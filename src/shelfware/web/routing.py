@@ -39,6 +39,7 @@ class WebRoute:
     method: str
     path: str
     permission: Permission | None  # None: open to visitors (sign-in, static pages)
+    csrf: bool = True  # False: a POST another site makes by design (the SAML ACS)
 
 
 ROUTES: list[WebRoute] = []
@@ -87,14 +88,16 @@ def load_session(request: Request) -> tuple[WebSession | None, Viewer | None]:
     return session, Viewer(user_id=user.id, username=user.username, role=str(user.role))
 
 
-def guard(permission: Permission | None) -> Callable[[Request], Any]:
+def guard(permission: Permission | None, csrf: bool = True) -> Callable[[Request], Any]:
     async def check(request: Request) -> AsyncIterator[None]:
         ctx = web_context(request)
         # a database read (and, once a minute, the session's last-seen write): off the loop
         session, viewer = await run_in_threadpool(load_session, request)
         request.state.web_session = session
-        if request.method not in SAFE_METHODS and not csrf_matches(
-            session, await _csrf_token(request)
+        if (
+            csrf
+            and request.method not in SAFE_METHODS
+            and not csrf_matches(session, await _csrf_token(request))
         ):
             raise Refused(403, "The form's CSRF token is missing or wrong: reload the page.")
         request.state.viewer = viewer
@@ -114,18 +117,19 @@ def guard(permission: Permission | None) -> Callable[[Request], Any]:
 
 
 def page(
-    method: str, path: str, permission: Permission | None
+    method: str, path: str, permission: Permission | None, *, csrf: bool = True
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a page handler with the permission it needs."""
+    """Register a page handler with the permission it needs. ``csrf=False``: a POST that
+    comes from another site by design (the SAML ACS), which checks its own binding."""
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
-        ROUTES.append(WebRoute(method, path, permission))
+        ROUTES.append(WebRoute(method, path, permission, csrf))
         router.add_api_route(
             path,
             handler,
             methods=[method],
             response_class=HTMLResponse,
-            dependencies=[Depends(guard(permission))],
+            dependencies=[Depends(guard(permission, csrf))],
         )
         return handler
 

@@ -20,11 +20,13 @@ def client_address(request: Request) -> str:
 
 
 def _page(request: Request, **context: object) -> dict[str, object]:
-    """What the sign-in page shows: "Sign in with <name>" when single sign-on is set up; the
-    password form, or (local passwords off) only a small break-glass form."""
+    """What the sign-in page shows: "Sign in with <name>" for each single sign-on set up
+    (OpenID Connect, SAML); the password form, or (local passwords off) only a small
+    break-glass form."""
     policy = web_context(request).sign_in
     return {
         "sso_name": policy.name if policy.oidc is not None else None,
+        "saml_name": policy.saml_name if policy.saml is not None else None,
         "local_login": policy.local_login,
         **context,
     }

@@ -2,6 +2,8 @@
 fresh attempt (state, nonce, PKCE), ``/sso/callback`` verifies what comes back and signs the
 person in with the role their groups map to (accounts/sso.py).
 
+SAML sign-in (web/pages/saml.py) shares the attempts, the refusal and the finish here.
+
 The attempt's ``state`` is checked twice: against a sealed cookie of its own purpose (the
 callback comes back to the browser that began it: no login CSRF) and against its row in the
 database, deleted by the callback (a replayed state is refused).
@@ -21,6 +23,7 @@ from shelfware.accounts.roles import parse_role_map
 from shelfware.audit import service as audit
 from shelfware.kit.oidc import OidcClient, OidcError
 from shelfware.kit.redact import register_secret
+from shelfware.kit.saml import SamlServiceProvider
 from shelfware.settings import Settings
 from shelfware.web.context import SignInPolicy, web_context
 from shelfware.web.pages.auth import client_address
@@ -46,6 +49,10 @@ def sign_in_policy(settings: Settings) -> SignInPolicy:
         )
     return SignInPolicy(
         oidc=client,
+        saml=saml_provider(settings),
+        saml_name=settings.saml_name,
+        saml_groups_attribute=settings.saml_groups_attribute,
+        saml_email_attribute=settings.saml_email_attribute,
         name=settings.oidc_name,
         role_map=parse_role_map(settings.sso_role_map),
         groups_claim=settings.sso_groups_claim,
@@ -55,7 +62,25 @@ def sign_in_policy(settings: Settings) -> SignInPolicy:
     )
 
 
-def _base(request: Request, policy: SignInPolicy) -> str:
+def saml_provider(settings: Settings) -> SamlServiceProvider | None:
+    """The SAML service provider of ``settings`` (SHELFWARE_SAML_*), None when not set up."""
+    if not (settings.saml_idp_metadata_url or settings.saml_idp_metadata_file):
+        return None
+    entity_id = settings.saml_sp_entity_id or (
+        settings.public_url.rstrip("/") + "/sso/saml/metadata"
+    )
+    return SamlServiceProvider(
+        entity_id=entity_id,
+        idp_metadata_url=settings.saml_idp_metadata_url,
+        idp_metadata_file=settings.saml_idp_metadata_file,
+        idp_entity_id=settings.saml_idp_entity_id,
+        key_file=settings.saml_sp_key_file,
+        cert_file=settings.saml_sp_cert_file,
+    )
+
+
+def base_url(request: Request, policy: SignInPolicy) -> str:
+    """The address the provider sends people back to (SHELFWARE_PUBLIC_URL when set)."""
     if policy.public_url:
         return policy.public_url.rstrip("/")
     return str(request.base_url).rstrip("/")
@@ -68,7 +93,10 @@ def _client(request: Request) -> OidcClient:
     return client
 
 
-async def _refuse(request: Request, reason: str, message: str, status: int = 403) -> Response:
+async def refuse(
+    request: Request, reason: str, message: str, status: int = 403, cookie: str = SSO_COOKIE
+) -> Response:
+    """The refusal page, the reason audited (``user.sso_refused``), the attempt's cookie gone."""
     ctx = web_context(request)
     address = client_address(request)
 
@@ -88,7 +116,30 @@ async def _refuse(request: Request, reason: str, message: str, status: int = 403
     await run_in_threadpool(record)
     _log.warning("single sign-on refused: %s", reason)
     response = render(request, "error.html", {"message": message}, status=status)
-    response.delete_cookie(SSO_COOKIE, path="/sso/")
+    response.delete_cookie(cookie, path="/sso/")
+    return response
+
+
+def finish(
+    request: Request, outcome: sso.SsoOutcome, next_path: str, cookie: str = SSO_COOKIE
+) -> Response:
+    """After accounts/sso.sign_in: the no-access page, or the new session and its page."""
+    if outcome.session is None:
+        response: Response = render(
+            request, "error.html", {"message": outcome.refused or "No access."}, status=403
+        )
+    else:
+        started = outcome.session
+        response = RedirectResponse(local_path(next_path), status_code=303)
+        # a new session with a new token and CSRF secret: no fixation
+        session = WebSession(
+            csrf=started.csrf,
+            issued=int(started.created_at.timestamp()),
+            user_id=started.user.id,
+            token=started.token,
+        )
+        set_session_cookie(request, response, session)
+    response.delete_cookie(cookie, path="/sso/")
     return response
 
 
@@ -108,7 +159,7 @@ async def sso_login(request: Request, next: str = "/") -> Response:
         return render(request, "error.html", {"message": f"Single sign-on: {exc}."}, status=429)
     try:
         url = await client.authorization_url(
-            redirect_uri=_base(request, ctx.sign_in) + CALLBACK_PATH,
+            redirect_uri=base_url(request, ctx.sign_in) + CALLBACK_PATH,
             state=attempt.state,
             nonce=attempt.nonce,
             verifier=attempt.verifier,
@@ -137,7 +188,7 @@ async def sso_callback(
     client = _client(request)
     policy = ctx.sign_in
     if error:
-        return await _refuse(
+        return await refuse(
             request,
             f"the provider answered {error[:100]}",
             f"The identity provider did not sign you in ({error[:100]}).",
@@ -145,7 +196,7 @@ async def sso_callback(
     assert ctx.sso_cookies is not None
     began = ctx.sso_cookies.open(request.cookies.get(SSO_COOKIE), SSO_SECONDS)
     if not state or began is None or not hmac.compare_digest(began.encode(), state.encode()):
-        return await _refuse(
+        return await refuse(
             request,
             "state does not match this browser's attempt",
             "This sign-in did not start in this browser, or took too long: sign in again.",
@@ -158,7 +209,7 @@ async def sso_callback(
 
     attempt = await run_in_threadpool(consume)
     if attempt is None:
-        return await _refuse(
+        return await refuse(
             request,
             "state unknown, already used or expired (replay?)",
             "This sign-in was already used or has expired: sign in again.",
@@ -167,14 +218,14 @@ async def sso_callback(
     try:
         id_token = await client.exchange(
             code=code[:2000],
-            redirect_uri=_base(request, policy) + CALLBACK_PATH,
+            redirect_uri=base_url(request, policy) + CALLBACK_PATH,
             verifier=attempt.verifier,
         )
         claims = await client.verify_id_token(
             id_token, nonce=attempt.nonce, now=ctx.clock.now().timestamp()
         )
     except OidcError as exc:
-        return await _refuse(request, str(exc), f"Single sign-on failed: {exc}.")
+        return await refuse(request, str(exc), f"Single sign-on failed: {exc}.")
     address, agent = client_address(request), request.headers.get("user-agent")
 
     def sign_in() -> sso.SsoOutcome:
@@ -192,21 +243,4 @@ async def sso_callback(
             )
 
     outcome = await run_in_threadpool(sign_in)
-    if outcome.session is None:
-        refused = render(
-            request, "error.html", {"message": outcome.refused or "No access."}, status=403
-        )
-        refused.delete_cookie(SSO_COOKIE, path="/sso/")
-        return refused
-    started = outcome.session
-    response = RedirectResponse(local_path(attempt.next_path), status_code=303)
-    # a new session with a new token and CSRF secret: no fixation
-    cookie = WebSession(
-        csrf=started.csrf,
-        issued=int(started.created_at.timestamp()),
-        user_id=started.user.id,
-        token=started.token,
-    )
-    set_session_cookie(request, response, cookie)
-    response.delete_cookie(SSO_COOKIE, path="/sso/")
-    return response
+    return finish(request, outcome, attempt.next_path)
