@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shelfware.cli import output
-from shelfware.cli.context import clock, console, store
+from shelfware.cli.context import clock, console, settings, store
 from shelfware.cli.entitlements import parse_day
 from shelfware.reports import service
 from shelfware.reports.formats import csv_text, json_rows, table_cells
@@ -121,9 +121,19 @@ def renewals(
     format_: FormatOpt = Format.table,
     date_: DateOpt = None,
     days: Annotated[int, typer.Option(min=1, max=3650, help="look ahead this many days")] = 90,
+    buffer: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=1000,
+            help="percent above the active seats to renew (default: "
+            "SHELFWARE_RENEWAL_BUFFER_PERCENT, 10)",
+        ),
+    ] = None,
 ) -> None:
     """Entitlements renewing soon, with utilisation, to right-size before the notice date."""
-    _run(service.renewals, format_, as_of(date_), days)
+    chosen = settings().renewal_buffer_percent if buffer is None else buffer
+    _run(service.renewals, format_, as_of(date_), days, chosen)
 
 
 @app.command("people")

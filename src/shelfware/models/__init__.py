@@ -3,7 +3,7 @@
 from shelfware.models.account import ApiToken, SignInSession, SsoAttempt, User
 from shelfware.models.audit import AuditEvent
 from shelfware.models.base import Base
-from shelfware.models.entitlement import Entitlement
+from shelfware.models.entitlement import CalendarFeed, CommitmentChange, Entitlement, RenewalAlert
 from shelfware.models.job import Job, JobState, SchedulerLease
 from shelfware.models.person import DomainAlias, Person, PersonGroup
 from shelfware.models.profile import Credential, IntegrationProfile, ProfileStatus
@@ -28,7 +28,9 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "CalendarFeed",
     "CandidateState",
+    "CommitmentChange",
     "Credential",
     "DomainAlias",
     "Entitlement",
@@ -44,6 +46,7 @@ __all__ = [
     "ReconciliationPosition",
     "ReconciliationRun",
     "RemovalCandidate",
+    "RenewalAlert",
     "RunStatus",
     "SchedulerLease",
     "SignInSession",

@@ -130,6 +130,7 @@ class RenewalRow(ReportRow):
     entitlement_id: int = col("Entitlement", "int")
     software_model: str = col("Software model")
     contract_ref: str | None = col("Contract")
+    owner: str | None = col("Owner")
     renewal_date: date = col("Renewal", "date")
     notice_date: date | None = col("Notice by", "date")
     days_to_notice: int | None = col("Days to notice", "int")
@@ -140,6 +141,7 @@ class RenewalRow(ReportRow):
     model_used: int = col("Model used", "int")
     model_stale: int = col("Model stale", "int")
     utilisation_percent: float | None = col("Utilisation %", "percent")
+    recommended_seats: int = col("Recommended", "int")
     right_size_seats: int = col("Renew seats", "int")
     renewal_saving: float | None = col("Saving at renewal/yr", "money")
 

@@ -14,11 +14,11 @@ from shelfware.kit.db import UTCDateTime
 from shelfware.licensing import service as licensing
 from shelfware.licensing.pricing import (
     CENT,
-    annualise,
     entitlement_books,
     price_of,
     seat_prices,
 )
+from shelfware.licensing.renewals import right_size, utilisation_percent
 from shelfware.models import (
     Entitlement,
     IntegrationProfile,
@@ -187,9 +187,12 @@ def savings(session: Session, now: datetime, rates: Rates | None = None) -> Repo
     )
 
 
-def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Report[RenewalRow]:
+def renewals(
+    session: Session, now: datetime, days: int = RENEWAL_DAYS, buffer_percent: float = 0.0
+) -> Report[RenewalRow]:
     """Entitlements renewing (renewal date, else term end) in the next ``days`` days, with
-    their model's utilisation and the seats enough for the people who use it."""
+    their model's utilisation and the seats to renew (``renewals.right_size``: the active
+    seats plus ``buffer_percent``; the renewal alerts say the same)."""
     today = licensing.day_of(now)
     renews = func.coalesce(E.renewal_date, E.term_end)
     query = (
@@ -201,14 +204,14 @@ def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Repor
     rows = []
     for ent, renewal in session.execute(query):
         pos = positions[ent.software_model_id]
-        needed = max(0, pos.rights_used - pos.stale)
-        drop = min(ent.seats, max(0, pos.rights_owned - needed))
-        unit = annualise(ent.unit_cost, ent.billing_period) if ent.unit_cost is not None else None
+        size = right_size(ent.seats, ent.unit_cost, ent.billing_period, pos, buffer_percent)
+        unit = size.annual_unit
         rows.append(
             RenewalRow(
                 entitlement_id=ent.id,
                 software_model=pos.software_model,
                 contract_ref=ent.contract_ref,
+                owner=ent.owner,
                 renewal_date=renewal,
                 notice_date=ent.notice_date,
                 days_to_notice=(ent.notice_date - today).days if ent.notice_date else None,
@@ -220,16 +223,15 @@ def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Repor
                 model_owned=pos.rights_owned,
                 model_used=pos.rights_used,
                 model_stale=pos.stale,
-                utilisation_percent=(
-                    round(100 * pos.rights_used / pos.rights_owned, 1) if pos.rights_owned else None
-                ),
-                right_size_seats=ent.seats - drop,
-                renewal_saving=(licensing.money(unit * drop) or 0.0) if unit is not None else None,
+                utilisation_percent=utilisation_percent(pos),
+                recommended_seats=size.recommended,
+                right_size_seats=size.renew_seats,
+                renewal_saving=licensing.money(size.saving) if size.saving is not None else None,
             )
         )
     notes = [
-        "renew seats: this entitlement's seats less what the model owns beyond its active "
-        "(used, not stale) accounts"
+        "renew seats: this entitlement's seats less what the model owns beyond the "
+        f"recommended seats (its active accounts, used and not stale, plus {buffer_percent:g}%)"
     ]
     return Report[RenewalRow](
         name="renewals",

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
-from shelfware.api.deps import Printable, Ws
+from shelfware.api.deps import Printable, Ws, settings_of
 from shelfware.api.errors import ApiError
 from shelfware.appstate import Workspace
 from shelfware.ranges import MAX_NAME, Day
@@ -167,10 +167,20 @@ def savings(asked: Dated, rates: Converted = None) -> Response:
 def renewals(
     asked: Dated,
     days: Annotated[int, Query(ge=1, le=3650, description="look ahead this many days")] = 90,
+    buffer: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=1000,
+            description="percent above the active seats to renew (default: the server's "
+            "renewal buffer)",
+        ),
+    ] = None,
 ) -> Response:
     """Entitlements renewing within ``days``, with utilisation, to right-size before the
     notice date."""
-    return asked.answer(RenewalRow, service.renewals, days)
+    chosen = settings_of(asked.ws).renewal_buffer_percent if buffer is None else buffer
+    return asked.answer(RenewalRow, service.renewals, days, chosen)
 
 
 @_documented("people", PeopleRow, "One person's seats, or leavers and unmatched accounts")
