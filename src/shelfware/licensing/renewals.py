@@ -129,14 +129,15 @@ def due_alerts(session: Session, today: date, thresholds: Sequence[int]) -> list
             candidates.append(DueAlert(ent_id, model_id, notice, threshold, owner))
     if not candidates:
         return []
-    done = set(
-        session.execute(
+    done = {
+        tuple(row)
+        for row in session.execute(
             select(A.entitlement_id, A.notice_date, A.threshold_days).where(
                 A.entitlement_id.in_([c.entitlement_id for c in candidates]),
                 or_(A.state == "sent", A.attempts >= MAX_ATTEMPTS),
             )
-        ).tuples()
-    )
+        )
+    }
     return [
         c for c in candidates if (c.entitlement_id, c.notice_date, c.threshold_days) not in done
     ]
