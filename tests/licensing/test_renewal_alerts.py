@@ -88,7 +88,7 @@ def figure(text: str, label: str) -> str:
 
 
 async def test_the_owner_is_mailed_at_90_60_and_30_days_once_each(world, mailbox) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    ctx, ent_id = world
+    ctx, _ent_id = world
     backend = EmbeddedBackend(ctx, workers=0)
     # 100 days before the notice date: nothing is due, no job is queued
     assert "renewal-alerts" not in tick(ctx, backend).enqueued
@@ -98,7 +98,7 @@ async def test_the_owner_is_mailed_at_90_60_and_30_days_once_each(world, mailbox
         assert "renewal-alerts" in tick(ctx, backend).enqueued
         await asyncio.to_thread(backend.drain)
         with ctx.db.sessions() as s:
-            job = [j for j in queue.list_jobs(s) if j.key == "renewal-alerts"][0]
+            job = next(j for j in queue.list_jobs(s) if j.key == "renewal-alerts")
             assert (job.state, job.result) == ("done", {"sent": 1, "failed": {}, "skipped": 0})
         assert len(mailbox.to(OWNER)) == len(sent_days) + 1
         sent_days.append(threshold)
@@ -113,7 +113,9 @@ async def test_the_owner_is_mailed_at_90_60_and_30_days_once_each(world, mailbox
     assert "renewal-alerts" not in tick(ctx, backend).enqueued
     messages = mailbox.to(OWNER)
     assert len(messages) == 3
-    assert [f"sent {t} days before" in body(m) for m, t in zip(messages, sent_days)] == [True] * 3
+    assert [
+        f"sent {t} days before" in body(m) for m, t in zip(messages, sent_days, strict=True)
+    ] == [True] * 3
     with ctx.db.sessions() as s:
         rows = s.scalars(select(RenewalAlert).order_by(RenewalAlert.threshold_days)).all()
         assert [(r.threshold_days, r.state, r.attempts) for r in rows] == [
@@ -156,7 +158,7 @@ async def test_the_message_has_the_renewals_report_figures(world, mailbox) -> No
 
 
 async def test_concurrent_runs_and_ticks_send_once(world, mailbox) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    ctx, ent_id = world
+    ctx, _ent_id = world
     ctx.clock.advance(timedelta(days=NOTICE_IN - 60))  # 60 days: the 60-day alert is due
     notifier = Notifier(ctx.settings)
     barrier = threading.Barrier(4)
