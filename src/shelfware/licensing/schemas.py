@@ -140,3 +140,13 @@ class ReconciliationRun(View):
     as_of: datetime
     models: int
     seconds: float | None
+
+
+class CalendarFeedView(View):
+    """A renewals calendar feed (its token is shown once, when it is created)."""
+
+    id: int
+    name: str
+    created_at: datetime
+    created_by: str | None
+    revoked_at: datetime | None
