@@ -30,6 +30,12 @@ class Format(StrEnum):
     csv = "csv"
 
 
+class Period(StrEnum):
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
 FormatOpt = Annotated[Format, typer.Option("--format", help="table | json | csv")]
 DateOpt = Annotated[
     str | None, typer.Option("--date", help="as of the end of this day YYYY-MM-DD (default: now)")
@@ -111,9 +117,18 @@ def savings(
     date_: DateOpt = None,
     rate: RateOpt = None,
     base: BaseOpt = "USD",
+    period: Annotated[
+        Period, typer.Option("--period", help="month | quarter | year")
+    ] = Period.year,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="from this day YYYY-MM-DD (default: 1 January)"),
+    ] = None,
 ) -> None:
-    """Potential savings against savings realised this year."""
-    _run(service.savings, format_, as_of(date_), rates_of(rate, base))
+    """Cost avoidance (seats freed, contract unchanged) and realised savings (committed
+    spend lowered, attributed to the freed seats) per period, model and currency."""
+    start = parse_day(since, "--since") if since is not None else None
+    _run(service.savings, format_, as_of(date_), rates_of(rate, base), period.value, start)
 
 
 @app.command("renewals")

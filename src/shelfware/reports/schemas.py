@@ -115,15 +115,21 @@ class UsageRow(ReportRow):
 
 
 class SavingsRow(ReportRow):
+    """Per period, model and currency (see ``licensing.savings``): seats freed and their
+    value, what of it is cost avoidance (the contract unchanged) and what realised savings
+    (the committed spend lowered, attributed to those seats)."""
+
     row_type: RowType = col("Row")
+    period: str = col("Period")
+    period_start: date = col("From", "date")
+    period_end: date = col("To", "date")
     software_model: str = col("Software model")
     currency: str = col("Currency")
-    unit_cost: float | None = col("Unit cost/yr", "money")
-    stale: int = col("Stale", "int")
-    rights_available: int = col("Available", "int")
-    potential_savings: float | None = col("Potential savings/yr", "money")
-    reclaimed_ytd: int = col("Reclaimed YTD", "int")
-    realised_savings_ytd: float | None = col("Realised savings YTD", "money")
+    seats_freed: int = col("Seats freed", "int")
+    freed_value: float | None = col("Freed/yr", "money")
+    cost_avoidance: float | None = col("Cost avoidance/yr", "money")
+    commitment_reduction: float | None = col("Commitment reduced/yr", "money")
+    realised_savings: float | None = col("Realised savings/yr", "money")
 
 
 class RenewalRow(ReportRow):

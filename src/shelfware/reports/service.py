@@ -3,7 +3,7 @@ returns a ``Report`` of one row schema; the faces only choose the format."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -16,9 +16,9 @@ from shelfware.licensing.pricing import (
     CENT,
     entitlement_books,
     price_of,
-    seat_prices,
 )
 from shelfware.licensing.renewals import right_size, utilisation_percent
+from shelfware.licensing.savings import Granularity, savings_book
 from shelfware.models import (
     Entitlement,
     IntegrationProfile,
@@ -151,39 +151,73 @@ def year_start(now: datetime) -> datetime:
     return datetime(now.astimezone(UTC).year, 1, 1, tzinfo=UTC)
 
 
-def savings(session: Session, now: datetime, rates: Rates | None = None) -> Report[SavingsRow]:
-    """Potential savings per model against savings realised since 1 January."""
-    positions = licensing.reconcile(session, now)
-    since = year_start(now)
-    prices = seat_prices(session, on=licensing.day_of(now))
-    reclaimed = licensing.closed_complete_counts(session, now, since)
-    realised = licensing.realised_savings(session, prices, now, since)
-    rows = [
-        SavingsRow(
-            row_type="model",
-            software_model=p.software_model,
-            currency=p.currency,
-            unit_cost=p.unit_cost,
-            stale=p.stale,
-            rights_available=p.rights_available,
-            potential_savings=p.potential_savings,
-            reclaimed_ytd=reclaimed.get(p.software_model_id or 0, 0),
-            realised_savings_ytd=licensing.money(
-                realised.get(p.software_model_id or 0, Decimal(0))
-            ),
+def savings(
+    session: Session,
+    now: datetime,
+    rates: Rates | None = None,
+    period: Granularity = "year",
+    since: date | None = None,
+) -> Report[SavingsRow]:
+    """Cost avoidance and realised savings per period (``period``: month, quarter, year),
+    model and currency, from ``since`` (default: 1 January of ``now``'s year) to ``now``;
+    a total per period and currency (converted at ``rates`` when given)."""
+    book = savings_book(session, now, period)
+    since = since or year_start(now).date()
+    names = {
+        model_id: _name(pub, prod, ed)
+        for model_id, pub, prod, ed in session.execute(
+            select(M.id, M.publisher, M.product, M.edition)
         )
-        for p in positions
+    }
+    rows: list[SavingsRow] = []
+    notes: list[str] = []
+    for p in book.periods:
+        if p.end < since:
+            continue
+        span: dict[str, Any] = {"period": p.label, "period_start": p.start, "period_end": p.end}
+        members = sorted(
+            book.figures.get(p.label, {}).items(), key=lambda kv: (names[kv[0][0]], kv[0][1])
+        )
+        models = [
+            SavingsRow(
+                row_type="model",
+                **span,
+                software_model=names[model_id],
+                currency=currency,
+                seats_freed=f.seats_freed,
+                freed_value=licensing.money(f.freed),
+                cost_avoidance=licensing.money(f.avoided),
+                commitment_reduction=licensing.money(f.reduction),
+                realised_savings=licensing.money(f.realised),
+            )
+            for (model_id, currency), f in members
+        ]
+        if not models:
+            continue
+        totals, notes_here = currency_totals(
+            models,
+            counts=["seats_freed"],
+            money=["freed_value", "cost_avoidance", "commitment_reduction", "realised_savings"],
+            rates=rates,
+        )
+        rows += models
+        rows += [SavingsRow(**span, software_model="Total", **t) for t in totals]
+        notes = notes_here or notes
+    notes = [
+        *notes,
+        "cost avoidance: seats freed (reclaimed) while the contract is unchanged; realised: "
+        "the annual committed spend lowered (a contract ended, renewed or edited with fewer "
+        "seats), attributed to seats freed in that period or before (oldest first), never "
+        "more than their value",
     ]
-    totals, notes = currency_totals(
-        rows,
-        counts=["stale", "rights_available", "reclaimed_ytd"],
-        money=["potential_savings", "realised_savings_ytd"],
-        rates=rates,
-    )
-    rows += [SavingsRow(software_model="Total", unit_cost=None, **t) for t in totals]
-    notes.append(f"realised: seats reclaimed (closed_complete) since {since.date()}")
+    if not rows:
+        notes.append("no seat freed in these periods yet")
     return Report[SavingsRow](
-        name="savings", title="Savings: potential and realised", as_of=now, rows=rows, notes=notes
+        name="savings",
+        title=f"Savings per {period}: cost avoidance and realised",
+        as_of=now,
+        rows=rows,
+        notes=notes,
     )
 
 
