@@ -66,8 +66,8 @@ def rows_of(db: Database, now: datetime, period: str = "month") -> dict[str, dic
     }
 
 
-def test_avoided_until_the_contract_is_lowered_then_realised(db: Database) -> None:
-    clock = FrozenClock(JAN)
+def organisation(db: Database, clock: FrozenClock) -> int:
+    """The model, a profile, and a contract of 10 seats at 100 a year; its id."""
     with db.transaction() as s:
         profiles.ensure_software_model(s, clock, "Acme", "Docs", "Pro")
         s.add(
@@ -87,6 +87,12 @@ def test_avoided_until_the_contract_is_lowered_then_realised(db: Database) -> No
             clock,
             EntitlementCreate(model=MODEL, seats=10, unit_cost=100, term_start=date(2025, 7, 1)),
         ).id
+    return first
+
+
+def test_avoided_until_the_contract_is_lowered_then_realised(db: Database) -> None:
+    clock = FrozenClock(JAN)
+    first = organisation(db, clock)
     freed(db, clock, 3, datetime(2026, 2, 10, tzinfo=UTC))
 
     # March: three seats freed in February, the contract unchanged: all cost avoidance

@@ -553,8 +553,10 @@ def chargeback(
                 annual_cost=_cents_sum(members),
             )
         )
-    for currency in sorted({r.currency for r in rows}):
-        members = [r for r in rows if r.currency == currency]
+    by_currency: dict[str, list[ChargebackRow]] = {}
+    for row in rows:
+        by_currency.setdefault(row.currency, []).append(row)
+    for currency, members in sorted(by_currency.items()):
         out.append(
             ChargebackRow(
                 row_type="total",
@@ -586,5 +588,8 @@ def chargeback(
 
 
 def _cents_sum(rows: list[ChargebackRow]) -> float | None:
-    amounts = [Decimal(str(r.annual_cost)) for r in rows if r.annual_cost is not None]
-    return float(sum(amounts, Decimal(0))) if amounts else None
+    """The rows' amounts added up exactly: each is a whole number of cents."""
+    amounts = [r.annual_cost for r in rows if r.annual_cost is not None]
+    if not amounts:
+        return None
+    return float(Decimal(sum(round(amount * 100) for amount in amounts)) * CENT)
