@@ -215,6 +215,20 @@ async def test_a_failed_send_is_sent_by_the_next_run(world, mailbox, tmp_path) -
         assert (row.state, row.attempts, row.error) == ("sent", 2, None)
 
 
+async def test_without_a_channel_nothing_is_claimed_or_queued(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ctx, _ = world
+    ctx.clock.advance(timedelta(days=NOTICE_IN - 90))
+    quiet = JobContext(db=ctx.db, keys=ctx.keys, clock=ctx.clock, settings=Settings(home=tmp_path))
+    assert "renewal-alerts" not in tick(quiet, EmbeddedBackend(quiet, workers=0)).enqueued
+    report = send_renewal_alerts(ctx.db, ctx.clock, Notifier(quiet.settings), "w1")
+    assert report.sent == [] and "SHELFWARE_SMTP_HOST" in report.failed["*"]
+    with ctx.db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(RenewalAlert)) == 0
+    # once mail is configured, the alert goes
+    sent = send_renewal_alerts(ctx.db, ctx.clock, Notifier(ctx.settings), "w2")
+    assert [threshold for _, threshold in sent.sent] == [90]
+
+
 def test_owner_must_be_one_valid_address() -> None:
     for bad in ("not an address", "a@x.test, b@x.test", "Boss <boss@x.test>"):
         with pytest.raises(ValueError, match="owner: not one valid email address"):

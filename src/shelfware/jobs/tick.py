@@ -5,8 +5,8 @@
 - the weekly reconciliation, when none is stored from the last week (once a profile is
   published: an empty store has nothing to reconcile);
 - the reclamation workflow's step (notices, reminders, approvals, reclaims after deadlines);
-- the renewal alerts, when one is due (hourly at most; each alert is claimed before it is
-  sent, so it goes once whatever runs it).
+- the renewal alerts, when one is due and a channel reaches people (hourly at most; each
+  alert is claimed before it is sent, so it goes once whatever runs it).
 
 A key that was queued within ``RETRY_GAP`` is left alone, so a failing sync is retried hourly
 rather than every tick, and the workflow steps at most hourly; each scheduled job carries its
@@ -100,7 +100,8 @@ def due_work(ctx: JobContext) -> list[tuple[JobRequest, str]]:
         hour = f"hour {_instant(now)[:13]}"
         job, key = advance_job()
         work.append((dataclasses.replace(job, period=hour), key))
-        if any_alert_due(session, day_of(now), ctx.settings.renewal_thresholds):
+        reachable = ctx.settings.smtp_host or ctx.settings.slack_bot_token
+        if reachable and any_alert_due(session, day_of(now), ctx.settings.renewal_thresholds):
             job, key = renewal_alerts_job()
             work.append((dataclasses.replace(job, period=hour), key))
         since = now - RETRY_GAP

@@ -285,6 +285,9 @@ def send_renewal_alerts(
     now = clock.now()
     today = day_of(now)
     report = AlertReport()
+    if not notifier.configured:  # nothing claimed: the alerts wait for a channel
+        report.failed["*"] = "no channel reaches people (set SHELFWARE_SMTP_HOST)"
+        return report
     with db.sessions() as session:
         due = due_alerts(session, today, thresholds)
         if not due:
