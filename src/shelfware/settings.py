@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     # they wait for a person (`candidates reclaim`, the workspace). Notified candidates always
     # follow their answer or deadline: their users were told.
     auto_reclaim_unnotified: bool = False
+    # Renewal alerts: an entitlement's owner is mailed this many days before each notice
+    # date (comma-separated, e.g. "90,60,30"), once per threshold; the recommended seat count
+    # is the active seats (used minus stale) plus this buffer.
+    renewal_alert_days: str = "90,60,30"
+    renewal_buffer_percent: float = Field(default=10.0, ge=0, le=1000)
 
     # Jobs: worker threads inside `shelfware serve` (embedded), or a Celery engine whose
     # workers `shelfware worker` starts on any number of machines (distributed; the job
@@ -131,6 +136,17 @@ class Settings(BaseSettings):
         parse_role_map(value)
         return value
 
+    @field_validator("renewal_alert_days")
+    @classmethod
+    def _alert_days_parse(cls, value: str) -> str:
+        parse_alert_days(value)
+        return value
+
+    @property
+    def renewal_thresholds(self) -> tuple[int, ...]:
+        """The renewal alert thresholds, in days before the notice date, largest first."""
+        return parse_alert_days(self.renewal_alert_days)
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_parse(cls, value: str) -> str:
@@ -155,6 +171,22 @@ class Settings(BaseSettings):
     def templates_dir(self) -> Path:
         """Admin overrides of the packaged message templates (same file names)."""
         return self.home / "templates"
+
+
+def parse_alert_days(text: str) -> tuple[int, ...]:
+    """``"90,60,30"`` as (90, 60, 30); a clear error naming the bad part otherwise."""
+    days: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or not 0 <= int(part) <= 3650:
+            raise ValueError(
+                f"renewal alert days: {part!r} is not a whole number of days 0..3650 "
+                "(e.g. 90,60,30)"
+            )
+        days.add(int(part))
+    return tuple(sorted(days, reverse=True))
 
 
 def normalise_database_url(url: str) -> str:

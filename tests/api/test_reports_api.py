@@ -25,7 +25,7 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
     ("compliance", {}),
     ("compliance", {"rate": ["EUR=1.1"], "base": "USD"}),
     ("usage", {"date": "2026-10-01"}),
-    ("savings", {"rate": ["EUR=1.1"]}),
+    # savings: the synced organisation has freed no seat yet (tests/licensing/test_savings.py)
     ("renewals", {"days": 400}),
     ("people", {}),
     ("people", {"person": "FIRST"}),
@@ -118,6 +118,7 @@ async def test_bad_options_are_one_line(api: Api, client: httpx.AsyncClient) -> 
         ("compliance", {"rate": "EUR"}, "rate"),
         ("compliance", {"rate": "EUR=0"}, "rate"),
         ("savings", {"rate": "EUR=1.1", "base": "dollars"}, "base"),
+        ("savings", {"period": "week"}, "period"),
         ("usage", {"date": "1900-01-01"}, "date"),
         ("usage", {"date": "yesterday"}, "date"),
         ("renewals", {"days": 0}, "days"),

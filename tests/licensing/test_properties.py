@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert
 
 from shelfware.licensing import service as licensing
+from shelfware.licensing.savings import savings_book
 from shelfware.models import (
     Base,
     CandidateState,
@@ -338,19 +339,36 @@ def test_reconciliation_matches_reference_and_invariants(db, org):  # type: igno
 @SETTINGS
 @given(org=organisations)
 def test_savings_report_matches_reference(db, org):  # type: ignore[no-untyped-def]
+    """Seats freed this year at their price (the reference), and finance's split: over every
+    period, cost avoidance + realised never exceed the freed seats times their price."""
     load(db, org)
     since = reports.year_start(NOW)
     with db.sessions() as s:
         report = reports.savings(s, NOW)
-    by_model = [r for r in report.rows if r.row_type == "model"]
-    assert len(by_model) == len(org)
-    for row, m in zip(by_model, org, strict=True):
+        book = savings_book(s, NOW, "month")
+    rows = [r for r in report.rows if r.row_type == "model"]
+    for mid, m in enumerate(org, start=1):
         ref = reference(m, since)
-        assert row.realised_savings_ytd == ref["realised_savings"], (m, row)
-        assert row.potential_savings == ref["potential_savings"]
-        assert row.potential_savings is None or row.potential_savings >= 0
+        # a model's rows: its price's currency (seats freed), and any other whose committed
+        # spend fell (nothing freed there)
+        mine = [r for r in rows if r.software_model == f"Pub P{mid} E"]
+        freed = sum(Decimal(str(r.freed_value or 0)) for r in mine)
+        assert float(freed) == ref["realised_savings"], (m, mine)
     # totals per currency add up their own currency only
     for total in (r for r in report.rows if r.row_type == "total"):
-        mine = [r for r in by_model if r.currency == total.currency]
-        expected = sum(Decimal(str(r.potential_savings or 0)) for r in mine)
-        assert Decimal(str(total.potential_savings or 0)) == expected
+        mine = [r for r in rows if r.currency == total.currency]
+        for key in ("freed_value", "cost_avoidance", "realised_savings"):
+            expected = sum(Decimal(str(r[key] or 0)) for r in mine)
+            assert Decimal(str(total[key] or 0)) == expected
+    seats: dict[tuple[int, str], int] = {}
+    freed: dict[tuple[int, str], Decimal] = {}
+    split: dict[tuple[int, str], Decimal] = {}
+    for figures in book.figures.values():
+        for key, f in figures.items():
+            assert f.avoided >= 0 and f.realised >= 0 and f.realised <= f.reduction, f
+            seats[key] = seats.get(key, 0) + f.seats_freed
+            freed[key] = freed.get(key, Decimal(0)) + f.freed
+            split[key] = split.get(key, Decimal(0)) + f.avoided + f.realised
+    for key, value in split.items():
+        price = book.prices[key[0]].annual
+        assert value <= freed[key] == (price or Decimal(0)) * seats[key], (key, value)

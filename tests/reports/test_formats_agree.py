@@ -26,7 +26,8 @@ REPORTS: list[tuple[list[str], type[ReportRow], int]] = [
     # arguments, row schema, rows expected
     (["compliance", "--rate", "EUR=1.08"], ComplianceRow, 5),
     (["usage"], UsageRow, 3),
-    (["savings"], SavingsRow, 4),
+    (["savings"], SavingsRow, 2),
+    (["savings", "--period", "month", "--since", "2026-01-01"], SavingsRow, 2),
     (["renewals"], RenewalRow, 2),
     (["people"], PeopleRow, 3),
     (["people", "--person", " P0@Example.com "], PeopleRow, 2),
@@ -92,7 +93,9 @@ def test_table_json_and_csv_agree(org_home, args, schema, count):  # type: ignor
     [
         (["compliance", "--rate", "EUR"], ["--rate 'EUR'", "CODE=RATE"]),
         (["compliance", "--rate", "EUR=1", "--base", "dollars"], ["3-letter"]),
-        (["savings", "--rate", "GBP=1.2"], ["no --rate for EUR"]),
+        (["compliance", "--rate", "GBP=1.2"], ["no --rate for EUR"]),
+        (["savings", "--period", "week"], ["week"]),
+        (["savings", "--since", "2026-02-30"], ["--since", "not a date"]),
         (["people", "--person", "nobody@example.com"], ["no person", "nobody@example.com"]),
         (["usage", "--date", "2026-13-01"], ["--date", "not a date"]),
         (["usage", "--format", "xml"], ["xml"]),

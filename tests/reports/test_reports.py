@@ -80,16 +80,17 @@ def test_usage_buckets(org_db):  # type: ignore[no-untyped-def]
     assert (total.row_type, total.seats, total.days_90_plus) == ("total", 7, 2)
 
 
-def test_savings_realised_year_to_date_only(org_db):  # type: ignore[no-untyped-def]
+def test_savings_cost_avoidance_this_year_only(org_db):  # type: ignore[no-untyped-def]
     with org_db.sessions() as s:
         now = by_model(reports.savings(s, NOW).rows)[RALLY]
-        # the seat was reclaimed 10 days before NOW: not yet realised 11 days before, and
+        # the seat was reclaimed 10 days before NOW: not yet freed 11 days before, and
         # not in next year's figures
-        before = by_model(reports.savings(s, NOW - timedelta(days=11)).rows)[RALLY]
-        next_year = by_model(reports.savings(s, NOW + timedelta(days=60)).rows)[RALLY]
-    assert (now.reclaimed_ytd, now.realised_savings_ytd, now.potential_savings) == (1, 150.0, 450.0)
-    assert (before.reclaimed_ytd, before.realised_savings_ytd) == (0, 0.0)
-    assert (next_year.reclaimed_ytd, next_year.realised_savings_ytd) == (0, 0.0)
+        before = by_model(reports.savings(s, NOW - timedelta(days=11)).rows)
+        next_year = by_model(reports.savings(s, NOW + timedelta(days=60)).rows)
+    assert (now.period, now.seats_freed, now.freed_value) == ("2026", 1, 150.0)
+    # the contract is unchanged: all of it is cost avoidance, nothing realised
+    assert (now.cost_avoidance, now.commitment_reduction, now.realised_savings) == (150.0, 0, 0)
+    assert RALLY not in before and RALLY not in next_year
 
 
 def test_renewals_right_size_before_the_notice_date(org_db):  # type: ignore[no-untyped-def]

@@ -28,6 +28,9 @@ End = Annotated[str | None, typer.Option(help="term end YYYY-MM-DD (last day it 
 Renewal = Annotated[str | None, typer.Option(help="renewal date")]
 Notice = Annotated[str | None, typer.Option(help="notice date")]
 Contract = Annotated[str | None, typer.Option(help="contract reference")]
+Owner = Annotated[
+    str | None, typer.Option(help="the contract owner's email: gets the renewal alerts")
+]
 EntitlementId = Annotated[int, typer.Argument(min=1, max=MAX_ID, help="entitlement id")]
 
 
@@ -41,6 +44,7 @@ def _fields(
     end: str | None,
     renewal: str | None,
     notice: str | None,
+    owner: str | None = None,
 ) -> dict[str, Any]:
     """The options shared by add and edit, as schema fields (dates checked here)."""
     return {
@@ -53,6 +57,7 @@ def _fields(
         "term_end": _date(end, "--end"),
         "renewal_date": _date(renewal, "--renewal"),
         "notice_date": _date(notice, "--notice"),
+        "owner": owner,
     }
 
 
@@ -70,10 +75,11 @@ def add(
     renewal: Renewal = None,
     notice: Notice = None,
     contract: Contract = None,
+    owner: Owner = None,
 ) -> None:
     """Record seats bought for a software model."""
     fields = _fields(
-        seats, unit_cost, currency, billing_period, contract, start, end, renewal, notice
+        seats, unit_cost, currency, billing_period, contract, start, end, renewal, notice, owner
     )
     data = EntitlementCreate.model_validate({"model": model, **fields})
     with store() as st, st.db.transaction() as session:
@@ -96,10 +102,11 @@ def edit(
     renewal: Renewal = None,
     notice: Notice = None,
     contract: Contract = None,
+    owner: Owner = None,
 ) -> None:
     """Change an entitlement: only the options given change."""
     fields = _fields(
-        seats, unit_cost, currency, billing_period, contract, start, end, renewal, notice
+        seats, unit_cost, currency, billing_period, contract, start, end, renewal, notice, owner
     )
     data = EntitlementUpdate.model_validate({"id": entitlement, **fields})
     with store() as st, st.db.transaction() as session:
@@ -145,6 +152,7 @@ def list_(
             "Renewal",
             "Notice",
             "Contract",
+            "Owner",
             "Active",
         ],
         [
@@ -158,6 +166,7 @@ def list_(
                 r.renewal_date,
                 r.notice_date,
                 r.contract_ref,
+                r.owner,
                 r.active,
             )
             for r in rows
@@ -173,7 +182,7 @@ def import_(
     """Add every row of a CSV file; one bad row refuses the whole file (nothing is added).
 
     Columns: model, seats, unit_cost (required); currency, billing_period, term_start,
-    term_end, renewal_date, notice_date, contract_ref."""
+    term_end, renewal_date, notice_date, contract_ref, owner (an email: the renewal alerts)."""
     data = file.read_bytes()
     with store() as st, st.db.transaction() as session:
         rows = service.import_entitlements(session, clock(), data, what=file.name)

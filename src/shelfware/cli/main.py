@@ -11,6 +11,7 @@ import typer
 from shelfware.cli import (
     admin,
     audit,
+    calendar,
     candidates,
     demo,
     directory,
@@ -59,6 +60,7 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(directory.app, name="directory")
 app.add_typer(directory.people_app, name="people")
 app.add_typer(report.app, name="report")
+app.add_typer(calendar.app, name="calendar")
 app.command("serve")(serve.serve)
 app.command("worker")(jobs.worker)
 app.add_typer(jobs.app, name="jobs")

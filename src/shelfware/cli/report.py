@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shelfware.cli import output
-from shelfware.cli.context import clock, console, store
+from shelfware.cli.context import clock, console, settings, store
 from shelfware.cli.entitlements import parse_day
 from shelfware.reports import service
 from shelfware.reports.formats import csv_text, json_rows, table_cells
@@ -28,6 +28,12 @@ class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+
+
+class Period(StrEnum):
+    month = "month"
+    quarter = "quarter"
+    year = "year"
 
 
 FormatOpt = Annotated[Format, typer.Option("--format", help="table | json | csv")]
@@ -111,9 +117,18 @@ def savings(
     date_: DateOpt = None,
     rate: RateOpt = None,
     base: BaseOpt = "USD",
+    period: Annotated[
+        Period, typer.Option("--period", help="month | quarter | year")
+    ] = Period.year,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="from this day YYYY-MM-DD (default: 1 January)"),
+    ] = None,
 ) -> None:
-    """Potential savings against savings realised this year."""
-    _run(service.savings, format_, as_of(date_), rates_of(rate, base))
+    """Cost avoidance (seats freed, contract unchanged) and realised savings (committed
+    spend lowered, attributed to the freed seats) per period, model and currency."""
+    start = parse_day(since, "--since") if since is not None else None
+    _run(service.savings, format_, as_of(date_), rates_of(rate, base), period.value, start)
 
 
 @app.command("renewals")
@@ -121,9 +136,19 @@ def renewals(
     format_: FormatOpt = Format.table,
     date_: DateOpt = None,
     days: Annotated[int, typer.Option(min=1, max=3650, help="look ahead this many days")] = 90,
+    buffer: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=1000,
+            help="percent above the active seats to renew (default: "
+            "SHELFWARE_RENEWAL_BUFFER_PERCENT, 10)",
+        ),
+    ] = None,
 ) -> None:
     """Entitlements renewing soon, with utilisation, to right-size before the notice date."""
-    _run(service.renewals, format_, as_of(date_), days)
+    chosen = settings().renewal_buffer_percent if buffer is None else buffer
+    _run(service.renewals, format_, as_of(date_), days, chosen)
 
 
 @app.command("people")

@@ -19,6 +19,7 @@ from shelfware.jobs.schemas import JobKind
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
+from shelfware.licensing.renewals import send_renewal_alerts
 from shelfware.licensing.service import record_reconciliation
 from shelfware.notifications.service import Notifier
 from shelfware.reclamation import workflow
@@ -56,6 +57,11 @@ async def perform(ctx: JobContext, kind: JobKind, payload: dict[str, Any]) -> di
         with ctx.db.transaction() as session:
             run, _ = record_reconciliation(session, ctx.clock)
         return {"reconciliation_id": run.id, "models": run.models}
+    if kind is JobKind.RENEWAL_ALERTS:
+        alerts = await asyncio.to_thread(
+            send_renewal_alerts, ctx.db, ctx.clock, Notifier(ctx.settings), worker_name()
+        )
+        return alerts.summary()
     report = await workflow.advance(ctx.db, ctx.keys, ctx.clock, Notifier(ctx.settings))
     return {
         "notified": len(report.notified),

@@ -14,6 +14,7 @@ class JobKind(StrEnum):
     SYNC = "sync"  # one profile: download, activity, rule evaluation
     RECONCILE = "reconcile"  # store a reconciliation (weekly)
     ADVANCE = "advance"  # the reclamation workflow's periodic step
+    RENEWAL_ALERTS = "renewal_alerts"  # owners warned before notice dates (licensing.renewals)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ def reconcile_job() -> tuple[JobRequest, str]:
 
 def advance_job() -> tuple[JobRequest, str]:
     return JobRequest(JobKind.ADVANCE), "advance"
+
+
+def renewal_alerts_job() -> tuple[JobRequest, str]:
+    return JobRequest(JobKind.RENEWAL_ALERTS), "renewal-alerts"
 
 
 class JobView(BaseModel):

@@ -4,7 +4,9 @@
   publishing and moved a day on by every successful sync);
 - the weekly reconciliation, when none is stored from the last week (once a profile is
   published: an empty store has nothing to reconcile);
-- the reclamation workflow's step (notices, reminders, approvals, reclaims after deadlines).
+- the reclamation workflow's step (notices, reminders, approvals, reclaims after deadlines);
+- the renewal alerts, when one is due and a channel reaches people (hourly at most; each
+  alert is claimed before it is sent, so it goes once whatever runs it).
 
 A key that was queued within ``RETRY_GAP`` is left alone, so a failing sync is retried hourly
 rather than every tick, and the workflow steps at most hourly; each scheduled job carries its
@@ -30,8 +32,16 @@ from shelfware.accounts import sessions
 from shelfware.jobs import lease, queue, retention
 from shelfware.jobs.backend import JobBackend
 from shelfware.jobs.runner import SCHEDULE_ACTOR, JobContext
-from shelfware.jobs.schemas import JobRequest, advance_job, reconcile_job, sync_job
+from shelfware.jobs.schemas import (
+    JobRequest,
+    advance_job,
+    reconcile_job,
+    renewal_alerts_job,
+    sync_job,
+)
 from shelfware.kit.clock import utc
+from shelfware.licensing.pricing import day_of
+from shelfware.licensing.renewals import any_alert_due
 from shelfware.licensing.service import reconciliation_due
 from shelfware.models import IntegrationProfile, ProfileStatus
 from shelfware.sync.service import SyncError
@@ -87,8 +97,13 @@ def due_work(ctx: JobContext) -> list[tuple[JobRequest, str]]:
             year, week, _ = utc(now).isocalendar()  # due once a rolling week: once per week
             job, key = reconcile_job()
             work.append((dataclasses.replace(job, period=f"week {year}-W{week:02d}"), key))
+        hour = f"hour {_instant(now)[:13]}"
         job, key = advance_job()
-        work.append((dataclasses.replace(job, period=f"hour {_instant(now)[:13]}"), key))
+        work.append((dataclasses.replace(job, period=hour), key))
+        reachable = ctx.settings.smtp_host or ctx.settings.slack_bot_token
+        if reachable and any_alert_due(session, day_of(now), ctx.settings.renewal_thresholds):
+            job, key = renewal_alerts_job()
+            work.append((dataclasses.replace(job, period=hour), key))
         since = now - RETRY_GAP
         return [(job, key) for job, key in work if not queue.created_since(session, key, since)]
 

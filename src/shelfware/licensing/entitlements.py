@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -14,14 +15,14 @@ from shelfware.audit import service as audit
 from shelfware.connectors.base import EntitlementRecord
 from shelfware.kit.clock import Clock
 from shelfware.kit.csv_input import CsvInputError, read_csv
-from shelfware.licensing.pricing import active_on
+from shelfware.licensing.pricing import active_on, annualise
 from shelfware.licensing.schemas import (
     EntitlementCreate,
     EntitlementUpdate,
     EntitlementView,
     check_term,
 )
-from shelfware.models import Entitlement, SoftwareModel
+from shelfware.models import CommitmentChange, Entitlement, SoftwareModel
 
 
 class LicensingError(Exception):
@@ -84,6 +85,7 @@ def _view(ent: Entitlement, model: SoftwareModel, day: date | None = None) -> En
         contract_ref=ent.contract_ref,
         active=active,
         vendor_managed=ent.profile_id is not None,
+        owner=ent.owner,
     )
 
 
@@ -109,6 +111,7 @@ def add_entitlement(
         unit_cost=str(data.unit_cost),
         currency=data.currency,
         billing_period=data.billing_period,
+        owner=data.owner,
     )
     return _view(entitlement, model)
 
@@ -129,6 +132,47 @@ def _get(session: Session, entitlement_id: int) -> tuple[Entitlement, SoftwareMo
 VENDOR_FIELDS = frozenset({"seats", "term_start", "term_end"})
 
 
+def _committed(ent: Entitlement) -> tuple[str, Decimal] | None:
+    """The entitlement's annual committed spend (None without a price)."""
+    if ent.unit_cost is None:
+        return None
+    return ent.currency, annualise(Decimal(ent.unit_cost), ent.billing_period) * ent.seats
+
+
+def record_commitment_change(
+    session: Session,
+    clock: Clock,
+    ent: Entitlement,
+    before: tuple[str, Decimal] | None,
+) -> None:
+    """Keep what an in-place change did to the annual committed spend of an entitlement in
+    term today (its row forgets the old seats and price; terms are read from the rows)."""
+    today = clock.now().date()
+    if not (
+        (ent.term_start is None or ent.term_start <= today)
+        and (ent.term_end is None or ent.term_end >= today)
+    ):
+        return
+    after = _committed(ent)
+    deltas: dict[str, Decimal] = {}
+    if before is not None:
+        deltas[before[0]] = -before[1]
+    if after is not None:
+        deltas[after[0]] = deltas.get(after[0], Decimal(0)) + after[1]
+    for currency, delta in sorted(deltas.items()):
+        if delta:
+            session.add(
+                CommitmentChange(
+                    entitlement_id=ent.id,
+                    software_model_id=ent.software_model_id,
+                    currency=currency,
+                    effective_on=today,
+                    annual_delta=delta,
+                    created_at=clock.now(),
+                )
+            )
+
+
 def edit_entitlement(session: Session, clock: Clock, data: EntitlementUpdate) -> EntitlementView:
     ent, model = _get(session, data.id)
     changes = data.changes()
@@ -143,8 +187,10 @@ def edit_entitlement(session: Session, clock: Clock, data: EntitlementUpdate) ->
         )
     check_term(changes.get("term_start", ent.term_start), changes.get("term_end", ent.term_end))
     before = {k: getattr(ent, k) for k in changes}
+    committed = _committed(ent)
     for key, value in changes.items():
         setattr(ent, key, value)
+    record_commitment_change(session, clock, ent, committed)
     session.flush()
     audit.record(
         session,
@@ -211,6 +257,7 @@ CSV_COLUMNS: dict[str, Sequence[str]] = {
     "renewal_date": ["renewal date", "renewal"],
     "notice_date": ["notice date", "notice"],
     "contract_ref": ["contract", "contract ref", "contract reference", "reference"],
+    "owner": ["owner email", "contract owner"],
 }
 # read_csv keys rows by canonical names (lower case, '_' as space)
 _CANONICAL = {name: name.replace("_", " ") for name in CSV_COLUMNS}
@@ -318,8 +365,10 @@ def keep_vendor_entitlements(
             }
             if not diff:
                 continue
+            committed = _committed(ent)
             for key, value in values.items():
                 setattr(ent, key, value)
+            record_commitment_change(session, clock, ent, committed)
             action = "entitlement.vendor_update"
         changed += 1
         audit.record(

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shelfware.kit.addresses import EmailAddressError, parse_email
 from shelfware.ranges import Day, Id, Name, Seats, UnitCost, View, currency_code
 
 PERIODS = ("annual", "monthly")
@@ -22,6 +23,16 @@ class _Terms(BaseModel):
     @classmethod
     def _currency(cls, value: str | None) -> str | None:
         return None if value is None else currency_code(value)
+
+    @field_validator("owner", check_fields=False)
+    @classmethod
+    def _owner(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return parse_email(value)
+        except EmailAddressError as exc:
+            raise ValueError(f"owner: not one valid email address ({exc})") from None
 
     @field_validator("billing_period", check_fields=False)
     @classmethod
@@ -52,6 +63,9 @@ class EntitlementCreate(_Terms):
     renewal_date: Day | None = None
     notice_date: Day | None = None
     contract_ref: Name | None = None
+    owner: str | None = Field(
+        default=None, max_length=254, description="who gets the renewal alerts (an email)"
+    )
 
     @model_validator(mode="after")
     def _term(self) -> EntitlementCreate:
@@ -72,6 +86,7 @@ class EntitlementUpdate(_Terms):
     renewal_date: Day | None = None
     notice_date: Day | None = None
     contract_ref: Name | None = None
+    owner: str | None = Field(default=None, max_length=254)
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude={"id"}, exclude_none=True)
@@ -92,6 +107,7 @@ class EntitlementView(View):
     active: bool = True  # on the day the list was asked for
     # read from the vendor at each sync (seats owned): its seats and term follow the vendor
     vendor_managed: bool = False
+    owner: str | None = None  # gets the renewal alerts
 
 
 class ReconciliationRow(View):
@@ -124,3 +140,13 @@ class ReconciliationRun(View):
     as_of: datetime
     models: int
     seconds: float | None
+
+
+class CalendarFeedView(View):
+    """A renewals calendar feed (its token is shown once, when it is created)."""
+
+    id: int
+    name: str
+    created_at: datetime
+    created_by: str | None
+    revoked_at: datetime | None

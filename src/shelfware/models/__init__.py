@@ -11,7 +11,7 @@ from shelfware.models.account import (
 )
 from shelfware.models.audit import AuditEvent
 from shelfware.models.base import Base
-from shelfware.models.entitlement import Entitlement
+from shelfware.models.entitlement import CalendarFeed, CommitmentChange, Entitlement, RenewalAlert
 from shelfware.models.job import Job, JobState, SchedulerLease
 from shelfware.models.person import DomainAlias, Person, PersonGroup
 from shelfware.models.profile import Credential, IntegrationProfile, ProfileStatus
@@ -36,7 +36,9 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "CalendarFeed",
     "CandidateState",
+    "CommitmentChange",
     "Credential",
     "DomainAlias",
     "Entitlement",
@@ -52,6 +54,7 @@ __all__ = [
     "ReconciliationPosition",
     "ReconciliationRun",
     "RemovalCandidate",
+    "RenewalAlert",
     "RunStatus",
     "SamlAssertion",
     "SchedulerLease",

@@ -28,7 +28,7 @@ __all__ = ["BadAddress", "Delivery", "DeliveryError", "Message", "Notifier", "ch
 
 @dataclass(frozen=True)
 class Message:
-    template: str  # notice | reminder | approval
+    template: str  # notice | reminder | approval | renewal
     to: str  # one person's email address, as the vendor or directory gave it
     context: dict[str, Any]
     buttons: dict[str, str] = field(default_factory=dict)  # Slack DM: label -> url

@@ -15,6 +15,10 @@ class CurrencyTotals(View):
     currency: str
     spend: float
     potential_savings: float
+    # seats freed while the contract is unchanged (``report savings``), to date and this year
+    cost_avoidance: float
+    cost_avoidance_ytd: float
+    # annual committed spend lowered, attributed to freed seats
     realised_savings: float
     realised_savings_ytd: float
     true_up_cost: float

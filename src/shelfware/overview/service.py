@@ -17,8 +17,8 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from shelfware.kit.db import UTCDateTime
-from shelfware.licensing import service as licensing
-from shelfware.licensing.pricing import annualise, day_of, seat_prices
+from shelfware.licensing.pricing import annualise, day_of
+from shelfware.licensing.savings import savings_book
 from shelfware.licensing.service import reconcile
 from shelfware.models import (
     OPEN_STATES,
@@ -138,15 +138,23 @@ def dashboard(session: Session, now: datetime) -> Dashboard:
     totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for row in rows:
         money = totals[row.currency]
-        for key in ("potential_savings", "realised_savings", "true_up_cost"):
+        for key in ("potential_savings", "true_up_cost"):
             money[key] += getattr(row, key) or 0.0
         money["over_licensed_amount"] += row.over_licensed_amount or 0.0
     for currency, amount in _spend(session, now).items():
         totals[currency]["spend"] += float(amount)
-    prices = seat_prices(session, on=day_of(now))
-    ytd = licensing.realised_savings(session, prices, now, reports.year_start(now))
-    for model_id, amount in ytd.items():
-        totals[prices[model_id].currency]["realised_savings_ytd"] += float(amount)
+    # cost avoidance (the former "realised" figure) and realised savings, as `report savings`
+    book = savings_book(session, now, "year")
+    this_year = str(day_of(now).year)
+    for label, figures in book.figures.items():
+        for (_, currency), f in figures.items():
+            money = totals[currency]
+            money["cost_avoidance"] += float(f.avoided)
+            money["realised_savings"] += float(f.realised)
+            if label == this_year:
+                money["cost_avoidance_ytd"] += float(f.avoided)
+                money["realised_savings_ytd"] += float(f.realised)
+    prices = book.prices
     names = dict(session.execute(select(IntegrationProfile.id, IntegrationProfile.name)).all())
     buckets = dict.fromkeys(BUCKETS, 0)
     per_profile: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
@@ -173,6 +181,8 @@ def dashboard(session: Session, now: datetime) -> Dashboard:
                 currency=currency,
                 spend=round(money["spend"], 2),
                 potential_savings=round(money["potential_savings"], 2),
+                cost_avoidance=round(money["cost_avoidance"], 2),
+                cost_avoidance_ytd=round(money["cost_avoidance_ytd"], 2),
                 realised_savings=round(money["realised_savings"], 2),
                 realised_savings_ytd=round(money["realised_savings_ytd"], 2),
                 true_up_cost=round(money["true_up_cost"], 2),

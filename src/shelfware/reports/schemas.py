@@ -115,21 +115,28 @@ class UsageRow(ReportRow):
 
 
 class SavingsRow(ReportRow):
+    """Per period, model and currency (see ``licensing.savings``): seats freed and their
+    value, what of it is cost avoidance (the contract unchanged) and what realised savings
+    (the committed spend lowered, attributed to those seats)."""
+
     row_type: RowType = col("Row")
+    period: str = col("Period")
+    period_start: date = col("From", "date")
+    period_end: date = col("To", "date")
     software_model: str = col("Software model")
     currency: str = col("Currency")
-    unit_cost: float | None = col("Unit cost/yr", "money")
-    stale: int = col("Stale", "int")
-    rights_available: int = col("Available", "int")
-    potential_savings: float | None = col("Potential savings/yr", "money")
-    reclaimed_ytd: int = col("Reclaimed YTD", "int")
-    realised_savings_ytd: float | None = col("Realised savings YTD", "money")
+    seats_freed: int = col("Seats freed", "int")
+    freed_value: float | None = col("Freed/yr", "money")
+    cost_avoidance: float | None = col("Cost avoidance/yr", "money")
+    commitment_reduction: float | None = col("Commitment reduced/yr", "money")
+    realised_savings: float | None = col("Realised savings/yr", "money")
 
 
 class RenewalRow(ReportRow):
     entitlement_id: int = col("Entitlement", "int")
     software_model: str = col("Software model")
     contract_ref: str | None = col("Contract")
+    owner: str | None = col("Owner")
     renewal_date: date = col("Renewal", "date")
     notice_date: date | None = col("Notice by", "date")
     days_to_notice: int | None = col("Days to notice", "int")
@@ -140,6 +147,7 @@ class RenewalRow(ReportRow):
     model_used: int = col("Model used", "int")
     model_stale: int = col("Model stale", "int")
     utilisation_percent: float | None = col("Utilisation %", "percent")
+    recommended_seats: int = col("Recommended", "int")
     right_size_seats: int = col("Renew seats", "int")
     renewal_saving: float | None = col("Saving at renewal/yr", "money")
 

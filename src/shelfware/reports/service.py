@@ -3,7 +3,7 @@ returns a ``Report`` of one row schema; the faces only choose the format."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -14,11 +14,11 @@ from shelfware.kit.db import UTCDateTime
 from shelfware.licensing import service as licensing
 from shelfware.licensing.pricing import (
     CENT,
-    annualise,
     entitlement_books,
     price_of,
-    seat_prices,
 )
+from shelfware.licensing.renewals import right_size, utilisation_percent
+from shelfware.licensing.savings import Granularity, savings_book
 from shelfware.models import (
     Entitlement,
     IntegrationProfile,
@@ -151,45 +151,82 @@ def year_start(now: datetime) -> datetime:
     return datetime(now.astimezone(UTC).year, 1, 1, tzinfo=UTC)
 
 
-def savings(session: Session, now: datetime, rates: Rates | None = None) -> Report[SavingsRow]:
-    """Potential savings per model against savings realised since 1 January."""
-    positions = licensing.reconcile(session, now)
-    since = year_start(now)
-    prices = seat_prices(session, on=licensing.day_of(now))
-    reclaimed = licensing.closed_complete_counts(session, now, since)
-    realised = licensing.realised_savings(session, prices, now, since)
-    rows = [
-        SavingsRow(
-            row_type="model",
-            software_model=p.software_model,
-            currency=p.currency,
-            unit_cost=p.unit_cost,
-            stale=p.stale,
-            rights_available=p.rights_available,
-            potential_savings=p.potential_savings,
-            reclaimed_ytd=reclaimed.get(p.software_model_id or 0, 0),
-            realised_savings_ytd=licensing.money(
-                realised.get(p.software_model_id or 0, Decimal(0))
-            ),
+def savings(
+    session: Session,
+    now: datetime,
+    rates: Rates | None = None,
+    period: Granularity = "year",
+    since: date | None = None,
+) -> Report[SavingsRow]:
+    """Cost avoidance and realised savings per period (``period``: month, quarter, year),
+    model and currency, from ``since`` (default: 1 January of ``now``'s year) to ``now``;
+    a total per period and currency (converted at ``rates`` when given)."""
+    book = savings_book(session, now, period)
+    since = since or year_start(now).date()
+    names = {
+        model_id: _name(pub, prod, ed)
+        for model_id, pub, prod, ed in session.execute(
+            select(M.id, M.publisher, M.product, M.edition)
         )
-        for p in positions
+    }
+    rows: list[SavingsRow] = []
+    notes: list[str] = []
+    for p in book.periods:
+        if p.end < since:
+            continue
+        span: dict[str, Any] = {"period": p.label, "period_start": p.start, "period_end": p.end}
+        members = sorted(
+            book.figures.get(p.label, {}).items(), key=lambda kv: (names[kv[0][0]], kv[0][1])
+        )
+        models = [
+            SavingsRow(
+                row_type="model",
+                **span,
+                software_model=names[model_id],
+                currency=currency,
+                seats_freed=f.seats_freed,
+                freed_value=licensing.money(f.freed),
+                cost_avoidance=licensing.money(f.avoided),
+                commitment_reduction=licensing.money(f.reduction),
+                realised_savings=licensing.money(f.realised),
+            )
+            for (model_id, currency), f in members
+        ]
+        if not models:
+            continue
+        totals, notes_here = currency_totals(
+            models,
+            counts=["seats_freed"],
+            money=["freed_value", "cost_avoidance", "commitment_reduction", "realised_savings"],
+            rates=rates,
+        )
+        rows += models
+        rows += [SavingsRow(**span, software_model="Total", **t) for t in totals]
+        notes = notes_here or notes
+    notes = [
+        *notes,
+        "cost avoidance: seats freed (reclaimed) while the contract is unchanged; realised: "
+        "the annual committed spend lowered (a contract ended, renewed or edited with fewer "
+        "seats), attributed to seats freed in that period or before (oldest first), never "
+        "more than their value",
     ]
-    totals, notes = currency_totals(
-        rows,
-        counts=["stale", "rights_available", "reclaimed_ytd"],
-        money=["potential_savings", "realised_savings_ytd"],
-        rates=rates,
-    )
-    rows += [SavingsRow(software_model="Total", unit_cost=None, **t) for t in totals]
-    notes.append(f"realised: seats reclaimed (closed_complete) since {since.date()}")
+    if not rows:
+        notes.append("no seat freed in these periods yet")
     return Report[SavingsRow](
-        name="savings", title="Savings: potential and realised", as_of=now, rows=rows, notes=notes
+        name="savings",
+        title=f"Savings per {period}: cost avoidance and realised",
+        as_of=now,
+        rows=rows,
+        notes=notes,
     )
 
 
-def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Report[RenewalRow]:
+def renewals(
+    session: Session, now: datetime, days: int = RENEWAL_DAYS, buffer_percent: float = 0.0
+) -> Report[RenewalRow]:
     """Entitlements renewing (renewal date, else term end) in the next ``days`` days, with
-    their model's utilisation and the seats enough for the people who use it."""
+    their model's utilisation and the seats to renew (``renewals.right_size``: the active
+    seats plus ``buffer_percent``; the renewal alerts say the same)."""
     today = licensing.day_of(now)
     renews = func.coalesce(E.renewal_date, E.term_end)
     query = (
@@ -201,14 +238,14 @@ def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Repor
     rows = []
     for ent, renewal in session.execute(query):
         pos = positions[ent.software_model_id]
-        needed = max(0, pos.rights_used - pos.stale)
-        drop = min(ent.seats, max(0, pos.rights_owned - needed))
-        unit = annualise(ent.unit_cost, ent.billing_period) if ent.unit_cost is not None else None
+        size = right_size(ent.seats, ent.unit_cost, ent.billing_period, pos, buffer_percent)
+        unit = size.annual_unit
         rows.append(
             RenewalRow(
                 entitlement_id=ent.id,
                 software_model=pos.software_model,
                 contract_ref=ent.contract_ref,
+                owner=ent.owner,
                 renewal_date=renewal,
                 notice_date=ent.notice_date,
                 days_to_notice=(ent.notice_date - today).days if ent.notice_date else None,
@@ -220,16 +257,15 @@ def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Repor
                 model_owned=pos.rights_owned,
                 model_used=pos.rights_used,
                 model_stale=pos.stale,
-                utilisation_percent=(
-                    round(100 * pos.rights_used / pos.rights_owned, 1) if pos.rights_owned else None
-                ),
-                right_size_seats=ent.seats - drop,
-                renewal_saving=(licensing.money(unit * drop) or 0.0) if unit is not None else None,
+                utilisation_percent=utilisation_percent(pos),
+                recommended_seats=size.recommended,
+                right_size_seats=size.renew_seats,
+                renewal_saving=licensing.money(size.saving) if size.saving is not None else None,
             )
         )
     notes = [
-        "renew seats: this entitlement's seats less what the model owns beyond its active "
-        "(used, not stale) accounts"
+        "renew seats: this entitlement's seats less what the model owns beyond the "
+        f"recommended seats (its active accounts, used and not stale, plus {buffer_percent:g}%)"
     ]
     return Report[RenewalRow](
         name="renewals",
@@ -517,8 +553,10 @@ def chargeback(
                 annual_cost=_cents_sum(members),
             )
         )
-    for currency in sorted({r.currency for r in rows}):
-        members = [r for r in rows if r.currency == currency]
+    by_currency: dict[str, list[ChargebackRow]] = {}
+    for row in rows:
+        by_currency.setdefault(row.currency, []).append(row)
+    for currency, members in sorted(by_currency.items()):
         out.append(
             ChargebackRow(
                 row_type="total",
@@ -550,5 +588,8 @@ def chargeback(
 
 
 def _cents_sum(rows: list[ChargebackRow]) -> float | None:
-    amounts = [Decimal(str(r.annual_cost)) for r in rows if r.annual_cost is not None]
-    return float(sum(amounts, Decimal(0))) if amounts else None
+    """The rows' amounts added up exactly: each is a whole number of cents."""
+    amounts = [r.annual_cost for r in rows if r.annual_cost is not None]
+    if not amounts:
+        return None
+    return float(Decimal(sum(round(amount * 100) for amount in amounts)) * CENT)

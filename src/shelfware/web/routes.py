@@ -5,6 +5,7 @@ from __future__ import annotations
 from shelfware.web.pages import (
     audit,
     auth,
+    calendar,
     candidates,
     dashboard,
     lists,
@@ -15,6 +16,6 @@ from shelfware.web.pages import (
 )
 from shelfware.web.routing import ROUTES, WebRoute, router
 
-PAGES = (audit, auth, candidates, dashboard, lists, oauth, profiles, saml, sso)
+PAGES = (audit, auth, calendar, candidates, dashboard, lists, oauth, profiles, saml, sso)
 
 __all__ = ["PAGES", "ROUTES", "WebRoute", "router"]

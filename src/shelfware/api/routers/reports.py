@@ -18,9 +18,10 @@ from pydantic import ValidationError
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
-from shelfware.api.deps import Printable, Ws
+from shelfware.api.deps import Printable, Ws, settings_of
 from shelfware.api.errors import ApiError
 from shelfware.appstate import Workspace
+from shelfware.licensing.savings import Granularity
 from shelfware.ranges import MAX_NAME, Day
 from shelfware.reports import service
 from shelfware.reports.formats import csv_text, instant, json_rows
@@ -157,20 +158,37 @@ def usage(asked: Dated) -> Response:
     return asked.answer(UsageRow, service.usage)
 
 
-@_documented("savings", SavingsRow, "Potential against realised savings")
-def savings(asked: Dated, rates: Converted = None) -> Response:
-    """Potential savings against savings realised this year."""
-    return asked.answer(SavingsRow, service.savings, rates)
+@_documented("savings", SavingsRow, "Cost avoidance and realised savings per period")
+def savings(
+    asked: Dated,
+    rates: Converted = None,
+    period: Annotated[Granularity, Query(description="month, quarter or year (default)")] = "year",
+    since: Annotated[Day | None, Query(description="from this day (default: 1 January)")] = None,
+) -> Response:
+    """Cost avoidance (seats freed while the contract is unchanged) and realised savings
+    (the annual committed spend lowered, attributed to the freed seats) per period, model
+    and currency."""
+    return asked.answer(SavingsRow, service.savings, rates, period, since)
 
 
 @_documented("renewals", RenewalRow, "Entitlements renewing soon")
 def renewals(
     asked: Dated,
     days: Annotated[int, Query(ge=1, le=3650, description="look ahead this many days")] = 90,
+    buffer: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=1000,
+            description="percent above the active seats to renew (default: the server's "
+            "renewal buffer)",
+        ),
+    ] = None,
 ) -> Response:
     """Entitlements renewing within ``days``, with utilisation, to right-size before the
     notice date."""
-    return asked.answer(RenewalRow, service.renewals, days)
+    chosen = settings_of(asked.ws).renewal_buffer_percent if buffer is None else buffer
+    return asked.answer(RenewalRow, service.renewals, days, chosen)
 
 
 @_documented("people", PeopleRow, "One person's seats, or leavers and unmatched accounts")
