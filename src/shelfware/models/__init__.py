@@ -18,6 +18,7 @@ from shelfware.models.reclamation import (
     is_open_candidate,
 )
 from shelfware.models.reconciliation import ReconciliationPosition, ReconciliationRun
+from shelfware.models.review import Decision, ReviewCampaign, ReviewItem
 from shelfware.models.run import RunStatus, SyncRun
 from shelfware.models.software import SoftwareModel
 from shelfware.models.subscription import StagedAccount, Subscription
@@ -30,6 +31,7 @@ __all__ = [
     "Base",
     "CandidateState",
     "Credential",
+    "Decision",
     "DomainAlias",
     "Entitlement",
     "IntegrationProfile",
@@ -44,6 +46,8 @@ __all__ = [
     "ReconciliationPosition",
     "ReconciliationRun",
     "RemovalCandidate",
+    "ReviewCampaign",
+    "ReviewItem",
     "RunStatus",
     "SchedulerLease",
     "SignInSession",

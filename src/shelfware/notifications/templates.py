@@ -21,7 +21,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefine
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-MESSAGES = ("notice", "reminder", "approval")
+MESSAGES = ("notice", "reminder", "approval", "review")
 CHAT_ONLY = ("summary",)
 
 
