@@ -4,7 +4,8 @@
   publishing and moved a day on by every successful sync);
 - the weekly reconciliation, when none is stored from the last week (once a profile is
   published: an empty store has nothing to reconcile);
-- the reclamation workflow's step (notices, reminders, approvals, reclaims after deadlines).
+- the reclamation workflow's step (notices, reminders, approvals, reclaims after deadlines),
+  which also runs the access reviews' step (reminders, escalations, quarterly campaigns).
 
 A key that was queued within ``RETRY_GAP`` is left alone, so a failing sync is retried hourly
 rather than every tick, and the workflow steps at most hourly; each scheduled job carries its

@@ -80,6 +80,7 @@ def _step(
                 session, clock, campaign, to_owner=part == "escalated_to_owner_at"
             )
         setattr(campaign, part, now)
+        session.flush()
         session.expunge(campaign)
         return campaign, counts
 
