@@ -19,6 +19,7 @@ from shelfware.cli import (
     profile,
     reconcile,
     report,
+    reviews,
     rules,
     sandbox,
     serve,
@@ -58,6 +59,7 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(directory.app, name="directory")
 app.add_typer(directory.people_app, name="people")
 app.add_typer(report.app, name="report")
+app.add_typer(reviews.app, name="reviews")
 app.command("serve")(serve.serve)
 app.command("worker")(jobs.worker)
 app.add_typer(jobs.app, name="jobs")
