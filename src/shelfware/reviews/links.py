@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+from sqlalchemy.orm import Session
+
 from shelfware.kit.clock import utc
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.signing import Signer
@@ -84,3 +86,17 @@ def campaign_of(token: str) -> int | None:
     """The campaign id a token claims (unverified: only to look the campaign up)."""
     head = (token or "").split(".", 1)[0]
     return int(head) if head.isdigit() and len(head) <= 18 else None
+
+
+def open_link(session: Session, keys: KeyRing, now: datetime, token: str) -> ReviewerLink:
+    """Verify a reviewer link against its campaign's due date (LinkRefused otherwise)."""
+    from shelfware.reviews.service import ReviewNotFound, get_campaign
+
+    campaign_id = campaign_of(token)
+    if campaign_id is None:
+        raise LinkRefused("this review link is not one we sent")
+    try:
+        campaign = get_campaign(session, campaign_id)
+    except ReviewNotFound:
+        raise LinkRefused("this review link's campaign no longer exists") from None
+    return verify(keys, token, now, campaign.due_at)

@@ -1009,3 +1009,21 @@ def open_campaigns(session: Session) -> list[ReviewCampaign]:
             .order_by(ReviewCampaign.id)
         )
     )
+
+
+def campaigns_for_reviewer(
+    session: Session, reviewer: str | None
+) -> list[tuple[CampaignView, int, int]]:
+    """The campaigns where ``reviewer`` has items: (campaign, undecided, items), open first."""
+    if reviewer is None:
+        return []
+    rows = session.execute(
+        select(I.campaign_id, func.count(), func.count(case((I.decision.is_(None), 1))))
+        .where(I.reviewer == reviewer, _not_own(reviewer))
+        .group_by(I.campaign_id)
+    ).all()
+    found = []
+    for campaign_id, items, undecided in rows:
+        campaign = session.get_one(ReviewCampaign, campaign_id)
+        found.append((_view(campaign, (items, items - undecided, 0)), int(undecided), int(items)))
+    return sorted(found, key=lambda c: (c[0].closed_at is not None, c[0].due_at))
