@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_FIRST = frozenset(FORMULA_STARTS)  # each one character
 
 
 class _Writable(Protocol):
@@ -32,6 +33,10 @@ def safe_cell(value: Any) -> Any:
     formula gets a leading ``'``."""
     if value is None:
         return ""
+    if type(value) is str:  # the common case, checked without a call (large exports)
+        if value and (value[0] in _FIRST or (value[0] == " " and is_formula(value))):
+            return "'" + value
+        return value
     if isinstance(value, int | float | Decimal):  # bool too: written True / False
         return value
     text = str(value)
@@ -52,6 +57,19 @@ class SafeWriter:
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
         for row in rows:
             self.writerow(row)
+
+    def write_texts(self, rows: Iterable[Sequence[Any]], text_columns: Sequence[int]) -> None:
+        """Large exports: only the cells at ``text_columns`` (text or None) can hold text from
+        outside and are neutralised; every other cell must be a number, None or text the
+        program wrote (an ISO date, a fixed word)."""
+        first, writerow = _FIRST, self._writer.writerow
+        for row in rows:
+            cells = list(row)
+            for i in text_columns:
+                value = cells[i]
+                if value and (value[0] in first or (value[0] == " " and is_formula(value))):
+                    cells[i] = "'" + value
+            writerow(cells)
 
 
 def csv_text(header: Sequence[str], rows: Iterable[Iterable[Any]]) -> str:

@@ -8,6 +8,7 @@ are neutralised (``kit.csv_output``); the HTML page is autoescaped.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -20,6 +21,21 @@ from shelfware.reviews.schemas import CampaignView, ReviewerProgress
 from shelfware.reviews.service import REPORT_HEADER
 
 CHUNK = 2000  # rows per written chunk
+# what may hold text from outside (vendors, people): holder, username, app, edition,
+# reviewer, reason, decided by, outcome detail; the rest are numbers, dates and fixed words
+TEXT_COLUMNS = tuple(
+    REPORT_HEADER.index(name)
+    for name in (
+        "holder",
+        "username",
+        "app",
+        "edition",
+        "reviewer",
+        "reason",
+        "decided_by",
+        "outcome_detail",
+    )
+)
 FORMATS = ("csv", "json", "html")
 _PAGES = Environment(
     loader=PackageLoader("shelfware.reviews", "templates"),
@@ -31,12 +47,15 @@ def csv_chunks(records: Iterable[Sequence[Any]]) -> Iterator[str]:
     out = io.StringIO()
     writer = SafeWriter(out)
     writer.writerow(REPORT_HEADER)
-    for n, record in enumerate(records, 1):
-        writer.writerow(record)
-        if n % CHUNK == 0:
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
+    rows = iter(records)
+    while True:
+        batch = list(itertools.islice(rows, CHUNK))
+        if not batch:
+            break
+        writer.write_texts(batch, TEXT_COLUMNS)
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
     yield out.getvalue()
 
 

@@ -585,10 +585,6 @@ REPORT_HEADER = (
 )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else utc(value).isoformat()
-
-
 def report_tuples(session: Session, ref: str | int, *, batch: int = 5000) -> Iterator[Any]:
     """The raw rows of the report, in item order, read ``batch`` at a time (a server-side
     cursor on PostgreSQL)."""
@@ -597,26 +593,39 @@ def report_tuples(session: Session, ref: str | int, *, batch: int = 5000) -> Ite
     yield from session.execute(query)
 
 
-def report_records(session: Session, ref: str | int) -> Iterator[tuple[Any, ...]]:
-    """The report as plain values in ``REPORT_HEADER`` order (CSV and JSON exports)."""
-    for row in report_tuples(session, ref):
-        outcome, at, detail = outcome_of(row[10], row[14], row[15], row[16], row[17], row[18])
+def report_records(
+    session: Session, ref: str | int, *, batch: int = 5000
+) -> Iterator[tuple[Any, ...]]:
+    """The report as plain values in ``REPORT_HEADER`` order (CSV and JSON exports), read
+    ``batch`` rows at a time through Core (a server-side cursor on PostgreSQL): no ORM work
+    per row, the outcome worked out only for revokes."""
+    campaign = get_campaign(session, ref)
+    query = _items_query(campaign.id).order_by(I.id)
+    connection = session.connection().execution_options(stream_results=True)
+    revoke = Decision.REVOKE.value
+    for row in connection.execute(query).yield_per(batch):
+        (item, _, holder, username, app, edition, last, idle, cost, reviewer, decision) = row[:11]
+        reason, decided_at, decided_by = row[11], row[12], row[13]
+        if decision == revoke:
+            outcome, at, detail = outcome_of(decision, row[14], row[15], row[16], row[17], row[18])
+        else:
+            outcome, at, detail = "", None, None
         yield (
-            row[0],
-            row[2],
-            row[3],
-            row[4],
-            row[5],
-            _iso(row[6]),
-            row[7],
-            None if row[8] is None else float(row[8]),
-            row[9],
-            row[10],
-            row[11],
-            _iso(row[12]),
-            row[13],
+            item,
+            holder,
+            username,
+            app,
+            edition,
+            None if last is None else last.isoformat(),
+            idle,
+            None if cost is None else float(cost),
+            reviewer,
+            decision,
+            reason,
+            None if decided_at is None else decided_at.isoformat(),
+            decided_by,
             outcome,
-            _iso(at),
+            None if at is None else at.isoformat(),
             detail,
         )
 

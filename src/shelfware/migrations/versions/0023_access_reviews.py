@@ -112,9 +112,16 @@ def upgrade() -> None:
         "ix_review_item_campaign_reviewer", "review_item", ["campaign_id", "reviewer", "id"]
     )
     op.create_index("ix_review_item_candidate", "review_item", ["candidate_id"])
+    # each seat's reviewer is its holder's manager, found by the provider's id or login
+    op.create_index("ix_person_idp_user", "person", ["idp_profile_id", "idp_user_id"])
+    op.create_index(
+        "ix_person_idp_login", "person", ["idp_profile_id", sa.text("lower(idp_login)")]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_person_idp_login", table_name="person")
+    op.drop_index("ix_person_idp_user", table_name="person")
     op.drop_index("ix_review_item_candidate", table_name="review_item")
     op.drop_index("ix_review_item_campaign_reviewer", table_name="review_item")
     op.drop_table("review_item")
