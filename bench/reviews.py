@@ -52,12 +52,37 @@ def build(url: str, seats: int) -> float:
         bulk_insert(
             conn,
             IntegrationProfile.__table__,
-            ["id", "name", "kind", "status", "url", "auth", "options", "process_activity",
-             "process_reclaim", "analyze_activity_from", "created_at", "updated_at",
-             "connection_changed_at"],
             [
-                (p, name, kind, "published", "https://x.example", "api-token", "{}", True, True,
-                 NOW, NOW, NOW, NOW)
+                "id",
+                "name",
+                "kind",
+                "status",
+                "url",
+                "auth",
+                "options",
+                "process_activity",
+                "process_reclaim",
+                "analyze_activity_from",
+                "created_at",
+                "updated_at",
+                "connection_changed_at",
+            ],
+            [
+                (
+                    p,
+                    name,
+                    kind,
+                    "published",
+                    "https://x.example",
+                    "api-token",
+                    "{}",
+                    True,
+                    True,
+                    NOW,
+                    NOW,
+                    NOW,
+                    NOW,
+                )
                 for p, name, kind in ((1, "okta", "okta"), (2, "apps", "rally"))
             ],
             instants=frozenset({9, 10, 11, 12}),
@@ -72,12 +97,44 @@ def build(url: str, seats: int) -> float:
         bulk_insert(
             conn,
             ReclamationRule.__table__,
-            ["software_model_id", "approvers", "excluded_users", "excluded_domains",
-             "excluded_groups", "service_account_patterns", "threshold_days", "notify",
-             "auto_reclaim_days", "approval_required", "exclude_admins", "new_account_grace",
-             "keep_days", "active", "created_at", "updated_at"],
-            [(1, '["owner@example.com"]', "[]", "[]", "[]", "[]", 60, False, 7, False, True,
-              True, 90, True, NOW, NOW)],
+            [
+                "software_model_id",
+                "approvers",
+                "excluded_users",
+                "excluded_domains",
+                "excluded_groups",
+                "service_account_patterns",
+                "threshold_days",
+                "notify",
+                "auto_reclaim_days",
+                "approval_required",
+                "exclude_admins",
+                "new_account_grace",
+                "keep_days",
+                "active",
+                "created_at",
+                "updated_at",
+            ],
+            [
+                (
+                    1,
+                    '["owner@example.com"]',
+                    "[]",
+                    "[]",
+                    "[]",
+                    "[]",
+                    60,
+                    False,
+                    7,
+                    False,
+                    True,
+                    True,
+                    90,
+                    True,
+                    NOW,
+                    NOW,
+                )
+            ],
             instants=frozenset({14, 15}),
         )
         for start in range(0, people, CHUNK):
@@ -85,27 +142,70 @@ def build(url: str, seats: int) -> float:
             for i in range(start + 1, min(people, start + CHUNK) + 1):
                 boss = (i % bosses) + 1
                 ref = (f"00u{boss}", f"u{boss}@example.com")[i % 2] if i > bosses else None
-                rows.append((i, f"u{i}@example.com", NOW, 1, f"00u{i}", f"u{i}@example.com",
-                             "ACTIVE", ref, f"Dept{i % 20}"))
+                rows.append(
+                    (
+                        i,
+                        f"u{i}@example.com",
+                        NOW,
+                        1,
+                        f"00u{i}",
+                        f"u{i}@example.com",
+                        "ACTIVE",
+                        ref,
+                        f"Dept{i % 20}",
+                    )
+                )
             bulk_insert(
                 conn,
                 Person.__table__,
-                ["id", "email", "created_at", "idp_profile_id", "idp_user_id", "idp_login",
-                 "idp_status", "idp_manager_id", "department"],
+                [
+                    "id",
+                    "email",
+                    "created_at",
+                    "idp_profile_id",
+                    "idp_user_id",
+                    "idp_login",
+                    "idp_status",
+                    "idp_manager_id",
+                    "department",
+                ],
                 rows,
                 instants=frozenset({2}),
             )
         for start in range(0, seats, CHUNK):
             rows = []
             for i in range(start, min(seats, start + CHUNK)):
-                rows.append((2, i % MODELS + 1, str(i), f"u{i % people + 1}@example.com", True,
-                             "Pro", NOW - timedelta(days=i % 700), NOW - timedelta(days=i % 90),
-                             NOW - timedelta(days=800), i % people + 1, False))
+                rows.append(
+                    (
+                        2,
+                        i % MODELS + 1,
+                        str(i),
+                        f"u{i % people + 1}@example.com",
+                        True,
+                        "Pro",
+                        NOW - timedelta(days=i % 700),
+                        NOW - timedelta(days=i % 90),
+                        NOW - timedelta(days=800),
+                        i % people + 1,
+                        False,
+                    )
+                )
             bulk_insert(
                 conn,
                 Subscription.__table__,
-                ["profile_id", "software_model_id", "external_id", "email", "active", "edition",
-                 "created_in_app_at", "last_activity_at", "first_seen_at", "person_id", "admin"],
+                [
+                    "profile_id",
+                    "software_model_id",
+                    "external_id",
+                    "email",
+                    "active",
+                    "edition",
+                    "created_in_app_at",
+                    "last_activity_at",
+                    "first_seen_at",
+                    "person_id",
+                    "admin",
+                ],
                 rows,
                 instants=frozenset({6, 7, 8}),
             )
@@ -131,8 +231,12 @@ def measure(url: str) -> dict[str, Any]:
         view = reviews.create_campaign(
             session,
             clock,
-            CampaignCreate(name="bench", scope="profile=apps", due=NOW + timedelta(days=14),
-                           owner="ciso@example.com"),
+            CampaignCreate(
+                name="bench",
+                scope="profile=apps",
+                due=NOW + timedelta(days=14),
+                owner="ciso@example.com",
+            ),
         )
     start_seconds = time.perf_counter() - started
     rates = {}
@@ -147,8 +251,12 @@ def measure(url: str) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         rates[fmt] = (view.items / seconds, written / seconds / 1e6)
     db.dispose()
-    return {"items": view.items, "start": start_seconds, "rates": rates,
-            "unassigned": view.unassigned}
+    return {
+        "items": view.items,
+        "start": start_seconds,
+        "rates": rates,
+        "unassigned": view.unassigned,
+    }
 
 
 def main() -> None:

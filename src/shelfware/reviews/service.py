@@ -272,7 +272,8 @@ def create_campaign(
     )
     session.add(campaign)
     session.flush()
-    items = _snapshot(session, campaign, scope, now)
+    _snapshot(session, campaign, scope, now)
+    view = campaign_view(session, campaign.id)
     audit.record(
         session,
         clock,
@@ -285,9 +286,9 @@ def create_campaign(
         reviewer=data.reviewer,
         owner=owner,
         due=due.isoformat(),
-        items=items,
+        items=view.items,
     )
-    return campaign_view(session, campaign.id)
+    return view
 
 
 def _snapshot(session: Session, campaign: ReviewCampaign, scope: _Scope, now: datetime) -> int:

@@ -82,24 +82,6 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
-            ["profile_id"],
-            ["integration_profile.id"],
-            name="fk_review_item_profile_id_integration_profile",
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["software_model_id"],
-            ["software_model.id"],
-            name="fk_review_item_software_model_id_software_model",
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["person_id"],
-            ["person.id"],
-            name="fk_review_item_person_id_person",
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
             ["candidate_id"],
             ["removal_candidate.id"],
             name="fk_review_item_candidate_id_removal_candidate",
@@ -111,7 +93,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_review_item_campaign_reviewer", "review_item", ["campaign_id", "reviewer", "id"]
     )
-    op.create_index("ix_review_item_candidate", "review_item", ["candidate_id"])
+    op.create_index(
+        "ix_review_item_candidate",
+        "review_item",
+        ["candidate_id"],
+        sqlite_where=sa.text("candidate_id IS NOT NULL"),
+        postgresql_where=sa.text("candidate_id IS NOT NULL"),
+    )
     # each seat's reviewer is its holder's manager, found by the provider's id or login
     op.create_index("ix_person_idp_user", "person", ["idp_profile_id", "idp_user_id"])
     op.create_index(
