@@ -84,6 +84,8 @@ def test_a_campaign_from_start_to_evidence(home: Path) -> None:
         "--as",
         "boss@acme.test",
         "--keep",
+        "--reason",
+        "=HYPERLINK(1)",
         "--json",
     )
     assert [d["decision"] for d in json.loads(bulk.stdout)] == ["keep", "keep"]
@@ -112,6 +114,8 @@ def test_a_campaign_from_start_to_evidence(home: Path) -> None:
         "boss@acme.test",
     )
     assert row["outcome"] == "pending" and row["decided_at"].startswith("2026-11-20")
+    # a reviewer's words are text in a spreadsheet, never a formula
+    assert {r["reason"] for r in rows if r["holder"] == "bob@acme.test"} == {"'=HYPERLINK(1)"}
     as_json = json.loads(invoke(home, "reviews", "report", "1", "--format", "json").stdout)
     assert len(as_json) == 8 and {r["decision"] for r in as_json} == {"revoke", "keep", None}
     page = home / "review.html"

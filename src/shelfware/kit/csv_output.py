@@ -23,6 +23,16 @@ class _Writable(Protocol):
     def write(self, s: str, /) -> int: ...
 
 
+def sql_safe_cell(text: Any) -> Any:
+    """SQL for `safe_cell` of a text column, for exports written by the database itself: a
+    value a spreadsheet could read as a formula gets a leading ``'`` (both stores)."""
+    from sqlalchemy import String, case, func, literal, type_coerce
+
+    first = func.substr(func.ltrim(text, literal(" ")), 1, 1)
+    starts = [literal(s) for s in FORMULA_STARTS]
+    return type_coerce(case((first.in_(starts), literal("'").concat(text)), else_=text), String)
+
+
 def is_formula(text: str) -> bool:
     """Whether a spreadsheet could read ``text`` as a formula."""
     return text.startswith(FORMULA_STARTS) or text.lstrip(" ").startswith(FORMULA_STARTS)

@@ -7,6 +7,7 @@ are neutralised (``kit.csv_output``); the HTML page is autoescaped.
 
 from __future__ import annotations
 
+import csv
 import io
 import itertools
 import json
@@ -16,26 +17,10 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from shelfware.kit.csv_output import SafeWriter
 from shelfware.reviews.schemas import CampaignView, ReviewerProgress
 from shelfware.reviews.service import REPORT_HEADER
 
 CHUNK = 2000  # rows per written chunk
-# what may hold text from outside (vendors, people): holder, username, app, edition,
-# reviewer, reason, decided by, outcome detail; the rest are numbers, dates and fixed words
-TEXT_COLUMNS = tuple(
-    REPORT_HEADER.index(name)
-    for name in (
-        "holder",
-        "username",
-        "app",
-        "edition",
-        "reviewer",
-        "reason",
-        "decided_by",
-        "outcome_detail",
-    )
-)
 FORMATS = ("csv", "json", "html")
 _PAGES = Environment(
     loader=PackageLoader("shelfware.reviews", "templates"),
@@ -44,15 +29,13 @@ _PAGES = Environment(
 
 
 def csv_chunks(records: Iterable[Sequence[Any]]) -> Iterator[str]:
+    """``records`` come neutralised from the database (``reviews.report_records``)."""
     out = io.StringIO()
-    writer = SafeWriter(out)
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(REPORT_HEADER)
     rows = iter(records)
-    while True:
-        batch = list(itertools.islice(rows, CHUNK))
-        if not batch:
-            break
-        writer.write_texts(batch, TEXT_COLUMNS)
+    while batch := list(itertools.islice(rows, CHUNK)):
+        writer.writerows(batch)
         yield out.getvalue()
         out.seek(0)
         out.truncate()

@@ -19,7 +19,9 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
     Select,
+    String,
     Table,
     and_,
     case,
@@ -27,9 +29,12 @@ from sqlalchemy import (
     insert,
     literal,
     null,
+    or_,
     select,
+    type_coerce,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session, aliased
 
 from shelfware.accounts.schemas import Principal
@@ -37,11 +42,13 @@ from shelfware.audit import service as audit
 from shelfware.connectors.registry import connector_class
 from shelfware.kit.addresses import is_email
 from shelfware.kit.clock import Clock, utc
+from shelfware.kit.csv_output import sql_safe_cell
 from shelfware.kit.db import UTCDateTime, rowcount, whole_days_between
 from shelfware.kit.text import strip_unstorable
 from shelfware.licensing.entitlements import LicensingNotFound, find_model
 from shelfware.licensing.pricing import day_of, seat_prices
 from shelfware.models import (
+    CLOSED_STATES,
     ApiToken,
     CandidateState,
     Decision,
@@ -461,6 +468,42 @@ def progress(session: Session, ref: str | int) -> list[ReviewerProgress]:
 
 
 _C = RemovalCandidate.__table__.c
+_CS = CandidateState
+
+
+def _outcome_sql() -> tuple[Any, Any, Any]:
+    """SQL for (outcome, when, detail) of an item: a revoke's removal candidate, in words
+    (``done``: reclaimed when, or the task done when the seat left the app)."""
+    revoke = I.decision == Decision.REVOKE.value
+    none = or_(I.decision.is_(None), I.decision != Decision.REVOKE.value)
+    state = _C.state
+    outcome = case(
+        (none, literal("")),
+        (_C.id.is_(None), case((I.outcome_note.is_not(None), literal("done")), else_="pending")),
+        (_C.reclaimed_at.is_not(None), literal("done")),
+        (state == _CS.CLOSED_COMPLETE.value, literal("done")),
+        (state == _CS.AWAITING_REVOCATION.value, literal("task")),
+        (state == _CS.READY.value, literal("pending")),
+        (state == _CS.ATTENTION_REQUIRED.value, literal("needs a person")),
+        else_=func.replace(state, "closed_", ""),
+    )
+    at = case(
+        (and_(revoke, _C.reclaimed_at.is_not(None)), _C.reclaimed_at),
+        (and_(revoke, state.in_(CLOSED_STATES)), _C.closed_at),
+        else_=null(),
+    )
+    detail = case(
+        (none, null()),
+        (_C.id.is_(None), I.outcome_note),
+        (_C.reclaimed_at.is_not(None), literal("reclaimed through the app's API")),
+        (state == _CS.CLOSED_COMPLETE.value, literal("task done: the seat is gone from the app")),
+        (state == _CS.READY.value, literal("waits for the reclaim run")),
+        else_=_C.reason,
+    )
+    return outcome, at, detail
+
+
+_OUTCOME, _OUTCOME_AT, _DETAIL = _outcome_sql()
 _REPORT_COLUMNS = (
     I.id,
     I.campaign_id,
@@ -476,11 +519,9 @@ _REPORT_COLUMNS = (
     I.reason,
     I.decided_at,
     I.decided_by,
-    I.outcome_note,
-    _C.state,
-    _C.reclaimed_at,
-    _C.closed_at,
-    _C.reason,
+    _OUTCOME,
+    _OUTCOME_AT,
+    _DETAIL,
 )
 
 
@@ -493,34 +534,7 @@ def _items_query(campaign_id: int) -> Select[Any]:
     )
 
 
-def outcome_of(
-    decision: str | None,
-    note: str | None,
-    state: str | None,
-    reclaimed_at: datetime | None,
-    closed_at: datetime | None,
-    why: str | None,
-) -> tuple[str, datetime | None, str | None]:
-    """(outcome, when, detail) of an item: a revoke's removal candidate, in words."""
-    if decision != Decision.REVOKE.value:
-        return ("", None, None)
-    if state is None:
-        return ("done" if note else "pending", None, note)
-    if reclaimed_at is not None:
-        return ("done", reclaimed_at, "reclaimed through the app's API")
-    if state == CandidateState.CLOSED_COMPLETE.value:
-        return ("done", closed_at, "task done: the seat is gone from the app")
-    if state == CandidateState.AWAITING_REVOCATION.value:
-        return ("task", None, why)
-    if state == CandidateState.READY.value:
-        return ("pending", None, "waits for the reclaim run")
-    if state == CandidateState.ATTENTION_REQUIRED.value:
-        return ("needs a person", None, why)
-    return (state.removeprefix("closed_"), closed_at, why)
-
-
 def _item_view(row: Any) -> ItemView:
-    outcome, at, detail = outcome_of(row[10], row[14], row[15], row[16], row[17], row[18])
     return ItemView(
         id=row[0],
         campaign_id=row[1],
@@ -536,9 +550,9 @@ def _item_view(row: Any) -> ItemView:
         reason=row[11],
         decided_at=row[12],
         decided_by=row[13],
-        outcome=outcome,
-        outcome_at=at,
-        outcome_detail=detail,
+        outcome=row[14],
+        outcome_at=row[15],
+        outcome_detail=row[16],
     )
 
 
@@ -594,41 +608,65 @@ def report_tuples(session: Session, ref: str | int, *, batch: int = 5000) -> Ite
     yield from session.execute(query)
 
 
+def _iso_sql(dialect: str, column: Any) -> Any:
+    """SQL: an instant as ISO 8601 text, UTC (``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``)."""
+    if dialect == "postgresql":
+        return func.to_char(column, literal('YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'))
+    raw = type_coerce(column, String)  # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff"
+    return func.replace(raw, " ", "T").concat("+00:00")
+
+
 def report_records(
     session: Session, ref: str | int, *, batch: int = 5000
 ) -> Iterator[tuple[Any, ...]]:
-    """The report as plain values in ``REPORT_HEADER`` order (CSV and JSON exports), read
-    ``batch`` rows at a time through Core (a server-side cursor on PostgreSQL): no ORM work
-    per row, the outcome worked out only for revokes."""
+    """The report in ``REPORT_HEADER`` order as the database writes it (dates as ISO text,
+    text cells already neutralised for spreadsheets: ``kit.csv_output.sql_safe_cell``), read
+    ``batch`` rows at a time from the driver's cursor (a server-side one on PostgreSQL): no
+    per-row work in Python, bounded memory."""
     campaign = get_campaign(session, ref)
-    query = _items_query(campaign.id).order_by(I.id)
-    connection = session.connection().execution_options(stream_results=True)
-    revoke = Decision.REVOKE.value
-    for row in connection.execute(query).yield_per(batch):
-        (item, _, holder, username, app, edition, last, idle, cost, reviewer, decision) = row[:11]
-        reason, decided_at, decided_by = row[11], row[12], row[13]
-        if decision == revoke:
-            outcome, at, detail = outcome_of(decision, row[14], row[15], row[16], row[17], row[18])
-        else:
-            outcome, at, detail = "", None, None
-        yield (
-            item,
-            holder,
-            username,
-            app,
-            edition,
-            None if last is None else last.isoformat(),
-            idle,
-            None if cost is None else float(cost),
-            reviewer,
-            decision,
-            reason,
-            None if decided_at is None else decided_at.isoformat(),
-            decided_by,
-            outcome,
-            None if at is None else at.isoformat(),
-            detail,
+    connection = session.connection()
+    dialect = connection.dialect
+    safe = sql_safe_cell
+    query = (
+        select(
+            I.id,
+            safe(I.holder),
+            safe(I.username),
+            safe(I.app),
+            safe(I.edition),
+            _iso_sql(dialect.name, I.last_activity_at),
+            I.idle_days,
+            sql_cast(I.annual_cost, Float),
+            safe(I.reviewer),
+            I.decision,
+            safe(I.reason),
+            _iso_sql(dialect.name, I.decided_at),
+            safe(I.decided_by),
+            _OUTCOME,
+            _iso_sql(dialect.name, _OUTCOME_AT),
+            safe(_DETAIL),
         )
+        .select_from(ITEMS)
+        .outerjoin(RemovalCandidate, _C.id == I.candidate_id)
+        .where(I.campaign_id == campaign.id)
+        .order_by(I.id)
+    )
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    raw: Any = connection.connection.dbapi_connection
+    cursor: Any
+    if dialect.name == "postgresql":
+        cursor = raw.cursor(name=f"review_report_{campaign.id}")
+        cursor.itersize = batch
+        cursor.execute(str(compiled), params)
+    else:
+        cursor = raw.cursor()
+        cursor.execute(str(compiled), [params[name] for name in compiled.positiontup or ()])
+    try:
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        cursor.close()
 
 
 # --------------------------------------------------------------------------- decisions
