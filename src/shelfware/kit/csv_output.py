@@ -68,19 +68,6 @@ class SafeWriter:
         for row in rows:
             self.writerow(row)
 
-    def write_texts(self, rows: Iterable[Sequence[Any]], text_columns: Sequence[int]) -> None:
-        """Large exports: only the cells at ``text_columns`` (text or None) can hold text from
-        outside and are neutralised; every other cell must be a number, None or text the
-        program wrote (an ISO date, a fixed word)."""
-        first, writerow = _FIRST, self._writer.writerow
-        for row in rows:
-            cells = list(row)
-            for i in text_columns:
-                value = cells[i]
-                if value and (value[0] in first or (value[0] == " " and is_formula(value))):
-                    cells[i] = "'" + value
-            writerow(cells)
-
 
 def csv_text(header: Sequence[str], rows: Iterable[Iterable[Any]]) -> str:
     """A whole CSV document (header first), every cell neutralised."""
