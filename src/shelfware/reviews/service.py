@@ -919,7 +919,6 @@ def close_campaign(
     the report). Audited."""
     campaign = _open_campaign(session, ref)
     campaign.closed_at = clock.now()
-    campaign.next_start_at = campaign.next_start_at  # a series goes on: the tick starts it
     view = campaign_view(session, campaign.id)
     audit.record(
         session,
