@@ -124,7 +124,16 @@ def test_a_revoked_token_no_longer_verifies(db: Database, clock: FrozenClock) ->
 def test_the_role_matrix() -> None:
     assert all(allows(Role.ADMIN, p) for p in Permission)
     assert allows(Role.VIEWER, Permission.CANDIDATES_READ)
-    assert not any(allows(Role.VIEWER, p) for p in Permission if not p.value.endswith(".read"))
+    # a viewer only reads, but decides the access review items assigned to them (only those:
+    # the domain checks each item is theirs, tests/reviews)
+    assert {p for p in Permission if allows(Role.VIEWER, p) and not p.value.endswith(".read")} == {
+        Permission.REVIEWS_DECIDE
+    }
+    assert all(allows(r, Permission.REVIEWS_DECIDE) for r in Role)
+    assert {r for r in Role if allows(r, Permission.REVIEWS_MANAGE)} == {
+        Role.ADMIN,
+        Role.SAM_MANAGER,
+    }
     assert not allows(Role.VIEWER, Permission.AUDIT_READ)
     assert allows(Role.SAM_INTEGRATOR, Permission.PROFILES_WRITE)
     assert not allows(Role.SAM_INTEGRATOR, Permission.CANDIDATES_ACT)

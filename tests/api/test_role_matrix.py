@@ -27,6 +27,8 @@ PATH_VALUES = {
     "model": "nothing",
     "alias": "nothing.example",
     "job_id": "1",
+    "campaign": "nothing",
+    "item_id": "1",
 }
 
 

@@ -64,3 +64,16 @@ def test_no_cell_read_back_starts_like_a_formula(cells: list[str]) -> None:
     [read] = list(csv.reader(io.StringIO(out.getvalue())))
     assert read == [c if not is_formula(c) else "'" + c for c in cells]
     assert not any(is_formula(c) for c in read)
+
+
+def test_the_sql_form_neutralises_exactly_what_safe_cell_does() -> None:
+    """``sql_safe_cell`` (exports the database writes) agrees with ``safe_cell`` on SQLite."""
+    from sqlalchemy import create_engine, literal, select
+
+    from shelfware.kit.csv_output import safe_cell, sql_safe_cell
+
+    values = ["=1+2", "  =SUM(A1)", "+x", "-3", "@a", "\tt", "\rr", "\nn", " x", "", "a=b", "ok"]
+    with create_engine("sqlite://").connect() as conn:
+        for value in values:
+            got = conn.execute(select(sql_safe_cell(literal(value)))).scalar_one()
+            assert got == safe_cell(value), value

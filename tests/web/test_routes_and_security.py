@@ -43,7 +43,7 @@ def ensure_profile(web: Web, url: str = "http://127.0.0.1:9/slm/webservice") -> 
 
 
 def concrete(path: str) -> str:
-    return path.replace("{name}", PROFILE).replace("{candidate_id}", "1")
+    return path.replace("{name}", PROFILE).replace("{candidate_id}", "1").replace("{campaign}", "1")
 
 
 def page_routes(routes: list[Any]) -> set[tuple[str, str]]:
@@ -205,8 +205,29 @@ def test_sign_in_redirects_only_to_this_site(web: Web) -> None:
 INLINE = re.compile(r"<script(?![^>]*\bsrc=)|\sstyle=|\son[a-z]+=|javascript:", re.I)
 
 
+def ensure_campaign(web: Web) -> None:
+    """Review campaign 1 (of the profile's seats), for the pages of ``/reviews/{campaign}``."""
+    from datetime import timedelta
+
+    from shelfware.reviews import service as reviews
+    from shelfware.reviews.schemas import CampaignCreate
+
+    with web.store.db.transaction() as session:
+        reviews.create_campaign(
+            session,
+            web.clock,
+            CampaignCreate(
+                name="Q4",
+                scope=f"profile={PROFILE}",
+                due=web.clock.now() + timedelta(days=7),
+                owner="owner@example.com",
+            ),
+        )
+
+
 def test_headers_no_inline_code_and_no_secret_on_any_page(web: Web) -> None:
     ensure_profile(web)
+    ensure_campaign(web)
     client, _ = signed_in(web, "admin")
     pages = [
         concrete(r.path)

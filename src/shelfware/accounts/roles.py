@@ -4,7 +4,9 @@ Roles (ARCHITECTURE.md): ``admin`` does everything; ``sam_integrator`` looks aft
 profiles and their credentials; ``sam_manager`` looks after rules, candidates and
 entitlements; ``viewer`` reads. Every role reads everything a workspace shows (never a
 secret: no face returns one). Only ``admin`` manages accounts and tokens and reads the audit
-trail.
+trail. Access reviews: ``admin`` and ``sam_manager`` run campaigns and read their evidence;
+every role may decide the items it is the reviewer of, and only those (``reviews.decide``:
+the domain checks the item is the principal's, and never their own seat).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ class Permission(StrEnum):
     REPORTS_READ = "reports.read"
     AUDIT_READ = "audit.read"
     ACCOUNTS_MANAGE = "accounts.manage"  # users and API tokens
+    # access reviews: start, close and reassign campaigns; read every item and the evidence
+    REVIEWS_MANAGE = "reviews.manage"
+    # a reviewer's own items only (any role: who reviews what is the campaign's, not the role's)
+    REVIEWS_DECIDE = "reviews.decide"
 
 
 # What every role may read (the audit trail is the admin's).
@@ -45,10 +51,17 @@ READ: frozenset[Permission] = frozenset(
 
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.SAM_INTEGRATOR: READ | {Permission.PROFILES_WRITE, Permission.PROFILES_SYNC},
+    Role.SAM_INTEGRATOR: READ
+    | {Permission.PROFILES_WRITE, Permission.PROFILES_SYNC, Permission.REVIEWS_DECIDE},
     Role.SAM_MANAGER: READ
-    | {Permission.RULES_WRITE, Permission.CANDIDATES_ACT, Permission.ENTITLEMENTS_WRITE},
-    Role.VIEWER: READ,
+    | {
+        Permission.RULES_WRITE,
+        Permission.CANDIDATES_ACT,
+        Permission.ENTITLEMENTS_WRITE,
+        Permission.REVIEWS_MANAGE,
+        Permission.REVIEWS_DECIDE,
+    },
+    Role.VIEWER: READ | {Permission.REVIEWS_DECIDE},
 }
 
 

@@ -19,6 +19,7 @@ from shelfware.api.routers import (
     licensing,
     profiles,
     reports,
+    reviews,
     rules,
     subscriptions,
 )
@@ -35,6 +36,7 @@ ROUTERS = (
     candidates.router,
     licensing.router,
     reports.router,
+    reviews.router,
     directory.router,
     directory.people_router,
     audit.router,

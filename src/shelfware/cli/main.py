@@ -20,6 +20,7 @@ from shelfware.cli import (
     profile,
     reconcile,
     report,
+    reviews,
     rules,
     sandbox,
     scim,
@@ -61,6 +62,7 @@ app.add_typer(directory.app, name="directory")
 app.add_typer(directory.people_app, name="people")
 app.add_typer(report.app, name="report")
 app.add_typer(calendar.app, name="calendar")
+app.add_typer(reviews.app, name="reviews")
 app.command("serve")(serve.serve)
 app.command("worker")(jobs.worker)
 app.add_typer(jobs.app, name="jobs")

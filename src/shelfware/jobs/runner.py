@@ -1,7 +1,8 @@
 """What each kind of job does, and running a claimed job with heartbeats. Every kind is
 idempotent: a sync refuses a second concurrent run and a re-sync of unchanged data writes
 nothing; a reconciliation is a dated snapshot; the workflow's step reclaims each account
-exactly once."""
+exactly once (and runs the access reviews' step, ``reviews.schedule``: each reminder,
+escalation and recurring campaign happens once)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from shelfware.licensing.renewals import send_renewal_alerts
 from shelfware.licensing.service import record_reconciliation
 from shelfware.notifications.service import Notifier
 from shelfware.reclamation import workflow
+from shelfware.reviews import schedule as review_schedule
 from shelfware.settings import Settings
 from shelfware.sync.service import SyncError, sync_profile
 
@@ -57,13 +59,18 @@ async def perform(ctx: JobContext, kind: JobKind, payload: dict[str, Any]) -> di
         with ctx.db.transaction() as session:
             run, _ = record_reconciliation(session, ctx.clock)
         return {"reconciliation_id": run.id, "models": run.models}
+    notifier = Notifier(ctx.settings)
     if kind is JobKind.RENEWAL_ALERTS:
         alerts = await asyncio.to_thread(
-            send_renewal_alerts, ctx.db, ctx.clock, Notifier(ctx.settings), worker_name()
+            send_renewal_alerts, ctx.db, ctx.clock, notifier, worker_name()
         )
         return alerts.summary()
-    report = await workflow.advance(ctx.db, ctx.keys, ctx.clock, Notifier(ctx.settings))
+    report = await workflow.advance(ctx.db, ctx.keys, ctx.clock, notifier)
+    # the access reviews' step rides on the workflow's hourly one: reminders, escalations,
+    # the next campaign of a quarterly series, revokes reclaimed under the cap
+    reviewed = await review_schedule.run_due(ctx.db, ctx.keys, ctx.clock, notifier)
     return {
+        "reviews": reviewed.model_dump(),
         "notified": len(report.notified),
         "reminded": len(report.reminded),
         "approvals_requested": len(report.approvals_requested),

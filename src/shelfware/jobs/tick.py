@@ -4,7 +4,8 @@
   publishing and moved a day on by every successful sync);
 - the weekly reconciliation, when none is stored from the last week (once a profile is
   published: an empty store has nothing to reconcile);
-- the reclamation workflow's step (notices, reminders, approvals, reclaims after deadlines);
+- the reclamation workflow's step (notices, reminders, approvals, reclaims after deadlines),
+  which also runs the access reviews' step (reminders, escalations, quarterly campaigns);
 - the renewal alerts, when one is due and a channel reaches people (hourly at most; each
   alert is claimed before it is sent, so it goes once whatever runs it).
 

@@ -16,10 +16,21 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_FIRST = frozenset(FORMULA_STARTS)  # each one character
 
 
 class _Writable(Protocol):
     def write(self, s: str, /) -> int: ...
+
+
+def sql_safe_cell(text: Any) -> Any:
+    """SQL for `safe_cell` of a text column, for exports written by the database itself: a
+    value a spreadsheet could read as a formula gets a leading ``'`` (both stores)."""
+    from sqlalchemy import String, case, func, literal, type_coerce
+
+    first = func.substr(func.ltrim(text, literal(" ")), 1, 1)
+    starts = [literal(s) for s in FORMULA_STARTS]
+    return type_coerce(case((first.in_(starts), literal("'").concat(text)), else_=text), String)
 
 
 def is_formula(text: str) -> bool:
@@ -32,6 +43,10 @@ def safe_cell(value: Any) -> Any:
     formula gets a leading ``'``."""
     if value is None:
         return ""
+    if type(value) is str:  # the common case, checked without a call (large exports)
+        if value and (value[0] in _FIRST or (value[0] == " " and is_formula(value))):
+            return "'" + value
+        return value
     if isinstance(value, int | float | Decimal):  # bool too: written True / False
         return value
     text = str(value)

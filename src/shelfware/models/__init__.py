@@ -26,6 +26,7 @@ from shelfware.models.reclamation import (
     is_open_candidate,
 )
 from shelfware.models.reconciliation import ReconciliationPosition, ReconciliationRun
+from shelfware.models.review import Decision, ReviewCampaign, ReviewItem
 from shelfware.models.run import RunStatus, SyncRun
 from shelfware.models.software import SoftwareModel
 from shelfware.models.subscription import StagedAccount, Subscription
@@ -40,6 +41,7 @@ __all__ = [
     "CandidateState",
     "CommitmentChange",
     "Credential",
+    "Decision",
     "DomainAlias",
     "Entitlement",
     "IntegrationProfile",
@@ -55,6 +57,8 @@ __all__ = [
     "ReconciliationRun",
     "RemovalCandidate",
     "RenewalAlert",
+    "ReviewCampaign",
+    "ReviewItem",
     "RunStatus",
     "SamlAssertion",
     "SchedulerLease",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shelfware.models.base import Base, BigId, id_column
@@ -15,6 +15,16 @@ LEFT_STATUSES: tuple[str, ...] = ("DEPROVISIONED", "SUSPENDED", "DELETED")
 
 class Person(Base):
     __tablename__ = "person"
+    __table_args__ = (
+        # a manager found by the provider's id or login, for every person at once (access
+        # reviews assign each seat to its holder's manager; migration 0023)
+        Index("ix_person_idp_user", "idp_profile_id", "idp_user_id"),
+        Index(
+            "ix_person_idp_login",
+            "idp_profile_id",
+            func.lower(text("idp_login")).label("lower_idp_login"),
+        ),
+    )
 
     id: Mapped[int] = id_column()
     email: Mapped[str] = mapped_column(String(320), unique=True)

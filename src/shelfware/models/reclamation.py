@@ -67,6 +67,9 @@ class Justification(StrEnum):
     UNLICENSED = "unlicensed"
     RESTRICTED = "restricted"
     LEFT_ORGANISATION = "left the organisation"  # deprovisioned / suspended in the IdP
+    # a reviewer revoked the seat in an access review campaign (reviews/): a person's
+    # decision, carried out whatever the seat's activity
+    ACCESS_REVIEW = "revoked in an access review"
 
 
 # "state NOT IN ('closed_complete', 'closed_skipped', 'closed_canceled')"

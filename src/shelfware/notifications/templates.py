@@ -21,7 +21,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefine
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-MESSAGES = ("notice", "reminder", "approval", "renewal")
+MESSAGES = ("notice", "reminder", "approval", "renewal", "review")
 CHAT_ONLY = ("summary",)
 
 

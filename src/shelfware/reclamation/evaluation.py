@@ -430,7 +430,13 @@ def _cancel_no_longer_idle(
         session,
         clock,
         CandidateState.CLOSED_CANCELED,
-        [is_open_candidate(), C.reclaimed_at.is_(None), C.subscription_id.in_(no_longer)],
+        [
+            is_open_candidate(),
+            C.reclaimed_at.is_(None),
+            C.subscription_id.in_(no_longer),
+            # a reviewer's revoke is a person's decision, not the rule's selection
+            C.justification != Justification.ACCESS_REVIEW.value,
+        ],
         why="the account is active again, or no longer selected by the rule",
     )
 

@@ -59,6 +59,10 @@ RECLAIMABLE = (CandidateState.READY.value,)
 RECLAIMS_IN_FLIGHT = 12
 STOP_AFTER_FAILURES = 5
 FAILED_ACTIONS = ("failed", "unreachable")
+DECIDED_WHATEVER_ACTIVITY = (
+    Justification.LEFT_ORGANISATION.value,
+    Justification.ACCESS_REVIEW.value,
+)
 
 
 class ReclaimError(Exception):
@@ -479,7 +483,8 @@ def _select_work(
                 model_name=model.display_name,
                 in_flight=bool(flying),
                 state=cand.state,
-                left_organisation=cand.justification == Justification.LEFT_ORGANISATION.value,
+                # decided by a person whatever the activity: a leaver, a reviewer's revoke
+                left_organisation=cand.justification in DECIDED_WHATEVER_ACTIVITY,
             )
         )
     return work

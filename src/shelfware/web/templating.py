@@ -31,6 +31,7 @@ NAV = [
     ("/candidates", "Candidates", Permission.CANDIDATES_READ),
     ("/entitlements", "Entitlements", Permission.ENTITLEMENTS_READ),
     ("/people", "People", Permission.PEOPLE_READ),
+    ("/reviews", "Reviews", Permission.REVIEWS_DECIDE),
     ("/runs", "Runs", Permission.RUNS_READ),
     ("/audit", "Audit", Permission.AUDIT_READ),
 ]

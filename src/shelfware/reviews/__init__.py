@@ -1,0 +1,1 @@
+"""Access review campaigns: managers attest every seat, with the evidence auditors ask for."""
