@@ -11,10 +11,13 @@ from shelfware.models.reclaim_ledger import ReclaimLedgerEntry
 from shelfware.models.reclamation import (
     CLOSED_STATES,
     OPEN_STATES,
+    ActivityDay,
+    CandidateAction,
     CandidateState,
     Justification,
     ReclamationRule,
     RemovalCandidate,
+    RuleKind,
     is_open_candidate,
 )
 from shelfware.models.reconciliation import ReconciliationPosition, ReconciliationRun
@@ -41,6 +44,9 @@ __all__ = [
     "ProfileStatus",
     "ReclaimLedgerEntry",
     "ReclamationRule",
+    "ActivityDay",
+    "CandidateAction",
+    "RuleKind",
     "ReconciliationPosition",
     "ReconciliationRun",
     "RemovalCandidate",
