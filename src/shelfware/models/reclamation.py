@@ -18,9 +18,10 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shelfware.models.base import Base, BigId, id_column
+from shelfware.models.software import SoftwareModel
 
 
 class RuleKind(StrEnum):
@@ -55,6 +56,10 @@ class ReclamationRule(Base):
     # in the last `window_days` days (event-based activity only)
     target_model_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("software_model.id", ondelete="CASCADE")
+    )
+    # loaded with the rule: the notices name it ("we will move you to B")
+    target_model: Mapped[SoftwareModel | None] = relationship(
+        foreign_keys=[target_model_id], lazy="joined"
     )
     max_active_days: Mapped[int | None]
     max_events: Mapped[int | None]
@@ -100,6 +105,7 @@ CLOSED_STATES = tuple(state.value for state in CandidateState if not state.is_op
 
 class Justification(StrEnum):
     LOW_USAGE = "low_usage"
+    LIGHT_USE = "light_use"  # a downgrade: active, but lightly
     NEVER_USED = "never_used"
     UNLICENSED = "unlicensed"
     RESTRICTED = "restricted"

@@ -381,7 +381,9 @@ def ensure_software_model(
 
 def ensure_default_rule(session: Session, clock: Clock, model: SoftwareModel) -> ReclamationRule:
     rule = session.scalar(
-        select(ReclamationRule).where(ReclamationRule.software_model_id == model.id)
+        select(ReclamationRule).where(
+            ReclamationRule.software_model_id == model.id, ReclamationRule.kind == "remove"
+        )
     )
     if rule is None:
         now = clock.now()

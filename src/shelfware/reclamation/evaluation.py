@@ -38,6 +38,7 @@ from shelfware.kit.clock import Clock, FrozenClock
 from shelfware.kit.db import UTCDateTime, rowcount, whole_days_between
 from shelfware.licensing.pricing import SeatPrice, day_of, seat_prices
 from shelfware.models import (
+    CandidateAction,
     CandidateState,
     IntegrationProfile,
     Justification,
@@ -48,7 +49,7 @@ from shelfware.models import (
     is_open_candidate,
 )
 from shelfware.models.person import LEFT_STATUSES
-from shelfware.reclamation import directory_port, keeps, states
+from shelfware.reclamation import directory_port, downgrade, keeps, states
 
 S = Subscription.__table__.c
 C = RemovalCandidate.__table__.c
@@ -71,6 +72,9 @@ class EvaluationResult:
     created: int = 0
     canceled: int = 0
     closed: int = 0
+
+
+REMOVE = CandidateAction.REMOVE.value
 
 
 def idle_cutoff(now: datetime, rule: ReclamationRule) -> datetime:
@@ -156,11 +160,15 @@ def evaluate_profile(
     can_reclaim: bool,
     revocation_task: str = "",
     group_task: str = GROUP_TASK,
+    can_downgrade: bool = False,
 ) -> EvaluationResult:
     """Create, cancel and close the profile's candidates from its current subscriptions.
 
     Where reclaim is manual (no API, or the profile's reclaim process off) candidates are tasks
-    for a person (`awaiting_revocation`) whose reason says what to do: `revocation_task`."""
+    for a person (`awaiting_revocation`) whose reason says what to do: `revocation_task`.
+    Downgrade rules (``downgrade.py``) run after the removal rules: a seat idle enough to be
+    removed is never proposed for a cheaper edition; where the app cannot change an account's
+    edition (`can_downgrade` false) a downgrade is a task for a person."""
     clock = now if not isinstance(now, datetime) else FrozenClock(now)
     now = clock.now()
     result = EvaluationResult()
@@ -170,16 +178,33 @@ def evaluate_profile(
     )
     if not model_ids:
         return result
-    rules = session.scalars(
+    every_rule = session.scalars(
         select(ReclamationRule).where(ReclamationRule.software_model_id.in_(model_ids))
     ).all()
-    prices = seat_prices(session, model_ids, on=day_of(now))
+    rules = [r for r in every_rule if r.kind == REMOVE]
+    downgrades = [r for r in every_rule if r.kind != REMOVE]
+    targets = [r.target_model_id for r in downgrades if r.target_model_id is not None]
+    prices = seat_prices(session, sorted({*model_ids, *targets}), on=day_of(now))
     price: SeatPrice | None
     for model_id, price in prices.items():
         _reprice_open(session, profile, model_id, price.annual, now)
     result.closed = _close_gone(session, clock, profile)
     keeps.forget_expired(session, profile.id, now)
     owner = profile.credential_owner_external_id
+    # a person who left loses the seat: a downgrade not yet asked of the app gives way
+    result.canceled += states.move_where(
+        session,
+        clock,
+        CandidateState.CLOSED_CANCELED,
+        [
+            C.profile_id == profile.id,
+            C.action != REMOVE,
+            is_open_candidate(),
+            C.reclaimed_at.is_(None),
+            C.subscription_id.in_(select(S.id).where(S.profile_id == profile.id, person_left())),
+        ],
+        why="left the organisation: the seat is to be removed, not downgraded",
+    )
     result.created += _create_leavers(
         session,
         dialect,
@@ -218,6 +243,24 @@ def evaluate_profile(
             revocation_task or MANUAL_REVOCATION,
             group_task,
         )
+    for rule in downgrades:
+        if rule.target_model_id is None:
+            continue
+        found = downgrade.evaluate(
+            session,
+            clock,
+            profile,
+            rule,
+            prices,
+            exclusion_condition(
+                rule, owner, directory_port.group_members(session, rule.excluded_groups)
+            ),
+            can_downgrade=can_downgrade,
+            leaving=person_left(),
+        )
+        result.created += found.created
+        result.canceled += found.canceled
+        result.closed += found.closed
     return result
 
 
@@ -306,6 +349,7 @@ def _create_leavers(
             is_open_candidate(),
             C.reclaimed_at.is_(None),
             C.justification != Justification.LEFT_ORGANISATION.value,
+            C.action == REMOVE,
             C.subscription_id.in_(leaving),
         )
         .values(justification=Justification.LEFT_ORGANISATION.value, updated_at=now)
@@ -406,6 +450,7 @@ def _reprice_open(
         .where(
             C.profile_id == profile.id,
             C.software_model_id == model_id,
+            C.action == REMOVE,
             is_open_candidate(),
             C.unit_cost.is_distinct_from(annual_price),
         )
@@ -430,21 +475,27 @@ def _cancel_no_longer_idle(
         session,
         clock,
         CandidateState.CLOSED_CANCELED,
-        [is_open_candidate(), C.reclaimed_at.is_(None), C.subscription_id.in_(no_longer)],
+        [
+            is_open_candidate(),
+            C.action == REMOVE,
+            C.reclaimed_at.is_(None),
+            C.subscription_id.in_(no_longer),
+        ],
         why="the account is active again, or no longer selected by the rule",
     )
 
 
 def _close_gone(session: Session, clock: Clock, profile: IntegrationProfile) -> int:
     """Open candidates whose seat is gone: complete (the saving realised) when we reclaimed it
-    or a person was asked to revoke it; skipped when it vanished by other means."""
+    or a person was asked to revoke it; skipped when it vanished by other means (a downgrade
+    whose seat is gone is skipped: it was never moved)."""
     gone = select(S.id).where(S.profile_id == profile.id, not_(holds_seat()))
     scope = [C.profile_id == profile.id, is_open_candidate(), C.subscription_id.in_(gone)]
     complete = states.move_where(
         session,
         clock,
         CandidateState.CLOSED_COMPLETE,
-        [*scope, C.state == CandidateState.AWAITING_REVOCATION.value],
+        [*scope, C.action == REMOVE, C.state == CandidateState.AWAITING_REVOCATION.value],
         why="the seat is no longer held in the app",
         values={"realised_saving": C.unit_cost},
     )
