@@ -174,6 +174,8 @@ class RemovalCandidate(Base):
     # key: adding one would copy this big table on SQLite (its rule's target has one)
     action: Mapped[str] = mapped_column(String(10), default="remove", server_default="remove")
     target_model_id: Mapped[int | None] = mapped_column(BigId)
+    # a downgrade: the days with activity in the rule's window when it was proposed
+    active_days: Mapped[int | None]
 
 
 class ActivityDay(Base):

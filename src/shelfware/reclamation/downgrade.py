@@ -289,6 +289,7 @@ def _create(
             now_sql,
             literal(DOWNGRADE),
             literal(rule.target_model_id),
+            counts.c.active_days,
         )
         .join(counts, counts.c.subscription_id == S.id)
         .where(*conditions)
@@ -308,6 +309,7 @@ def _create(
         "updated_at",
         "action",
         "target_model_id",
+        "active_days",
     )
     statement = insert(CANDIDATES).from_select([C[name] for name in columns], selection)
     return rowcount(session.execute(statement.execution_options(preserve_rowcount=True))) or 0

@@ -42,6 +42,7 @@ from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
 from shelfware.kit.redact import default_redactor
 from shelfware.models import (
+    CandidateAction,
     CandidateState,
     IntegrationProfile,
     ReclamationRule,
@@ -114,10 +115,15 @@ def _valid_or_blank(email: str | None) -> str:
 def _context(row: Row, settings: Settings, tokens: dict[str, str] | None) -> dict[str, Any]:
     """What the templates may print. Vendor values are text: the HTML part escapes them,
     the chat part mrkdwn-escapes them, and none of them becomes a header or a recipient."""
-    cand, sub, prof, model, _rule = row
+    cand, sub, prof, model, rule = row
     base = settings.public_url.rstrip("/")
     email = _valid_or_blank(sub.email)
+    moving = cand.action == CandidateAction.DOWNGRADE and rule.target_model is not None
     return {
+        # a downgrade: "we will move you to B" instead of "released"
+        "move_to": rule.target_model.display_name if moving and rule.target_model else "",
+        "active_days": cand.active_days if moving else "",
+        "window_days": rule.window_days if moving else "",
         "candidate_id": cand.id,
         "name": sub.display_name or sub.username or email or sub.external_id,
         "username": sub.username or sub.external_id,
@@ -136,7 +142,9 @@ def _context(row: Row, settings: Settings, tokens: dict[str, str] | None) -> dic
 def _ask(notifier: Notifier, template: str, to: str, context: dict[str, Any]) -> Delivery:
     """One message to one person (``to``: one address); its links reach only them."""
     buttons = {}
-    if context.get("keep_url"):
+    if context.get("keep_url") and context.get("move_to"):
+        buttons = {"Keep my edition": context["keep_url"], "Move me now": context["release_url"]}
+    elif context.get("keep_url"):
         buttons = {"Keep my seat": context["keep_url"], "Release it": context["release_url"]}
     return notifier.send(Message(template, to, context, buttons))
 

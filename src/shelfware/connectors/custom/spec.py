@@ -380,10 +380,27 @@ class ReclaimSpec(_Strict):
         return self
 
 
+class DowngradeSpec(ReclaimSpec):
+    """Move one account to another edition (a downgrade): a request like `reclaim`'s, whose
+    path and body may also name `{target.edition}` (the target software model's edition)."""
+
+    @model_validator(mode="after")
+    def _templates(self) -> DowngradeSpec:
+        allowed = frozenset({"config", "account", "target"})
+        _check_template(self.path, allowed=allowed)
+        for text in _strings(self.body):
+            _check_template(text, allowed=allowed)
+        bad = [s for s in self.success + self.gone.status if not 200 <= s <= 599]
+        if bad:
+            raise ValueError(f"statuses must be HTTP statuses, got {bad}")
+        return self
+
+
 class Streams(_Strict):
     accounts: AccountsStream
     activity: ActivityStream | None = None
     reclaim: ReclaimSpec | None = None
+    downgrade: DowngradeSpec | None = None
 
 
 class RateLimitSpec(_Strict):

@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("action", sa.String(length=10), nullable=False, server_default="remove"),
     )
     op.add_column("removal_candidate", sa.Column("target_model_id", BigId, nullable=True))
+    op.add_column("removal_candidate", sa.Column("active_days", sa.Integer(), nullable=True))
     op.add_column("integration_profile", sa.Column("activity_days_from", Instant(), nullable=True))
     op.create_table(
         "activity_day",
@@ -71,6 +72,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("activity_day")
     op.drop_column("integration_profile", "activity_days_from")
+    op.drop_column("removal_candidate", "active_days")
     op.drop_column("removal_candidate", "target_model_id")
     op.drop_column("removal_candidate", "action")
     op.execute("DELETE FROM reclamation_rule WHERE kind <> 'remove'")
