@@ -331,13 +331,8 @@ def preview(
     check_rule(rule)
     window = rule.window_days or 0
     per_seat = saving_of(DOWNGRADE, rule.software_model_id, rule.target_model_id, prices)
-    result = DowngradeDryRun(
-        software_model=model_name,
-        target_model=rule.target_model.display_name if rule.target_model else "",
-        window_days=window,
-        annual_saving_per_seat=None if per_seat is None else float(per_seat),
-        selections=[],
-    )
+    selections: list[DowngradeSelection] = []
+    no_data = idle = 0
     open_state = (
         select(C.state)
         .where(C.subscription_id == S.id, is_open_candidate())
@@ -354,12 +349,12 @@ def preview(
             not_(leaving),
         ]
         if not covered(profile, now, window):
-            result.no_activity_data += int(
+            no_data += int(
                 session.scalar(select(func.count()).select_from(Subscription).where(*scope)) or 0
             )
             continue
         counts = intensity(window_start(now, window))
-        result.idle += int(
+        idle += int(
             session.scalar(
                 select(func.count())
                 .select_from(Subscription)
@@ -384,7 +379,7 @@ def preview(
         )
         for external_id, username, email, kept, days, events, state in rows:
             kept_until = keeps.kept_until_now(now, kept)
-            result.selections.append(
+            selections.append(
                 DowngradeSelection(
                     profile=profile.name,
                     external_id=external_id,
@@ -397,4 +392,12 @@ def preview(
                     kept_until=kept_until,
                 )
             )
-    return result
+    return DowngradeDryRun(
+        software_model=model_name,
+        target_model=rule.target_model.display_name if rule.target_model else "",
+        window_days=window,
+        annual_saving_per_seat=None if per_seat is None else float(per_seat),
+        selections=selections,
+        no_activity_data=no_data,
+        idle=idle,
+    )

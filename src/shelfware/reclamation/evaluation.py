@@ -178,13 +178,24 @@ def evaluate_profile(
     )
     if not model_ids:
         return result
+    R = ReclamationRule
+    # a downgrade rule counts while its edition or its target is held (its open candidates
+    # close once their accounts show in the target edition)
     every_rule = session.scalars(
-        select(ReclamationRule).where(ReclamationRule.software_model_id.in_(model_ids))
+        select(R).where(
+            or_(
+                R.software_model_id.in_(model_ids),
+                and_(R.kind != REMOVE, R.target_model_id.in_(model_ids)),
+            )
+        )
     ).all()
     rules = [r for r in every_rule if r.kind == REMOVE]
     downgrades = [r for r in every_rule if r.kind != REMOVE]
-    targets = [r.target_model_id for r in downgrades if r.target_model_id is not None]
-    prices = seat_prices(session, sorted({*model_ids, *targets}), on=day_of(now))
+    priced = {
+        *model_ids,
+        *(m for r in downgrades for m in (r.software_model_id, r.target_model_id)),
+    }
+    prices = seat_prices(session, sorted(m for m in priced if m is not None), on=day_of(now))
     price: SeatPrice | None
     for model_id, price in prices.items():
         _reprice_open(session, profile, model_id, price.annual, now)

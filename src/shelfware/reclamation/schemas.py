@@ -143,6 +143,13 @@ class CandidateView(View):
     action: str = "remove"
     target_model: str | None = None
 
+    @property
+    def what(self) -> str:
+        """What happens to the seat, as every face says it."""
+        if self.action == "downgrade":
+            return f"move to {self.target_model or 'another edition'}"
+        return "remove"
+
 
 CANDIDATE_PAGE_LIMIT = 500
 
