@@ -215,13 +215,14 @@ def test_a_rule_that_cannot_select_anything_is_refused(world: World) -> None:
         world.set_rule(to_model=PRO)
     with pytest.raises(ValueError, match="belong to a downgrade rule"):
         RuleChange(model=PRO, window_days=3)
-    with world.db.transaction() as s:
-        with pytest.raises(DowngradeRuleError, match="needs the edition"):
-            rules.set_rule(
-                s,
-                world.clock,
-                RuleChange(model=BASIC, kind="downgrade", window_days=30, max_active_days=2),
-            )
+    with world.db.transaction() as s, pytest.raises(DowngradeRuleError, match="needs the edition"):
+        rules.set_rule(
+            s,
+            world.clock,
+            RuleChange(model=BASIC, kind="downgrade", window_days=30, max_active_days=2),
+        )
+    with world.db.sessions() as s:  # nothing half-written
+        assert [r.kind for r in rules.list_rules(s)].count("downgrade") == 1
 
 
 # --- the property ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -183,8 +184,11 @@ async def test_light_users_are_asked_moved_by_scim_patch_and_seen_in_basic(
         html = notice.get_body(("html",)).get_content()
         assert "Move me now" in html
         # "release" (move me now), followed over real HTTP
-        answered = follow(mailbox.links(released.email)["release"])
+        link = mailbox.links(released.email)["release"]
+        assert f"Move your account to {BASIC}?" in httpx.get(link).text
+        answered = follow(link)
         assert answered.status_code == 200
+        assert f"Moving: your account moves to {BASIC}" in answered.text
         moved = await workflow.advance(zoom.db, zoom.keys, zoom.clock, notifier)
         outcomes = {o.candidate_id: o for o in moved.reclaim}
         assert outcomes[released.id].action == "downgraded"

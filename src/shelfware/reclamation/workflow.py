@@ -118,10 +118,10 @@ def _context(row: Row, settings: Settings, tokens: dict[str, str] | None) -> dic
     cand, sub, prof, model, rule = row
     base = settings.public_url.rstrip("/")
     email = _valid_or_blank(sub.email)
-    moving = cand.action == CandidateAction.DOWNGRADE and rule.target_model is not None
+    moving = bool(_move_to(row))
     return {
         # a downgrade: "we will move you to B" instead of "released"
-        "move_to": rule.target_model.display_name if moving and rule.target_model else "",
+        "move_to": _move_to(row),
         "active_days": cand.active_days if moving else "",
         "window_days": rule.window_days if moving else "",
         "candidate_id": cand.id,
@@ -450,6 +450,15 @@ class LinkPreview:
     app: str
     username: str
     deadline: datetime | None
+    move_to: str = ""  # a downgrade: the edition the account moves to
+
+
+def _move_to(row: Row) -> str:
+    """The edition a downgrade candidate moves the account to ("" for a removal)."""
+    cand, rule = row[0], row[4]
+    if cand.action == CandidateAction.DOWNGRADE and rule.target_model is not None:
+        return rule.target_model.display_name
+    return ""
 
 
 def _candidate_row(session: Session, cand_id: int) -> Row:
@@ -473,9 +482,15 @@ def _open_link(
 
 def preview_link(session: Session, keys: KeyRing, clock: Clock, token: str) -> LinkPreview:
     """What following the link would do; raises LinkRefused. Writes nothing."""
-    link, (cand, sub, _prof, model, _rule) = _open_link(session, keys, clock, token)
+    link, row = _open_link(session, keys, clock, token)
+    cand, sub, _prof, model, _rule = row
     return LinkPreview(
-        cand.id, link.action, model.display_name, sub.username or sub.external_id, cand.deadline_at
+        cand.id,
+        link.action,
+        model.display_name,
+        sub.username or sub.external_id,
+        cand.deadline_at,
+        _move_to(row),
     )
 
 
@@ -535,6 +550,8 @@ def answer_by_link(
     kept_until = row[1].kept_until
     if cand.state == CandidateState.CLOSED_SKIPPED.value and kept_until is not None:
         return f"Kept: the seat stays yours (kept until {kept_until:%Y-%m-%d})."
+    if cand.state == CandidateState.AWAITING_USER.value and _move_to(row):
+        return f"Moving: your account moves to {_move_to(row)} at the next run."
     return _AFTER_ANSWER.get(cand.state, said.split(":")[0].capitalize() + ".")
 
 
