@@ -215,7 +215,7 @@ def test_a_rule_that_cannot_select_anything_is_refused(world: World) -> None:
         world.set_rule(to_model=PRO)
     with pytest.raises(ValueError, match="belong to a downgrade rule"):
         RuleChange(model=PRO, window_days=3)
-    with world.db.transaction() as s, pytest.raises(DowngradeRuleError, match="needs the edition"):
+    with pytest.raises(DowngradeRuleError, match="needs the edition"), world.db.transaction() as s:
         rules.set_rule(
             s,
             world.clock,
