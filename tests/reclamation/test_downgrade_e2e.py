@@ -6,6 +6,7 @@ The reclaim cap is shared with removals."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ from shelfware.sandbox.server import serve_in_thread
 from shelfware.settings import Settings
 from shelfware.sync.service import sync_profile
 from shelfware.web import answers
+from tests.cli.conftest import Ran, assert_one_line_error, invoke
 from tests.conftest import NOW
 from tests.helpers import published
 from tests.reclamation.conftest import NO_CAP, Mailbox, follow
@@ -243,3 +245,48 @@ async def test_downgrades_and_removals_share_one_reclaim_cap(zoom: Zoom) -> None
             await reclaim_candidates(
                 zoom.db, zoom.keys, zoom.clock, ids=[others[0].id], settings=one
             )
+
+
+def shelfware(zoom: Zoom, *args: str) -> Ran:
+    env = {
+        "SHELFWARE_DATABASE_URL": zoom.db.engine.url.render_as_string(hide_password=False),
+        "SHELFWARE_SECRET_KEYS": ",".join(k.decode() for k in zoom.keys.keys),
+        "SHELFWARE_CLOCK": zoom.clock.now().isoformat(),
+    }
+    return invoke(zoom.tmp, *args, env=env)
+
+
+async def test_the_cli_sets_the_rule_dry_runs_it_and_lists_the_moves(zoom: Zoom) -> None:
+    ran = shelfware(
+        zoom,
+        "rules", "set", PRO,
+        "--kind", "downgrade",
+        "--to-model", BASIC,
+        "--max-active-days", "6",
+        "--window-days", str(WINDOW),
+    )  # fmt: skip
+    assert ran.code == 0, ran
+    assert f"Downgrade rule for {PRO} updated" in ran.stdout
+    listed = json.loads(shelfware(zoom, "rules", "list", "--json").stdout)
+    [rule] = [r for r in listed if r["kind"] == "downgrade"]
+    assert (rule["target_model"], rule["max_active_days"], rule["window_days"]) == (BASIC, 6, 30)
+    assert "downgrade to" in shelfware(zoom, "rules", "list").stdout
+    dry = shelfware(zoom, "rules", "dry-run", PRO, "--kind", "downgrade")
+    assert dry.code == 0, dry
+    said = " ".join(dry.stdout.split())
+    assert "0 skipped: no activity-intensity data" in said and "accounts selected" in said
+    as_json = json.loads(
+        shelfware(zoom, "rules", "dry-run", PRO, "--kind", "downgrade", "--json").stdout
+    )
+    assert as_json["selections"] and as_json["annual_saving_per_seat"] == 180.0
+    await zoom.sync()
+    shown = shelfware(zoom, "candidates", "list", "--json")
+    moves = [c for c in json.loads(shown.stdout) if c["action"] == "downgrade"]
+    assert {c["external_id"] for c in moves} == {
+        s["external_id"] for s in as_json["selections"] if not s["open_candidate"]
+    }
+    assert {c["target_model"] for c in moves} == {BASIC}
+    assert "move to" in shelfware(zoom, "candidates", "list").stdout
+    # a setting of a downgrade rule on the removal rule: one clear line, nothing written
+    wrong = shelfware(zoom, "rules", "set", PRO, "--window-days", "3")
+    assert_one_line_error(wrong, "belong to a downgrade rule")
