@@ -452,7 +452,8 @@ class CustomConnector(HttpConnector):
         spec = self.spec.streams.downgrade
         if spec is None:
             return ReclaimResult(ReclaimOutcome.FAILED, "the spec defines no downgrade request")
-        return await self._account_request(spec, account, {"target": {"edition": edition}})
+        value = spec.editions.get(edition, edition)
+        return await self._account_request(spec, account, {"target": {"edition": value}})
 
     async def _account_request(
         self,

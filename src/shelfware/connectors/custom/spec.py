@@ -382,7 +382,10 @@ class ReclaimSpec(_Strict):
 
 class DowngradeSpec(ReclaimSpec):
     """Move one account to another edition (a downgrade): a request like `reclaim`'s, whose
-    path and body may also name `{target.edition}` (the target software model's edition)."""
+    path and body may also name `{target.edition}`: the target software model's edition, or
+    the app's own value for it where `editions` maps it (`{Standard: standard}`)."""
+
+    editions: dict[str, str] = Field(default_factory=dict, max_length=100)
 
     @model_validator(mode="after")
     def _templates(self) -> DowngradeSpec:
