@@ -464,18 +464,7 @@ class ScimConnector(HttpConnector):
             if self.reclaim_mode == "delete":
                 response = await send(self.http, "DELETE", where, accept_status=(404,))
             else:
-                response = await send(
-                    self.http,
-                    "PATCH",
-                    where,
-                    json={
-                        "schemas": [SCIM_PATCH_SCHEMA],
-                        "Operations": [{"op": "replace", "path": "active", "value": False}],
-                    },
-                    headers={"Content-Type": SCIM_MEDIA_TYPE},
-                    idempotent=True,  # setting active=false twice is harmless
-                    accept_status=(404,),
-                )
+                response = await self._replace(where, "active", False)
             if self.is_gone(GONE, response, f"{where}", id=account.external_id):
                 return ReclaimResult(ReclaimOutcome.ALREADY_GONE, f"{where} not found")
         except ConnectorError as error:  # a 404 not naming the user included
@@ -492,6 +481,22 @@ class ScimConnector(HttpConnector):
             ReclaimOutcome.FAILED, f"the server did not confirm that {where} is inactive"
         )
 
+    async def _replace(self, where: str, attribute: str, value: Any) -> httpx.Response:
+        """`PATCH` one attribute of a user (RFC 7644 section 3.5.2 `replace`); a 404 is
+        answered, for the caller to judge."""
+        return await send(
+            self.http,
+            "PATCH",
+            where,
+            json={
+                "schemas": [SCIM_PATCH_SCHEMA],
+                "Operations": [{"op": "replace", "path": attribute, "value": value}],
+            },
+            headers={"Content-Type": SCIM_MEDIA_TYPE},
+            idempotent=True,  # setting the same value twice is harmless
+            accept_status=(404,),
+        )
+
     async def downgrade(self, account: AccountRef, edition: str) -> ReclaimResult:
         """Move the account to ``edition``: `PATCH /Users/{id}` replacing the edition
         attribute (`--option edition_attribute`); confirmed by the resource the server
@@ -505,18 +510,7 @@ class ScimConnector(HttpConnector):
             )
         try:
             where = self._user_path(account)
-            response = await send(
-                self.http,
-                "PATCH",
-                where,
-                json={
-                    "schemas": [SCIM_PATCH_SCHEMA],
-                    "Operations": [{"op": "replace", "path": attribute, "value": edition}],
-                },
-                headers={"Content-Type": SCIM_MEDIA_TYPE},
-                idempotent=True,  # setting the same value twice is harmless
-                accept_status=(404,),
-            )
+            response = await self._replace(where, attribute, edition)
             if self.is_gone(GONE, response, where, id=account.external_id):
                 return ReclaimResult(ReclaimOutcome.ALREADY_GONE, f"{where} not found")
             if response.status_code == 204:

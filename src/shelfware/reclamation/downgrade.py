@@ -33,7 +33,6 @@ from sqlalchemy import (
     case,
     exists,
     func,
-    insert,
     literal,
     not_,
     null,
@@ -44,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from shelfware.kit.clock import Clock
-from shelfware.kit.db import UTCDateTime, rowcount, whole_days_between
+from shelfware.kit.db import UTCDateTime, whole_days_between
 from shelfware.licensing.pricing import SeatPrice, downgrade_saving
 from shelfware.models import (
     ActivityDay,
@@ -58,6 +57,7 @@ from shelfware.models import (
     is_open_candidate,
 )
 from shelfware.reclamation import keeps, states
+from shelfware.reclamation.candidate_rows import first_state, insert_candidates
 from shelfware.reclamation.schemas import DowngradeDryRun, DowngradeSelection
 
 S = Subscription.__table__.c
@@ -246,14 +246,7 @@ def _create(
         state: ColumnElement[Any] = literal(CandidateState.AWAITING_REVOCATION.value)
         reason: ColumnElement[Any] = literal(MANUAL_DOWNGRADE.format(target=target_name))
     else:
-        attention: list[tuple[ColumnElement[bool], Any]] = [
-            (S.group_scoped.is_(True), literal(CandidateState.ATTENTION_REQUIRED.value))
-        ]
-        if rule.notify:
-            attention.append(
-                (func.coalesce(S.email, "") == "", literal(CandidateState.ATTENTION_REQUIRED.value))
-            )
-        state = case(*attention, else_=literal(CandidateState.READY.value))
+        state = first_state(rule)
         reason = case(
             (
                 S.group_scoped.is_(True),
@@ -294,25 +287,7 @@ def _create(
         .join(counts, counts.c.subscription_id == S.id)
         .where(*conditions)
     )
-    columns = (
-        "subscription_id",
-        "profile_id",
-        "software_model_id",
-        "rule_id",
-        "state",
-        "justification",
-        "inactive_days",
-        "unit_cost",
-        "potential_savings",
-        "reason",
-        "created_at",
-        "updated_at",
-        "action",
-        "target_model_id",
-        "active_days",
-    )
-    statement = insert(CANDIDATES).from_select([C[name] for name in columns], selection)
-    return rowcount(session.execute(statement.execution_options(preserve_rowcount=True))) or 0
+    return insert_candidates(session, selection, ("action", "target_model_id", "active_days"))
 
 
 # --- the dry run ------------------------------------------------------------------------------

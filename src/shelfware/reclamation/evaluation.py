@@ -15,7 +15,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
     SelectBase,
     Table,
     and_,
@@ -23,7 +22,6 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    insert,
     literal,
     not_,
     null,
@@ -35,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from shelfware.kit.clock import Clock, FrozenClock
-from shelfware.kit.db import UTCDateTime, rowcount, whole_days_between
+from shelfware.kit.db import UTCDateTime, whole_days_between
 from shelfware.licensing.pricing import SeatPrice, day_of, seat_prices
 from shelfware.models import (
     CandidateAction,
@@ -50,6 +48,10 @@ from shelfware.models import (
 )
 from shelfware.models.person import LEFT_STATUSES
 from shelfware.reclamation import directory_port, downgrade, keeps, states
+from shelfware.reclamation.candidate_rows import (
+    first_state,
+    insert_candidates,
+)
 
 S = Subscription.__table__.c
 C = RemovalCandidate.__table__.c
@@ -296,14 +298,7 @@ def _create(
         state: ColumnElement[Any] = literal(CandidateState.AWAITING_REVOCATION.value)
         reason = literal(revocation_task)
     else:
-        attention: list[tuple[ColumnElement[bool], Any]] = [
-            (S.group_scoped.is_(True), literal(CandidateState.ATTENTION_REQUIRED.value))
-        ]
-        if rule.notify:
-            attention.append(
-                (func.coalesce(S.email, "") == "", literal(CandidateState.ATTENTION_REQUIRED.value))
-            )
-        state = case(*attention, else_=literal(CandidateState.READY.value))
+        state = first_state(rule)
         reason = case((S.group_scoped.is_(True), literal(group_task)), else_=null())
     justification = case(
         (S.last_activity_at.is_(None), literal(Justification.NEVER_USED.value)),
@@ -334,7 +329,7 @@ def _create(
         not_(has_open),
         keeps.not_kept(now),
     )
-    return _insert_candidates(session, selection)
+    return insert_candidates(session, selection)
 
 
 def _create_leavers(
@@ -421,31 +416,7 @@ def _create_leavers(
         now_sql,
         now_sql,
     ).where(*conditions)
-    return _insert_candidates(session, selection)
-
-
-# What the candidate selections select, in order.
-CANDIDATE_COLUMNS = (
-    "subscription_id",
-    "profile_id",
-    "software_model_id",
-    "rule_id",
-    "state",
-    "justification",
-    "inactive_days",
-    "unit_cost",
-    "potential_savings",
-    "reason",
-    "created_at",
-    "updated_at",
-)
-
-
-def _insert_candidates(session: Session, selection: Select[Any]) -> int:
-    statement = insert(REMOVAL_CANDIDATES).from_select(
-        [C[name] for name in CANDIDATE_COLUMNS], selection
-    )
-    return rowcount(session.execute(statement.execution_options(preserve_rowcount=True))) or 0
+    return insert_candidates(session, selection)
 
 
 def _reprice_open(

@@ -21,7 +21,7 @@ from shelfware.models import (
     is_open_candidate,
 )
 from shelfware.models.reclamation import RuleKind
-from shelfware.profiles.service import DEFAULT_THRESHOLD_DAYS, ensure_default_rule
+from shelfware.profiles.service import ensure_default_rule
 from shelfware.reclamation import directory_port, downgrade, evaluation, keeps
 from shelfware.reclamation.schemas import DowngradeDryRun, RuleChange, RuleSelection, RuleView
 
@@ -84,7 +84,7 @@ def set_rule(session: Session, clock: Clock, change: RuleChange) -> tuple[RuleVi
     ``rule.set`` records the changes when there are any.
     """
     model = find_model(session, change.model)
-    rule = _rule_of(session, clock, model, change.kind)
+    rule = ensure_default_rule(session, clock, model, change.kind)
     changes: dict[str, Any] = {}
     if change.to_model is not None:
         target = find_model(session, change.to_model)
@@ -134,29 +134,15 @@ def set_rule(session: Session, clock: Clock, change: RuleChange) -> tuple[RuleVi
     return rule_view(rule, model), changes
 
 
-def _rule_of(session: Session, clock: Clock, model: SoftwareModel, kind: str) -> ReclamationRule:
-    """The model's rule of that kind; a missing one is created with the defaults (a new
-    downgrade rule is inactive-free but selects nothing until its settings are complete)."""
-    if kind == RuleKind.REMOVE:
-        return ensure_default_rule(session, clock, model)
+def _find_rule(session: Session, model: SoftwareModel, kind: str) -> ReclamationRule:
     rule = session.scalar(
         select(ReclamationRule).where(
             ReclamationRule.software_model_id == model.id, ReclamationRule.kind == kind
         )
     )
     if rule is None:
-        now = clock.now()
-        rule = ReclamationRule(
-            software_model_id=model.id,
-            kind=kind,
-            threshold_days=DEFAULT_THRESHOLD_DAYS,
-            exclude_admins=True,
-            new_account_grace=True,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(rule)
-        session.flush()
+        what = "downgrade" if kind == RuleKind.DOWNGRADE else "reclamation"
+        raise LookupError(f"software model {model.display_name!r} has no {what} rule")
     return rule
 
 
@@ -165,14 +151,7 @@ def downgrade_dry_run(session: Session, clock: Clock, model_name: str) -> Downgr
     how many seats it could not judge (no activity-intensity data) or found idle. Nothing is
     written."""
     model = find_model(session, model_name)
-    rule = session.scalar(
-        select(ReclamationRule).where(
-            ReclamationRule.software_model_id == model.id,
-            ReclamationRule.kind == RuleKind.DOWNGRADE,
-        )
-    )
-    if rule is None:
-        raise LookupError(f"software model {model.display_name!r} has no downgrade rule")
+    rule = _find_rule(session, model, RuleKind.DOWNGRADE)
     now = clock.now()
     profiles = [
         (
@@ -211,14 +190,7 @@ def dry_run(session: Session, clock: Clock, model_name: str) -> list[RuleSelecti
     profile holding the model; seats kept by their user or an approver are listed too, with
     ``kept_until`` and ``selected`` false. Nothing is written."""
     model = find_model(session, model_name)
-    rule = session.scalar(
-        select(ReclamationRule).where(
-            ReclamationRule.software_model_id == model.id,
-            ReclamationRule.kind == RuleKind.REMOVE,
-        )
-    )
-    if rule is None:
-        raise LookupError(f"software model {model.display_name!r} has no reclamation rule")
+    rule = _find_rule(session, model, RuleKind.REMOVE)
     now = clock.now()
     open_state = (
         select(RemovalCandidate.state)
