@@ -21,7 +21,7 @@ from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
 from shelfware.licensing.schemas import EntitlementCreate
 from shelfware.licensing.service import add_entitlement
-from shelfware.models import ReclaimLedgerEntry, RemovalCandidate, Subscription
+from shelfware.models import AuditEvent, ReclaimLedgerEntry, RemovalCandidate, Subscription
 from shelfware.notifications.service import Notifier
 from shelfware.profiles import service as profiles
 from shelfware.profiles.schemas import ProfileCreate
@@ -198,6 +198,17 @@ async def test_light_users_are_asked_moved_by_scim_patch_and_seen_in_basic(
         assert zoom.user(released)["active"] is True  # moved, not removed
         assert zoom.user(silent)["userType"] == "Pro"
         assert zoom.candidate(released.id).state == "awaiting_revocation"
+        with zoom.db.sessions() as s:
+            trail = [
+                str(e.detail.get("why"))
+                for e in s.scalars(
+                    select(AuditEvent).where(
+                        AuditEvent.object_type == "candidate",
+                        AuditEvent.object_id == str(released.id),
+                    )
+                )
+            ]
+        assert "downgrade in flight: the app is being asked to move the account to Basic" in trail
 
         # the deadline passes without an answer: moved too
         zoom.clock.advance(timedelta(days=8))

@@ -666,7 +666,12 @@ def _mark_in_flight(db: Database, clock: Clock) -> Mark:
                 clock,
                 cand,
                 CandidateState.AWAITING_REVOCATION,
-                why="reclaim in flight: the app is being asked to remove the seat",
+                why=(
+                    f"downgrade in flight: the app is being asked to move the account to "
+                    f"{work.downgrade_to}"
+                    if work.downgrade_to is not None
+                    else "reclaim in flight: the app is being asked to remove the seat"
+                ),
                 reclaim_requested_at=clock.now(),
             )
         work.in_flight = work.called = True
