@@ -258,21 +258,21 @@ def test_a_downgrade_never_proposes_an_account_without_activity_data(
     world.covered_since(covered_days)
     now = world.clock.now()
     expected_data: dict[str, bool] = {}
+    expected_light: set[str] = set()
+    start = (now - timedelta(window)).date()
     for n, (has_days, days) in enumerate(accounts):
         unique = dict(days) if has_days else {}
         world.add(f"a{n}", list(unique.items()))
-        in_window = [
-            ago
-            for ago in unique
-            if (now - timedelta(ago)).date() > (now - timedelta(window)).date()
-        ]
-        expected_data[f"a{n}"] = (
-            covered_days is not None and covered_days >= window and bool(in_window)
-        )
+        in_window = [ago for ago in unique if (now - timedelta(ago)).date() > start]
+        covered = covered_days is not None and covered_days >= window
+        expected_data[f"a{n}"] = covered and bool(in_window)
+        if expected_data[f"a{n}"] and len(in_window) < max_active_days:
+            expected_light.add(f"a{n}")
     world.evaluate()
     proposed = set(world.downgrades())
     # never an account without intensity data (no days in the window, or days not covering it)
     assert all(expected_data[a] for a in proposed)
+    assert proposed == expected_light  # and exactly the light ones among those with data
     with world.db.sessions() as s:
         run = rules.downgrade_dry_run(s, world.clock, PRO)
     assert {r.external_id for r in run.selections} == proposed
