@@ -25,13 +25,12 @@ from shelfware.models import (
     Subscription,
 )
 from shelfware.profiles import service as profiles
-from shelfware.profiles.schemas import ProfileCreate
 from shelfware.reclamation import rules
 from shelfware.reclamation.downgrade import DowngradeRuleError
 from shelfware.reclamation.evaluation import evaluate_profile
 from shelfware.reclamation.schemas import RuleChange
 from shelfware.reclamation.service import list_candidates
-from tests.reclamation.test_evaluation import PASS
+from tests.reclamation.test_evaluation import published_profile
 
 pytestmark = pytest.mark.store
 
@@ -103,19 +102,7 @@ class World:
 @pytest.fixture
 def world(db, keys, clock) -> World:  # type: ignore[no-untyped-def]
     with db.transaction() as s:
-        profile = profiles.create_profile(
-            s,
-            keys,
-            clock,
-            ProfileCreate(
-                kind="rally",
-                name="r",
-                url="http://127.0.0.1:9/slm/webservice",
-                secrets={"api_key": "_k"},
-            ),
-        )
-        profiles.record_validation(s, clock, profile, PASS)
-        profiles.publish_profile(s, clock, profile)
+        profile = published_profile(s, keys, clock)
         pro = s.scalars(select(SoftwareModel)).one()
         basic = profiles.ensure_software_model(s, clock, "Broadcom", "Rally", "Basic")
         for model, monthly in ((PRO, 50), (BASIC, 20)):
