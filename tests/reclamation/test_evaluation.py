@@ -116,22 +116,28 @@ class World:
         return {k for k, v in cands if any(CandidateState(c.state).is_open for c in v)}
 
 
+def published_profile(s: Any, keys: Any, clock: Any) -> IntegrationProfile:
+    """A published Rally profile "r" (never reached: evaluation reads the store only)."""
+    profile = profiles.create_profile(
+        s,
+        keys,
+        clock,
+        ProfileCreate(
+            kind="rally",
+            name="r",
+            url="http://127.0.0.1:9/slm/webservice",
+            secrets={"api_key": "_k"},
+        ),
+    )
+    profiles.record_validation(s, clock, profile, PASS)
+    profiles.publish_profile(s, clock, profile)
+    return profile
+
+
 @pytest.fixture
 def world(db, keys, clock) -> World:  # type: ignore[no-untyped-def]
     with db.transaction() as s:
-        profile = profiles.create_profile(
-            s,
-            keys,
-            clock,
-            ProfileCreate(
-                kind="rally",
-                name="r",
-                url="http://127.0.0.1:9/slm/webservice",
-                secrets={"api_key": "_k"},
-            ),
-        )
-        profiles.record_validation(s, clock, profile, PASS)
-        profiles.publish_profile(s, clock, profile)
+        profile = published_profile(s, keys, clock)
         model = s.scalars(select(SoftwareModel)).one()
         return World(db, clock, profile.id, model.id)
 

@@ -69,7 +69,7 @@ def print_candidates(title: str, rows: Sequence[CandidateView], caption: str | N
                 r.id,
                 r.profile,
                 r.username,
-                r.software_model,
+                r.software_model if r.action == "remove" else f"{r.software_model}: {r.what}",
                 r.state if r.kept_until is None else f"{r.state}, {keeps.kept_note(r.kept_until)}",
                 r.justification,
                 r.inactive_days,

@@ -27,6 +27,7 @@ def list_(json_: JsonFlag = False) -> None:
         "Reclamation rules",
         [
             "Model",
+            "Kind",
             ("Threshold days", "right"),
             "Notify",
             ("Reclaim after days", "right"),
@@ -39,7 +40,8 @@ def list_(json_: JsonFlag = False) -> None:
         [
             (
                 r.software_model,
-                r.threshold_days,
+                _kind(r),
+                r.threshold_days if r.kind == "remove" else "",
                 r.notify,
                 r.auto_reclaim_days,
                 r.approval_required,
@@ -50,6 +52,20 @@ def list_(json_: JsonFlag = False) -> None:
             )
             for r in rows
         ],
+    )
+
+
+def _kind(rule: RuleView) -> str:
+    if rule.kind != "downgrade":
+        return rule.kind
+    light = [
+        f"< {n} {what}"
+        for n, what in ((rule.max_active_days, "active days"), (rule.max_events, "events"))
+        if n
+    ]
+    return (
+        f"downgrade to {rule.target_model or '?'}: {' and '.join(light) or '?'} "
+        f"in {rule.window_days or '?'} days"
     )
 
 
@@ -66,12 +82,26 @@ def _exclusions(rule: RuleView) -> str:
     return "; ".join(parts) or "none"
 
 
+Kind = Annotated[
+    str,
+    typer.Option(
+        "--kind", help="remove (idle seats) or downgrade (light users to a cheaper edition)"
+    ),
+]
+
+
 @app.command("dry-run")
 def dry_run(
     model: Annotated[str, typer.Argument(help="software model: id or 'Publisher Product Edition'")],
+    kind: Kind = "remove",
     json_: JsonFlag = False,
 ) -> None:
     """The accounts the model's rule selects right now; changes nothing."""
+    if kind == "downgrade":
+        _downgrade_dry_run(model, json_)
+        return
+    if kind != "remove":
+        raise typer.BadParameter("use remove or downgrade", param_hint="--kind")
     with store() as st, st.db.sessions() as session:
         rows = rules.dry_run(session, clock(), model)
     if json_:
@@ -96,6 +126,45 @@ def dry_run(
         ],
         caption=f"{selected} accounts selected"
         + (f"; {kept} kept by their user or an approver, not selected" if kept else ""),
+    )
+
+
+def _downgrade_dry_run(model: str, json_: bool) -> None:
+    with store() as st, st.db.sessions() as session:
+        found = rules.downgrade_dry_run(session, clock(), model)
+    if json_:
+        output.print_json(found.model_dump())
+        return
+    rows = found.selections
+    selected = sum(1 for r in rows if r.selected)
+    output.table(
+        f"Light users of {found.software_model}: move to {found.target_model}",
+        [
+            "Profile",
+            "User",
+            "Email",
+            (f"Active days ({found.window_days} d)", "right"),
+            ("Events", "right"),
+            "Open candidate",
+            "Selected",
+        ],
+        [
+            (
+                r.profile,
+                r.username,
+                r.email,
+                r.active_days,
+                r.events,
+                r.open_candidate,
+                "yes" if r.kept_until is None else f"no: {keeps.kept_note(r.kept_until)}",
+            )
+            for r in rows
+        ],
+        caption=f"{selected} accounts selected, saving "
+        f"{output.money(found.annual_saving_per_seat)} a year each; "
+        f"{found.no_activity_data} skipped: no activity-intensity data (no event-based "
+        f"activity covering the last {found.window_days} days); "
+        f"{found.idle} idle in the window (for the removal rule)",
     )
 
 
@@ -140,10 +209,32 @@ def set_(
         int | None,
         typer.Option(help="days a seat its user or an approver kept is no candidate, 1..3650"),
     ] = None,
+    kind: Kind = "remove",
+    to_model: Annotated[
+        str | None,
+        typer.Option(help="downgrade: the cheaper edition (software model) to move light users to"),
+    ] = None,
+    max_active_days: Annotated[
+        int | None,
+        typer.Option(help="downgrade: light means fewer than N days with activity in the window"),
+    ] = None,
+    max_events: Annotated[
+        int | None,
+        typer.Option(help="downgrade: light means fewer than N activity events in the window"),
+    ] = None,
+    window_days: Annotated[
+        int | None, typer.Option(help="downgrade: the window, in days (1..3650)")
+    ] = None,
 ) -> None:
-    """Change a software model's reclamation rule; applies at the next sync."""
+    """Change a software model's reclamation rule (--kind downgrade: its downgrade rule);
+    applies at the next sync."""
     change = RuleChange(
         model=model,
+        kind=kind,  # type: ignore[arg-type]  # checked by RuleChange
+        to_model=to_model,
+        max_active_days=max_active_days,
+        max_events=max_events,
+        window_days=window_days,
         threshold_days=threshold_days,
         notify=notify,
         auto_reclaim_days=auto_reclaim_days,
@@ -165,14 +256,15 @@ def set_(
     )
     with store() as st, st.db.transaction() as session:
         rule, changes = rules.set_rule(session, clock(), change)
+    what = "Downgrade rule" if rule.kind == "downgrade" else "Rule"
     if not changes:
-        console.print(output.literal(f"Rule for {rule.software_model}: nothing changed."))
+        console.print(output.literal(f"{what} for {rule.software_model}: nothing changed."))
         return
     said = "; ".join(
         f"{name.replace('_', ' ')} {old} -> {new}" for name, (old, new) in changes.items()
     )
     console.print(
         output.literal(
-            f"Rule for {rule.software_model} updated ({said}); applies at the next sync."
+            f"{what} for {rule.software_model} updated ({said}); applies at the next sync."
         )
     )

@@ -41,6 +41,9 @@ class Capabilities:
     activity_source: ActivitySource = ActivitySource.NONE
     # The vendor says how many seats were bought (`SeatsOwnedSource.entitlements`)
     seats_owned: bool = False
+    # The app's API can move an account to another edition (`Downgrader.downgrade`); without
+    # it a downgrade candidate is a task for a person
+    downgrade: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +265,16 @@ class Connector(Protocol):
 
 
 @runtime_checkable
+class Downgrader(Protocol):
+    """A connector that can move one account to another edition (optional: where the app's
+    API allows it; ``Capabilities.downgrade`` says so). ``edition`` is the target software
+    model's edition, as ``AccountRecord.edition`` names editions. ``RECLAIMED`` means the app
+    confirmed the change, ``ALREADY_GONE`` that the account is gone or disabled."""
+
+    async def downgrade(self, account: AccountRef, edition: str) -> ReclaimResult: ...
+
+
+@runtime_checkable
 class IdentityProvider(Protocol):
     """A connector that also knows the organisation's people (Okta): the sync imports them
     (after a complete download) and links every profile's accounts to them."""
@@ -291,6 +304,7 @@ __all__ = [
     "Connector",
     "ConnectorError",
     "ConnectorSettings",
+    "Downgrader",
     "EntitlementRecord",
     "IdentityProvider",
     "OAuthEndpoints",

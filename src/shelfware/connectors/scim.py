@@ -9,6 +9,11 @@ Composed from the connector kit; this module holds SCIM's facts only:
 - Reclaim: `PATCH /Users/{id}` setting `active` to false (RFC 7644 section 3.5.2), or, with
   `--option reclaim=delete`, `DELETE /Users/{id}`. A 404 means the account is already gone only
   when the SCIM error names the user (`GONE`); another 404 (an endpoint, a proxy) is an error.
+- Editions: with `--option edition_attribute=userType` (any single-valued string attribute of
+  the core User schema) an account's edition is that attribute's value (absent or blank: the
+  `edition` option), and a downgrade is `PATCH /Users/{id}` replacing the attribute with the
+  target edition's name (the server must answer with it, or 204). Without the option every
+  account has the `edition` option's edition and a downgrade is a task for a person.
 - Validation reads `/ServiceProviderConfig` (PATCH support, page size limits) and one page of
   `/Users`; it never writes.
 - SCIM has no last-login attribute: activity must come from elsewhere. With
@@ -91,6 +96,9 @@ VALIDATION_SAMPLE = 200  # users validation reads to check their roles
 RESOURCES = RecordSelector.at("Resources", allow_missing=True)  # absent when totalResults is 0
 TOTAL = path("totalResults")
 RECLAIM_MODES = ("deactivate", "delete")
+# single-valued string attributes of the core User schema (RFC 7643 section 4.1.1) that can
+# carry an edition; multi-valued ones (`roles`, `entitlements`) also carry admin rights here
+EDITION_ATTRIBUTES = ("userType", "title", "profileUrl", "preferredLanguage", "locale")
 SCIM_ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 # A SCIM server's answer for a user it does not know: 404 in the Error schema, its detail naming
 # the id ("User 'abc' not found"). RFC 7644 answers an unknown endpoint with the same 404, so a
@@ -193,11 +201,19 @@ def role_meaning(raw: Mapping[str, Any], roles: NameTable = ROLES) -> tuple[bool
     return any(m.admin for v in values if (m := roles.read(v)) is not None), None
 
 
-def map_user(raw: Any, edition: str | None = None, roles: NameTable = ROLES) -> AccountRecord:
-    """A SCIM User resource as an AccountRecord; `RecordError` names a malformed field."""
+def map_user(
+    raw: Any,
+    edition: str | None = None,
+    roles: NameTable = ROLES,
+    edition_attribute: str | None = None,
+) -> AccountRecord:
+    """A SCIM User resource as an AccountRecord; `RecordError` names a malformed field.
+    ``edition_attribute``: the attribute whose value is the account's edition."""
     user = record_of(raw, "SCIM resource")
     user_id = identifier(user, "id")
     try:
+        if edition_attribute is not None:
+            edition = _group_name(text(user, edition_attribute)) or edition
         meta = user.get("meta")
         admin, unknown = role_meaning(user, roles)
         extension = user.get(SCIM_ENTERPRISE)
@@ -268,6 +284,21 @@ class ScimConnector(HttpConnector):
             )
         except ValueError as error:
             raise ConnectorError(f"option {error}") from None
+        self.edition_attribute = self.edition_attribute_of(settings.options)
+
+    @classmethod
+    def edition_attribute_of(cls, options: Mapping[str, str]) -> str | None:
+        """The `edition_attribute` option, checked: a single-valued string attribute."""
+        name = Options(options).text("edition_attribute")
+        if not name:
+            return None
+        known = {a.lower(): a for a in EDITION_ATTRIBUTES}
+        if name.strip().lower() not in known:
+            raise ConnectorError(
+                f"option edition_attribute must be one of {', '.join(EDITION_ATTRIBUTES)} "
+                f"(a single-valued attribute of the SCIM User), got {name!r}"
+            )
+        return known[name.strip().lower()]
 
     @classmethod
     def model_identity(cls, url: str, options: Mapping[str, str]) -> tuple[str, str, str]:
@@ -283,11 +314,17 @@ class ScimConnector(HttpConnector):
     def profile_capabilities(cls, options: Mapping[str, str]) -> Capabilities:
         """With `--option activity_from=IDP_PROFILE:APP_ID` a SCIM profile takes its activity
         from the SSO events of the identity provider's app that fronts it."""
+        capabilities = cls.capabilities
         if Options(options).text("activity_from"):
-            return replace(
-                cls.capabilities, activity=True, activity_source=ActivitySource.IDENTITY_PROVIDER
+            capabilities = replace(
+                capabilities, activity=True, activity_source=ActivitySource.IDENTITY_PROVIDER
             )
-        return cls.capabilities
+        try:
+            if cls.edition_attribute_of(options):
+                capabilities = replace(capabilities, downgrade=True)
+        except ConnectorError:
+            pass  # refused when the connector is opened, with the reason
+        return capabilities
 
     def authenticator(self, settings: ConnectorSettings) -> httpx.Auth:
         if settings.auth == "basic":
@@ -392,7 +429,10 @@ class ScimConnector(HttpConnector):
             if page.number == 1:
                 self.expected_total = page.total
             try:
-                yield [map_user(raw, self.default_edition, self.roles) for raw in page.records]
+                yield [
+                    map_user(raw, self.default_edition, self.roles, self.edition_attribute)
+                    for raw in page.records
+                ]
             except RecordError as error:
                 raise PageError(page.number, f"malformed user: {error}") from None
 
@@ -410,7 +450,10 @@ class ScimConnector(HttpConnector):
             return None  # the server says it does not know the user
         try:
             return map_user(
-                decode(self.http, response, f"GET {where}"), self.default_edition, self.roles
+                decode(self.http, response, f"GET {where}"),
+                self.default_edition,
+                self.roles,
+                self.edition_attribute,
             )
         except RecordError as error:
             raise ConnectorError(f"reading {where}: {error}") from None
@@ -421,18 +464,7 @@ class ScimConnector(HttpConnector):
             if self.reclaim_mode == "delete":
                 response = await send(self.http, "DELETE", where, accept_status=(404,))
             else:
-                response = await send(
-                    self.http,
-                    "PATCH",
-                    where,
-                    json={
-                        "schemas": [SCIM_PATCH_SCHEMA],
-                        "Operations": [{"op": "replace", "path": "active", "value": False}],
-                    },
-                    headers={"Content-Type": SCIM_MEDIA_TYPE},
-                    idempotent=True,  # setting active=false twice is harmless
-                    accept_status=(404,),
-                )
+                response = await self._replace(where, "active", False)
             if self.is_gone(GONE, response, f"{where}", id=account.external_id):
                 return ReclaimResult(ReclaimOutcome.ALREADY_GONE, f"{where} not found")
         except ConnectorError as error:  # a 404 not naming the user included
@@ -447,4 +479,48 @@ class ScimConnector(HttpConnector):
             return ReclaimResult(ReclaimOutcome.RECLAIMED, f"{where} deactivated")
         return ReclaimResult(
             ReclaimOutcome.FAILED, f"the server did not confirm that {where} is inactive"
+        )
+
+    async def _replace(self, where: str, attribute: str, value: Any) -> httpx.Response:
+        """`PATCH` one attribute of a user (RFC 7644 section 3.5.2 `replace`); a 404 is
+        answered, for the caller to judge."""
+        return await send(
+            self.http,
+            "PATCH",
+            where,
+            json={
+                "schemas": [SCIM_PATCH_SCHEMA],
+                "Operations": [{"op": "replace", "path": attribute, "value": value}],
+            },
+            headers={"Content-Type": SCIM_MEDIA_TYPE},
+            idempotent=True,  # setting the same value twice is harmless
+            accept_status=(404,),
+        )
+
+    async def downgrade(self, account: AccountRef, edition: str) -> ReclaimResult:
+        """Move the account to ``edition``: `PATCH /Users/{id}` replacing the edition
+        attribute (`--option edition_attribute`); confirmed by the resource the server
+        answers with (or a 204)."""
+        attribute = self.edition_attribute
+        if attribute is None:
+            return ReclaimResult(
+                ReclaimOutcome.FAILED,
+                "this SCIM profile has no edition attribute (--option edition_attribute=...): "
+                "change the edition in the app by hand",
+            )
+        try:
+            where = self._user_path(account)
+            response = await self._replace(where, attribute, edition)
+            if self.is_gone(GONE, response, where, id=account.external_id):
+                return ReclaimResult(ReclaimOutcome.ALREADY_GONE, f"{where} not found")
+            if response.status_code == 204:
+                return ReclaimResult(ReclaimOutcome.RECLAIMED, f"{where} {attribute} set")
+            body = decode(self.http, response, f"PATCH {where}")
+        except ConnectorError as error:
+            return ReclaimResult(ReclaimOutcome.FAILED, str(error))
+        if isinstance(body, Mapping) and body.get(attribute) == edition:
+            return ReclaimResult(ReclaimOutcome.RECLAIMED, f"{where} moved to {edition}")
+        return ReclaimResult(
+            ReclaimOutcome.FAILED,
+            f"the server did not confirm that {where} has {attribute} {edition!r}",
         )

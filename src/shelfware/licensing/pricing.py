@@ -33,6 +33,18 @@ class SeatPrice:
     currency: str
 
 
+def downgrade_saving(source: SeatPrice | None, target: SeatPrice | None) -> Decimal | None:
+    """What moving one seat from the ``source`` edition to the ``target`` edition saves a
+    year: the difference of their annual seat prices (entitlement unit costs, else list
+    prices), never below zero; None when either price is unknown or they are in different
+    currencies (never converted)."""
+    if source is None or target is None or source.annual is None or target.annual is None:
+        return None
+    if source.currency != target.currency:
+        return None
+    return max(Decimal(source.annual) - Decimal(target.annual), Decimal(0))
+
+
 def day_of(now: datetime) -> date:
     """The (UTC) day an instant falls on: the day entitlements are in term or not."""
     return now.astimezone(UTC).date()

@@ -119,7 +119,9 @@ def seat_usage(session: Session, now: datetime) -> dict[int, Usage]:
         .select_from(
             SoftwareModel.__table__.join(
                 Subscription.__table__, and_(S.software_model_id == M.id, holds_seat())
-            ).outerjoin(ReclamationRule.__table__, R.software_model_id == M.id)
+            ).outerjoin(
+                ReclamationRule.__table__, and_(R.software_model_id == M.id, R.kind == "remove")
+            )
         )
         .group_by(M.id)
     )

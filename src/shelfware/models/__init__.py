@@ -19,10 +19,13 @@ from shelfware.models.reclaim_ledger import ReclaimLedgerEntry
 from shelfware.models.reclamation import (
     CLOSED_STATES,
     OPEN_STATES,
+    ActivityDay,
+    CandidateAction,
     CandidateState,
     Justification,
     ReclamationRule,
     RemovalCandidate,
+    RuleKind,
     is_open_candidate,
 )
 from shelfware.models.reconciliation import ReconciliationPosition, ReconciliationRun
@@ -34,10 +37,12 @@ from shelfware.models.subscription import StagedAccount, Subscription
 __all__ = [
     "CLOSED_STATES",
     "OPEN_STATES",
+    "ActivityDay",
     "ApiToken",
     "AuditEvent",
     "Base",
     "CalendarFeed",
+    "CandidateAction",
     "CandidateState",
     "CommitmentChange",
     "Credential",
@@ -59,6 +64,7 @@ __all__ = [
     "RenewalAlert",
     "ReviewCampaign",
     "ReviewItem",
+    "RuleKind",
     "RunStatus",
     "SamlAssertion",
     "SchedulerLease",

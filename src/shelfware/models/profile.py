@@ -47,6 +47,9 @@ class IntegrationProfile(Base):
     published_at: Mapped[datetime | None]
     # Activity already applied up to this instant (forward-only cursor).
     activity_watermark: Mapped[datetime | None]
+    # Since when the sync records activity per account and day (ActivityDay, migration 0021):
+    # a downgrade rule measures a window only from then on
+    activity_days_from: Mapped[datetime | None]
     next_refresh_at: Mapped[datetime | None]
 
     credential: Mapped[Credential | None] = relationship(

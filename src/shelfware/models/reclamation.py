@@ -2,26 +2,68 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, ForeignKey, Index, Numeric, String, Text, literal_column, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    literal_column,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shelfware.models.base import Base, BigId, id_column
+from shelfware.models.software import SoftwareModel
+
+
+class RuleKind(StrEnum):
+    """What a rule proposes: remove an idle seat, or move a light user to a cheaper edition."""
+
+    REMOVE = "remove"
+    DOWNGRADE = "downgrade"
+
+
+class CandidateAction(StrEnum):
+    """What a candidate's seat is to undergo (its rule's kind)."""
+
+    REMOVE = "remove"
+    DOWNGRADE = "downgrade"
 
 
 class ReclamationRule(Base):
-    """Per software model: when an idle account becomes a removal candidate."""
+    """Per software model and kind: when an idle account becomes a removal candidate
+    (``remove``), or a light user a candidate to move to the ``target_model``'s edition
+    (``downgrade``, migration 0021)."""
 
     __tablename__ = "reclamation_rule"
+    __table_args__ = (UniqueConstraint("software_model_id", "kind"),)
 
     id: Mapped[int] = id_column()
     software_model_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("software_model.id", ondelete="CASCADE"), unique=True
+        BigId, ForeignKey("software_model.id", ondelete="CASCADE")
     )
+    kind: Mapped[str] = mapped_column(String(10), default="remove", server_default="remove")
+    # downgrade: the edition (software model) light users move to, and what "light" is: fewer
+    # than `max_active_days` days with activity and/or fewer than `max_events` activity events
+    # in the last `window_days` days (event-based activity only)
+    target_model_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("software_model.id", ondelete="CASCADE")
+    )
+    # loaded with the rule: the notices name it ("we will move you to B")
+    target_model: Mapped[SoftwareModel | None] = relationship(
+        foreign_keys=[target_model_id], lazy="joined"
+    )
+    max_active_days: Mapped[int | None]
+    max_events: Mapped[int | None]
+    window_days: Mapped[int | None]
     threshold_days: Mapped[int] = mapped_column(default=60)
     notify: Mapped[bool] = mapped_column(default=False)
     auto_reclaim_days: Mapped[int] = mapped_column(default=7)
@@ -63,6 +105,7 @@ CLOSED_STATES = tuple(state.value for state in CandidateState if not state.is_op
 
 class Justification(StrEnum):
     LOW_USAGE = "low_usage"
+    LIGHT_USE = "light_use"  # a downgrade: active, but lightly
     NEVER_USED = "never_used"
     UNLICENSED = "unlicensed"
     RESTRICTED = "restricted"
@@ -129,6 +172,27 @@ class RemovalCandidate(Base):
     approved_at: Mapped[datetime | None]
     # closed_complete: the annual unit cost the reclaim freed (realised savings).
     realised_saving: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))
+    # remove the seat, or move it to `target_model_id`'s edition (migration 0021); the
+    # saving of a downgrade is the annual price difference of the two editions. No foreign
+    # key: adding one would copy this big table on SQLite (its rule's target has one)
+    action: Mapped[str] = mapped_column(String(10), default="remove", server_default="remove")
+    target_model_id: Mapped[int | None] = mapped_column(BigId)
+    # a downgrade: the days with activity in the rule's window when it was proposed
+    active_days: Mapped[int | None]
+
+
+class ActivityDay(Base):
+    """How many activity events an account had on one day (UTC), from an event-based activity
+    source (audit log, SSO events, a custom event stream; migration 0021): the intensity a
+    downgrade rule measures. Accounts whose activity is one date on the record have none."""
+
+    __tablename__ = "activity_day"
+
+    subscription_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("subscription.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(primary_key=True)
+    events: Mapped[int]
 
 
 class AnswerLink(Base):

@@ -22,6 +22,9 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 MESSAGES = ("notice", "reminder", "approval", "renewal", "review")
+# What the per-seat messages print about a downgrade ("we will move you to B"); a removal's
+# context (and an older caller's) leaves them blank, so the templates say "released".
+DOWNGRADE_DEFAULTS: dict[str, Any] = {"move_to": "", "active_days": "", "window_days": ""}
 CHAT_ONLY = ("summary",)
 
 
@@ -72,6 +75,7 @@ class Templates:
         if message not in MESSAGES:
             raise TemplateProblem(f"no message template {message!r}")
         parts = {}
+        context = {**DOWNGRADE_DEFAULTS, **context}
         for part, suffix in (
             ("subject", "subject.txt"),
             ("text", "txt"),

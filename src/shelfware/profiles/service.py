@@ -379,14 +379,21 @@ def ensure_software_model(
     return model
 
 
-def ensure_default_rule(session: Session, clock: Clock, model: SoftwareModel) -> ReclamationRule:
+def ensure_default_rule(
+    session: Session, clock: Clock, model: SoftwareModel, kind: str = "remove"
+) -> ReclamationRule:
+    """The model's rule of ``kind`` (removal by default), created with the defaults if missing
+    (a new downgrade rule selects nothing until its target and thresholds are set)."""
     rule = session.scalar(
-        select(ReclamationRule).where(ReclamationRule.software_model_id == model.id)
+        select(ReclamationRule).where(
+            ReclamationRule.software_model_id == model.id, ReclamationRule.kind == kind
+        )
     )
     if rule is None:
         now = clock.now()
         rule = ReclamationRule(
             software_model_id=model.id,
+            kind=kind,
             threshold_days=DEFAULT_THRESHOLD_DAYS,
             exclude_admins=True,
             new_account_grace=True,

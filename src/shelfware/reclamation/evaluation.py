@@ -15,7 +15,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
     SelectBase,
     Table,
     and_,
@@ -23,7 +22,6 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    insert,
     literal,
     not_,
     null,
@@ -35,9 +33,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from shelfware.kit.clock import Clock, FrozenClock
-from shelfware.kit.db import UTCDateTime, rowcount, whole_days_between
+from shelfware.kit.db import UTCDateTime, whole_days_between
 from shelfware.licensing.pricing import SeatPrice, day_of, seat_prices
 from shelfware.models import (
+    CandidateAction,
     CandidateState,
     IntegrationProfile,
     Justification,
@@ -48,7 +47,11 @@ from shelfware.models import (
     is_open_candidate,
 )
 from shelfware.models.person import LEFT_STATUSES
-from shelfware.reclamation import directory_port, keeps, states
+from shelfware.reclamation import directory_port, downgrade, keeps, states
+from shelfware.reclamation.candidate_rows import (
+    first_state,
+    insert_candidates,
+)
 
 S = Subscription.__table__.c
 C = RemovalCandidate.__table__.c
@@ -71,6 +74,9 @@ class EvaluationResult:
     created: int = 0
     canceled: int = 0
     closed: int = 0
+
+
+REMOVE = CandidateAction.REMOVE.value
 
 
 def idle_cutoff(now: datetime, rule: ReclamationRule) -> datetime:
@@ -156,11 +162,15 @@ def evaluate_profile(
     can_reclaim: bool,
     revocation_task: str = "",
     group_task: str = GROUP_TASK,
+    can_downgrade: bool = False,
 ) -> EvaluationResult:
     """Create, cancel and close the profile's candidates from its current subscriptions.
 
     Where reclaim is manual (no API, or the profile's reclaim process off) candidates are tasks
-    for a person (`awaiting_revocation`) whose reason says what to do: `revocation_task`."""
+    for a person (`awaiting_revocation`) whose reason says what to do: `revocation_task`.
+    Downgrade rules (``downgrade.py``) run after the removal rules: a seat idle enough to be
+    removed is never proposed for a cheaper edition; where the app cannot change an account's
+    edition (`can_downgrade` false) a downgrade is a task for a person."""
     clock = now if not isinstance(now, datetime) else FrozenClock(now)
     now = clock.now()
     result = EvaluationResult()
@@ -170,16 +180,44 @@ def evaluate_profile(
     )
     if not model_ids:
         return result
-    rules = session.scalars(
-        select(ReclamationRule).where(ReclamationRule.software_model_id.in_(model_ids))
+    R = ReclamationRule
+    # a downgrade rule counts while its edition or its target is held (its open candidates
+    # close once their accounts show in the target edition)
+    every_rule = session.scalars(
+        select(R).where(
+            or_(
+                R.software_model_id.in_(model_ids),
+                and_(R.kind != REMOVE, R.target_model_id.in_(model_ids)),
+            )
+        )
     ).all()
-    prices = seat_prices(session, model_ids, on=day_of(now))
+    rules = [r for r in every_rule if r.kind == REMOVE]
+    downgrades = [r for r in every_rule if r.kind != REMOVE]
+    priced = {
+        *model_ids,
+        *(m for r in downgrades for m in (r.software_model_id, r.target_model_id)),
+    }
+    prices = seat_prices(session, sorted(m for m in priced if m is not None), on=day_of(now))
     price: SeatPrice | None
     for model_id, price in prices.items():
         _reprice_open(session, profile, model_id, price.annual, now)
     result.closed = _close_gone(session, clock, profile)
     keeps.forget_expired(session, profile.id, now)
     owner = profile.credential_owner_external_id
+    # a person who left loses the seat: a downgrade not yet asked of the app gives way
+    result.canceled += states.move_where(
+        session,
+        clock,
+        CandidateState.CLOSED_CANCELED,
+        [
+            C.profile_id == profile.id,
+            C.action != REMOVE,
+            is_open_candidate(),
+            C.reclaimed_at.is_(None),
+            C.subscription_id.in_(select(S.id).where(S.profile_id == profile.id, person_left())),
+        ],
+        why="left the organisation: the seat is to be removed, not downgraded",
+    )
     result.created += _create_leavers(
         session,
         dialect,
@@ -218,6 +256,24 @@ def evaluate_profile(
             revocation_task or MANUAL_REVOCATION,
             group_task,
         )
+    for rule in downgrades:
+        if rule.target_model_id is None:
+            continue
+        found = downgrade.evaluate(
+            session,
+            clock,
+            profile,
+            rule,
+            prices,
+            exclusion_condition(
+                rule, owner, directory_port.group_members(session, rule.excluded_groups)
+            ),
+            can_downgrade=can_downgrade,
+            leaving=person_left(),
+        )
+        result.created += found.created
+        result.canceled += found.canceled
+        result.closed += found.closed
     return result
 
 
@@ -242,14 +298,7 @@ def _create(
         state: ColumnElement[Any] = literal(CandidateState.AWAITING_REVOCATION.value)
         reason = literal(revocation_task)
     else:
-        attention: list[tuple[ColumnElement[bool], Any]] = [
-            (S.group_scoped.is_(True), literal(CandidateState.ATTENTION_REQUIRED.value))
-        ]
-        if rule.notify:
-            attention.append(
-                (func.coalesce(S.email, "") == "", literal(CandidateState.ATTENTION_REQUIRED.value))
-            )
-        state = case(*attention, else_=literal(CandidateState.READY.value))
+        state = first_state(rule)
         reason = case((S.group_scoped.is_(True), literal(group_task)), else_=null())
     justification = case(
         (S.last_activity_at.is_(None), literal(Justification.NEVER_USED.value)),
@@ -280,7 +329,7 @@ def _create(
         not_(has_open),
         keeps.not_kept(now),
     )
-    return _insert_candidates(session, selection)
+    return insert_candidates(session, selection)
 
 
 def _create_leavers(
@@ -306,6 +355,7 @@ def _create_leavers(
             is_open_candidate(),
             C.reclaimed_at.is_(None),
             C.justification != Justification.LEFT_ORGANISATION.value,
+            C.action == REMOVE,
             C.subscription_id.in_(leaving),
         )
         .values(justification=Justification.LEFT_ORGANISATION.value, updated_at=now)
@@ -366,31 +416,7 @@ def _create_leavers(
         now_sql,
         now_sql,
     ).where(*conditions)
-    return _insert_candidates(session, selection)
-
-
-# What the candidate selections select, in order.
-CANDIDATE_COLUMNS = (
-    "subscription_id",
-    "profile_id",
-    "software_model_id",
-    "rule_id",
-    "state",
-    "justification",
-    "inactive_days",
-    "unit_cost",
-    "potential_savings",
-    "reason",
-    "created_at",
-    "updated_at",
-)
-
-
-def _insert_candidates(session: Session, selection: Select[Any]) -> int:
-    statement = insert(REMOVAL_CANDIDATES).from_select(
-        [C[name] for name in CANDIDATE_COLUMNS], selection
-    )
-    return rowcount(session.execute(statement.execution_options(preserve_rowcount=True))) or 0
+    return insert_candidates(session, selection)
 
 
 def _reprice_open(
@@ -406,6 +432,7 @@ def _reprice_open(
         .where(
             C.profile_id == profile.id,
             C.software_model_id == model_id,
+            C.action == REMOVE,
             is_open_candidate(),
             C.unit_cost.is_distinct_from(annual_price),
         )
@@ -432,6 +459,7 @@ def _cancel_no_longer_idle(
         CandidateState.CLOSED_CANCELED,
         [
             is_open_candidate(),
+            C.action == REMOVE,
             C.reclaimed_at.is_(None),
             C.subscription_id.in_(no_longer),
             # a reviewer's revoke is a person's decision, not the rule's selection
@@ -443,14 +471,15 @@ def _cancel_no_longer_idle(
 
 def _close_gone(session: Session, clock: Clock, profile: IntegrationProfile) -> int:
     """Open candidates whose seat is gone: complete (the saving realised) when we reclaimed it
-    or a person was asked to revoke it; skipped when it vanished by other means."""
+    or a person was asked to revoke it; skipped when it vanished by other means (a downgrade
+    whose seat is gone is skipped: it was never moved)."""
     gone = select(S.id).where(S.profile_id == profile.id, not_(holds_seat()))
     scope = [C.profile_id == profile.id, is_open_candidate(), C.subscription_id.in_(gone)]
     complete = states.move_where(
         session,
         clock,
         CandidateState.CLOSED_COMPLETE,
-        [*scope, C.state == CandidateState.AWAITING_REVOCATION.value],
+        [*scope, C.action == REMOVE, C.state == CandidateState.AWAITING_REVOCATION.value],
         why="the seat is no longer held in the app",
         values={"realised_saving": C.unit_cost},
     )

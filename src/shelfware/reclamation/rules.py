@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from shelfware.audit import service as audit
 from shelfware.kit.clock import Clock
+from shelfware.licensing.pricing import day_of, seat_prices
 from shelfware.licensing.service import find_model
 from shelfware.models import (
     IntegrationProfile,
@@ -19,9 +20,10 @@ from shelfware.models import (
     Subscription,
     is_open_candidate,
 )
+from shelfware.models.reclamation import RuleKind
 from shelfware.profiles.service import ensure_default_rule
-from shelfware.reclamation import directory_port, evaluation, keeps
-from shelfware.reclamation.schemas import RuleChange, RuleSelection, RuleView
+from shelfware.reclamation import directory_port, downgrade, evaluation, keeps
+from shelfware.reclamation.schemas import DowngradeDryRun, RuleChange, RuleSelection, RuleView
 
 SETTINGS = (
     "threshold_days",
@@ -32,6 +34,9 @@ SETTINGS = (
     "new_account_grace",
     "active",
     "keep_days",
+    "max_active_days",
+    "max_events",
+    "window_days",
 )
 
 
@@ -53,6 +58,11 @@ def rule_view(rule: ReclamationRule, model: SoftwareModel) -> RuleView:
         active=rule.active,
         keep_days=rule.keep_days,
         updated_at=rule.updated_at,
+        kind=rule.kind,
+        target_model=rule.target_model.display_name if rule.target_model else None,
+        max_active_days=rule.max_active_days,
+        max_events=rule.max_events,
+        window_days=rule.window_days,
     )
 
 
@@ -74,8 +84,20 @@ def set_rule(session: Session, clock: Clock, change: RuleChange) -> tuple[RuleVi
     ``rule.set`` records the changes when there are any.
     """
     model = find_model(session, change.model)
-    rule = ensure_default_rule(session, clock, model)
+    rule = ensure_default_rule(session, clock, model, change.kind)
     changes: dict[str, Any] = {}
+    if change.to_model is not None:
+        target = find_model(session, change.to_model)
+        if (target.publisher, target.product) != (model.publisher, model.product):
+            raise downgrade.DowngradeRuleError(
+                f"{target.display_name} is not an edition of {model.publisher} "
+                f"{model.product}: a downgrade moves seats between editions of one app"
+            )
+        if target.id != rule.target_model_id:
+            old = rule.target_model.display_name if rule.target_model else None
+            rule.target_model_id = target.id
+            rule.target_model = target
+            changes["target_model"] = [old, target.display_name]
     for name in SETTINGS:
         new = getattr(change, name)
         old = getattr(rule, name)
@@ -94,6 +116,8 @@ def set_rule(session: Session, clock: Clock, change: RuleChange) -> tuple[RuleVi
         if new_list != old_list:
             setattr(rule, column, new_list)
             changes[column] = [old_list, new_list]
+    if rule.kind == RuleKind.DOWNGRADE:
+        downgrade.check_rule(rule)  # nothing is written when it cannot select anything
     if changes:
         rule.updated_at = clock.now()
         audit.record(
@@ -103,10 +127,62 @@ def set_rule(session: Session, clock: Clock, change: RuleChange) -> tuple[RuleVi
             object_type="rule",
             object_id=rule.id,
             model=model.display_name,
+            kind=rule.kind,
             changes=changes,
         )
     session.flush()
     return rule_view(rule, model), changes
+
+
+def _find_rule(session: Session, model: SoftwareModel, kind: str) -> ReclamationRule:
+    rule = session.scalar(
+        select(ReclamationRule).where(
+            ReclamationRule.software_model_id == model.id, ReclamationRule.kind == kind
+        )
+    )
+    if rule is None:
+        what = "downgrade" if kind == RuleKind.DOWNGRADE else "reclamation"
+        raise LookupError(f"software model {model.display_name!r} has no {what} rule")
+    return rule
+
+
+def downgrade_dry_run(session: Session, clock: Clock, model_name: str) -> DowngradeDryRun:
+    """What the model's downgrade rule selects right now, per profile holding the model, and
+    how many seats it could not judge (no activity-intensity data) or found idle. Nothing is
+    written."""
+    model = find_model(session, model_name)
+    rule = _find_rule(session, model, RuleKind.DOWNGRADE)
+    now = clock.now()
+    profiles = [
+        (
+            profile,
+            evaluation.exclusion_condition(
+                rule,
+                profile.credential_owner_external_id,
+                directory_port.group_members(session, rule.excluded_groups),
+            ),
+            evaluation.person_left(),
+        )
+        for profile in _profiles_holding(session, model.id)
+    ]
+    prices = seat_prices(session, [model.id, rule.target_model_id or model.id], on=day_of(now))
+    return downgrade.preview(session, now, model.display_name, rule, prices, profiles)
+
+
+def _profiles_holding(session: Session, model_id: int) -> list[IntegrationProfile]:
+    return list(
+        session.scalars(
+            select(IntegrationProfile)
+            .where(
+                IntegrationProfile.id.in_(
+                    select(Subscription.profile_id).where(
+                        Subscription.software_model_id == model_id
+                    )
+                )
+            )
+            .order_by(IntegrationProfile.name)
+        )
+    )
 
 
 def dry_run(session: Session, clock: Clock, model_name: str) -> list[RuleSelection]:
@@ -114,11 +190,7 @@ def dry_run(session: Session, clock: Clock, model_name: str) -> list[RuleSelecti
     profile holding the model; seats kept by their user or an approver are listed too, with
     ``kept_until`` and ``selected`` false. Nothing is written."""
     model = find_model(session, model_name)
-    rule = session.scalar(
-        select(ReclamationRule).where(ReclamationRule.software_model_id == model.id)
-    )
-    if rule is None:
-        raise LookupError(f"software model {model.display_name!r} has no reclamation rule")
+    rule = _find_rule(session, model, RuleKind.REMOVE)
     now = clock.now()
     open_state = (
         select(RemovalCandidate.state)
@@ -127,16 +199,7 @@ def dry_run(session: Session, clock: Clock, model_name: str) -> list[RuleSelecti
         .scalar_subquery()
     )
     selected: list[RuleSelection] = []
-    profiles_holding = session.scalars(
-        select(IntegrationProfile)
-        .where(
-            IntegrationProfile.id.in_(
-                select(Subscription.profile_id).where(Subscription.software_model_id == model.id)
-            )
-        )
-        .order_by(IntegrationProfile.name)
-    )
-    for profile in profiles_holding:
+    for profile in _profiles_holding(session, model.id):
         excluded = evaluation.exclusion_condition(
             rule,
             profile.credential_owner_external_id,

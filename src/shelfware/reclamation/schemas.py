@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -45,6 +45,15 @@ class RuleView(View):
     active: bool
     keep_days: int
     updated_at: datetime
+    # "remove" (idle seats) or "downgrade" (light users move to `target_model`)
+    kind: str = "remove"
+    target_model: str | None = None
+    max_active_days: int | None = None
+    max_events: int | None = None
+    window_days: int | None = None
+
+
+MAX_EVENTS = 1_000_000
 
 
 class RuleChange(BaseModel):
@@ -77,6 +86,28 @@ class RuleChange(BaseModel):
     include_patterns: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
     add_approvers: list[Approver] = Field(default_factory=list, max_length=MAX_LIST)
     remove_approvers: list[Excluded] = Field(default_factory=list, max_length=MAX_LIST)
+    # which of the model's rules: "remove" (the default) or "downgrade"; a downgrade rule
+    # names the edition to move light users to and what light is (fewer than N active days
+    # and/or N activity events in the last D days)
+    kind: Literal["remove", "downgrade"] = "remove"
+    to_model: Name | None = None
+    max_active_days: ThresholdDays | None = None
+    max_events: Annotated[int, Field(ge=1, le=MAX_EVENTS)] | None = None
+    window_days: ThresholdDays | None = None
+
+    @model_validator(mode="after")
+    def _downgrade_settings(self) -> RuleChange:
+        if self.kind == "remove":
+            given = [
+                name
+                for name in ("to_model", "max_active_days", "max_events", "window_days")
+                if getattr(self, name) is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} belong to a downgrade rule: add kind downgrade"
+                )
+        return self
 
 
 class CandidateQuery(BaseModel):
@@ -108,6 +139,16 @@ class CandidateView(View):
     realised_saving: float | None = None
     # the seat's user or an approver chose to keep it: no new candidate before this instant
     kept_until: datetime | None = None
+    # "remove" the seat, or "downgrade" it to `target_model` (an edition of the same app)
+    action: str = "remove"
+    target_model: str | None = None
+
+    @property
+    def what(self) -> str:
+        """What happens to the seat, as every face says it."""
+        if self.action == "downgrade":
+            return f"move to {self.target_model or 'another edition'}"
+        return "remove"
 
 
 CANDIDATE_PAGE_LIMIT = 500
@@ -135,6 +176,34 @@ class RuleSelection(View):
     open_candidate: str | None  # the state of its open candidate, if it has one
     selected: bool = True
     kept_until: datetime | None = None
+
+
+class DowngradeSelection(View):
+    """A seat a downgrade rule selects now: its activity in the rule's window."""
+
+    profile: str
+    external_id: str
+    username: str | None
+    email: str | None
+    active_days: int
+    events: int
+    open_candidate: str | None
+    selected: bool = True
+    kept_until: datetime | None = None
+
+
+class DowngradeDryRun(View):
+    """What a downgrade rule selects now, and how many seats it could not judge: seats of
+    profiles without event-based activity covering the window (``no_activity_data``: never
+    proposed) and seats with no activity in the window (``idle``: for the removal rule)."""
+
+    software_model: str
+    target_model: str
+    window_days: int
+    annual_saving_per_seat: float | None
+    selections: list[DowngradeSelection]
+    no_activity_data: int = 0
+    idle: int = 0
 
 
 class ReclaimRequest(BaseModel):

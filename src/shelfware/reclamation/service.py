@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session
 
 from shelfware.accounts.roles import Role
 from shelfware.audit import service as audit
-from shelfware.connectors.base import AccountRecord, AccountRef, Connector, ReclaimOutcome
+from shelfware.connectors.base import (
+    AccountRecord,
+    AccountRef,
+    Connector,
+    Downgrader,
+    ReclaimOutcome,
+    ReclaimResult,
+)
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database, lock_rows
@@ -43,7 +50,7 @@ from shelfware.models import (
 from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
 from shelfware.ranges import MAX_ID
-from shelfware.reclamation import keeps, states
+from shelfware.reclamation import downgrade, keeps, states
 from shelfware.reclamation.schemas import (
     CandidatePage,
     CandidateQuery,
@@ -202,13 +209,22 @@ def _filtered(
 
 def _views(session: Session, rows: Iterable[Any], now: datetime | None) -> list[CandidateView]:
     rows = list(rows)
-    models = sorted({cand.software_model_id for cand, *_ in rows})  # this page's models only
+    # this page's models (and downgrades' target editions) only
+    models = sorted(
+        {m for cand, *_ in rows for m in (cand.software_model_id, cand.target_model_id) if m}
+    )
     prices = seat_prices(session, models, on=day_of(now) if now is not None else None)
+    targets = {
+        model.id: model.display_name
+        for model in session.scalars(select(SoftwareModel).where(SoftwareModel.id.in_(models)))
+    }
 
     def saving(cand: RemovalCandidate) -> float | None:
-        # open candidates: the model's current seat price; closed ones: as recorded
+        # open candidates: the current seat price (or price difference); closed: as recorded
         if CandidateState(cand.state).is_open and cand.software_model_id in prices:
-            value = prices[cand.software_model_id].annual
+            value = downgrade.saving_of(
+                cand.action, cand.software_model_id, cand.target_model_id, prices
+            )
         else:
             value = cand.potential_savings
         return None if value is None else float(value)
@@ -235,6 +251,8 @@ def _views(session: Session, rows: Iterable[Any], now: datetime | None) -> list[
             approved_at=cand.approved_at,
             realised_saving=(None if cand.realised_saving is None else float(cand.realised_saving)),
             kept_until=keeps.kept_until_now(now, sub.kept_until),
+            action=cand.action,
+            target_model=targets.get(cand.target_model_id or 0),
         )
         for cand, sub, prof, model in rows
     ]
@@ -376,7 +394,11 @@ def reclaim_summary(session: Session, ids: Sequence[int]) -> ReclaimSummary:
     money a year per currency (the models' current seat prices, else as recorded)."""
     rows = session.execute(
         select(
-            RemovalCandidate.software_model_id, RemovalCandidate.potential_savings, SoftwareModel
+            RemovalCandidate.software_model_id,
+            RemovalCandidate.potential_savings,
+            SoftwareModel,
+            RemovalCandidate.action,
+            RemovalCandidate.target_model_id,
         )
         .join(SoftwareModel, SoftwareModel.id == RemovalCandidate.software_model_id)
         .where(RemovalCandidate.id.in_(list(ids)))
@@ -385,10 +407,11 @@ def reclaim_summary(session: Session, ids: Sequence[int]) -> ReclaimSummary:
     money: dict[str, Decimal] = {}
     apps: set[str] = set()
     unpriced = 0
-    for model_id, recorded, model in rows:
+    for model_id, recorded, model, action, target in rows:
         apps.add(model.display_name)
         price = prices.get(model_id)
-        value = price.annual if price is not None and price.annual is not None else recorded
+        current = downgrade.saving_of(action, model_id, target, prices)
+        value = current if current is not None else recorded
         currency = price.currency if price is not None else model.currency
         if value is None:
             unpriced += 1
@@ -421,6 +444,8 @@ class _Work:
     left_organisation: bool = False
     reserved: bool = False  # this run's reservation in the reclaim ledger
     called: bool = False  # marked in flight by this run: the app is being asked
+    # a downgrade: move the account to this edition (of the same app) instead of removing it
+    downgrade_to: str | None = None
 
 
 def _select_work(
@@ -485,6 +510,11 @@ def _select_work(
                 state=cand.state,
                 # decided by a person whatever the activity: a leaver, a reviewer's revoke
                 left_organisation=cand.justification in DECIDED_WHATEVER_ACTIVITY,
+                downgrade_to=(
+                    rule.target_model.edition
+                    if cand.action == downgrade.DOWNGRADE and rule and rule.target_model
+                    else None
+                ),
             )
         )
     return work
@@ -504,6 +534,8 @@ def _cancel_reason(work: _Work, current: AccountRecord, now: datetime) -> str | 
     email = (current.email or "").lower()
     if any(email.endswith("@" + d) for d in work.excluded_domains if d):
         return "the account's domain is excluded by the rule"
+    if work.downgrade_to is not None:
+        return None  # a light user is active by definition: activity never cancels a downgrade
     if current.last_activity_at is not None and not work.left_organisation:
         # a person who left loses the seat whatever their activity (DOMAIN.md)
         idle_days = (now - current.last_activity_at).total_seconds() / 86400
@@ -533,24 +565,48 @@ async def _decide(
     except Exception as exc:  # the re-read failed: never reclaim blind
         return _Decision(work, "unreachable", f"could not re-read the account: {exc}", None)
     if current is None or not current.active:
+        if work.downgrade_to is not None:
+            why = "the account is gone or disabled: there is nothing to move"
+            return _Decision(work, "would_cancel" if dry_run else "canceled", why, current)
         return _Decision(work, "already_gone", "the account is already gone or disabled", current)
     reason = _cancel_reason(work, current, now)
     if reason:
         return _Decision(work, "would_cancel" if dry_run else "canceled", reason, current)
+    if work.downgrade_to is not None and current.edition == work.downgrade_to:
+        verb = "would_downgrade" if dry_run else "downgraded"
+        return _Decision(work, verb, f"already in {work.downgrade_to}", current)
     if dry_run:
-        return _Decision(work, "would_reclaim", "", current)
+        verb = "would_downgrade" if work.downgrade_to is not None else "would_reclaim"
+        return _Decision(work, verb, "", current)
     try:
         mark(work)  # in flight before the app is called: a crash now is resumed, not lost
     except Exception as exc:
         return _Decision(work, "unreachable", f"could not mark the reclaim in flight: {exc}", None)
     try:
-        result = await connector.reclaim(work.ref)
+        result = await _carry_out(connector, work)
     except Exception as exc:
         return _Decision(work, "failed", str(exc), current)
     if result.outcome is ReclaimOutcome.FAILED:
         return _Decision(work, "failed", result.message, current)
+    if work.downgrade_to is not None:
+        if result.outcome is ReclaimOutcome.ALREADY_GONE:
+            return _Decision(work, "failed", result.message or "the account is gone", current)
+        return _Decision(work, "downgraded", result.message, current)
     action = "already_gone" if result.outcome is ReclaimOutcome.ALREADY_GONE else "reclaimed"
     return _Decision(work, action, result.message, current)
+
+
+async def _carry_out(connector: Connector, work: _Work) -> ReclaimResult:
+    """Remove the seat, or move the account to the downgrade's edition."""
+    if work.downgrade_to is None:
+        return await connector.reclaim(work.ref)
+    if not isinstance(connector, Downgrader):
+        return ReclaimResult(
+            ReclaimOutcome.FAILED,
+            f"the {connector.kind} connector cannot change an account's edition: move it to "
+            f"{work.downgrade_to} in the app by hand",
+        )
+    return await connector.downgrade(work.ref, work.downgrade_to)
 
 
 def _apply(
@@ -573,11 +629,17 @@ def _apply(
         sub.admin = current.admin
     # the vendor's words (an error, a refusal) are stored: without what a store refuses (NUL)
     action, message = decision.action, strip_unstorable(decision.message)
-    if action in ("reclaimed", "already_gone"):
+    if action in ("reclaimed", "already_gone", "downgraded"):
+        # a downgrade keeps its price difference; the next sync closes it once the account
+        # shows in the target edition
         price = prices[cand.software_model_id].annual if cand.software_model_id in prices else None
-        if price is not None:
+        if price is not None and action != "downgraded":
             cand.unit_cost = cand.potential_savings = price
-        why = message or "reclaimed through the app's API"
+        why = message or (
+            "moved to the target edition through the app's API"
+            if action == "downgraded"
+            else "reclaimed through the app's API"
+        )
         done: dict[str, Any] = {"reclaimed_at": now, "last_error": None}
         if cand.state == CandidateState.AWAITING_REVOCATION:  # was marked in flight
             for name, value in done.items():
@@ -609,7 +671,12 @@ def _mark_in_flight(db: Database, clock: Clock) -> Mark:
                 clock,
                 cand,
                 CandidateState.AWAITING_REVOCATION,
-                why="reclaim in flight: the app is being asked to remove the seat",
+                why=(
+                    f"downgrade in flight: the app is being asked to move the account to "
+                    f"{work.downgrade_to}"
+                    if work.downgrade_to is not None
+                    else "reclaim in flight: the app is being asked to remove the seat"
+                ),
                 reclaim_requested_at=clock.now(),
             )
         work.in_flight = work.called = True

@@ -42,6 +42,7 @@ from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
 from shelfware.kit.redact import default_redactor
 from shelfware.models import (
+    CandidateAction,
     CandidateState,
     IntegrationProfile,
     ReclamationRule,
@@ -114,10 +115,15 @@ def _valid_or_blank(email: str | None) -> str:
 def _context(row: Row, settings: Settings, tokens: dict[str, str] | None) -> dict[str, Any]:
     """What the templates may print. Vendor values are text: the HTML part escapes them,
     the chat part mrkdwn-escapes them, and none of them becomes a header or a recipient."""
-    cand, sub, prof, model, _rule = row
+    cand, sub, prof, model, rule = row
     base = settings.public_url.rstrip("/")
     email = _valid_or_blank(sub.email)
+    moving = bool(_move_to(row))
     return {
+        # a downgrade: "we will move you to B" instead of "released"
+        "move_to": _move_to(row),
+        "active_days": cand.active_days if moving else "",
+        "window_days": rule.window_days if moving else "",
         "candidate_id": cand.id,
         "name": sub.display_name or sub.username or email or sub.external_id,
         "username": sub.username or sub.external_id,
@@ -136,7 +142,9 @@ def _context(row: Row, settings: Settings, tokens: dict[str, str] | None) -> dic
 def _ask(notifier: Notifier, template: str, to: str, context: dict[str, Any]) -> Delivery:
     """One message to one person (``to``: one address); its links reach only them."""
     buttons = {}
-    if context.get("keep_url"):
+    if context.get("keep_url") and context.get("move_to"):
+        buttons = {"Keep my edition": context["keep_url"], "Move me now": context["release_url"]}
+    elif context.get("keep_url"):
         buttons = {"Keep my seat": context["keep_url"], "Release it": context["release_url"]}
     return notifier.send(Message(template, to, context, buttons))
 
@@ -442,6 +450,15 @@ class LinkPreview:
     app: str
     username: str
     deadline: datetime | None
+    move_to: str = ""  # a downgrade: the edition the account moves to
+
+
+def _move_to(row: Row) -> str:
+    """The edition a downgrade candidate moves the account to ("" for a removal)."""
+    cand, rule = row[0], row[4]
+    if cand.action == CandidateAction.DOWNGRADE and rule.target_model is not None:
+        return rule.target_model.display_name
+    return ""
 
 
 def _candidate_row(session: Session, cand_id: int) -> Row:
@@ -465,9 +482,15 @@ def _open_link(
 
 def preview_link(session: Session, keys: KeyRing, clock: Clock, token: str) -> LinkPreview:
     """What following the link would do; raises LinkRefused. Writes nothing."""
-    link, (cand, sub, _prof, model, _rule) = _open_link(session, keys, clock, token)
+    link, row = _open_link(session, keys, clock, token)
+    cand, sub, _prof, model, _rule = row
     return LinkPreview(
-        cand.id, link.action, model.display_name, sub.username or sub.external_id, cand.deadline_at
+        cand.id,
+        link.action,
+        model.display_name,
+        sub.username or sub.external_id,
+        cand.deadline_at,
+        _move_to(row),
     )
 
 
@@ -527,6 +550,8 @@ def answer_by_link(
     kept_until = row[1].kept_until
     if cand.state == CandidateState.CLOSED_SKIPPED.value and kept_until is not None:
         return f"Kept: the seat stays yours (kept until {kept_until:%Y-%m-%d})."
+    if cand.state == CandidateState.AWAITING_USER.value and _move_to(row):
+        return f"Moving: your account moves to {_move_to(row)} at the next run."
     return _AFTER_ANSWER.get(cand.state, said.split(":")[0].capitalize() + ".")
 
 

@@ -59,6 +59,7 @@ from shelfware.models import (
     RemovalCandidate,
     ReviewCampaign,
     ReviewItem,
+    RuleKind,
     SoftwareModel,
     Subscription,
     User,
@@ -187,10 +188,12 @@ def _policy(text: str) -> tuple[Policy, str | None]:
 
 
 def model_owners(session: Session) -> dict[int, str]:
-    """Each model's owner: the first approver (an email) of its reclamation rule."""
+    """Each model's owner: the first approver (an email) of its removal rule."""
     owners = {}
     for model_id, approvers in session.execute(
-        select(ReclamationRule.software_model_id, ReclamationRule.approvers)
+        select(ReclamationRule.software_model_id, ReclamationRule.approvers).where(
+            ReclamationRule.kind == RuleKind.REMOVE
+        )
     ):
         for approver in approvers or []:
             email = normal_email(str(approver))

@@ -18,6 +18,9 @@ Its shape differs on purpose from every vendor the built-in connectors speak:
   :data:`MAX_EVENT_LIMIT`). A member's newest event is at its ``last_activity`` (to the second).
 - ``DELETE /v1/members/{member_id}``: removes the seat (204); unknown member 404; the account
   owner (the API key's holder) 403.
+- ``PATCH /v1/members/{member_id}`` with ``{"seat_type": "pro" | "standard" | "viewer"}``:
+  changes the member's seat type (200 with the member); another value or body 400; unknown
+  member 404.
 - Errors: ``{"error": {"code": "...", "message": "...", "request_id": "req_..."}}`` with the HTTP
   status (400 ``bad_request``, 401 ``unauthorized``, 403 ``forbidden``, 404 ``not_found``,
   500 ``internal``).
@@ -277,7 +280,7 @@ async def members(request: Request) -> Response:
 
 
 async def one_member(request: Request) -> Response:
-    """``GET`` or ``DELETE /v1/members/{member_id}``."""
+    """``GET``, ``PATCH`` or ``DELETE /v1/members/{member_id}``."""
     sb: AcmeSandbox = request.app.state.sandbox
     refused = await _guard(sb, request)
     if refused is not None:
@@ -287,6 +290,16 @@ async def one_member(request: Request) -> Response:
     if user is None:
         return sb.error(404, "not_found", f"no member {member_id!r}")
     if request.method == "GET":
+        return _json(member(sb.org, user))
+    if request.method == "PATCH":
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        seat = body.get("seat_type") if isinstance(body, dict) else None
+        if seat not in SEAT_TYPES:
+            return sb.error(400, "bad_request", f"seat_type must be one of {', '.join(SEAT_TYPES)}")
+        sb.org.seat_types[user.object_id] = seat
         return _json(member(sb.org, user))
     if user is sb.org.owner:
         return sb.error(403, "forbidden", "the workspace owner cannot be removed")
@@ -334,7 +347,7 @@ def create_acme_app(
     app = Starlette(
         routes=[
             Route(f"{BASE}/members", members, methods=["GET"]),
-            Route(f"{BASE}/members/{{member_id}}", one_member, methods=["GET", "DELETE"]),
+            Route(f"{BASE}/members/{{member_id}}", one_member, methods=["GET", "PATCH", "DELETE"]),
             Route(f"{BASE}/events", events, methods=["GET"]),
         ],
         exception_handlers={404: _not_found, 405: _not_allowed},

@@ -5,13 +5,16 @@ Served under `/scim/v2` with a bearer token. What it offers, as SCIM servers do:
 - `GET /ServiceProviderConfig`; `GET /Users?startIndex=&count=&filter=` (`ListResponse`; `count`
   capped at `MAX_RESULTS`; filters `userName eq "..."`, `emails.value eq "..."`,
   `active eq true|false`, combined with `and`); `GET /Users/{id}`.
-- `PATCH /Users/{id}` (`PatchOp`; `op` in any case; `path: active` with a boolean, or a value
-  object `{"active": false}` without a path) answering 200 with the resource; `DELETE /Users/{id}`
-  answering 204; `POST /Users`.
+- `PATCH /Users/{id}` (`PatchOp`; `op` in any case; `path: active` with a boolean, `path:
+  userType` with a string, `path: roles` with a list of `{"value": ...}`, or a value object
+  `{"active": false, "userType": "Basic"}` without a path) answering 200 with the resource
+  (`meta.lastModified` moved on); `DELETE /Users/{id}` answering 204; `POST /Users`.
 - Errors in the SCIM shape, `status` as a string, media type `application/scim+json`.
 
 Users come from the synthetic organisation generator (`sandbox.org`): enabled users are
-`active`, subscription admins carry the role "admin". SCIM has no last-login attribute.
+`active`, subscription admins carry the role "admin", `userType` is the plan ("Pro", or
+"Basic" for about one in five by a stable hash of the user name: `USER_TYPES`). SCIM has no
+last-login attribute.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ ENTERPRISE: tuple[tuple[str, str] | None, ...] = (
     ("Support", "CC-200"),
     None,
 )
+# `userType` by a stable hash of the user name: the app's plans
+USER_TYPES = ("Pro", "Pro", "Basic", "Pro", "Pro")
 MAX_RESULTS = 200
 DEFAULT_COUNT = 100
 _FILTER = re.compile(
@@ -108,6 +113,7 @@ def _resource(user: SyntheticUser) -> dict[str, Any]:
             "formatted": f"{user.first_name} {user.last_name}",
         },
         "displayName": user.display_name,
+        "userType": USER_TYPES[uuid.uuid5(uuid.NAMESPACE_OID, user.username).int % len(USER_TYPES)],
         "active": not user.disabled,
         "meta": {
             "resourceType": "User",
@@ -181,14 +187,33 @@ def _patched(resource: dict[str, Any], body: Any) -> dict[str, Any] | Response:
         if not isinstance(changes, dict):
             return _error(400, "a PATCH without path needs an object value", "invalidValue")
         for name, new in changes.items():
-            if name != "active":
-                continue  # only the seat matters here; other attributes are accepted, ignored
-            if isinstance(new, str) and new.lower() in ("true", "false"):
-                new = new.lower() == "true"
-            if not isinstance(new, bool):
-                return _error(400, f"active must be a boolean, got {new!r}", "invalidValue")
-            updated["active"] = new
+            refused = _set(updated, str(name), new)
+            if refused is not None:
+                return refused
     return updated
+
+
+def _set(updated: dict[str, Any], name: str, new: Any) -> Response | None:
+    """One attribute of a PATCH (names without regard to case, as RFC 7643 says); the
+    attributes this sandbox keeps are checked, others are accepted and ignored."""
+    key = name.lower()
+    if key == "active":
+        if isinstance(new, str) and new.lower() in ("true", "false"):
+            new = new.lower() == "true"
+        if not isinstance(new, bool):
+            return _error(400, f"active must be a boolean, got {new!r}", "invalidValue")
+        updated["active"] = new
+    elif key == "usertype":
+        if not isinstance(new, str) or not new.strip():
+            return _error(400, f"userType must be a string, got {new!r}", "invalidValue")
+        updated["userType"] = new
+    elif key == "roles":
+        if not isinstance(new, list) or not all(
+            isinstance(role, dict) and isinstance(role.get("value"), str) for role in new
+        ):
+            return _error(400, 'roles must be a list of {"value": ...}', "invalidValue")
+        updated["roles"] = new
+    return None
 
 
 def create_scim_app(
@@ -294,6 +319,7 @@ def create_scim_app(
         updated = _patched(resource, body)
         if isinstance(updated, Response):
             return updated
+        updated["meta"]["lastModified"] = _stamp(sb.org.now)
         sb.users[user_id] = updated
         sb.writes += 1
         return _scim(updated)

@@ -118,7 +118,9 @@ def stale_condition(session: Session, now: datetime) -> Any:
     once past the grace period), as ``licensing.count_stale`` defines stale."""
     thresholds = dict(
         session.execute(
-            select(ReclamationRule.software_model_id, ReclamationRule.threshold_days)
+            select(ReclamationRule.software_model_id, ReclamationRule.threshold_days).where(
+                ReclamationRule.kind == "remove"
+            )
         ).all()
     )
     cut: Any = _instant(now - timedelta(days=DEFAULT_THRESHOLD_DAYS))

@@ -87,6 +87,7 @@ from shelfware.models import (
 from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
 from shelfware.reclamation.evaluation import GROUP_TASK, evaluate_profile
+from shelfware.sync import activity_days
 from shelfware.sync.cleaning import KEY_LENGTH, account_fields, clean_activity, clean_person
 from shelfware.sync.schemas import NoProgress, SyncProgress, SyncSummary
 
@@ -343,10 +344,15 @@ def _count_unrecognised(page: list[AccountRecord], summary: SyncSummary) -> None
 
 
 async def _collect_activity(
-    connector: Connector, since: datetime, until: datetime, cleaner: Cleaner | None = None
+    connector: Connector,
+    since: datetime,
+    until: datetime,
+    cleaner: Cleaner | None = None,
+    days: activity_days.DayCounts | None = None,
 ) -> dict[str, datetime]:
     """Latest activity per account from an event log (reduced as it streams); an event at an
-    instant outside 1970..2999 is left out (counted by `cleaner`)."""
+    instant outside 1970..2999 is left out (counted by `cleaner`). ``days``: also counts the
+    events per account and day (what downgrade rules measure)."""
     cleaner = cleaner if cleaner is not None else Cleaner()
     latest: dict[str, datetime] = {}
     async for page in connector.activity(since, until):
@@ -354,6 +360,8 @@ async def _collect_activity(
             at = clean_activity(cleaner, event)
             if at is None:
                 continue
+            if days is not None:
+                days[(event.external_id, activity_days.day_of(at))] += 1
             seen = latest.get(event.external_id)
             if seen is None or at > seen:
                 latest[event.external_id] = at
@@ -394,6 +402,7 @@ def _switch_over(
     summary: SyncSummary,
     clock: Clock,
     progress: SyncProgress,
+    days: tuple[activity_days.DayCounts, datetime] | None = None,
 ) -> None:
     profile = session.get_one(IntegrationProfile, run.profile_id)
     dialect = session.get_bind().dialect.name
@@ -516,6 +525,10 @@ def _switch_over(
     # one), forward-only, and the watermark in the same transaction
     if profile.process_activity and _activity_source(profile) is ActivitySource.IDENTITY_PROVIDER:
         activity = idp_activity(session, profile)
+        source, app_id = _activity_from(session, profile)
+        activity_days.copy_from_identity_provider(session, profile, source, app_id)
+    elif days is not None:
+        activity_days.record_events(session, profile, *days)
     if activity:
         statement = (
             update(table)
@@ -543,6 +556,7 @@ def _switch_over(
         can_reclaim=connector.capabilities.reclaim,
         revocation_task=getattr(connector, "revocation_task", ""),
         group_task=getattr(connector, "group_task", "") or GROUP_TASK,
+        can_downgrade=profiles.capabilities_of(type(connector), profile.options or {}).downgrade,
     )
     if people is not None:
         _after_people_import(session, profile, connector, now, summary)
@@ -589,15 +603,7 @@ def idp_activity(session: Session, profile: IntegrationProfile) -> dict[str, dat
     """Latest activity per account of `profile` taken from an identity provider's app that
     fronts it (option `activity_from=IDP_PROFILE:APP_ID`): the SSO activity of the same
     person's assignment to that app, as that profile's last sync recorded it."""
-    source_name, app_id = parse_activity_from(str((profile.options or {}).get("activity_from")))
-    source = session.scalar(
-        select(IntegrationProfile).where(IntegrationProfile.name == source_name)
-    )
-    if source is None:
-        raise SyncError(
-            f"option activity_from of {profile.name!r} names profile {source_name!r}, which "
-            "does not exist"
-        )
+    source, app_id = _activity_from(session, profile)
     idp = Subscription.__table__.alias("idp")
     latest = func.max(idp.c.last_activity_at)
     query = (
@@ -611,6 +617,20 @@ def idp_activity(session: Session, profile: IntegrationProfile) -> dict[str, dat
         .group_by(S.external_id)
     )
     return {external_id: at for external_id, at in session.execute(query) if at is not None}
+
+
+def _activity_from(session: Session, profile: IntegrationProfile) -> tuple[IntegrationProfile, str]:
+    """The identity provider's profile and app that front ``profile`` (`activity_from`)."""
+    source_name, app_id = parse_activity_from(str((profile.options or {}).get("activity_from")))
+    source = session.scalar(
+        select(IntegrationProfile).where(IntegrationProfile.name == source_name)
+    )
+    if source is None:
+        raise SyncError(
+            f"option activity_from of {profile.name!r} names profile {source_name!r}, which "
+            "does not exist"
+        )
+    return source, app_id
 
 
 def parse_activity_from(value: str) -> tuple[str, str]:
@@ -649,6 +669,7 @@ def _after_people_import(
             can_reclaim=profiles.capabilities_of(cls, other.options or {}).reclaim,
             revocation_task=getattr(cls, "revocation_task", ""),
             group_task=getattr(cls, "group_task", "") or GROUP_TASK,
+            can_downgrade=profiles.capabilities_of(cls, other.options or {}).downgrade,
         )
         summary.candidates_created += evaluation.created
 
@@ -736,10 +757,12 @@ async def sync_profile(
             progress.stage("seats owned")
             owned = [record async for page in connector.entitlements() for record in page]
         activity = None
+        days: tuple[activity_days.DayCounts, datetime] | None = None
         if wants_log:
             progress.stage("activity")
             stage_started = time.perf_counter()
-            activity = await _collect_activity(connector, since, run.started_at, cleaner)
+            days = (activity_days.DayCounts(), since)
+            activity = await _collect_activity(connector, since, run.started_at, cleaner, days[0])
             summary.activity_seconds = time.perf_counter() - stage_started
         progress.stage("switch-over")
         stage_started = time.perf_counter()
@@ -755,7 +778,9 @@ async def sync_profile(
             with db.engine.begin() as connection:
                 refresh_statistics(connection, "staged_account")
         with db.transaction() as session, large_cache(session.connection()):
-            _switch_over(session, run, connector, activity, people, now, summary, clock, progress)
+            _switch_over(
+                session, run, connector, activity, people, now, summary, clock, progress, days
+            )
             if owned is not None:
                 _keep_seats_owned(session, run, connector, owned, clock)
             summary.switch_over_seconds = (

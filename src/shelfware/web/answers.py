@@ -100,6 +100,7 @@ def show(request: Request) -> HTMLResponse:
         username=preview.username,
         deadline=deadline,
         max_reason=MAX_REASON,
+        move_to=preview.move_to,
     )
 
 

@@ -14,7 +14,7 @@ from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
 from shelfware.api.deps import ModelName, Ws
 from shelfware.reclamation import rules
-from shelfware.reclamation.schemas import RuleChange, RuleSelection, RuleView
+from shelfware.reclamation.schemas import DowngradeDryRun, RuleChange, RuleSelection, RuleView
 
 router = APIRouter(prefix="/rules", tags=["rules"])
 
@@ -50,3 +50,14 @@ def dry_run(
     (the same conditions as evaluation); nothing is written."""
     with ws.read() as session:
         return rules.dry_run(session, ws.clock, model)
+
+
+@router.get("/{model}/downgrade-dry-run", response_model=DowngradeDryRun)
+def downgrade_dry_run(
+    model: ModelName, ws: Ws, _: Principal = allowed(Permission.RULES_READ)
+) -> DowngradeDryRun:
+    """The light users the model's downgrade rule selects right now, the saving per seat, and
+    how many seats it skipped for lack of activity-intensity data (never proposed) or found
+    idle in the window; nothing is written."""
+    with ws.read() as session:
+        return rules.downgrade_dry_run(session, ws.clock, model)

@@ -50,6 +50,7 @@ from shelfware.connectors.custom.spec import (
     NextUrlSpec,
     OffsetSpec,
     PageNumberSpec,
+    ReclaimSpec,
     SpecError,
     StartIndexSpec,
     parse_spec,
@@ -131,6 +132,7 @@ def capabilities_of(spec: CustomSpec) -> Capabilities:
         activity=source is not ActivitySource.NONE,
         reclaim=streams.reclaim is not None,
         activity_source=source,
+        downgrade=streams.downgrade is not None,
     )
 
 
@@ -443,12 +445,31 @@ class CustomConnector(HttpConnector):
         spec = self.spec.streams.reclaim
         if spec is None:
             return ReclaimResult(ReclaimOutcome.FAILED, "the spec defines no reclaim request")
-        values = {
+        return await self._account_request(spec, account)
+
+    async def downgrade(self, account: AccountRef, edition: str) -> ReclaimResult:
+        """The spec's `downgrade` request, `{target.edition}` being ``edition``."""
+        spec = self.spec.streams.downgrade
+        if spec is None:
+            return ReclaimResult(ReclaimOutcome.FAILED, "the spec defines no downgrade request")
+        value = spec.editions.get(edition, edition)
+        return await self._account_request(spec, account, {"target": {"edition": value}})
+
+    async def _account_request(
+        self,
+        spec: ReclaimSpec,
+        account: AccountRef,
+        extra: dict[str, dict[str, Any]] | None = None,
+    ) -> ReclaimResult:
+        """One write request about one account (reclaim, downgrade), its answer judged by the
+        spec's success statuses, `gone` matcher and in-answer errors."""
+        values: dict[str, dict[str, Any]] = {
             "account": {
                 "external_id": account.external_id,
                 "username": account.username,
                 "email": account.email,
-            }
+            },
+            **(extra or {}),
         }
         try:
             where = self._render_path(spec.path, **values)

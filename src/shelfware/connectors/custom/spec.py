@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -368,9 +368,12 @@ class ReclaimSpec(_Strict):
             return {"status": value}
         return value
 
+    # the placeholders its path and body may name
+    placeholders: ClassVar[frozenset[str]] = frozenset({"config", "account"})
+
     @model_validator(mode="after")
     def _templates(self) -> ReclaimSpec:
-        allowed = frozenset({"config", "account"})
+        allowed = self.placeholders
         _check_template(self.path, allowed=allowed)
         for text in _strings(self.body):
             _check_template(text, allowed=allowed)
@@ -380,10 +383,20 @@ class ReclaimSpec(_Strict):
         return self
 
 
+class DowngradeSpec(ReclaimSpec):
+    """Move one account to another edition (a downgrade): a request like `reclaim`'s, whose
+    path and body may also name `{target.edition}`: the target software model's edition, or
+    the app's own value for it where `editions` maps it (`{Standard: standard}`)."""
+
+    placeholders: ClassVar[frozenset[str]] = frozenset({"config", "account", "target"})
+    editions: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+
 class Streams(_Strict):
     accounts: AccountsStream
     activity: ActivityStream | None = None
     reclaim: ReclaimSpec | None = None
+    downgrade: DowngradeSpec | None = None
 
 
 class RateLimitSpec(_Strict):

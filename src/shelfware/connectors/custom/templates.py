@@ -1,5 +1,6 @@
 """Placeholders in a custom spec: `{config.x}`, `{secrets.x}`, `{cursor.start}`,
-`{account.external_id}`. Values are substituted as text, never evaluated; a placeholder naming
+`{account.external_id}`, `{target.edition}` (a downgrade's edition). Values are substituted
+as text, never evaluated; a placeholder naming
 anything else is rejected when the spec is read. `{{` and `}}` stand for literal braces."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ NAMESPACES: dict[str, frozenset[str] | None] = {
     "secrets": None,  # any secret of the profile's credential
     "cursor": frozenset({"start", "end"}),
     "account": frozenset({"external_id", "username", "email"}),
+    "target": frozenset({"edition"}),  # the edition a downgrade moves the account to
 }
 KNOWN = ", ".join(
     f"{{{ns}.*}}" if names is None else ", ".join(f"{{{ns}.{n}}}" for n in sorted(names))
