@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -61,3 +61,23 @@ def csv_text(header: Sequence[str], rows: Iterable[Iterable[Any]]) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue()
+
+
+def csv_chunks(
+    header: Sequence[str], rows: Iterable[Iterable[Any]], *, batch: int = 2000
+) -> Iterator[str]:
+    """A CSV document as it is written, ``batch`` rows a piece (header first, every cell
+    neutralised): memory holds one piece, however many rows."""
+    out = io.StringIO()
+    writer = SafeWriter(out)
+    writer.writerow(header)
+    n = 0
+    for row in rows:
+        writer.writerow(row)
+        n += 1
+        if n >= batch:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+            n = 0
+    yield out.getvalue()
