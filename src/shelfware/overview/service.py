@@ -9,6 +9,7 @@ write the figures depend on, so a face may keep the last dashboard until it chan
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -42,6 +43,7 @@ from shelfware.overview.schemas import (
     TrendPoint,
 )
 from shelfware.reports import service as reports
+from shelfware.reports.schemas import TrendRow
 from shelfware.subscriptions.service import stale_condition
 
 S = Subscription.__table__.c
@@ -223,8 +225,14 @@ def _leavers_seats(session: Session) -> int:
 
 def _trend(session: Session, now: datetime, points: int = TREND_POINTS) -> list[TrendPoint]:
     """Active vs stale seats at the last stored reconciliations (every currency together)."""
+    return trend_points(reports.trends(session, now).rows)[-points:]
+
+
+def trend_points(rows: Iterable[TrendRow]) -> list[TrendPoint]:
+    """The trends report's rows as one point per stored reconciliation (seats of every
+    currency together), oldest first."""
     by_run: dict[int, TrendPoint] = {}
-    for row in reports.trends(session, now).rows:
+    for row in rows:
         if row.row_type != "total":
             continue
         seen = by_run.get(row.run_id)
@@ -234,4 +242,4 @@ def _trend(session: Session, now: datetime, points: int = TREND_POINTS) -> list[
             active=row.active + (seen.active if seen else 0),
             stale=row.stale + (seen.stale if seen else 0),
         )
-    return list(by_run.values())[-points:]
+    return list(by_run.values())

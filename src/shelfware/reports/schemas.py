@@ -140,6 +140,8 @@ class RenewalRow(ReportRow):
     model_used: int = col("Model used", "int")
     model_stale: int = col("Model stale", "int")
     utilisation_percent: float | None = col("Utilisation %", "percent")
+    # the model's seats in use: used less stale (what the people who use it need)
+    recommended_seats: int = col("Recommended (model)", "int")
     right_size_seats: int = col("Renew seats", "int")
     renewal_saving: float | None = col("Saving at renewal/yr", "money")
 

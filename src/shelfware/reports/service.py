@@ -223,6 +223,7 @@ def renewals(session: Session, now: datetime, days: int = RENEWAL_DAYS) -> Repor
                 utilisation_percent=(
                     round(100 * pos.rights_used / pos.rights_owned, 1) if pos.rights_owned else None
                 ),
+                recommended_seats=needed,
                 right_size_seats=ent.seats - drop,
                 renewal_saving=(licensing.money(unit * drop) or 0.0) if unit is not None else None,
             )

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from shelfware.kit.csv_output import csv_chunks
 from shelfware.kit.streaming import CHUNK_ROWS, paged, streamed
@@ -40,6 +40,19 @@ def csv_response(name: str, pieces: Iterable[str]) -> StreamingResponse:
         media_type="text/csv; charset=utf-8",
         headers={
             "content-disposition": f'attachment; filename="{name}.csv"',
+            "cache-control": "no-store",
+        },
+    )
+
+
+def download(name: str, extension: str, body: str) -> Response:
+    """A whole document to save as ``name``.``extension``."""
+    media = {"json": "application/json", "csv": "text/csv; charset=utf-8"}[extension]
+    return Response(
+        body,
+        media_type=media,
+        headers={
+            "content-disposition": f'attachment; filename="{name}.{extension}"',
             "cache-control": "no-store",
         },
     )

@@ -1,0 +1,103 @@
+"""The reports (the CLI's ``shelfware report NAME``, the API's ``/api/v1/reports/NAME``): a
+list, then each report with its options as a form, on screen, and as CSV or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shelfware.accounts.roles import Permission
+from shelfware.reports.catalogue import REPORTS, ReportOptions, ReportSpec, run_report
+from shelfware.reports.formats import csv_text, instant, json_rows, table_cells
+from shelfware.web import calendar, charts, exports
+from shelfware.web.context import web_context
+from shelfware.web.errors import USER_ERRORS, one_line
+from shelfware.web.routing import Refused, SegmentName, page
+from shelfware.web.templating import format_money, reader_locale, render
+
+
+@page("GET", "/reports", Permission.REPORTS_READ)
+async def reports(request: Request) -> Response:
+    return render(request, "reports.html", {"reports": list(REPORTS.values())})
+
+
+def _options(request: Request, spec: ReportSpec) -> ReportOptions:
+    q = request.query_params
+    raw: dict[str, Any] = {}
+    for name in spec.options:
+        if name == "rate":
+            rates = [r.strip() for r in q.getlist("rate") for r in r.split(",") if r.strip()]
+            if rates:
+                raw["rate"] = rates
+        elif q.get(name):
+            raw[name] = q[name].strip()
+    try:
+        options = ReportOptions.model_validate(raw)
+        options.rates()  # a bad rate: said now, by name
+    except ValidationError as exc:
+        raise Refused(400, one_line(exc)) from None
+    except ValueError as exc:
+        raise Refused(400, str(exc)) from None
+    return options
+
+
+def _note(text: str) -> str:
+    """A report's note in the web's words (no command-line options)."""
+    return (
+        text.replace("give --rate CODE=RATE (and --base)", "give exchange rates (and a base)")
+        .replace("run `shelfware reconcile`", "each recorded reconciliation adds a point")
+        .replace("`", "")
+    )
+
+
+@page("GET", "/reports/{name}", Permission.REPORTS_READ)
+async def report(request: Request, name: SegmentName) -> Response:
+    ctx = web_context(request)
+    spec = REPORTS.get(name)
+    if spec is None:
+        raise Refused(404, f"No report named {name[:60]!r}: choose one on the reports page.")
+    options = _options(request, spec)
+    with ctx.store.db.sessions() as session:
+        try:
+            built = run_report(session, name, ctx.clock.now(), options)
+        except USER_ERRORS as exc:
+            raise Refused(400, one_line(exc)) from None
+    fmt = request.query_params.get("format")
+    if fmt == "csv":
+        return exports.csv_response(built.name, [csv_text(built)])
+    if fmt == "json":
+        body = {
+            "name": built.name,
+            "title": built.title,
+            "as_of": instant(built.as_of),
+            "rows": json_rows(built),
+            "notes": built.notes,
+        }
+        return exports.download(built.name, "json", json.dumps(body, indent=2))
+    locale = reader_locale(request.headers.get("accept-language"))
+    headings, cells = table_cells(built, lambda v, cur: format_money(v, cur, locale))
+    kinds = [row.get("row_type", "model") for row in json_rows(built)]
+    extra: dict[str, Any] = {}
+    if name == "trends":
+        extra["chart"] = charts.trend_lines(built)
+    if name == "renewals":
+        extra["months"] = calendar.renewal_months(built)
+    return render(
+        request,
+        "report.html",
+        {
+            "spec": spec,
+            "report": built,
+            "options": options,
+            "headings": headings,
+            "cells": list(zip(kinds, cells, strict=True)),
+            "notes": [_note(n) for n in built.notes],
+            "csv_url": exports.csv_url(request),
+            "json_url": exports.csv_url(request).removesuffix("format=csv") + "format=json",
+            **extra,
+        },
+    )
