@@ -121,6 +121,9 @@ class SavingsRow(ReportRow):
     unit_cost: float | None = col("Unit cost/yr", "money")
     stale: int = col("Stale", "int")
     rights_available: int = col("Available", "int")
+    # potential savings in two parts that add up to it: stale seats, unassigned seats
+    savings_stale: float | None = col("Stale seats/yr", "money")
+    savings_unassigned: float | None = col("Unassigned seats/yr", "money")
     potential_savings: float | None = col("Potential savings/yr", "money")
     reclaimed_ytd: int = col("Reclaimed YTD", "int")
     realised_savings_ytd: float | None = col("Realised savings YTD", "money")

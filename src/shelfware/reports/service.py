@@ -166,6 +166,8 @@ def savings(session: Session, now: datetime, rates: Rates | None = None) -> Repo
             unit_cost=p.unit_cost,
             stale=p.stale,
             rights_available=p.rights_available,
+            savings_stale=p.savings_stale,
+            savings_unassigned=p.savings_unassigned,
             potential_savings=p.potential_savings,
             reclaimed_ytd=reclaimed.get(p.software_model_id or 0, 0),
             realised_savings_ytd=licensing.money(
@@ -177,10 +179,16 @@ def savings(session: Session, now: datetime, rates: Rates | None = None) -> Repo
     totals, notes = currency_totals(
         rows,
         counts=["stale", "rights_available", "reclaimed_ytd"],
-        money=["potential_savings", "realised_savings_ytd"],
+        money=[
+            "savings_stale",
+            "savings_unassigned",
+            "potential_savings",
+            "realised_savings_ytd",
+        ],
         rates=rates,
     )
     rows += [SavingsRow(software_model="Total", unit_cost=None, **t) for t in totals]
+    notes.append("potential: stale seats (held, idle) plus unassigned seats (paid, unheld)")
     notes.append(f"realised: seats reclaimed (closed_complete) since {since.date()}")
     return Report[SavingsRow](
         name="savings", title="Savings: potential and realised", as_of=now, rows=rows, notes=notes
