@@ -8,7 +8,11 @@ loopback port, and times real HTTP requests of a signed-in admin:
 - the dashboard: cold (first request after a change: every figure computed again) and warm
   (the data did not change since the last request);
 - the subscriptions page: the first page, filtered pages (profile, model, stale, admin, a user
-  name prefix) and a page deep in the list (keyset paging: page 20,000 costs what page 1 does).
+  name prefix) and a page deep in the list (keyset paging: page 20,000 costs what page 1 does);
+- every other page: candidates, entitlements, people, runs, audit, the reports list and each
+  report on screen;
+- the CSV export of every subscription (``/subscriptions?format=csv``, streamed): rows a
+  second, time to the first byte, and the memory the process grew by meanwhile.
 
     python bench/web_pages.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
     python bench/web_pages.py --sqlite /tmp/bench.db --rows 1000000
@@ -20,12 +24,14 @@ import argparse
 import os
 import random
 import statistics
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import psutil
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
@@ -191,7 +197,7 @@ def bench(db: Database, label: str, rows: int, repeat: int) -> list[str]:
                     session,
                     clock,
                     profiles.get_profile(session, "rally-bench"),
-                    analyze_from=NOW - timedelta(days=100 + i),
+                    analyze_from=NOW - timedelta(days=10 + i),  # within 60 days of creation
                 )
             changed = time.perf_counter()
             after_change += measure(client, "/", 1)  # the previous figures, marked updating
@@ -218,6 +224,21 @@ def bench(db: Database, label: str, rows: int, repeat: int) -> list[str]:
                 client, "/subscriptions?cursor=" + encode_cursor("id", False, None, 900_000), repeat
             ),
         }
+        for path in (
+            "/candidates",
+            "/entitlements",
+            "/people",
+            "/runs",
+            "/audit",
+            "/reports",
+            "/reports/compliance",
+            "/reports/usage",
+            "/reports/savings",
+            "/reports/renewals",
+            "/reports/trends",
+            "/reports/chargeback",
+        ):
+            cases[path] = measure(client, path, max(3, repeat // 5))
         for name, seconds in cases.items():
             line = (
                 f"| {label} | {name} | {len(seconds)} | {statistics.median(seconds) * 1000:.0f} "
@@ -225,7 +246,45 @@ def bench(db: Database, label: str, rows: int, repeat: int) -> list[str]:
             )
             lines.append(line)
             print(line, flush=True)
+        lines.append(export(client, label, rows))
     return lines
+
+
+def export(client: httpx.Client, label: str, rows: int) -> str:
+    """Every subscription as CSV: rows a second, the time to the first byte, and how much the
+    process's memory grew while it streamed (sampled every 20 ms)."""
+    process = psutil.Process()
+    before = peak = process.memory_info().rss
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, process.memory_info().rss)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    started = time.perf_counter()
+    first_byte = None
+    lines = 0
+    with client.stream("GET", "/subscriptions?format=csv") as answer:
+        assert answer.status_code == 200, answer.status_code
+        for piece in answer.iter_bytes():
+            if first_byte is None:
+                first_byte = time.perf_counter() - started
+            lines += piece.count(b"\r\n")
+    seconds = time.perf_counter() - started
+    done.set()
+    watcher.join()
+    assert lines - 1 == rows, (lines, rows)
+    line = (
+        f"| {label} | CSV export of all {rows:,} subscriptions | {rows / seconds:,.0f} rows/s "
+        f"| first byte {1000 * (first_byte or 0):.0f} ms | {seconds:.1f} s in all "
+        f"| memory +{(peak - before) / 2**20:.0f} MiB |"
+    )
+    print(line, flush=True)
+    return line
 
 
 def main() -> None:

@@ -27,15 +27,23 @@ def is_formula(text: str) -> bool:
     return text.startswith(FORMULA_STARTS) or text.lstrip(" ").startswith(FORMULA_STARTS)
 
 
+_FIRST = frozenset(FORMULA_STARTS)
+_NUMBERS = (int, float, Decimal, bool)
+
+
 def safe_cell(value: Any) -> Any:
     """The value to write in a cell: None is empty, numbers stay numbers, text that could be a
     formula gets a leading ``'``."""
     if value is None:
         return ""
-    if isinstance(value, int | float | Decimal):  # bool too: written True / False
-        return value
-    text = str(value)
-    return "'" + text if is_formula(text) else text
+    kind = type(value)
+    if kind in _NUMBERS or (kind is not str and isinstance(value, int | float | Decimal)):
+        return value  # bool too: written True / False
+    text = value if kind is str else str(value)
+    # the first character decides, unless it is a space (then the first one after spaces)
+    if text and (text[0] in _FIRST or (text[0] == " " and is_formula(text))):
+        return "'" + text
+    return text
 
 
 class SafeWriter:
@@ -50,8 +58,7 @@ class SafeWriter:
         self._writer.writerow([safe_cell(v) for v in row])
 
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
-        for row in rows:
-            self.writerow(row)
+        self._writer.writerows([safe_cell(v) for v in row] for row in rows)
 
 
 def csv_text(header: Sequence[str], rows: Iterable[Iterable[Any]]) -> str:
@@ -71,13 +78,14 @@ def csv_chunks(
     out = io.StringIO()
     writer = SafeWriter(out)
     writer.writerow(header)
-    n = 0
+    pending: list[Iterable[Any]] = []
     for row in rows:
-        writer.writerow(row)
-        n += 1
-        if n >= batch:
+        pending.append(row)
+        if len(pending) >= batch:
+            writer.writerows(pending)
+            pending.clear()
             yield out.getvalue()
             out.seek(0)
             out.truncate()
-            n = 0
+    writer.writerows(pending)
     yield out.getvalue()

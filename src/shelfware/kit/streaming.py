@@ -19,7 +19,8 @@ def streamed(
 ) -> Iterator[Iterable[Any]]:
     """Every row of ``statement`` in one read session, fetched ``CHUNK_ROWS`` at a time."""
     with db.sessions() as session:
-        result = session.execute(statement.execution_options(yield_per=CHUNK_ROWS))
+        # Core, not the ORM: plain rows, no identity map, a server-side cursor on PostgreSQL
+        result = session.connection().execute(statement.execution_options(yield_per=CHUNK_ROWS))
         for found in result:
             yield row(found)
 

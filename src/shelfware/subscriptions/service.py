@@ -7,7 +7,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
@@ -372,7 +372,10 @@ def export_row(row: Sequence[Any]) -> tuple[Any, ...]:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else utc(value).isoformat()
+    """ISO 8601 in UTC (the store's instants already are: UTCDateTime)."""
+    if value is None:
+        return None
+    return (value if value.tzinfo is UTC else utc(value)).isoformat()
 
 
 # --- people and entitlements ---------------------------------------------------------------

@@ -121,10 +121,11 @@ def lines(
             f'y2="{level:.1f}"/><text class="chart-value small" x="{left - 6}" '
             f'y="{level + 4:.1f}" text-anchor="end">{escape(_number(peak * fraction))}</text>'
         )
-    for at in {points[0][0], points[-1][0]}:  # the time axis: first and last dates
+    ends = [(points[0][0], "start"), (points[-1][0], "end")][: 1 if last == first else 2]
+    for at, anchor in ends:  # the time axis: the first and last dates
         parts.append(
             f'<text class="chart-value small" x="{x(at):.1f}" y="{top + span_y + 16}" '
-            f'text-anchor="middle">{at:%Y-%m-%d}</text>'
+            f'text-anchor="{anchor}">{at:%Y-%m-%d}</text>'
         )
     for j, measure in enumerate(measures):
         xy = [(x(at), y(values[j])) for at, values in points]
