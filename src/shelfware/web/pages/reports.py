@@ -19,6 +19,8 @@ from shelfware.web.errors import USER_ERRORS, one_line
 from shelfware.web.routing import Refused, SegmentName, page
 from shelfware.web.templating import format_money, reader_locale, render
 
+SHOWN_ROWS = 1000  # on screen; the downloads have every row
+
 
 @page("GET", "/reports", Permission.REPORTS_READ)
 async def reports(request: Request) -> Response:
@@ -79,8 +81,10 @@ async def report(request: Request, name: SegmentName) -> Response:
         }
         return exports.download(built.name, "json", json.dumps(body, indent=2))
     locale = reader_locale(request.headers.get("accept-language"))
-    headings, cells = table_cells(built, lambda v, cur: format_money(v, cur, locale))
-    kinds = [row.get("row_type", "model") for row in json_rows(built)]
+    total = len(built.rows)
+    shown = built.model_copy(update={"rows": built.rows[:SHOWN_ROWS]})
+    headings, cells = table_cells(shown, lambda v, cur: format_money(v, cur, locale))
+    kinds = [getattr(row, "row_type", "model") for row in shown.rows]
     extra: dict[str, Any] = {}
     if name == "trends":
         extra["chart"] = charts.trend_lines(built)
@@ -96,6 +100,8 @@ async def report(request: Request, name: SegmentName) -> Response:
             "headings": headings,
             "cells": list(zip(kinds, cells, strict=True)),
             "notes": [_note(n) for n in built.notes],
+            "total": total,
+            "cut": total > SHOWN_ROWS,
             "csv_url": exports.csv_url(request),
             "json_url": exports.csv_url(request).removesuffix("format=csv") + "format=json",
             **extra,
