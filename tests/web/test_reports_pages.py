@@ -59,3 +59,25 @@ def test_renewals_calendar_and_trend_lines(web: Web) -> None:
 
 def test_reports_need_their_permission(web: Web) -> None:
     assert web.client().get("/reports").status_code == 303
+
+
+def test_a_kept_report_is_built_again_when_its_data_changes(web: Web) -> None:
+    from decimal import Decimal
+
+    from shelfware.licensing import service as licensing
+    from shelfware.licensing.schemas import EntitlementCreate
+
+    seed_base(web.store.db)
+    seed_org(web.store.db)
+    client, _ = signed_in(web, "viewer")
+    before = client.get("/reports/compliance?format=json").json()["rows"]
+    assert client.get("/reports/compliance?format=json").json()["rows"] == before  # kept
+    with web.store.db.transaction() as session:  # an audited write: a new data stamp
+        licensing.add_entitlement(
+            session,
+            web.clock,
+            EntitlementCreate(model="Acme Boards Team", seats=5, unit_cost=Decimal("1")),
+        )
+    after = client.get("/reports/compliance?format=json").json()["rows"]
+    owned = {r["software_model"]: r["rights_owned"] for r in after if r["row_type"] == "model"}
+    assert owned["Acme Boards Team"] == 15 and after != before
