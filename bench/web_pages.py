@@ -8,7 +8,11 @@ loopback port, and times real HTTP requests of a signed-in admin:
 - the dashboard: cold (first request after a change: every figure computed again) and warm
   (the data did not change since the last request);
 - the subscriptions page: the first page, filtered pages (profile, model, stale, admin, a user
-  name prefix) and a page deep in the list (keyset paging: page 20,000 costs what page 1 does).
+  name prefix) and a page deep in the list (keyset paging: page 20,000 costs what page 1 does);
+- every other page: candidates, entitlements, people, runs, audit, the reports list and each
+  report on screen;
+- the CSV export of every subscription (``/subscriptions?format=csv``, streamed): rows a
+  second, time to the first byte, and the memory the process grew by meanwhile.
 
     python bench/web_pages.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
     python bench/web_pages.py --sqlite /tmp/bench.db --rows 1000000
@@ -20,12 +24,14 @@ import argparse
 import os
 import random
 import statistics
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import psutil
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
@@ -160,15 +166,23 @@ def measure(client: httpx.Client, path: str, times: int) -> list[float]:
     return seconds
 
 
-def bench(db: Database, label: str, rows: int, repeat: int) -> list[str]:
+def bench(
+    db: Database,
+    label: str,
+    rows: int,
+    repeat: int,
+    reuse: bool = False,
+    export_only: bool = False,
+) -> list[str]:
     keys = KeyRing([Fernet.generate_key()])
     clock = FrozenClock(NOW)
-    upgrade(db.engine)
-    fill(db, keys, clock, rows)
-    with db.transaction() as session:
-        accounts.create_user(
-            session, clock, UserCreate(username="admin", password=PASSWORD, role=Role.ADMIN)
-        )
+    if not reuse:  # else the store a previous run filled (its profiles' secrets unread)
+        upgrade(db.engine)
+        fill(db, keys, clock, rows)
+        with db.transaction() as session:
+            accounts.create_user(
+                session, clock, UserCreate(username="admin", password=PASSWORD, role=Role.ADMIN)
+            )
     app = create_app(store=Store(db=db, keys=keys), clock=clock)
     lines = []
     with serve_in_thread(app) as server, httpx.Client(base_url=server.url, timeout=60) as client:
@@ -182,6 +196,8 @@ def bench(db: Database, label: str, rows: int, repeat: int) -> list[str]:
         )
         assert signed.status_code == 303, signed.text
         client.cookies.set("shelfware_session", signed.cookies["shelfware_session"])
+        if export_only:
+            return [export(client, label, rows)]
         first = measure(client, "/", 1)  # the first dashboard of the process counts in line
         after_change: list[float] = []
         recount: list[float] = []
@@ -191,7 +207,7 @@ def bench(db: Database, label: str, rows: int, repeat: int) -> list[str]:
                     session,
                     clock,
                     profiles.get_profile(session, "rally-bench"),
-                    analyze_from=NOW - timedelta(days=100 + i),
+                    analyze_from=NOW - timedelta(days=10 + i),  # within 60 days of creation
                 )
             changed = time.perf_counter()
             after_change += measure(client, "/", 1)  # the previous figures, marked updating
@@ -218,6 +234,27 @@ def bench(db: Database, label: str, rows: int, repeat: int) -> list[str]:
                 client, "/subscriptions?cursor=" + encode_cursor("id", False, None, 900_000), repeat
             ),
         }
+        for path in (
+            "/candidates",
+            "/entitlements",
+            "/people",
+            "/runs",
+            "/audit",
+            "/reports",
+            "/reports/trends",
+        ):
+            cases[path] = measure(client, path, max(3, repeat // 5))
+        # a report over every seat is kept until its data changes (as the dashboard's
+        # figures are): its first request builds it, the next ones are served kept
+        for path in (
+            "/reports/compliance",
+            "/reports/usage",
+            "/reports/savings",
+            "/reports/renewals",
+            "/reports/chargeback",
+        ):
+            cases[f"{path}, built (first after a change)"] = measure(client, path, 1)
+            cases[f"{path}, kept (data unchanged)"] = measure(client, path, repeat)
         for name, seconds in cases.items():
             line = (
                 f"| {label} | {name} | {len(seconds)} | {statistics.median(seconds) * 1000:.0f} "
@@ -225,7 +262,48 @@ def bench(db: Database, label: str, rows: int, repeat: int) -> list[str]:
             )
             lines.append(line)
             print(line, flush=True)
+        lines.append(export(client, label, rows))
     return lines
+
+
+def export(client: httpx.Client, label: str, rows: int) -> str:
+    """Every subscription as CSV: rows a second, the time to the first byte, and how much the
+    process's memory grew while it streamed (sampled every 20 ms)."""
+    process = psutil.Process()
+    before = peak = process.memory_info().rss
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, process.memory_info().rss)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    cpu_before = sum(process.cpu_times()[:2])
+    started = time.perf_counter()
+    first_byte = None
+    lines = 0
+    with client.stream("GET", "/subscriptions?format=csv") as answer:
+        assert answer.status_code == 200, answer.status_code
+        for piece in answer.iter_bytes():
+            if first_byte is None:
+                first_byte = time.perf_counter() - started
+            lines += piece.count(b"\n")
+    seconds = time.perf_counter() - started
+    cpu = sum(process.cpu_times()[:2]) - cpu_before  # server and client: one process
+    done.set()
+    watcher.join()
+    line = (
+        f"| {label} | CSV export of all {rows:,} subscriptions | {rows / seconds:,.0f} rows/s "
+        f"| first byte {1000 * (first_byte or 0):.0f} ms | {seconds:.1f} s in all "
+        f"| memory +{(peak - before) / 2**20:.0f} MiB "
+        f"| {rows / cpu:,.0f} rows per CPU second (server and client) |"
+    )
+    print(line, flush=True)
+    assert lines - 1 == rows, (lines, rows)
+    return line
 
 
 def main() -> None:
@@ -234,20 +312,26 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--pg-url", help="PostgreSQL URL; its public schema is DROPPED")
     parser.add_argument("--sqlite", type=Path, help="a SQLite file to create (replaced)")
+    parser.add_argument("--export-only", action="store_true", help="time only the CSV export")
+    parser.add_argument(
+        "--reuse", action="store_true", help="time the store a previous run filled, as it is"
+    )
     args = parser.parse_args()
     print("| store | request | n | median ms | p95 ms | max ms |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     if args.pg_url:
         db = Database.from_url(args.pg_url)
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        bench(db, "PostgreSQL", args.rows, args.repeat)
+        if not args.reuse:
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        bench(db, "PostgreSQL", args.rows, args.repeat, args.reuse, args.export_only)
         db.dispose()
     if args.sqlite:
-        args.sqlite.unlink(missing_ok=True)
+        if not args.reuse:
+            args.sqlite.unlink(missing_ok=True)
         db = Database.from_url(f"sqlite:///{args.sqlite}")
-        bench(db, "SQLite", args.rows, args.repeat)
+        bench(db, "SQLite", args.rows, args.repeat, args.reuse, args.export_only)
         db.dispose()
 
 

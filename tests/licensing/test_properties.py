@@ -331,6 +331,11 @@ def test_reconciliation_matches_reference_and_invariants(db, org):  # type: igno
         assert row.rights_used + row.rights_available == row.rights_owned
         assert not ((row.true_up_cost or 0) > 0 and (row.over_licensed_amount or 0) > 0)
         assert row.potential_savings is None or row.potential_savings >= 0
+        if row.potential_savings is not None:  # its two parts add up to it, to the cent
+            parts = Decimal(str(row.savings_stale)) + Decimal(str(row.savings_unassigned))
+            assert parts == Decimal(str(row.potential_savings))
+            assert row.savings_stale is not None and row.savings_stale >= 0
+            assert row.savings_unassigned is not None and row.savings_unassigned >= 0
         assert row.rights_used_people <= row.rights_used
         if not any(sub.candidate and sub.candidate[0] == "closed_complete" for sub in m.subs):
             assert row.realised_savings == 0

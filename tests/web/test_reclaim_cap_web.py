@@ -87,9 +87,9 @@ async def test_a_reclaim_needs_the_preview_of_exactly_that_selection(
     summary = re.search(r'<p id="reclaim-summary">(.*?)</p>', shown.text, re.S)
     assert summary, shown.text
     text = re.sub(r"<[^>]+>", "", summary.group(1))
-    assert text == f"Would reclaim 2 seats of {MODEL}: 720.00 USD a year.", text
+    assert text == f"Would reclaim 2 seats of {MODEL}: $720.00 a year.", text
     assert (
-        'data-confirm="Reclaim 2 seats of Broadcom Rally Unlimited now (720.00 USD a year)?"'
+        'data-confirm="Reclaim 2 seats of Broadcom Rally Unlimited now ($720.00 a year)?"'
         in shown.text
     )
     [token] = TOKEN.findall(shown.text)
@@ -172,7 +172,7 @@ def test_every_ready_over_the_cap_in_a_browser(web: Web, browser: Any, rally_fac
         page.click("#preview")
         assert "nothing changed" in page.inner_text("h1")
         summary = page.inner_text("#reclaim-summary")
-        assert summary == f"Would reclaim 3 seats of {MODEL}: 1,080.00 USD a year.", summary
+        assert summary == f"Would reclaim 3 seats of {MODEL}: $1,080.00 a year.", summary
         asked: list[str] = []
 
         def answer(dialog: Any) -> None:
@@ -182,7 +182,7 @@ def test_every_ready_over_the_cap_in_a_browser(web: Web, browser: Any, rally_fac
         page.on("dialog", answer)
         page.click("#confirm-reclaim")
         page.wait_for_selector("text=Reclaim done")
-        assert asked == [f"Reclaim 3 seats of {MODEL} now (1,080.00 USD a year)?"]
+        assert asked == [f"Reclaim 3 seats of {MODEL} now ($1,080.00 a year)?"]
         assert page.locator("#outcomes .badge.reclaimed").count() == 3
         assert _disabled(sandbox) == before + 3
         context.close()

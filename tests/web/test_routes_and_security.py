@@ -43,6 +43,7 @@ def ensure_profile(web: Web, url: str = "http://127.0.0.1:9/slm/webservice") -> 
 
 
 def concrete(path: str) -> str:
+    path = path.replace("/reports/{name}", "/reports/compliance")  # a report's name
     return path.replace("{name}", PROFILE).replace("{candidate_id}", "1").replace("{campaign}", "1")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -38,19 +38,23 @@ def is_formula(text: str) -> bool:
     return text.startswith(FORMULA_STARTS) or text.lstrip(" ").startswith(FORMULA_STARTS)
 
 
+_FIRST = frozenset(FORMULA_STARTS)
+_NUMBERS = (int, float, Decimal, bool)
+
+
 def safe_cell(value: Any) -> Any:
     """The value to write in a cell: None is empty, numbers stay numbers, text that could be a
     formula gets a leading ``'``."""
     if value is None:
         return ""
-    if type(value) is str:  # the common case, checked without a call (large exports)
-        if value and (value[0] in _FIRST or (value[0] == " " and is_formula(value))):
-            return "'" + value
-        return value
-    if isinstance(value, int | float | Decimal):  # bool too: written True / False
-        return value
-    text = str(value)
-    return "'" + text if is_formula(text) else text
+    kind = type(value)
+    if kind in _NUMBERS or (kind is not str and isinstance(value, int | float | Decimal)):
+        return value  # bool too: written True / False
+    text = value if kind is str else str(value)
+    # the first character decides, unless it is a space (then the first one after spaces)
+    if text and (text[0] in _FIRST or (text[0] == " " and is_formula(text))):
+        return "'" + text
+    return text
 
 
 class SafeWriter:
@@ -65,8 +69,7 @@ class SafeWriter:
         self._writer.writerow([safe_cell(v) for v in row])
 
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
-        for row in rows:
-            self.writerow(row)
+        self._writer.writerows([safe_cell(v) for v in row] for row in rows)
 
 
 def csv_text(header: Sequence[str], rows: Iterable[Iterable[Any]]) -> str:
@@ -76,3 +79,24 @@ def csv_text(header: Sequence[str], rows: Iterable[Iterable[Any]]) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue()
+
+
+def csv_chunks(
+    header: Sequence[str], rows: Iterable[Iterable[Any]], *, batch: int = 2000
+) -> Iterator[str]:
+    """A CSV document as it is written, ``batch`` rows a piece (header first, every cell
+    neutralised): memory holds one piece, however many rows."""
+    out = io.StringIO()
+    writer = SafeWriter(out)
+    writer.writerow(header)
+    pending: list[Iterable[Any]] = []
+    for row in rows:
+        pending.append(row)
+        if len(pending) >= batch:
+            writer.writerows(pending)
+            pending.clear()
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    writer.writerows(pending)
+    yield out.getvalue()

@@ -128,11 +128,13 @@ class ReconciliationRow(View):
     status: str
     true_up_cost: float | None
     over_licensed_amount: float | None
-    potential_savings: float | None
+    potential_savings: float | None  # savings_stale + savings_unassigned
     realised_savings: float | None
     spend: float | None = None
     note: str | None = None
     software_model_id: int | None = None
+    savings_stale: float | None = None  # stale seats (held, idle past the rule's threshold)
+    savings_unassigned: float | None = None  # seats paid for that nobody holds
 
 
 class ReconciliationRun(View):

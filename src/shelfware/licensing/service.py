@@ -222,6 +222,11 @@ def reconcile(session: Session, now: datetime) -> list[ReconciliationRow]:
             return None if unit is None else money(unit * n)
 
         spend = book.by_currency.get(price.currency) if book else None
+        # potential savings in two parts: seats held but stale, seats paid for but held by
+        # nobody; the second is the rest of the total (in cents), so the two always add up
+        potential = cost(use.stale + max(0, available))
+        stale_cost = cost(use.stale)
+        idle_cost = _rest(potential, stale_cost)
         rows.append(
             ReconciliationRow(
                 software_model=f"{m.publisher} {m.product} {m.edition}",
@@ -238,7 +243,9 @@ def reconcile(session: Session, now: datetime) -> list[ReconciliationRow]:
                 status="compliant" if use.accounts <= owned else "under_licensed",
                 true_up_cost=cost(max(0, -available)),
                 over_licensed_amount=cost(max(0, available)),
-                potential_savings=cost(use.stale + max(0, available)),
+                potential_savings=potential,
+                savings_stale=stale_cost,
+                savings_unassigned=idle_cost,
                 realised_savings=money(realised.get(m.id, Decimal(0))),
                 spend=money(spend.active_spend if spend else Decimal(0)),
                 note=_note(price, book),
@@ -246,6 +253,12 @@ def reconcile(session: Session, now: datetime) -> list[ReconciliationRow]:
             )
         )
     return rows
+
+
+def _rest(total: float | None, part: float | None) -> float | None:
+    if total is None or part is None:
+        return None
+    return money(Decimal(str(total)) - Decimal(str(part)))
 
 
 def _decimal(value: float | None) -> Decimal | None:

@@ -14,7 +14,9 @@ class CurrencyTotals(View):
 
     currency: str
     spend: float
-    potential_savings: float
+    potential_savings: float  # potential_stale + potential_unassigned
+    potential_stale: float  # stale seats: held, idle past their rule's threshold
+    potential_unassigned: float  # seats paid for that nobody holds
     # seats freed while the contract is unchanged (``report savings``), to date and this year
     cost_avoidance: float
     cost_avoidance_ytd: float
@@ -33,12 +35,20 @@ class ModelSeats(View):
     stale: int
     status: str
     potential_savings: float | None
+    savings_stale: float | None = None
+    savings_unassigned: float | None = None
+    unassigned: int = 0  # seats paid for that nobody holds
+    spend: float | None = None
 
 
 class ProfileSavings(View):
-    profile: str
+    """Stale seats per profile (unassigned seats belong to no profile: their row is
+    ``profile`` None, so the rows add up to the potential savings)."""
+
+    profile: str | None
     currency: str
     stale: int
+    unassigned: int = 0
     potential_savings: float
 
 

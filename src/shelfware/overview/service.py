@@ -9,6 +9,7 @@ write the figures depend on, so a face may keep the last dashboard until it chan
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -42,11 +43,12 @@ from shelfware.overview.schemas import (
     TrendPoint,
 )
 from shelfware.reports import service as reports
+from shelfware.reports.schemas import TrendRow
 from shelfware.subscriptions.service import stale_condition
 
 S = Subscription.__table__.c
 RENEWALS_SHOWN = 10
-TREND_POINTS = 12
+TREND_POINTS = 90  # a line per measure: the last three months of daily reconciliations
 
 
 def data_version(session: Session, now: datetime) -> tuple[Any, ...]:
@@ -140,6 +142,8 @@ def dashboard(session: Session, now: datetime) -> Dashboard:
         money = totals[row.currency]
         for key in ("potential_savings", "true_up_cost"):
             money[key] += getattr(row, key) or 0.0
+        money["potential_stale"] += row.savings_stale or 0.0
+        money["potential_unassigned"] += row.savings_unassigned or 0.0
         money["over_licensed_amount"] += row.over_licensed_amount or 0.0
     for currency, amount in _spend(session, now).items():
         totals[currency]["spend"] += float(amount)
@@ -157,7 +161,7 @@ def dashboard(session: Session, now: datetime) -> Dashboard:
     prices = book.prices
     names = dict(session.execute(select(IntegrationProfile.id, IntegrationProfile.name)).all())
     buckets = dict.fromkeys(BUCKETS, 0)
-    per_profile: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+    per_profile: dict[tuple[str | None, str], list[Any]] = defaultdict(lambda: [0, 0, Decimal(0)])
     for profile_id, model_id, _seats, stale, *counts in _seat_scan(session, now):
         for label, n in zip(BUCKETS, counts, strict=True):
             buckets[label] += int(n or 0)
@@ -165,7 +169,12 @@ def dashboard(session: Session, now: datetime) -> Dashboard:
         where = (names.get(profile_id, "?"), price.currency if price else "USD")
         per_profile[where][0] += int(stale or 0)
         if price is not None and price.annual is not None:
-            per_profile[where][1] += float(price.annual) * int(stale or 0)
+            per_profile[where][2] += Decimal(str(licensing.money(price.annual * int(stale or 0))))
+    for row in rows:  # seats paid for, held by nobody: no profile's
+        if row.rights_available > 0 and row.savings_unassigned is not None:
+            unheld = per_profile[(None, row.currency)]
+            unheld[1] += row.rights_available
+            unheld[2] += Decimal(str(row.savings_unassigned))
     used = sum(r.rights_used for r in rows)
     stale_total = sum(r.stale for r in rows)
     open_candidates = session.scalar(
@@ -183,6 +192,8 @@ def dashboard(session: Session, now: datetime) -> Dashboard:
                 potential_savings=round(money["potential_savings"], 2),
                 cost_avoidance=round(money["cost_avoidance"], 2),
                 cost_avoidance_ytd=round(money["cost_avoidance_ytd"], 2),
+                potential_stale=round(money["potential_stale"], 2),
+                potential_unassigned=round(money["potential_unassigned"], 2),
                 realised_savings=round(money["realised_savings"], 2),
                 realised_savings_ytd=round(money["realised_savings_ytd"], 2),
                 true_up_cost=round(money["true_up_cost"], 2),
@@ -199,17 +210,25 @@ def dashboard(session: Session, now: datetime) -> Dashboard:
                 stale=r.stale,
                 status=r.status,
                 potential_savings=r.potential_savings,
+                savings_stale=r.savings_stale,
+                savings_unassigned=r.savings_unassigned,
+                unassigned=max(0, r.rights_available),
+                spend=r.spend,
             )
             for r in rows
         ],
         profiles=sorted(
             (
                 ProfileSavings(
-                    profile=profile, currency=currency, stale=int(v[0]), potential_savings=v[1]
+                    profile=profile,
+                    currency=currency,
+                    stale=int(v[0]),
+                    unassigned=int(v[1]),
+                    potential_savings=float(v[2]),
                 )
                 for (profile, currency), v in per_profile.items()
             ),
-            key=lambda p: (-p.potential_savings, p.profile),
+            key=lambda p: (p.profile is None, p.currency, -p.potential_savings, p.profile or ""),
         ),
         activity_buckets=buckets,
         renewals=upcoming_renewals(session, now),
@@ -233,8 +252,14 @@ def _leavers_seats(session: Session) -> int:
 
 def _trend(session: Session, now: datetime, points: int = TREND_POINTS) -> list[TrendPoint]:
     """Active vs stale seats at the last stored reconciliations (every currency together)."""
+    return trend_points(reports.trends(session, now).rows)[-points:]
+
+
+def trend_points(rows: Iterable[TrendRow]) -> list[TrendPoint]:
+    """The trends report's rows as one point per stored reconciliation (seats of every
+    currency together), oldest first."""
     by_run: dict[int, TrendPoint] = {}
-    for row in reports.trends(session, now).rows:
+    for row in rows:
         if row.row_type != "total":
             continue
         seen = by_run.get(row.run_id)
@@ -244,4 +269,4 @@ def _trend(session: Session, now: datetime, points: int = TREND_POINTS) -> list[
             active=row.active + (seen.active if seen else 0),
             stale=row.stale + (seen.stale if seen else 0),
         )
-    return list(by_run.values())[-points:]
+    return list(by_run.values())

@@ -3,6 +3,7 @@ schema, column by column, so they always agree."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -72,9 +73,18 @@ def csv_text(report: Report[Any]) -> str:
     )
 
 
-def table_cells(report: Report[Any]) -> tuple[list[tuple[str, bool]], list[list[str]]]:
-    """Headings (with "align right") and the cells of every row."""
+def table_cells(
+    report: Report[Any], money: Callable[[Any, str | None], str] | None = None
+) -> tuple[list[tuple[str, bool]], list[list[str]]]:
+    """Headings (with "align right") and the cells of every row; ``money(value, currency)``
+    writes the money cells (with the row's currency) when given."""
     columns = _columns(report)
     headings = [(title, kind in ("int", "money", "percent")) for _, title, kind in columns]
-    cells = [[cell(row[key], kind) for key, _, kind in columns] for row in report.rows]
+
+    def shown(row: Any, key: str, kind: Kind) -> str:
+        if money is not None and kind == "money" and row[key] is not None:
+            return money(row[key], getattr(row, "currency", None))
+        return cell(row[key], kind)
+
+    cells = [[shown(row, key, kind) for key, _, kind in columns] for row in report.rows]
     return headings, cells

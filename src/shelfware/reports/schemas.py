@@ -98,6 +98,9 @@ class ComplianceRow(ReportRow):
     status: str | None = col("Status")
     true_up_cost: float | None = col("True-up", "money")
     over_licensed_amount: float | None = col("Over-licensed", "money")
+    # potential savings in two parts that add up to it: stale seats, unassigned seats
+    savings_stale: float | None = col("Stale seats/yr", "money")
+    savings_unassigned: float | None = col("Unassigned seats/yr", "money")
     potential_savings: float | None = col("Potential savings/yr", "money")
     realised_savings: float | None = col("Realised savings", "money")
     spend: float | None = col("Spend/yr", "money")

@@ -79,6 +79,8 @@ def compliance(
         money=[
             "true_up_cost",
             "over_licensed_amount",
+            "savings_stale",
+            "savings_unassigned",
             "potential_savings",
             "realised_savings",
             "spend",
@@ -88,6 +90,7 @@ def compliance(
     rows += [
         ComplianceRow(software_model="Total", unit_cost=None, status=None, **t) for t in totals
     ]
+    notes.append("potential savings: stale seats (held, idle) plus unassigned seats (paid, unheld)")
     notes += [f"{p.software_model}: {p.note}" for p in positions if p.note]
     return Report[ComplianceRow](
         name="compliance", title="License compliance", as_of=now, rows=rows, notes=notes

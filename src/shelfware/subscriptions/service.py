@@ -7,7 +7,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
@@ -241,9 +241,8 @@ def _sort_value(sort: SubscriptionSort, text: str | None) -> Any:
     return value
 
 
-def page_subscriptions(session: Session, query: SubscriptionPageQuery) -> SubscriptionPage:
-    """One page of subscriptions; pass ``next_cursor`` back for the next one."""
-    stmt = _joined()
+def _filtered(session: Session, query: SubscriptionPageQuery, stmt: Any) -> Any:
+    """``stmt`` narrowed to the subscriptions ``query``'s filters select (not its paging)."""
     if query.profile is not None:
         stmt = stmt.where(Subscription.profile_id == get_profile(session, query.profile).id)
     if query.model is not None:
@@ -270,6 +269,12 @@ def page_subscriptions(session: Session, query: SubscriptionPageQuery) -> Subscr
         )
     if query.stale_at is not None:
         stmt = stmt.where(stale_condition(session, utc(query.stale_at)))
+    return stmt
+
+
+def page_subscriptions(session: Session, query: SubscriptionPageQuery) -> SubscriptionPage:
+    """One page of subscriptions; pass ``next_cursor`` back for the next one."""
+    stmt = _filtered(session, query, _joined())
     after = None
     if query.cursor:
         text, last_id = decode_cursor(query.cursor, query.sort.value, query.descending)
@@ -291,6 +296,88 @@ def page_subscriptions(session: Session, query: SubscriptionPageQuery) -> Subscr
         value = None if query.sort is SubscriptionSort.ID else getattr(last, query.sort.value)
         next_cursor = encode_cursor(query.sort.value, query.descending, value, last.id)
     return SubscriptionPage(items=items, next_cursor=next_cursor)
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "profile",
+    "external_id",
+    "username",
+    "email",
+    "display_name",
+    "software_model",
+    "edition",
+    "active",
+    "admin",
+    "created_in_app_at",
+    "last_activity_at",
+    "person_id",
+    "gone_at",
+    "kept_until",
+)
+
+
+def export_statement(session: Session, query: SubscriptionPageQuery) -> Any:
+    """Every subscription ``query``'s filters select (its cursor and limit aside), by id, as
+    plain columns (``export_row`` makes each a CSV row): run it with ``yield_per`` so that a
+    million rows stream through flat memory. Building it checks the filters (an unknown
+    profile or model raises here, before anything is sent)."""
+    M = SoftwareModel.__table__.c
+    stmt = (
+        select(
+            S.id,
+            IntegrationProfile.name,
+            S.external_id,
+            S.username,
+            S.email,
+            S.display_name,
+            M.publisher,
+            M.product,
+            M.edition,
+            S.edition,
+            S.active,
+            S.admin,
+            S.created_in_app_at,
+            S.last_activity_at,
+            S.person_id,
+            S.gone_at,
+            S.kept_until,
+        )
+        .select_from(Subscription.__table__)
+        .join(IntegrationProfile, IntegrationProfile.id == S.profile_id)
+        .join(SoftwareModel, SoftwareModel.id == S.software_model_id)
+    )
+    return _filtered(session, query, stmt).order_by(S.id)
+
+
+def export_row(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row of ``export_statement`` in the order of ``EXPORT_COLUMNS`` (instants in ISO)."""
+    sub_id, profile, ext, user, email, name, pub, prod, ed, edition, *rest = row
+    active, admin, created, last, person, gone, kept = rest
+    return (
+        sub_id,
+        profile,
+        ext,
+        user,
+        email,
+        name,
+        f"{pub} {prod} {ed}",
+        edition,
+        active,
+        admin,
+        _iso(created),
+        _iso(last),
+        person,
+        _iso(gone),
+        _iso(kept),
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC (the store's instants already are: UTCDateTime)."""
+    if value is None:
+        return None
+    return (value if value.tzinfo is UTC else utc(value)).isoformat()
 
 
 # --- people and entitlements ---------------------------------------------------------------

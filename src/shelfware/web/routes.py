@@ -11,12 +11,26 @@ from shelfware.web.pages import (
     lists,
     oauth,
     profiles,
+    reports,
     reviews,
     saml,
     sso,
 )
 from shelfware.web.routing import ROUTES, WebRoute, router
 
-PAGES = (audit, auth, calendar, candidates, dashboard, lists, oauth, profiles, reviews, saml, sso)
+PAGES = (
+    audit,
+    auth,
+    calendar,
+    candidates,
+    dashboard,
+    lists,
+    oauth,
+    profiles,
+    reports,
+    reviews,
+    saml,
+    sso,
+)
 
 __all__ = ["PAGES", "ROUTES", "WebRoute", "router"]

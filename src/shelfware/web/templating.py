@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
 from importlib.resources import files
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_currency, format_decimal
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -26,6 +30,7 @@ from shelfware.web.security import (
 
 NAV = [
     ("/", "Overview", Permission.RECONCILIATION_READ),
+    ("/reports", "Reports", Permission.REPORTS_READ),
     ("/profiles", "Apps & profiles", Permission.PROFILES_READ),
     ("/subscriptions", "Subscriptions", Permission.SUBSCRIPTIONS_READ),
     ("/candidates", "Candidates", Permission.CANDIDATES_READ),
@@ -37,10 +42,52 @@ NAV = [
 ]
 
 
-def money(value: float | None, currency: str = "") -> str:
+DEFAULT_LOCALE = Locale("en")
+
+
+@lru_cache(maxsize=256)
+def reader_locale(accept_language: str | None) -> Locale:
+    """The reader's locale from their browser's ``Accept-Language`` (the first one Babel
+    knows, by weight), else English."""
+    wanted: list[tuple[float, int, str]] = []
+    for n, part in enumerate((accept_language or "")[:500].split(",")):
+        tag, _, params = part.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if tag and tag != "*":
+            wanted.append((-weight, n, tag))
+    for _, _, tag in sorted(wanted):
+        try:
+            return Locale.parse(tag, sep="-")
+        except (ValueError, UnknownLocaleError):
+            continue
+    return DEFAULT_LOCALE
+
+
+def format_money(value: float | Decimal | None, currency: str | None, locale: Locale) -> str:
+    """An amount in the reader's notation, with its currency (a bare number without one)."""
     if value is None:
         return "—"
-    return f"{value:,.2f} {currency}".strip()
+    if not currency:
+        return format_decimal(value, format="#,##0.00", locale=locale)
+    return format_currency(value, currency, locale=locale)
+
+
+@pass_context
+def money(context: Any, value: float | None, currency: str = "") -> str:
+    return format_money(value, currency, context.get("locale") or DEFAULT_LOCALE)
+
+
+@pass_context
+def count(context: Any, value: int | None) -> str:
+    """A whole number in the reader's notation (1,234 / 1.234 / 1 234)."""
+    if value is None:
+        return "—"
+    return format_decimal(value, locale=context.get("locale") or DEFAULT_LOCALE)
 
 
 def when(value: datetime | date | None) -> str:
@@ -59,6 +106,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["money"] = money
+    env.filters["count"] = count
     env.filters["when"] = when
     env.filters["urlseg"] = quote_segment  # a name in a link: /profiles/{{ p.name | urlseg }}
     env.globals["charts"] = charts
@@ -121,6 +169,7 @@ def render(
         ),
         nav=[(href, label) for href, label, perm in NAV if viewer and viewer.can(perm)],
         path=request.url.path,
+        locale=reader_locale(request.headers.get("accept-language")),
         notice=notice,
         Permission=Permission,
         **(context or {}),

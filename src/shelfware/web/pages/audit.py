@@ -8,13 +8,14 @@ from urllib.parse import urlencode
 
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from shelfware.accounts.roles import Permission
 from shelfware.audit import service
 from shelfware.audit.service import MAX_PAGE, AuditQuery
 from shelfware.kit.clock import utc
 from shelfware.store import Store
+from shelfware.web import exports
 from shelfware.web.context import web_context
 from shelfware.web.errors import one_line
 from shelfware.web.routing import Refused, page
@@ -61,14 +62,7 @@ async def audit_trail(request: Request) -> Response:
     ctx = web_context(request)
     query, filters = _query(request)
     if request.query_params.get("format") == "csv":
-        return StreamingResponse(
-            _csv(ctx.store, query),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "content-disposition": 'attachment; filename="audit.csv"',
-                "cache-control": "no-store",
-            },
-        )
+        return exports.csv_response("audit", _csv(ctx.store, query))
     with ctx.store.db.sessions() as session:
         found = service.page_events(session, query)
     next_url = None

@@ -3,6 +3,8 @@ the preview showed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -12,8 +14,9 @@ from shelfware.overview.catalogue import candidate_states
 from shelfware.ranges import MAX_ID, MAX_NAME
 from shelfware.reclamation import service as reclamation
 from shelfware.reclamation import workflow
-from shelfware.reclamation.schemas import ReclaimRequest
+from shelfware.reclamation.schemas import CANDIDATE_PAGE_LIMIT, CandidateView, ReclaimRequest
 from shelfware.settings import Settings
+from shelfware.web import exports
 from shelfware.web.context import WebContext, viewer_of, web_context
 from shelfware.web.errors import USER_ERRORS, one_line
 from shelfware.web.routing import Refused, page
@@ -61,6 +64,9 @@ def _queue(request: Request) -> tuple[bool, dict[str, object]]:
 @page("GET", "/candidates", Permission.CANDIDATES_READ)
 async def candidates(request: Request) -> Response:
     more_only, context = _queue(request)
+    if exports.wants_csv(request):
+        return _candidates_csv(web_context(request), request)
+    context["csv_url"] = exports.csv_url(request)
     return render(request, "candidate_rows.html" if more_only else "candidates.html", context)
 
 
@@ -178,3 +184,24 @@ async def candidate_approve(request: Request, candidate_id: int) -> Response:
 async def candidate_reject(request: Request, candidate_id: int) -> Response:
     """Decline the removal: the user keeps the seat."""
     return await _decide(request, candidate_id, "reject")
+
+
+def _candidates_csv(ctx: WebContext, request: Request) -> Response:
+    """Every candidate the filters select, in the queue's order, a keyset page per read."""
+    q = request.query_params
+    state, profile = q.get("state") or None, q.get("profile") or None
+    fields = exports.fields_of(CandidateView)
+
+    def fetch(session: Any, cursor: str | None) -> tuple[list[CandidateView], str | None]:
+        found = reclamation.page_candidates(
+            session,
+            state=state,
+            profile=profile,
+            cursor=cursor,
+            limit=CANDIDATE_PAGE_LIMIT,
+            now=ctx.clock.now(),
+        )
+        return found.items, found.next_cursor
+
+    rows = exports.views(exports.paged(ctx.store.db, fetch), fields)
+    return exports.csv_download("candidates", fields, rows)

@@ -95,10 +95,10 @@ async def dashboard(request: Request) -> Response:
         [(m.software_model, (m.owned, m.assigned, m.stale)) for m in board.models],
         ("owned", "assigned", "stale"),
     )
-    trend = charts.grouped(
-        "Active and stale seats at each stored reconciliation",
-        [(f"{t.as_of:%Y-%m-%d %H:%M}", (t.active, t.stale)) for t in board.trend],
-        ("active", "stale"),
+    trend = charts.lines(
+        "Assigned, active and stale seats over time",
+        [(t.as_of, (t.assigned, t.active, t.stale)) for t in board.trend],
+        ("assigned", "active", "stale"),
     )
     return render(
         request,

@@ -1,0 +1,138 @@
+"""The reports (the CLI's ``shelfware report NAME``, the API's ``/api/v1/reports/NAME``): a
+list, then each report with its options as a form, on screen, and as CSV or JSON."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shelfware.accounts.roles import Permission
+from shelfware.overview import service as overview
+from shelfware.reports.catalogue import REPORTS, ReportOptions, ReportSpec, run_report
+from shelfware.reports.formats import csv_text, instant, json_rows, table_cells
+from shelfware.reports.schemas import Report
+from shelfware.web import calendar, charts, exports
+from shelfware.web.context import WebContext, web_context
+from shelfware.web.errors import USER_ERRORS, one_line
+from shelfware.web.routing import Refused, SegmentName, page
+from shelfware.web.templating import format_money, reader_locale, render
+
+SHOWN_ROWS = 1000  # on screen; the downloads have every row
+
+
+@page("GET", "/reports", Permission.REPORTS_READ)
+async def reports(request: Request) -> Response:
+    return render(request, "reports.html", {"reports": list(REPORTS.values())})
+
+
+def _options(request: Request, spec: ReportSpec) -> ReportOptions:
+    q = request.query_params
+    raw: dict[str, Any] = {}
+    for name in spec.options:
+        if name == "rate":
+            rates = [r.strip() for r in q.getlist("rate") for r in r.split(",") if r.strip()]
+            if rates:
+                raw["rate"] = rates
+        elif q.get(name):
+            raw[name] = q[name].strip()
+    try:
+        options = ReportOptions.model_validate(raw)
+        options.rates()  # a bad rate: said now, by name
+    except ValidationError as exc:
+        raise Refused(400, one_line(exc)) from None
+    except ValueError as exc:
+        raise Refused(400, str(exc)) from None
+    return options
+
+
+KEPT_REPORTS = 32  # the last reports built, each with the data stamp it was built at
+
+
+def _built(ctx: WebContext, name: str, options: ReportOptions) -> Report[Any]:
+    """The report, built again only when its data changed: at a million seats a report
+    reads every seat (a second or two), so the last ones are kept with the stamp of the
+    data they came from (``overview.data_version``, as the dashboard does: every write is
+    audited, every sync leaves a run, the day is part of it)."""
+    kept: OrderedDict[str, tuple[Any, Report[Any]]] = ctx.dashboard.setdefault(
+        "reports", OrderedDict()
+    )
+    key = f"{name}?{options.model_dump_json()}"
+    now = ctx.clock.now()
+    with ctx.store.db.sessions() as session:
+        version = overview.data_version(session, now)
+        found = kept.get(key)
+        if found is not None and found[0] == version:
+            kept.move_to_end(key)
+            return found[1]
+        built = run_report(session, name, now, options)
+    kept[key] = (version, built)
+    while len(kept) > KEPT_REPORTS:
+        kept.popitem(last=False)
+    return built
+
+
+def _note(text: str) -> str:
+    """A report's note in the web's words (no command-line options)."""
+    return (
+        text.replace("give --rate CODE=RATE (and --base)", "give exchange rates (and a base)")
+        .replace("run `shelfware reconcile`", "each recorded reconciliation adds a point")
+        .replace("`", "")
+    )
+
+
+@page("GET", "/reports/{name}", Permission.REPORTS_READ)
+async def report(request: Request, name: SegmentName) -> Response:
+    ctx = web_context(request)
+    spec = REPORTS.get(name)
+    if spec is None:
+        raise Refused(404, f"No report named {name[:60]!r}: choose one on the reports page.")
+    options = _options(request, spec)
+    try:
+        built = await run_in_threadpool(_built, ctx, name, options)
+    except USER_ERRORS as exc:
+        raise Refused(400, one_line(exc)) from None
+    fmt = request.query_params.get("format")
+    if fmt == "csv":
+        return exports.csv_response(built.name, [csv_text(built)])
+    if fmt == "json":
+        body = {
+            "name": built.name,
+            "title": built.title,
+            "as_of": instant(built.as_of),
+            "rows": json_rows(built),
+            "notes": built.notes,
+        }
+        return exports.download(built.name, "json", json.dumps(body, indent=2))
+    locale = reader_locale(request.headers.get("accept-language"))
+    total = len(built.rows)
+    shown = built.model_copy(update={"rows": built.rows[:SHOWN_ROWS]})
+    headings, cells = table_cells(shown, lambda v, cur: format_money(v, cur, locale))
+    kinds = [getattr(row, "row_type", "model") for row in shown.rows]
+    extra: dict[str, Any] = {}
+    if name == "trends":
+        extra["chart"] = charts.trend_lines(built)
+    if name == "renewals":
+        extra["months"] = calendar.renewal_months(built)
+    return render(
+        request,
+        "report.html",
+        {
+            "spec": spec,
+            "report": built,
+            "options": options,
+            "headings": headings,
+            "cells": list(zip(kinds, cells, strict=True)),
+            "notes": [_note(n) for n in built.notes],
+            "total": total,
+            "cut": total > SHOWN_ROWS,
+            "csv_url": exports.csv_url(request),
+            "json_url": exports.csv_url(request).removesuffix("format=csv") + "format=json",
+            **extra,
+        },
+    )

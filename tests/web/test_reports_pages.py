@@ -1,0 +1,83 @@
+"""The reports in the workspace: every report with its options on screen, money with its
+currency in the reader's notation, the renewals calendar, trends as lines, CSV and JSON that
+are the report's own rows."""
+
+from __future__ import annotations
+
+import json
+
+from shelfware.reports.catalogue import REPORTS, ReportOptions, run_report
+from shelfware.reports.formats import csv_text, json_rows
+from tests.reports.conftest import seed_base, seed_org
+from tests.web.conftest import Web, signed_in
+
+
+def test_every_report_renders_with_its_options_and_downloads(web: Web) -> None:
+    seed_base(web.store.db)
+    seed_org(web.store.db)
+    client, _ = signed_in(web, "viewer")
+    index = client.get("/reports")
+    assert index.status_code == 200
+    for name in REPORTS:
+        assert f'href="/reports/{name}"' in index.text
+        page = client.get(f"/reports/{name}")
+        assert page.status_code == 200, name
+        assert "--" not in page.text.split("<main")[1].replace("<!--", ""), name  # no flags
+        with web.store.db.sessions() as session:
+            built = run_report(session, name, web.clock.now(), ReportOptions())
+        assert client.get(f"/reports/{name}?format=csv").text == csv_text(built), name
+        body = json.loads(client.get(f"/reports/{name}?format=json").text)
+        assert body["rows"] == json_rows(built), name
+    compliance = client.get("/reports/compliance")
+    assert "€" in compliance.text and "$" in compliance.text  # each money cell its currency
+    german = client.get("/reports/compliance", headers={"Accept-Language": "de-DE,de;q=0.9"})
+    assert "\xa0€" in german.text  # 1.199,88 € in German notation
+    converted = client.get("/reports/compliance?rate=EUR%3D1.1&base=USD")
+    assert "converted_total" in converted.text
+    bad = client.get("/reports/compliance?rate=EUR")
+    assert bad.status_code == 400 and "rate &#39;EUR&#39;" in bad.text and "--rate" not in bad.text
+    assert client.get("/reports/nothing").status_code == 404
+    assert "p0@example.com" in client.get("/reports/people?person=p0@example.com").text
+    assert client.get("/reports/people?person=nobody@example.com").status_code == 400
+    sales = client.get("/reports/chargeback?by=cost_center")
+    assert "CC-1" in sales.text and "unknown" in sales.text
+
+
+def test_renewals_calendar_and_trend_lines(web: Web) -> None:
+    seed_base(web.store.db)
+    seed_org(web.store.db)
+    client, _ = signed_in(web, "viewer")
+    page = client.get("/reports/renewals").text
+    assert 'class="calendar"' in page
+    assert "Renews:</strong> Broadcom Rally Unlimited" in page
+    assert "Notice by:</strong> Broadcom Rally Unlimited" in page
+    assert "recommend" in page
+    trends = client.get("/reports/trends").text
+    assert trends.count('<polyline class="line-') == 3  # a line per measure
+    assert "assigned" in trends and "stale" in trends
+
+
+def test_reports_need_their_permission(web: Web) -> None:
+    assert web.client().get("/reports").status_code == 303
+
+
+def test_a_kept_report_is_built_again_when_its_data_changes(web: Web) -> None:
+    from decimal import Decimal
+
+    from shelfware.licensing import service as licensing
+    from shelfware.licensing.schemas import EntitlementCreate
+
+    seed_base(web.store.db)
+    seed_org(web.store.db)
+    client, _ = signed_in(web, "viewer")
+    before = client.get("/reports/compliance?format=json").json()["rows"]
+    assert client.get("/reports/compliance?format=json").json()["rows"] == before  # kept
+    with web.store.db.transaction() as session:  # an audited write: a new data stamp
+        licensing.add_entitlement(
+            session,
+            web.clock,
+            EntitlementCreate(model="Acme Boards Team", seats=5, unit_cost=Decimal("1")),
+        )
+    after = client.get("/reports/compliance?format=json").json()["rows"]
+    owned = {r["software_model"]: r["rights_owned"] for r in after if r["row_type"] == "model"}
+    assert owned["Acme Boards Team"] == 15 and after != before
