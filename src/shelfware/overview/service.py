@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from shelfware.licensing import service as licensing
 from shelfware.kit.db import UTCDateTime
+from shelfware.licensing import service as licensing
 from shelfware.licensing.pricing import annualise, day_of
 from shelfware.licensing.savings import savings_book
 from shelfware.licensing.service import reconcile
