@@ -38,7 +38,6 @@ def is_formula(text: str) -> bool:
     return text.startswith(FORMULA_STARTS) or text.lstrip(" ").startswith(FORMULA_STARTS)
 
 
-_FIRST = frozenset(FORMULA_STARTS)
 _NUMBERS = (int, float, Decimal, bool)
 
 
