@@ -137,6 +137,18 @@ class RuleSelection(View):
     kept_until: datetime | None = None
 
 
+class RulePreview(View):
+    """What a rule (with a change not yet saved) would select now: the dry run's accounts,
+    how many are selected and kept, and their seats' money a year per currency."""
+
+    accounts: list[RuleSelection]
+    selected: int
+    kept: int
+    annual: dict[str, float]
+    unpriced: int = 0  # selected seats of a model without a price
+    changed: list[str] = Field(default_factory=list)  # the settings the change would alter
+
+
 class ReclaimRequest(BaseModel):
     """Which candidates to reclaim: named ids (1..2^63-1, at most 10,000) or every ready one."""
 

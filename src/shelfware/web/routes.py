@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from shelfware.web.pages import audit, auth, candidates, dashboard, lists, oauth, profiles, sso
+from shelfware.web.pages import (
+    audit,
+    auth,
+    candidates,
+    dashboard,
+    lists,
+    oauth,
+    profiles,
+    rules,
+    sso,
+)
 from shelfware.web.routing import ROUTES, WebRoute, router
 
-PAGES = (audit, auth, candidates, dashboard, lists, oauth, profiles, sso)
+PAGES = (audit, auth, candidates, dashboard, lists, oauth, profiles, rules, sso)
 
 __all__ = ["PAGES", "ROUTES", "WebRoute", "router"]

@@ -29,6 +29,7 @@ NAV = [
     ("/profiles", "Apps & profiles", Permission.PROFILES_READ),
     ("/subscriptions", "Subscriptions", Permission.SUBSCRIPTIONS_READ),
     ("/candidates", "Candidates", Permission.CANDIDATES_READ),
+    ("/rules", "Rules", Permission.RULES_READ),
     ("/entitlements", "Entitlements", Permission.ENTITLEMENTS_READ),
     ("/people", "People", Permission.PEOPLE_READ),
     ("/runs", "Runs", Permission.RUNS_READ),
