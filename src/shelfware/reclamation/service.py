@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -644,14 +644,7 @@ def _usage(session: Session, work: Sequence[_Work], limits: Limits, now: datetim
     L = ReclaimLedgerEntry
     since = now - limits.window
     model_ids = sorted({w.model_id for w in fresh})
-    used = {
-        model_id: int(count)
-        for model_id, count in session.execute(
-            select(L.software_model_id, func.count(distinct(L.candidate_id)))
-            .where(L.software_model_id.in_(model_ids), L.started_at > since)
-            .group_by(L.software_model_id)
-        )
-    }
+    used = _used_in_window(session, model_ids, since)
     counted = set(
         session.scalars(
             select(L.candidate_id).where(
@@ -675,6 +668,44 @@ def _usage(session: Session, work: Sequence[_Work], limits: Limits, now: datetim
         if item.candidate_id not in counted:
             usage[item.model_id].new.append(item.candidate_id)
     return [usage[m] for m in model_ids]
+
+
+def _used_in_window(session: Session, model_ids: Sequence[int], since: datetime) -> dict[int, int]:
+    """Per model: the reclaims the ledger holds since ``since`` (the window)."""
+    L = ReclaimLedgerEntry
+    return {
+        model_id: int(count)
+        for model_id, count in session.execute(
+            select(L.software_model_id, func.count(distinct(L.candidate_id)))
+            .where(L.software_model_id.in_(model_ids), L.started_at > since)
+            .group_by(L.software_model_id)
+        )
+    }
+
+
+def cap_verdict(
+    session: Session, fresh: Mapping[int, tuple[str, int]], limits: Limits, now: datetime
+) -> str | None:
+    """Why starting ``fresh`` reclaims (per model id: its name and how many seats, none of
+    them counted in the window yet) would exceed the cap, or None. Reads only; the reclaim
+    itself checks again when it reserves (:func:`reclaim_candidates`)."""
+    model_ids = sorted(m for m, (_, count) in fresh.items() if count)
+    if not model_ids:
+        return None
+    used = _used_in_window(session, model_ids, now - limits.window)
+    held = seats_held(session, model_ids)
+    usage = [
+        _Usage(
+            model_id,
+            fresh[model_id][0],
+            held.get(model_id, 0),
+            limits.allowed(held.get(model_id, 0)),
+            used.get(model_id, 0),
+            list(range(fresh[model_id][1])),
+        )
+        for model_id in model_ids
+    ]
+    return over_cap(usage, limits)
 
 
 def _accounts(n: int) -> str:

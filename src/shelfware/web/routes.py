@@ -9,12 +9,13 @@ from shelfware.web.pages import (
     dashboard,
     lists,
     oauth,
+    person,
     profiles,
     rules,
     sso,
 )
 from shelfware.web.routing import ROUTES, WebRoute, router
 
-PAGES = (audit, auth, candidates, dashboard, lists, oauth, profiles, rules, sso)
+PAGES = (audit, auth, candidates, dashboard, lists, oauth, person, profiles, rules, sso)
 
 __all__ = ["PAGES", "ROUTES", "WebRoute", "router"]
