@@ -35,13 +35,13 @@ async def _synced(web: Web, rally_factory: Any) -> tuple[Any, list[int]]:
     db, keys, clock = web.store.db, web.store.keys, web.clock
     sandbox = rally_factory(users=60, seed=5)
     await published_rally(db, keys, clock, sandbox.url, sandbox.org.api_key)
-    await sync_profile(db, keys, clock, "rally")
-    with db.transaction() as session:
+    with db.transaction() as session:  # priced before the sync: candidates carry savings
         add_entitlement(
             session,
             clock,
             EntitlementCreate(model=MODEL, seats=60, unit_cost=30, billing_period="monthly"),
         )
+    await sync_profile(db, keys, clock, "rally")
     with db.sessions() as session:
         owner = session.scalar(select(IntegrationProfile.credential_owner_external_id))
         people = list(

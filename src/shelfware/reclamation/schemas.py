@@ -121,6 +121,15 @@ class CandidatePage(View):
     next_cursor: str | None
 
 
+class CandidateTotals(View):
+    """What a filter of the queue selects: how many candidates and their potential savings a
+    year per currency (``unpriced``: candidates without a known saving)."""
+
+    count: int
+    annual: dict[str, float]
+    unpriced: int = 0
+
+
 class RuleSelection(View):
     """An account a rule selects right now (``rules dry-run``); a seat its user or an approver
     chose to keep is listed with ``kept_until`` and ``selected`` false (no candidate before

@@ -47,6 +47,7 @@ from shelfware.reclamation import keeps, states
 from shelfware.reclamation.schemas import (
     CandidatePage,
     CandidateQuery,
+    CandidateTotals,
     CandidateView,
     ReclaimOutcomeView,
     ReclaimSummary,
@@ -365,6 +366,50 @@ def count_candidates(
         ids=None,
     )
     return int(session.execute(query).scalar_one())
+
+
+def candidate_totals(
+    session: Session, *, state: str | None = None, profile: str | None = None
+) -> CandidateTotals:
+    """What the filters select, in total: how many candidates and their potential savings a
+    year per currency (each model's seat-price currency; ``unpriced``: candidates without a
+    saving). One grouped query per model, whatever the size of the queue."""
+    query = _filtered(
+        session,
+        select(
+            RemovalCandidate.software_model_id,
+            func.count(),
+            func.sum(RemovalCandidate.potential_savings),
+            func.count(RemovalCandidate.potential_savings),
+        ).group_by(RemovalCandidate.software_model_id),
+        state=state,
+        profile=profile,
+        ids=None,
+    )
+    rows = session.execute(query).all()
+    prices = seat_prices(session, [model_id for model_id, *_ in rows])
+    currencies: dict[int, str] = {
+        model_id: currency
+        for model_id, currency in session.execute(
+            select(SoftwareModel.id, SoftwareModel.currency).where(
+                SoftwareModel.id.in_([model_id for model_id, *_ in rows])
+            )
+        )
+    }
+    money: dict[str, Decimal] = {}
+    count = unpriced = 0
+    for model_id, many, saving, priced in rows:
+        count += int(many)
+        unpriced += int(many) - int(priced)
+        if saving is not None:
+            price = prices.get(model_id)
+            currency = price.currency if price is not None else currencies[model_id]
+            money[currency] = money.get(currency, Decimal(0)) + Decimal(saving)
+    return CandidateTotals(
+        count=count,
+        annual={c: float(round(v, 2)) for c, v in sorted(money.items())},
+        unpriced=unpriced,
+    )
 
 
 def reclaim_summary(session: Session, ids: Sequence[int]) -> ReclaimSummary:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from shelfware.web.pages import (
     audit,
     auth,
+    candidate_ops,
     candidates,
     dashboard,
     lists,
@@ -16,6 +17,18 @@ from shelfware.web.pages import (
 )
 from shelfware.web.routing import ROUTES, WebRoute, router
 
-PAGES = (audit, auth, candidates, dashboard, lists, oauth, person, profiles, rules, sso)
+PAGES = (
+    audit,
+    auth,
+    candidate_ops,
+    candidates,
+    dashboard,
+    lists,
+    oauth,
+    person,
+    profiles,
+    rules,
+    sso,
+)
 
 __all__ = ["PAGES", "ROUTES", "WebRoute", "router"]
