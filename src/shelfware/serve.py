@@ -22,11 +22,15 @@ from shelfware.web.pages.sso import sign_in_policy
 
 API_PREFIX = "/api/v1"
 WEB_BODY_LIMIT = 1 * MIB  # the workspace's forms (the API holds its own limits)
+IMPORT_BODY_LIMIT = 11 * MIB  # an uploaded CSV of up to 10 MiB, and the form around it
+IMPORT_PATHS = frozenset({"/entitlements/import"})
 
 
 def web_body_limit(scope: Scope) -> int | None:
     path: str = scope["path"]
-    return None if path == API_PREFIX or path.startswith(API_PREFIX + "/") else WEB_BODY_LIMIT
+    if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+        return None
+    return IMPORT_BODY_LIMIT if path in IMPORT_PATHS else WEB_BODY_LIMIT
 
 
 def create_app(
