@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from shelfware.licensing.schemas import EntitlementCreate
 from shelfware.licensing.service import add_entitlement
-from shelfware.models import IntegrationProfile, RemovalCandidate, Subscription
+from shelfware.models import IntegrationProfile, Person, RemovalCandidate, Subscription
 from shelfware.sandbox.server import serve_in_thread
 from shelfware.settings import Settings
 from shelfware.sync.service import sync_profile
@@ -126,6 +126,12 @@ async def test_offboarding_needs_its_preview_and_stays_within_the_cap(
     assert "The reclaim cap stops this offboarding" in over.text
     assert "confirm-offboard" not in over.text
     assert "1 of the 1 allowed" in over.text
+
+    # a person the identity provider lists as deprovisioned carries the leaver badge
+    assert 'id="leaver"' not in client.get(f"/people/{second}").text
+    with web.store.db.transaction() as session:
+        session.get_one(Person, second).idp_status = "DEPROVISIONED"
+    assert 'id="leaver"' in client.get(f"/people/{second}").text
 
     # roles that may not act on candidates: no offboarding offered, the form refused
     for role in ("viewer", "sam_integrator"):

@@ -12,7 +12,6 @@ from starlette.responses import Response
 from shelfware.accounts.roles import Permission
 from shelfware.directory import service as directory
 from shelfware.kit.signing import Signer
-from shelfware.models.person import LEFT_STATUSES
 from shelfware.ranges import MAX_ID
 from shelfware.reclamation import offboarding
 from shelfware.reclamation import service as reclamation
@@ -49,7 +48,7 @@ def _context(request: Request, person_id: int) -> dict[str, Any]:
         "accounts": accounts,
         "plan": plan,
         "notes": {s.subscription_id: s for s in plan.seats},
-        "left": person.status in LEFT_STATUSES,
+        "left": person.left,
     }
 
 
