@@ -60,7 +60,7 @@ def test_import_edit_and_end_entitlements_in_a_browser(web: Web, browser: Any) -
         assert "Saved entitlement" in page.inner_text(".notice")
         page.fill("#unit_cost", "-1")
         page.click("#save-entitlement")
-        assert "unit_cost" in page.inner_text(".error")  # named, nothing saved
+        assert "unit cost" in page.inner_text(".error")  # named, nothing saved
         shot(page, "entitlement")
         page.goto(f"{server.url}/entitlements/{first.id}")
         page.fill("#end-on", "2027-01-31")

@@ -37,8 +37,10 @@ def one_line(exc: BaseException) -> str:
     workspace says it (:func:`in_web_words`)."""
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "input"
-        return in_web_words(f"{where}: {first.get('msg', 'invalid')}")
+        # a field as a person reads it ("unit cost", not unit_cost)
+        where = ".".join(str(p).replace("_", " ") for p in first.get("loc", ())) or "input"
+        said = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        return in_web_words(f"{where}: {said}")
     text = str(exc).strip().splitlines()
     return in_web_words(text[0]) if text else type(exc).__name__
 
