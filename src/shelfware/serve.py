@@ -23,6 +23,8 @@ from shelfware.web.pages.sso import sign_in_policy
 
 API_PREFIX = "/api/v1"
 WEB_BODY_LIMIT = 1 * MIB  # the workspace's forms (the API holds its own limits)
+IMPORT_BODY_LIMIT = 11 * MIB  # an uploaded CSV of up to 10 MiB, and the form around it
+IMPORT_PATHS = frozenset({"/entitlements/import"})
 
 
 def web_body_limit(scope: Scope) -> int | None:
@@ -30,7 +32,7 @@ def web_body_limit(scope: Scope) -> int | None:
     for prefix in (API_PREFIX, SCIM_PREFIX):  # each holds its own limits
         if path == prefix or path.startswith(prefix + "/"):
             return None
-    return WEB_BODY_LIMIT
+    return IMPORT_BODY_LIMIT if path in IMPORT_PATHS else WEB_BODY_LIMIT
 
 
 def create_app(

@@ -74,6 +74,8 @@ def test_formula_text_is_neutralised_and_negative_numbers_kept() -> None:
                 status="under-licensed",
                 true_up_cost=15120.0,
                 over_licensed_amount=None,
+                savings_stale=None,
+                savings_unassigned=None,
                 potential_savings=None,
                 realised_savings=None,
                 spend=3600.0,

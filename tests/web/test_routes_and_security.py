@@ -13,6 +13,9 @@ from starlette.routing import Mount, Route
 
 from shelfware.accounts import service as accounts
 from shelfware.accounts.roles import Permission, Role, allows
+from shelfware.licensing.schemas import EntitlementCreate
+from shelfware.licensing.service import add_entitlement
+from shelfware.models import Entitlement, Person
 from shelfware.profiles import service as profiles
 from shelfware.profiles.schemas import ProfileCreate
 from shelfware.web.answers import ANSWER_PATH
@@ -40,11 +43,27 @@ def ensure_profile(web: Web, url: str = "http://127.0.0.1:9/slm/webservice") -> 
                     secrets={"api_key": SECRET},
                 ),
             )
+            # a software model with its rule, and a person: the pages of one
+            model = profiles.ensure_software_model(session, web.clock, "Broadcom", "Rally", "U")
+            profiles.ensure_default_rule(session, web.clock, model)
+            if session.get(Person, 1) is None:
+                session.add(Person(email="ada@example.com", created_at=web.clock.now()))
+            if session.get(Entitlement, 1) is None:
+                add_entitlement(
+                    session, web.clock, EntitlementCreate(model=str(model.id), seats=1, unit_cost=1)
+                )
 
 
 def concrete(path: str) -> str:
     path = path.replace("/reports/{name}", "/reports/compliance")  # a report's name
-    return path.replace("{name}", PROFILE).replace("{candidate_id}", "1").replace("{campaign}", "1")
+    return (
+        path.replace("{name}", PROFILE)
+        .replace("{candidate_id}", "1")
+        .replace("{campaign}", "1")
+        .replace("{person_id}", "1")
+        .replace("{entitlement_id}", "1")
+        .replace("{model}", "1")  # the rule of the software model with id 1
+    )
 
 
 def page_routes(routes: list[Any]) -> set[tuple[str, str]]:

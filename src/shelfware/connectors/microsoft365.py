@@ -373,6 +373,8 @@ class Microsoft365Connector(HttpConnector):
     # every seat names its SKU's model: publishing creates no default model (it would stay empty)
     models_from_records: ClassVar[bool] = True
     default_url: ClassVar[str | None] = GRAPH_URL
+    # signs in as an app registration: a client id and a client secret (or certificate PEM)
+    client_credentials: ClassVar[bool] = True
     max_concurrency: ClassVar[int] = 4  # Graph throttles per app and tenant; stay polite
     unpaid_editions: ClassVar[frozenset[str]] = FREE_SKUS
     revocation_task: ClassVar[str] = (

@@ -72,3 +72,4 @@ class PersonView(BaseModel):
     cost_center_from_idp: str | None
     department_override: str | None
     cost_center_override: str | None
+    left: bool = False  # the identity provider says they left (deprovisioned, suspended, gone)

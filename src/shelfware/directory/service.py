@@ -618,6 +618,7 @@ def _person_view(session: Session, person: Person) -> PersonView:
         cost_center_from_idp=person.cost_center,
         department_override=person.department_override,
         cost_center_override=person.cost_center_override,
+        left=(person.idp_status or "").upper() in LEFT_STATUSES,
     )
 
 

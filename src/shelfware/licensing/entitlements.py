@@ -120,7 +120,7 @@ def _get(session: Session, entitlement_id: int) -> tuple[Entitlement, SoftwareMo
     ent = session.get(Entitlement, entitlement_id)
     if ent is None:
         raise LicensingNotFound(
-            f"no entitlement {entitlement_id} (see: shelfware entitlements list)"
+            f"no entitlement {entitlement_id} (the entitlements list shows their ids)"
         )
     model = session.get(SoftwareModel, ent.software_model_id)
     assert model is not None
@@ -173,9 +173,17 @@ def record_commitment_change(
             )
 
 
+def get_entitlement(session: Session, entitlement_id: int, day: date) -> EntitlementView:
+    """One entitlement, as lists show it on ``day``."""
+    ent, model = _get(session, entitlement_id)
+    return _view(ent, model, day)
+
+
 def edit_entitlement(session: Session, clock: Clock, data: EntitlementUpdate) -> EntitlementView:
+    """Change the fields given; a field given with the value it already has is no change (a
+    form sends every field)."""
     ent, model = _get(session, data.id)
-    changes = data.changes()
+    changes = {k: v for k, v in data.changes().items() if getattr(ent, k) != v}
     if not changes:
         raise LicensingInvalid("nothing to change: give at least one field")
     vendor = sorted(VENDOR_FIELDS & set(changes)) if ent.profile_id is not None else []

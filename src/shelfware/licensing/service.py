@@ -24,6 +24,7 @@ from shelfware.licensing.entitlements import (
     edit_entitlement,
     end_entitlement,
     find_model,
+    get_entitlement,
     import_entitlements,
     list_entitlements,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "edit_entitlement",
     "end_entitlement",
     "find_model",
+    "get_entitlement",
     "import_entitlements",
     "list_entitlements",
     "reconcile",

@@ -23,6 +23,8 @@ class ConnectorKind(View):
     default_url: str | None
     oauth: bool
     regions: bool
+    # signs in with a client id and secret (an app registration), not one API token
+    client_credentials: bool = False
     permissions: list[PermissionRow]
 
 
@@ -43,6 +45,7 @@ def catalogue() -> list[ConnectorKind]:
                 default_url=getattr(cls, "default_url", None),
                 oauth=getattr(cls, "oauth", None) is not None or kind == "custom",
                 regions=getattr(cls, "default_url_for", None) is not None,
+                client_credentials=bool(getattr(cls, "client_credentials", False)),
                 permissions=[
                     PermissionRow(process=str(p.process), role=p.role, scopes=list(p.scopes))
                     for p in cls.permissions

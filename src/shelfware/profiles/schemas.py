@@ -62,6 +62,22 @@ class ProfileCreate(BaseModel):
     analyze_activity_from: Instant | None = None
 
 
+class ConnectionChange(BaseModel):
+    """A change to a profile's connection: ``None`` leaves a field as it is. ``url`` empty:
+    the app's default (for the region); ``secrets``: the credential's parts given replace
+    theirs, the others are kept (a form never shows a secret back, so a blank one means
+    "as is"); ``options`` replace the plain options (a custom spec and what syncs attached
+    stay)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, max_length=2000)
+    region: Name | None = None
+    username: Name | None = None
+    secrets: dict[Name, Secret] = Field(default_factory=dict, repr=False, max_length=10)
+    options: dict[Name, Text] | None = Field(default=None, max_length=100)
+
+
 class ProcessChange(BaseModel):
     """``profile set``: processes on or off, the activity look-back date (``None``: as is)."""
 
@@ -96,6 +112,7 @@ class ProfileView(BaseModel):
     url: str
     region: str | None
     auth: str
+    username: str | None = None  # basic authentication's user name (never a secret)
     processes: Processes
     analyze_activity_from: datetime
     last_validated_at: datetime | None

@@ -45,6 +45,7 @@ from shelfware.models import (
     SyncRun,
 )
 from shelfware.profiles.schemas import (
+    ConnectionChange,
     KeyRotation,
     LastSync,
     ProcessChange,
@@ -218,6 +219,71 @@ def set_credential(
     audit.record(
         session, clock, action="profile.credential", object_type="profile", object_id=profile.id
     )
+
+
+def change_connection(
+    session: Session,
+    keys: KeyRing,
+    clock: Clock,
+    profile: IntegrationProfile,
+    change: ConnectionChange,
+) -> list[str]:
+    """Change a draft or published profile's URL, region, user name, credential or options;
+    returns what changed, in words (never a secret). Any change needs a fresh validation
+    (the last one no longer counts) before the profile is published again or its next sync
+    is trusted; the status stays as it is."""
+    cls = connector_class(profile.kind)
+    changes: list[str] = []
+    region = profile.region
+    if change.region is not None and change.region != profile.region:
+        if getattr(cls, "default_url_for", None) is None:
+            raise ProfileError(f"a {profile.kind} profile has no region")
+        region = profile.region = change.region
+        changes.append(f"region {change.region}")
+    if change.url is not None:
+        by_region = getattr(cls, "default_url_for", None)
+        wanted = change.url.strip() or (
+            by_region(region) if by_region else getattr(cls, "default_url", None)
+        )
+        if not wanted:
+            raise ProfileError(f"a {profile.kind} profile needs the app's URL")
+        url = check_connection_url(wanted)
+        if url != profile.url:
+            profile.url = url
+            changes.append(f"URL {mask_url(url)}")
+    if change.username is not None and change.username != profile.username:
+        if profile.auth != "basic":
+            raise ProfileError(f"the profile signs in with {profile.auth}: it has no user name")
+        profile.username = change.username
+        changes.append(f"user name {change.username}")
+    if change.options is not None:
+        kept = {
+            k: v
+            for k, v in (profile.options or {}).items()
+            if k == SPEC_OPTION or k.startswith("_")
+        }
+        plain = {k: v for k, v in (profile.options or {}).items() if k not in kept}
+        if dict(change.options) != plain:
+            options = {**dict(change.options), **kept}
+            capabilities_of(cls, options)  # a custom spec's capabilities read again
+            profile.options = options
+            changes.append("options " + (", ".join(sorted(change.options)) or "cleared"))
+    if change.secrets:
+        secrets = {**secrets_of(profile, keys), **change.secrets}
+        write_secrets(profile, keys, clock, secrets)
+        changes.append("credential replaced (" + ", ".join(sorted(change.secrets)) + ")")
+    if changes:
+        connection_changed(profile, clock.now())
+        audit.record(
+            session,
+            clock,
+            action="profile.connection",
+            object_type="profile",
+            object_id=profile.id,
+            changes=changes,
+        )
+        session.flush()
+    return changes
 
 
 def write_secrets(
@@ -550,6 +616,7 @@ def view(session: Session, profile: IntegrationProfile) -> ProfileView:
         url=mask_url(profile.url),
         region=profile.region,
         auth=profile.auth,
+        username=profile.username,
         processes=Processes(
             download=True, activity=profile.process_activity, reclaim=profile.process_reclaim
         ),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import not_, select
 from sqlalchemy.orm import Session
 
@@ -23,7 +25,15 @@ from shelfware.models import (
 from shelfware.models.reclamation import RuleKind
 from shelfware.profiles.service import ensure_default_rule
 from shelfware.reclamation import directory_port, downgrade, evaluation, keeps
-from shelfware.reclamation.schemas import DowngradeDryRun, RuleChange, RuleSelection, RuleView
+from shelfware.reclamation.schemas import (
+    Approver,
+    DowngradeDryRun,
+    Excluded,
+    RuleChange,
+    RulePreview,
+    RuleSelection,
+    RuleView,
+)
 
 SETTINGS = (
     "threshold_days",
@@ -237,3 +247,64 @@ def dry_run(session: Session, clock: Clock, model_name: str) -> list[RuleSelecti
                 )
             )
     return selected
+
+
+LISTS = {
+    # the rule's list -> (what adds to it, what takes out of it) in RuleChange
+    "excluded_users": ("exclude_users", "include_users"),
+    "excluded_domains": ("exclude_domains", "include_domains"),
+    "excluded_groups": ("exclude_groups", "include_groups"),
+    "service_account_patterns": ("exclude_patterns", "include_patterns"),
+    "approvers": ("add_approvers", "remove_approvers"),
+}
+_ENTRIES = TypeAdapter(list[Excluded])
+_APPROVERS = TypeAdapter(list[Approver])
+
+
+def change_to(
+    current: RuleView, settings: Mapping[str, Any], lists: Mapping[str, Sequence[str]]
+) -> RuleChange:
+    """The change that makes ``current`` have these ``settings`` and exactly these ``lists``
+    (a face showing the whole rule in one form sends it whole): each list's entries are
+    validated as the rule stores them, then compared with what it holds."""
+    fields: dict[str, Any] = {"model": current.software_model, "kind": current.kind, **settings}
+    for column, (add, remove) in LISTS.items():
+        if column not in lists:
+            continue
+        adapter = _APPROVERS if column == "approvers" else _ENTRIES
+        try:
+            wanted = set(adapter.validate_python([v for v in lists[column] if v.strip()]))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = column.replace("_", " ")
+            raise ValueError(f"{where}: {first.get('input')!r}: {first.get('msg')}") from None
+        held = set(getattr(current, column))
+        fields[add] = sorted(wanted - held)
+        fields[remove] = sorted(held - wanted)
+    return RuleChange.model_validate(fields)
+
+
+def preview(session: Session, clock: Clock, change: RuleChange) -> RulePreview:
+    """What the model's rule would select right now with ``change`` applied: the dry run's
+    accounts, how many, and what their seats cost a year. The change is made inside a
+    savepoint that is rolled back: nothing is written."""
+    nested = session.begin_nested()
+    try:
+        _, changes = set_rule(session, clock, change)
+        rows = dry_run(session, clock, change.model)
+        model = find_model(session, change.model)
+        price = seat_prices(session, [model.id], on=day_of(clock.now())).get(model.id)
+    finally:
+        nested.rollback()
+    selected = sum(1 for r in rows if r.selected)
+    annual: dict[str, float] = {}
+    if price is not None and price.annual is not None and selected:
+        annual[price.currency] = float(round(price.annual * selected, 2))
+    return RulePreview(
+        accounts=rows,
+        selected=selected,
+        kept=len(rows) - selected,
+        annual=annual,
+        unpriced=selected if not annual else 0,
+        changed=sorted(changes),
+    )

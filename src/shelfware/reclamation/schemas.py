@@ -162,6 +162,15 @@ class CandidatePage(View):
     next_cursor: str | None
 
 
+class CandidateTotals(View):
+    """What a filter of the queue selects: how many candidates and their potential savings a
+    year per currency (``unpriced``: candidates without a known saving)."""
+
+    count: int
+    annual: dict[str, float]
+    unpriced: int = 0
+
+
 class RuleSelection(View):
     """An account a rule selects right now (``rules dry-run``); a seat its user or an approver
     chose to keep is listed with ``kept_until`` and ``selected`` false (no candidate before
@@ -204,6 +213,18 @@ class DowngradeDryRun(View):
     selections: list[DowngradeSelection]
     no_activity_data: int = 0
     idle: int = 0
+
+
+class RulePreview(View):
+    """What a rule (with a change not yet saved) would select now: the dry run's accounts,
+    how many are selected and kept, and their seats' money a year per currency."""
+
+    accounts: list[RuleSelection]
+    selected: int
+    kept: int
+    annual: dict[str, float]
+    unpriced: int = 0  # selected seats of a model without a price
+    changed: list[str] = Field(default_factory=list)  # the settings the change would alter
 
 
 class ReclaimRequest(BaseModel):

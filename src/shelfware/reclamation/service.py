@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -54,6 +54,7 @@ from shelfware.reclamation import downgrade, keeps, states
 from shelfware.reclamation.schemas import (
     CandidatePage,
     CandidateQuery,
+    CandidateTotals,
     CandidateView,
     ReclaimOutcomeView,
     ReclaimSummary,
@@ -389,6 +390,50 @@ def count_candidates(
     return int(session.execute(query).scalar_one())
 
 
+def candidate_totals(
+    session: Session, *, state: str | None = None, profile: str | None = None
+) -> CandidateTotals:
+    """What the filters select, in total: how many candidates and their potential savings a
+    year per currency (each model's seat-price currency; ``unpriced``: candidates without a
+    saving). One grouped query per model, whatever the size of the queue."""
+    query = _filtered(
+        session,
+        select(
+            RemovalCandidate.software_model_id,
+            func.count(),
+            func.sum(RemovalCandidate.potential_savings),
+            func.count(RemovalCandidate.potential_savings),
+        ).group_by(RemovalCandidate.software_model_id),
+        state=state,
+        profile=profile,
+        ids=None,
+    )
+    rows = session.execute(query).all()
+    prices = seat_prices(session, [model_id for model_id, *_ in rows])
+    currencies: dict[int, str] = {
+        model_id: currency
+        for model_id, currency in session.execute(
+            select(SoftwareModel.id, SoftwareModel.currency).where(
+                SoftwareModel.id.in_([model_id for model_id, *_ in rows])
+            )
+        )
+    }
+    money: dict[str, Decimal] = {}
+    count = unpriced = 0
+    for model_id, many, saving, priced in rows:
+        count += int(many)
+        unpriced += int(many) - int(priced)
+        if saving is not None:
+            price = prices.get(model_id)
+            currency = price.currency if price is not None else currencies[model_id]
+            money[currency] = money.get(currency, Decimal(0)) + Decimal(saving)
+    return CandidateTotals(
+        count=count,
+        annual={c: float(round(v, 2)) for c, v in sorted(money.items())},
+        unpriced=unpriced,
+    )
+
+
 def reclaim_summary(session: Session, ids: Sequence[int]) -> ReclaimSummary:
     """What reclaiming these candidates frees: how many seats, of which apps, and how much
     money a year per currency (the models' current seat prices, else as recorded)."""
@@ -716,14 +761,7 @@ def _usage(session: Session, work: Sequence[_Work], limits: Limits, now: datetim
     L = ReclaimLedgerEntry
     since = now - limits.window
     model_ids = sorted({w.model_id for w in fresh})
-    used = {
-        model_id: int(count)
-        for model_id, count in session.execute(
-            select(L.software_model_id, func.count(distinct(L.candidate_id)))
-            .where(L.software_model_id.in_(model_ids), L.started_at > since)
-            .group_by(L.software_model_id)
-        )
-    }
+    used = _used_in_window(session, model_ids, since)
     counted = set(
         session.scalars(
             select(L.candidate_id).where(
@@ -747,6 +785,44 @@ def _usage(session: Session, work: Sequence[_Work], limits: Limits, now: datetim
         if item.candidate_id not in counted:
             usage[item.model_id].new.append(item.candidate_id)
     return [usage[m] for m in model_ids]
+
+
+def _used_in_window(session: Session, model_ids: Sequence[int], since: datetime) -> dict[int, int]:
+    """Per model: the reclaims the ledger holds since ``since`` (the window)."""
+    L = ReclaimLedgerEntry
+    return {
+        model_id: int(count)
+        for model_id, count in session.execute(
+            select(L.software_model_id, func.count(distinct(L.candidate_id)))
+            .where(L.software_model_id.in_(model_ids), L.started_at > since)
+            .group_by(L.software_model_id)
+        )
+    }
+
+
+def cap_verdict(
+    session: Session, fresh: Mapping[int, tuple[str, int]], limits: Limits, now: datetime
+) -> str | None:
+    """Why starting ``fresh`` reclaims (per model id: its name and how many seats, none of
+    them counted in the window yet) would exceed the cap, or None. Reads only; the reclaim
+    itself checks again when it reserves (:func:`reclaim_candidates`)."""
+    model_ids = sorted(m for m, (_, count) in fresh.items() if count)
+    if not model_ids:
+        return None
+    used = _used_in_window(session, model_ids, now - limits.window)
+    held = seats_held(session, model_ids)
+    usage = [
+        _Usage(
+            model_id,
+            fresh[model_id][0],
+            held.get(model_id, 0),
+            limits.allowed(held.get(model_id, 0)),
+            used.get(model_id, 0),
+            list(range(fresh[model_id][1])),
+        )
+        for model_id in model_ids
+    ]
+    return over_cap(usage, limits)
 
 
 def _accounts(n: int) -> str:

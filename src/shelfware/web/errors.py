@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from markupsafe import escape
 from pydantic import ValidationError
 from starlette.types import Scope
@@ -31,13 +33,54 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 
 def one_line(exc: BaseException) -> str:
-    """What was wrong, in one line; for input errors, the field and the reason."""
+    """What was wrong, in one line; for input errors, the field and the reason; said as the
+    workspace says it (:func:`in_web_words`)."""
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "input"
-        return f"{where}: {first.get('msg', 'invalid')}"
+        # a field as a person reads it ("unit cost", not unit_cost)
+        where = ".".join(str(p).replace("_", " ") for p in first.get("loc", ())) or "input"
+        said = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        return in_web_words(f"{where}: {said}")
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return in_web_words(text[0]) if text else type(exc).__name__
+
+
+# The domain's messages name what to do next the command line's way (they serve every face);
+# in a page they name the page's own controls. Most specific first.
+WEB_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), words)
+    for pattern, words in (
+        (r"`shelfware profile set \S+ --reclaim`", "the Reclaim switch on the profile's page"),
+        (r"`shelfware profile validate[^`]*`", "Validate on the profile's page"),
+        (r"`shelfware profile authorize[^`]*`", "Authorize on the profile's page"),
+        (r"`shelfware profile create`", "New profile on the Apps & profiles page"),
+        (r"`candidates advance`", "workflow step (Run the workflow step now, on Candidates)"),
+        (
+            r"force it with a reason \(admins only: --force --reason TEXT\)",
+            "ask an administrator to exceed it with a reason",
+        ),
+        (r"--force needs --reason TEXT", "exceeding the cap needs a reason"),
+        (r"\(--reason TEXT\)", ""),
+        (r"name candidate ids,? or use --all-ready", "tick candidates, or every ready one"),
+        (
+            r"create it with --auth oauth --client-id ID --client-secret-env VAR",
+            "give the OAuth client id and secret on the profile's page",
+        ),
+        (r"\(--client-id\)", "(the OAuth client id field)"),
+        (r"--secret-env(?: VAR)?", "the Secret field"),
+        (r"leave --url out", "leave the URL empty"),
+        (r"needs --url", "needs a URL"),
+    )
+)
+_FLAG = re.compile(r"--([a-z][a-z-]*)(?: [A-Z]+)?")
+
+
+def in_web_words(text: str) -> str:
+    """``text`` with command-line advice put in the workspace's terms: no flag, no backtick."""
+    for pattern, words in WEB_WORDS:
+        text = pattern.sub(words, text)
+    text = _FLAG.sub(lambda m: "“" + m.group(1).replace("-", " ") + "”", text)
+    return text.replace("`", "").replace("  ", " ")
 
 
 async def body_refusal(

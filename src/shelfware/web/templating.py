@@ -19,6 +19,7 @@ from shelfware.accounts.roles import Permission
 from shelfware.kit.asgi import quote_segment
 from shelfware.web import charts
 from shelfware.web.context import web_context
+from shelfware.web.errors import in_web_words
 from shelfware.web.security import (
     COOKIE,
     CSRF_FIELD,
@@ -34,6 +35,7 @@ NAV = [
     ("/profiles", "Apps & profiles", Permission.PROFILES_READ),
     ("/subscriptions", "Subscriptions", Permission.SUBSCRIPTIONS_READ),
     ("/candidates", "Candidates", Permission.CANDIDATES_READ),
+    ("/rules", "Rules", Permission.RULES_READ),
     ("/entitlements", "Entitlements", Permission.ENTITLEMENTS_READ),
     ("/people", "People", Permission.PEOPLE_READ),
     ("/reviews", "Reviews", Permission.REVIEWS_DECIDE),
@@ -134,7 +136,7 @@ def flash(request: Request, response: Response, message: str) -> None:
     ctx = web_context(request)
     response.set_cookie(
         FLASH_COOKIE,
-        ctx.flashes.seal(message[:500]),
+        ctx.flashes.seal(in_web_words(message)[:500]),
         max_age=FLASH_SECONDS,
         path="/",
         secure=ctx.secure_cookies,

@@ -43,16 +43,17 @@ def _queue(request: Request) -> tuple[bool, dict[str, object]]:
                 limit=SHOWN,
                 now=ctx.clock.now(),
             )
-            total = (
-                0
+            totals = (
+                None
                 if more_only
-                else reclamation.count_candidates(session, state=state, profile=profile)
+                else reclamation.candidate_totals(session, state=state, profile=profile)
             )
         except USER_ERRORS as exc:
             raise Refused(400, one_line(exc)) from None
     return more_only, {
         "page": found,
-        "total": total,
+        "total": totals.count if totals else 0,
+        "totals": totals,
         "cursor": cursor,
         "query": {k: v for k, v in q.items() if k != "cursor"},
         "state": state,
@@ -159,7 +160,12 @@ def _refused(request: Request, message: str) -> Response:
     )
 
 
-async def _decide(request: Request, candidate_id: int, action: str) -> Response:
+async def _decide(
+    request: Request,
+    candidate_id: int,
+    action: str,
+    back: str = "/candidates?state=awaiting_approval",
+) -> Response:
     ctx = web_context(request)
     if not 1 <= candidate_id <= MAX_ID:
         raise Refused(404, f"no candidate {candidate_id}")
@@ -169,9 +175,7 @@ async def _decide(request: Request, candidate_id: int, action: str) -> Response:
             said = workflow.decide(session, ctx.clock, candidate_id, action, actor=actor)
     except USER_ERRORS as exc:
         return redirect(request, "/candidates", f"Candidate {candidate_id}: {one_line(exc)}")
-    return redirect(
-        request, "/candidates?state=awaiting_approval", f"Candidate {candidate_id}: {said}"
-    )
+    return redirect(request, back, f"Candidate {candidate_id}: {said}")
 
 
 @page("POST", "/candidates/{candidate_id}/approve", Permission.CANDIDATES_ACT)

@@ -44,46 +44,72 @@ async def profile_new(request: Request, kind: str | None = None) -> Response:
     return render(
         request,
         "profile_new.html",
-        {"kinds": catalogue.catalogue(), "chosen": _kind(kind), "form": {}, "auths": AUTH_METHODS},
+        {
+            "kinds": catalogue.catalogue(),
+            "chosen": _kind(kind),
+            "form": {},
+            "auths": AUTH_METHODS,
+            "auth": "api-token",
+        },
     )
 
 
-def _profile_input(form: FormData) -> ProfileCreate:
-    """The wizard's fields as the service's input schema (the CLI builds the same one)."""
+def form_text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
-    def text(name: str) -> str | None:
-        value = form.get(name)
-        return value.strip() if isinstance(value, str) and value.strip() else None
 
-    auth = text("auth") or "api-token"
+def form_auth(text: str | None, kind: catalogue.ConnectorKind | None = None) -> str:
+    """The authentication chosen (api-token when none; OAuth only for a kind that has it)."""
+    auth = text or "api-token"
     if auth not in AUTH_METHODS:
         raise ValueError(f"authentication {auth!r} is not one of {', '.join(AUTH_METHODS)}")
+    if auth == "oauth" and kind is not None and not kind.oauth:
+        raise ValueError(f"{kind.publisher} {kind.product} has no OAuth sign-in")
+    return auth
+
+
+def form_secrets(form: FormData, auth: str) -> dict[str, str]:
+    """The credential's parts the form gives, under the names the connectors read (a blank
+    field gives nothing)."""
     secrets: dict[str, str] = {}
-    secret = text("secret")
+    secret = form_text(form, "secret")
     if auth == "api-token" and secret:
         secrets["api_key"] = secret
     elif auth == "basic" and secret:
         secrets["password"] = secret
-    for key in ("client_id", "client_secret"):
-        if value := text(key):
+    for key in ("client_id", "client_secret"):  # OAuth, or an app registration's
+        if value := form_text(form, key):
             secrets[key] = value
+    return secrets
+
+
+def form_options(text: str | None) -> dict[str, str]:
+    """KEY=VALUE lines as options."""
     options: dict[str, str] = {}
-    for line in (text("options") or "").splitlines():
+    for line in (text or "").splitlines():
         if line.strip():
             key, sep, value = line.partition("=")
             if not sep or not key.strip():
                 raise ValueError(f"option {line.strip()!r} is not KEY=VALUE")
             options[key.strip()] = value.strip()
+    return options
+
+
+def _profile_input(form: FormData) -> ProfileCreate:
+    """The wizard's fields as the service's input schema (the CLI builds the same one)."""
+    kind = _kind(form_text(form, "kind"))
+    auth = form_auth(form_text(form, "auth"), kind)
     return ProfileCreate(
-        kind=text("kind") or "",
-        name=text("name") or "",
-        url=text("url"),
-        region=text("region"),
+        kind=form_text(form, "kind") or "",
+        name=form_text(form, "name") or "",
+        url=form_text(form, "url"),
+        region=form_text(form, "region") if kind is None or kind.regions else None,
         auth=auth,
-        username=text("username"),
-        secrets=secrets,
-        options=options,
-        spec=text("spec"),
+        username=form_text(form, "username") if auth == "basic" else None,
+        secrets=form_secrets(form, auth),
+        options=form_options(form_text(form, "options")),
+        spec=form_text(form, "spec"),
         activity=form.get("activity") == "on",
         reclaim=form.get("reclaim") == "on",
     )
@@ -108,6 +134,7 @@ async def profile_create(request: Request) -> Response:
                 "chosen": _kind(str(form.get("kind", ""))),
                 "form": kept,
                 "auths": AUTH_METHODS,
+                "auth": str(form.get("auth") or "api-token"),
                 "error": one_line(exc),
             },
             status=400,

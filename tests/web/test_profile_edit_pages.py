@@ -1,0 +1,110 @@
+"""Changing a profile in a real browser, over the Rally sandbox: a published profile's
+credential replaced (the stored one never shown back) and validated again (a wrong token
+fails, the right one passes), its options and processes changed; the new-profile and edit
+forms show only the fields a connector kind and its authentication use. Roles that may not
+change profiles are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from shelfware.overview.catalogue import catalogue
+from shelfware.profiles import service as profiles
+from shelfware.sandbox.server import serve_in_thread
+from tests.helpers import published_rally
+from tests.web.conftest import Web, signed_in
+from tests.web.ops_seed import sign_in
+from tests.web.test_browser_flow import shot
+
+
+def _profile(web: Web) -> Any:
+    with web.store.db.sessions() as session:
+        profile = profiles.get_profile(session, "rally")
+        return profile, profiles.secrets_of(profile, web.store.keys)
+
+
+def test_fields_follow_the_connector_kind_and_authentication(web: Web) -> None:
+    client, _ = signed_in(web, "sam_integrator")
+    for kind in catalogue():
+        page = client.get("/profiles/new", params={"kind": kind.kind}).text
+        assert ('name="region"' in page) == kind.regions, kind.kind
+        assert ('name="client_id"' in page) == kind.client_credentials, kind.kind  # api-token
+        assert ('<option value="oauth"' in page) == kind.oauth, kind.kind
+        fields = client.get(
+            "/profiles/new/credential", params={"kind": kind.kind, "auth": "basic"}
+        ).text
+        assert 'name="username"' in fields and 'name="client_id"' not in fields
+        if kind.oauth:
+            oauth = client.get(
+                "/profiles/new/credential", params={"kind": kind.kind, "auth": "oauth"}
+            ).text
+            assert 'name="client_id"' in oauth and 'name="secret"' not in oauth
+        else:
+            refused = client.get(
+                "/profiles/new/credential", params={"kind": kind.kind, "auth": "oauth"}
+            )
+            assert refused.status_code == 400
+
+
+def test_change_a_published_profile_and_validate_it_again(
+    web: Web, browser: Any, rally_factory: Any
+) -> None:
+    rally = rally_factory(users=20, seed=2)
+    db, keys, clock = web.store.db, web.store.keys, web.clock
+    done = threading.Thread(
+        target=lambda: asyncio.run(
+            published_rally(db, keys, clock, rally.url, rally.org.api_key, name="rally")
+        )
+    )
+    done.start()
+    done.join(timeout=120)
+    with serve_in_thread(web.app) as server:  # type: ignore[arg-type]
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        sign_in(page, server.url, "sam_integrator")
+        page.goto(server.url + "/profiles/rally")
+        page.click("#edit-profile")
+        assert page.locator("#region").count() == 1  # Rally has regions
+        assert page.locator("#client_id").count() == 0  # an API token, no OAuth fields
+        assert page.input_value("#secret") == ""
+        assert rally.org.api_key not in page.content()  # the stored secret is never shown
+        shot(page, "profile-edit")
+
+        page.fill("#secret", "not-the-token")
+        page.click("#save-validate")
+        page.wait_for_url(server.url + "/profiles/rally")
+        notice = page.inner_text(".notice")
+        assert "credential replaced" in notice and "Validation failed" in notice, notice
+        assert _profile(web)[0].status == "published"  # still published, not validated
+        assert _profile(web)[1]["api_key"] == "not-the-token"
+
+        page.click("#edit-profile")
+        page.fill("#secret", rally.org.api_key)
+        page.fill("#options", "page_size=50")
+        page.uncheck("#reclaim")
+        page.click("#save-validate")
+        page.wait_for_url(server.url + "/profiles/rally")
+        notice = page.inner_text(".notice")
+        assert "options page_size" in notice and "reclaim subscriptions off" in notice, notice
+        assert "Validation passed" in notice, notice
+        profile, secrets = _profile(web)
+        assert secrets["api_key"] == rally.org.api_key and profile.last_validation_ok
+        assert profile.options == {"page_size": "50"} and not profile.process_reclaim
+
+        page.click("#edit-profile")  # a blank secret keeps the stored one
+        page.click("#save-profile")
+        assert "Nothing changed" in page.inner_text(".notice")
+        assert _profile(web)[1]["api_key"] == rally.org.api_key
+
+        page.goto(server.url + "/profiles/new?kind=asana")  # OAuth fields when chosen
+        assert page.locator("#client_id").count() == 0 and page.locator("#region").count() == 0
+        page.select_option("#auth", "oauth")
+        page.wait_for_selector("#client_id")
+        assert page.locator("#secret").count() == 0
+    for role in ("viewer", "sam_manager"):
+        client, csrf = signed_in(web, role)
+        assert client.get("/profiles/rally/edit").status_code == 403
+        refused = client.post("/profiles/rally/edit", data={"csrf_token": csrf, "secret": "x"})
+        assert refused.status_code == 403
+    assert _profile(web)[1]["api_key"] == rally.org.api_key
