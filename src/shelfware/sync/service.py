@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import operator
 import os
 import socket
@@ -216,6 +217,7 @@ def _reap_abandoned(db: Database, clock: Clock, name: str) -> bool:
         return True
 
 
+GONE_BATCH = 900  # ids per statement marking accounts gone (SQLite: at most 999 parameters)
 BULK_ROWS = 5000  # from this many rows on, refresh planner statistics after bulk writes
 
 # The account's shape, derived from the record type the connectors produce: the staging
@@ -227,19 +229,69 @@ INSTANT_FIELDS = frozenset(
     for name in ACCOUNT_FIELDS
     if _ACCOUNT_TYPES[name] is datetime or datetime in typing.get_args(_ACCOUNT_TYPES[name])
 )
-STAGED_COLUMNS = ["run_id", *ACCOUNT_FIELDS]
+STAGED_COLUMNS = ["run_id", *ACCOUNT_FIELDS, "fingerprint"]
 STAGED_INSTANTS = frozenset(i for i, name in enumerate(STAGED_COLUMNS) if name in INSTANT_FIELDS)
 # Written on every change of the account; the key is matched, activity only moves forward.
 TRACKED_FIELDS = (
     "software_model_id",
     *(name for name in ACCOUNT_FIELDS if name not in ("external_id", "last_activity_at")),
     "person_id",
+    "fingerprint",
 )
 _account_values = operator.attrgetter(*ACCOUNT_FIELDS)
 _EDITION = ACCOUNT_FIELDS.index("edition")
 _PRODUCT = ACCOUNT_FIELDS.index("product")
 # Vendor text cleaned before staging (sync/cleaning.py): positions with their column's length
 _TEXT_FIELDS, _INSTANT_FIELDS = account_fields(ACCOUNT_FIELDS, INSTANT_FIELDS)
+
+
+FINGERPRINT_VERSION = b"1"  # changed with what a fingerprint covers: every account is staged
+
+
+def account_fingerprint(values: list[Any], salt: bytes = b"") -> int:
+    """A stable 64-bit hash of an account's staged values (as cleaned, with the connector's
+    defaults) and of `salt` (what else decides how they are written). Stable across processes
+    (not Python's ``hash``); ``repr`` tells apart every value an account field holds (None,
+    bool, str, an instant with its offset)."""
+    data = FINGERPRINT_VERSION + salt + repr(values).encode("utf-8", "backslashreplace")
+    digest = hashlib.blake2b(data, digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@dataclass
+class StoredAccounts:
+    """The profile's accounts not gone as they were before this run: external id -> the
+    fingerprint of what its last sync staged, or None where it must be staged again (no
+    fingerprint yet, or an email but no person). A downloaded account is taken out of it, so
+    once the whole download succeeded what is left is what the app no longer lists."""
+
+    fingerprints: dict[str, int | None] = dataclasses.field(default_factory=dict)
+    salt: bytes = b""
+    unchanged: int = 0
+
+
+def _stored_accounts(connection: Connection, profile_id: int, salt: bytes) -> StoredAccounts:
+    must_restage = and_(S.person_id.is_(None), S.email.like("%_@_%"))
+    query = select(S.external_id, case((must_restage, null()), else_=S.fingerprint)).where(
+        S.profile_id == profile_id, S.gone_at.is_(None)
+    )
+    return StoredAccounts({key: value for key, value in connection.execute(query)}, salt)
+
+
+_MISSING = object()
+
+
+def _takes_activity(profile: IntegrationProfile, connector: Connector) -> bool:
+    """The account's own activity field is taken (not an event log, not an identity provider)."""
+    return profile.process_activity and (
+        connector.capabilities.activity_source == ActivitySource.ACCOUNT_FIELD
+    )
+
+
+def _fingerprint_salt(profile: IntegrationProfile, connector: Connector) -> bytes:
+    """What decides how unchanged vendor values are written, besides the values: whether the
+    account's activity field is taken (switching it must stage every account again)."""
+    return b"A" if _takes_activity(profile, connector) else b"-"
 
 
 def _staged_rows(
@@ -249,13 +301,18 @@ def _staged_rows(
     seen: set[str],
     default_product: str = "",
     cleaner: Cleaner | None = None,
+    stored: StoredAccounts | None = None,
 ) -> list[tuple[Any, ...]]:
     """Staging rows for a page; an account already seen in this run is kept once (the first).
     An account without an edition or product has the connector's. Every value is made
     storable (`cleaner` counts what changed); an account whose id cannot be stored as it is
-    is left out."""
+    is left out. With `stored`, an account whose fingerprint is the stored one is not staged
+    (counted as unchanged), and every downloaded account is taken out of `stored`."""
     cleaner = cleaner if cleaner is not None else Cleaner()
     text, instant = cleaner.text, cleaner.instant
+    fingerprints = stored.fingerprints if stored is not None else {}
+    salt = stored.salt if stored is not None else b""
+    unchanged = 0
     rows = []
     for record in page:
         if record.external_id in seen:
@@ -276,7 +333,13 @@ def _staged_rows(
             value = values[i]
             if value is not None and (value.tzinfo is None or not EARLIEST <= value < LATEST):
                 values[i] = instant(name, value)
-        rows.append((run_id, *values))
+        fingerprint = account_fingerprint(values, salt)
+        if fingerprints.pop(record.external_id, _MISSING) == fingerprint:
+            unchanged += 1
+            continue
+        rows.append((run_id, *values, fingerprint))
+    if stored is not None:
+        stored.unchanged += unchanged
     return rows
 
 
@@ -300,23 +363,33 @@ async def _download(
     progress: SyncProgress,
     summary: SyncSummary,
     cleaner: Cleaner,
+    stored: StoredAccounts | None = None,
 ) -> None:
-    """Stream pages into staging. One page is written (in a worker thread, the driver
-    releasing the GIL) while the next is fetched and decoded; the connector fetches ahead."""
+    """Stream pages into staging. A page is cleaned, compared with the stored fingerprints and
+    its changed accounts written in a worker thread (the driver releasing the GIL), off the
+    event loop, while the next pages are fetched and decoded; the connector fetches ahead."""
     default_edition = connector.default_edition
     default_product = connector.product
+    stored = stored if stored is not None else StoredAccounts()
     pages = 0
     seen: set[str] = set()
     writing: asyncio.Future[None] | None = None
+
+    def stage(page: list[AccountRecord]) -> None:
+        unchanged = stored.unchanged
+        rows = _staged_rows(run.id, page, default_edition, seen, default_product, cleaner, stored)
+        summary.accounts += len(rows) + stored.unchanged - unchanged
+        summary.unchanged = stored.unchanged
+        _count_unrecognised(page, summary)
+        if rows:
+            _write_staged(db, rows, summary)
+
     try:
         async for page in connector.accounts():
-            rows = _staged_rows(run.id, page, default_edition, seen, default_product, cleaner)
             if writing is not None:
                 await writing
-            writing = asyncio.ensure_future(asyncio.to_thread(_write_staged, db, rows, summary))
+            writing = asyncio.ensure_future(asyncio.to_thread(stage, page))
             pages += 1
-            summary.accounts += len(rows)
-            _count_unrecognised(page, summary)
             progress.pages(pages, summary.accounts, connector.expected_total)
         if writing is not None:
             await writing
@@ -394,6 +467,7 @@ def _switch_over(
     summary: SyncSummary,
     clock: Clock,
     progress: SyncProgress,
+    stored: StoredAccounts,
 ) -> None:
     profile = session.get_one(IntegrationProfile, run.profile_id)
     dialect = session.get_bind().dialect.name
@@ -403,15 +477,12 @@ def _switch_over(
     # below link accounts to them
     if people is not None:
         summary.people = directory.import_people(session, run.profile_id, people, now)
-    bulk = summary.accounts >= BULK_ROWS
-    if bulk:
+    if summary.accounts - summary.unchanged >= BULK_ROWS:
         refresh_statistics(session.connection(), "staged_account")
     if directory.add_people_from_run(session, run.id, now) >= BULK_ROWS:
         refresh_statistics(session.connection(), "person")
     # 3. known accounts whose data changed (only those rows are written), activity forward
-    take_activity = profile.process_activity and (
-        connector.capabilities.activity_source == ActivitySource.ACCOUNT_FIELD
-    )
+    take_activity = _takes_activity(profile, connector)
     now_sql = literal(now, UTCDateTime())
     staged = StagedAccount.__table__.join(
         SoftwareModel.__table__,
@@ -423,7 +494,7 @@ def _switch_over(
     ).outerjoin(Person.__table__, directory.person_join_condition(session))
     account_values = [
         (null() if name == "last_activity_at" and not take_activity else ST[name]).label(name)
-        for name in ACCOUNT_FIELDS
+        for name in (*ACCOUNT_FIELDS, "fingerprint")
     ]
     model_id = M.id.label("software_model_id")
     person_id = Person.__table__.c.id.label("person_id")
@@ -485,6 +556,7 @@ def _switch_over(
                 S.profile_id,
                 S.software_model_id,
                 *(S[name] for name in ACCOUNT_FIELDS),
+                S.fingerprint,
                 S.first_seen_at,
                 S.person_id,
             ],
@@ -504,17 +576,22 @@ def _switch_over(
             SyncRun.status == RunStatus.SUCCEEDED,
         )
     )
-    seen = exists().where(ST.run_id == run.id, ST.external_id == S.external_id)
-    summary.gone = (
-        rowcount(
-            session.execute(
-                update(table)
-                .where(S.profile_id == run.profile_id, S.gone_at.is_(None), ~seen)
-                .values(gone_at=now, last_seen_at=previous or now)
-            )
+    # the accounts not gone before this run that its download did not list (the unchanged
+    # ones were not staged: what the download left of the stored accounts is what is gone)
+    unlisted = list(stored.fingerprints)
+    mark_gone = (
+        update(table)
+        .where(
+            S.profile_id == run.profile_id,
+            S.gone_at.is_(None),
+            S.external_id.in_(bindparam("x_ids", expanding=True)),
         )
-        or 0
+        .values(gone_at=now, last_seen_at=previous or now)
     )
+    summary.gone = 0
+    for start in range(0, len(unlisted), GONE_BATCH):
+        batch = unlisted[start : start + GONE_BATCH]
+        summary.gone += rowcount(session.execute(mark_gone, {"x_ids": batch})) or 0
     # 6. activity from an event log (or from the identity provider's app that fronts this
     # one), forward-only, and the watermark in the same transaction
     if profile.process_activity and _activity_source(profile) is ActivitySource.IDENTITY_PROVIDER:
@@ -720,9 +797,12 @@ async def sync_profile(
                 profile.activity_watermark or profile.analyze_activity_from,
                 profile.analyze_activity_from,
             )
+            stored = _stored_accounts(
+                session.connection(), run.profile_id, _fingerprint_salt(profile, connector)
+            )
         progress.stage("download")
         stage_started = time.perf_counter()
-        await _download(db, run, connector, progress, summary, cleaner)
+        await _download(db, run, connector, progress, summary, cleaner, stored)
         summary.download_seconds = time.perf_counter() - stage_started
         people: list[PersonRecord] | None = None
         # a connector that can be the directory but is told not to be (Microsoft 365 with
@@ -751,7 +831,9 @@ async def sync_profile(
         summary.cleaned = cleaner.as_dict()
         summary.status = RunStatus.SUCCEEDED
         with db.transaction() as session, large_cache(session.connection()):
-            _switch_over(session, run, connector, activity, people, now, summary, clock, progress)
+            _switch_over(
+                session, run, connector, activity, people, now, summary, clock, progress, stored
+            )
             if owned is not None:
                 _keep_seats_owned(session, run, connector, owned, clock)
             summary.switch_over_seconds = (
