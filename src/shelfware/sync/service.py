@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import marshal
 import operator
 import os
 import socket
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -245,17 +247,23 @@ _PRODUCT = ACCOUNT_FIELDS.index("product")
 _TEXT_FIELDS, _INSTANT_FIELDS = account_fields(ACCOUNT_FIELDS, INSTANT_FIELDS)
 
 
-FINGERPRINT_VERSION = b"1"  # changed with what a fingerprint covers: every account is staged
+# changed with what a fingerprint covers (and marshal's format): every account is staged again
+FINGERPRINT_VERSION = b"1.%d" % marshal.version
+_INSTANT_POSITIONS = tuple(i for i, _ in _INSTANT_FIELDS)
 
 
 def account_fingerprint(values: list[Any], salt: bytes = b"") -> int:
     """A stable 64-bit hash of an account's staged values (as cleaned, with the connector's
     defaults) and of `salt` (what else decides how they are written). Stable across processes
-    (not Python's ``hash``); ``repr`` tells apart every value an account field holds (None,
-    bool, str, an instant with its offset)."""
-    data = FINGERPRINT_VERSION + salt + repr(values).encode("utf-8", "backslashreplace")
-    digest = hashlib.blake2b(data, digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    (not Python's ``hash``): ``marshal`` tells apart None, booleans, numbers and text, and an
+    instant is hashed as its ISO text (exact, with its offset). A few microseconds a row."""
+    hashed = values.copy()
+    for i in _INSTANT_POSITIONS:
+        value = hashed[i]
+        if value is not None:
+            hashed[i] = value.isoformat()
+    digest = hashlib.blake2b(FINGERPRINT_VERSION + salt + marshal.dumps(hashed), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
 
 
 @dataclass
@@ -457,6 +465,31 @@ def _ensure_models(session: Session, run: _Run, connector: Connector, clock: Clo
             rule.threshold_days = threshold
 
 
+@contextmanager
+def _indexes_built_after(connection: Connection, rows: int) -> Iterator[None]:
+    """On SQLite, when a sync inserts at least as many accounts as the subscription table holds
+    (a first sync of a big app), its secondary indexes are dropped before the insert and
+    built again after it, in the same transaction (readers keep their snapshot): one sorted
+    build costs a fraction of keeping a dozen indexes up to date row by row (measured: most of
+    a 100,000-user first sync's switch-over). The unique key the insert matches stays."""
+    if connection.dialect.name != "sqlite" or rows < BULK_ROWS:
+        yield
+        return
+    held = connection.exec_driver_sql("SELECT max(id) FROM subscription").scalar() or 0
+    if rows < held:
+        yield
+        return
+    indexes = connection.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'subscription'"
+        " AND sql IS NOT NULL AND upper(sql) NOT LIKE 'CREATE UNIQUE%'"
+    ).all()
+    for name, _ in indexes:
+        connection.exec_driver_sql(f'DROP INDEX "{name}"')
+    yield
+    for _, sql in indexes:
+        connection.exec_driver_sql(sql)
+
+
 def _switch_over(
     session: Session,
     run: _Run,
@@ -564,9 +597,11 @@ def _switch_over(
         )
         .on_conflict_do_nothing(index_elements=[S.profile_id, S.external_id])
     )
-    summary.created = (
-        rowcount(session.execute(insert.execution_options(preserve_rowcount=True))) or 0
-    )
+    staged_count = summary.accounts - summary.unchanged
+    with _indexes_built_after(session.connection(), staged_count):
+        summary.created = (
+            rowcount(session.execute(insert.execution_options(preserve_rowcount=True))) or 0
+        )
     if summary.created + summary.updated >= BULK_ROWS:
         refresh_statistics(session.connection(), "subscription")
     # 5. gone: only now that the whole download succeeded
