@@ -98,7 +98,9 @@ def test_an_account_to_stage_again_and_a_new_account_are_staged() -> None:
 
 
 def test_the_fingerprint_is_the_same_in_another_process_and_follows_the_salt() -> None:
-    values = ["1", "a", "a@x.io", None, True, False, "U", datetime(2026, 1, 2, tzinfo=UTC)]
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    values = ["1", "a", "a@x.io", None, True, False, "U", at, None, "P", False, None, "Sales", None]
+    assert len(values) == len(ACCOUNT_FIELDS)
     code = (
         "import datetime\n"
         "from shelfware.sync.service import account_fingerprint\n"
