@@ -483,6 +483,9 @@ def _indexes_built_after(connection: Connection, rows: int) -> Iterator[None]:
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'subscription'"
         " AND sql IS NOT NULL AND upper(sql) NOT LIKE 'CREATE UNIQUE%'"
     ).all()
+    if not connection.connection.driver_connection.in_transaction:
+        # the driver opens a transaction before DML only: DDL first would commit on its own
+        connection.exec_driver_sql("BEGIN")
     for name, _ in indexes:
         connection.exec_driver_sql(f'DROP INDEX "{name}"')
     yield
