@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
@@ -127,6 +128,7 @@ def stored_rows(db: Any) -> dict[str, tuple[Any, ...]]:
         }
 
 
+@pytest.mark.store
 async def test_an_unchanged_resync_stages_nothing_and_a_changed_account_is_restaged(
     db, keys, clock, rally_factory
 ):
@@ -166,6 +168,7 @@ async def test_an_unchanged_resync_stages_nothing_and_a_changed_account_is_resta
     assert {s.external_id: s for s in subscriptions(db)}[str(vanished.object_id)].gone_at is None
 
 
+@pytest.mark.store
 async def test_an_account_whose_person_was_deleted_is_linked_again(db, keys, clock, rally_factory):
     sandbox = rally_factory(users=50, seed=13)
     await published_rally(db, keys, clock, sandbox.url, sandbox.org.api_key)
