@@ -62,6 +62,7 @@ def test_staged_rows_follow_the_record_and_keep_the_first_of_a_repeated_account(
             "unrecognised": None,
             "department": None,
             "cost_center": None,
+            "fingerprint": rows[0][-1],
         },
         {
             "run_id": 7,
@@ -79,5 +80,6 @@ def test_staged_rows_follow_the_record_and_keep_the_first_of_a_repeated_account(
             "unrecognised": "unknown role 'X'",
             "department": "Sales",
             "cost_center": None,
+            "fingerprint": rows[1][-1],
         },
     ]

@@ -199,6 +199,8 @@ def activity_query(since: datetime) -> str:
 
 def object_id(raw: Any) -> int:
     """A user record's ObjectID (the order key of the user list)."""
+    if type(raw) is dict and type(value := raw.get("ObjectID")) is int:
+        return value  # the common case, checked on every record of every page
     return whole_number(record_of(raw, "user record"), "ObjectID")
 
 

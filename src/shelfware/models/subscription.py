@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, func, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shelfware.models.base import Base, BigId, id_column
@@ -97,6 +97,10 @@ class Subscription(Base):
     # 0019): the chargeback's fallback when the person has no department.
     department: Mapped[str | None] = mapped_column(String(200))
     cost_center: Mapped[str | None] = mapped_column(String(100))
+    # The account as its last sync staged it, hashed (sync/fingerprint.py, migration 0025): a
+    # sync stages only the accounts whose fingerprint differs. Any other writer of a field the
+    # sync tracks sets it to NULL, so that the next sync stages the account again.
+    fingerprint: Mapped[int | None] = mapped_column(BigInteger)
 
     @property
     def holds_seat(self) -> bool:
@@ -126,3 +130,4 @@ class StagedAccount(Base):
     unrecognised: Mapped[str | None] = mapped_column(String(500))
     department: Mapped[str | None] = mapped_column(String(200))
     cost_center: Mapped[str | None] = mapped_column(String(100))
+    fingerprint: Mapped[int | None] = mapped_column(BigInteger)

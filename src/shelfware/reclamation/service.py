@@ -670,8 +670,9 @@ def _apply(
         and (sub.last_activity_at is None or current.last_activity_at > sub.last_activity_at)
     ):
         sub.last_activity_at = current.last_activity_at  # forward-only
-    if current is not None:
+    if current is not None and sub.admin != current.admin:
         sub.admin = current.admin
+        sub.fingerprint = None  # a field the sync tracks: its next run stages the account
     # the vendor's words (an error, a refusal) are stored: without what a store refuses (NUL)
     action, message = decision.action, strip_unstorable(decision.message)
     if action in ("reclaimed", "already_gone", "downgraded"):

@@ -33,6 +33,8 @@ class SyncSummary:
     requests: int = 0
     retries: int = 0
     accounts: int = 0
+    # Downloaded accounts whose fingerprint was the stored one: not staged, not written.
+    unchanged: int = 0
     created: int = 0
     updated: int = 0
     gone: int = 0
