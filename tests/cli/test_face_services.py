@@ -59,7 +59,7 @@ def test_set_rule_changes_only_what_is_named_and_audits_it(seeded, clock):
         stored = session.scalars(select(ReclamationRule)).one()
     assert listed == view and listed["software_model"] == MODEL
     assert stored.threshold_days == 30 and stored.exclude_admins is True
-    assert audit(seeded, "rule.set") == [{"model": MODEL, "changes": changes}]
+    assert audit(seeded, "rule.set") == [{"model": MODEL, "kind": "remove", "changes": changes}]
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,7 @@ def test_totals_retry_and_the_workflow_step_in_a_browser(
                 RemovalCandidate.state == CandidateState.READY.value
             )
         ).one()
-    expected = f"{Decimal(saving):,.2f} USD"
+    expected = f"${Decimal(saving):,.2f}"  # en-US, as Babel writes dollars
     before = _disabled(sandbox)
     with serve_in_thread(web.app) as server:  # type: ignore[arg-type]
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()

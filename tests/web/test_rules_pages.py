@@ -37,7 +37,7 @@ def test_a_manager_changes_a_rule_with_a_live_dry_run(web: Web, browser: Any) ->
             return lambda: count.count() == 1 and count.inner_text() == n
 
         wait_until(page, shows("6"))  # idle 90 days, the default rule's 60
-        assert page.inner_text("#preview-money") == "720.00 USD"
+        assert page.inner_text("#preview-money") == "$720.00"
         # a longer threshold, not saved: nobody is idle that long
         page.fill("#threshold_days", "200")
         page.dispatch_event("#threshold_days", "change")
@@ -48,7 +48,7 @@ def test_a_manager_changes_a_rule_with_a_live_dry_run(web: Web, browser: Any) ->
         page.fill("#service_account_patterns", "svc-*")
         page.dispatch_event("#service_account_patterns", "change")
         wait_until(page, shows("5"))
-        assert page.inner_text("#preview-money") == "600.00 USD"
+        assert page.inner_text("#preview-money") == "$600.00"
         page.uncheck("#notify")
         page.fill("#approvers", "Boss@Example.com")
         page.fill("#keep_days", "45")
