@@ -480,11 +480,11 @@ def chargeback(
     )
     held: dict[int, dict[tuple[GroupKind, str], int]] = {}
     unknown: tuple[GroupKind, str] = ("unknown", UNKNOWN)
-    for model_id, name, n in session.execute(by_person):
+    for model_id, name, n in session.execute(by_person).all():  # fetchall: 100,000s of rows
         key: tuple[GroupKind, str] = ("named", name) if name is not None else unknown
         by_group = held.setdefault(model_id, {})
         by_group[key] = by_group.get(key, 0) + int(n)
-    for model_id, name, n in session.execute(by_app):
+    for model_id, name, n in session.execute(by_app).all():
         by_group = held[model_id]
         by_group[unknown] -= int(n)
         if not by_group[unknown]:
@@ -494,7 +494,10 @@ def chargeback(
     models = session.execute(
         select(M.id, M.publisher, M.product, M.edition, M.list_price, M.currency)
     ).all()
-    rows: list[ChargebackRow] = []
+    # Plain tuples until the rows are in order (100,000s at a cost centre per model): kind
+    # order, group, model, kind, currency, seats, seat cost, whole cents (None: no price)
+    Plain = tuple[int, str, str, GroupKind, str, int, float | None, int | None]
+    plain: list[Plain] = []
     unpriced: list[str] = []
     for m in models:
         book = books.get(m.id)
@@ -520,30 +523,41 @@ def chargeback(
         if holding and price.annual is None:
             unpriced.append(model)
         seat_cost = licensing.money(spend / divisor) if divisor else None
-        for key in sorted(seats_of, key=lambda k: (_KIND_ORDER[k[0]], k[1])):
+        priced = price.annual is not None
+        for key, count in seats_of.items():
             kind, name = key
-            amount = cents.get(key)
-            rows.append(
+            amount = cents.get(key, 0) if priced else None
+            plain.append(
+                (_KIND_ORDER[kind], name, model, kind, price.currency, count, seat_cost, amount)
+            )
+    plain.sort(key=lambda r: r[:3])
+    # a block per (group, currency), in the order of their first row, then its subtotal;
+    # totals per currency; amounts added in whole cents, so they add up exactly
+    blocks: dict[tuple[GroupKind, str, str], list[Plain]] = {}
+    for r in plain:
+        blocks.setdefault((r[3], r[1], r[4]), []).append(r)
+    totals: dict[str, list[Any]] = {}
+    out: list[ChargebackRow] = []
+    for (kind, name, currency), members in blocks.items():
+        seats_sum, cents_sum, priced_any = 0, 0, False
+        for _, _, model, _, _, count, seat_cost, amount in members:
+            out.append(
                 ChargebackRow(
                     row_type="model",
                     group=name,
                     group_kind=kind,
                     software_model=model,
-                    currency=price.currency,
-                    seats=seats_of[key],
+                    currency=currency,
+                    seats=count,
                     seat_cost=seat_cost,
-                    annual_cost=None
-                    if price.annual is None
-                    else float(Decimal(amount or 0) * CENT),
+                    # whole cents: the float nearest amount/100, as float(Decimal * CENT)
+                    annual_cost=None if amount is None else amount / 100,
                 )
             )
-    rows.sort(key=lambda r: (_KIND_ORDER[r.group_kind or "named"], r.group, r.software_model))
-    subtotals: dict[tuple[GroupKind, str, str], list[ChargebackRow]] = {}
-    for row in rows:
-        subtotals.setdefault((row.group_kind or "named", row.group, row.currency), []).append(row)
-    out: list[ChargebackRow] = []
-    for (kind, name, currency), members in subtotals.items():
-        out += members
+            seats_sum += count
+            if amount is not None:
+                cents_sum += amount
+                priced_any = True
         out.append(
             ChargebackRow(
                 row_type="group",
@@ -551,15 +565,16 @@ def chargeback(
                 group_kind=kind,
                 software_model="All models",
                 currency=currency,
-                seats=sum(r.seats for r in members),
+                seats=seats_sum,
                 seat_cost=None,
-                annual_cost=_cents_sum(members),
+                annual_cost=cents_sum / 100 if priced_any else None,
             )
         )
-    by_currency: dict[str, list[ChargebackRow]] = {}
-    for row in rows:
-        by_currency.setdefault(row.currency, []).append(row)
-    for currency, members in sorted(by_currency.items()):
+        total = totals.setdefault(currency, [0, 0, False])
+        total[0] += seats_sum
+        total[1] += cents_sum
+        total[2] = total[2] or priced_any
+    for currency, (seats_sum, cents_sum, priced_any) in sorted(totals.items()):
         out.append(
             ChargebackRow(
                 row_type="total",
@@ -567,9 +582,9 @@ def chargeback(
                 group_kind=None,
                 software_model="All models",
                 currency=currency,
-                seats=sum(r.seats for r in members),
+                seats=seats_sum,
                 seat_cost=None,
-                annual_cost=_cents_sum(members),
+                annual_cost=cents_sum / 100 if priced_any else None,
             )
         )
     label = "department" if by == "department" else "cost centre"
@@ -588,11 +603,3 @@ def chargeback(
         rows=out,
         notes=notes,
     )
-
-
-def _cents_sum(rows: list[ChargebackRow]) -> float | None:
-    """The rows' amounts added up exactly: each is a whole number of cents."""
-    amounts = [r.annual_cost for r in rows if r.annual_cost is not None]
-    if not amounts:
-        return None
-    return float(Decimal(sum(round(amount * 100) for amount in amounts)) * CENT)
