@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from shelfware.kit.db import Database
 from shelfware.sandbox.server import serve_in_thread
+from tests.cli.conftest import MODEL, PROFILE
 from tests.reports.conftest import seed_base, seed_org
 from tests.web.conftest import PASSWORD, Web
 
@@ -33,6 +35,14 @@ PAGES = {
     "report-people": "/reports/people",
     "report-trends": "/reports/trends",
     "report-chargeback": "/reports/chargeback",
+    # the operation pages (issue 16): rules, a person, an entitlement, profiles, reviews
+    "rules": "/rules",
+    "rule": "/rules/" + quote(MODEL),
+    "person": "/people/1",
+    "entitlement": "/entitlements/1",
+    "profiles": "/profiles",
+    "profile-edit": f"/profiles/{PROFILE}/edit",
+    "reviews": "/reviews",
 }
 VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
 
