@@ -17,14 +17,14 @@ import hmac
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from shelfware.accounts import sso
 from shelfware.kit.saml import SamlError, SamlServiceProvider
 from shelfware.web.context import web_context
 from shelfware.web.pages.auth import client_address
-from shelfware.web.pages.sso import base_url, finish, refuse
-from shelfware.web.routing import Refused, local_path, page
+from shelfware.web.pages.sso import base_url, begin_sign_in, finish, refuse, to_provider
+from shelfware.web.routing import Refused, page
 from shelfware.web.security import SSO_SECONDS
 from shelfware.web.templating import render
 
@@ -57,18 +57,10 @@ async def saml_metadata(request: Request) -> Response:
 
 @page("GET", LOGIN_PATH, None)
 async def saml_login(request: Request, next: str = "/") -> Response:
-    ctx = web_context(request)
     provider = _provider(request)
-    target = local_path(next)
-
-    def begin() -> sso.Attempt:
-        with ctx.store.db.transaction() as db:
-            return sso.begin_attempt(db, ctx.clock, target)
-
-    try:
-        attempt = await run_in_threadpool(begin)
-    except sso.TooManyAttempts as exc:
-        return render(request, "error.html", {"message": f"Single sign-on: {exc}."}, status=429)
+    attempt = await begin_sign_in(request, next)
+    if isinstance(attempt, Response):
+        return attempt
     try:
         url = await provider.login_url(
             acs_url=_acs_url(request),
@@ -77,18 +69,8 @@ async def saml_login(request: Request, next: str = "/") -> Response:
         )
     except SamlError as exc:
         return render(request, "error.html", {"message": f"Single sign-on: {exc}"}, status=502)
-    response = RedirectResponse(url, status_code=303)
-    assert ctx.sso_cookies is not None
-    response.set_cookie(
-        SAML_COOKIE,
-        ctx.sso_cookies.seal(attempt.state),
-        max_age=SSO_SECONDS,
-        path="/sso/",
-        secure=ctx.secure_cookies,
-        httponly=True,
-        samesite="none",  # the provider's page posts the answer from its own site
-    )
-    return response
+    # none: the provider's page posts the answer from its own site
+    return to_provider(request, url, SAML_COOKIE, attempt.state, samesite="none")
 
 
 @page("POST", ACS_PATH, None, csrf=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from typing import Literal
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -143,20 +144,49 @@ def finish(
     return response
 
 
-@page("GET", LOGIN_PATH, None)
-async def sso_login(request: Request, next: str = "/") -> Response:
+async def begin_sign_in(request: Request, next_path: str) -> sso.Attempt | Response:
+    """A sign-in attempt that returns to ``next_path`` (on this site), or the 429 page when
+    too many are open (OIDC and SAML alike)."""
     ctx = web_context(request)
-    client = _client(request)
-    target = local_path(next)
+    target = local_path(next_path)
 
     def begin() -> sso.Attempt:
         with ctx.store.db.transaction() as db:
             return sso.begin_attempt(db, ctx.clock, target)
 
     try:
-        attempt = await run_in_threadpool(begin)
+        return await run_in_threadpool(begin)
     except sso.TooManyAttempts as exc:
         return render(request, "error.html", {"message": f"Single sign-on: {exc}."}, status=429)
+
+
+def to_provider(
+    request: Request, url: str, cookie: str, state: str, *, samesite: Literal["lax", "none"]
+) -> Response:
+    """The redirect to the identity provider, with the attempt's state sealed in ``cookie``
+    (the callback checks the answer comes back to the browser that began the sign-in)."""
+    ctx = web_context(request)
+    response = RedirectResponse(url, status_code=303)
+    assert ctx.sso_cookies is not None
+    response.set_cookie(
+        cookie,
+        ctx.sso_cookies.seal(state),
+        max_age=SSO_SECONDS,
+        path="/sso/",
+        secure=ctx.secure_cookies,
+        httponly=True,
+        samesite=samesite,
+    )
+    return response
+
+
+@page("GET", LOGIN_PATH, None)
+async def sso_login(request: Request, next: str = "/") -> Response:
+    ctx = web_context(request)
+    client = _client(request)
+    attempt = await begin_sign_in(request, next)
+    if isinstance(attempt, Response):
+        return attempt
     try:
         url = await client.authorization_url(
             redirect_uri=base_url(request, ctx.sign_in) + CALLBACK_PATH,
@@ -166,18 +196,8 @@ async def sso_login(request: Request, next: str = "/") -> Response:
         )
     except OidcError as exc:
         return render(request, "error.html", {"message": f"Single sign-on: {exc}"}, status=502)
-    response = RedirectResponse(url, status_code=303)
-    assert ctx.sso_cookies is not None
-    response.set_cookie(
-        SSO_COOKIE,
-        ctx.sso_cookies.seal(attempt.state),
-        max_age=SSO_SECONDS,
-        path="/sso/",
-        secure=ctx.secure_cookies,
-        httponly=True,
-        samesite="lax",  # sent on the provider's top-level redirect back
-    )
-    return response
+    # lax: the cookie is sent on the provider's top-level redirect back
+    return to_provider(request, url, SSO_COOKIE, attempt.state, samesite="lax")
 
 
 @page("GET", CALLBACK_PATH, None)
