@@ -94,17 +94,51 @@ def start_worker(
             process.wait()
 
 
+# How long a worker process may take to start and finish a small sync. Seconds on a quiet
+# machine; the limit is generous because CI machines can be very busy (a miss here says
+# "slow", not "wrong": the failure prints the job table and what the workers said).
+WAIT_SECONDS = 90
+
+
+def diagnose(ctx: JobContext, workers: list[subprocess.Popen[bytes]], what: str) -> str:
+    """What the job table holds and what each worker printed (it is stopped to read it)."""
+    with ctx.db.sessions() as session:
+        jobs = [(j.id, j.key, j.state, j.locked_by, j.attempts) for j in queue.list_jobs(session)]
+    runs = [(r.id, r.status) for r in sync_runs(ctx)]
+    outputs = []
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        output = worker.stdout.read().decode(errors="replace") if worker.stdout else ""
+        outputs.append(f"worker {worker.pid} exit {worker.returncode}:\n{output[-4000:]}")
+    return "\n".join([what, f"jobs: {jobs}", f"runs: {runs}", *outputs])
+
+
 def wait_for(ctx: JobContext, job_id: int, worker: subprocess.Popen[bytes]) -> JobView:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + WAIT_SECONDS
     while True:
         with ctx.db.sessions() as session:
             job = queue.get_job(session, job_id)
         if job.state in ("done", "failed"):
             return job
         if worker.poll() is not None or time.monotonic() > deadline:
-            output = worker.stdout.read().decode() if worker.poll() is not None else ""  # type: ignore[union-attr]
-            pytest.fail(f"job {job_id} is {job.state}; worker exit {worker.poll()}: {output}")
+            pytest.fail(diagnose(ctx, [worker], f"job {job_id} is {job.state}"))
         time.sleep(0.1)
+
+
+def wait_for_finished_run(ctx: JobContext, workers: list[subprocess.Popen[bytes]]) -> list[SyncRun]:
+    """The sync runs, once the latest has finished; fails saying why if it does not."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not (runs := sync_runs(ctx)) or runs[-1].status == RunStatus.RUNNING:
+        if any(w.poll() is not None for w in workers) or time.monotonic() > deadline:
+            pytest.fail(diagnose(ctx, workers, "no sync finished"))
+        time.sleep(0.1)
+    return runs
 
 
 def sync_runs(ctx: JobContext) -> list[SyncRun]:
@@ -163,10 +197,7 @@ async def test_a_beat_worker_queues_the_due_refresh_and_runs_it(
     start_worker: Callable[..., subprocess.Popen[bytes]],
 ) -> None:
     worker = start_worker("--beat")
-    deadline = time.monotonic() + 30
-    while not (runs := sync_runs(ctx)) or runs[-1].status == RunStatus.RUNNING:
-        assert worker.poll() is None and time.monotonic() < deadline, "no sync ran"
-        time.sleep(0.1)
+    runs = wait_for_finished_run(ctx, [worker])
     assert [r.status for r in runs] == [RunStatus.SUCCEEDED]
     with ctx.db.sessions() as session:
         [job] = queue.list_jobs(session, key="sync:rally")
@@ -192,10 +223,7 @@ async def test_two_beat_workers_one_holds_the_schedule(
     """Two `worker --beat` processes: one holds the schedule lease and ticks, the other's
     ticks do nothing; the due refresh is queued and run once."""
     workers = [start_worker("--beat"), start_worker("--beat")]
-    deadline = time.monotonic() + 30
-    while not (runs := sync_runs(ctx)) or runs[-1].status == RunStatus.RUNNING:
-        assert all(w.poll() is None for w in workers) and time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_for_finished_run(ctx, workers)
     time.sleep(1.0)  # several more ticks of each
     holder = lease.current(ctx.db, ctx.clock, lease.SCHEDULE)
     assert holder is not None
