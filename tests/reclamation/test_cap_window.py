@@ -196,3 +196,24 @@ async def test_advance_reclaims_within_the_cap_and_stops_before_the_first_over_i
     report = await workflow.advance(world.db, world.keys, world.clock, roomy)
     assert sorted(report.due) == sorted(c["id"] for c in ready)
     assert all(world.user(c).disabled for c in ready)
+
+
+async def test_reclaims_older_than_the_window_and_the_keep_span_are_pruned(  # type: ignore[no-untyped-def]
+    db, keys, clock, rally_factory
+):
+    """The tick's housekeeping deletes ledger entries no cap can count again: older than both
+    the window and the jobs' keep span (whichever is longer), never younger ones."""
+    _sandbox, ids, _allowed = await _ready(db, keys, clock, rally_factory)
+    outcomes = await reclaim_candidates(db, keys, clock, ids=ids[:2])
+    assert [o.action for o in outcomes] == ["reclaimed", "reclaimed"]
+    day = timedelta(days=1)
+    limits = service.Limits(10.0, 50, window=day)
+    keep = 30 * day
+    with db.transaction() as s:  # 30 days on: at the edge, kept
+        assert service.prune_ledger(s, clock.now() + keep, limits, keep) == 0
+    long_window = service.Limits(10.0, 50, window=60 * day)
+    with db.transaction() as s:  # a window longer than the keep span wins
+        assert service.prune_ledger(s, clock.now() + 31 * day, long_window, keep) == 0
+    with db.transaction() as s:
+        assert service.prune_ledger(s, clock.now() + 31 * day, limits, keep) == 2
+        assert s.scalar(select(func.count()).select_from(ReclaimLedgerEntry)) == 0

@@ -5,6 +5,7 @@ through the real services, subscriptions and activity days inserted through the 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
+from shelfware.kit.clock import utc
 from shelfware.licensing.schemas import EntitlementCreate
 from shelfware.licensing.service import add_entitlement
 from shelfware.models import (
@@ -30,6 +32,7 @@ from shelfware.reclamation.downgrade import DowngradeRuleError
 from shelfware.reclamation.evaluation import evaluate_profile
 from shelfware.reclamation.schemas import RuleChange
 from shelfware.reclamation.service import list_candidates
+from shelfware.sync import activity_days
 from tests.reclamation.test_evaluation import published_profile
 
 pytestmark = pytest.mark.store
@@ -266,3 +269,32 @@ def test_a_downgrade_never_proposes_an_account_without_activity_data(
     assert run.no_activity_data + run.idle + len(run.selections) <= len(accounts)
     if covered_days is None or covered_days < window:
         assert run.no_activity_data == len(accounts) and not proposed
+
+
+def test_old_activity_days_are_pruned_and_the_coverage_moves_up_to_the_cut(world: World) -> None:
+    """Recording a run's events deletes the profile's days older than the kept span (400 days,
+    or the longest rule window) and moves ``activity_days_from`` to the cut, so a window that
+    reaches further back is reported as lacking data rather than counted short."""
+    world.add("kept", [(1, 3), (399, 2)])
+    world.add("pruned", [(401, 4), (2, 1)])
+    world.covered_since(600)
+    now = world.clock.now()
+    with world.db.transaction() as s:
+        profile = s.get_one(IntegrationProfile, world.profile_id)
+        activity_days.record_events(s, profile, Counter({("kept", now.date()): 1}), now)
+    with world.db.sessions() as s:
+        days = s.execute(
+            select(Subscription.external_id, ActivityDay.day)
+            .join(Subscription, Subscription.id == ActivityDay.subscription_id)
+            .order_by(Subscription.external_id, ActivityDay.day)
+        ).all()
+        start = s.get_one(IntegrationProfile, world.profile_id).activity_days_from
+    ages = sorted((external_id, (now.date() - day).days) for external_id, day in days)
+    assert ages == [("kept", 0), ("kept", 1), ("kept", 399), ("pruned", 2)]
+    assert start is not None and (now - utc(start)).days == activity_days.KEEP_DAYS
+    # a rule looking back further than the kept span keeps it all
+    world.set_rule(window_days=700)
+    world.add("long", [(650, 1)])
+    with world.db.transaction() as s:
+        profile = s.get_one(IntegrationProfile, world.profile_id)
+        assert activity_days.prune(s, profile, now.date()) == 0

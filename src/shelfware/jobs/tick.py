@@ -45,6 +45,8 @@ from shelfware.licensing.pricing import day_of
 from shelfware.licensing.renewals import any_alert_due
 from shelfware.licensing.service import reconciliation_due
 from shelfware.models import IntegrationProfile, ProfileStatus
+from shelfware.reclamation import service as reclamation
+from shelfware.reclamation.service import Limits
 from shelfware.sync.service import SyncError
 
 LOG = logging.getLogger("shelfware.jobs")
@@ -142,3 +144,11 @@ def housekeeping(ctx: JobContext, report: TickReport) -> None:
             report.pruned["sessions"] = sessions.prune(session, ctx.clock)
     except Exception:
         LOG.warning("pruning ended web sessions failed", exc_info=True)
+    try:
+        keep = timedelta(days=ctx.settings.jobs_keep_days)
+        with ctx.db.transaction() as session:
+            report.pruned["reclaims"] = reclamation.prune_ledger(
+                session, ctx.clock.now(), Limits.of(ctx.settings), keep
+            )
+    except Exception:
+        LOG.warning("pruning the reclaim ledger failed", exc_info=True)

@@ -34,7 +34,7 @@ from shelfware.connectors.base import (
 )
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
-from shelfware.kit.db import Database, lock_rows
+from shelfware.kit.db import Database, lock_rows, rowcount
 from shelfware.kit.text import strip_unstorable
 from shelfware.licensing.pricing import SeatPrice, day_of, seat_prices
 from shelfware.models import (
@@ -799,6 +799,16 @@ def _used_in_window(session: Session, model_ids: Sequence[int], since: datetime)
             .group_by(L.software_model_id)
         )
     }
+
+
+def prune_ledger(session: Session, now: datetime, limits: Limits, keep: timedelta) -> int:
+    """Delete the ledger's reclaims that started before both the cap's window and ``keep``
+    (the jobs' keep span): no cap counts them again, and the audit trail keeps each reclaim.
+    How many were deleted."""
+    L = ReclaimLedgerEntry
+    before = now - max(limits.window, keep)
+    statement = delete(L).where(L.started_at < before).execution_options(synchronize_session=False)
+    return rowcount(session.execute(statement))
 
 
 def cap_verdict(

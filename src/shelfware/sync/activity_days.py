@@ -6,23 +6,29 @@ that takes its activity from the identity provider's app that fronts it (SCIM
 ``activity_from``), the same person's days of that app copied from the identity provider's
 profile. The profile's ``activity_days_from`` says since when days are recorded: a window
 that starts earlier has no intensity data.
+
+Days are kept for ``KEEP_DAYS`` (or the longest downgrade window, if longer): older ones are
+deleted as each run records new ones, and ``activity_days_from`` moves up to the cut so a rule
+whose window reaches further back is told its data is missing rather than shown a short count.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from shelfware.kit.db import insert_for
-from shelfware.models import ActivityDay, IntegrationProfile, Subscription
+from shelfware.kit.clock import utc
+from shelfware.kit.db import insert_for, rowcount
+from shelfware.models import ActivityDay, IntegrationProfile, ReclamationRule, Subscription
 
 S = Subscription.__table__.c
 D = ActivityDay.__table__.c
 BATCH = 5000
+KEEP_DAYS = 400  # a year's window and a renewal quarter's margin
 DayCounts = Counter[tuple[str, date]]
 
 
@@ -57,7 +63,32 @@ def record_events(
     ]
     for start in range(0, len(items), BATCH):
         session.execute(statement, items[start : start + BATCH])
+    prune(session, profile, day_of(since))
     return len(items)
+
+
+def keep_days(session: Session) -> int:
+    """How many days back activity is kept: ``KEEP_DAYS``, or the longest rule window."""
+    longest = session.scalar(select(func.max(ReclamationRule.window_days)))
+    return max(KEEP_DAYS, longest or 0)
+
+
+def prune(session: Session, profile: IntegrationProfile, today: date) -> int:
+    """Delete the profile's days older than :func:`keep_days` before ``today`` (one set-based
+    DELETE through the primary key) and move ``activity_days_from`` up to the cut."""
+    cut = today - timedelta(days=keep_days(session))
+    mine = select(S.id).where(S.profile_id == profile.id)
+    deleted = rowcount(
+        session.execute(
+            delete(ActivityDay)
+            .where(D.subscription_id.in_(mine), D.day < cut)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    start = datetime.combine(cut, time(), UTC)
+    if profile.activity_days_from is not None and utc(profile.activity_days_from) < start:
+        profile.activity_days_from = start
+    return deleted
 
 
 def copy_from_identity_provider(
