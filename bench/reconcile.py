@@ -21,7 +21,6 @@ import argparse
 import json
 import random
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sync_rally import pg_answers, reset_postgres  # bench/ is on sys.path when run as a script
+from vendor_common import child as run_child  # bench/ is on sys.path when run as a script
+from vendor_common import stores
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 HERE = Path(__file__).resolve()
@@ -321,14 +321,8 @@ def measure(url: str) -> dict[str, Any]:
     }
 
 
-def child(*args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, str(HERE), *args], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"bench {args[0]} failed:\n{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+def child(mode: str, *args: str) -> dict[str, Any]:
+    return run_child(HERE, mode, *args)
 
 
 def main() -> None:
@@ -338,21 +332,14 @@ def main() -> None:
     parser.add_argument("--pg-url", default="")
     parser.add_argument("--sqlite-only", action="store_true")
     args = parser.parse_args()
-    stores: list[tuple[str, str]] = []
     tmp = tempfile.TemporaryDirectory()
-    stores.append(("SQLite", f"sqlite:///{Path(tmp.name) / 'bench.db'}"))
-    if args.pg_url and not args.sqlite_only:
-        if pg_answers(args.pg_url):
-            reset_postgres(args.pg_url)
-            stores.append(("PostgreSQL", args.pg_url))
-        else:
-            print(f"SKIPPED PostgreSQL: nothing answers at {args.pg_url}", file=sys.stderr)
+    measured = stores(Path(tmp.name), "" if args.sqlite_only else args.pg_url)
     print(
         "| store | subscriptions | models | build | reconcile (first) | reconcile (best of 3) "
         "| reconcile + store | Python heap peak | peak RSS |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, url in stores:
+    for name, url in measured:
         built = child("build", url, str(args.subscriptions), str(args.models))
         got = child("measure", url)
         print(

@@ -18,14 +18,13 @@ Prints a Markdown table (docs/benchmarks.md, section "Access reviews").
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sync_rally import pg_answers, reset_postgres  # bench/ is on sys.path when run as a script
+from vendor_common import stores  # bench/ is on sys.path when run as a script
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 MODELS = 5
@@ -265,16 +264,10 @@ def main() -> None:
     parser.add_argument("--pg-url", default="")
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory()
-    stores = [("SQLite", f"sqlite:///{Path(tmp.name) / 'bench.db'}")]
-    if args.pg_url:
-        if pg_answers(args.pg_url):
-            reset_postgres(args.pg_url)
-            stores.append(("PostgreSQL", args.pg_url))
-        else:
-            print(f"SKIPPED PostgreSQL: nothing answers at {args.pg_url}", file=sys.stderr)
+    measured = stores(Path(tmp.name), args.pg_url)
     print("| store | seats | build | campaign start | CSV export | JSON export |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, url in stores:
+    for name, url in measured:
         built = build(url, args.seats)
         got = measure(url)
         csv_rate, json_rate = got["rates"]["csv"], got["rates"]["json"]

@@ -1,6 +1,7 @@
-"""What bench/sync_m365.py and bench/sync_google.py share (the structure of sync_rally.py):
-each measurement runs in its own process (the sandbox too), the floor is measured in the same
-run as the sync, and the result is a Markdown row for docs/benchmarks.md.
+"""What the benches share: each measurement runs in its own process (``child``), the stores
+measured (``stores``: SQLite, and PostgreSQL when one answers); and for bench/sync_m365.py and
+bench/sync_google.py (the structure of sync_rally.py): the sandbox in its own process, the
+floor measured in the same run as the sync, the result a Markdown row for docs/benchmarks.md.
 
 floor = max(raw fetch, raw write): the raw fetch is a plain httpx client fetching and
 JSON-decoding the same pages the connector asks for, under the same documented throttling; the
@@ -39,6 +40,21 @@ def child(script: Path, mode: str, *args: str) -> dict[str, Any]:
         raise SystemExit(f"bench {mode} failed:\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def stores(tmp: Path, pg_url: str) -> list[tuple[str, str]]:
+    """The stores to measure: SQLite in ``tmp``, and PostgreSQL at ``pg_url`` (its schema
+    DROPped and created again) when one answers there; said on stderr when none does."""
+    from sync_rally import pg_answers, reset_postgres  # imports this module: not at the top
+
+    found = [("SQLite", f"sqlite:///{tmp / 'bench.db'}")]
+    if pg_url:
+        if pg_answers(pg_url):
+            reset_postgres(pg_url)
+            found.append(("PostgreSQL", pg_url))
+        else:
+            print(f"SKIPPED PostgreSQL: nothing answers at {pg_url}", file=sys.stderr)
+    return found
 
 
 def peak_rss_mb() -> float:
