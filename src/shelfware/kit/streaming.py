@@ -25,6 +25,14 @@ def streamed(
             yield row(found)
 
 
+def streamed_chunks(db: Database, statement: Any) -> Iterator[Sequence[Any]]:
+    """Every row of ``statement`` in one read session, a list of up to ``CHUNK_ROWS`` rows at
+    a time (for a writer that takes a chunk whole: no Python per row)."""
+    with db.sessions() as session:
+        result = session.connection().execute(statement.execution_options(yield_per=CHUNK_ROWS))
+        yield from result.partitions()
+
+
 def paged(
     db: Database, fetch: Callable[[Any, C | None], tuple[Sequence[T], C | None]]
 ) -> Iterator[T]:

@@ -21,7 +21,6 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Select,
-    String,
     Table,
     and_,
     case,
@@ -31,7 +30,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    type_coerce,
     update,
 )
 from sqlalchemy import cast as sql_cast
@@ -42,7 +40,7 @@ from shelfware.audit import service as audit
 from shelfware.connectors.registry import connector_class
 from shelfware.kit.addresses import is_email
 from shelfware.kit.clock import Clock, utc
-from shelfware.kit.csv_output import sql_safe_cell
+from shelfware.kit.csv_output import sql_iso_instant, sql_safe_cell
 from shelfware.kit.db import UTCDateTime, rowcount, whole_days_between
 from shelfware.kit.text import strip_unstorable
 from shelfware.licensing.entitlements import LicensingNotFound, find_model
@@ -611,14 +609,6 @@ def report_tuples(session: Session, ref: str | int, *, batch: int = 5000) -> Ite
     yield from session.execute(query)
 
 
-def _iso_sql(dialect: str, column: Any) -> Any:
-    """SQL: an instant as ISO 8601 text, UTC (``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``)."""
-    if dialect == "postgresql":
-        return func.to_char(column, literal('YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'))
-    raw = type_coerce(column, String)  # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff"
-    return func.replace(raw, " ", "T").concat("+00:00")
-
-
 def report_records(
     session: Session, ref: str | int, *, batch: int = 5000
 ) -> Iterator[tuple[Any, ...]]:
@@ -637,16 +627,16 @@ def report_records(
             safe(I.username),
             safe(I.app),
             safe(I.edition),
-            _iso_sql(dialect.name, I.last_activity_at),
+            sql_iso_instant(dialect.name, I.last_activity_at),
             I.idle_days,
             sql_cast(I.annual_cost, Float),
             safe(I.reviewer),
             I.decision,
             safe(I.reason),
-            _iso_sql(dialect.name, I.decided_at),
+            sql_iso_instant(dialect.name, I.decided_at),
             safe(I.decided_by),
             _OUTCOME,
-            _iso_sql(dialect.name, _OUTCOME_AT),
+            sql_iso_instant(dialect.name, _OUTCOME_AT),
             safe(_DETAIL),
         )
         .select_from(ITEMS)
