@@ -42,6 +42,7 @@ from shelfware.kit.addresses import is_email
 from shelfware.kit.clock import Clock, utc
 from shelfware.kit.csv_output import sql_iso_instant, sql_safe_cell
 from shelfware.kit.db import UTCDateTime, rowcount, whole_days_between
+from shelfware.kit.streaming import cursor_chunks
 from shelfware.kit.text import strip_unstorable
 from shelfware.licensing.entitlements import LicensingNotFound, find_model
 from shelfware.licensing.pricing import day_of, seat_prices
@@ -644,22 +645,8 @@ def report_records(
         .where(I.campaign_id == campaign.id)
         .order_by(I.id)
     )
-    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.construct_params()
-    raw: Any = connection.connection.dbapi_connection
-    cursor: Any
-    if dialect.name == "postgresql":
-        cursor = raw.cursor(name=f"review_report_{campaign.id}")
-        cursor.itersize = batch
-        cursor.execute(str(compiled), params)
-    else:
-        cursor = raw.cursor()
-        cursor.execute(str(compiled), [params[name] for name in compiled.positiontup or ()])
-    try:
-        while rows := cursor.fetchmany(batch):
-            yield from rows
-    finally:
-        cursor.close()
+    for rows in cursor_chunks(session, query, batch, name=f"review_report_{campaign.id}"):
+        yield from rows
 
 
 # --------------------------------------------------------------------------- decisions
