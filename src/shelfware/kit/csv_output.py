@@ -33,6 +33,44 @@ def sql_safe_cell(text: Any) -> Any:
     return type_coerce(case((first.in_(starts), literal("'").concat(text)), else_=text), String)
 
 
+def sql_iso_instant(dialect: str, column: Any) -> Any:
+    """SQL: an instant (``kit.db.UTCDateTime``: naive UTC in the store) as ISO 8601 text,
+    ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``, the same on both stores; None stays None."""
+    from sqlalchemy import String, func, literal, type_coerce
+
+    if dialect == "postgresql":
+        return func.to_char(column, literal('YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'))
+    raw = type_coerce(column, String)  # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff"
+    return type_coerce(func.replace(raw, " ", "T").concat("+00:00"), String)
+
+
+def sql_csv_cells(dialect: str, *columns: Any) -> list[Any]:
+    """Each column as the cell a spreadsheet gets, written by the database itself: text
+    neutralised (`sql_safe_cell`), instants in ISO 8601 (`sql_iso_instant`), booleans as
+    ``True`` / ``False``, integers as they are. These need no work per cell in Python
+    (`csv_chunks_of_cells`); a column of another type raises TypeError, so an export never
+    hands a cell on unchecked."""
+    from sqlalchemy import Boolean, Integer, String, case, literal, not_, type_coerce
+
+    from shelfware.kit.db import UTCDateTime
+
+    cells: list[Any] = []
+    for column in columns:
+        kind = column.type
+        if isinstance(kind, UTCDateTime):
+            cells.append(sql_iso_instant(dialect, column))
+        elif isinstance(kind, Boolean):
+            words = case((column, literal("True")), (not_(column), literal("False")))
+            cells.append(type_coerce(words, String))
+        elif isinstance(kind, Integer):  # digits and a sign: never a formula once written
+            cells.append(column)
+        elif isinstance(kind, String):
+            cells.append(sql_safe_cell(column))
+        else:
+            raise TypeError(f"no spreadsheet-safe SQL for {column!r} of type {kind!r}")
+    return cells
+
+
 def is_formula(text: str) -> bool:
     """Whether a spreadsheet could read ``text`` as a formula."""
     return text.startswith(FORMULA_STARTS) or text.lstrip(" ").startswith(FORMULA_STARTS)
@@ -78,6 +116,24 @@ def csv_text(header: Sequence[str], rows: Iterable[Iterable[Any]]) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue()
+
+
+def csv_chunks_of_cells(
+    header: Sequence[str], chunks: Iterable[Iterable[Sequence[Any]]]
+) -> Iterator[str]:
+    """A CSV document as it is written, a piece per chunk of rows whose cells are already safe
+    (`sql_csv_cells`: the database wrote them): each chunk goes to ``csv.writer`` whole, no
+    Python per cell; the header is checked as any cell is."""
+    out = io.StringIO()
+    SafeWriter(out).writerow(header)
+    write = csv.writer(out, lineterminator="\r\n").writerows
+    for chunk in chunks:
+        write(chunk)
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    if out.tell():  # no row at all: the header alone
+        yield out.getvalue()
 
 
 def csv_chunks(

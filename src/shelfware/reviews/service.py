@@ -21,7 +21,6 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Select,
-    String,
     Table,
     and_,
     case,
@@ -31,7 +30,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    type_coerce,
     update,
 )
 from sqlalchemy import cast as sql_cast
@@ -42,8 +40,9 @@ from shelfware.audit import service as audit
 from shelfware.connectors.registry import connector_class
 from shelfware.kit.addresses import is_email
 from shelfware.kit.clock import Clock, utc
-from shelfware.kit.csv_output import sql_safe_cell
+from shelfware.kit.csv_output import sql_iso_instant, sql_safe_cell
 from shelfware.kit.db import UTCDateTime, rowcount, whole_days_between
+from shelfware.kit.streaming import cursor_chunks
 from shelfware.kit.text import strip_unstorable
 from shelfware.licensing.entitlements import LicensingNotFound, find_model
 from shelfware.licensing.pricing import day_of, seat_prices
@@ -611,14 +610,6 @@ def report_tuples(session: Session, ref: str | int, *, batch: int = 5000) -> Ite
     yield from session.execute(query)
 
 
-def _iso_sql(dialect: str, column: Any) -> Any:
-    """SQL: an instant as ISO 8601 text, UTC (``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``)."""
-    if dialect == "postgresql":
-        return func.to_char(column, literal('YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'))
-    raw = type_coerce(column, String)  # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff"
-    return func.replace(raw, " ", "T").concat("+00:00")
-
-
 def report_records(
     session: Session, ref: str | int, *, batch: int = 5000
 ) -> Iterator[tuple[Any, ...]]:
@@ -637,16 +628,16 @@ def report_records(
             safe(I.username),
             safe(I.app),
             safe(I.edition),
-            _iso_sql(dialect.name, I.last_activity_at),
+            sql_iso_instant(dialect.name, I.last_activity_at),
             I.idle_days,
             sql_cast(I.annual_cost, Float),
             safe(I.reviewer),
             I.decision,
             safe(I.reason),
-            _iso_sql(dialect.name, I.decided_at),
+            sql_iso_instant(dialect.name, I.decided_at),
             safe(I.decided_by),
             _OUTCOME,
-            _iso_sql(dialect.name, _OUTCOME_AT),
+            sql_iso_instant(dialect.name, _OUTCOME_AT),
             safe(_DETAIL),
         )
         .select_from(ITEMS)
@@ -654,22 +645,8 @@ def report_records(
         .where(I.campaign_id == campaign.id)
         .order_by(I.id)
     )
-    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.construct_params()
-    raw: Any = connection.connection.dbapi_connection
-    cursor: Any
-    if dialect.name == "postgresql":
-        cursor = raw.cursor(name=f"review_report_{campaign.id}")
-        cursor.itersize = batch
-        cursor.execute(str(compiled), params)
-    else:
-        cursor = raw.cursor()
-        cursor.execute(str(compiled), [params[name] for name in compiled.positiontup or ()])
-    try:
-        while rows := cursor.fetchmany(batch):
-            yield from rows
-    finally:
-        cursor.close()
+    for rows in cursor_chunks(session, query, batch, name=f"review_report_{campaign.id}"):
+        yield from rows
 
 
 # --------------------------------------------------------------------------- decisions

@@ -7,13 +7,25 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from shelfware.kit.clock import utc
+from shelfware.kit.csv_output import sql_csv_cells
 from shelfware.kit.db import UTCDateTime
 from shelfware.licensing.service import LicensingError, find_model
 from shelfware.models import (
@@ -318,66 +330,41 @@ EXPORT_COLUMNS = (
 
 
 def export_statement(session: Session, query: SubscriptionPageQuery) -> Any:
-    """Every subscription ``query``'s filters select (its cursor and limit aside), by id, as
-    plain columns (``export_row`` makes each a CSV row): run it with ``yield_per`` so that a
-    million rows stream through flat memory. Building it checks the filters (an unknown
-    profile or model raises here, before anything is sent)."""
+    """Every subscription ``query``'s filters select (its cursor and limit aside), by id, in
+    the order of ``EXPORT_COLUMNS``, each cell written by the database ready for a spreadsheet
+    (``kit.csv_output.sql_csv_cells``: text neutralised, instants in ISO 8601): run it with
+    ``yield_per`` so that a million rows stream through flat memory. Building it checks the
+    filters (an unknown profile or model raises here, before anything is sent)."""
     M = SoftwareModel.__table__.c
+    model_name = type_coerce(
+        M.publisher.concat(" ").concat(M.product).concat(" ").concat(M.edition), String
+    )
     stmt = (
         select(
-            S.id,
-            IntegrationProfile.name,
-            S.external_id,
-            S.username,
-            S.email,
-            S.display_name,
-            M.publisher,
-            M.product,
-            M.edition,
-            S.edition,
-            S.active,
-            S.admin,
-            S.created_in_app_at,
-            S.last_activity_at,
-            S.person_id,
-            S.gone_at,
-            S.kept_until,
+            *sql_csv_cells(
+                session.get_bind().dialect.name,
+                S.id,
+                IntegrationProfile.__table__.c.name,
+                S.external_id,
+                S.username,
+                S.email,
+                S.display_name,
+                model_name,
+                S.edition,
+                S.active,
+                S.admin,
+                S.created_in_app_at,
+                S.last_activity_at,
+                S.person_id,
+                S.gone_at,
+                S.kept_until,
+            )
         )
         .select_from(Subscription.__table__)
         .join(IntegrationProfile, IntegrationProfile.id == S.profile_id)
         .join(SoftwareModel, SoftwareModel.id == S.software_model_id)
     )
     return _filtered(session, query, stmt).order_by(S.id)
-
-
-def export_row(row: Sequence[Any]) -> tuple[Any, ...]:
-    """A row of ``export_statement`` in the order of ``EXPORT_COLUMNS`` (instants in ISO)."""
-    sub_id, profile, ext, user, email, name, pub, prod, ed, edition, *rest = row
-    active, admin, created, last, person, gone, kept = rest
-    return (
-        sub_id,
-        profile,
-        ext,
-        user,
-        email,
-        name,
-        f"{pub} {prod} {ed}",
-        edition,
-        active,
-        admin,
-        _iso(created),
-        _iso(last),
-        person,
-        _iso(gone),
-        _iso(kept),
-    )
-
-
-def _iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC (the store's instants already are: UTCDateTime)."""
-    if value is None:
-        return None
-    return (value if value.tzinfo is UTC else utc(value)).isoformat()
 
 
 # --- people and entitlements ---------------------------------------------------------------

@@ -21,7 +21,6 @@ from shelfware.store import Store
 from shelfware.subscriptions.schemas import PersonView, SubscriptionPageQuery
 from shelfware.subscriptions.service import (
     EXPORT_COLUMNS,
-    export_row,
     export_statement,
     page_people,
     page_subscriptions,
@@ -59,8 +58,7 @@ async def subscriptions(request: Request) -> Response:
                 statement = export_statement(session, wanted)
             except USER_ERRORS as exc:
                 raise Refused(400, one_line(exc)) from None
-        rows = exports.streamed(ctx.store.db, statement, export_row)
-        return exports.csv_download("subscriptions", EXPORT_COLUMNS, rows)
+        return exports.csv_of_cells("subscriptions", EXPORT_COLUMNS, ctx.store.db, statement)
     with ctx.store.db.sessions() as session:
         try:
             found = page_subscriptions(session, wanted)
