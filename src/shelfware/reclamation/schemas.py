@@ -91,8 +91,9 @@ class RuleChange(BaseModel):
     # and/or N activity events in the last D days)
     kind: Literal["remove", "downgrade"] = "remove"
     to_model: Name | None = None
-    max_active_days: ThresholdDays | None = None
-    max_events: Annotated[int, Field(ge=1, le=MAX_EVENTS)] | None = None
+    # 0: that threshold is not used (a form showing the rule whole clears one this way)
+    max_active_days: Annotated[int, Field(ge=0, le=3650)] | None = None
+    max_events: Annotated[int, Field(ge=0, le=MAX_EVENTS)] | None = None
     window_days: ThresholdDays | None = None
 
     @model_validator(mode="after")
@@ -213,6 +214,11 @@ class DowngradeDryRun(View):
     selections: list[DowngradeSelection]
     no_activity_data: int = 0
     idle: int = 0
+    # the saving's currency (None: no saving known), and the saving a year of the seats
+    # selected, per currency (a preview of a change says which settings it would alter)
+    currency: str | None = None
+    annual: dict[str, float] = Field(default_factory=dict)
+    changed: list[str] = Field(default_factory=list)
 
 
 class RulePreview(View):

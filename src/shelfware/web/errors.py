@@ -68,6 +68,13 @@ WEB_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"\(--client-id\)", "(the OAuth client id field)"),
         (r"--secret-env(?: VAR)?", "the Secret field"),
+        (r"\(--to-model\)", "(choose the edition to move to)"),
+        (r"\(--window-days D\)", "(the window, in days)"),
+        (
+            r"--max-active-days N and/or --max-events N",
+            "fewer than N active days and/or fewer than N events",
+        ),
+        (r"add kind downgrade", "they are the downgrade rule's"),
         (r"leave --url out", "leave the URL empty"),
         (r"needs --url", "needs a URL"),
     )
