@@ -270,10 +270,10 @@ def test_a_downgrade_never_proposes_an_account_without_activity_data(
 
 def test_a_preview_of_a_change_writes_nothing_and_says_the_money(world: World) -> None:
     """rules.preview_downgrade (what a face shows under its form): the change applied in a
-    savepoint rolled back; the saving a year per currency; 0 clears a threshold."""
+    savepoint rolled back; the saving a year per currency; ``clear`` takes a threshold off."""
     world.add("light", [(1, 3), (10, 1)])  # 2 active days, 4 events
     world.add("no-days")
-    change = RuleChange(model=PRO, kind="downgrade", max_active_days=0, max_events=5)
+    change = RuleChange(model=PRO, kind="downgrade", clear=["max_active_days"], max_events=5)
     with world.db.sessions() as s:
         before = len(rules.list_rules(s))
         found = rules.preview_downgrade(s, world.clock, change)
@@ -287,9 +287,9 @@ def test_a_preview_of_a_change_writes_nothing_and_says_the_money(world: World) -
         kept = next(r for r in rules.list_rules(s) if r.kind == "downgrade")
         assert (kept.max_active_days, kept.max_events) == (5, None)  # nothing written
         assert len(rules.list_rules(s)) == before  # Basic's downgrade rule was not created
-    world.set_rule(max_active_days=0, max_events=5)
+    world.set_rule(clear=["max_active_days"], max_events=5)
     with world.db.sessions() as s:
         kept = next(r for r in rules.list_rules(s) if r.kind == "downgrade")
     assert (kept.max_active_days, kept.max_events) == (None, 5)
     with pytest.raises(DowngradeRuleError, match="what light use is"):
-        world.set_rule(max_events=0)
+        world.set_rule(clear=["max_events"])

@@ -48,8 +48,6 @@ SETTINGS = (
     "max_events",
     "window_days",
 )
-# a downgrade rule's thresholds: 0 in a change clears one (the other must remain)
-CLEARABLE = ("max_active_days", "max_events")
 
 
 def rule_view(rule: ReclamationRule, model: SoftwareModel) -> RuleView:
@@ -112,14 +110,14 @@ def set_rule(session: Session, clock: Clock, change: RuleChange) -> tuple[RuleVi
             changes["target_model"] = [old, target.display_name]
     for name in SETTINGS:
         new = getattr(change, name)
-        if new is None:
-            continue
-        if name in CLEARABLE and new == 0:
-            new = None  # the threshold is not used
         old = getattr(rule, name)
-        if new != old:
+        if new is not None and new != old:
             setattr(rule, name, new)
             changes[name] = [old, new]
+    for name in change.clear:  # a threshold no longer used
+        if name not in changes and getattr(rule, name) is not None:
+            changes[name] = [getattr(rule, name), None]
+            setattr(rule, name, None)
     for column, add, remove in (
         ("excluded_users", change.exclude_users, change.include_users),
         ("excluded_domains", change.exclude_domains, change.include_domains),

@@ -91,18 +91,20 @@ class RuleChange(BaseModel):
     # and/or N activity events in the last D days)
     kind: Literal["remove", "downgrade"] = "remove"
     to_model: Name | None = None
-    # 0: that threshold is not used (a form showing the rule whole clears one this way)
-    max_active_days: Annotated[int, Field(ge=0, le=3650)] | None = None
-    max_events: Annotated[int, Field(ge=0, le=MAX_EVENTS)] | None = None
+    max_active_days: ThresholdDays | None = None
+    max_events: Annotated[int, Field(ge=1, le=MAX_EVENTS)] | None = None
     window_days: ThresholdDays | None = None
+    # thresholds taken off the downgrade rule (the other must remain): a form showing the
+    # rule whole sends a blank one this way
+    clear: list[Literal["max_active_days", "max_events"]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _downgrade_settings(self) -> RuleChange:
         if self.kind == "remove":
             given = [
                 name
-                for name in ("to_model", "max_active_days", "max_events", "window_days")
-                if getattr(self, name) is not None
+                for name in ("to_model", "max_active_days", "max_events", "window_days", "clear")
+                if getattr(self, name)
             ]
             if given:
                 raise ValueError(

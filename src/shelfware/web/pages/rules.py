@@ -89,10 +89,8 @@ def _current_downgrade(request: Request, model: str) -> tuple[RuleView, list[str
         return found, rules.editions_of(session, removal.software_model)
 
 
-def _whole(given: FormData | QueryParams, name: str, *, blank_is: int | None = None) -> int:
+def _whole(given: FormData | QueryParams, name: str) -> int:
     text = str(given.get(name) or "").strip()
-    if not text and blank_is is not None:
-        return blank_is
     what = "a number of events" if name == "max_events" else "a number of days"
     if not text:
         raise ValueError(f"{LABELS[name]}: give {what}")
@@ -106,7 +104,10 @@ def _change(current: RuleView, given: FormData | QueryParams) -> RuleChange:
     settings: dict[str, Any] = {name: given.get(name) == "on" for name in SWITCHES}
     if current.kind == DOWNGRADE:
         for name in DOWNGRADE_NUMBERS:
-            settings[name] = _whole(given, name, blank_is=0 if name in THRESHOLDS else None)
+            if name in THRESHOLDS and not str(given.get(name) or "").strip():
+                settings.setdefault("clear", []).append(name)  # blank: not used
+            else:
+                settings[name] = _whole(given, name)
         target = str(given.get("to_model") or "").strip()
         if not target:
             raise ValueError(f"{LABELS['to_model']}: choose one")
