@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -20,10 +21,10 @@ from tests.reclamation.conftest import Mailbox
 from tests.reviews.conftest import Org, by_holder
 from tests.reviews.test_schedule import URL, mailbox, notifier
 from tests.reviews.test_web import sign_in
-from tests.web.conftest import Web, web
+from tests.web.conftest import Web, browser, web
 
 pytestmark = pytest.mark.store
-__all__ = ["mailbox", "web"]
+__all__ = ["browser", "mailbox", "web"]
 
 
 def _campaign(db: Database, web: Web) -> tuple[int, dict]:
@@ -117,3 +118,27 @@ def test_a_reviewer_who_passes_an_item_on_has_the_next_reviewer_emailed(
     assert answer.status_code == 303
     assert "dan@acme.test was emailed" in boss.get(answer.headers["location"]).text  # type: ignore[attr-defined]
     assert [rcpt for rcpt, _ in mailbox.messages] == [["dan@acme.test"]]
+
+
+def test_the_owner_assigns_in_a_browser(
+    web: Web, db: Database, org: Org, mailbox: Mailbox, tmp_path: Path, browser: Any
+) -> None:
+    from shelfware.sandbox.server import serve_in_thread
+    from tests.web.ops_seed import sign_in as browser_sign_in
+    from tests.web.test_browser_flow import shot
+
+    web.app.state.web.workspace.extras["settings"] = notifier(tmp_path, mailbox).settings  # type: ignore[attr-defined]
+    cid, items = _campaign(db, web)
+    lone = items[("cat@acme.test", "Roadmunk")]
+    with serve_in_thread(web.app) as server:  # type: ignore[arg-type]
+        page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+        browser_sign_in(page, server.url, "sam_manager")
+        page.goto(f"{server.url}/reviews/{cid}")
+        assert "Seats without a reviewer (1)" in page.inner_text("#unassigned")
+        shot(page, "review-owner-unassigned")
+        page.fill(f"#to-{lone.id}", "boss@acme.test")
+        page.press(f"#to-{lone.id}", "Enter")  # the keyboard alone
+        page.wait_for_url(f"{server.url}/reviews/{cid}")
+        assert "boss@acme.test was emailed" in page.inner_text(".notice")
+        assert page.locator("#unassigned").count() == 0
+    assert [rcpt for rcpt, _ in mailbox.messages] == [["boss@acme.test"]]
