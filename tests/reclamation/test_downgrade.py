@@ -298,3 +298,30 @@ def test_old_activity_days_are_pruned_and_the_coverage_moves_up_to_the_cut(world
     with world.db.transaction() as s:
         profile = s.get_one(IntegrationProfile, world.profile_id)
         assert activity_days.prune(s, profile, now.date()) == 0
+
+
+def test_a_preview_of_a_change_writes_nothing_and_says_the_money(world: World) -> None:
+    """rules.preview_downgrade (what a face shows under its form): the change applied in a
+    savepoint rolled back; the saving a year per currency; ``clear`` takes a threshold off."""
+    world.add("light", [(1, 3), (10, 1)])  # 2 active days, 4 events
+    world.add("no-days")
+    change = RuleChange(model=PRO, kind="downgrade", clear=["max_active_days"], max_events=5)
+    with world.db.sessions() as s:
+        before = len(rules.list_rules(s))
+        found = rules.preview_downgrade(s, world.clock, change)
+        assert rules.editions_of(s, PRO) == [BASIC]
+        fresh = rules.rule_of(s, world.clock, BASIC, "downgrade")  # Basic has none yet
+    assert [x.external_id for x in found.selections] == ["light"]
+    assert found.currency == "USD" and found.annual == {"USD": 360.0}  # (50 - 20) x 12
+    assert found.changed == ["max_active_days", "max_events"] and found.idle == 1
+    assert fresh.kind == "downgrade" and fresh.target_model is None
+    with world.db.sessions() as s:
+        kept = next(r for r in rules.list_rules(s) if r.kind == "downgrade")
+        assert (kept.max_active_days, kept.max_events) == (5, None)  # nothing written
+        assert len(rules.list_rules(s)) == before  # Basic's downgrade rule was not created
+    world.set_rule(clear=["max_active_days"], max_events=5)
+    with world.db.sessions() as s:
+        kept = next(r for r in rules.list_rules(s) if r.kind == "downgrade")
+    assert (kept.max_active_days, kept.max_events) == (None, 5)
+    with pytest.raises(DowngradeRuleError, match="what light use is"):
+        world.set_rule(clear=["max_events"])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shelfware.accounts import service as accounts
 from shelfware.accounts.roles import Role
@@ -36,11 +37,74 @@ CHROMIUM_ARGS = [
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
+# What a page must never say (issue 16: "messages speak the web's language"): a backtick, a
+# command-line flag, a "shelfware <command>" to run.
+CLI_WORDS = re.compile(
+    r"`|(?<![\w-])--[a-z][a-z-]*|\bshelfware (?:audit|calendar|candidates|directory|"
+    r"entitlements|jobs|profile|reconcile|report|reviews|rules|scim|serve|sync|tokens|users)\b"
+)
+
+
+class PlainWords:
+    """ASGI middleware for the web tests: every HTML page the workspace renders is read for
+    command-line words; one found fails the request (and the test) naming the page and the
+    words, and is kept in ``found`` for the fixture's last check."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.found: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        html = False
+        tail = ""
+
+        async def check(message: Message) -> None:
+            nonlocal html, tail
+            if message["type"] == "http.response.start":
+                types = [v for k, v in message.get("headers", []) if k == b"content-type"]
+                html = bool(types) and types[0].startswith(b"text/html")
+            elif message["type"] == "http.response.body" and html:
+                text = tail + message.get("body", b"").decode("utf-8", "replace")
+                tail = text[-40:]
+                said = CLI_WORDS.search(text)
+                if said:
+                    start = max(said.start() - 60, 0)
+                    where = f"{scope.get('method')} {scope.get('path')}"
+                    self.found.append(f"{where}: ...{text[start : said.end() + 60]}...")
+                    raise AssertionError(f"CLI words on a page: {self.found[-1]}")
+            await send(message)
+
+        await self.app(scope, receive, check)
+
+
+def plain_words(app: object) -> None:
+    """Install the check (once) on a workspace app that has not served yet; the middleware
+    made when the app first serves is kept as ``app.state.plain_words``."""
+    state = getattr(app, "state", None)
+    if state is None or getattr(app, "middleware_stack", None) is not None:
+        return
+    if getattr(state, "plain_words_installed", False):
+        return
+    state.plain_words_installed = True
+
+    def make(inner: ASGIApp) -> PlainWords:
+        state.plain_words = PlainWords(inner)
+        return state.plain_words  # type: ignore[no-any-return]
+
+    app.add_middleware(make)  # type: ignore[attr-defined]
+
+
 @dataclass
 class Web:
     app: object
     store: Store
     clock: FrozenClock
+
+    def __post_init__(self) -> None:
+        plain_words(self.app)
 
     def client(self) -> TestClient:
         # "https" base: the session cookie is Secure, as in production behind TLS
@@ -48,14 +112,17 @@ class Web:
 
 
 @pytest.fixture
-def web(db: Database, keys: KeyRing, clock: FrozenClock) -> Web:
+def web(db: Database, keys: KeyRing, clock: FrozenClock) -> Iterator[Web]:
     with db.transaction() as session:
         for role in Role:
             accounts.create_user(
                 session, clock, UserCreate(username=role.value, password=PASSWORD, role=role)
             )
     store = Store(db=db, keys=keys)
-    return Web(app=create_app(store=store, clock=clock), store=store, clock=clock)
+    made = Web(app=create_app(store=store, clock=clock), store=store, clock=clock)
+    yield made
+    check: PlainWords | None = getattr(made.app.state, "plain_words", None)  # type: ignore[attr-defined]
+    assert check is None or not check.found, f"CLI words on pages: {check.found if check else ''}"
 
 
 def csrf_of(html: str) -> str:

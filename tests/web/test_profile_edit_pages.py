@@ -102,9 +102,75 @@ def test_change_a_published_profile_and_validate_it_again(
         page.select_option("#auth", "oauth")
         page.wait_for_selector("#client_id")
         assert page.locator("#secret").count() == 0
+        # the edit form: another sign-in method swaps in its own fields, empty
+        page.goto(server.url + "/profiles/rally/edit")
+        page.select_option("#auth", "oauth")
+        page.wait_for_selector("#client_id")
+        assert page.locator("#secret").count() == 0 and page.input_value("#client_id") == ""
+        page.select_option("#auth", "api-token")
+        page.wait_for_selector("#secret")
+        assert "leave empty to keep it" in page.inner_text("#credential-fields")
     for role in ("viewer", "sam_manager"):
         client, csrf = signed_in(web, role)
         assert client.get("/profiles/rally/edit").status_code == 403
         refused = client.post("/profiles/rally/edit", data={"csrf_token": csrf, "secret": "x"})
         assert refused.status_code == 403
     assert _profile(web)[1]["api_key"] == rally.org.api_key
+
+
+def test_change_the_sign_in_method_then_validate_again(web: Web, rally_factory: Any) -> None:
+    """API token -> OAuth -> API token on a published Rally profile (Rally takes both; no
+    basic): the picker shows only the connector's methods, the fields follow the method,
+    the new method needs its whole credential, secrets are never shown back, and the
+    profile is validated again against the sandbox."""
+    rally = rally_factory(users=20, seed=2)
+    db, keys, clock = web.store.db, web.store.keys, web.clock
+    done = threading.Thread(
+        target=lambda: asyncio.run(
+            published_rally(db, keys, clock, rally.url, rally.org.api_key, name="rally")
+        )
+    )
+    done.start()
+    done.join(timeout=120)
+    assert _profile(web)[0].status == "published"
+    client, csrf = signed_in(web, "sam_integrator")
+    page = client.get("/profiles/rally/edit").text
+    assert '<option value="oauth"' in page and '<option value="basic"' not in page
+    assert 'name="secret"' in page and 'name="client_id"' not in page
+    fields = client.get("/profiles/rally/edit/credential", params={"auth": "oauth"}).text
+    assert 'name="client_id"' in fields and "leave empty to keep" not in fields
+    refused = client.get("/profiles/rally/edit/credential", params={"auth": "basic"})
+    assert refused.status_code == 400
+    form = {"csrf_token": csrf, "url": rally.url, "action": "validate", "activity": "on"}
+    form["reclaim"] = "on"
+    # a new method without its credential: refused, named, nothing changed or echoed
+    half = client.post(
+        "/profiles/rally/edit", data={**form, "auth": "oauth", "client_secret": "s3cret-x"}
+    )
+    assert half.status_code == 400 and "needs the OAuth client id" in half.text
+    assert "s3cret-x" not in half.text
+    assert _profile(web)[0].auth == "api-token"
+    moved = client.post(
+        "/profiles/rally/edit",
+        data={**form, "auth": "oauth", "client_id": "app-1", "client_secret": "s3cret-x"},
+    )
+    assert moved.status_code == 303
+    said = client.get("/profiles/rally").text
+    assert "sign-in api-token -&gt; oauth" in said and "Press Authorize" in said
+    assert "s3cret-x" not in said
+    profile, secrets = _profile(web)
+    assert profile.auth == "oauth" and secrets == {
+        "client_id": "app-1",
+        "client_secret": "s3cret-x",
+    }
+    assert profile.status == "published" and profile.last_validation_ok is None
+    edit = client.get("/profiles/rally/edit").text
+    assert "s3cret-x" not in edit and "app-1" not in edit  # stored parts never shown back
+    back = client.post(
+        "/profiles/rally/edit", data={**form, "auth": "api-token", "secret": rally.org.api_key}
+    )
+    assert back.status_code == 303
+    said = client.get("/profiles/rally").text
+    assert "sign-in oauth -&gt; api-token" in said and "Validation passed" in said
+    profile, secrets = _profile(web)
+    assert secrets == {"api_key": rally.org.api_key} and profile.last_validation_ok

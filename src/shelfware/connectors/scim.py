@@ -252,6 +252,7 @@ class ScimConnector(HttpConnector):
     publisher: ClassVar[str] = "SCIM"
     product: ClassVar[str] = "SCIM app"
     default_edition: ClassVar[str] = "Standard"
+    basic_auth: ClassVar[bool] = True  # a user name and password instead of a bearer token
     max_concurrency: ClassVar[int] = SCIM_MAX_CONCURRENCY
     capabilities: ClassVar[Capabilities] = Capabilities(
         download=True, activity=False, reclaim=True, activity_source=ActivitySource.NONE

@@ -76,6 +76,9 @@ class ConnectionChange(BaseModel):
     username: Name | None = None
     secrets: dict[Name, Secret] = Field(default_factory=dict, repr=False, max_length=10)
     options: dict[Name, Text] | None = Field(default=None, max_length=100)
+    # another sign-in method (api-token, basic, oauth) where the connector takes several:
+    # ``secrets`` then is the new method's whole credential (the old one's parts go)
+    auth: str | None = Field(default=None, max_length=20)
 
 
 class ProcessChange(BaseModel):

@@ -57,6 +57,59 @@ from shelfware.profiles.schemas import (
 from shelfware.ranges import MAX_NAME, analyze_from_in_range
 
 SPEC_OPTION = "spec"  # where a custom profile keeps its spec
+AUTH_METHODS = ("api-token", "basic", "oauth")
+# what a sign-in method's credential must hold (the names the connectors read), in words
+AUTH_NEEDS = {
+    "api-token": {"api_key": "the API token"},
+    "basic": {"password": "the password"},
+    "oauth": {"client_id": "the OAuth client id"},
+}
+
+
+def auth_methods(kind: str) -> tuple[str, ...]:
+    """The sign-in methods a connector kind takes, its default first: an API token; a user
+    name and password where the connector speaks basic authentication (``basic_auth``);
+    OAuth where it has OAuth endpoints. An app registration (client id and secret) and a
+    custom spec (its ``auth`` decides) sign in one way only."""
+    cls = connector_class(kind)
+    if kind == "custom" or getattr(cls, "client_credentials", False):
+        return ("api-token",)
+    methods = ["api-token"]
+    if getattr(cls, "basic_auth", False):
+        methods.append("basic")
+    if getattr(cls, "oauth", None) is not None:
+        methods.append("oauth")
+    return tuple(methods)
+
+
+def _change_auth(
+    profile: IntegrationProfile, keys: KeyRing, clock: Clock, change: ConnectionChange
+) -> str:
+    """Move the profile to another sign-in method: the new method's whole credential is
+    needed (nothing of the old one is kept); OAuth then needs an authorization."""
+    new = str(change.auth)
+    methods = auth_methods(profile.kind)
+    if new not in methods:
+        raise ProfileError(
+            f"a {profile.kind} profile signs in with {' or '.join(methods)}, not {new!r}"
+        )
+    username = (change.username or profile.username) if new == "basic" else None
+    missing = [words for name, words in AUTH_NEEDS[new].items() if not change.secrets.get(name)]
+    if new == "basic" and not username:
+        missing.insert(0, "the user name")
+    if missing:
+        raise ProfileError(f"signing in with {new} needs {' and '.join(missing)}")
+    old, profile.auth, profile.username = profile.auth, new, username
+    write_secrets(profile, keys, clock, dict(change.secrets))
+    if profile.credential is not None:
+        profile.credential.kind = new
+    if profile.last_validation:  # an old "re-authorize" no longer applies
+        profile.last_validation = {
+            k: v for k, v in profile.last_validation.items() if k != "reauthorize"
+        }
+    return f"sign-in {old} -> {new}" + (" (authorize it next)" if new == "oauth" else "")
+
+
 DEFAULT_ANALYZE_DAYS = 60
 DEFAULT_THRESHOLD_DAYS = 60
 REFRESH_EVERY = timedelta(days=1)
@@ -234,6 +287,9 @@ def change_connection(
     is trusted; the status stays as it is."""
     cls = connector_class(profile.kind)
     changes: list[str] = []
+    new_auth = change.auth is not None and change.auth != profile.auth
+    if new_auth:
+        changes.append(_change_auth(profile, keys, clock, change))
     region = profile.region
     if change.region is not None and change.region != profile.region:
         if getattr(cls, "default_url_for", None) is None:
@@ -268,7 +324,7 @@ def change_connection(
             capabilities_of(cls, options)  # a custom spec's capabilities read again
             profile.options = options
             changes.append("options " + (", ".join(sorted(change.options)) or "cleared"))
-    if change.secrets:
+    if change.secrets and not new_auth:
         secrets = {**secrets_of(profile, keys), **change.secrets}
         write_secrets(profile, keys, clock, secrets)
         changes.append("credential replaced (" + ", ".join(sorted(change.secrets)) + ")")

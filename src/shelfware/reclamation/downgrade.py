@@ -367,6 +367,8 @@ def preview(
                     kept_until=kept_until,
                 )
             )
+    selected = sum(1 for s in selections if s.selected)
+    currency = None if per_seat is None else prices[rule.software_model_id].currency
     return DowngradeDryRun(
         software_model=model_name,
         target_model=rule.target_model.display_name if rule.target_model else "",
@@ -375,4 +377,10 @@ def preview(
         selections=selections,
         no_activity_data=no_data,
         idle=idle,
+        currency=currency,
+        annual=(
+            {currency: float(round(per_seat * selected, 2))}
+            if currency is not None and per_seat is not None and selected
+            else {}
+        ),
     )

@@ -114,6 +114,10 @@ def set_rule(session: Session, clock: Clock, change: RuleChange) -> tuple[RuleVi
         if new is not None and new != old:
             setattr(rule, name, new)
             changes[name] = [old, new]
+    for name in change.clear:  # a threshold no longer used
+        if name not in changes and getattr(rule, name) is not None:
+            changes[name] = [getattr(rule, name), None]
+            setattr(rule, name, None)
     for column, add, remove in (
         ("excluded_users", change.exclude_users, change.include_users),
         ("excluded_domains", change.exclude_domains, change.include_domains),
@@ -177,6 +181,50 @@ def downgrade_dry_run(session: Session, clock: Clock, model_name: str) -> Downgr
     ]
     prices = seat_prices(session, [model.id, rule.target_model_id or model.id], on=day_of(now))
     return downgrade.preview(session, now, model.display_name, rule, prices, profiles)
+
+
+def preview_downgrade(session: Session, clock: Clock, change: RuleChange) -> DowngradeDryRun:
+    """What the model's downgrade rule would select right now with ``change`` applied (the
+    rule is created with the defaults when the model has none yet): the dry run, with the
+    settings the change would alter. Made inside a savepoint that is rolled back: nothing is
+    written."""
+    if change.kind != "downgrade":
+        raise ValueError("preview_downgrade previews a downgrade rule: kind downgrade")
+    nested = session.begin_nested()
+    try:
+        _, changes = set_rule(session, clock, change)
+        found = downgrade_dry_run(session, clock, change.model)
+    finally:
+        nested.rollback()
+    return found.model_copy(update={"changed": sorted(changes)})
+
+
+def rule_of(session: Session, clock: Clock, model_name: str, kind: str) -> RuleView:
+    """The model's rule of ``kind`` as it is, or as a new one would start (the defaults,
+    nothing written: a face shows it to be filled in)."""
+    model = find_model(session, model_name)
+    nested = session.begin_nested()
+    try:
+        return rule_view(ensure_default_rule(session, clock, model, kind), model)
+    finally:
+        nested.rollback()
+
+
+def editions_of(session: Session, model_name: str) -> list[str]:
+    """The other editions of the model's app: where a downgrade rule may move its seats."""
+    model = find_model(session, model_name)
+    return [
+        other.display_name
+        for other in session.scalars(
+            select(SoftwareModel)
+            .where(
+                SoftwareModel.publisher == model.publisher,
+                SoftwareModel.product == model.product,
+                SoftwareModel.id != model.id,
+            )
+            .order_by(SoftwareModel.edition)
+        )
+    ]
 
 
 def _profiles_holding(session: Session, model_id: int) -> list[IntegrationProfile]:

@@ -94,14 +94,17 @@ class RuleChange(BaseModel):
     max_active_days: ThresholdDays | None = None
     max_events: Annotated[int, Field(ge=1, le=MAX_EVENTS)] | None = None
     window_days: ThresholdDays | None = None
+    # thresholds taken off the downgrade rule (the other must remain): a form showing the
+    # rule whole sends a blank one this way
+    clear: list[Literal["max_active_days", "max_events"]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _downgrade_settings(self) -> RuleChange:
         if self.kind == "remove":
             given = [
                 name
-                for name in ("to_model", "max_active_days", "max_events", "window_days")
-                if getattr(self, name) is not None
+                for name in ("to_model", "max_active_days", "max_events", "window_days", "clear")
+                if getattr(self, name)
             ]
             if given:
                 raise ValueError(
@@ -213,6 +216,11 @@ class DowngradeDryRun(View):
     selections: list[DowngradeSelection]
     no_activity_data: int = 0
     idle: int = 0
+    # the saving's currency (None: no saving known), and the saving a year of the seats
+    # selected, per currency (a preview of a change says which settings it would alter)
+    currency: str | None = None
+    annual: dict[str, float] = Field(default_factory=dict)
+    changed: list[str] = Field(default_factory=list)
 
 
 class RulePreview(View):

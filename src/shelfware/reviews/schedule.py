@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
@@ -35,11 +35,47 @@ REMIND_BEFORE = timedelta(days=3)
 OWNER_AFTER = timedelta(days=3)
 
 
+class _Campaign(Protocol):
+    id: int
+    name: str
+    due_at: datetime
+
+
+ASSIGNED = (
+    "Seats to review",
+    "Seats were given to you to review in an access review campaign.",
+)
+
+
+def tell(
+    notifier: Notifier,
+    keys: KeyRing,
+    clock: Clock,
+    campaign: _Campaign,
+    counts: dict[str, int],
+    headline: str,
+    intro: str,
+) -> list[str]:
+    """Email each reviewer (reviewer -> how many items) a signed link to their page; returns
+    the deliveries that failed, said in one line each (nothing is retried)."""
+    summary = TickSummary()
+    _tell(notifier, keys, clock, campaign, counts, headline, intro, summary)
+    return summary.delivery_failed
+
+
+def tell_assigned(
+    notifier: Notifier, keys: KeyRing, clock: Clock, campaign: _Campaign, reviewer: str, count: int
+) -> list[str]:
+    """A reviewer given items (by the campaign's manager, or by the reviewer before them) is
+    told at once, with the signed link to their page."""
+    return tell(notifier, keys, clock, campaign, {reviewer: count}, *ASSIGNED)
+
+
 def _tell(
     notifier: Notifier,
     keys: KeyRing,
     clock: Clock,
-    campaign: ReviewCampaign,
+    campaign: _Campaign,
     counts: dict[str, int],
     headline: str,
     intro: str,

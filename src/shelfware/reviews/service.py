@@ -572,6 +572,17 @@ def my_items(
     return [_item_view(r) for r in session.execute(query.order_by(I.holder, I.app, I.id))]
 
 
+def unassigned_items(session: Session, ref: str | int, *, limit: int = 500) -> list[ItemView]:
+    """The campaign's items nobody reviews yet (the holder was the only candidate reviewer),
+    holder by holder, at most ``limit``: the campaign manager gives each to someone."""
+    campaign = get_campaign(session, ref)
+    query = _items_query(campaign.id).where(I.reviewer.is_(None))
+    return [
+        _item_view(r)
+        for r in session.execute(query.order_by(I.holder, I.app, I.id).limit(max(limit, 0)))
+    ]
+
+
 def _not_own(reviewer: str) -> ColumnElement[bool]:
     return func.coalesce(I.holder, "") != reviewer
 

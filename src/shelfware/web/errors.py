@@ -51,9 +51,12 @@ WEB_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), words)
     for pattern, words in (
         (r"`shelfware profile set \S+ --reclaim`", "the Reclaim switch on the profile's page"),
+        (r"\brun (?=`shelfware profile (?:validate|authorize|publish))", "press "),
         (r"`shelfware profile validate[^`]*`", "Validate on the profile's page"),
         (r"`shelfware profile authorize[^`]*`", "Authorize on the profile's page"),
         (r"`shelfware profile create`", "New profile on the Apps & profiles page"),
+        (r"`shelfware profile publish[^`]*`", "Publish on the profile's page"),
+        (r"`shelfware profile attach[^`]*`", "the report upload on the profile's page"),
         (r"`candidates advance`", "workflow step (Run the workflow step now, on Candidates)"),
         (
             r"force it with a reason \(admins only: --force --reason TEXT\)",
@@ -68,6 +71,14 @@ WEB_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"\(--client-id\)", "(the OAuth client id field)"),
         (r"--secret-env(?: VAR)?", "the Secret field"),
+        (r"--option ([\w.:,|=-]+)", r"the option \1 (Options, on the profile's Change page)"),
+        (r"\(--to-model\)", "(choose the edition to move to)"),
+        (r"\(--window-days D\)", "(the window, in days)"),
+        (
+            r"--max-active-days N and/or --max-events N",
+            "fewer than N active days and/or fewer than N events",
+        ),
+        (r"add kind downgrade", "they are the downgrade rule's"),
         (r"leave --url out", "leave the URL empty"),
         (r"needs --url", "needs a URL"),
     )

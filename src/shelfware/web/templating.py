@@ -110,6 +110,9 @@ def _environment() -> Environment:
     env.filters["money"] = money
     env.filters["count"] = count
     env.filters["when"] = when
+    # a message the domain wrote for every face (a run's error, a check's detail, a
+    # candidate's reason): said with the workspace's controls, no flag, no backtick
+    env.filters["web_words"] = in_web_words
     env.filters["urlseg"] = quote_segment  # a name in a link: /profiles/{{ p.name | urlseg }}
     env.globals["charts"] = charts
     return env

@@ -1,7 +1,8 @@
-"""Change a draft or published profile's connection: URL, region, credential, options and
-processes, then validate it again. Only the fields a connector kind and its authentication
-use are shown; a stored secret is never put back into the form (a blank secret field keeps
-the stored one)."""
+"""Change a draft or published profile's connection: URL, region, sign-in method (where the
+connector takes several), credential, options and processes, then validate it again. Only
+the fields a connector kind and its authentication use are shown; a stored secret is never
+put back into the form (a blank secret field keeps the stored one; another sign-in method
+needs its whole credential)."""
 
 from __future__ import annotations
 
@@ -54,18 +55,50 @@ def _shown(view: ProfileView) -> dict[str, str]:
     }
 
 
+AUTH_NAMES = {"api-token": "API token", "basic": "User name and password", "oauth": "OAuth"}
+
+
 def _page(
     request: Request, view: ProfileView, form: dict[str, Any], error: str | None = None
 ) -> Response:
     kind = _kind(view.kind)
     if kind is None:
         raise Refused(404, f"the connector kind {view.kind!r} is not installed")
+    methods = profiles.auth_methods(view.kind)
+    auth = str(form.get("auth") or view.auth)
     return render(
         request,
         "profile_edit.html",
-        {"profile": view, "kind": kind, "form": form, "error": error},
+        {
+            "profile": view,
+            "kind": kind,
+            "form": form,
+            "error": error,
+            # the method picker only where there is a choice (and the profile's is one)
+            "methods": methods if len(methods) > 1 and view.auth in methods else (),
+            "auth_names": AUTH_NAMES,
+            "auth": auth if auth in methods else view.auth,
+        },
         status=400 if error else 200,
     )
+
+
+@page("GET", "/profiles/{name}/edit/credential", Permission.PROFILES_WRITE)
+async def edit_credential_fields(request: Request, name: SegmentName) -> Response:
+    """The credential's fields for the sign-in method chosen on the edit form (htmx swaps
+    them in): the profile's own method keeps what is stored when left blank; another one
+    needs its whole credential."""
+    view, _ = _load(request, name)
+    auth = request.query_params.get("auth") or view.auth
+    if auth not in profiles.auth_methods(view.kind):
+        raise Refused(400, f"a {view.kind} profile does not sign in with {auth[:20]!r}")
+    context: dict[str, Any] = {
+        "kind": _kind(view.kind),
+        "auth": auth,
+        "form": _shown(view) if auth == view.auth else {},
+        "editing": auth == view.auth,
+    }
+    return render(request, "_auth_fields.html", context)
 
 
 @page("GET", "/profiles/{name}/edit", Permission.PROFILES_WRITE)
@@ -78,13 +111,15 @@ def _change(view: ProfileView, form: FormData) -> ConnectionChange:
     shown = _shown(view)
     url = form_text(form, "url") or ""
     options = form_options(form_text(form, "options"))
+    auth = form_text(form, "auth") or view.auth
     return ConnectionChange(
         # the URL as shown (credentials in it masked) is no change
         url=None if url == shown["url"] else url,
         region=form_text(form, "region") if view.region or form_text(form, "region") else None,
-        username=form_text(form, "username") if view.auth == "basic" else None,
-        secrets=form_secrets(form, view.auth),
+        username=form_text(form, "username") if auth == "basic" else None,
+        secrets=form_secrets(form, auth),
         options=None if options == form_options(shown["options"]) else options,
+        auth=None if auth == view.auth else auth,
     )
 
 
@@ -97,7 +132,7 @@ async def profile_save(request: Request, name: SegmentName) -> Response:
     kept = {
         k: str(v)
         for k, v in form.items()
-        if k in ("url", "region", "username", "options") and isinstance(v, str)
+        if k in ("url", "region", "username", "options", "auth") and isinstance(v, str)
     }
     try:
         change = _change(view, form)
@@ -117,6 +152,9 @@ async def profile_save(request: Request, name: SegmentName) -> Response:
     done = "Saved: " + "; ".join(said) if said else "Nothing changed"
     if form.get("action") != "validate":
         return redirect(request, where, f"{done}.")
+    if profile.auth == "oauth" and any(c.startswith("sign-in") for c in said):
+        # nothing to validate before the app's consent: Authorize comes first
+        return redirect(request, where, f"{done}. Press Authorize, then validate.")
     try:
         report = await profiles.validate_profile(ctx.store.db, ctx.store.keys, ctx.clock, name)
     except USER_ERRORS as exc:

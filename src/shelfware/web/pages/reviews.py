@@ -14,11 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from shelfware.accounts.roles import Permission
-from shelfware.reviews import export, links
+from shelfware.notifications.service import Notifier
+from shelfware.reviews import export, links, schedule
 from shelfware.reviews import service as reviews
 from shelfware.reviews.schemas import CampaignCreate, ItemView, Recurrence
+from shelfware.settings import get_settings
 from shelfware.web.context import viewer_of, web_context
 from shelfware.web.errors import USER_ERRORS, one_line
+from shelfware.web.pages.candidates import _settings
 from shelfware.web.routing import Refused, SegmentName, page
 from shelfware.web.templating import redirect, render
 
@@ -88,7 +91,59 @@ async def campaign_page(request: Request, campaign: SegmentName) -> Response:
         except USER_ERRORS as exc:
             raise Refused(404, one_line(exc)) from None
         progress = reviews.progress(session, view.id)
-    return render(request, "reviews/campaign.html", {"campaign": view, "progress": progress})
+        unassigned = reviews.unassigned_items(session, view.id, limit=UNASSIGNED_SHOWN)
+    return render(
+        request,
+        "reviews/campaign.html",
+        {"campaign": view, "progress": progress, "unassigned": unassigned},
+    )
+
+
+UNASSIGNED_SHOWN = 200
+
+
+def _tell_assigned(request: Request, campaign: str | int, reviewer: str, count: int) -> str:
+    """Email a reviewer just given items, at once (blocking: run off the event loop); what
+    to add to the page's message."""
+    ctx = web_context(request)
+    notifier = Notifier(_settings(ctx) or get_settings())
+    if not notifier.configured:
+        return f" No email is set up: {reviewer} finds them under Access reviews."
+    with ctx.store.db.sessions() as session:
+        view = reviews.campaign_view(session, campaign)
+    failed = schedule.tell_assigned(notifier, ctx.store.keys, ctx.clock, view, reviewer, count)
+    if failed:
+        return f" The email to {reviewer} did not go: {one_line(ValueError(failed[0]))}"
+    return f" {reviewer} was emailed a link to their items."
+
+
+@page("POST", "/reviews/{campaign}/items/{item}/assign", Permission.REVIEWS_MANAGE)
+async def assign(request: Request, campaign: SegmentName, item: int) -> Response:
+    """The campaign's manager gives an item (one without a reviewer, say) to a reviewer, who
+    is emailed at once; never to the seat's holder."""
+    ctx = web_context(request)
+    form = await request.form()
+    to = _field(form, "to")
+    actor = f"web:{viewer_of(request).username}"
+
+    def record() -> ItemView:
+        with ctx.store.db.transaction() as session:
+            return reviews.reassign_by_admin(session, ctx.clock, campaign, item, to, actor=actor)
+
+    try:
+        done = await run_in_threadpool(record)
+    except USER_ERRORS as exc:
+        return redirect(
+            request, f"/reviews/{quote(campaign, safe='')}", f"Not assigned: {one_line(exc)}"
+        )
+    told = await run_in_threadpool(
+        _tell_assigned, request, done.campaign_id, done.reviewer or to, 1
+    )
+    return redirect(
+        request,
+        f"/reviews/{done.campaign_id}",
+        f"Assigned {done.app} of {done.holder or done.username} to {done.reviewer}.{told}",
+    )
 
 
 @page("POST", "/reviews/{campaign}/close", Permission.REVIEWS_MANAGE)
@@ -173,7 +228,7 @@ async def _decide(
     reason, to = _field(form, "reason") or None, _field(form, "to") or None
     item, holder = _field(form, "item"), _field(form, "holder")
 
-    def record() -> str:
+    def record() -> tuple[str, int]:
         with ctx.store.db.transaction() as session:
             if holder:
                 done = reviews.decide_for_holder(
@@ -187,7 +242,7 @@ async def _decide(
                     to=to,
                     actor=actor,
                 )
-                return f"{decision}: {len(done)} seats of {holder}."
+                return f"{decision}: {len(done)} seats of {holder}.", len(done)
             if not item.isdigit() or len(item) > 18:
                 raise reviews.ReviewError("choose an item")
             one = reviews.decide(
@@ -201,14 +256,17 @@ async def _decide(
                 to=to,
                 actor=actor,
             )
-            return f"{decision}: {one.app} of {one.holder}."
+            return f"{decision}: {one.app} of {one.holder}.", 1
 
     try:
-        said = await run_in_threadpool(record)
+        said, count = await run_in_threadpool(record)
     except reviews.NotYourItem as exc:
         raise Refused(403, one_line(exc)) from None
     except USER_ERRORS as exc:
-        said = f"Not recorded: {one_line(exc)}"
+        return redirect(request, back, f"Not recorded: {one_line(exc)}")
+    new = reviews.normal_email(to) if decision == "reassign" else None
+    if new is not None:  # the new reviewer hears of it at once
+        said += await run_in_threadpool(_tell_assigned, request, campaign, new, count)
     return redirect(request, back, said)
 
 

@@ -1,10 +1,12 @@
 """Reclamation rules: every rule's settings and lists, changed in one form, with a live dry
 run (who the rule would select now, how many, what their seats cost) of the form as it
-stands, before it is saved."""
+stands, before it is saved. A model's removal rule (idle seats) is ``/rules/{model}``; its
+downgrade rule (light users move to a cheaper edition, issue 19) is
+``/rules/{model}/downgrade``, started from the defaults when the model has none yet."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
@@ -20,6 +22,16 @@ from shelfware.web.routing import Refused, SegmentName, page
 from shelfware.web.templating import redirect, render
 
 NUMBERS = ("threshold_days", "auto_reclaim_days", "keep_days")
+# a downgrade rule: light is fewer than N active days and/or N events in the last D days
+# (a blank threshold is not used); the idle threshold is the removal rule's
+DOWNGRADE_NUMBERS = (
+    "window_days",
+    "max_active_days",
+    "max_events",
+    "auto_reclaim_days",
+    "keep_days",
+)
+THRESHOLDS = ("max_active_days", "max_events")
 SWITCHES = ("notify", "approval_required", "exclude_admins", "new_account_grace", "active")
 LABELS = {
     "threshold_days": "Idle days before a seat is a candidate",
@@ -35,16 +47,28 @@ LABELS = {
     "excluded_groups": "Identity-provider groups left out",
     "service_account_patterns": "Service accounts left out (patterns such as svc-*)",
     "approvers": "Approvers (emails deciding a 'keep' when there is no manager)",
+    "to_model": "Move light users to the edition",
+    "window_days": "Window: the last N days",
+    "max_active_days": "Light: fewer than N days with activity (blank: not used)",
+    "max_events": "Light: fewer than N activity events (blank: not used)",
+    "target_model": "edition to move to",
 }
+DOWNGRADE: Literal["downgrade"] = "downgrade"
 
 
 @page("GET", "/rules", Permission.RULES_READ)
 async def rule_list(request: Request) -> Response:
     ctx = web_context(request)
     with ctx.store.db.sessions() as session:
-        # the removal rules; a model's downgrade rule is set from the CLI or the API
-        found = [r for r in rules.list_rules(session) if r.kind == "remove"]
-    return render(request, "rules.html", {"rules": found})
+        found = rules.list_rules(session)
+    return render(
+        request,
+        "rules.html",
+        {
+            "rules": [r for r in found if r.kind != DOWNGRADE],
+            "downgrades": [r for r in found if r.kind == DOWNGRADE],
+        },
+    )
 
 
 def _current(request: Request, model: str) -> RuleView:
@@ -55,16 +79,42 @@ def _current(request: Request, model: str) -> RuleView:
     raise Refused(404, f"no reclamation rule for the software model {model!r}")
 
 
+def _current_downgrade(request: Request, model: str) -> tuple[RuleView, list[str]]:
+    """The model's downgrade rule (the defaults when it has none yet) and the editions it may
+    move seats to."""
+    ctx = web_context(request)
+    removal = _current(request, model)  # a model shelfware knows: it has a removal rule
+    with ctx.store.db.sessions() as session:
+        found = rules.rule_of(session, ctx.clock, removal.software_model, DOWNGRADE)
+        return found, rules.editions_of(session, removal.software_model)
+
+
+def _whole(given: FormData | QueryParams, name: str) -> int:
+    text = str(given.get(name) or "").strip()
+    what = "a number of events" if name == "max_events" else "a number of days"
+    if not text:
+        raise ValueError(f"{LABELS[name]}: give {what}")
+    if not text.isdigit() or len(text) > 9:
+        raise ValueError(f"{LABELS[name]}: {text[:20]!r} is not {what}")
+    return int(text)
+
+
 def _change(current: RuleView, given: FormData | QueryParams) -> RuleChange:
     """The form, whole, as the change that makes the rule say what it says."""
     settings: dict[str, Any] = {name: given.get(name) == "on" for name in SWITCHES}
-    for name in NUMBERS:
-        text = str(given.get(name) or "").strip()
-        if not text:
-            raise ValueError(f"{LABELS[name]}: give a number of days")
-        if not text.isdigit():
-            raise ValueError(f"{LABELS[name]}: {text[:20]!r} is not a whole number of days")
-        settings[name] = int(text)
+    if current.kind == DOWNGRADE:
+        for name in DOWNGRADE_NUMBERS:
+            if name in THRESHOLDS and not str(given.get(name) or "").strip():
+                settings.setdefault("clear", []).append(name)  # blank: not used
+            else:
+                settings[name] = _whole(given, name)
+        target = str(given.get("to_model") or "").strip()
+        if not target:
+            raise ValueError(f"{LABELS['to_model']}: choose one")
+        settings["to_model"] = target
+    else:
+        for name in NUMBERS:
+            settings[name] = _whole(given, name)
     lists = {
         column: [
             entry.strip()
@@ -77,18 +127,26 @@ def _change(current: RuleView, given: FormData | QueryParams) -> RuleChange:
 
 
 def _page(
-    request: Request, current: RuleView, error: str | None = None, status: int = 200
+    request: Request,
+    current: RuleView,
+    error: str | None = None,
+    status: int = 200,
+    editions: list[str] | None = None,
 ) -> Response:
+    downgrade = current.kind == DOWNGRADE
     return render(
         request,
         "rule.html",
         {
             "rule": current,
             "labels": LABELS,
-            "numbers": NUMBERS,
+            "numbers": DOWNGRADE_NUMBERS if downgrade else NUMBERS,
+            "thresholds": THRESHOLDS,
             "switches": SWITCHES,
             "lists": list(rules.LISTS),
             "error": error,
+            "downgrade": downgrade,
+            "editions": editions or [],
         },
         status=status,
     )
@@ -130,13 +188,60 @@ async def rule_save(request: Request, model: SegmentName) -> Response:
             saved, changes = rules.set_rule(session, ctx.clock, change)
     except USER_ERRORS as exc:
         return _page(request, current, one_line(exc), status=400)
+    return _saved(request, saved, changes)
+
+
+def _saved(request: Request, saved: RuleView, changes: dict[str, Any]) -> Response:
     said = (
         "nothing changed"
         if not changes
         else "changed " + ", ".join(LABELS.get(n, n).lower() for n in changes)
     )
+    what = "Downgrade rule" if saved.kind == DOWNGRADE else "Rule"
+    path = f"/rules/{quote_segment(saved.software_model)}"
     return redirect(
         request,
-        f"/rules/{quote_segment(saved.software_model)}",
-        f"Rule for {saved.software_model}: {said}. It applies at the next sync.",
+        path + ("/downgrade" if saved.kind == DOWNGRADE else ""),
+        f"{what} for {saved.software_model}: {said}. It applies at the next sync.",
     )
+
+
+@page("GET", "/rules/{model}/downgrade", Permission.RULES_READ)
+async def downgrade_detail(request: Request, model: SegmentName) -> Response:
+    current, editions = _current_downgrade(request, model)
+    return _page(request, current, editions=editions)
+
+
+@page("GET", "/rules/{model}/downgrade/preview", Permission.RULES_READ)
+async def downgrade_preview(request: Request, model: SegmentName) -> Response:
+    """The downgrade rule's dry run of the form as it stands (htmx swaps it under the form):
+    who would move, how many, the price difference a year, and how many seats are never
+    proposed for want of activity-intensity data. Nothing saved."""
+    ctx = web_context(request)
+    current, _ = _current_downgrade(request, model)
+    given = request.query_params
+    try:
+        change = (
+            _change(current, given)
+            if "window_days" in given
+            else RuleChange(model=current.software_model, kind=DOWNGRADE)
+        )
+        with ctx.store.db.sessions() as session:
+            found = rules.preview_downgrade(session, ctx.clock, change)
+    except USER_ERRORS as exc:
+        return render(request, "rule_preview.html", {"error": one_line(exc)})
+    return render(request, "rule_preview.html", {"downgrade": found, "rule": current})
+
+
+@page("POST", "/rules/{model}/downgrade", Permission.RULES_WRITE)
+async def downgrade_save(request: Request, model: SegmentName) -> Response:
+    ctx = web_context(request)
+    current, editions = _current_downgrade(request, model)
+    form = await request.form()
+    try:
+        change = _change(current, form)
+        with ctx.store.db.transaction() as session:
+            saved, changes = rules.set_rule(session, ctx.clock, change)
+    except USER_ERRORS as exc:
+        return _page(request, current, one_line(exc), status=400, editions=editions)
+    return _saved(request, saved, changes)
