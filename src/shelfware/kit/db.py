@@ -306,14 +306,15 @@ def insert_checking_references_once(
     2. a ``written`` row whose referenced row does not exist raises ``MissingReference``
        (the caller's transaction is then rolled back: nothing is kept).
 
-    Elsewhere (SQLite, a role without the privilege) the statement runs as it is, with the
-    per-row checks. Only an ``INSERT``: replica mode would also skip the ``ON DELETE``
-    actions of a ``DELETE`` or ``UPDATE``."""
+    Elsewhere (SQLite, a role without the privilege, a table with a foreign key of several
+    columns) the statement runs as it is, with the per-row checks. Only an ``INSERT``:
+    replica mode would also skip the ``ON DELETE`` actions of a ``DELETE`` or ``UPDATE``."""
     if not getattr(statement, "is_insert", False):
         raise TypeError("insert_checking_references_once runs an INSERT only")
     statement = statement.execution_options(preserve_rowcount=True)
     if (
         connection.dialect.name != "postgresql"
+        or any(len(key.columns) > 1 for key in table.foreign_key_constraints)  # one column each
         or not _may_skip_row_triggers(connection)
         or not _only_foreign_key_triggers(connection, table)
     ):
