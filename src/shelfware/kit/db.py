@@ -7,7 +7,17 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, create_engine, event, select, update
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    create_engine,
+    event,
+    exists,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.engine import CursorResult, Dialect, Result
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -195,11 +205,18 @@ SQLITE_DEFAULT_CACHE_KIB = 2000
 
 @contextmanager
 def large_cache(connection: Any, mebibytes: int = 64) -> Iterator[None]:
-    """On SQLite, a larger page cache for one set-based transaction over many rows: with the
-    default 2 MiB, index probes miss once the tables outgrow it and the cost grows faster than
-    the rows (measured: a 300,000-user switch-over took half the time with 64 MiB). The cache
-    fills only as pages are read, and shrinks back to the default afterwards."""
-    if connection.dialect.name != "sqlite":
+    """More memory for one set-based transaction over many rows. SQLite: a larger page cache
+    (with the default 2 MiB, index probes miss once the tables outgrow it and the cost grows
+    faster than the rows; measured: a 300,000-user switch-over took half the time with 64 MiB;
+    it fills only as pages are read, and shrinks back to the default afterwards). PostgreSQL:
+    ``work_mem`` for the rest of the transaction (``SET LOCAL``; with the default 4 MB,
+    grouping and joining 100,000 emails spill to disk), the server's setting after it."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        connection.exec_driver_sql(f"SET LOCAL work_mem = '{mebibytes:d}MB'")
+        yield
+        return
+    if dialect != "sqlite":
         yield
         return
     connection.exec_driver_sql(f"PRAGMA cache_size=-{mebibytes * 1024}")
@@ -209,12 +226,15 @@ def large_cache(connection: Any, mebibytes: int = 64) -> Iterator[None]:
         connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_DEFAULT_CACHE_KIB}")
 
 
-def refresh_statistics(connection: Any, *table_names: str) -> None:
+def refresh_statistics(connection: Any, *table_names: str, columns: Sequence[str] = ()) -> None:
     """Let PostgreSQL's planner see tables that just grew in bulk (a fresh 100k-row staging
-    or subscription table would otherwise be planned as empty: nested loops, seconds lost)."""
+    or subscription table would otherwise be planned as empty: nested loops, seconds lost).
+    ``columns``: only those columns' statistics (the row count is always refreshed); the
+    statistics of long text columns cost most of an ``ANALYZE`` and seldom change a plan."""
     if connection.dialect.name == "postgresql":
+        which = f" ({', '.join(columns)})" if columns else ""
         for name in table_names:
-            connection.exec_driver_sql(f"ANALYZE {name}")
+            connection.exec_driver_sql(f"ANALYZE {name}{which}")
 
 
 def lock_rows(session: Session, id_column: Any, ids: Sequence[int]) -> None:
@@ -238,3 +258,88 @@ def lock_rows(session: Session, id_column: Any, ids: Sequence[int]) -> None:
         session.execute(
             update(id_column.table).where(id_column.in_(wanted)).values({id_column: id_column})
         )
+
+
+class MissingReference(RuntimeError):
+    """Rows written without per-row foreign-key checks reference a row that does not exist."""
+
+
+def _may_skip_row_triggers(connection: Any) -> bool:
+    """Whether this role may set ``session_replication_role`` (a superuser, or on PostgreSQL
+    15+ a role granted ``SET ON PARAMETER session_replication_role``)."""
+    if connection.exec_driver_sql("SHOW is_superuser").scalar() == "on":
+        return True
+    if int(connection.exec_driver_sql("SHOW server_version_num").scalar()) < 150000:
+        return False
+    return bool(
+        connection.exec_driver_sql(
+            "SELECT has_parameter_privilege('session_replication_role', 'SET')"
+        ).scalar()
+    )
+
+
+def _only_foreign_key_triggers(connection: Any, table: Any) -> bool:
+    """The table has no trigger of its own (replica mode would skip it too)."""
+    count = connection.exec_driver_sql(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = %(name)s::regclass AND NOT tgisinternal",
+        {"name": table.name},
+    ).scalar()
+    return bool(count == 0)
+
+
+def insert_checking_references_once(
+    connection: Any, statement: Any, table: Any, written: Any
+) -> int:
+    """Run one bulk ``INSERT`` into ``table`` whose foreign keys are checked once for the set
+    of rows instead of by a trigger per row (PostgreSQL: three triggers a row were a quarter
+    of a 100,000-row insert), with the same guarantee. Returns how many rows it inserted.
+
+    ``written`` is a condition that every row the statement inserts meets (it may hold
+    others: they are checked too). On PostgreSQL, when the role may set
+    ``session_replication_role`` and the table has no trigger of its own, the statement runs
+    in replica mode (no per-row triggers), then, for each foreign key of ``table``:
+
+    1. the referenced rows of the ``written`` rows are locked ``FOR KEY SHARE``, as the
+       per-row check locks them (a concurrent delete or key change waits for this
+       transaction, then sees its rows: ``ON DELETE`` actions apply to them), except the
+       rows this transaction wrote itself (nobody else can delete those before it ends);
+    2. a ``written`` row whose referenced row does not exist raises ``MissingReference``
+       (the caller's transaction is then rolled back: nothing is kept).
+
+    Elsewhere (SQLite, a role without the privilege, a table with a foreign key of several
+    columns) the statement runs as it is, with the per-row checks. Only an ``INSERT``:
+    replica mode would also skip the ``ON DELETE`` actions of a ``DELETE`` or ``UPDATE``."""
+    if not getattr(statement, "is_insert", False):
+        raise TypeError("insert_checking_references_once runs an INSERT only")
+    statement = statement.execution_options(preserve_rowcount=True)
+    if (
+        connection.dialect.name != "postgresql"
+        or any(len(key.columns) > 1 for key in table.foreign_key_constraints)  # one column each
+        or not _may_skip_row_triggers(connection)
+        or not _only_foreign_key_triggers(connection, table)
+    ):
+        return rowcount(connection.execute(statement))
+    # SET LOCAL: should the statement fail, the rollback that follows restores the role
+    connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+    inserted = rowcount(connection.execute(statement))
+    connection.exec_driver_sql("SET LOCAL session_replication_role = origin")
+    for key in table.foreign_keys:
+        column, referenced = key.parent, key.column
+        parent = referenced.table.alias("referenced")
+        target = parent.c[referenced.name]
+        references = select(column).where(written, column.is_not(None))
+        mine = literal_column("referenced.xmin") == literal_column("pg_current_xact_id()::xid")
+        connection.execute(
+            select(target).where(target.in_(references), ~mine).with_for_update(key_share=True)
+        )
+        missing = connection.execute(
+            select(func.count())
+            .select_from(table)
+            .where(written, column.is_not(None), ~exists().where(target == column))
+        ).scalar()
+        if missing:
+            raise MissingReference(
+                f"{missing} new {table.name} rows reference a {referenced.table.name} "
+                f"that does not exist ({column.name})"
+            )
+    return inserted
