@@ -25,6 +25,7 @@ from shelfware.licensing.savings import Granularity
 from shelfware.ranges import MAX_NAME, Day
 from shelfware.reports import service
 from shelfware.reports.formats import csv_text, instant, json_rows
+from shelfware.reports.kept import current_report
 from shelfware.reports.schemas import (
     ChargebackBy,
     ChargebackRow,
@@ -102,11 +103,18 @@ class Asked:
 
     ws: Workspace
     fmt: Format
-    at: datetime
+    day: date | None  # as of the end of this day; None: now
 
     def answer(self, row: type[Any], build: Callable[..., Report[Any]], *args: Any) -> Response:
-        with self.ws.read() as session:
-            built = build(session, self.at, *args)
+        # kept until its data changes (reports.kept): the same report by name and options
+        key = ("api", build.__name__, self.day, repr(args))
+        built, _ = current_report(
+            self.ws,
+            key,
+            lambda session, now: build(
+                session, now if self.day is None else as_of(self.ws, self.day), *args
+            ),
+        )
         # typed by its row, so that an empty report still has its columns (the CSV header)
         report = Report[row](**dict(built))  # type: ignore[valid-type]
         if self.fmt is Format.CSV:
@@ -132,13 +140,13 @@ def _dated(
     date_: DateQ = None,
     _: Principal = allowed(Permission.REPORTS_READ),
 ) -> Asked:
-    return Asked(ws, format_, as_of(ws, date_))
+    return Asked(ws, format_, date_)
 
 
 def _now(
     ws: Ws, format_: FormatQ = Format.JSON, _: Principal = allowed(Permission.REPORTS_READ)
 ) -> Asked:
-    return Asked(ws, format_, ws.clock.now())
+    return Asked(ws, format_, None)
 
 
 Dated = Annotated[Asked, Depends(_dated)]

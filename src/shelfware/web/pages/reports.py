@@ -4,7 +4,6 @@ list, then each report with its options as a form, on screen, and as CSV or JSON
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from typing import Any
 
 from pydantic import ValidationError
@@ -13,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shelfware.accounts.roles import Permission
-from shelfware.overview import service as overview
 from shelfware.reports.catalogue import REPORTS, ReportOptions, ReportSpec, run_report
 from shelfware.reports.formats import csv_text, instant, json_rows, table_cells
+from shelfware.reports.kept import current_report
 from shelfware.reports.schemas import Report
 from shelfware.web import calendar, charts, exports
 from shelfware.web.context import WebContext, web_context
@@ -51,29 +50,13 @@ def _options(request: Request, spec: ReportSpec) -> ReportOptions:
     return options
 
 
-KEPT_REPORTS = 32  # the last reports built, each with the data stamp it was built at
-
-
 def _built(ctx: WebContext, name: str, options: ReportOptions) -> Report[Any]:
-    """The report, built again only when its data changed: at a million seats a report
-    reads every seat (a second or two), so the last ones are kept with the stamp of the
-    data they came from (``overview.data_version``, as the dashboard does: every write is
-    audited, every sync leaves a run, the day is part of it)."""
-    kept: OrderedDict[str, tuple[Any, Report[Any]]] = ctx.dashboard.setdefault(
-        "reports", OrderedDict()
-    )
+    """The report, kept until its data changes, rebuilt in the background meanwhile
+    (``reports.kept``: a request past the wait gets the previous figures, with a note)."""
     key = f"{name}?{options.model_dump_json()}"
-    now = ctx.clock.now()
-    with ctx.store.db.sessions() as session:
-        version = overview.data_version(session, now)
-        found = kept.get(key)
-        if found is not None and found[0] == version:
-            kept.move_to_end(key)
-            return found[1]
-        built = run_report(session, name, now, options)
-    kept[key] = (version, built)
-    while len(kept) > KEPT_REPORTS:
-        kept.popitem(last=False)
+    built, _ = current_report(
+        ctx.workspace, key, lambda session, now: run_report(session, name, now, options)
+    )
     return built
 
 
