@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from shelfware.accounts.roles import Permission
@@ -24,7 +24,7 @@ from shelfware.appstate import Workspace
 from shelfware.licensing.savings import Granularity
 from shelfware.ranges import MAX_NAME, Day
 from shelfware.reports import service
-from shelfware.reports.formats import csv_text, instant, json_rows
+from shelfware.reports.formats import csv_stream, csv_text, instant, json_rows, json_stream
 from shelfware.reports.kept import current_report
 from shelfware.reports.schemas import (
     ChargebackBy,
@@ -208,8 +208,20 @@ def people(
         Printable,
     ] = None,
 ) -> Response:
-    """``person``'s seats; without it, leavers holding seats and unmatched accounts."""
-    return asked.answer(PeopleRow, service.people, person)
+    """``person``'s seats; without it, leavers holding seats and unmatched accounts (every
+    one, streamed as it is read: leavers by email, then accounts by id)."""
+    if person is not None:
+        return asked.answer(PeopleRow, service.people, person)
+    at = as_of(asked.ws, asked.day)
+    rows = service.people_stream(asked.ws.store.db, at)
+    if asked.fmt is Format.CSV:
+        return StreamingResponse(
+            csv_stream(PeopleRow, rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'inline; filename="people.csv"'},
+        )
+    head = Report[PeopleRow](name="people", title=service.PEOPLE_TITLE, as_of=at, rows=[])
+    return StreamingResponse(json_stream(head, PeopleRow, rows), media_type="application/json")
 
 
 @_documented("trends", TrendRow, "Seats and spend at each stored reconciliation")
