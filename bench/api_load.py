@@ -110,6 +110,13 @@ def fill(url: str, subscriptions: int, candidates: int, models: int) -> dict[str
         )
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            # the organisation was written with its ids: move each id sequence past them, or
+            # the sync's new profile (and its new rows) would take id 1 again
+            for table in ("integration_profile", "software_model", "person", "subscription"):
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT coalesce(max(id), 1) FROM {table}))"
+                )
             conn.exec_driver_sql("VACUUM ANALYZE")
     db.dispose()
     return {
@@ -324,7 +331,7 @@ def serve(
         stderr=open(home / "serve.log", "wb"),  # noqa: SIM115
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # N processes importing the app on a busy machine
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"shelfware serve exited: {(home / 'serve.log').read_text()[-2000:]}")
@@ -385,7 +392,12 @@ def measure(url: str, args: argparse.Namespace, home: Path) -> list[str]:
     lines: list[str] = []
     for workers in args.workers:
         for sync in [False, True] if args.sync == "both" else [args.sync == "yes"]:
-            lines += ["", *measure_one(url, args, home, built, workers, sync)]
+            try:
+                block = measure_one(url, args, home, built, workers, sync)
+            except SystemExit as exc:  # one configuration failed: say so, go on
+                block = [f"({workers} workers, sync {sync}: {exc})"]
+            print("\n".join(["", *block]), flush=True)  # as it comes: a long run may stop
+            lines += ["", *block]
     return lines
 
 

@@ -22,8 +22,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_serve_answers_with_a_cli_made_token(home: Path) -> None:
-    made = invoke(home, "tokens", "create", "ci", "--role", "viewer")
+def start_serve(home: Path, role: str, *options: str) -> tuple[str, int, subprocess.Popen[bytes]]:
+    """A token of ``role`` made by the CLI, and ``shelfware serve`` on a free port."""
+    made = invoke(home, "tokens", "create", "ci", "--role", role)
     token = made.stdout.strip().splitlines()[-1]
     port = free_port()
     env = {**os.environ, "SHELFWARE_HOME": str(home)}
@@ -31,11 +32,16 @@ def test_serve_answers_with_a_cli_made_token(home: Path) -> None:
     env.pop("SHELFWARE_SECRET_KEYS", None)
     script = "from shelfware.cli.main import main; main()"
     process = subprocess.Popen(
-        [sys.executable, "-c", script, "serve", "--port", str(port)],
+        [sys.executable, "-c", script, "serve", "--port", str(port), *options],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    return token, port, process
+
+
+def test_serve_answers_with_a_cli_made_token(home: Path) -> None:
+    token, port, process = start_serve(home, "viewer")
     try:
         base = f"http://127.0.0.1:{port}/api/v1"
         deadline = time.monotonic() + 30
@@ -78,19 +84,7 @@ def test_serve_with_workers_answers_from_several_processes(home: Path) -> None:
     """``--workers 2``: two worker processes under one supervisor share the port; a token
     made by the CLI and a session made by one process hold in the other (both are in the
     database), and SIGTERM stops them all."""
-    made = invoke(home, "tokens", "create", "ci", "--role", "admin")
-    token = made.stdout.strip().splitlines()[-1]
-    port = free_port()
-    env = {**os.environ, "SHELFWARE_HOME": str(home)}
-    env.pop("SHELFWARE_DATABASE_URL", None)
-    env.pop("SHELFWARE_SECRET_KEYS", None)
-    script = "from shelfware.cli.main import main; main()"
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    token, port, process = start_serve(home, "admin", "--workers", "2")
     workers: list[int] = []
     try:
         base = f"http://127.0.0.1:{port}/api/v1"
