@@ -36,6 +36,7 @@ from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from reconcile import CHUNK, NOW, PROFILES, build
 from sync_rally import api_key, free_port, pg_answers, reset_postgres, start_sandbox
@@ -360,23 +361,23 @@ def sync_loop(url: str, sandbox_url: str, key: str, seconds: float) -> None:
     async def run() -> dict[str, Any]:
         db = Database.from_url(url)
         keys, clock = KeyRing.parse(key), SystemClock()
+        # a profile per sandbox (each run of --sync starts one on its own port)
+        name = f"bench-sync-{urlsplit(sandbox_url).port}"
         create = ProfileCreate(
-            kind="rally", name="bench-sync", url=sandbox_url, secrets={"api_key": api_key()}
+            kind="rally", name=name, url=sandbox_url, secrets={"api_key": api_key()}
         )
         with db.transaction() as s:
-            made = s.scalar(
-                select(IntegrationProfile.id).where(IntegrationProfile.name == "bench-sync")
-            )
-            if made is None:  # a run before (another --workers) made it
+            made = s.scalar(select(IntegrationProfile.id).where(IntegrationProfile.name == name))
+            if made is None:  # (a port seen in a run before: made then)
                 profiles.create_profile(s, keys, clock, create)
         if made is None:
-            await profiles.validate_profile(db, keys, clock, "bench-sync")
+            await profiles.validate_profile(db, keys, clock, name)
             with db.transaction() as s:
-                profiles.publish_profile(s, clock, profiles.get_profile(s, "bench-sync"))
+                profiles.publish_profile(s, clock, profiles.get_profile(s, name))
         syncs, stop = [], time.monotonic() + seconds
         while time.monotonic() < stop:
             started = time.perf_counter()
-            await sync_profile(db, keys, clock, "bench-sync")
+            await sync_profile(db, keys, clock, name)
             syncs.append(time.perf_counter() - started)
         db.dispose()
         return {"syncs": len(syncs), "seconds": syncs}
