@@ -287,7 +287,7 @@ def normalised(email: str) -> str:
 
 
 PEOPLE_TITLE = "Leavers holding seats, and accounts matching nobody"
-PEOPLE_PAGE = 1000  # rows of the people report on a page (the downloads stream every row)
+PEOPLE_PAGE = 200  # rows of the people report on a page (the downloads stream every row)
 # (person's email, profile, publisher, product, edition, account, account email, last
 # activity, left, kept until, subscription id): what a people row is made of
 _PEOPLE_COLUMNS = (

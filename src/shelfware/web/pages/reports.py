@@ -107,7 +107,7 @@ async def _everyone(
 
     def read() -> tuple[list[PeopleRow], service.PeopleCursor | None]:
         with ctx.store.db.sessions() as session:
-            return service.people_page(session, at, after, SHOWN_ROWS)
+            return service.people_page(session, at, after, service.PEOPLE_PAGE)
 
     rows, following = await run_in_threadpool(read)
     shown = head.model_copy(update={"rows": rows})
