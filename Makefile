@@ -78,11 +78,11 @@ bench-reconcile: install-test
 
 # The API under load (issue 17): 50 clients against `shelfware serve` for 60 s at 1,000,000
 # subscriptions and 100,000 candidates, SQLite and PostgreSQL (it DROPs the schema of
-# BENCH_DATABASE_URL), then again with a sync writing. Smaller: make bench-api API_BENCH_ARGS=
-API_BENCH_ARGS ?= --subscriptions 1000000 --candidates 100000 --seconds 60
+# BENCH_DATABASE_URL), with 1 and 2 `serve --workers`, each without then with a sync writing
+# (each store built once). Smaller: make bench-api API_BENCH_ARGS=
+API_BENCH_ARGS ?= --subscriptions 1000000 --candidates 100000 --seconds 60 --workers 1 2
 bench-api: install-test
-	$(BIN)/python bench/api_load.py --pg-url "$(BENCH_DATABASE_URL)" $(API_BENCH_ARGS)
-	$(BIN)/python bench/api_load.py --pg-url "$(BENCH_DATABASE_URL)" $(API_BENCH_ARGS) --sync
+	$(BIN)/python bench/api_load.py --pg-url "$(BENCH_DATABASE_URL)" --sync both $(API_BENCH_ARGS)
 
 # Scale-out (issue 17): 50 profiles x 20,000 users synced by 3 `shelfware worker` processes on
 # PostgreSQL (it DROPs that database's schema) and the machine's Redis; and what the store weighs

@@ -36,6 +36,7 @@ from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from reconcile import CHUNK, NOW, PROFILES, build
 from sync_rally import api_key, free_port, pg_answers, reset_postgres, start_sandbox
@@ -110,6 +111,13 @@ def fill(url: str, subscriptions: int, candidates: int, models: int) -> dict[str
         )
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            # the organisation was written with its ids: move each id sequence past them, or
+            # the sync's new profile (and its new rows) would take id 1 again
+            for table in ("integration_profile", "software_model", "person", "subscription"):
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT coalesce(max(id), 1) FROM {table}))"
+                )
             conn.exec_driver_sql("VACUUM ANALYZE")
     db.dispose()
     return {
@@ -302,8 +310,10 @@ def report(name: str, result: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- processes
 
 
-def serve(url: str, home: Path, built: dict[str, Any]) -> tuple[subprocess.Popen[bytes], str]:
-    """``shelfware serve`` on a free port, as deployed (its own process)."""
+def serve(
+    url: str, home: Path, built: dict[str, Any], workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``shelfware serve --workers N`` on a free port, as deployed (its own processes)."""
     import httpx
 
     port = free_port()
@@ -316,13 +326,13 @@ def serve(url: str, home: Path, built: dict[str, Any]) -> tuple[subprocess.Popen
     }
     shelfware = Path(sys.executable).with_name("shelfware")
     process = subprocess.Popen(
-        [str(shelfware), "serve", "--port", str(port)],
+        [str(shelfware), "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=open(home / "serve.log", "wb"),  # noqa: SIM115
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # N processes importing the app on a busy machine
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"shelfware serve exited: {(home / 'serve.log').read_text()[-2000:]}")
@@ -333,14 +343,17 @@ def serve(url: str, home: Path, built: dict[str, Any]) -> tuple[subprocess.Popen
             pass
         time.sleep(0.3)
     process.kill()
-    raise SystemExit("shelfware serve did not start")
+    raise SystemExit(f"shelfware serve did not start: {(home / 'serve.log').read_text()[-2000:]}")
 
 
 def sync_loop(url: str, sandbox_url: str, key: str, seconds: float) -> None:
     """In its own process: publish a Rally profile, then sync it again and again."""
+    from sqlalchemy import select
+
     from shelfware.kit.clock import SystemClock
     from shelfware.kit.crypto import KeyRing
     from shelfware.kit.db import Database
+    from shelfware.models import IntegrationProfile
     from shelfware.profiles import service as profiles
     from shelfware.profiles.schemas import ProfileCreate
     from shelfware.sync.service import sync_profile
@@ -348,18 +361,23 @@ def sync_loop(url: str, sandbox_url: str, key: str, seconds: float) -> None:
     async def run() -> dict[str, Any]:
         db = Database.from_url(url)
         keys, clock = KeyRing.parse(key), SystemClock()
+        # a profile per sandbox (each run of --sync starts one on its own port)
+        name = f"bench-sync-{urlsplit(sandbox_url).port}"
         create = ProfileCreate(
-            kind="rally", name="bench-sync", url=sandbox_url, secrets={"api_key": api_key()}
+            kind="rally", name=name, url=sandbox_url, secrets={"api_key": api_key()}
         )
         with db.transaction() as s:
-            profiles.create_profile(s, keys, clock, create)
-        await profiles.validate_profile(db, keys, clock, "bench-sync")
-        with db.transaction() as s:
-            profiles.publish_profile(s, clock, profiles.get_profile(s, "bench-sync"))
+            made = s.scalar(select(IntegrationProfile.id).where(IntegrationProfile.name == name))
+            if made is None:  # (a port seen in a run before: made then)
+                profiles.create_profile(s, keys, clock, create)
+        if made is None:
+            await profiles.validate_profile(db, keys, clock, name)
+            with db.transaction() as s:
+                profiles.publish_profile(s, clock, profiles.get_profile(s, name))
         syncs, stop = [], time.monotonic() + seconds
         while time.monotonic() < stop:
             started = time.perf_counter()
-            await sync_profile(db, keys, clock, "bench-sync")
+            await sync_profile(db, keys, clock, name)
             syncs.append(time.perf_counter() - started)
         db.dispose()
         return {"syncs": len(syncs), "seconds": syncs}
@@ -372,10 +390,34 @@ def measure(url: str, args: argparse.Namespace, home: Path) -> list[str]:
         reset_postgres(url)
     built = fill(url, args.subscriptions, args.candidates, args.models)
     print(f"built in {built['build_seconds']:.1f} s", file=sys.stderr)
-    server, base = serve(url, home, built)
+    lines: list[str] = []
+    for workers in args.workers:
+        for sync in [False, True] if args.sync == "both" else [args.sync == "yes"]:
+            try:
+                block = measure_one(url, args, home, built, workers, sync)
+            except SystemExit as exc:  # one configuration failed: say so, go on
+                block = [f"({workers} workers, sync {sync}: {exc})"]
+            print("\n".join(["", *block]), flush=True)  # as it comes: a long run may stop
+            lines += ["", *block]
+    return lines
+
+
+def load_average() -> str:
+    return " ".join(f"{n:.1f}" for n in os.getloadavg())
+
+
+def measure_one(
+    url: str,
+    args: argparse.Namespace,
+    home: Path,
+    built: dict[str, Any],
+    workers: int,
+    sync: bool,
+) -> list[str]:
+    server, base = serve(url, home, built, workers)
     sandbox = syncer = None
     try:
-        if args.sync:
+        if sync:
             sandbox = start_sandbox(args.sync_users, 0.0)
             env = {**os.environ, "SHELFWARE_ALLOW_PRIVATE_URLS": "true"}
             syncer = subprocess.Popen(
@@ -394,14 +436,17 @@ def measure(url: str, args: argparse.Namespace, home: Path) -> list[str]:
                 text=True,
             )
             time.sleep(2)  # the profile validated, the first sync under way
+        before = load_average()
         result = asyncio.run(load(base, built["token"], args.clients, args.seconds, args.models))
         lines = report(
             f"{'PostgreSQL' if url.startswith('postgresql') else 'SQLite'}: "
             f"{args.subscriptions:,} subscriptions, {args.candidates:,} candidates, "
-            f"{args.clients} clients, {args.seconds:.0f} s"
-            + (", a sync writing" if args.sync else ""),
+            f"{args.clients} clients, {args.seconds:.0f} s, {workers} worker process"
+            + ("es" if workers > 1 else "")
+            + (", a sync writing" if sync else ""),
             result,
         )
+        lines.append(f"\nLoad average (1, 5, 15 min): {before} before, {load_average()} after.")
         if syncer is not None:
             out, err = syncer.communicate(timeout=900)
             if syncer.returncode == 0 and out.strip():
@@ -434,7 +479,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--pg-url", help="also on this PostgreSQL database (schema DROPPED)")
     parser.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL")
-    parser.add_argument("--sync", action="store_true", help="a Rally sync writing meanwhile")
+    parser.add_argument(
+        "--sync",
+        nargs="?",
+        const="yes",
+        default="no",
+        choices=["yes", "no", "both"],
+        help="a Rally sync writing meanwhile (both: a run without, then one with)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="shelfware serve --workers N: one run per value over the same store (e.g. 1 2)",
+    )
     parser.add_argument("--sync-users", type=int, default=5_000)
     args = parser.parse_args()
     lines: list[str] = []
@@ -444,7 +503,7 @@ def main() -> None:
             lines += measure(f"sqlite:///{home / 'bench.db'}", args, home)
         if args.pg_url:
             if pg_answers(args.pg_url):
-                lines += ["", *measure(args.pg_url, args, home)]
+                lines += measure(args.pg_url, args, home)
             else:
                 lines += ["", f"(PostgreSQL skipped: nothing answers at {args.pg_url})"]
     print("\n".join(lines))

@@ -8,8 +8,6 @@ the actor in every audit event recorded inside it.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from shelfware.audit.service import acting_as
 from shelfware.kit.clock import Clock, SystemClock
+from shelfware.kit.db import Database
+from shelfware.profiles import authorization
 from shelfware.profiles.oauth import CALLBACK_TIMEOUT, PendingAuthorization
 from shelfware.store import Store
 
@@ -26,38 +26,33 @@ if TYPE_CHECKING:
 
 class PendingAuthorizations:
     """OAuth authorizations started from the API or a page, waiting for the redirect to
-    ``/oauth/callback``: by ``state``, for :data:`CALLBACK_TIMEOUT` seconds, taken once."""
+    ``/oauth/callback``: by ``state``, for :data:`CALLBACK_TIMEOUT` seconds, taken once. Held
+    in the database (``profiles.authorization.hold_pending``), so the callback may reach any
+    process of ``shelfware serve --workers N``."""
 
-    def __init__(self, timeout: float = CALLBACK_TIMEOUT) -> None:
+    def __init__(self, db: Database, timeout: float = CALLBACK_TIMEOUT) -> None:
+        self._db = db
         self._timeout = timeout
-        self._lock = threading.Lock()
-        self._pending: dict[str, tuple[str, PendingAuthorization]] = {}
 
     def add(self, profile: str, pending: PendingAuthorization) -> None:
-        with self._lock:
-            self._expire()
-            self._pending[pending.state] = (profile, pending)
+        authorization.hold_pending(self._db, profile, pending, self._timeout)
 
     def take(self, state: str) -> tuple[str, PendingAuthorization] | None:
         """(profile name, pending authorization) for ``state``, once; None when unknown or
         expired."""
-        with self._lock:
-            self._expire()
-            return self._pending.pop(state, None)
-
-    def _expire(self) -> None:
-        cutoff = time.time() - self._timeout
-        for state in [s for s, (_, p) in self._pending.items() if p.created < cutoff]:
-            del self._pending[state]
+        return authorization.take_pending(self._db, state, self._timeout)
 
 
 @dataclass
 class Workspace:
     store: Store
     clock: Clock = field(default_factory=SystemClock)
-    authorizations: PendingAuthorizations = field(default_factory=PendingAuthorizations)
+    authorizations: PendingAuthorizations = field(init=False)
     # Room for what the faces share at run time.
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.authorizations = PendingAuthorizations(self.store.db)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

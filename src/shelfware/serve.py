@@ -15,6 +15,7 @@ from shelfware.appstate import Workspace
 from shelfware.jobs import service as jobs
 from shelfware.kit.asgi import MIB, BodyLimit, EncodedSlashes
 from shelfware.kit.clock import Clock, SystemClock
+from shelfware.reports.kept import kept_reports
 from shelfware.settings import Settings, get_settings
 from shelfware.store import Store, open_store
 from shelfware.web import answers, install_web
@@ -53,6 +54,7 @@ def create_app(
     # (started with the app, the tick with them) or messages to `shelfware worker`s.
     backend = jobs.backend_for(workspace.store, workspace.clock, settings)
     workspace.extras["jobs"] = backend
+    kept_reports(workspace, wait=settings.report_wait_seconds)  # the API's and the pages'
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

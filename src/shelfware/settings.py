@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     db_busy_timeout_seconds: float = Field(default=30.0, ge=0, le=300)
     api_max_concurrency: int = Field(default=32, ge=1, le=10_000)
     api_queue_seconds: float = Field(default=0.5, ge=0, le=60)
+    # A report whose data changed is built again in the background; a request waits for it
+    # at most this long, then gets the previous figures with a note (reports.kept).
+    report_wait_seconds: float = Field(default=0.25, ge=0, le=300)
     secret_keys: SecretStr | None = None
     # Connection URLs (connectors, OAuth, chat webhook) may name loopback, private, link-local
     # and other non-public addresses only when this is on (sandboxes, the demo, tests, apps on

@@ -4,7 +4,9 @@ are the report's own rows."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 from shelfware.reports.catalogue import REPORTS, ReportOptions, run_report
 from shelfware.reports.formats import csv_text, json_rows
@@ -81,3 +83,54 @@ def test_a_kept_report_is_built_again_when_its_data_changes(web: Web) -> None:
     after = client.get("/reports/compliance?format=json").json()["rows"]
     owned = {r["software_model"]: r["rights_owned"] for r in after if r["row_type"] == "model"}
     assert owned["Acme Boards Team"] == 15 and after != before
+
+
+def test_people_without_a_person_pages_on_screen_and_streams_the_download(web: Web) -> None:
+    """1,010 accounts matching nobody: a page shows 200 and links to the next one (a keyset
+    cursor) until the last shows the rest; the CSV has every one; a forged cursor is a 400."""
+    from sqlalchemy import select
+
+    from shelfware.models import Subscription
+    from tests.conftest import NOW
+
+    seed_base(web.store.db)
+    seed_org(web.store.db)
+    with web.store.db.transaction() as s:
+        profile_id, model_id = s.execute(
+            select(Subscription.profile_id, Subscription.software_model_id).limit(1)
+        ).one()
+        s.execute(
+            Subscription.__table__.insert(),
+            [
+                {
+                    "profile_id": profile_id,
+                    "software_model_id": model_id,
+                    "external_id": f"bulk{i}",
+                    "username": f"bulk{i:04d}",
+                    "active": True,
+                    "admin": False,
+                    "group_scoped": False,
+                    "edition": "Unlimited",
+                    "first_seen_at": NOW,
+                }
+                for i in range(1007)
+            ],
+        )
+    client, _ = signed_in(web, "viewer")
+    url: str | None = "/reports/people"
+    counts, pages = [], []
+    while url is not None:
+        page = client.get(url)
+        assert page.status_code == 200
+        counts.append(page.text.count('<tr class="row-model">'))
+        pages.append(page.text)
+        link = re.search(r'rel="next" href="([^"]+)"', page.text)
+        url = html.unescape(link.group(1)) if link else None
+    assert counts == [200, 200, 200, 200, 200, 10]  # 3 of the fixture + 1,007
+    assert "bulk1006" in pages[-1] and "bulk1006" not in pages[0]
+    csv = client.get("/reports/people?format=csv")
+    assert csv.text.count("\n") == 1 + 1010
+    body = json.loads(client.get("/reports/people?format=json").text)
+    assert len(body["rows"]) == 1010 and body["name"] == "people"
+    forged = client.get("/reports/people?cursor=x:1")
+    assert forged.status_code == 400 and "not a cursor of the people report" in forged.text

@@ -14,7 +14,7 @@ from shelfware.models.base import Base
 from shelfware.models.entitlement import CalendarFeed, CommitmentChange, Entitlement, RenewalAlert
 from shelfware.models.job import Job, JobState, SchedulerLease
 from shelfware.models.person import DomainAlias, Person, PersonGroup
-from shelfware.models.profile import Credential, IntegrationProfile, ProfileStatus
+from shelfware.models.profile import Credential, IntegrationProfile, OAuthAttempt, ProfileStatus
 from shelfware.models.reclaim_ledger import ReclaimLedgerEntry
 from shelfware.models.reclamation import (
     CLOSED_STATES,
@@ -53,6 +53,7 @@ __all__ = [
     "Job",
     "JobState",
     "Justification",
+    "OAuthAttempt",
     "Person",
     "PersonGroup",
     "ProfileStatus",

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shelfware.models.base import Base, BigId, id_column
@@ -71,3 +71,21 @@ class Credential(Base):
     updated_at: Mapped[datetime]
 
     profile: Mapped[IntegrationProfile] = relationship(back_populates="credential")
+
+
+class OAuthAttempt(Base):
+    """An OAuth authorization of a profile between its start (a page or the API) and the
+    redirect back to ``/oauth/callback``: in the database, so that any process of
+    ``shelfware serve --workers N`` finishes it. Only the SHA-256 digest of its ``state``;
+    the callback deletes the row it uses (a state is good once), old rows are pruned."""
+
+    __tablename__ = "oauth_attempt"
+    __table_args__ = (Index("ix_oauth_attempt_created_at", "created_at"),)
+
+    id: Mapped[int] = id_column()
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    profile: Mapped[str] = mapped_column(String(200))
+    verifier: Mapped[str] = mapped_column(String(200))
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    token_url: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime]

@@ -29,6 +29,14 @@ class Subscription(Base):
             "first_seen_at",
         ),
         Index("ix_subscription_person", "person_id"),
+        # the accounts matching nobody in id order: the people report's keyset pages and its
+        # streamed export (reports.service.people_queries); only those rows are in it
+        Index(
+            "ix_subscription_unmatched",
+            "id",
+            sqlite_where=text("person_id IS NULL"),
+            postgresql_where=text("person_id IS NULL"),
+        ),
         # the accounts an app says are charged somewhere (SCIM enterprise extension): few, so
         # the chargeback finds them without reading every seat (migration 0019)
         *(

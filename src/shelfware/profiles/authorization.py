@@ -11,9 +11,13 @@ needed again. When the app refuses the refresh token (revoked, expired), the pro
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from shelfware.audit import service as audit
@@ -23,7 +27,7 @@ from shelfware.connectors.toolkit import TokenSet
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database
-from shelfware.models import IntegrationProfile
+from shelfware.models import IntegrationProfile, OAuthAttempt
 from shelfware.profiles.oauth import (
     CALLBACK_TIMEOUT,
     DEFAULT_CALLBACK_PORT,
@@ -241,3 +245,60 @@ __all__ = [
     "start_authorization",
     "store_authorization",
 ]
+
+
+# --------------------------------------------------------------------------- waiting
+# An authorization waits for its callback in the database (``OAuthAttempt``): whichever
+# process of ``shelfware serve --workers N`` the redirect reaches finishes it.
+
+
+def _digest(state: str) -> str:
+    return hashlib.sha256(state.encode("utf-8")).hexdigest()
+
+
+def hold_pending(
+    db: Database, profile: str, pending: PendingAuthorization, timeout: float = CALLBACK_TIMEOUT
+) -> None:
+    """Keep ``pending`` (its state only as a digest) until its callback, for ``timeout``
+    seconds; the ones that lapsed are pruned."""
+    created = datetime.fromtimestamp(pending.created, UTC)
+    with db.transaction() as session:
+        session.execute(delete(OAuthAttempt).where(OAuthAttempt.created_at < _cutoff(timeout)))
+        session.add(
+            OAuthAttempt(
+                state_hash=_digest(pending.state),
+                profile=profile,
+                verifier=pending.verifier,
+                redirect_uri=pending.redirect_uri,
+                token_url=pending.token_url,
+                created_at=created,
+            )
+        )
+
+
+def take_pending(
+    db: Database, state: str, timeout: float = CALLBACK_TIMEOUT
+) -> tuple[str, PendingAuthorization] | None:
+    """(profile name, pending authorization) for ``state``, once (the row is deleted in the
+    same transaction); None when unknown or lapsed."""
+    if not state:
+        return None
+    with db.transaction() as session:
+        row = session.scalar(select(OAuthAttempt).where(OAuthAttempt.state_hash == _digest(state)))
+        if row is None:
+            return None
+        taken = session.execute(delete(OAuthAttempt).where(OAuthAttempt.id == row.id))
+        if getattr(taken, "rowcount", 0) != 1 or row.created_at < _cutoff(timeout):
+            return None  # another process took it first, or it lapsed
+        return row.profile, PendingAuthorization(
+            url="",
+            state=state,
+            verifier=row.verifier,
+            redirect_uri=row.redirect_uri,
+            token_url=row.token_url,
+            created=row.created_at.timestamp(),
+        )
+
+
+def _cutoff(timeout: float) -> datetime:
+    return datetime.fromtimestamp(time.time() - timeout, UTC)

@@ -3,6 +3,8 @@ returns a ``Report`` of one row schema; the faces only choose the format."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -10,7 +12,8 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from shelfware.kit.db import UTCDateTime
+from shelfware.kit.db import Database, UTCDateTime
+from shelfware.kit.streaming import streamed
 from shelfware.licensing import service as licensing
 from shelfware.licensing.pricing import (
     CENT,
@@ -283,71 +286,147 @@ def normalised(email: str) -> str:
     return email.strip().lower()
 
 
-def people(session: Session, now: datetime, email: str | None = None) -> Report[PeopleRow]:
-    """One person's seats across apps (``email``), else leavers still holding seats and
-    seat-holding accounts that match nobody."""
-    base = (
-        select(
-            P.email,
-            PR.name,
-            M.publisher,
-            M.product,
-            M.edition,
-            S.username,
-            S.email,
-            S.last_activity_at,
-            person_left(),
-            S.kept_until,
-        )
+PEOPLE_TITLE = "Leavers holding seats, and accounts matching nobody"
+PEOPLE_PAGE = 200  # rows of the people report on a page (the downloads stream every row)
+# (person's email, profile, publisher, product, edition, account, account email, last
+# activity, left, kept until, subscription id): what a people row is made of
+_PEOPLE_COLUMNS = (
+    P.email,
+    PR.name,
+    M.publisher,
+    M.product,
+    M.edition,
+    S.username,
+    S.email,
+    S.last_activity_at,
+    person_left(),
+    S.kept_until,
+    S.id,
+)
+
+
+def _people_base() -> Any:
+    return (
+        select(*_PEOPLE_COLUMNS)
         .select_from(
             Subscription.__table__.join(IntegrationProfile.__table__, PR.id == S.profile_id)
             .join(SoftwareModel.__table__, M.id == S.software_model_id)
             .outerjoin(Person.__table__, P.id == S.person_id)
         )
         .where(licensing.holds_seat())
-        .order_by(P.email, PR.name, M.publisher, M.product, M.edition, S.username, S.id)
     )
-    if email is not None:
-        person_id = session.scalar(select(P.id).where(P.email == normalised(email)))
-        if person_id is None:
-            raise LookupError(f"no person with the email {email.strip()!r}")
-        query = base.where(S.person_id == person_id)
-        title = f"Seats held by {normalised(email)}"
-    else:
-        query = base.where(or_(S.person_id.is_(None), person_left()))
-        title = "Leavers holding seats, and accounts matching nobody"
-    rows = []
-    for (
-        person,
-        profile,
-        pub,
-        prod,
-        ed,
-        username,
-        account_email,
-        last,
-        left,
-        kept_until,
-    ) in session.execute(query):
-        kind: Literal["seat", "leaver", "unmatched"] = (
-            "seat" if email is not None else ("leaver" if left else "unmatched")
+
+
+def people_row(
+    now: datetime, found: Any, kind: Literal["seat", "leaver", "unmatched"]
+) -> PeopleRow:
+    """A people report row from a row of ``_PEOPLE_COLUMNS``."""
+    person, profile, pub, prod, ed, username, account_email, last, _, kept_until, _ = found
+    return PeopleRow(
+        kind=kind,
+        person=person,
+        profile=profile,
+        software_model=_name(pub, prod, ed),
+        username=username,
+        account_email=account_email,
+        last_activity_at=last,
+        idle_days=(now - last).days if last is not None else None,
+        kept_until=keeps.kept_until_now(now, kept_until),
+    )
+
+
+@dataclass(frozen=True)
+class PeopleCursor:
+    """Where a page of leavers and unmatched accounts ends: its last row's segment (leavers
+    first, then accounts matching nobody), person's email (leavers) and subscription id."""
+
+    leaver: bool
+    email: str
+    id: int
+
+    def text(self) -> str:
+        return f"{'l' if self.leaver else 'u'}:{self.id}:{self.email}"
+
+    @classmethod
+    def parse(cls, text: str) -> PeopleCursor:
+        segment, _, rest = text.partition(":")
+        number, _, email = rest.partition(":")
+        if segment not in ("l", "u") or not number.isdigit() or len(number) > 19:
+            raise ValueError(f"not a cursor of the people report: {text[:40]!r}")
+        return cls(leaver=segment == "l", email=email, id=int(number))
+
+
+def people_queries(after: PeopleCursor | None = None) -> list[tuple[Any, bool]]:
+    """The leavers holding seats (by their email, then the account), then the seat-holding
+    accounts matching nobody (by id: a range of ``ix_subscription_unmatched``), from after
+    ``after``: (statement, whether its rows are leavers). Both read in index order, so a page
+    costs its rows and an export streams without a sort of every account."""
+    leavers = _people_base().where(S.person_id.is_not(None), person_left()).order_by(P.email, S.id)
+    unmatched = _people_base().where(S.person_id.is_(None)).order_by(S.id)
+    if after is None:
+        return [(leavers, True), (unmatched, False)]
+    if after.leaver:
+        leavers = leavers.where(
+            or_(P.email > after.email, and_(P.email == after.email, S.id > after.id))
         )
-        rows.append(
-            PeopleRow(
-                kind=kind,
-                person=person,
-                profile=profile,
-                software_model=_name(pub, prod, ed),
-                username=username,
-                account_email=account_email,
-                last_activity_at=last,
-                idle_days=(now - last).days if last is not None else None,
-                kept_until=keeps.kept_until_now(now, kept_until),
-            )
-        )
+        return [(leavers, True), (unmatched, False)]
+    return [(unmatched.where(S.id > after.id), False)]
+
+
+def people_page(
+    session: Session, now: datetime, after: PeopleCursor | None = None, limit: int = PEOPLE_PAGE
+) -> tuple[list[PeopleRow], PeopleCursor | None]:
+    """A page of leavers holding seats and accounts matching nobody, and the cursor of the
+    next page (None: the last page). Reads ``limit`` + 1 rows at most."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    found: list[tuple[Any, bool]] = []
+    for statement, leaver in people_queries(after):
+        want = limit + 1 - len(found)
+        found += [(row, leaver) for row in session.execute(statement.limit(want))]
+        if len(found) > limit:
+            break
+    more = len(found) > limit
+    found = found[:limit]
+    rows = [people_row(now, row, "leaver" if leaver else "unmatched") for row, leaver in found]
+    if not more or not found:
+        return rows, None
+    last, leaver = found[-1]
+    return rows, PeopleCursor(leaver=leaver, email=last[0] or "", id=int(last[-1]))
+
+
+def people_stream(db: Database, now: datetime) -> Iterator[PeopleRow]:
+    """Every leaver's seat, then every account matching nobody, streamed (``yield_per`` in one
+    read session): memory holds a chunk, however many accounts."""
+    for statement, leaver in people_queries():
+        kind: Literal["leaver", "unmatched"] = "leaver" if leaver else "unmatched"
+        for row in streamed(db, statement):
+            yield people_row(now, row, kind)
+
+
+def people(session: Session, now: datetime, email: str | None = None) -> Report[PeopleRow]:
+    """One person's seats across apps (``email``), else leavers still holding seats and
+    seat-holding accounts that match nobody (all of them: the faces page through
+    ``people_page`` or stream ``people_stream`` instead)."""
     if email is None:
-        rows.sort(key=lambda r: r.kind)  # leavers first (stable: keeps the query's order)
-    return Report[PeopleRow](name="people", title=title, as_of=now, rows=rows)
+        rows = [
+            people_row(now, row, "leaver" if leaver else "unmatched")
+            for statement, leaver in people_queries()
+            for row in session.execute(statement)
+        ]
+        return Report[PeopleRow](name="people", title=PEOPLE_TITLE, as_of=now, rows=rows)
+    person_id = session.scalar(select(P.id).where(P.email == normalised(email)))
+    if person_id is None:
+        raise LookupError(f"no person with the email {email.strip()!r}")
+    query = (
+        _people_base()
+        .where(S.person_id == person_id)
+        .order_by(PR.name, M.publisher, M.product, M.edition, S.username, S.id)
+    )
+    rows = [people_row(now, row, "seat") for row in session.execute(query)]
+    return Report[PeopleRow](
+        name="people", title=f"Seats held by {normalised(email)}", as_of=now, rows=rows
+    )
 
 
 def trends(session: Session, now: datetime, rates: Rates | None = None) -> Report[TrendRow]:

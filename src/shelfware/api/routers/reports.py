@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from shelfware.accounts.roles import Permission
@@ -24,7 +24,8 @@ from shelfware.appstate import Workspace
 from shelfware.licensing.savings import Granularity
 from shelfware.ranges import MAX_NAME, Day
 from shelfware.reports import service
-from shelfware.reports.formats import csv_text, instant, json_rows
+from shelfware.reports.formats import csv_stream, csv_text, instant, json_rows, json_stream
+from shelfware.reports.kept import current_report
 from shelfware.reports.schemas import (
     ChargebackBy,
     ChargebackRow,
@@ -102,11 +103,18 @@ class Asked:
 
     ws: Workspace
     fmt: Format
-    at: datetime
+    day: date | None  # as of the end of this day; None: now
 
     def answer(self, row: type[Any], build: Callable[..., Report[Any]], *args: Any) -> Response:
-        with self.ws.read() as session:
-            built = build(session, self.at, *args)
+        # kept until its data changes (reports.kept): the same report by name and options
+        key = ("api", build.__name__, self.day, repr(args))
+        built, _ = current_report(
+            self.ws,
+            key,
+            lambda session, now: build(
+                session, now if self.day is None else as_of(self.ws, self.day), *args
+            ),
+        )
         # typed by its row, so that an empty report still has its columns (the CSV header)
         report = Report[row](**dict(built))  # type: ignore[valid-type]
         if self.fmt is Format.CSV:
@@ -132,13 +140,13 @@ def _dated(
     date_: DateQ = None,
     _: Principal = allowed(Permission.REPORTS_READ),
 ) -> Asked:
-    return Asked(ws, format_, as_of(ws, date_))
+    return Asked(ws, format_, date_)
 
 
 def _now(
     ws: Ws, format_: FormatQ = Format.JSON, _: Principal = allowed(Permission.REPORTS_READ)
 ) -> Asked:
-    return Asked(ws, format_, ws.clock.now())
+    return Asked(ws, format_, None)
 
 
 Dated = Annotated[Asked, Depends(_dated)]
@@ -200,8 +208,20 @@ def people(
         Printable,
     ] = None,
 ) -> Response:
-    """``person``'s seats; without it, leavers holding seats and unmatched accounts."""
-    return asked.answer(PeopleRow, service.people, person)
+    """``person``'s seats; without it, leavers holding seats and unmatched accounts (every
+    one, streamed as it is read: leavers by email, then accounts by id)."""
+    if person is not None:
+        return asked.answer(PeopleRow, service.people, person)
+    at = as_of(asked.ws, asked.day)
+    rows = service.people_stream(asked.ws.store.db, at)
+    if asked.fmt is Format.CSV:
+        return StreamingResponse(
+            csv_stream(PeopleRow, rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'inline; filename="people.csv"'},
+        )
+    head = Report[PeopleRow](name="people", title=service.PEOPLE_TITLE, as_of=at, rows=[])
+    return StreamingResponse(json_stream(head, PeopleRow, rows), media_type="application/json")
 
 
 @_documented("trends", TrendRow, "Seats and spend at each stored reconciliation")

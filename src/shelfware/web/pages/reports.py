@@ -4,19 +4,27 @@ list, then each report with its options as a form, on screen, and as CSV or JSON
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from typing import Any
+from urllib.parse import urlencode
 
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from shelfware.accounts.roles import Permission
-from shelfware.overview import service as overview
+from shelfware.reports import service
 from shelfware.reports.catalogue import REPORTS, ReportOptions, ReportSpec, run_report
-from shelfware.reports.formats import csv_text, instant, json_rows, table_cells
-from shelfware.reports.schemas import Report
+from shelfware.reports.formats import (
+    csv_stream,
+    csv_text,
+    instant,
+    json_rows,
+    json_stream,
+    table_cells,
+)
+from shelfware.reports.kept import current_report
+from shelfware.reports.schemas import PeopleRow, Report
 from shelfware.web import calendar, charts, exports
 from shelfware.web.context import WebContext, web_context
 from shelfware.web.errors import USER_ERRORS, one_line
@@ -51,29 +59,13 @@ def _options(request: Request, spec: ReportSpec) -> ReportOptions:
     return options
 
 
-KEPT_REPORTS = 32  # the last reports built, each with the data stamp it was built at
-
-
 def _built(ctx: WebContext, name: str, options: ReportOptions) -> Report[Any]:
-    """The report, built again only when its data changed: at a million seats a report
-    reads every seat (a second or two), so the last ones are kept with the stamp of the
-    data they came from (``overview.data_version``, as the dashboard does: every write is
-    audited, every sync leaves a run, the day is part of it)."""
-    kept: OrderedDict[str, tuple[Any, Report[Any]]] = ctx.dashboard.setdefault(
-        "reports", OrderedDict()
-    )
+    """The report, kept until its data changes, rebuilt in the background meanwhile
+    (``reports.kept``: a request past the wait gets the previous figures, with a note)."""
     key = f"{name}?{options.model_dump_json()}"
-    now = ctx.clock.now()
-    with ctx.store.db.sessions() as session:
-        version = overview.data_version(session, now)
-        found = kept.get(key)
-        if found is not None and found[0] == version:
-            kept.move_to_end(key)
-            return found[1]
-        built = run_report(session, name, now, options)
-    kept[key] = (version, built)
-    while len(kept) > KEPT_REPORTS:
-        kept.popitem(last=False)
+    built, _ = current_report(
+        ctx.workspace, key, lambda session, now: run_report(session, name, now, options)
+    )
     return built
 
 
@@ -86,6 +78,65 @@ def _note(text: str) -> str:
     )
 
 
+async def _everyone(
+    request: Request, ctx: WebContext, spec: ReportSpec, options: ReportOptions
+) -> Response:
+    """The people report without a person (leavers, and accounts matching nobody: a million
+    of them, perhaps): a page on screen (keyset), the downloads streamed."""
+    at = options.at(ctx.clock.now())
+    head = Report[PeopleRow](name="people", title=service.PEOPLE_TITLE, as_of=at, rows=[])
+    fmt = request.query_params.get("format")
+    if fmt == "csv":
+        return exports.csv_response(
+            "people", csv_stream(PeopleRow, service.people_stream(ctx.store.db, at))
+        )
+    if fmt == "json":
+        return StreamingResponse(
+            json_stream(head, PeopleRow, service.people_stream(ctx.store.db, at)),
+            media_type="application/json",
+            headers={
+                "content-disposition": 'attachment; filename="people.json"',
+                "cache-control": "no-store",
+            },
+        )
+    raw = request.query_params.get("cursor")
+    try:
+        after = service.PeopleCursor.parse(raw) if raw else None
+    except ValueError as exc:
+        raise Refused(400, str(exc)) from None
+
+    def read() -> tuple[list[PeopleRow], service.PeopleCursor | None]:
+        with ctx.store.db.sessions() as session:
+            return service.people_page(session, at, after, service.PEOPLE_PAGE)
+
+    rows, following = await run_in_threadpool(read)
+    shown = head.model_copy(update={"rows": rows})
+    headings, cells = table_cells(shown)
+    next_url = None
+    if following is not None:
+        kept = [
+            (k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "format")
+        ]
+        next_url = request.url.path + "?" + urlencode([*kept, ("cursor", following.text())])
+    return render(
+        request,
+        "report.html",
+        {
+            "spec": spec,
+            "report": shown,
+            "options": options,
+            "headings": headings,
+            "cells": [("model", row) for row in cells],
+            "notes": [],
+            "total": len(rows),
+            "cut": False,
+            "next_url": next_url,
+            "csv_url": exports.csv_url(request),
+            "json_url": exports.csv_url(request).removesuffix("format=csv") + "format=json",
+        },
+    )
+
+
 @page("GET", "/reports/{name}", Permission.REPORTS_READ)
 async def report(request: Request, name: SegmentName) -> Response:
     ctx = web_context(request)
@@ -93,6 +144,8 @@ async def report(request: Request, name: SegmentName) -> Response:
     if spec is None:
         raise Refused(404, f"No report named {name[:60]!r}: choose one on the reports page.")
     options = _options(request, spec)
+    if name == "people" and options.person is None:
+        return await _everyone(request, ctx, spec, options)
     try:
         built = await run_in_threadpool(_built, ctx, name, options)
     except USER_ERRORS as exc:
