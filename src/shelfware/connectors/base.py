@@ -92,6 +92,46 @@ class AccountRecord:
     cost_center: str | None = None
 
 
+class AccountPage(list[AccountRecord]):
+    """A page of accounts whose records carry the fingerprint of the vendor record each was
+    mapped from (`fingerprints[i]` is `self[i]`'s), where the connector declares one
+    (connectors/toolkit/fingerprints.py): the sync stores it as the account's fingerprint."""
+
+    __slots__ = ("fingerprints",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fingerprints: list[int] = []
+
+
+_ABSENT = object()
+
+
+class KnownAccounts:
+    """What a sync holds of a profile's accounts before a download, handed to a connector
+    that can fingerprint its vendor records (`HttpConnector.skip_unchanged`): external id ->
+    the stored fingerprint (None: to be staged again whatever it is) and the `seed` every
+    fingerprint of this run starts from (what decides how values are written). A record
+    whose fingerprint is the stored one is taken out and counted, never mapped; every id
+    listed is remembered in `seen` (the first of duplicates wins)."""
+
+    def __init__(
+        self, fingerprints: dict[str, int | None] | None = None, seed: bytes = b""
+    ) -> None:
+        self.fingerprints = fingerprints if fingerprints is not None else {}
+        self.seed = seed
+        self.skipped = 0  # records found unchanged (and not mapped) by the connector
+        self.seen: set[str] = set()
+
+    def take_unchanged(self, external_id: str, fingerprint: int) -> bool:
+        """True, and the account taken out and counted, when `fingerprint` is the stored one."""
+        if self.fingerprints.get(external_id, _ABSENT) != fingerprint:
+            return False
+        del self.fingerprints[external_id]
+        self.skipped += 1
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class PersonRecord:
     """A person as an identity provider knows them (with status, so leavers are known)."""
