@@ -19,8 +19,8 @@ declared (the connector's tests check that changing each one changes the mapped 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import operator
-import sys
 from collections.abc import Callable, Sequence
 from functools import cache, cached_property
 from pathlib import Path
@@ -43,7 +43,7 @@ def source_digest(*modules: ModuleType | str) -> bytes:
     whenever their code does. Read once per process."""
     parts: list[bytes] = []
     for module in modules:
-        loaded = sys.modules[module] if isinstance(module, str) else module
+        loaded = importlib.import_module(module) if isinstance(module, str) else module
         file = loaded.__file__
         if file is None:
             raise ValueError(f"module {loaded.__name__} has no file to take a digest of")
