@@ -104,16 +104,14 @@ class AccountPage(list[AccountRecord]):
         self.fingerprints: list[int] = []
 
 
-_ABSENT = object()
-
-
 class KnownAccounts:
     """What a sync holds of a profile's accounts before a download, handed to a connector
     that can fingerprint its vendor records (`HttpConnector.skip_unchanged`): external id ->
     the stored fingerprint (None: to be staged again whatever it is) and the `seed` every
     fingerprint of this run starts from (what decides how values are written). A record
     whose fingerprint is the stored one is taken out and counted, never mapped; every id
-    listed is remembered in `seen` (the first of duplicates wins)."""
+    listed is remembered in `seen` (the first of duplicates wins). The connector compares on
+    the event loop, the sync's staging thread takes out the changed ones: distinct keys."""
 
     def __init__(
         self, fingerprints: dict[str, int | None] | None = None, seed: bytes = b""
@@ -123,13 +121,13 @@ class KnownAccounts:
         self.skipped = 0  # records found unchanged (and not mapped) by the connector
         self.seen: set[str] = set()
 
-    def take_unchanged(self, external_id: str, fingerprint: int) -> bool:
-        """True, and the account taken out and counted, when `fingerprint` is the stored one."""
-        if self.fingerprints.get(external_id, _ABSENT) != fingerprint:
-            return False
-        del self.fingerprints[external_id]
-        self.skipped += 1
-        return True
+    def take_unchanged(self, external_ids: list[str]) -> None:
+        """The accounts the connector found unchanged (their stored fingerprint is the one
+        of their record): taken out and counted."""
+        fingerprints = self.fingerprints
+        for external_id in external_ids:
+            del fingerprints[external_id]
+        self.skipped += len(external_ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -303,12 +303,11 @@ class StoredAccounts(KnownAccounts):
     def unchanged(self) -> int:
         return self.skipped + self.compared
 
-    def take_unchanged(self, external_id: str, fingerprint: int) -> bool:
-        if not super().take_unchanged(external_id, fingerprint):
-            return False
-        if self.unrecognised and external_id in self.unrecognised:
-            self.unchanged_unrecognised.append(self.unrecognised[external_id])
-        return True
+    def take_unchanged(self, external_ids: list[str]) -> None:
+        super().take_unchanged(external_ids)
+        if self.unrecognised:
+            unknown = self.unrecognised
+            self.unchanged_unrecognised.extend(unknown[i] for i in external_ids if i in unknown)
 
 
 def _stored_accounts(connection: Connection, profile_id: int, salt: bytes) -> StoredAccounts:
@@ -316,12 +315,9 @@ def _stored_accounts(connection: Connection, profile_id: int, salt: bytes) -> St
     query = select(
         S.external_id, case((must_restage, null()), else_=S.fingerprint), S.unrecognised
     ).where(S.profile_id == profile_id, S.gone_at.is_(None))
-    fingerprints: dict[str, int | None] = {}
-    unrecognised: dict[str, str] = {}
-    for key, fingerprint, unknown in connection.execute(query):
-        fingerprints[key] = fingerprint
-        if unknown is not None:
-            unrecognised[key] = unknown
+    rows = connection.execute(query).all()  # one fetch: 100,000s of rows
+    fingerprints: dict[str, int | None] = {key: fingerprint for key, fingerprint, _ in rows}
+    unrecognised = {key: unknown for key, _, unknown in rows if unknown is not None}
     return StoredAccounts(fingerprints, salt, unrecognised)
 
 

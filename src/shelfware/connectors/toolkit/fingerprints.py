@@ -75,12 +75,14 @@ class SourceFingerprint:
 
     def fingerprint(self, raw: Any, prefix: bytes) -> int:
         """The fingerprint of one raw record (a JSON object) after `prefix` (seed + code)."""
+        digest = hashlib.blake2b(prefix + repr(self._values_of(raw)).encode(), digest_size=8)
+        return int.from_bytes(digest.digest(), "big", signed=True)
+
+    def _values_of(self, raw: dict[str, Any]) -> Any:
         try:
-            values = self._values(raw)
+            return self._values(raw)
         except KeyError:  # a field absent: the same as null
-            values = tuple(map(raw.get, self.fields))
-        digest = hashlib.blake2b(prefix + repr(values).encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big", signed=True)
+            return tuple(map(raw.get, self.fields))
 
     def map_page(self, raws: Sequence[Any], known: KnownAccounts | None) -> list[AccountRecord]:
         """The page's records mapped; with `known` (a sync that holds the accounts), a record
@@ -90,22 +92,22 @@ class SourceFingerprint:
         if known is None:
             return [mapping(raw) for raw in raws]
         prefix = known.seed + self.code
-        key, fingerprint, seen, take_unchanged = (
-            self.key,
-            self.fingerprint,
-            known.seen,
-            known.take_unchanged,
-        )
+        key, values_of, seen, stored = self.key, self._values_of, known.seen, known.fingerprints
+        blake2b, from_bytes = hashlib.blake2b, int.from_bytes
         page = AccountPage()
         fingerprints = page.fingerprints
+        unchanged = []
+        # the loop of every re-sync over every account: one function call a record (the key)
         for raw in raws:
             if type(raw) is dict:
                 external_id = key(raw)
                 if external_id in seen:
                     continue
                 seen.add(external_id)
-                value = fingerprint(raw, prefix)
-                if take_unchanged(external_id, value):
+                digest = blake2b(prefix + repr(values_of(raw)).encode(), digest_size=8).digest()
+                value = from_bytes(digest, "big", signed=True)
+                if stored.get(external_id) == value:
+                    unchanged.append(external_id)
                     continue
                 page.append(mapping(raw))
             else:  # not a JSON object: the mapping names what is wrong, or copes; no skipping
@@ -116,4 +118,6 @@ class SourceFingerprint:
                 value = 0
                 page.append(record)
             fingerprints.append(value)
+        if unchanged:
+            known.take_unchanged(unchanged)
         return page
