@@ -51,7 +51,7 @@ def test_a_change_of_any_declared_field_changes_the_fingerprint(
 ) -> None:
     before = KIT.fingerprint(raw, b"seed")
     changed = {**raw, field: new}
-    if repr(new) != repr(raw[field]):  # -0.0 and 0.0, 1 and True: told apart by repr
+    if repr(new) != repr(raw[field]):  # -0.0 and 0.0, 1 and True: told apart
         assert KIT.fingerprint(changed, b"seed") != before
     # the vendor's key order, undeclared fields and absent-vs-null do not count
     reordered = dict(reversed(list(raw.items())))
@@ -84,8 +84,8 @@ def test_the_fingerprint_is_the_same_in_another_process() -> None:
 
 
 def test_the_code_digest_covers_the_mapping_module_and_the_kit() -> None:
-    assert KIT.code == source_digest(
-        __name__, "shelfware.connectors.toolkit", "shelfware.connectors.base"
+    assert KIT.code.endswith(
+        source_digest(__name__, "shelfware.connectors.toolkit", "shelfware.connectors.base")
     )
     assert source_digest("shelfware.connectors.rally") != source_digest("shelfware.connectors.okta")
     assert RallyConnector.source_fingerprint is not None
@@ -128,7 +128,7 @@ def test_an_unchanged_record_is_not_mapped_and_the_others_carry_their_fingerprin
     assert isinstance(page, AccountPage)
     assert [r.external_id for r in page] == ["2", "3", "5"] and calls == [2, 3, 5]
     assert page.fingerprints == [
-        kit.fingerprint(raw, known.seed + kit.code)
+        kit.fingerprint(raw, known.seed + kit.code)  # the page loop computes the same
         for raw in ({"id": 2, "name": "B"}, {"id": 3, "name": "c"}, {"id": 5, "name": "e"})
     ]
     assert known.skipped == 1 and set(known.fingerprints) == {"2", "3", "4"}
