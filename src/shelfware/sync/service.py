@@ -74,6 +74,7 @@ from shelfware.kit.db import (
     bulk_insert,
     insert_for,
     large_cache,
+    plain_rows,
     refresh_statistics,
     rowcount,
 )
@@ -315,7 +316,7 @@ def _stored_accounts(connection: Connection, profile_id: int, salt: bytes) -> St
     query = select(
         S.external_id, case((must_restage, null()), else_=S.fingerprint), S.unrecognised
     ).where(S.profile_id == profile_id, S.gone_at.is_(None))
-    rows = connection.execute(query).all()  # one fetch: 100,000s of rows
+    rows = plain_rows(connection, query)  # 100,000s of rows of text and numbers
     fingerprints: dict[str, int | None] = {key: fingerprint for key, fingerprint, _ in rows}
     unrecognised = {key: unknown for key, _, unknown in rows if unknown is not None}
     return StoredAccounts(fingerprints, salt, unrecognised)
