@@ -19,6 +19,6 @@ def test_plain_rows_are_the_rows_sqlalchemy_reads(db) -> None:  # type: ignore[n
     query = union_all(first, second, third)
     with db.engine.connect() as connection:
         expected = [tuple(row) for row in connection.execute(query)]
-        got = plain_rows(connection, query)
+        got = list(plain_rows(connection, query, batch=1))
     assert sorted(got, key=lambda r: r[0]) == sorted(expected, key=lambda r: r[0])
     assert sorted(got, key=lambda r: r[0]) == [(1, "50% _off", None), (2, "a%b", 7)]

@@ -316,9 +316,12 @@ def _stored_accounts(connection: Connection, profile_id: int, salt: bytes) -> St
     query = select(
         S.external_id, case((must_restage, null()), else_=S.fingerprint), S.unrecognised
     ).where(S.profile_id == profile_id, S.gone_at.is_(None))
-    rows = plain_rows(connection, query)  # 100,000s of rows of text and numbers
-    fingerprints: dict[str, int | None] = {key: fingerprint for key, fingerprint, _ in rows}
-    unrecognised = {key: unknown for key, _, unknown in rows if unknown is not None}
+    fingerprints: dict[str, int | None] = {}
+    unrecognised: dict[str, str] = {}
+    for key, fingerprint, unknown in plain_rows(connection, query):  # 100,000s of rows
+        fingerprints[key] = fingerprint
+        if unknown is not None:
+            unrecognised[key] = unknown
     return StoredAccounts(fingerprints, salt, unrecognised)
 
 
