@@ -459,6 +459,7 @@ async def _download(
             await writing
         # the accounts the connector found unchanged were never staged nor mapped
         summary.accounts += stored.skipped
+        stored.seen = set()  # 100,000s of ids, not needed past the download
         summary.unchanged = stored.unchanged
         count_unrecognised(stored.unchanged_unrecognised, summary)
     finally:
