@@ -55,10 +55,12 @@ async def test_a_hostile_vendor_syncs_and_the_run_counts_what_was_cleaned(
     assert got["slack"].display_name == "<https://evil.example|Keep my seat>"
     assert got["csv_formula"].display_name.startswith("=HYPERLINK(")
 
-    # unchanged data: a second sync counts the same cleaning and writes no row
+    # unchanged data: a second sync neither maps nor cleans (nothing counted) and writes no
+    # row; the cleaning counts cover the accounts a run stages
     clock.advance(timedelta(minutes=5))
     again = await sync_profile(db, keys, clock, "rally")
-    assert again.cleaned == summary.cleaned and again.updated == again.created == 0
+    assert again.unchanged == again.accounts == 60
+    assert again.cleaned == {} and again.updated == again.created == 0
 
 
 async def test_people_and_groups_from_the_identity_provider_are_cleaned(

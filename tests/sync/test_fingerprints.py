@@ -186,3 +186,35 @@ async def test_an_account_whose_person_was_deleted_is_linked_again(db, keys, clo
 def subscriptions(db: Any) -> list[Subscription]:
     with db.sessions() as s:
         return list(s.scalars(select(Subscription)))
+
+
+@pytest.mark.store
+async def test_a_change_of_mapping_code_stages_every_account_again_and_unknown_values_count(
+    db, keys, clock, rally_factory, monkeypatch
+):
+    """Rally's records are fingerprinted raw (before mapping): another mapping code digest
+    restages everything (no row kept as the old code mapped it), and an unchanged account with
+    a permission Rally's table does not know still counts as unrecognised in every run."""
+    from shelfware.connectors.rally import RallyConnector
+
+    sandbox = rally_factory(users=80, seed=14)
+    sandbox.org.users[4].permission = "Galactic Overlord"
+    sandbox.state.reload_users()
+    await published_rally(db, keys, clock, sandbox.url, sandbox.org.api_key)
+    first = await sync_profile(db, keys, clock, "rally")
+    assert first.unrecognised == 1 and first.created == 80
+    before = stored_rows(db)
+
+    clock.advance(timedelta(hours=1))
+    again = await sync_profile(db, keys, clock, "rally")
+    assert again.unchanged == again.accounts == 80 and again.updated == 0
+    assert again.unrecognised == 1 and again.unrecognised_values == first.unrecognised_values
+
+    kit = RallyConnector.source_fingerprint
+    assert kit is not None
+    monkeypatch.setitem(kit.__dict__, "code", b"another mapping")
+    clock.advance(timedelta(hours=1))
+    recoded = await sync_profile(db, keys, clock, "rally")
+    assert recoded.unchanged == 0 and recoded.accounts == 80
+    assert recoded.updated == 80  # the fingerprints; the values are the same
+    assert stored_rows(db) == before

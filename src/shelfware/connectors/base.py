@@ -92,6 +92,44 @@ class AccountRecord:
     cost_center: str | None = None
 
 
+class AccountPage(list[AccountRecord]):
+    """A page of accounts whose records carry the fingerprint of the vendor record each was
+    mapped from (`fingerprints[i]` is `self[i]`'s), where the connector declares one
+    (connectors/toolkit/fingerprints.py): the sync stores it as the account's fingerprint."""
+
+    __slots__ = ("fingerprints",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fingerprints: list[int] = []
+
+
+class KnownAccounts:
+    """What a sync holds of a profile's accounts before a download, handed to a connector
+    that can fingerprint its vendor records (`HttpConnector.skip_unchanged`): external id ->
+    the stored fingerprint (None: to be staged again whatever it is) and the `seed` every
+    fingerprint of this run starts from (what decides how values are written). A record
+    whose fingerprint is the stored one is taken out and counted, never mapped; every id
+    listed is remembered in `seen` (the first of duplicates wins). The connector compares on
+    the event loop, the sync's staging thread takes out the changed ones: distinct keys."""
+
+    def __init__(
+        self, fingerprints: dict[str, int | None] | None = None, seed: bytes = b""
+    ) -> None:
+        self.fingerprints = fingerprints if fingerprints is not None else {}
+        self.seed = seed
+        self.skipped = 0  # records found unchanged (and not mapped) by the connector
+        self.seen: set[str] = set()
+
+    def take_unchanged(self, external_ids: list[str]) -> None:
+        """The accounts the connector found unchanged (their stored fingerprint is the one
+        of their record): taken out and counted."""
+        fingerprints = self.fingerprints
+        for external_id in external_ids:
+            del fingerprints[external_id]
+        self.skipped += len(external_ids)
+
+
 @dataclass(frozen=True, slots=True)
 class PersonRecord:
     """A person as an identity provider knows them (with status, so leavers are known)."""

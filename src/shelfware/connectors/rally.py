@@ -65,6 +65,7 @@ from shelfware.connectors.toolkit import (
     NotEmpty,
     RecordError,
     RecordSelector,
+    SourceFingerprint,
     StableTotal,
     StartIndex,
     decode,
@@ -348,6 +349,9 @@ class RallyConnector(HttpConnector):
         reclaim=True,
         activity_source=ActivitySource.ACCOUNT_FIELD,
     )
+    source_fingerprint: ClassVar[SourceFingerprint | None] = SourceFingerprint(
+        RALLY_ACCOUNT_FIELDS, key=lambda raw: str(object_id(raw)), mapping=map_account
+    )
     permissions: ClassVar[list[Permission]] = [
         Permission(Process.DOWNLOAD, RALLY_REQUIRED_PERMISSION),
         Permission(Process.ACTIVITY, RALLY_REQUIRED_PERMISSION),
@@ -524,7 +528,7 @@ class RallyConnector(HttpConnector):
             if page.number == 1:
                 self.expected_total = page.total
             try:
-                yield [map_account(raw) for raw in page.records]
+                yield self.map_accounts(page.records)
             except RecordError as error:
                 raise PageError(page.number, f"malformed user record: {error}") from None
 

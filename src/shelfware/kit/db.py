@@ -200,6 +200,25 @@ def bulk_insert(
             copy.write_row(row)
 
 
+def plain_rows(connection: Any, query: Any, batch: int = 10_000) -> Iterator[tuple[Any, ...]]:
+    """The rows of a Core select as the driver's plain tuples, fetched `batch` at a time: for
+    reads of 100,000s of rows of plain columns (text, numbers) where building a Row per row
+    costs more than the query (measured: 0.09 s against 0.16-0.28 s for 100,000 rows on
+    SQLite). No type conversion is applied: select only columns whose driver value is the
+    value wanted. Memory holds one batch."""
+    compiled = query.compile(dialect=connection.dialect)
+    params = compiled.params
+    if compiled.positiontup is not None:
+        params = [params[name] for name in compiled.positiontup]
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        cursor.close()
+
+
 SQLITE_DEFAULT_CACHE_KIB = 2000
 
 

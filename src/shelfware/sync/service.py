@@ -25,7 +25,7 @@ import os
 import socket
 import time
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,18 +51,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shelfware.connectors.base import (
+    AccountPage,
     AccountRecord,
     ActivitySource,
     Connector,
     EntitlementRecord,
     IdentityProvider,
+    KnownAccounts,
     PageError,
     PersonRecord,
     SeatsOwnedSource,
     SnapshotError,
 )
 from shelfware.connectors.registry import connector_class
-from shelfware.connectors.toolkit import ReauthorizationRequired
+from shelfware.connectors.toolkit import ReauthorizationRequired, source_digest
 from shelfware.directory import service as directory
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
@@ -73,6 +75,7 @@ from shelfware.kit.db import (
     insert_checking_references_once,
     insert_for,
     large_cache,
+    plain_rows,
     refresh_statistics,
     rowcount,
 )
@@ -92,7 +95,13 @@ from shelfware.profiles import authorization
 from shelfware.profiles import service as profiles
 from shelfware.reclamation.evaluation import GROUP_TASK, evaluate_profile
 from shelfware.sync import activity_days
-from shelfware.sync.cleaning import KEY_LENGTH, account_fields, clean_activity, clean_person
+from shelfware.sync.cleaning import (
+    ACCOUNT_LENGTHS,
+    KEY_LENGTH,
+    account_fields,
+    clean_activity,
+    clean_person,
+)
 from shelfware.sync.schemas import NoProgress, SyncProgress, SyncSummary
 
 S = Subscription.__table__.c
@@ -268,24 +277,68 @@ def account_fingerprint(values: list[Any], salt: bytes = b"") -> int:
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
-@dataclass
-class StoredAccounts:
+class StoredAccounts(KnownAccounts):
     """The profile's accounts not gone as they were before this run: external id -> the
     fingerprint of what its last sync staged, or None where it must be staged again (no
     fingerprint yet, or an email but no person). A downloaded account is taken out of it, so
-    once the whole download succeeded what is left is what the app no longer lists."""
+    once the whole download succeeded what is left is what the app no longer lists.
 
-    fingerprints: dict[str, int | None] = dataclasses.field(default_factory=dict)
-    salt: bytes = b""
-    unchanged: int = 0
+    A connector that fingerprints its raw records (`HttpConnector.skip_unchanged`) takes the
+    unchanged ones out itself, before mapping; `unrecognised` (the stored accounts' unknown
+    vendor values) lets the run still count those among its unrecognised accounts."""
+
+    def __init__(
+        self,
+        fingerprints: dict[str, int | None] | None = None,
+        salt: bytes = b"",
+        unrecognised: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(fingerprints)
+        self.salt = salt
+        self.unrecognised = unrecognised or {}
+        self.unchanged_unrecognised: list[str] = []
+        # unchanged accounts found by comparing mapped records (the staging thread's count;
+        # `skipped` is the connector's, on the event loop: two counters, no shared write)
+        self.compared = 0
+
+    @property
+    def unchanged(self) -> int:
+        return self.skipped + self.compared
+
+    def take_unchanged(self, external_ids: list[str]) -> None:
+        super().take_unchanged(external_ids)
+        if self.unrecognised:
+            unknown = self.unrecognised
+            self.unchanged_unrecognised.extend(unknown[i] for i in external_ids if i in unknown)
 
 
 def _stored_accounts(connection: Connection, profile_id: int, salt: bytes) -> StoredAccounts:
     must_restage = and_(S.person_id.is_(None), S.email.like("%_@_%"))
-    query = select(S.external_id, case((must_restage, null()), else_=S.fingerprint)).where(
-        S.profile_id == profile_id, S.gone_at.is_(None)
-    )
-    return StoredAccounts({key: value for key, value in connection.execute(query)}, salt)
+    query = select(
+        S.external_id, case((must_restage, null()), else_=S.fingerprint), S.unrecognised
+    ).where(S.profile_id == profile_id, S.gone_at.is_(None))
+    fingerprints: dict[str, int | None] = {}
+    unrecognised: dict[str, str] = {}
+    for key, fingerprint, unknown in plain_rows(connection, query):  # 100,000s of rows
+        fingerprints[key] = fingerprint
+        if unknown is not None:
+            unrecognised[key] = unknown
+    return StoredAccounts(fingerprints, salt, unrecognised)
+
+
+# What a raw-record fingerprint covers besides the vendor's values and the mapping's code:
+# this module and the cleaning (how values are made storable and staged), the columns'
+# lengths; a change of any of them stages every account again.
+SYNC_CODE = (
+    source_digest(__name__, "shelfware.sync.cleaning", "shelfware.kit.text")
+    + repr(sorted(ACCOUNT_LENGTHS.items())).encode()
+)
+
+
+def _source_seed(connector: Connector, salt: bytes) -> bytes:
+    """The start of every raw-record fingerprint of a run (toolkit/fingerprints.py)."""
+    defaults = f"{connector.default_edition}\x1f{connector.product}".encode()
+    return b"|".join((FINGERPRINT_VERSION, salt, defaults, SYNC_CODE))
 
 
 _MISSING = object()
@@ -324,10 +377,13 @@ def _staged_rows(
     salt = stored.salt if stored is not None else b""
     unchanged = 0
     rows = []
-    for record in page:
-        if record.external_id in seen:
-            continue
-        seen.add(record.external_id)
+    # a connector that fingerprints its raw records left out the unchanged and repeated ones
+    source = page.fingerprints if isinstance(page, AccountPage) else None
+    for index, record in enumerate(page):
+        if source is None:
+            if record.external_id in seen:
+                continue
+            seen.add(record.external_id)
         if not cleaner.usable_key("external_id", record.external_id, KEY_LENGTH):
             continue
         values = list(_account_values(record))
@@ -343,13 +399,13 @@ def _staged_rows(
             value = values[i]
             if value is not None and (value.tzinfo is None or not EARLIEST <= value < LATEST):
                 values[i] = instant(name, value)
-        fingerprint = account_fingerprint(values, salt)
+        fingerprint = account_fingerprint(values, salt) if source is None else source[index]
         if fingerprints.pop(record.external_id, _MISSING) == fingerprint:
             unchanged += 1
             continue
         rows.append((run_id, *values, fingerprint))
     if stored is not None:
-        stored.unchanged += unchanged
+        stored.compared += unchanged
     return rows
 
 
@@ -386,10 +442,9 @@ async def _download(
     writing: asyncio.Future[None] | None = None
 
     def stage(page: list[AccountRecord]) -> None:
-        unchanged = stored.unchanged
+        compared = stored.compared
         rows = _staged_rows(run.id, page, default_edition, seen, default_product, cleaner, stored)
-        summary.accounts += len(rows) + stored.unchanged - unchanged
-        summary.unchanged = stored.unchanged
+        summary.accounts += len(rows) + stored.compared - compared
         _count_unrecognised(page, summary)
         if rows:
             _write_staged(db, rows, summary)
@@ -400,9 +455,14 @@ async def _download(
                 await writing
             writing = asyncio.ensure_future(asyncio.to_thread(stage, page))
             pages += 1
-            progress.pages(pages, summary.accounts, connector.expected_total)
+            progress.pages(pages, summary.accounts + stored.skipped, connector.expected_total)
         if writing is not None:
             await writing
+        # the accounts the connector found unchanged were never staged nor mapped
+        summary.accounts += stored.skipped
+        stored.seen = set()  # 100,000s of ids, not needed past the download
+        summary.unchanged = stored.unchanged
+        count_unrecognised(stored.unchanged_unrecognised, summary)
     finally:
         if writing is not None and not writing.done():
             # a thread cannot be cancelled: let the write finish before staging is discarded
@@ -416,10 +476,14 @@ MAX_UNRECOGNISED_SHOWN = 20
 def _count_unrecognised(page: list[AccountRecord], summary: SyncSummary) -> None:
     """Count the accounts whose role or status the connector did not know (never candidates)
     and keep the first few distinct values for the run's report."""
-    for record in page:
-        if record.unrecognised:
+    count_unrecognised((record.unrecognised for record in page), summary)
+
+
+def count_unrecognised(values: Iterable[str | None], summary: SyncSummary) -> None:
+    for unknown in values:
+        if unknown:
             summary.unrecognised += 1
-            for value in record.unrecognised.split("; "):
+            for value in unknown.split("; "):
                 shown = summary.unrecognised_values
                 if value not in shown and len(shown) < MAX_UNRECOGNISED_SHOWN:
                     shown.append(value)
@@ -883,9 +947,12 @@ async def sync_profile(
                 profile.activity_watermark or profile.analyze_activity_from,
                 profile.analyze_activity_from,
             )
-            stored = _stored_accounts(
-                session.connection(), run.profile_id, _fingerprint_salt(profile, connector)
-            )
+            salt = _fingerprint_salt(profile, connector)
+            stored = _stored_accounts(session.connection(), run.profile_id, salt)
+            skip_unchanged = getattr(connector, "skip_unchanged", None)
+            if skip_unchanged is not None:
+                stored.seed = _source_seed(connector, salt)
+                skip_unchanged(stored)
         progress.stage("download")
         stage_started = time.perf_counter()
         await _download(db, run, connector, progress, summary, cleaner, stored)

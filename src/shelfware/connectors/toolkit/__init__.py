@@ -18,6 +18,8 @@ spec reach the same code:
 - rate-limit pacing (`shelfware.kit.pacing`): `HeaderBudget`, `RequestQuota`, `PacerByKey`;
 - snapshot checks (`snapshot`): `StableTotal`, `FullPages`, `UniqueKeys`, `IncreasingKeys`,
   `CountMatchesTotal`, `NotEmpty`, `read_until_stable`;
+- raw-record fingerprints (`fingerprints`): `SourceFingerprint`, so a re-sync skips what did
+  not change before mapping it;
 - record mapping helpers (`records`), `HttpStream` (`stream`) and the `HttpConnector` base.
 """
 
@@ -36,6 +38,7 @@ from shelfware.connectors.toolkit.auth import (
 )
 from shelfware.connectors.toolkit.connector import HttpConnector, Options
 from shelfware.connectors.toolkit.envelopes import ErrorEnvelope
+from shelfware.connectors.toolkit.fingerprints import SourceFingerprint, source_digest
 from shelfware.connectors.toolkit.gone import GoneWhen, NotGone
 from shelfware.connectors.toolkit.names import (
     Meaning,
@@ -137,6 +140,7 @@ __all__ = [
     "SelectionError",
     "SinglePage",
     "SnapshotCheck",
+    "SourceFingerprint",
     "StableTotal",
     "StartIndex",
     "StaticToken",
@@ -161,6 +165,7 @@ __all__ = [
     "rejected",
     "request_token",
     "send",
+    "source_digest",
     "text",
     "unrecognised_text",
     "whole_number",

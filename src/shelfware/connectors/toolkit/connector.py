@@ -10,7 +10,7 @@ credential belongs to is never reclaimed, whatever the connector's own reclaim c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -25,6 +25,7 @@ from shelfware.connectors.base import (
     CheckResult,
     ConnectorError,
     ConnectorSettings,
+    KnownAccounts,
     OAuthEndpoints,
     Permission,
     Process,
@@ -33,6 +34,7 @@ from shelfware.connectors.base import (
     RequestStats,
 )
 from shelfware.connectors.toolkit.auth import OAuth2RefreshToken, TokenSet, TokenSource
+from shelfware.connectors.toolkit.fingerprints import SourceFingerprint
 from shelfware.connectors.toolkit.gone import GoneWhen, NotGone
 from shelfware.connectors.toolkit.paging import base_of
 from shelfware.connectors.toolkit.stream import HttpStream, rejected
@@ -95,6 +97,9 @@ class HttpConnector:
     revocation_task: ClassVar[str] = ""
     # Editions whose seats cost nothing (guests): their models get no price and an inactive rule.
     unpaid_editions: ClassVar[frozenset[str]] = frozenset()
+    # How raw account records are fingerprinted (toolkit/fingerprints.py), where the connector
+    # maps them with `map_accounts`: a re-sync then neither maps nor cleans an unchanged one.
+    source_fingerprint: ClassVar[SourceFingerprint | None] = None
 
     def __init__(
         self,
@@ -113,6 +118,7 @@ class HttpConnector:
         self.concurrency = self._concurrency(policy)
         self.stats = stats if stats is not None else RequestStats()
         self.expected_total: int | None = None
+        self.known_accounts: KnownAccounts | None = None
         self.api_url = self.resolve_api_url(settings)
         self.http = VendorClient(
             base_url=self.api_url,
@@ -254,6 +260,24 @@ class HttpConnector:
             return matcher.gone(response, what, **ids)
         except NotGone as error:
             raise NotGone(self.http.redactor.redact(str(error))) from None
+
+    def skip_unchanged(self, known: KnownAccounts) -> bool:
+        """Told by a sync which accounts it holds: True when the connector fingerprints its
+        records (`source_fingerprint`) and will not map those whose fingerprint is stored.
+        The profile's options are part of every fingerprint (they may change the mapping)."""
+        if self.source_fingerprint is None:
+            return False
+        options = repr(sorted(self.options.values.items())).encode()
+        known.seed = b"%s|%s|" % (known.seed, options)
+        self.known_accounts = known
+        return True
+
+    def map_accounts(self, raws: Sequence[Any]) -> list[AccountRecord]:
+        """A page of raw account records mapped with `source_fingerprint`'s mapping, leaving
+        out the unchanged ones where a sync said which it holds (`skip_unchanged`)."""
+        if self.source_fingerprint is None:
+            raise TypeError(f"{type(self).__name__} declares no source_fingerprint")
+        return self.source_fingerprint.map_page(raws, self.known_accounts)
 
     def stream(self, path: str, **kwargs: Any) -> HttpStream:
         return HttpStream(self.http, path, **kwargs)
