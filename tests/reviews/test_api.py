@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,10 +18,12 @@ from shelfware.accounts.schemas import TokenCreate, UserCreate
 from shelfware.kit.db import Database
 from tests.api.conftest import Api, api, client, error_of
 from tests.conftest import NOW
+from tests.reclamation.conftest import Mailbox
 from tests.reviews.conftest import Org
+from tests.reviews.test_schedule import mailbox, notifier
 
 pytestmark = pytest.mark.store
-__all__ = ["api", "client"]  # the API tests' fixtures
+__all__ = ["api", "client", "mailbox"]  # the fixtures used here
 
 
 def person_token(db: Database, api: Api, email: str, role: Role) -> dict[str, str]:
@@ -111,3 +114,49 @@ async def test_reviewers_see_and_decide_only_their_items(
     rows = list(csv.DictReader(io.StringIO(report.text)))
     assert len(rows) == 8 and sum(r["decision"] == "revoke" for r in rows) == 1
     assert report.headers["content-type"].startswith("text/csv")
+
+
+async def test_a_reassigned_item_has_its_new_reviewer_emailed_at_once(
+    api: Api, client: httpx.AsyncClient, org: Org, mailbox: Mailbox, tmp_path: Path
+) -> None:
+    """As in the workspace: the reviewer an item is passed on to (by its reviewer, or by the
+    campaign's manager) is emailed a signed link to their items when the change is committed
+    (a real SMTP server); a refused reassignment sends nothing."""
+    api.app.state.workspace.extras["settings"] = notifier(tmp_path, mailbox).settings
+    made = await client.post(
+        "/reviews",
+        json={
+            "name": "Q4",
+            "scope": "department=Sales",
+            "due": (NOW + timedelta(days=9)).isoformat(),
+            "owner": "ciso@acme.test",
+        },
+        headers=api.auth(Role.SAM_MANAGER),
+    )
+    assert made.status_code == 201, made.text
+    boss = person_token(api.db, api, "boss@acme.test", Role.VIEWER)
+    mine = {
+        i["holder"]: i["id"] for i in (await client.get("/reviews/Q4/mine", headers=boss)).json()
+    }
+    own = await client.post(
+        f"/reviews/Q4/items/{mine['ann@acme.test']}/reassign",
+        json={"to": "ann@acme.test"},
+        headers=api.auth(Role.SAM_MANAGER),
+    )
+    assert own.status_code == 422 and mailbox.messages == []
+    passed = await client.post(
+        f"/reviews/Q4/items/{mine['ann@acme.test']}/decision",
+        json={"decision": "reassign", "to": "dan@acme.test"},
+        headers=boss,
+    )
+    assert passed.status_code == 200 and passed.json()["reviewer"] == "dan@acme.test", passed.text
+    assert [rcpt for rcpt, _ in mailbox.messages] == [["dan@acme.test"]]
+    given = await client.post(
+        f"/reviews/Q4/items/{mine['bob@acme.test']}/reassign",
+        json={"to": "Eve@Acme.test"},
+        headers=api.auth(Role.SAM_MANAGER),
+    )
+    assert given.status_code == 200 and given.json()["reviewer"] == "eve@acme.test", given.text
+    assert [rcpt for rcpt, _ in mailbox.messages] == [["dan@acme.test"], ["eve@acme.test"]]
+    body = mailbox.to("eve@acme.test")[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "http://reviews.test/review?t=" in body

@@ -11,7 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import assert_one_line_error, database, invoke
+from tests.reclamation.conftest import Mailbox
 from tests.reviews.conftest import seed
+from tests.reviews.test_schedule import mailbox
+
+__all__ = ["mailbox"]
 
 
 @pytest.fixture
@@ -142,3 +146,40 @@ def test_bad_input_one_line_nothing_written(
     ran = invoke(home, "reviews", "create", "--name", "x", "--owner", "o@acme.test", *args)
     assert_one_line_error(ran, *words)
     assert "No campaign yet" in invoke(home, "reviews", "list").stdout
+
+
+def test_reassigning_emails_the_new_reviewer_at_once(home: Path, mailbox: Mailbox) -> None:
+    """`reviews decide --reassign` (by the reviewer, or `--admin`) emails the new reviewer a
+    signed link once the change is committed (a real SMTP server), as the workspace does."""
+    smtp = {
+        "SHELFWARE_SMTP_HOST": "127.0.0.1",
+        "SHELFWARE_SMTP_PORT": str(mailbox.port),
+        "SHELFWARE_SMTP_STARTTLS": "false",
+        "SHELFWARE_PUBLIC_URL": "http://reviews.test",
+    }
+    made = invoke(
+        home, "reviews", "create", "--name", "Q4", "--scope", "department=Sales",
+        "--due", "2026-12-15", "--owner", "ciso@acme.test", "--json", env=smtp,
+    )  # fmt: skip
+    assert made.code == 0, made
+    shown = json.loads(
+        invoke(home, "reviews", "show", "Q4", "--reviewer", "boss@acme.test", "--json").stdout
+    )
+    ann, bob = (
+        next(i["id"] for i in shown["items"] if i["holder"] == holder)
+        for holder in ("ann@acme.test", "bob@acme.test")
+    )
+    passed = invoke(
+        home, "reviews", "decide", "1", str(ann), "--as", "boss@acme.test",
+        "--reassign", "dan@acme.test", env=smtp,
+    )  # fmt: skip
+    assert passed.code == 0, passed
+    assert [rcpt for rcpt, _ in mailbox.messages] == [["dan@acme.test"]]
+    given = invoke(
+        home, "reviews", "decide", "1", str(bob), "--admin", "--reassign", "eve@acme.test",
+        env=smtp,
+    )  # fmt: skip
+    assert given.code == 0, given
+    assert [rcpt for rcpt, _ in mailbox.messages] == [["dan@acme.test"], ["eve@acme.test"]]
+    body = mailbox.to("eve@acme.test")[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "http://reviews.test/review?t=" in body

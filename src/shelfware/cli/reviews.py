@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections import Counter
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +13,7 @@ import typer
 
 from shelfware.audit.service import current_actor
 from shelfware.cli import output
-from shelfware.cli.context import clock, console, fail, settings, store
+from shelfware.cli.context import clock, console, err_console, fail, settings, store
 from shelfware.cli.subscriptions import JsonFlag
 from shelfware.notifications.service import Notifier
 from shelfware.reviews import export, schedule
@@ -257,15 +258,31 @@ def decide(
                 done = reviews.decide_for_holder(
                     session, clock(), campaign, holder, who, decision, **args
                 )
+    failed = _tell_new_reviewers(done) if decision == "reassign" else []
     if json_:
         output.print_json([d.model_dump() for d in done])
         return
     _print_items("Decided", done)
+    for line in failed:
+        err_console.print(f"The email to the new reviewer did not go: {line}")
     if any(d.outcome == "pending" for d in done):
         console.print(
             "Revoked seats are removal candidates, ready: the jobs tick reclaims them under the "
             "reclaim cap (or now: `shelfware candidates reclaim --all-ready`)."
         )
+
+
+def _tell_new_reviewers(done: list[ItemView]) -> list[str]:
+    """After the commit: each new reviewer is emailed their link at once; what failed."""
+    notifier = Notifier(settings())
+    counts = Counter(item.reviewer for item in done if item.reviewer)
+    failed: list[str] = []
+    with store() as st:
+        for reviewer, count in sorted(counts.items()):
+            failed += schedule.tell_reviewer_now(
+                st.db, notifier, st.keys, clock(), done[0].campaign_id, reviewer, count
+            )
+    return failed
 
 
 @app.command("close")

@@ -71,6 +71,24 @@ def tell_assigned(
     return tell(notifier, keys, clock, campaign, {reviewer: count}, *ASSIGNED)
 
 
+def tell_reviewer_now(
+    db: Database,
+    notifier: Notifier,
+    keys: KeyRing,
+    clock: Clock,
+    campaign: int | str,
+    reviewer: str,
+    count: int,
+) -> list[str]:
+    """Once a reassignment is committed, every face calls this: the new reviewer is emailed
+    their link at once (nothing when no email is set up). The failed deliveries, one line each."""
+    if not notifier.configured:
+        return []
+    with db.sessions() as session:
+        view = reviews.campaign_view(session, campaign)
+    return tell_assigned(notifier, keys, clock, view, reviewer, count)
+
+
 def _tell(
     notifier: Notifier,
     keys: KeyRing,

@@ -4,6 +4,8 @@ seat), whatever their role."""
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -15,10 +17,12 @@ from pydantic import BaseModel
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
-from shelfware.api.deps import Printable, RecordId, Segment, Ws
+from shelfware.api.deps import Printable, RecordId, Segment, Ws, settings_of
 from shelfware.api.errors import ApiError
+from shelfware.appstate import Workspace
+from shelfware.notifications.service import Notifier
 from shelfware.ranges import MAX_NAME
-from shelfware.reviews import export
+from shelfware.reviews import export, schedule
 from shelfware.reviews import service as reviews
 from shelfware.reviews.schemas import (
     BulkDecisionIn,
@@ -30,6 +34,7 @@ from shelfware.reviews.schemas import (
 )
 
 router = APIRouter(prefix="/reviews", tags=["reviews"])
+LOG = logging.getLogger("shelfware.api")
 
 CampaignRef = Annotated[
     str,
@@ -122,6 +127,18 @@ def report(
     )
 
 
+def _tell_new_reviewer(ws: Workspace, campaign: int, done: list[ItemView]) -> None:
+    """After the commit: each new reviewer is emailed their link (a failure is logged: the
+    decision stands, and the reminders will reach them)."""
+    notifier = Notifier(settings_of(ws))
+    counts = Counter(item.reviewer for item in done if item.reviewer)
+    for reviewer, count in sorted(counts.items()):
+        for failed in schedule.tell_reviewer_now(
+            ws.store.db, notifier, ws.store.keys, ws.clock, campaign, reviewer, count
+        ):
+            LOG.warning("review %s: the email to the new reviewer did not go: %s", campaign, failed)
+
+
 @router.post("/{campaign}/items/{item_id}/reassign", response_model=ItemView)
 def reassign(
     campaign: CampaignRef,
@@ -130,11 +147,14 @@ def reassign(
     ws: Ws,
     principal: Principal = allowed(Permission.REVIEWS_MANAGE),
 ) -> ItemView:
-    """Give an item (an unassigned one, say) to another reviewer: never its holder."""
+    """Give an item (an unassigned one, say) to another reviewer, who is emailed at once:
+    never its holder."""
     with _refusals(), ws.write(principal.actor) as session:
-        return reviews.reassign_by_admin(
+        done = reviews.reassign_by_admin(
             session, ws.clock, campaign, item_id, change.to, actor=principal.actor
         )
+    _tell_new_reviewer(ws, done.campaign_id, [done])
+    return done
 
 
 @router.get("/{campaign}/mine", response_model=list[ItemView])
@@ -158,10 +178,11 @@ def decide(
     ws: Ws,
     principal: Principal = allowed(Permission.REVIEWS_DECIDE),
 ) -> ItemView:
-    """keep, revoke (``reason`` required) or reassign (``to``) one of the caller's items."""
+    """keep, revoke (``reason`` required) or reassign (``to``, emailed at once) one of the
+    caller's items."""
     with _refusals(), ws.write(principal.actor) as session:
         me = reviews.reviewer_of(session, principal)
-        return reviews.decide(
+        done = reviews.decide(
             session,
             ws.clock,
             campaign,
@@ -172,6 +193,9 @@ def decide(
             to=decision.to,
             actor=principal.actor,
         )
+    if decision.decision == "reassign":
+        _tell_new_reviewer(ws, done.campaign_id, [done])
+    return done
 
 
 @router.post("/{campaign}/decisions", response_model=list[ItemView])
@@ -181,10 +205,11 @@ def decide_for_holder(
     ws: Ws,
     principal: Principal = allowed(Permission.REVIEWS_DECIDE),
 ) -> list[ItemView]:
-    """One decision on every undecided item of one holder the caller reviews."""
+    """One decision on every undecided item of one holder the caller reviews (a reassign:
+    the new reviewer is emailed at once)."""
     with _refusals(), ws.write(principal.actor) as session:
         me = reviews.reviewer_of(session, principal)
-        return reviews.decide_for_holder(
+        done = reviews.decide_for_holder(
             session,
             ws.clock,
             campaign,
@@ -195,3 +220,6 @@ def decide_for_holder(
             to=decision.to,
             actor=principal.actor,
         )
+    if decision.decision == "reassign" and done:
+        _tell_new_reviewer(ws, done[0].campaign_id, done)
+    return done
