@@ -250,8 +250,8 @@ def flow_rules(world: World, page: Any, role: str) -> None:
     page.fill("#threshold_days", "60")
     page.fill("#keep_days", str(30 + ROLES.index(role)))
     tab_to(page, "#save-rule")  # saved from the keyboard: Tab to the button, Enter
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the form's answer, not the page before it
+        page.keyboard.press("Enter")
     assert "It applies at the next sync" in notice(page)
     assert page.input_value("#keep_days") == str(30 + ROLES.index(role))
 
@@ -289,8 +289,8 @@ def flow_entitlements(world: World, page: Any, role: str) -> None:
     assert "Saved entitlement" in notice(page)
     page.fill("#end-on", "2027-01-31")
     tab_to(page, "#end-entitlement")  # ended from the keyboard (the confirmation accepted)
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the form's answer, not the page before it
+        page.keyboard.press("Enter")
     assert "ends on 2027-01-31" in notice(page)
     with world.db.sessions() as session:
         mine = [
