@@ -86,12 +86,19 @@ def start_worker(
 
     yield start
     for process in started:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a warm shutdown), then SIGKILL after 15 s; a stopped one is left alone."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 # How long a worker process may take to start and finish a small sync. Seconds on a quiet
@@ -107,13 +114,7 @@ def diagnose(ctx: JobContext, workers: list[subprocess.Popen[bytes]], what: str)
     runs = [(r.id, r.status) for r in sync_runs(ctx)]
     outputs = []
     for worker in workers:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        stop(worker)
         output = worker.stdout.read().decode(errors="replace") if worker.stdout else ""
         outputs.append(f"worker {worker.pid} exit {worker.returncode}:\n{output[-4000:]}")
     return "\n".join([what, f"jobs: {jobs}", f"runs: {runs}", *outputs])

@@ -6,6 +6,7 @@ downgrade rule (light users move to a cheaper edition, issue 19) is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from starlette.datastructures import FormData, QueryParams
@@ -160,21 +161,30 @@ async def rule_detail(request: Request, model: SegmentName) -> Response:
 @page("GET", "/rules/{model}/preview", Permission.RULES_READ)
 async def rule_preview(request: Request, model: SegmentName) -> Response:
     """The dry run of the form as it stands (htmx swaps it under the form): nothing saved."""
+    return _preview(request, _current(request, model), "threshold_days", rules.preview, "preview")
+
+
+def _preview(
+    request: Request, current: RuleView, field: str, dry_run: Callable[..., Any], shown_as: str
+) -> Response:
+    """A rule form's dry run (``dry_run(session, clock, change)``), shown as ``shown_as``."""
     ctx = web_context(request)
-    current = _current(request, model)
     given = request.query_params
     try:
         # a form it may not change (read only: disabled fields are not sent): the rule as saved
         change = (
             _change(current, given)
-            if "threshold_days" in given
-            else RuleChange(model=current.software_model)
+            if field in given
+            else RuleChange(
+                model=current.software_model,
+                kind=DOWNGRADE if current.kind == DOWNGRADE else "remove",
+            )
         )
         with ctx.store.db.sessions() as session:
-            found = rules.preview(session, ctx.clock, change)
+            found = dry_run(session, ctx.clock, change)
     except USER_ERRORS as exc:
         return render(request, "rule_preview.html", {"error": one_line(exc)})
-    return render(request, "rule_preview.html", {"preview": found, "rule": current})
+    return render(request, "rule_preview.html", {shown_as: found, "rule": current})
 
 
 @page("POST", "/rules/{model}", Permission.RULES_WRITE)
@@ -217,20 +227,8 @@ async def downgrade_preview(request: Request, model: SegmentName) -> Response:
     """The downgrade rule's dry run of the form as it stands (htmx swaps it under the form):
     who would move, how many, the price difference a year, and how many seats are never
     proposed for want of activity-intensity data. Nothing saved."""
-    ctx = web_context(request)
     current, _ = _current_downgrade(request, model)
-    given = request.query_params
-    try:
-        change = (
-            _change(current, given)
-            if "window_days" in given
-            else RuleChange(model=current.software_model, kind=DOWNGRADE)
-        )
-        with ctx.store.db.sessions() as session:
-            found = rules.preview_downgrade(session, ctx.clock, change)
-    except USER_ERRORS as exc:
-        return render(request, "rule_preview.html", {"error": one_line(exc)})
-    return render(request, "rule_preview.html", {"downgrade": found, "rule": current})
+    return _preview(request, current, "window_days", rules.preview_downgrade, "downgrade")
 
 
 @page("POST", "/rules/{model}/downgrade", Permission.RULES_WRITE)
