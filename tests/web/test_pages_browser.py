@@ -38,9 +38,12 @@ PAGES = {
     # the operation pages (issue 16): rules, a person, an entitlement, profiles, reviews
     "rules": "/rules",
     "rule": "/rules/" + quote(MODEL),
+    "rule-downgrade": "/rules/" + quote(MODEL) + "/downgrade",
     "person": "/people/1",
     "entitlement": "/entitlements/1",
     "profiles": "/profiles",
+    "profile": f"/profiles/{PROFILE}",
+    "profile-new": "/profiles/new",
     "profile-edit": f"/profiles/{PROFILE}/edit",
     "reviews": "/reviews",
 }
