@@ -274,15 +274,13 @@ def decide(
 
 def _tell_new_reviewers(done: list[ItemView]) -> list[str]:
     """After the commit: each new reviewer is emailed their link at once; what failed."""
-    notifier = Notifier(settings())
+    if not done:
+        return []
     counts = Counter(item.reviewer for item in done if item.reviewer)
-    failed: list[str] = []
     with store() as st:
-        for reviewer, count in sorted(counts.items()):
-            failed += schedule.tell_reviewer_now(
-                st.db, notifier, st.keys, clock(), done[0].campaign_id, reviewer, count
-            )
-    return failed
+        return schedule.tell_reviewers_now(
+            st.db, Notifier(settings()), st.keys, clock(), done[0].campaign_id, counts
+        )
 
 
 @app.command("close")

@@ -16,7 +16,7 @@ delivery is reported, not retried forever).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -47,46 +47,25 @@ ASSIGNED = (
 )
 
 
-def tell(
-    notifier: Notifier,
-    keys: KeyRing,
-    clock: Clock,
-    campaign: _Campaign,
-    counts: dict[str, int],
-    headline: str,
-    intro: str,
-) -> list[str]:
-    """Email each reviewer (reviewer -> how many items) a signed link to their page; returns
-    the deliveries that failed, said in one line each (nothing is retried)."""
-    summary = TickSummary()
-    _tell(notifier, keys, clock, campaign, counts, headline, intro, summary)
-    return summary.delivery_failed
-
-
-def tell_assigned(
-    notifier: Notifier, keys: KeyRing, clock: Clock, campaign: _Campaign, reviewer: str, count: int
-) -> list[str]:
-    """A reviewer given items (by the campaign's manager, or by the reviewer before them) is
-    told at once, with the signed link to their page."""
-    return tell(notifier, keys, clock, campaign, {reviewer: count}, *ASSIGNED)
-
-
-def tell_reviewer_now(
+def tell_reviewers_now(
     db: Database,
     notifier: Notifier,
     keys: KeyRing,
     clock: Clock,
     campaign: int | str,
-    reviewer: str,
-    count: int,
+    counts: Mapping[str, int],
 ) -> list[str]:
-    """Once a reassignment is committed, every face calls this: the new reviewer is emailed
-    their link at once (nothing when no email is set up). The failed deliveries, one line each."""
-    if not notifier.configured:
+    """Once a reassignment is committed, every face calls this: each reviewer given items
+    (reviewer -> how many; by the campaign's manager, or by the reviewer before them) is
+    emailed the signed link to their page at once; nothing when no email is set up. The
+    deliveries that failed, said in one line each (nothing is retried)."""
+    if not notifier.configured or not counts:
         return []
     with db.sessions() as session:
         view = reviews.campaign_view(session, campaign)
-    return tell_assigned(notifier, keys, clock, view, reviewer, count)
+    summary = TickSummary()
+    _tell(notifier, keys, clock, view, dict(counts), *ASSIGNED, summary)
+    return summary.delivery_failed
 
 
 def _tell(

@@ -127,16 +127,19 @@ def report(
     )
 
 
-def _tell_new_reviewer(ws: Workspace, campaign: int, done: list[ItemView]) -> None:
+def _tell_new_reviewers(ws: Workspace, done: list[ItemView]) -> None:
     """After the commit: each new reviewer is emailed their link (a failure is logged: the
     decision stands, and the reminders will reach them)."""
-    notifier = Notifier(settings_of(ws))
+    if not done:
+        return
     counts = Counter(item.reviewer for item in done if item.reviewer)
-    for reviewer, count in sorted(counts.items()):
-        for failed in schedule.tell_reviewer_now(
-            ws.store.db, notifier, ws.store.keys, ws.clock, campaign, reviewer, count
-        ):
-            LOG.warning("review %s: the email to the new reviewer did not go: %s", campaign, failed)
+    campaign = done[0].campaign_id
+    notifier = Notifier(settings_of(ws))
+    keys = ws.store.keys
+    for failed in schedule.tell_reviewers_now(
+        ws.store.db, notifier, keys, ws.clock, campaign, counts
+    ):
+        LOG.warning("review %s: the email to the new reviewer did not go: %s", campaign, failed)
 
 
 @router.post("/{campaign}/items/{item_id}/reassign", response_model=ItemView)
@@ -153,7 +156,7 @@ def reassign(
         done = reviews.reassign_by_admin(
             session, ws.clock, campaign, item_id, change.to, actor=principal.actor
         )
-    _tell_new_reviewer(ws, done.campaign_id, [done])
+    _tell_new_reviewers(ws, [done])
     return done
 
 
@@ -194,7 +197,7 @@ def decide(
             actor=principal.actor,
         )
     if decision.decision == "reassign":
-        _tell_new_reviewer(ws, done.campaign_id, [done])
+        _tell_new_reviewers(ws, [done])
     return done
 
 
@@ -220,6 +223,6 @@ def decide_for_holder(
             to=decision.to,
             actor=principal.actor,
         )
-    if decision.decision == "reassign" and done:
-        _tell_new_reviewer(ws, done[0].campaign_id, done)
+    if decision.decision == "reassign":
+        _tell_new_reviewers(ws, done)
     return done

@@ -109,8 +109,8 @@ def _tell_assigned(request: Request, campaign: str | int, reviewer: str, count: 
     notifier = Notifier(_settings(ctx) or get_settings())
     if not notifier.configured:
         return f" No email is set up: {reviewer} finds them under Access reviews."
-    failed = schedule.tell_reviewer_now(
-        ctx.store.db, notifier, ctx.store.keys, ctx.clock, campaign, reviewer, count
+    failed = schedule.tell_reviewers_now(
+        ctx.store.db, notifier, ctx.store.keys, ctx.clock, campaign, {reviewer: count}
     )
     if failed:
         return f" The email to {reviewer} did not go: {one_line(ValueError(failed[0]))}"

@@ -189,15 +189,20 @@ def _preview(
 
 @page("POST", "/rules/{model}", Permission.RULES_WRITE)
 async def rule_save(request: Request, model: SegmentName) -> Response:
+    return await _save(request, _current(request, model))
+
+
+async def _save(request: Request, current: RuleView, editions: list[str] | None = None) -> Response:
+    """Save a rule form (removal or downgrade); the form again with the error, or the rule's
+    page saying what changed."""
     ctx = web_context(request)
-    current = _current(request, model)
     form = await request.form()
     try:
         change = _change(current, form)
         with ctx.store.db.transaction() as session:
             saved, changes = rules.set_rule(session, ctx.clock, change)
     except USER_ERRORS as exc:
-        return _page(request, current, one_line(exc), status=400)
+        return _page(request, current, one_line(exc), status=400, editions=editions)
     return _saved(request, saved, changes)
 
 
@@ -233,13 +238,5 @@ async def downgrade_preview(request: Request, model: SegmentName) -> Response:
 
 @page("POST", "/rules/{model}/downgrade", Permission.RULES_WRITE)
 async def downgrade_save(request: Request, model: SegmentName) -> Response:
-    ctx = web_context(request)
     current, editions = _current_downgrade(request, model)
-    form = await request.form()
-    try:
-        change = _change(current, form)
-        with ctx.store.db.transaction() as session:
-            saved, changes = rules.set_rule(session, ctx.clock, change)
-    except USER_ERRORS as exc:
-        return _page(request, current, one_line(exc), status=400, editions=editions)
-    return _saved(request, saved, changes)
+    return await _save(request, current, editions)
