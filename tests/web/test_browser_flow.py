@@ -19,18 +19,10 @@ from shelfware.models import AuditEvent, CandidateState, ReclamationRule, Remova
 from shelfware.reclamation import service as reclamation
 from shelfware.reclamation import states, workflow
 from shelfware.sandbox.server import serve_in_thread
+from tests.web.browser_steps import submit, until
 from tests.web.conftest import PASSWORD, Web
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
-
-
-def wait_until(page: Any, done: Any, seconds: float = 30) -> None:
-    """Poll ``done()`` from Python: ``page.wait_for_function`` polls with eval, which the
-    workspace's CSP (no 'unsafe-eval') refuses whenever the first check is not yet true."""
-    deadline = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < deadline, "timed out waiting for the page"
-        page.wait_for_timeout(100)
 
 
 def number(text: str) -> float:
@@ -72,7 +64,7 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
         shot(page, "sign-in")
         page.fill("input[name=username]", "admin")
         page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        submit(page, "button[type=submit]")
         page.wait_for_url(base + "/")
         cookie = next(c for c in context.cookies() if c["name"] == "shelfware_session")
         assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax"
@@ -80,7 +72,7 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
         # the wizard: choose the app, see its least-privilege table, connect
         page.goto(base + "/profiles/new")
         page.select_option("#kind", "rally")
-        page.click("text=Choose")
+        submit(page, "text=Choose")
         needs = connector_class("rally").permissions
         assert page.locator("table.privileges tbody tr").count() == len(needs) == 3
         table = page.inner_text("table.privileges")
@@ -89,20 +81,20 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
         page.fill("input[name=name]", "rally-web")
         page.fill("input[name=url]", rally.url)
         page.fill("input[name=secret]", rally.org.api_key)
-        page.click("text=Create draft")
+        submit(page, "text=Create draft")
         page.wait_for_url(base + "/profiles/rally-web")
         assert rally.org.api_key not in page.content()  # no secret is ever rendered
         assert page.is_disabled("#publish")  # not validated yet
 
-        page.click("#validate")
+        submit(page, "#validate")
         page.wait_for_url(base + "/profiles/rally-web")
         assert page.inner_text("#validation-verdict") == "passed"
-        page.click("#publish")
+        submit(page, "#publish")
         page.wait_for_url(base + "/profiles/rally-web")
         assert "published" in page.inner_text("h1")
         shot(page, "profile")
 
-        page.click("#sync")
+        submit(page, "#sync")
         page.wait_for_url(re.compile(r".*/runs\?profile=rally-web"))
         deadline = time.monotonic() + 60  # the job queue and a busy machine: generous
         while time.monotonic() < deadline:
@@ -121,7 +113,7 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
         page.select_option("select[name=billing_period]", "monthly")
         page.fill("input[name=renewal_date]", "2027-03-01")
         page.fill("input[name=notice_date]", "2027-01-30")
-        page.click("text=Add entitlement")
+        submit(page, "text=Add entitlement")
         page.wait_for_url(base + "/entitlements")
         assert "Added 100 seats" in page.inner_text(".notice")
         shot(page, "entitlements")
@@ -151,13 +143,13 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
         rows = page.locator("#subscriptions tbody tr:not(.more)")
         assert rows.count() == 50
         page.click("tr.more a")
-        wait_until(page, lambda: page.locator("#subscriptions tbody tr").count() > 60)
+        until(page, lambda: page.locator("#subscriptions tbody tr").count() > 60)
         assert rows.count() == 100
         ids = [int(t) for t in rows.locator("td:first-child").all_inner_texts()]
         assert ids == sorted(set(ids))  # the second page follows the first, no repeats
         page.check("input[name=stale]")
         page.wait_for_url(re.compile(r".*stale=on.*"))
-        wait_until(page, lambda: page.locator("#subscriptions tbody tr").count() <= 51)
+        until(page, lambda: page.locator("#subscriptions tbody tr").count() <= 51)
         with web.store.db.sessions() as session:
             stale_total = sum(r.stale for r in licensing.reconcile(session, web.clock.now()))
         assert rows.count() == min(stale_total, 50)
@@ -173,7 +165,7 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
         page.goto(base + "/candidates?state=ready")
         shot(page, "candidates")
         page.check(f"input[name=ids][value='{target.id}']")
-        page.click("#preview")
+        submit(page, "#preview")
         assert "nothing changed" in page.inner_text("h1")
         assert "would reclaim" in page.inner_text(f"#outcomes tr[data-id='{target.id}']")
         with web.store.db.sessions() as session:
@@ -182,7 +174,7 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
         shot(page, "reclaim-preview")
         assert "Would reclaim 1 seat of" in page.inner_text("#reclaim-summary")
         page.once("dialog", lambda dialog: dialog.accept())  # the confirmation: seats, app, money
-        page.click("#confirm-reclaim")
+        submit(page, "#confirm-reclaim")
         assert "reclaimed" in page.inner_text(f"#outcomes tr[data-id='{target.id}']")
         with web.store.db.sessions() as session:
             after = {c.id: c.state for c in reclamation.list_candidates(session)}
@@ -204,7 +196,7 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
             workflow.record_answer(session, web.clock, asked.id, "keep")
         page.goto(base + "/candidates?state=awaiting_approval")
         shot(page, "candidates-approval")
-        page.click(f"#approve-{asked.id}")
+        submit(page, f"#approve-{asked.id}")
         assert "removal approved" in page.inner_text(".notice")
         with web.store.db.sessions() as session:
             approved = session.get_one(RemovalCandidate, asked.id)
@@ -218,7 +210,7 @@ def test_connect_sync_reconcile_and_reclaim_in_a_browser(
         shot(page, "dashboard-phone")
         assert page.evaluate("document.documentElement.scrollWidth") <= 400
 
-        page.click("text=Sign out")
+        submit(page, "text=Sign out")
         page.wait_for_url(re.compile(r".*/sign-in"))
         assert not [e for e in errors if "Content Security Policy" in e], errors
         context.close()
@@ -239,7 +231,7 @@ def test_oauth_authorize_lands_on_the_callback_and_stores_tokens(web: Web, brows
         page.goto(base + "/sign-in")
         page.fill("input[name=username]", "sam_integrator")
         page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        submit(page, "button[type=submit]")
         page.goto(base + "/profiles/new?kind=asana")
         page.fill("input[name=name]", "asana-oauth")
         page.fill("input[name=url]", asana.url)
@@ -247,11 +239,11 @@ def test_oauth_authorize_lands_on_the_callback_and_stores_tokens(web: Web, brows
         page.fill("input[name=client_id]", CLIENT_ID)
         page.fill("input[name=client_secret]", CLIENT_SECRET)
         page.fill("textarea[name=options]", f"workspace={org.organisation.gid}\nrate_limit=paid")
-        page.click("text=Create draft")
+        submit(page, "text=Create draft")
         page.wait_for_url(base + "/profiles/asana-oauth")
         assert "now authorize it" in page.inner_text(".notice")
 
-        page.click("#authorize")
+        submit(page, "#authorize")
         link = page.get_attribute("#continue", "href")
         assert link and link.startswith(asana.url) and "code_challenge=" in link
         page.click("#continue")  # the app's consent redirects to /oauth/callback
@@ -265,7 +257,7 @@ def test_oauth_authorize_lands_on_the_callback_and_stores_tokens(web: Web, brows
         assert stored["access_token"] and stored["refresh_token"]
         assert stored["access_token"] not in page.content()
 
-        page.click("#validate")
+        submit(page, "#validate")
         page.wait_for_url(base + "/profiles/asana-oauth")
         assert page.inner_text("#validation-verdict") == "passed"
 

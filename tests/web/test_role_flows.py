@@ -14,7 +14,7 @@ import asyncio
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -48,6 +48,7 @@ from shelfware.subscriptions.service import export_statement
 from shelfware.sync.service import sync_profile
 from tests.conftest import NOW, PG_URL, _pg_database
 from tests.helpers import published_rally
+from tests.web.browser_steps import submit, until
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, CSRF_META, PASSWORD, chromium_missing
 
 pytestmark = pytest.mark.store
@@ -80,7 +81,7 @@ class World:
             page.goto(self.base + "/sign-in")
             page.fill("input[name=username]", role)
             page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
+            submit(page, "button[type=submit]")
             page.wait_for_url(self.base + "/")
             page.close()
             self.contexts[key] = context
@@ -206,15 +207,6 @@ def notice(page: Any) -> str:
     return str(page.inner_text(".notice"))
 
 
-def until(page: Any, done: Callable[[], bool], seconds: float = 20) -> None:
-    """Poll ``done()`` from Python (the CSP refuses ``wait_for_function``'s eval)."""
-    for _ in range(int(seconds * 10)):
-        if done():
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError("timed out waiting for the page")
-
-
 def focused(page: Any) -> str:
     return str(page.evaluate("document.activeElement.textContent.trim()"))
 
@@ -250,8 +242,7 @@ def flow_rules(world: World, page: Any, role: str) -> None:
     page.fill("#threshold_days", "60")
     page.fill("#keep_days", str(30 + ROLES.index(role)))
     tab_to(page, "#save-rule")  # saved from the keyboard: Tab to the button, Enter
-    with page.expect_navigation():  # the form's answer, not the page before it
-        page.keyboard.press("Enter")
+    submit(page, key="Enter")  # the form's answer, not the page before it
     assert "It applies at the next sync" in notice(page)
     assert page.input_value("#keep_days") == str(30 + ROLES.index(role))
 
@@ -279,18 +270,17 @@ def flow_entitlements(world: World, page: Any, role: str) -> None:
         "#import-file",
         files=[{"name": "bought.csv", "mimeType": "text/csv", "buffer": csv_file(contract)}],
     )
-    page.click("#import-entitlements")
+    submit(page, "#import-entitlements")
     assert "Imported 1 entitlement from bought.csv" in notice(page)
     page.click(f"main tr:has-text('{contract}') a")
     page.wait_for_url(re.compile(r".*/entitlements/\d+$"))
     keep(page, "entitlement")
     page.fill("#seats", "40")
-    page.click("#save-entitlement")
+    submit(page, "#save-entitlement")
     assert "Saved entitlement" in notice(page)
     page.fill("#end-on", "2027-01-31")
     tab_to(page, "#end-entitlement")  # ended from the keyboard (the confirmation accepted)
-    with page.expect_navigation():  # the form's answer, not the page before it
-        page.keyboard.press("Enter")
+    submit(page, key="Enter")  # the form's answer, not the page before it
     assert "ends on 2027-01-31" in notice(page)
     with world.db.sessions() as session:
         mine = [
@@ -315,7 +305,7 @@ def flow_profile(world: World, page: Any, role: str) -> None:
     keep(page, "profile-edit")
     size = 100 + 10 * ROLES.index(role) + (page.context_key[1] == "phone")
     page.fill("#options", f"page_size={size}")
-    page.click("#save-profile")
+    submit(page, "#save-profile")
     page.wait_for_url("**/profiles/rally")
     assert "Saved" in notice(page)
     # the last validation was of the connection before: out of date, not "failed"
@@ -363,10 +353,10 @@ def flow_candidates(world: World, page: Any, role: str) -> None:
         refused(page, f"/candidates/{broken}/retry")
         refused(page, "/candidates/advance", action="preview")
         return
-    page.click(f"#retry-{broken}")
+    submit(page, f"#retry-{broken}")
     page.wait_for_url("**/candidates?state=ready")
     assert "ready again" in notice(page)
-    page.click("#advance-preview")  # the workflow step, as a dry run
+    submit(page, "#advance-preview")  # the workflow step, as a dry run
     assert page.locator("#advance-report").count() == 1
     keep(page, "candidates-workflow-step")
     assert page.locator("#advance-confirm").count() == 1
@@ -383,7 +373,7 @@ def flow_person(world: World, page: Any, role: str) -> None:
         assert page.locator("#preview-offboard").count() == 0
         refused(page, f"/people/{world.person}/offboard", action="preview")
         return
-    page.click("#preview-offboard")
+    submit(page, "#preview-offboard")
     assert re.search(r"Would reclaim \d+ seats?", page.inner_text("#offboard-summary"))
     assert page.locator("#confirm-offboard").count() == 1
     keep(page, "person-offboard-preview")
@@ -394,14 +384,14 @@ def flow_reports(world: World, page: Any, role: str) -> None:
     page.click("main >> text=Chargeback")
     page.wait_for_url("**/reports/chargeback*")
     page.select_option("select[name=by]", "cost_center")
-    page.click("form.filters button[type=submit]")
+    submit(page, "form.filters button[type=submit]")
     page.wait_for_url("**/reports/chargeback?*by=cost_center*")
     assert "unknown" in page.inner_text("#report")  # nobody synced has a cost centre
     keep(page, "report-chargeback")
     # the renewals calendar: the renewal and notice dates, each with utilisation
     visit(page, world, "/reports/renewals", "report-renewals")
     page.fill("input[name=days]", "90")
-    page.click("form.filters button[type=submit]")
+    submit(page, "form.filters button[type=submit]")
     page.wait_for_url("**/reports/renewals?*days=90*")
     calendar = page.inner_text("table.calendar >> nth=0") + page.inner_text("div.months")
     assert "Renews:" in calendar and "% used" in calendar and "Notice by:" in calendar
