@@ -19,7 +19,7 @@ from shelfware.kit.clock import utc
 from shelfware.kit.redact import mask_url
 from shelfware.profiles import attachments, authorization, service
 from shelfware.profiles.oauth import DEFAULT_CALLBACK_PORT
-from shelfware.profiles.schemas import ProfileCreate
+from shelfware.profiles.schemas import ConnectionChange, ProfileCreate
 
 app = typer.Typer(
     help="Integration profiles: connect an app (create, validate, publish).", no_args_is_help=True
@@ -59,6 +59,37 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
     return options
 
 
+def credential(
+    auth: str,
+    secret_env: str | None,
+    username: str | None,
+    client_id: str | None,
+    client_secret_env: str | None,
+) -> dict[str, str]:
+    """The whole credential of sign-in method ``auth``, its secrets read from the environment
+    (or a no-echo prompt on a terminal)."""
+    if auth not in AUTH_METHODS:
+        fail(f"--auth {auth!r} is not one of {', '.join(AUTH_METHODS)}")
+    secrets: dict[str, str] = {}
+    if auth == "oauth":
+        if not client_id or not client_secret_env:
+            fail(
+                "--auth oauth needs the OAuth app's --client-id and --client-secret-env VAR; "
+                "then run `shelfware profile authorize NAME`"
+            )
+    elif auth == "api-token":
+        secrets["api_key"] = read_secret(secret_env, "API token")
+    else:
+        if not username:
+            fail("--auth basic needs --username")
+        secrets["password"] = read_secret(secret_env, "password")
+    if client_id:
+        secrets["client_id"] = client_id
+    if client_secret_env:
+        secrets["client_secret"] = read_secret(client_secret_env, "client secret")
+    return secrets
+
+
 @app.command("create")
 def create(
     kind: Annotated[str, typer.Argument(help="connector kind, see `shelfware connectors`")],
@@ -80,25 +111,7 @@ def create(
     reclaim: Annotated[bool, typer.Option("--reclaim/--no-reclaim")] = True,
 ) -> None:
     """Create a draft profile; the credential is encrypted before it is stored."""
-    if auth not in AUTH_METHODS:
-        fail(f"--auth {auth!r} is not one of {', '.join(AUTH_METHODS)}")
-    secrets: dict[str, str] = {}
-    if auth == "oauth":
-        if not client_id or not client_secret_env:
-            fail(
-                "--auth oauth needs the OAuth app's --client-id and --client-secret-env VAR; "
-                "then run `shelfware profile authorize NAME`"
-            )
-    elif auth == "api-token":
-        secrets["api_key"] = read_secret(secret_env, "API token")
-    else:
-        if not username:
-            fail("--auth basic needs --username")
-        secrets["password"] = read_secret(secret_env, "password")
-    if client_id:
-        secrets["client_id"] = client_id
-    if client_secret_env:
-        secrets["client_secret"] = read_secret(client_secret_env, "client secret")
+    secrets = credential(auth, secret_env, username, client_id, client_secret_env)
     options = parse_options(option or [])
     spec_text_ = read_spec(spec) if spec is not None else None
     if spec is None and kind == "custom":
@@ -302,6 +315,80 @@ def publish(name: str) -> None:
     with store() as st, st.db.transaction() as session:
         service.publish_profile(session, clock(), service.get_profile(session, name))
     console.print(f"Published [bold]{name}[/]. Next: [cyan]shelfware sync {name}[/]")
+
+
+@app.command("connect")
+def connect(
+    name: str,
+    url: Annotated[
+        str | None, typer.Option(help="connection URL (https://); empty: the app's default")
+    ] = None,
+    region: Annotated[str | None, typer.Option(help="region, for apps that have them")] = None,
+    auth: Annotated[
+        str | None,
+        typer.Option(
+            help="another sign-in method (api-token | basic | oauth): its whole credential"
+        ),
+    ] = None,
+    secret_env: Annotated[
+        str | None,
+        typer.Option("--secret-env", help="env var holding the new API token/password"),
+    ] = None,
+    username: Annotated[str | None, typer.Option(help="user name for basic auth")] = None,
+    client_id: Annotated[str | None, typer.Option("--client-id")] = None,
+    client_secret_env: Annotated[str | None, typer.Option("--client-secret-env")] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", help="KEY=VALUE; replaces the options")
+    ] = None,
+    clear_options: Annotated[
+        bool, typer.Option("--clear-options", help="remove every option")
+    ] = False,
+) -> None:
+    """Change a profile's connection: URL, region, user name, credential, options or sign-in
+    method. What is not given stays; the profile must be validated again."""
+    if option and clear_options:
+        fail("--option and --clear-options contradict each other: give one")
+    with store() as st:
+        with st.db.sessions() as session:
+            current = service.get_profile(session, name).auth
+        method = auth or current
+        if method != current:
+            secrets = credential(method, secret_env, username, client_id, client_secret_env)
+        else:
+            secrets = {}
+            if secret_env:
+                key = {"api-token": "api_key", "basic": "password"}.get(method)
+                if key is None:
+                    fail(
+                        f"{name} signs in with {method}: give --client-secret-env, not --secret-env"
+                    )
+                secrets[key] = read_secret(
+                    secret_env, "API token" if key == "api_key" else "password"
+                )
+            if client_id:
+                secrets["client_id"] = client_id
+            if client_secret_env:
+                secrets["client_secret"] = read_secret(client_secret_env, "client secret")
+        change = ConnectionChange(
+            url=url,
+            region=region,
+            username=username,
+            secrets=secrets,
+            options={} if clear_options else (parse_options(option) if option else None),
+            auth=auth,
+        )
+        with st.db.transaction() as session:
+            profile = service.get_profile(session, name)
+            changes = service.change_connection(session, st.keys, clock(), profile, change)
+            signs_in = profile.auth
+    if not changes:
+        console.print("Nothing changed.")
+        return
+    step = "authorize" if signs_in == "oauth" and method != current else "validate"
+    console.print("Changed: " + "; ".join(changes) + ".")
+    console.print(
+        f"Next: [cyan]shelfware profile {step} {name}[/] (a change needs a fresh validation)"
+    )
 
 
 @app.command("set")

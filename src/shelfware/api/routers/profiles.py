@@ -17,7 +17,13 @@ from shelfware.jobs.schemas import JobView
 from shelfware.kit.clock import utc
 from shelfware.profiles import authorization, service
 from shelfware.profiles.oauth import CALLBACK_PATH, AuthorizationError, check_redirect_uri
-from shelfware.profiles.schemas import ProcessChange, ProfileCreate, ProfileView, RunView
+from shelfware.profiles.schemas import (
+    ConnectionChange,
+    ProcessChange,
+    ProfileCreate,
+    ProfileView,
+    RunView,
+)
 from shelfware.ranges import MAX_ID, MAX_TEXT
 
 router = APIRouter(prefix="/profiles", tags=["profiles"])
@@ -107,6 +113,23 @@ def set_profile(
             reclaim=change.reclaim,
             analyze_from=utc(change.analyze_from) if change.analyze_from else None,
         )
+        return ProfileChanged(changes=changes, profile=service.view(session, profile))
+
+
+@router.patch("/{name}/connection", response_model=ProfileChanged)
+def change_connection(
+    name: ProfileName,
+    change: ConnectionChange,
+    ws: Ws,
+    principal: Principal = allowed(Permission.PROFILES_WRITE),
+) -> ProfileChanged:
+    """Change the URL, region, user name, credential, options or sign-in method (``auth``:
+    then ``secrets`` is the new method's whole credential). A field left out stays as it is;
+    a secret is never returned. Any change needs a fresh validation before the profile is
+    published again or its next sync is trusted."""
+    with ws.write(principal.actor) as session:
+        profile = service.get_profile(session, name)
+        changes = service.change_connection(session, ws.store.keys, ws.clock, profile, change)
         return ProfileChanged(changes=changes, profile=service.view(session, profile))
 
 
