@@ -124,8 +124,8 @@ def test_the_owner_assigns_in_a_browser(
     web: Web, db: Database, org: Org, mailbox: Mailbox, tmp_path: Path, browser: Any
 ) -> None:
     from shelfware.sandbox.server import serve_in_thread
+    from tests.web.browser_steps import shot
     from tests.web.ops_seed import sign_in as browser_sign_in
-    from tests.web.test_browser_flow import shot
 
     web.app.state.web.workspace.extras["settings"] = notifier(tmp_path, mailbox).settings  # type: ignore[attr-defined]
     cid, items = _campaign(db, web)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +18,8 @@ from shelfware.models import AuditEvent, CandidateState, ReclamationRule, Remova
 from shelfware.reclamation import service as reclamation
 from shelfware.reclamation import states, workflow
 from shelfware.sandbox.server import serve_in_thread
-from tests.web.browser_steps import submit, until
+from tests.web.browser_steps import shot, submit, until
 from tests.web.conftest import PASSWORD, Web
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 
 
 def number(text: str) -> float:
@@ -40,11 +37,6 @@ def audit_actions(web: Web, candidate_id: int) -> list[tuple[str, str]]:
                 )
             )
         ]
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_connect_sync_reconcile_and_reclaim_in_a_browser(

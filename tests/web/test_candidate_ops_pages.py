@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 from shelfware.models import CandidateState, RemovalCandidate
 from shelfware.reclamation import states, workflow
 from shelfware.sandbox.server import serve_in_thread
+from tests.web.browser_steps import shot, submit
 from tests.web.conftest import Web, signed_in
 from tests.web.ops_seed import sign_in
-from tests.web.test_browser_flow import shot
 from tests.web.test_person_pages import _disabled, _synced
 
 pytestmark = pytest.mark.store
@@ -86,19 +86,19 @@ def test_totals_retry_and_the_workflow_step_in_a_browser(
         row = page.locator(f'tr[data-id="{broken}"]')
         assert "Needs attention: nobody to ask" in row.inner_text()
         shot(page, "candidates-attention")
-        page.click(f"#retry-{broken}")
+        submit(page, f"#retry-{broken}")
         page.wait_for_url(server.url + "/candidates?state=ready")
         assert "ready again" in page.inner_text(".notice")
         assert _state(web, broken) == "ready"
 
         # the workflow step: the dry run first (nothing changes), then for real
-        page.click("#advance-preview")
+        submit(page, "#advance-preview")
         report = page.inner_text("#advance-report")
         assert "1 seat decided for removal would be reclaimed" in report, report
         assert "would reclaim" in page.inner_text("#outcomes")
         shot(page, "candidates-workflow-step")
         assert _disabled(sandbox) == before and _state(web, released) == "awaiting_user"
-        page.click("#advance-confirm")
+        submit(page, "#advance-confirm")
         page.wait_for_selector("#advance-report")
         assert "1 seat decided for removal were reclaimed" in page.inner_text("#advance-report")
         assert "reclaimed" in page.inner_text("#outcomes")

@@ -14,9 +14,9 @@ from shelfware.models import ActivityDay, IntegrationProfile, Subscription
 from shelfware.profiles import service as profiles
 from shelfware.reclamation import rules
 from shelfware.sandbox.server import serve_in_thread
+from tests.web.browser_steps import shot, submit, until
 from tests.web.conftest import Web, signed_in
 from tests.web.ops_seed import MODEL, seed_seats, sign_in
-from tests.web.test_browser_flow import shot, wait_until
 
 BASIC = "Broadcom Rally Basic"
 PATH = f"/rules/{quote_segment(MODEL)}/downgrade"
@@ -114,24 +114,24 @@ def test_a_manager_adds_a_downgrade_rule_with_a_live_dry_run(web: Web, browser: 
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         sign_in(page, server.url, "sam_manager")
         page.goto(server.url + f"/rules/{quote_segment(MODEL)}")
-        page.click("#downgrade-link")
+        submit(page, "#downgrade-link")
         page.wait_for_url(server.url + PATH)
         # no edition chosen yet: the dry run says what is missing, in the page's words
-        wait_until(page, lambda: page.locator("#preview-error").count() == 1)
+        until(page, lambda: page.locator("#preview-error").count() == 1)
         page.select_option("#to_model", BASIC)
         page.fill("#window_days", "30")
         page.fill("#max_active_days", "5")
         page.dispatch_event("#max_active_days", "change")
         count = page.locator("#preview-count")
-        wait_until(page, lambda: count.count() == 1 and count.inner_text() == "4")
+        until(page, lambda: count.count() == 1 and count.inner_text() == "4")
         assert page.inner_text("#preview-money") == "$336.00"
         assert "unsaved" in page.inner_text("#preview-summary")
         page.fill("#max_active_days", "2")  # 2 active days is not fewer than 2
         page.dispatch_event("#max_active_days", "change")
-        wait_until(page, lambda: count.count() == 1 and count.inner_text() == "0")
+        until(page, lambda: count.count() == 1 and count.inner_text() == "0")
         page.fill("#max_active_days", "5")
         shot(page, "rules-downgrade")
-        page.click("#save-rule")
+        submit(page, "#save-rule")
         page.wait_for_url(server.url + PATH)
         assert "Downgrade rule for" in page.inner_text(".notice")
         assert _downgrade_rule(web).target_model == BASIC

@@ -10,9 +10,9 @@ from typing import Any
 
 from shelfware.licensing import service as licensing
 from shelfware.sandbox.server import serve_in_thread
+from tests.web.browser_steps import shot, submit
 from tests.web.conftest import Web, signed_in
 from tests.web.ops_seed import MODEL, seed_seats, sign_in
-from tests.web.test_browser_flow import shot
 
 GOOD = (
     "Software model;Seats;Unit cost;Billing period;Term end;Contract\n"
@@ -31,7 +31,7 @@ def _upload(page: Any, name: str, data: bytes) -> None:
     page.set_input_files(
         "#import-file", files=[{"name": name, "mimeType": "text/csv", "buffer": data}]
     )
-    page.click("#import-entitlements")
+    submit(page, "#import-entitlements")
     page.wait_for_load_state()
 
 
@@ -41,7 +41,7 @@ def test_import_edit_and_end_entitlements_in_a_browser(web: Web, browser: Any) -
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         page.on("dialog", lambda d: d.accept())
         sign_in(page, server.url, "sam_manager")
-        page.click("nav >> text=Entitlements")
+        submit(page, "nav >> text=Entitlements")
 
         _upload(page, "bought.csv", BAD)
         error = page.inner_text(".error")
@@ -53,18 +53,18 @@ def test_import_edit_and_end_entitlements_in_a_browser(web: Web, browser: Any) -
         assert (first.seats, first.contract_ref, second.unit_cost) == (25, "PO-1", 400)
         shot(page, "entitlements")
 
-        page.click(f'tr[data-id="{first.id}"] a')
+        submit(page, f'tr[data-id="{first.id}"] a')
         page.fill("#seats", "40")
         page.fill("#contract_ref", "PO-1b")
-        page.click("#save-entitlement")
+        submit(page, "#save-entitlement")
         assert "Saved entitlement" in page.inner_text(".notice")
         page.fill("#unit_cost", "-1")
-        page.click("#save-entitlement")
+        submit(page, "#save-entitlement")
         assert "unit cost" in page.inner_text(".error")  # named, nothing saved
         shot(page, "entitlement")
         page.goto(f"{server.url}/entitlements/{first.id}")
         page.fill("#end-on", "2027-01-31")
-        page.click("#end-entitlement")
+        submit(page, "#end-entitlement")
         assert "ends on 2027-01-31" in page.inner_text(".notice")
         edited = next(e for e in _all(web) if e.id == first.id)
         assert (edited.seats, edited.contract_ref, edited.term_end) == (

@@ -21,9 +21,9 @@ from shelfware.sandbox.server import serve_in_thread
 from shelfware.settings import Settings
 from shelfware.sync.service import sync_profile
 from tests.helpers import published_rally
+from tests.web.browser_steps import shot, submit
 from tests.web.conftest import Web, signed_in
 from tests.web.ops_seed import sign_in
-from tests.web.test_browser_flow import shot
 
 pytestmark = pytest.mark.store
 MODEL = "Broadcom Rally Unlimited"
@@ -156,18 +156,18 @@ def test_offboarding_a_person_in_a_browser(web: Web, browser: Any, rally_factory
     with serve_in_thread(web.app) as server:  # type: ignore[arg-type]
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         sign_in(page, server.url, "sam_manager")
-        page.click("nav >> text=People")
-        page.click(f'a[href="/people/{person}"]')
+        submit(page, "nav >> text=People")
+        submit(page, f'a[href="/people/{person}"]')
         assert page.locator("#person-facts").is_visible()
         assert page.locator("#person-seats tbody tr").count() >= 1
         shot(page, "person")
-        page.click("#preview-offboard")
+        submit(page, "#preview-offboard")
         assert "Would reclaim 1 seat" in page.inner_text("#offboard-summary")
         assert "reclaim the seat" in page.inner_text("#person-seats")
         shot(page, "person-offboard-preview")
         assert _disabled(sandbox) == before  # the preview changed nothing
         page.on("dialog", lambda d: d.accept())
-        page.click("#confirm-offboard")
+        submit(page, "#confirm-offboard")
         page.wait_for_selector("#outcomes")
         assert "reclaimed" in page.inner_text("#outcomes")
         shot(page, "person-offboarded")

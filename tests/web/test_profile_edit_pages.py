@@ -14,9 +14,9 @@ from shelfware.overview.catalogue import catalogue
 from shelfware.profiles import service as profiles
 from shelfware.sandbox.server import serve_in_thread
 from tests.helpers import published_rally
+from tests.web.browser_steps import shot, submit
 from tests.web.conftest import Web, signed_in
 from tests.web.ops_seed import sign_in
-from tests.web.test_browser_flow import shot
 
 
 def _profile(web: Web) -> Any:
@@ -64,7 +64,7 @@ def test_change_a_published_profile_and_validate_it_again(
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         sign_in(page, server.url, "sam_integrator")
         page.goto(server.url + "/profiles/rally")
-        page.click("#edit-profile")
+        submit(page, "#edit-profile")
         assert page.locator("#region").count() == 1  # Rally has regions
         assert page.locator("#client_id").count() == 0  # an API token, no OAuth fields
         assert page.input_value("#secret") == ""
@@ -72,18 +72,18 @@ def test_change_a_published_profile_and_validate_it_again(
         shot(page, "profile-edit")
 
         page.fill("#secret", "not-the-token")
-        page.click("#save-validate")
+        submit(page, "#save-validate")
         page.wait_for_url(server.url + "/profiles/rally")
         notice = page.inner_text(".notice")
         assert "credential replaced" in notice and "Validation failed" in notice, notice
         assert _profile(web)[0].status == "published"  # still published, not validated
         assert _profile(web)[1]["api_key"] == "not-the-token"
 
-        page.click("#edit-profile")
+        submit(page, "#edit-profile")
         page.fill("#secret", rally.org.api_key)
         page.fill("#options", "page_size=50")
         page.uncheck("#reclaim")
-        page.click("#save-validate")
+        submit(page, "#save-validate")
         page.wait_for_url(server.url + "/profiles/rally")
         notice = page.inner_text(".notice")
         assert "options page_size" in notice and "reclaim subscriptions off" in notice, notice
@@ -92,8 +92,8 @@ def test_change_a_published_profile_and_validate_it_again(
         assert secrets["api_key"] == rally.org.api_key and profile.last_validation_ok
         assert profile.options == {"page_size": "50"} and not profile.process_reclaim
 
-        page.click("#edit-profile")  # a blank secret keeps the stored one
-        page.click("#save-profile")
+        submit(page, "#edit-profile")  # a blank secret keeps the stored one
+        submit(page, "#save-profile")
         assert "Nothing changed" in page.inner_text(".notice")
         assert _profile(web)[1]["api_key"] == rally.org.api_key
 

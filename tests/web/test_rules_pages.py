@@ -9,9 +9,9 @@ from typing import Any
 from shelfware.kit.asgi import quote_segment
 from shelfware.reclamation import rules
 from shelfware.sandbox.server import serve_in_thread
+from tests.web.browser_steps import shot, submit, until
 from tests.web.conftest import Web, signed_in
 from tests.web.ops_seed import MODEL, seed_seats, sign_in
-from tests.web.test_browser_flow import shot, wait_until
 
 PATH = f"/rules/{quote_segment(MODEL)}"
 
@@ -28,32 +28,32 @@ def test_a_manager_changes_a_rule_with_a_live_dry_run(web: Web, browser: Any) ->
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         sign_in(page, server.url, "sam_manager")
-        page.click("nav >> text=Rules")
+        submit(page, "nav >> text=Rules")
         assert "Never select admins" not in page.content()  # the list, not the form
-        page.click(f"text={MODEL}")
+        submit(page, f"text={MODEL}")
         count = page.locator("#preview-count")
 
         def shows(n: str) -> Any:
             return lambda: count.count() == 1 and count.inner_text() == n
 
-        wait_until(page, shows("6"))  # idle 90 days, the default rule's 60
+        until(page, shows("6"))  # idle 90 days, the default rule's 60
         assert page.inner_text("#preview-money") == "$720.00"
         # a longer threshold, not saved: nobody is idle that long
         page.fill("#threshold_days", "200")
         page.dispatch_event("#threshold_days", "change")
-        wait_until(page, shows("0"))
+        until(page, shows("0"))
         assert "unsaved" in page.inner_text("#preview-summary")
         assert _rule(web).threshold_days == 60  # the preview wrote nothing
         page.fill("#threshold_days", "30")
         page.fill("#service_account_patterns", "svc-*")
         page.dispatch_event("#service_account_patterns", "change")
-        wait_until(page, shows("5"))
+        until(page, shows("5"))
         assert page.inner_text("#preview-money") == "$600.00"
         page.uncheck("#notify")
         page.fill("#approvers", "Boss@Example.com")
         page.fill("#keep_days", "45")
         shot(page, "rules")
-        page.click("#save-rule")
+        submit(page, "#save-rule")
         page.wait_for_url(server.url + PATH)
         assert "It applies at the next sync" in page.inner_text(".notice")
         rule = _rule(web)
@@ -62,7 +62,7 @@ def test_a_manager_changes_a_rule_with_a_live_dry_run(web: Web, browser: Any) ->
         assert rule.approvers == ["boss@example.com"]
         # a bad entry is named, nothing saved
         page.fill("#approvers", "not an email")
-        page.click("#save-rule")
+        submit(page, "#save-rule")
         assert "approvers" in page.inner_text(".error")
         assert _rule(web).approvers == ["boss@example.com"]
         assert "--" not in page.content() and "`" not in page.inner_text("main")
@@ -76,7 +76,7 @@ def test_a_viewer_reads_a_rule_but_may_not_change_it(web: Web, browser: Any) -> 
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         sign_in(page, server.url, "viewer")
         page.goto(server.url + PATH)
-        wait_until(page, lambda: page.locator("#preview-count").count() == 1)
+        until(page, lambda: page.locator("#preview-count").count() == 1)
         assert page.locator("#save-rule").count() == 0
         assert page.is_disabled("#threshold_days")
         shot(page, "rules-viewer")
