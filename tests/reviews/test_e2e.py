@@ -38,6 +38,7 @@ from shelfware.sync.service import sync_profile
 from tests.conftest import NOW
 from tests.helpers import published, published_rally, wide_cap
 from tests.reclamation.conftest import Mailbox, free_port
+from tests.web.browser_steps import submit
 from tests.web.conftest import PASSWORD, Web, browser, web
 
 pytestmark = pytest.mark.store
@@ -181,8 +182,7 @@ def test_a_review_campaign_end_to_end(
         for app, item in revoke.items():
             row = page.locator(f"#item-{item.id}")
             row.locator("input[name=reason]").fill(f"no longer needs {app}")
-            row.locator("button[value=revoke]").click()
-            page.wait_for_load_state()
+            submit(page, row.locator("button[value=revoke]"))
             assert "revoke" in page.locator(f"#item-{item.id} .decision").inner_text()
         # everything else of the first holder: kept in one go
         others = [
@@ -190,8 +190,7 @@ def test_a_review_campaign_end_to_end(
         ]
         if others:
             bulk = page.locator("section.holder", has_text=others[0].holder).locator("form.bulk")
-            bulk.locator("button[value=keep]").click()
-            page.wait_for_load_state()
+            submit(page, bulk.locator("button[value=keep]"))
         # another reviewer's item is not on this page, and this link cannot decide it
         stranger = next(i for i in items if i.reviewer != chosen)
         assert page.locator(f"#item-{stranger.id}").count() == 0
@@ -223,13 +222,12 @@ def test_a_review_campaign_end_to_end(
         owner_page.goto(site.url + "/sign-in")
         owner_page.fill("input[name=username]", OWNER)
         owner_page.fill("input[name=password]", PASSWORD)
-        owner_page.click("button[type=submit]")
+        submit(owner_page, "button[type=submit]")
         owner_page.goto(f"{site.url}/reviews/{view.id}")
         completion = owner_page.locator("#completion").inner_text()
         decided = 2 + (len([i for i in others if i.holder == others[0].holder]) if others else 0)
         assert f"{decided} of {len(items)}" in completion, completion
-        owner_page.click("#printable")
-        owner_page.wait_for_load_state()
+        submit(owner_page, "#printable")
         report = owner_page.content()
         assert "no longer needs Rally" in report and "Completion per reviewer" in report
         context.close()

@@ -24,15 +24,17 @@ LOAD_MS = 60_000
 WAIT_SECONDS = 60.0
 
 
-def submit(page: Any, selector: str | None = None, *, key: str | None = None) -> None:
-    """Click ``selector`` (or press ``key`` on the focused element) and wait for the page it
-    loads to have loaded."""
-    assert (selector is None) != (key is None), "a selector or a key, not both"
+def submit(page: Any, target: Any = None, *, key: str | None = None) -> None:
+    """Click ``target`` (a selector or a locator), or press ``key`` on the focused element, and
+    wait for the page it loads to have loaded."""
+    assert (target is None) != (key is None), "a target or a key, not both"
     with page.expect_navigation(timeout=LOAD_MS):
         if key is not None:
             page.keyboard.press(key)
+        elif isinstance(target, str):
+            page.click(target)
         else:
-            page.click(selector)
+            target.click()
 
 
 def until(page: Any, done: Callable[[], bool], seconds: float = WAIT_SECONDS) -> None:

@@ -19,6 +19,7 @@ from shelfware.reclamation import service as reclamation
 from shelfware.sandbox.server import serve_in_thread
 from shelfware.sync.service import sync_profile
 from tests.helpers import published_rally
+from tests.web.browser_steps import submit
 from tests.web.conftest import PASSWORD, Web, signed_in
 
 pytestmark = pytest.mark.store
@@ -136,7 +137,7 @@ def test_every_ready_over_the_cap_in_a_browser(web: Web, browser: Any, rally_fac
         page.goto(base + "/sign-in")
         page.fill("input[name=username]", "sam_manager")
         page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        submit(page, "button[type=submit]")
         page.wait_for_url(base + "/")
 
         # "every ready candidate" sent straight to a reclaim, as the old "Reclaim selected"
@@ -151,15 +152,14 @@ def test_every_ready_over_the_cap_in_a_browser(web: Web, browser: Any, rally_fac
             }"""
         )
         page.check("#all-ready")
-        page.click("#forged")
-        page.wait_for_load_state()
+        submit(page, "#forged")
         assert _disabled(sandbox) == before
         assert "preview the reclaim first" in page.inner_text("[role=alert]")
 
         page.goto(base + "/candidates?state=ready")
         assert page.locator("#reclaim").count() == 0  # no reclaim without a preview
         page.check("#all-ready")
-        page.click("#preview")
+        submit(page, "#preview")
         alert = page.inner_text("[role=alert]")
         assert "a real run would stop before the first reclaim" in alert, alert
         assert f"0 of the {allowed} allowed in the last 24 h already reclaimed" in alert
@@ -169,7 +169,7 @@ def test_every_ready_over_the_cap_in_a_browser(web: Web, browser: Any, rally_fac
         page.goto(base + "/candidates?state=ready")
         for cand in ready[:3]:
             page.check(f"input[name=ids][value='{cand}']")
-        page.click("#preview")
+        submit(page, "#preview")
         assert "nothing changed" in page.inner_text("h1")
         summary = page.inner_text("#reclaim-summary")
         assert summary == f"Would reclaim 3 seats of {MODEL}: $1,080.00 a year.", summary
@@ -180,7 +180,7 @@ def test_every_ready_over_the_cap_in_a_browser(web: Web, browser: Any, rally_fac
             dialog.accept()
 
         page.on("dialog", answer)
-        page.click("#confirm-reclaim")
+        submit(page, "#confirm-reclaim")
         page.wait_for_selector("text=Reclaim done")
         assert asked == [f"Reclaim 3 seats of {MODEL} now ($1,080.00 a year)?"]
         assert page.locator("#outcomes .badge.reclaimed").count() == 3
