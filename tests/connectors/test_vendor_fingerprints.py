@@ -77,6 +77,22 @@ def rows(db: Database) -> dict[str, tuple[Any, ...]]:
     }
 
 
+async def synced_twice(
+    db: Database, keys: KeyRing, clock: FrozenClock, name: str, licenses: int, calls: list[str]
+) -> dict[str, tuple[Any, ...]]:
+    """A first sync creates every license; an unchanged second one maps and stages nothing
+    (`calls`: the mapping's, counted from the second sync on). The rows after them."""
+    first = await sync_profile(db, keys, clock, name)
+    assert first.created == first.accounts == licenses
+    calls.clear()
+    clock.advance(timedelta(hours=1))
+    again = await sync_profile(db, keys, clock, name)
+    assert again.unchanged == again.accounts == licenses
+    assert (again.created, again.updated, again.gone) == (0, 0, 0)
+    assert calls == []  # not one record mapped
+    return rows(db)
+
+
 # --------------------------------------------------------------------------- Microsoft 365
 
 
@@ -114,16 +130,8 @@ async def test_m365_unchanged_users_are_not_mapped_and_every_change_is(
     tenant, _, url = m365
     await publish_m365(db, keys, clock, tenant, url)
     licenses = sum(len(u.licenses) for u in tenant.users)
-    first = await sync_profile(db, keys, clock, "m365")
-    assert first.created == first.accounts == licenses
     calls = counting(monkeypatch, microsoft365, "map_user", "id")
-
-    clock.advance(timedelta(hours=1))
-    again = await sync_profile(db, keys, clock, "m365")
-    assert again.unchanged == again.accounts == licenses
-    assert (again.created, again.updated, again.gone) == (0, 0, 0)
-    assert calls == []  # not one user mapped
-    before = rows(db)
+    before = await synced_twice(db, keys, clock, "m365", licenses, calls)
 
     skus = [s.sku_id for s in tenant.skus]
     licensed = [u for u in tenant.users if u.licenses and u.enabled]
@@ -245,16 +253,8 @@ async def test_google_unchanged_assignments_are_not_mapped_and_every_change_is(
     domain, _, url = google
     await publish_google(db, keys, clock, domain, url)
     licenses = sum(len(u.licenses) for u in domain.users)
-    first = await sync_profile(db, keys, clock, "google")
-    assert first.created == first.accounts == licenses
     calls = counting(monkeypatch, google_workspace, "map_assignment", "userId")
-
-    clock.advance(timedelta(hours=1))
-    again = await sync_profile(db, keys, clock, "google")
-    assert again.unchanged == again.accounts == licenses
-    assert (again.created, again.updated, again.gone) == (0, 0, 0)
-    assert calls == []
-    before = rows(db)
+    before = await synced_twice(db, keys, clock, "google", licenses, calls)
 
     licensed = [u for u in domain.users if u.licenses and not u.suspended and not u.is_admin]
     added, removed, moved, suspended, promoted = licensed[:5]
