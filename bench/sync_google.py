@@ -23,30 +23,17 @@ floor = max(raw fetch, raw write). Target: first sync <= 1.3x floor.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vendor_common import (
-    HEADER,
-    NOW,
-    SEED,
-    child,
-    naive,
-    raw_write,
-    run_syncs,
-    start_sandbox,
-    table_row,
-)
+from vendor_common import NOW, SEED, Shared, VendorBench, main, naive
 
 HERE = Path(__file__).resolve()
 QPM = 2400  # Admin SDK: queries per minute per user (Google's documented default)
@@ -63,30 +50,24 @@ def domain(users: int, token_uri: str = "") -> Any:
     return d
 
 
-def run_sandbox(port: int, users: int, latency_ms: float, key_path: str) -> None:
-    """Serve the domain; its service account key (a fresh RSA key) goes to `key_path` (0600)
-    for the clients, with the admin to impersonate and the customer id."""
+def sandbox(port: int, users: int, latency_ms: float) -> tuple[Any, Shared]:
+    """The domain, and for the clients its service account key (a fresh RSA key), the admin
+    to impersonate and the customer id."""
     from shelfware.sandbox.faults import parse_faults
     from shelfware.sandbox.google import create_google_app
-    from shelfware.sandbox.server import serve_forever
 
     d = domain(users, f"http://127.0.0.1:{port}/token")
     app = create_google_app(d, parse_faults(f"google_qpm={QPM},latency_ms={latency_ms:g}"))
-    shared = {"key": json.dumps(d.service_account), "admin": d.admin, "customer": d.customer_id}
-    written = Path(key_path + ".tmp")
-    written.touch(mode=0o600)
-    written.write_text(json.dumps(shared))
-    written.rename(key_path)
-    serve_forever(app, "127.0.0.1", port)
+    return app, {"key": json.dumps(d.service_account), "admin": d.admin, "customer": d.customer_id}
 
 
-async def raw_fetch(base: str, key: str, admin: str, customer: str) -> dict[str, Any]:
+async def raw_fetch(base: str, users: int, shared: Shared) -> dict[str, Any]:
     """A token from a signed assertion, then every page of both lists, paced to the quota."""
     import httpx
     from google.auth import crypt
     from google.auth import jwt as google_jwt
 
-    info = json.loads(key)
+    info, admin, customer = json.loads(shared["key"]), shared["admin"], shared["customer"]
     signer = crypt.RSASigner.from_service_account_info(info)
     window: collections.deque[float] = collections.deque()
 
@@ -176,7 +157,8 @@ def same_rows(users: int) -> list[tuple[Any, ...]]:
     ]
 
 
-def profile(base: str, key: str, admin: str, customer: str) -> dict[str, Any]:
+def profile(base: str, users: int, shared: Shared) -> dict[str, Any]:
+    key, admin, customer = shared["key"], shared["admin"], shared["customer"]
     return {
         "kind": "google_workspace",
         "name": "bench",
@@ -191,58 +173,16 @@ def profile(base: str, key: str, admin: str, customer: str) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in ("sandbox", "fetch", "write", "sync"):
-        mode, args = sys.argv[1], sys.argv[2:]
-        if mode == "sandbox":
-            run_sandbox(int(args[0]), int(args[1]), float(args[2]), args[3])
-        elif mode == "fetch":
-            print(json.dumps(asyncio.run(raw_fetch(*args[:4]))))
-        elif mode == "write":
-            print(json.dumps(raw_write(same_rows(int(args[0])), args[1])))
-        else:
-            create = profile(args[1], args[3], args[4], args[5])
-            print(json.dumps(asyncio.run(run_syncs(args[0], create, int(args[2])))))
-        return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--latency", type=float, default=50.0, help="ms per request")
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_DATABASE_URL", ""))
-    parser.add_argument("--second", action="store_true", help="also an unchanged second sync")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        stores = [f"sqlite:///{Path(tmp) / 'bench.db'}"] + ([args.pg_url] if args.pg_url else [])
-        key_path = Path(tmp) / "key.json"
-        sandbox = start_sandbox(HERE, str(args.users), str(args.latency), str(key_path))
-        try:
-            deadline = time.monotonic() + 300
-            while not key_path.exists() and time.monotonic() < deadline:
-                time.sleep(0.2)
-            shared = json.loads(key_path.read_text())
-            key, admin, customer = shared["key"], shared["admin"], shared["customer"]
-            print(HEADER, flush=True)
-            for database in stores:
-                fetch = child(HERE, "fetch", sandbox.url, key, admin, customer)
-                write = child(HERE, "write", str(args.users), database)
-                times = "2" if args.second else "1"
-                result = child(HERE, "sync", database, sandbox.url, times, key, admin, customer)
-                print(
-                    table_row(
-                        "Google Workspace",
-                        database,
-                        args.users,
-                        fetch["rows"],
-                        args.latency,
-                        f"google_qpm={QPM}/min",
-                        fetch["seconds"],
-                        write["seconds"],
-                        result,
-                    ),
-                    flush=True,
-                )
-        finally:
-            sandbox.stop()
+BENCH = VendorBench(
+    script=HERE,
+    vendor="Google Workspace",
+    throttling=f"google_qpm={QPM}/min",
+    sandbox=sandbox,
+    fetch=raw_fetch,
+    rows=same_rows,
+    profile=profile,
+)
 
 
 if __name__ == "__main__":
-    main()
+    main(BENCH, __doc__ or "")

@@ -24,29 +24,16 @@ floor = max(raw fetch, raw write). Target: first sync <= 1.3x floor.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vendor_common import (
-    HEADER,
-    NOW,
-    SEED,
-    child,
-    naive,
-    raw_write,
-    run_syncs,
-    start_sandbox,
-    table_row,
-)
+from vendor_common import NOW, SEED, Shared, VendorBench, main, naive
 
 HERE = Path(__file__).resolve()
 GRAPH_RU = 8000  # resource units per 10 s per app and tenant (large tenant), Graph's table
@@ -70,16 +57,15 @@ def tenant(users: int) -> Any:
     return t
 
 
-def run_sandbox(port: int, users: int, latency_ms: float) -> None:
+def sandbox(port: int, users: int, latency_ms: float) -> tuple[Any, Shared]:
     from shelfware.sandbox.faults import parse_faults
     from shelfware.sandbox.microsoft365 import create_m365_app
-    from shelfware.sandbox.server import serve_forever
 
     faults = parse_faults(f"graph_ru={GRAPH_RU},latency_ms={latency_ms:g}")
-    serve_forever(create_m365_app(tenant(users), faults), "127.0.0.1", port)
+    return create_m365_app(tenant(users), faults), {}  # the tenant is the same in every process
 
 
-async def raw_fetch(base: str, users: int) -> dict[str, Any]:
+async def raw_fetch(base: str, users: int, shared: Shared) -> dict[str, Any]:
     """Token, then the connector's requests one after the other (nextLink paging), decoded."""
     import httpx
 
@@ -144,7 +130,7 @@ def same_rows(users: int) -> list[tuple[Any, ...]]:
     ]
 
 
-def profile(base: str, users: int) -> dict[str, Any]:
+def profile(base: str, users: int, shared: Shared) -> dict[str, Any]:
     t = tenant(users)
     return {
         "kind": "microsoft365",
@@ -155,55 +141,16 @@ def profile(base: str, users: int) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in ("sandbox", "fetch", "write", "sync"):
-        mode, args = sys.argv[1], sys.argv[2:]
-        if mode == "sandbox":
-            run_sandbox(int(args[0]), int(args[1]), float(args[2]))
-        elif mode == "fetch":
-            print(json.dumps(asyncio.run(raw_fetch(args[0], int(args[1])))))
-        elif mode == "write":
-            print(json.dumps(raw_write(same_rows(int(args[0])), args[1])))
-        else:
-            print(
-                json.dumps(
-                    asyncio.run(run_syncs(args[0], profile(args[1], int(args[3])), int(args[2])))
-                )
-            )
-        return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--latency", type=float, default=50.0, help="ms per request")
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_DATABASE_URL", ""))
-    parser.add_argument("--second", action="store_true", help="also an unchanged second sync")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        stores = [f"sqlite:///{Path(tmp) / 'bench.db'}"] + ([args.pg_url] if args.pg_url else [])
-        sandbox = start_sandbox(HERE, str(args.users), str(args.latency))
-        try:
-            print(HEADER, flush=True)
-            for database in stores:
-                fetch = child(HERE, "fetch", sandbox.url, str(args.users))
-                write = child(HERE, "write", str(args.users), database)
-                times = "2" if args.second else "1"
-                result = child(HERE, "sync", database, sandbox.url, times, str(args.users))
-                print(
-                    table_row(
-                        "Microsoft 365",
-                        database,
-                        args.users,
-                        fetch["rows"],
-                        args.latency,
-                        f"graph_ru={GRAPH_RU}/10 s",
-                        fetch["seconds"],
-                        write["seconds"],
-                        result,
-                    ),
-                    flush=True,
-                )
-        finally:
-            sandbox.stop()
+BENCH = VendorBench(
+    script=HERE,
+    vendor="Microsoft 365",
+    throttling=f"graph_ru={GRAPH_RU}/10 s",
+    sandbox=sandbox,
+    fetch=raw_fetch,
+    rows=same_rows,
+    profile=profile,
+)
 
 
 if __name__ == "__main__":
-    main()
+    main(BENCH, __doc__ or "")

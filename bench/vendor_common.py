@@ -11,6 +11,8 @@ one transaction.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import os
 import resource
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -261,3 +264,107 @@ def table_row(
         f"| {first['requests']:,} | {first['retries']} | {result['rss_mb']:.0f} MB "
         f"| {stages(first)} |"
     )
+
+
+def second_stages(result: dict[str, Any]) -> str:
+    """The unchanged second sync's stage timings (a line under the table), if it ran."""
+    if len(result["syncs"]) < 2:
+        return ""
+    return (
+        f"second sync: download / staging / switch-over / rules (s) = {stages(result['syncs'][1])}"
+    )
+
+
+# --------------------------------------------------------------------------- the vendor benches
+
+Shared = dict[str, Any]  # what the sandbox tells the clients (a key file, the admin, ...)
+
+
+@dataclass(frozen=True)
+class VendorBench:
+    """What a vendor bench (bench/sync_m365.py, bench/sync_google.py) supplies; `main` does the
+    rest: the processes, the stores, the table.
+
+    - `sandbox(port, users, latency_ms)`: the sandbox app and what its clients need to know;
+    - `fetch(url, users, shared)`: the raw fetch (``{"seconds", "pages", "rows"}``);
+    - `rows(users)`: the rows the raw write writes (shaped like subscription);
+    - `profile(url, users, shared)`: the profile synced (ProfileCreate fields)."""
+
+    script: Path
+    vendor: str
+    throttling: str
+    sandbox: Callable[[int, int, float], tuple[Any, Shared]]
+    fetch: Callable[[str, int, Shared], Awaitable[dict[str, Any]]]
+    rows: Callable[[int], list[tuple[Any, ...]]]
+    profile: Callable[[str, int, Shared], dict[str, Any]]
+
+
+def _serve(bench: VendorBench, port: int, users: int, latency_ms: float, path: str) -> None:
+    """The sandbox process: what the clients need goes to `path` (0600) before it serves."""
+    from shelfware.sandbox.server import serve_forever
+
+    app, shared = bench.sandbox(port, users, latency_ms)
+    written = Path(path + ".tmp")
+    written.touch(mode=0o600)
+    written.write_text(json.dumps(shared))
+    written.rename(path)
+    serve_forever(app, "127.0.0.1", port)
+
+
+def _measure(bench: VendorBench, mode: str, args: list[str]) -> None:
+    """One measurement in this process (a child of `main`); prints one JSON object."""
+    if mode == "sandbox":
+        _serve(bench, int(args[0]), int(args[1]), float(args[2]), args[3])
+        return
+    if mode == "write":
+        print(json.dumps(raw_write(bench.rows(int(args[0])), args[1])))
+        return
+    if mode == "fetch":
+        url, users, shared = args[0], int(args[1]), json.loads(Path(args[2]).read_text())
+        print(json.dumps(asyncio.run(bench.fetch(url, users, shared))))
+        return
+    database, url, times, users = args[0], args[1], int(args[2]), int(args[3])
+    create = bench.profile(url, users, json.loads(Path(args[4]).read_text()))
+    print(json.dumps(asyncio.run(run_syncs(database, create, times))))
+
+
+def main(bench: VendorBench, doc: str) -> None:
+    """``script [--users N] [--latency MS] [--pg-url URL] [--second]``: the sandbox in its own
+    process, then per store the raw fetch, the raw write and the sync(s), each in its own."""
+    if len(sys.argv) > 1 and sys.argv[1] in ("sandbox", "fetch", "write", "sync"):
+        _measure(bench, sys.argv[1], sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--latency", type=float, default=50.0, help="ms per request")
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_DATABASE_URL", ""))
+    parser.add_argument("--second", action="store_true", help="also an unchanged second sync")
+    args = parser.parse_args()
+    users = str(args.users)
+    with tempfile.TemporaryDirectory() as tmp:
+        databases = [f"sqlite:///{Path(tmp) / 'bench.db'}"] + ([args.pg_url] if args.pg_url else [])
+        shared = str(Path(tmp) / "shared.json")
+        sandbox = start_sandbox(bench.script, users, str(args.latency), shared)
+        try:
+            print(HEADER, flush=True)
+            for database in databases:
+                fetch = child(bench.script, "fetch", sandbox.url, users, shared)
+                write = child(bench.script, "write", users, database)
+                times = "2" if args.second else "1"
+                result = child(bench.script, "sync", database, sandbox.url, times, users, shared)
+                row = table_row(
+                    bench.vendor,
+                    database,
+                    args.users,
+                    fetch["rows"],
+                    args.latency,
+                    bench.throttling,
+                    fetch["seconds"],
+                    write["seconds"],
+                    result,
+                )
+                print(row, flush=True)
+                if args.second:
+                    print(second_stages(result), file=sys.stderr, flush=True)
+        finally:
+            sandbox.stop()

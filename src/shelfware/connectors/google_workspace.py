@@ -65,6 +65,7 @@ from shelfware.connectors.toolkit import (
     JsonPath,
     RecordError,
     RecordSelector,
+    SourceFingerprint,
     UniqueKeys,
     decode,
     identifier,
@@ -150,6 +151,35 @@ def person_of(raw: Any) -> Person:
         raise RecordError(f"user {user_id}: {error}") from None
 
 
+ASSIGNMENT_FIELDS = ("userId", "productId", "skuId", "skuName")
+
+
+def assignment_key(raw: Any) -> str:
+    """The external id `map_assignment` gives a raw assignment."""
+    seat = record_of(raw, "license assignment")
+    try:
+        email = identifier(seat, "userId")
+        return account_id(
+            identifier(seat, "productId"), identifier(seat, "skuId"), email.casefold()
+        )
+    except RecordError as error:
+        raise RecordError(f"license assignment: {error}") from None
+
+
+def person_values(person: Person) -> tuple[Any, ...]:
+    """Everything the directory says of a person (what a fingerprint of their licenses covers:
+    a change of any, suspension included, stages their licenses again)."""
+    return (
+        person.id,
+        person.email,
+        person.name,
+        person.admin,
+        person.suspended,
+        person.created,
+        person.last_login,
+    )
+
+
 def map_assignment(raw: Any, people: Mapping[str, Person]) -> AccountRecord:
     seat = record_of(raw, "license assignment")
     try:
@@ -190,6 +220,10 @@ class GoogleWorkspaceConnector(HttpConnector):
     revocation_task: ClassVar[str] = "remove this license from the user in the Google Admin console"
     capabilities: ClassVar[Capabilities] = Capabilities(
         download=True, activity=True, reclaim=True, activity_source=ActivitySource.ACCOUNT_FIELD
+    )
+    # an assignment's fields; a run binds the directory (the person behind each license)
+    source_fingerprint: ClassVar[SourceFingerprint | None] = SourceFingerprint(
+        ASSIGNMENT_FIELDS, assignment_key, lambda raw: map_assignment(raw, {})
     )
     permissions: ClassVar[list[Permission]] = [
         Permission(
@@ -326,8 +360,21 @@ class GoogleWorkspaceConnector(HttpConnector):
             maxResults=LICENSE_PAGE,
         )
 
+    def run_fingerprint(self, people: Mapping[str, Person]) -> SourceFingerprint:
+        """The declaration bound to the directory this run maps assignments with: an
+        assignment's fingerprint covers its person's values."""
+        declared = self.source_fingerprint
+        assert declared is not None
+        directory = {email: person_values(person) for email, person in people.items()}
+
+        def context(raw: dict[str, Any]) -> tuple[Any, ...] | None:
+            return directory.get(identifier(raw, "userId").casefold())
+
+        return declared.bound(lambda raw: map_assignment(raw, people), context=context)
+
     async def accounts(self) -> AsyncIterator[list[AccountRecord]]:
         people = await self.directory()
+        fingerprint = self.run_fingerprint(people)
         for product in self.products:
             checks = [
                 UniqueKeys(
@@ -338,12 +385,10 @@ class GoogleWorkspaceConnector(HttpConnector):
                 )
             ]
             async for page in self._licenses(product).pages(checks):
-                records = []
-                for raw in page.records:
-                    try:
-                        records.append(map_assignment(raw, people))
-                    except RecordError as error:
-                        raise PageError(page.number, f"malformed assignment: {error}") from None
+                try:
+                    records = self.map_accounts(page.records, fingerprint)
+                except RecordError as error:
+                    raise PageError(page.number, f"malformed assignment: {error}") from None
                 yield records
 
     # ------------------------------------------------------------------ validate

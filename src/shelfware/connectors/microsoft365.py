@@ -77,6 +77,7 @@ from shelfware.connectors.toolkit import (
     OAuth2ClientCredentials,
     RecordError,
     RecordSelector,
+    SourceFingerprint,
     UniqueKeys,
     decode,
     identifier,
@@ -224,13 +225,27 @@ def sign_in_of(user: Mapping[str, Any]) -> datetime | None:
     return latest(*(instant(activity, name) for name in SIGN_IN_FIELDS))
 
 
+def held_skus(user: Mapping[str, Any]) -> list[str]:
+    """The SKU ids (case folded) of the user's assigned licenses."""
+    assigned = user.get("assignedLicenses") or []
+    if not isinstance(assigned, list):
+        raise RecordError("assignedLicenses is not a list")
+    return [identifier(record_of(a, "license"), "skuId").casefold() for a in assigned]
+
+
+def license_keys(raw: Any) -> list[str]:
+    """The external ids of the accounts `map_user` maps a raw user to (one per license)."""
+    user = record_of(raw, "user")
+    user_id = identifier(user, "id")
+    return [account_id(user_id, sku) for sku in held_skus(user)]
+
+
 def licenses_of(user: Mapping[str, Any]) -> dict[str, bool]:
     """SKU id -> whether it comes (also) through a group."""
-    assigned = user.get("assignedLicenses") or []
     states = user.get("licenseAssignmentStates") or []
-    if not isinstance(assigned, list) or not isinstance(states, list):
-        raise RecordError("assignedLicenses or licenseAssignmentStates is not a list")
-    held = {identifier(record_of(a, "license"), "skuId").casefold(): False for a in assigned}
+    if not isinstance(states, list):
+        raise RecordError("licenseAssignmentStates is not a list")
+    held = dict.fromkeys(held_skus(user), False)
     for state in states:
         state = record_of(state, "license assignment state")
         sku = identifier(state, "skuId").casefold()
@@ -381,6 +396,14 @@ class Microsoft365Connector(HttpConnector):
         "remove this license from the user in the Microsoft 365 admin center"
     )
     group_task: ClassVar[str] = GROUP_TASK
+    # every field of a user read (accountEnabled and department too: a disabled user's
+    # licenses are staged again); a run binds the SKUs, admins and usage report it maps with
+    source_fingerprint: ClassVar[SourceFingerprint | None] = SourceFingerprint(
+        (*USER_FIELDS, SIGN_IN),
+        None,
+        lambda raw: map_user(raw, {}, set(), None),
+        keys=license_keys,
+    )
     capabilities: ClassVar[Capabilities] = Capabilities(
         download=True,
         activity=True,
@@ -653,21 +676,45 @@ class Microsoft365Connector(HttpConnector):
         report = None if sign_in else await self._shared_report()
         self._people = []
         upns: list[str | None] = []
+        fingerprint = self.run_fingerprint(skus, admins, report)
         checks = [UniqueKeys(lambda raw: identifier(record_of(raw), "id"))]
         async for page in self._users(sign_in).pages(checks):
-            records: list[AccountRecord] = []
-            for raw in page.records:
-                try:
-                    records.extend(map_user(raw, skus, admins, report))
+            try:
+                # every user is a person and names its UPN, whether its licenses changed or not
+                for raw in page.records:
                     upns.append(text(record_of(raw), "userPrincipalName"))
                     if self.imports_people:
                         self._people.append(person_of(raw))
-                except RecordError as error:
-                    raise PageError(page.number, f"malformed user: {error}") from None
+                records = self.map_accounts(page.records, fingerprint)
+            except RecordError as error:
+                raise PageError(page.number, f"malformed user: {error}") from None
             yield records
         if report is not None:
             # before the sync's switch-over: a failure here changes nothing
             check_report(report, upns)
+
+    def run_fingerprint(
+        self,
+        skus: Mapping[str, SkuInfo],
+        admins: set[str],
+        report: Mapping[str, datetime] | None,
+    ) -> SourceFingerprint:
+        """The declaration bound to what this run maps users with: the SKUs' names (every
+        user), and per user whether it is an admin and its usage report date."""
+        declared = self.source_fingerprint
+        assert declared is not None
+        named = sorted((sku.sku_id, sku.part_number) for sku in skus.values())
+        run = repr((named, report is not None)).encode()
+
+        def context(raw: dict[str, Any]) -> tuple[bool, datetime | None]:
+            admin = raw.get("id") in admins
+            if report is None:
+                return admin, None
+            return admin, report.get((text(raw, "userPrincipalName") or "").casefold())
+
+        return declared.bound(
+            lambda raw: map_user(raw, skus, admins, report), context=context, run=run
+        )
 
     async def people(self) -> AsyncIterator[list[PersonRecord]]:
         """The directory's users seen by the download (a disabled one has left)."""

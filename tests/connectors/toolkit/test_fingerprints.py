@@ -172,3 +172,59 @@ def test_rallys_fingerprint_follows_every_declared_field() -> None:
     for name in RALLY_ACCOUNT_FIELDS:
         other = not raw[name] if isinstance(raw[name], bool) else f"{raw[name]}x"
         assert kit.fingerprint({**raw, name: other}, b"") != before, name
+
+
+# --------------------------------------------------------------------------- several accounts
+
+
+def licenses(raw: Any) -> list[AccountRecord]:
+    return [AccountRecord(f"{raw['id']}:{sku}") for sku in raw.get("skus") or []]
+
+
+MANY = SourceFingerprint(
+    ("id", "skus"),
+    None,
+    licenses,
+    keys=lambda raw: [f"{raw['id']}:{sku}" for sku in raw.get("skus") or []],
+)
+
+
+def test_a_record_of_several_accounts_is_skipped_only_when_all_are_stored_unchanged() -> None:
+    first = MANY.map_page(
+        [{"id": 1, "skus": ["a", "b"]}, {"id": 2, "skus": ["a"]}], KnownAccounts()
+    )
+    assert isinstance(first, AccountPage)
+    assert [r.external_id for r in first] == ["1:a", "1:b", "2:a"]
+    assert first.fingerprints[0] == first.fingerprints[1] != first.fingerprints[2]
+    stored: dict[str, int | None] = {
+        r.external_id: f for r, f in zip(first, first.fingerprints, strict=True)
+    }
+    stored["2:a"] = None  # to be staged again
+    known = KnownAccounts(dict(stored))
+    page = MANY.map_page(
+        [{"id": 1, "skus": ["a", "b"]}, {"id": 2, "skus": ["a"]}, {"id": 3, "skus": []}], known
+    )
+    assert [r.external_id for r in page] == ["2:a"] and known.skipped == 2
+    assert set(known.fingerprints) == {"2:a"}
+    # a license removed: the record is mapped again, the removed account left for gone
+    known = KnownAccounts(dict(stored))
+    page = MANY.map_page([{"id": 1, "skus": ["a"]}], known)
+    assert [r.external_id for r in page] == ["1:a"] and page.fingerprints[0] != stored["1:a"]
+    assert known.skipped == 0 and "1:b" in known.fingerprints
+
+
+def test_a_bound_declaration_covers_its_context_and_run_and_keeps_the_code() -> None:
+    admins = {1}
+    bound = KIT.bound(mapping, context=lambda raw: raw["id"] in admins, run=b"skus v1")
+    assert bound.code == KIT.code and KIT.context is None  # the declaration is unchanged
+    raw = {"id": 1, "name": "a"}
+    before = bound.fingerprint(raw, b"")
+    assert before != KIT.fingerprint(raw, b"")
+    admins.clear()
+    assert bound.fingerprint(raw, b"") != before  # the context moved
+    admins.add(1)
+    assert KIT.bound(mapping, context=bound.context, run=b"skus v2").fingerprint(raw, b"") != (
+        before
+    )
+    known = KnownAccounts({"1": bound.fingerprint(raw, bound.code)})
+    assert bound.map_page([raw], known) == [] and known.skipped == 1

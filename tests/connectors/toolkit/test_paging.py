@@ -5,9 +5,14 @@ another host, capped page sizes, the concurrency cap."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from shelfware.connectors.base import PageError, SnapshotError
 from shelfware.connectors.toolkit import (
@@ -32,8 +37,9 @@ from shelfware.connectors.toolkit import (
     read_until_stable,
 )
 from shelfware.kit.http import HttpPolicy, VendorClient
+from shelfware.sandbox.server import serve_in_thread
 
-from .conftest import Lab
+from .conftest import FAST, Lab
 
 ITEMS = RecordSelector.at("items")
 
@@ -267,6 +273,50 @@ async def test_single_page_and_selection_errors(lab: Lab, client: VendorClient) 
     not_a_list = HttpStream(client, "/echo", records=RecordSelector.at("headers"))
     with pytest.raises(PageError, match="headers in the response is dict, not a list"):
         await collect(not_a_list)
+
+
+async def test_a_cursors_next_request_leaves_before_the_consumer_gets_the_page(
+    lab: Lab,
+) -> None:
+    """A connector maps a page without awaiting (it holds the event loop): the next page's
+    request must already be on the wire then, or each page costs latency + mapping."""
+    received: list[int] = []
+
+    async def listing(request: Request) -> Response:
+        at = int(request.query_params.get("cursor") or 0)
+        received.append(at)
+        following = at + 10 if at + 10 < 30 else None
+        return JSONResponse({"items": [{"id": i} for i in range(at, at + 10)], "next": following})
+
+    with serve_in_thread(Starlette(routes=[Route("/list", listing)])) as server:
+        client = VendorClient(base_url=server.url, policy=FAST)
+        stream = HttpStream(
+            client, "/list", paginator=Cursor(path("next"), "cursor"), records=ITEMS
+        )
+        pages = stream.pages()
+        try:
+            for number, cursor in ((1, 10), (2, 20)):
+                page = await anext(pages)
+                assert page.number == number
+                time.sleep(0.4)  # mapping the page: no await, the loop is held
+                assert received[-1] == cursor  # yet the next request reached the server
+            assert (await anext(pages)).number == 3 and received == [0, 10, 20]
+        finally:
+            await pages.aclose()
+            await client.aclose()
+
+
+async def test_index_pages_leave_before_the_consumer_gets_page_one(lab: Lab) -> None:
+    client = lab.client()
+    pages = index_stream(client, 10, concurrency=2).pages()
+    try:
+        assert (await anext(pages)).number == 1
+        time.sleep(0.4)  # the consumer holds the loop
+        # pages after the first were sent (as many as the client lets be in flight at once)
+        assert lab.state.requests >= 1 + 2
+    finally:
+        await pages.aclose()
+        await client.aclose()
 
 
 async def test_sequential_paging_prefetches_the_next_page(lab: Lab, client: VendorClient) -> None:

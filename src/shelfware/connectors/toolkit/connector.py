@@ -272,12 +272,16 @@ class HttpConnector:
         self.known_accounts = known
         return True
 
-    def map_accounts(self, raws: Sequence[Any]) -> list[AccountRecord]:
-        """A page of raw account records mapped with `source_fingerprint`'s mapping, leaving
-        out the unchanged ones where a sync said which it holds (`skip_unchanged`)."""
-        if self.source_fingerprint is None:
+    def map_accounts(
+        self, raws: Sequence[Any], fingerprint: SourceFingerprint | None = None
+    ) -> list[AccountRecord]:
+        """A page of raw account records mapped with `source_fingerprint`'s mapping (or with
+        `fingerprint`, the run's `bound` declaration), leaving out the unchanged ones where a
+        sync said which it holds (`skip_unchanged`)."""
+        fingerprint = fingerprint or self.source_fingerprint
+        if fingerprint is None:
             raise TypeError(f"{type(self).__name__} declares no source_fingerprint")
-        return self.source_fingerprint.map_page(raws, self.known_accounts)
+        return fingerprint.map_page(raws, self.known_accounts)
 
     def stream(self, path: str, **kwargs: Any) -> HttpStream:
         return HttpStream(self.http, path, **kwargs)

@@ -14,7 +14,10 @@ yields the pages in order. The catalogue, named as in the custom profile spec:
 - `NextUrl`: the next page's URL from the body.
 - `LinkHeader`: the next page's URL from an RFC 8288 `Link: <...>; rel="next"` header.
 
-Sequential paginators fetch the next page while the consumer handles the current one. Every
+Sequential paginators fetch the next page while the consumer handles the current one: the
+request is on its way before the consumer gets the page (`head_start`), not at the consumer's
+first await (a connector maps a page without awaiting: the request would wait for the mapping,
+and a cursor's pages would cost latency + mapping each instead of the larger of the two). Every
 paginator refuses what would otherwise loop or leak: a cursor or URL that repeats, a next URL
 on another host than the one the list started on, more than `max_pages` pages.
 """
@@ -66,6 +69,21 @@ class Page:
 
 
 Fetch = Callable[[PageRequest], Coroutine[Any, Any, Page]]
+
+# Event-loop turns a fetch is given to put its request on the wire before the consumer takes
+# the loop (the HTTP client's checkpoints before the socket write: the pool, the auth flow, the
+# concurrency limit; a handful where nothing waits). A turn where nothing else is ready costs
+# microseconds; a fetch that waits (a pacer, a token refresh) is not waited for past them.
+HEAD_START_TURNS = 20
+
+
+async def head_start(*fetches: asyncio.Future[Page]) -> None:
+    """Let `fetches` (just scheduled) run up to their network wait before the caller hands a
+    page to its consumer, who may hold the event loop for a while (mapping the page)."""
+    for _ in range(HEAD_START_TURNS):
+        if all(fetch.done() for fetch in fetches):
+            return
+        await asyncio.sleep(0)
 
 
 class Paginator(Protocol):
@@ -137,6 +155,7 @@ class _Sequential:
                             f"more than {self.max_pages} pages; the API's paging does not end"
                         )
                     pending = asyncio.ensure_future(fetch(following))
+                    await head_start(pending)
                 yield page
         finally:
             if pending is not None:
@@ -341,10 +360,14 @@ class StartIndex:
 
         try:
             schedule_through(ahead)  # on their way while the consumer handles page 1
+            await head_start(*tasks.values())
             yield first
             for number in range(2, page_count + 1):
+                scheduled_before = scheduled
                 schedule_through(number + ahead - 1)
                 page = await tasks.pop(number)
+                if scheduled > scheduled_before:  # (its request left while this page came)
+                    await head_start(tasks[scheduled])
                 page.expected = expected(number)
                 yield page
         finally:
