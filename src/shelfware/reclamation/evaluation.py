@@ -43,6 +43,7 @@ from shelfware.models import (
     Person,
     ReclamationRule,
     RemovalCandidate,
+    SoftwareModel,
     Subscription,
     is_open_candidate,
 )
@@ -179,8 +180,15 @@ def evaluate_profile(
     now = clock.now()
     result = EvaluationResult()
     dialect = session.get_bind().dialect.name
+    # the models the profile holds seats of: an EXISTS per model (a few), not a read of
+    # every account of the profile
+    M = SoftwareModel.__table__.c
     model_ids = list(
-        session.scalars(select(S.software_model_id).where(S.profile_id == profile.id).distinct())
+        session.scalars(
+            select(M.id).where(
+                exists().where(S.software_model_id == M.id, S.profile_id == profile.id)
+            )
+        )
     )
     if not model_ids:
         return result
