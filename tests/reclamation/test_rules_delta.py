@@ -403,3 +403,43 @@ def test_too_many_seats_is_a_full_evaluation(store: Store, monkeypatch: pytest.M
     apply(store, ("activity", "idle", 1))
     assert scope_of(store) is None
     assert store.restricted_equals_full().created == 1
+
+
+async def test_syncs_of_rally_leave_nothing_dirty_and_an_unchanged_one_evaluates_nothing(
+    db: Any, keys: Any, clock: Any, rally_factory: Any
+) -> None:
+    from sqlalchemy import func
+
+    from shelfware.sync.service import sync_profile
+    from tests.helpers import published_rally
+
+    sandbox = rally_factory(users=200, seed=4)
+    await published_rally(db, keys, clock, sandbox.url, sandbox.org.api_key)
+    first = await sync_profile(db, keys, clock, "rally")
+    assert first.candidates_created > 0
+
+    def dirty() -> tuple[int | None, int | None]:
+        with db.sessions() as s:
+            return (
+                s.scalar(select(func.count()).where(Subscription.rules_dirty.is_(True))),
+                s.scalar(select(func.count()).where(RemovalCandidate.rules_dirty.is_(True))),
+            )
+
+    assert dirty() == (0, 0)
+    clock.advance(timedelta(minutes=5))
+    second = await sync_profile(db, keys, clock, "rally")
+    assert (second.candidates_created, second.candidates_canceled) == (0, 0)
+    assert dirty() == (0, 0)
+    # a seat written outside the sync (here: its activity) is looked at by the next sync
+    with db.transaction() as s:
+        sub = s.scalars(
+            select(Subscription)
+            .join(RemovalCandidate, RemovalCandidate.subscription_id == Subscription.id)
+            .limit(1)
+        ).one()
+        sub.last_activity_at = clock.now()
+        sub.fingerprint = None  # as every writer of a synced field does
+    clock.advance(timedelta(minutes=5))
+    third = await sync_profile(db, keys, clock, "rally")
+    assert third.candidates_canceled == 1
+    assert dirty() == (0, 0)
