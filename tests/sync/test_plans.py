@@ -8,8 +8,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 
+from shelfware.models import IntegrationProfile
 from shelfware.sync.service import sync_profile
 from tests.helpers import published_rally
 
@@ -38,6 +39,10 @@ async def test_open_candidate_check_uses_the_partial_index(db, keys, clock, rall
     await published_rally(db, keys, clock, sandbox.url, sandbox.org.api_key)
     first = await sync_profile(db, keys, clock, "rally")
     assert first.candidates_created > 0  # open candidates exist for the check to look at
+    # an unchanged re-sync evaluates no seat (reclamation/rules_delta.py): without the
+    # watermark the next evaluation is a full one, every statement over every seat
+    with db.transaction() as session:
+        session.execute(update(IntegrationProfile).values(rules_evaluated_at=None))
 
     executed: list[tuple[str, Any]] = []
 

@@ -51,6 +51,12 @@ class IntegrationProfile(Base):
     # a downgrade rule measures a window only from then on
     activity_days_from: Mapped[datetime | None]
     next_refresh_at: Mapped[datetime | None]
+    # The last rule evaluation (reclamation/rules_delta.py, migration 0027): when it ran, when
+    # the last full one ran, and a digest of what it depended on besides the accounts (rules,
+    # prices, settings): the next evaluation looks only at what can have changed since.
+    rules_evaluated_at: Mapped[datetime | None]
+    rules_full_at: Mapped[datetime | None]
+    rules_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     credential: Mapped[Credential | None] = relationship(
         back_populates="profile", cascade="all, delete-orphan", uselist=False

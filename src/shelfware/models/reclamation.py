@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     literal_column,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -117,6 +118,8 @@ class Justification(StrEnum):
 
 # "state NOT IN ('closed_complete', 'closed_skipped', 'closed_canceled')"
 _OPEN_SQL = "state NOT IN (" + ", ".join(f"'{value}'" for value in CLOSED_STATES) + ")"
+# the candidates of people who left (rule evaluation reads them by this index: migration 0027)
+LEFT_SQL = f"justification = '{Justification.LEFT_ORGANISATION.value}'"
 
 
 class RemovalCandidate(Base):
@@ -131,6 +134,21 @@ class RemovalCandidate(Base):
             postgresql_where=text(_OPEN_SQL),
         ),
         Index("ix_removal_candidate_profile_state", "profile_id", "state"),
+        # candidates written since the profile's last rule evaluation (migration 0027)
+        Index(
+            "ix_removal_candidate_rules_dirty",
+            "profile_id",
+            sqlite_where=text("rules_dirty = 1"),
+            postgresql_where=text("rules_dirty"),
+        ),
+        # the seats of people who left, by profile (evaluation looks at them every time)
+        Index(
+            "ix_removal_candidate_left",
+            "profile_id",
+            "subscription_id",
+            sqlite_where=text(LEFT_SQL),
+            postgresql_where=text(LEFT_SQL),
+        ),
         # the queue's order (biggest saving, longest idle, id): keyset pages, all or by state
         Index("ix_removal_candidate_queue", "potential_savings", "inactive_days", "id"),
         Index(
@@ -161,6 +179,9 @@ class RemovalCandidate(Base):
     reclaimed_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Written since the profile's last rule evaluation (reclamation/rules_delta.py): every
+    # UPDATE sets it (``onupdate``), the evaluation clears it (migration 0027).
+    rules_dirty: Mapped[bool] = mapped_column(default=True, server_default=true(), onupdate=True)
     # The workflow: asked when, remind when, answer by when, what they answered, who decides.
     notified_at: Mapped[datetime | None]
     reminded_at: Mapped[datetime | None]

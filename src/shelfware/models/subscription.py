@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, func, text
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shelfware.models.base import Base, BigId, id_column
@@ -29,6 +38,22 @@ class Subscription(Base):
             "first_seen_at",
         ),
         Index("ix_subscription_person", "person_id"),
+        # the accounts written since the profile's last rule evaluation (a sync, a keep, a
+        # link to a person): rule evaluation looks at those only (migration 0027)
+        Index(
+            "ix_subscription_rules_dirty",
+            "profile_id",
+            sqlite_where=text("rules_dirty = 1"),
+            postgresql_where=text("rules_dirty"),
+        ),
+        # keeps still recorded, by profile: evaluation forgets those that ran out
+        Index(
+            "ix_subscription_kept_until",
+            "profile_id",
+            "kept_until",
+            sqlite_where=text("kept_until IS NOT NULL"),
+            postgresql_where=text("kept_until IS NOT NULL"),
+        ),
         # the accounts matching nobody in id order: the people report's keyset pages and its
         # streamed export (reports.service.people_queries); only those rows are in it
         Index(
@@ -109,6 +134,9 @@ class Subscription(Base):
     # sync stages only the accounts whose fingerprint differs. Any other writer of a field the
     # sync tracks sets it to NULL, so that the next sync stages the account again.
     fingerprint: Mapped[int | None] = mapped_column(BigInteger)
+    # Written since the profile's last rule evaluation (reclamation/rules_delta.py): every
+    # UPDATE sets it (``onupdate``), the evaluation clears it (migration 0027).
+    rules_dirty: Mapped[bool] = mapped_column(default=True, server_default=true(), onupdate=True)
 
     @property
     def holds_seat(self) -> bool:

@@ -43,11 +43,12 @@ from shelfware.models import (
     Person,
     ReclamationRule,
     RemovalCandidate,
+    SoftwareModel,
     Subscription,
     is_open_candidate,
 )
 from shelfware.models.person import LEFT_STATUSES
-from shelfware.reclamation import directory_port, downgrade, keeps, states
+from shelfware.reclamation import directory_port, downgrade, keeps, rules_delta, states
 from shelfware.reclamation.candidate_rows import (
     first_state,
     insert_candidates,
@@ -163,6 +164,7 @@ def evaluate_profile(
     revocation_task: str = "",
     group_task: str = GROUP_TASK,
     can_downgrade: bool = False,
+    full: bool = False,
 ) -> EvaluationResult:
     """Create, cancel and close the profile's candidates from its current subscriptions.
 
@@ -170,13 +172,23 @@ def evaluate_profile(
     for a person (`awaiting_revocation`) whose reason says what to do: `revocation_task`.
     Downgrade rules (``downgrade.py``) run after the removal rules: a seat idle enough to be
     removed is never proposed for a cheaper edition; where the app cannot change an account's
-    edition (`can_downgrade` false) a downgrade is a task for a person."""
+    edition (`can_downgrade` false) a downgrade is a task for a person.
+
+    Only the seats whose outcome can have changed since the profile's last evaluation are
+    looked at (``rules_delta``); `full` looks at all of them."""
     clock = now if not isinstance(now, datetime) else FrozenClock(now)
     now = clock.now()
     result = EvaluationResult()
     dialect = session.get_bind().dialect.name
+    # the models the profile holds seats of: an EXISTS per model (a few), not a read of
+    # every account of the profile
+    M = SoftwareModel.__table__.c
     model_ids = list(
-        session.scalars(select(S.software_model_id).where(S.profile_id == profile.id).distinct())
+        session.scalars(
+            select(M.id).where(
+                exists().where(S.software_model_id == M.id, S.profile_id == profile.id)
+            )
+        )
     )
     if not model_ids:
         return result
@@ -198,11 +210,23 @@ def evaluate_profile(
         *(m for r in downgrades for m in (r.software_model_id, r.target_model_id)),
     }
     prices = seat_prices(session, sorted(m for m in priced if m is not None), on=day_of(now))
+    # a keep that ran out is forgotten first: its account is then written since (in scope)
+    keeps.forget_expired(session, profile.id, now)
+    settings = (can_reclaim, revocation_task, group_task, can_downgrade)
+    members = {r.id: directory_port.group_members(session, r.excluded_groups) for r in every_rule}
+    digest = rules_delta.fingerprint(
+        session, profile, model_ids, every_rule, members, prices, settings
+    )
+    scope = None
+    if not full:
+        scope = rules_delta.scope(session, profile, now, digest, rules, downgrades=bool(downgrades))
+    if scope is not None and not scope:
+        rules_delta.finish(session, profile, now, digest, full=False)
+        return result
     price: SeatPrice | None
     for model_id, price in prices.items():
-        _reprice_open(session, profile, model_id, price.annual, now)
-    result.closed = _close_gone(session, clock, profile)
-    keeps.forget_expired(session, profile.id, now)
+        _reprice_open(session, profile, model_id, price.annual, now, scope)
+    result.closed = _close_gone(session, clock, profile, scope)
     owner = profile.credential_owner_external_id
     # a person who left loses the seat: a downgrade not yet asked of the app gives way
     result.canceled += states.move_where(
@@ -214,7 +238,11 @@ def evaluate_profile(
             C.action != REMOVE,
             is_open_candidate(),
             C.reclaimed_at.is_(None),
-            C.subscription_id.in_(select(S.id).where(S.profile_id == profile.id, person_left())),
+            C.subscription_id.in_(
+                select(S.id).where(
+                    S.profile_id == profile.id, person_left(), rules_delta.within(S.id, scope)
+                )
+            ),
         ],
         why="left the organisation: the seat is to be removed, not downgraded",
     )
@@ -228,13 +256,16 @@ def evaluate_profile(
         can_reclaim,
         revocation_task or MANUAL_REVOCATION,
         group_task,
+        scope,
     )
     for rule in rules:
         cutoff = idle_cutoff(now, rule)
-        in_scope = and_(S.profile_id == profile.id, S.software_model_id == rule.software_model_id)
-        excluded = exclusion_condition(
-            rule, owner, directory_port.group_members(session, rule.excluded_groups)
+        in_scope = and_(
+            S.profile_id == profile.id,
+            S.software_model_id == rule.software_model_id,
+            rules_delta.within(S.id, scope),
         )
+        excluded = exclusion_condition(rule, owner, members[rule.id])
         result.canceled += _cancel_no_longer_idle(
             session, clock, in_scope, idle_condition(cutoff, rule), excluded, rule
         )
@@ -265,15 +296,14 @@ def evaluate_profile(
             profile,
             rule,
             prices,
-            exclusion_condition(
-                rule, owner, directory_port.group_members(session, rule.excluded_groups)
-            ),
+            exclusion_condition(rule, owner, members[rule.id]),
             can_downgrade=can_downgrade,
             leaving=person_left(),
         )
         result.created += found.created
         result.canceled += found.canceled
         result.closed += found.closed
+    rules_delta.finish(session, profile, now, digest, full=scope is None)
     return result
 
 
@@ -342,12 +372,14 @@ def _create_leavers(
     can_reclaim: bool,
     revocation_task: str,
     group_task: str = GROUP_TASK,
+    scope: rules_delta.Scope = None,
 ) -> int:
     """Seats of people who left the organisation: candidates whatever their activity (and
     whatever the rules' thresholds), never the credential's own account nor a seat kept by its
     user or an approver (a keep is a person's decision: it holds). Open candidates of
     such seats (idle before the person left) now say they left."""
-    leaving = select(S.id).where(S.profile_id == profile.id, person_left())
+    within = rules_delta.within(S.id, scope)
+    leaving = select(S.id).where(S.profile_id == profile.id, person_left(), within)
     session.execute(
         update(REMOVAL_CANDIDATES)
         .where(
@@ -399,6 +431,7 @@ def _create_leavers(
         not_(has_open),
         keeps.not_kept(now),
         S.unrecognised.is_(None),  # an unknown role or status: never guessed
+        within,
     ]
     if profile.credential_owner_external_id is not None:
         conditions.append(S.external_id != profile.credential_owner_external_id)
@@ -425,6 +458,7 @@ def _reprice_open(
     model_id: int,
     annual_price: Decimal | None,
     now: datetime,
+    scope: rules_delta.Scope = None,
 ) -> None:
     """Open candidates carry the model's current seat price (entitlements change)."""
     session.execute(
@@ -435,6 +469,7 @@ def _reprice_open(
             C.action == REMOVE,
             is_open_candidate(),
             C.unit_cost.is_distinct_from(annual_price),
+            rules_delta.within(C.subscription_id, scope),
         )
         .values(unit_cost=annual_price, potential_savings=annual_price, updated_at=now)
     )
@@ -469,17 +504,24 @@ def _cancel_no_longer_idle(
     )
 
 
-def _close_gone(session: Session, clock: Clock, profile: IntegrationProfile) -> int:
+def _close_gone(
+    session: Session,
+    clock: Clock,
+    profile: IntegrationProfile,
+    scope: rules_delta.Scope = None,
+) -> int:
     """Open candidates whose seat is gone: complete (the saving realised) when we reclaimed it
     or a person was asked to revoke it; skipped when it vanished by other means (a downgrade
     whose seat is gone is skipped: it was never moved)."""
-    gone = select(S.id).where(S.profile_id == profile.id, not_(holds_seat()))
-    scope = [C.profile_id == profile.id, is_open_candidate(), C.subscription_id.in_(gone)]
+    gone = select(S.id).where(
+        S.profile_id == profile.id, not_(holds_seat()), rules_delta.within(S.id, scope)
+    )
+    open_gone = [C.profile_id == profile.id, is_open_candidate(), C.subscription_id.in_(gone)]
     complete = states.move_where(
         session,
         clock,
         CandidateState.CLOSED_COMPLETE,
-        [*scope, C.action == REMOVE, C.state == CandidateState.AWAITING_REVOCATION.value],
+        [*open_gone, C.action == REMOVE, C.state == CandidateState.AWAITING_REVOCATION.value],
         why="the seat is no longer held in the app",
         values={"realised_saving": C.unit_cost},
     )
@@ -487,6 +529,6 @@ def _close_gone(session: Session, clock: Clock, profile: IntegrationProfile) -> 
         session,
         clock,
         CandidateState.CLOSED_SKIPPED,
-        scope,
+        open_gone,
         why="the account vanished or was disabled by other means",
     )

@@ -673,8 +673,11 @@ def _switch_over(
         summary.updated = rowcount(session.execute(statement)) or 0
     # 4. accounts not known yet
     known = exists().where(S.profile_id == run.profile_id, S.external_id == ST.external_id)
+    # written since the last rule evaluation; with none yet the evaluation below is a full one
+    # (reclamation/rules_delta.py) and the new accounts need no flag it would then clear
+    dirty = literal(profile.rules_evaluated_at is not None)
     new_accounts = (
-        select(literal(run.profile_id), model_id, *account_values, now_sql, person_id)
+        select(literal(run.profile_id), model_id, *account_values, now_sql, person_id, dirty)
         .select_from(staged)
         .where(ST.run_id == run.id, ~known)
     )
@@ -688,6 +691,7 @@ def _switch_over(
                 S.fingerprint,
                 S.first_seen_at,
                 S.person_id,
+                S.rules_dirty,
             ],
             new_accounts,
         )
