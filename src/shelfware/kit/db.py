@@ -149,7 +149,9 @@ def _sqlite_instant(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" without its offset: one call fewer than dropping the
+    # zone first (a first sync converts a few hundred thousand instants)
+    return value.isoformat(" ", "microseconds")[:-6]
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
