@@ -33,7 +33,6 @@ from shelfware.connectors.rally import (
     rally_api_url,
 )
 from shelfware.connectors.toolkit import ApiKeyAuth
-from shelfware.connectors.toolkit.paging import SPARE_PAGES
 from shelfware.kit.http import HttpPolicy
 from shelfware.sandbox.faults import FaultSpec, parse_faults
 from shelfware.sandbox.org import Organisation, SyntheticUser, generate_org
@@ -360,10 +359,10 @@ async def test_stopping_early_cancels_outstanding_fetches(mid_org: Organisation)
             await connector.aclose()
         await asyncio.sleep(0.1)
         assert state.in_flight == 0
-    # each stream: page 1 + at most concurrency + SPARE_PAGES pages ahead of its consumer (the
-    # first stream's cancelled prefetches may be counted late, so bound both streams together)
+    # each stream: page 1 + at most 2 x concurrency pages ahead of its consumer (the first
+    # stream's cancelled prefetches may be counted late, so bound both streams together)
     assert first_stream >= 1
-    assert requested <= 2 * (1 + 4 + SPARE_PAGES + 1)
+    assert requested <= 2 * (1 + 2 * 4 + 1)
     pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert pending == []
 

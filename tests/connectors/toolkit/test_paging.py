@@ -31,7 +31,6 @@ from shelfware.connectors.toolkit import (
     path,
     read_until_stable,
 )
-from shelfware.connectors.toolkit.paging import SPARE_PAGES
 from shelfware.kit.http import HttpPolicy, VendorClient
 
 from .conftest import Lab
@@ -89,26 +88,6 @@ async def test_start_index_fetches_in_parallel_within_the_cap(lab: Lab) -> None:
         await http.aclose()
     assert ids(pages) == [1000 + i for i in range(200)]
     assert 2 <= lab.state.max_in_flight <= 4
-
-
-async def test_start_index_holds_few_pages_ahead_of_a_slow_consumer(lab: Lab) -> None:
-    """Pages fetched ahead wait in memory: a slow consumer has at most the ones in flight and
-    `SPARE_PAGES` more ahead of it, however long the list."""
-    lab.state.fill(500)
-    http = lab.client(policy=HttpPolicy(max_concurrency=4))
-    stream = index_stream(http, 10, concurrency=4)
-    pages = stream.pages(())
-    try:
-        await anext(pages)
-        await asyncio.sleep(0.5)  # the consumer is busy with page 1: the prefetch stops
-        ahead = lab.state.requests - 1
-        assert ahead == 4 + SPARE_PAGES
-        await anext(pages)
-        await asyncio.sleep(0.3)
-        assert lab.state.requests - 2 == 4 + SPARE_PAGES
-    finally:
-        await pages.aclose()
-        await http.aclose()
 
 
 async def test_start_index_follows_a_server_that_caps_the_page_size(

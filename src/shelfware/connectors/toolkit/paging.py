@@ -8,8 +8,7 @@ yields the pages in order. The catalogue, named as in the custom profile spec:
 - `Offset`: `offset=0,n,2n,...` + `limit=n`, sequential.
 - `StartIndex`: 1-based `start` + `pagesize` with a reported total (Rally, SCIM); pages are
   independent, so after the first they are fetched in parallel, up to `concurrency` at once, and
-  yielded in order, at most `concurrency` + `SPARE_PAGES` of them ahead of the consumer. A
-  server that caps the page size below the one asked for is followed.
+  yielded in order. A server that caps the page size below the one asked for is followed.
 - `Cursor`: an opaque token from the body (Asana's `next_page.offset`, GraphQL's `endCursor`),
   sent back as a query parameter or inside the JSON body.
 - `NextUrl`: the next page's URL from the body.
@@ -299,12 +298,6 @@ class LinkHeader(_UrlFollower):
 # --------------------------------------------------------------------------- parallel
 
 
-# Pages fetched ahead of the consumer beyond those in flight. A sync's consumer (mapping and
-# staging) is slower than the fetch, so more buffered pages only hold memory: 12 extra decoded
-# Rally pages of 2,000 users were about 50 MB of a first sync's peak RSS.
-SPARE_PAGES = 2
-
-
 @dataclass
 class StartIndex:
     """1-based index paging with a reported total; pages after the first run in parallel."""
@@ -336,7 +329,7 @@ class StartIndex:
             return size if number < page_count else total - size * (page_count - 1)
 
         first.expected = expected(1) if total else 0
-        ahead = max(1, self.concurrency) + SPARE_PAGES
+        ahead = 2 * max(1, self.concurrency)
         tasks: dict[int, asyncio.Task[Page]] = {}
         scheduled = 1
 
@@ -347,10 +340,10 @@ class StartIndex:
                 tasks[scheduled] = asyncio.create_task(fetch(self.request(scheduled, size)))
 
         try:
-            schedule_through(1 + ahead)  # on their way while the consumer handles page 1
+            schedule_through(ahead)  # on their way while the consumer handles page 1
             yield first
             for number in range(2, page_count + 1):
-                schedule_through(number + ahead)
+                schedule_through(number + ahead - 1)
                 page = await tasks.pop(number)
                 page.expected = expected(number)
                 yield page
