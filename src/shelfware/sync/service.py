@@ -1005,7 +1005,8 @@ async def sync_profile(
             # this one (seen in bench/scale_out.py as Lock:relation on staged_account).
             with db.engine.begin() as connection:
                 refresh_statistics(connection, "staged_account", columns=PLANNED_STAGED_COLUMNS)
-        with db.transaction() as session, large_cache(session.connection()):
+        cache = _cache_mebibytes(summary.accounts)
+        with db.transaction() as session, large_cache(session.connection(), cache):
             _switch_over(
                 session,
                 run,
@@ -1050,6 +1051,19 @@ async def sync_profile(
             await connector.aclose()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+CACHE_BYTES_PER_ACCOUNT = 400  # SQLite page cache for the switch-over, per account listed
+CACHE_MEBIBYTES = (16, 64)
+
+
+def _cache_mebibytes(accounts: int) -> int:
+    """The switch-over's cache, grown with the accounts it reads and writes: the full 64 MiB
+    (what a 300,000-user switch-over needs) from about 170,000 accounts on. At 100,000 it is
+    38 MiB: the cache fills to its size, and 64 MiB of it made the switch-over the peak of the
+    process's memory (bench/sync_rally.py: 253 MB against a 250 MB target)."""
+    low, high = CACHE_MEBIBYTES
+    return max(low, min(high, -(-accounts * CACHE_BYTES_PER_ACCOUNT // 2**20)))
 
 
 def _copy_stats(connector: Connector, summary: SyncSummary) -> None:
