@@ -1005,7 +1005,12 @@ async def sync_profile(
             # this one (seen in bench/scale_out.py as Lock:relation on staged_account).
             with db.engine.begin() as connection:
                 refresh_statistics(connection, "staged_account", columns=PLANNED_STAGED_COLUMNS)
-        cache = _cache_mebibytes(summary.accounts)
+        # SQLite's cache is memory held once filled; PostgreSQL's work_mem only a limit
+        cache = (
+            _cache_mebibytes(summary.accounts)
+            if db.engine.dialect.name == "sqlite"
+            else CACHE_MEBIBYTES[1]
+        )
         with db.transaction() as session, large_cache(session.connection(), cache):
             _switch_over(
                 session,
