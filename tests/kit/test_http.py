@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 import socket
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -232,6 +234,22 @@ async def test_retries_503_then_succeeds(server: RunningServer) -> None:
     assert len(fake.sleeps) == 2
     assert 0 <= fake.sleeps[0] <= 0.5
     assert 0 <= fake.sleeps[1] <= 1.0
+
+
+async def test_a_response_is_freed_when_its_last_user_drops_it(server: RunningServer) -> None:
+    """No reference cycle keeps a read response (and its body) alive until the cyclic
+    collector runs: a download's pages would pile up in memory between collections."""
+    client = make_client(server, FakeTime())
+    gc.disable()
+    try:
+        response = await client.get("/flaky", params={"id": unique("g"), "fail": 0})
+        assert response.json()["attempt"] == 1  # the body is still readable
+        freed = weakref.ref(response)
+        del response
+        assert freed() is None
+    finally:
+        gc.enable()
+        await client.aclose()
 
 
 async def test_retry_after_seconds_is_honoured(server: RunningServer) -> None:

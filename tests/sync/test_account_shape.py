@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from shelfware.connectors.base import AccountRecord
+from shelfware.kit.db import driver_instant
 from shelfware.models import StagedAccount, Subscription
 from shelfware.sync.service import (
     ACCOUNT_FIELDS,
@@ -83,3 +84,23 @@ def test_staged_rows_follow_the_record_and_keep_the_first_of_a_repeated_account(
             "fingerprint": rows[1][-1],
         },
     ]
+
+
+def test_staged_rows_in_the_driver_form_differ_only_in_their_instants() -> None:
+    """Built for `bulk_insert` in one pass: each instant as the driver stores it, the same
+    fingerprint (taken from the values before they were converted)."""
+    at = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=2)))
+    page = [AccountRecord("1", created_in_app_at=at, last_activity_at=None), AccountRecord("2")]
+    plain = _staged_rows(7, page, "Unlimited", set(), "Rally")
+    for dialect, stored in (
+        ("sqlite", "2026-01-02 01:04:05.000006"),
+        ("postgresql", datetime(2026, 1, 2, 1, 4, 5, 6)),
+    ):
+        rows = _staged_rows(
+            7, page, "Unlimited", set(), "Rally", None, None, driver_instant(dialect)
+        )
+        created = STAGED_COLUMNS.index("created_in_app_at")
+        assert [row[created] for row in rows] == [stored, None]
+        assert [row[:created] + row[created + 1 :] for row in rows] == [
+            row[:created] + row[created + 1 :] for row in plain
+        ]

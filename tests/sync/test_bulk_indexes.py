@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from shelfware.sync.service import BULK_ROWS, _indexes_built_after
+from shelfware.sync.service import (
+    BULK_ROWS,
+    CACHE_MEBIBYTES,
+    _cache_mebibytes,
+    _indexes_built_after,
+)
 
 INDEXES = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'subscription'"
 
@@ -48,3 +53,14 @@ def test_a_small_load_keeps_the_indexes(sqlite_db) -> None:
     before = indexes(sqlite_db)
     with sqlite_db.transaction() as session, _indexes_built_after(session.connection(), 10):
         assert set(session.connection().exec_driver_sql(INDEXES).all()) == before
+
+
+def test_the_switch_over_cache_grows_with_the_accounts_up_to_its_cap() -> None:
+    """A 100,000-user switch-over's cache stays well under the 64 MiB that made it the peak
+    of the process's memory; from about 170,000 accounts on it has all of it."""
+    low, high = CACHE_MEBIBYTES
+    assert _cache_mebibytes(0) == _cache_mebibytes(1000) == low
+    assert low < _cache_mebibytes(100_000) <= 40
+    assert _cache_mebibytes(170_000) == _cache_mebibytes(1_000_000) == high
+    sizes = [_cache_mebibytes(n) for n in range(0, 300_000, 10_000)]
+    assert sizes == sorted(sizes)

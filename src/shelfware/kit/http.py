@@ -440,6 +440,11 @@ class VendorClient:
                 self.in_flight -= 1
                 if self.pacer is not None:
                     self.pacer.release(method, url, response)
+        # httpx binds the response to the stream its body was read from, and that stream to
+        # the response: a cycle only a full collection frees, so vendor pages (a megabyte
+        # each) piled up in memory between collections (measured: 50 MB after a 100,000-user
+        # download). The body is read; a plain stream of it breaks the cycle.
+        response.stream = httpx.ByteStream(response.content)
         elapsed_ms = (time.perf_counter() - started) * 1000
         logger.debug(
             "%s",

@@ -72,6 +72,7 @@ from shelfware.kit.db import (
     Database,
     UTCDateTime,
     bulk_insert,
+    driver_instant,
     insert_checking_references_once,
     insert_for,
     large_cache,
@@ -365,12 +366,16 @@ def _staged_rows(
     default_product: str = "",
     cleaner: Cleaner | None = None,
     stored: StoredAccounts | None = None,
+    instant_form: Callable[[datetime], Any] | None = None,
 ) -> list[tuple[Any, ...]]:
     """Staging rows for a page; an account already seen in this run is kept once (the first).
     An account without an edition or product has the connector's. Every value is made
     storable (`cleaner` counts what changed); an account whose id cannot be stored as it is
     is left out. With `stored`, an account whose fingerprint is the stored one is not staged
-    (counted as unchanged), and every downloaded account is taken out of `stored`."""
+    (counted as unchanged), and every downloaded account is taken out of `stored`. With
+    `instant_form` (`kit.db.driver_instant`), instants are given in the driver's form, ready
+    for `bulk_insert` without a second pass over the rows (the staging thread shares the GIL
+    with the download)."""
     cleaner = cleaner if cleaner is not None else Cleaner()
     text, instant = cleaner.text, cleaner.instant
     fingerprints = stored.fingerprints if stored is not None else {}
@@ -403,6 +408,11 @@ def _staged_rows(
         if fingerprints.pop(record.external_id, _MISSING) == fingerprint:
             unchanged += 1
             continue
+        if instant_form is not None:
+            for i in _INSTANT_POSITIONS:
+                value = values[i]
+                if value is not None:
+                    values[i] = instant_form(value)
         rows.append((run_id, *values, fingerprint))
     if stored is not None:
         stored.compared += unchanged
@@ -410,11 +420,10 @@ def _staged_rows(
 
 
 def _write_staged(db: Database, rows: list[tuple[Any, ...]], summary: SyncSummary) -> None:
+    """Write staged rows whose instants are in the driver's form already (`_staged_rows`)."""
     started = time.perf_counter()
     with db.engine.begin() as connection:
-        bulk_insert(
-            connection, StagedAccount.__table__, STAGED_COLUMNS, rows, instants=STAGED_INSTANTS
-        )
+        bulk_insert(connection, StagedAccount.__table__, STAGED_COLUMNS, rows)
     summary.staging_seconds += time.perf_counter() - started
 
 
@@ -441,9 +450,13 @@ async def _download(
     seen: set[str] = set()
     writing: asyncio.Future[None] | None = None
 
+    instant_form = driver_instant(db.engine.dialect.name)
+
     def stage(page: list[AccountRecord]) -> None:
         compared = stored.compared
-        rows = _staged_rows(run.id, page, default_edition, seen, default_product, cleaner, stored)
+        rows = _staged_rows(
+            run.id, page, default_edition, seen, default_product, cleaner, stored, instant_form
+        )
         summary.accounts += len(rows) + stored.compared - compared
         _count_unrecognised(page, summary)
         if rows:
@@ -996,7 +1009,13 @@ async def sync_profile(
             # this one (seen in bench/scale_out.py as Lock:relation on staged_account).
             with db.engine.begin() as connection:
                 refresh_statistics(connection, "staged_account", columns=PLANNED_STAGED_COLUMNS)
-        with db.transaction() as session, large_cache(session.connection()):
+        # SQLite's cache is memory held once filled; PostgreSQL's work_mem only a limit
+        cache = (
+            _cache_mebibytes(summary.accounts)
+            if db.engine.dialect.name == "sqlite"
+            else CACHE_MEBIBYTES[1]
+        )
+        with db.transaction() as session, large_cache(session.connection(), cache):
             _switch_over(
                 session,
                 run,
@@ -1041,6 +1060,19 @@ async def sync_profile(
             await connector.aclose()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+CACHE_BYTES_PER_ACCOUNT = 400  # SQLite page cache for the switch-over, per account listed
+CACHE_MEBIBYTES = (16, 64)
+
+
+def _cache_mebibytes(accounts: int) -> int:
+    """The switch-over's cache, grown with the accounts it reads and writes: the full 64 MiB
+    (what a 300,000-user switch-over needs) from about 170,000 accounts on. At 100,000 it is
+    38 MiB: the cache fills to its size, and 64 MiB of it made the switch-over the peak of the
+    process's memory (bench/sync_rally.py: 253 MB against a 250 MB target)."""
+    low, high = CACHE_MEBIBYTES
+    return max(low, min(high, -(-accounts * CACHE_BYTES_PER_ACCOUNT // 2**20)))
 
 
 def _copy_stats(connector: Connector, summary: SyncSummary) -> None:
