@@ -10,6 +10,9 @@ import typer
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, store
 from shelfware.directory import service
+from shelfware.kit.streaming import paged
+
+PAGE = 1000  # rows a read session of a streamed listing holds
 
 app = typer.Typer(
     help="People across apps: resolution rules and same-app links.", no_args_is_help=True
@@ -189,29 +192,32 @@ def models(json_: JsonFlag = False) -> None:
 def unmatched(json_: JsonFlag = False) -> None:
     """Accounts holding a seat that match nobody (no email, or unknown to the identity
     provider)."""
-    with store() as st, st.db.sessions() as session:
-        rows = service.unmatched_accounts(session)
-    if json_:
-        output.print_json([r.model_dump() for r in rows])
-        return
-    output.table(
-        "Accounts that match nobody",
-        ["Profile", "Account", "User", "Email", "Model", "Why"],
-        [(r.profile, r.external_id, r.username, r.email, r.software_model, r.reason) for r in rows],
-    )
+    with store() as st:
+        rows = paged(st.db, lambda session, cursor: service.unmatched_page(session, cursor, PAGE))
+        if json_:
+            output.print_json_stream(r.model_dump() for r in rows)
+            return
+        output.table_pages(
+            "Accounts that match nobody",
+            ["Profile", "Account", "User", "Email", "Model", "Why"],
+            (
+                (r.profile, r.external_id, r.username, r.email, r.software_model, r.reason)
+                for r in rows
+            ),
+        )
 
 
 @people_app.command("leavers")
 def leavers(json_: JsonFlag = False) -> None:
     """People who left (deprovisioned or suspended in the identity provider) still holding
     seats."""
-    with store() as st, st.db.sessions() as session:
-        rows = service.leavers_holding_seats(session)
-    if json_:
-        output.print_json([r.model_dump() for r in rows])
-        return
-    output.table(
-        "People who left, still holding seats",
-        ["Email", "Status", "Profile", "Account", "Model"],
-        [(r.email, r.status, r.profile, r.external_id, r.software_model) for r in rows],
-    )
+    with store() as st:
+        rows = paged(st.db, lambda session, cursor: service.leavers_page(session, cursor, PAGE))
+        if json_:
+            output.print_json_stream(r.model_dump() for r in rows)
+            return
+        output.table_pages(
+            "People who left, still holding seats",
+            ["Email", "Status", "Profile", "Account", "Model"],
+            ((r.email, r.status, r.profile, r.external_id, r.software_model) for r in rows),
+        )

@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     SelectBase,
     Table,
     and_,
@@ -48,6 +49,7 @@ from shelfware.directory.schemas import (
     PersonView,
     UnmatchedAccount,
 )
+from shelfware.kit import keyset
 from shelfware.kit.clock import Clock
 from shelfware.kit.db import UTCDateTime, insert_for, rowcount
 from shelfware.licensing.service import find_model
@@ -633,11 +635,13 @@ def _model_name() -> ColumnElement[str]:
     return M.publisher.concat(" ").concat(M.product).concat(" ").concat(M.edition)
 
 
-def unmatched_accounts(session: Session) -> list[UnmatchedAccount]:
-    """Accounts holding a seat that match nobody: no email to match by, or (once an identity
-    provider has imported people) nobody the identity provider knows."""
+# Both listings are keyset-paged in their own order (kit.keyset): a page reads what it holds.
+UNMATCHED_CURSOR, LEAVERS_CURSOR = "unmatched", "leavers"
+PROFILE = IntegrationProfile.__table__.c
+
+
+def _unmatched_query(session: Session) -> Select[Any]:
     have_idp = session.scalar(select(exists().where(P.idp_user_id.is_not(None))))
-    profile = IntegrationProfile.__table__.c
     known = exists().where(P.id == S.person_id, P.idp_user_id.is_not(None))
     reason = case(
         (S.person_id.is_(None), literal("no email to match by")),
@@ -646,51 +650,91 @@ def unmatched_accounts(session: Session) -> list[UnmatchedAccount]:
     condition: ColumnElement[bool] = S.person_id.is_(None)
     if have_idp:
         condition = or_(condition, ~known)
-    query = (
-        select(
-            profile.name,
-            S.external_id,
-            S.username,
-            S.email,
-            _model_name(),
-            reason,
-        )
-        .join_from(SUBSCRIPTIONS, IntegrationProfile.__table__, profile.id == S.profile_id)
+    return (
+        select(PROFILE.name, S.external_id, S.username, S.email, _model_name(), reason)
+        .join_from(SUBSCRIPTIONS, IntegrationProfile.__table__, PROFILE.id == S.profile_id)
         .join(SoftwareModel.__table__, M.id == S.software_model_id)
         .where(_holds_seat(), condition)
-        .order_by(profile.name, S.external_id)
+        .order_by(PROFILE.name, S.external_id)
     )
-    return [
-        UnmatchedAccount(
-            profile=row[0],
-            external_id=row[1],
-            username=row[2],
-            email=row[3],
-            software_model=row[4],
-            reason=row[5],
-        )
-        for row in session.execute(query)
-    ]
+
+
+def _unmatched(row: Any) -> UnmatchedAccount:
+    return UnmatchedAccount(
+        profile=row[0],
+        external_id=row[1],
+        username=row[2],
+        email=row[3],
+        software_model=row[4],
+        reason=row[5],
+    )
+
+
+def unmatched_accounts(session: Session) -> list[UnmatchedAccount]:
+    """Accounts holding a seat that match nobody: no email to match by, or (once an identity
+    provider has imported people) nobody the identity provider knows; by profile and account.
+    All of them: the faces read :func:`unmatched_page` instead."""
+    return [_unmatched(row) for row in session.execute(_unmatched_query(session))]
+
+
+def unmatched_page(
+    session: Session, cursor: str | None = None, limit: int = 100
+) -> tuple[list[UnmatchedAccount], str | None]:
+    """A page of :func:`unmatched_accounts` (same order) and the next page's cursor (None:
+    the last page); (profile name, account id) is unique and the profile's
+    (profile_id, external_id) index serves it."""
+    query = _unmatched_query(session)
+    if cursor is not None:
+        last = keyset.decode(UNMATCHED_CURSOR, cursor, (str, str))
+        query = query.where(keyset.after([PROFILE.name, S.external_id], last))
+    rows = keyset.read(session, [query], limit)
+    shown = [_unmatched(row) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return shown, None
+    return shown, keyset.encode(UNMATCHED_CURSOR, [shown[-1].profile, shown[-1].external_id])
+
+
+def _leavers_query() -> Select[Any]:
+    return (
+        select(P.email, P.idp_status, PROFILE.name, S.external_id, _model_name())
+        .join_from(SUBSCRIPTIONS, PEOPLE, P.id == S.person_id)
+        .join(IntegrationProfile.__table__, PROFILE.id == S.profile_id)
+        .join(SoftwareModel.__table__, M.id == S.software_model_id)
+        .where(_holds_seat(), P.idp_status.in_(LEFT_STATUSES))
+        .order_by(P.email, PROFILE.name, S.external_id)
+    )
+
+
+def _leaver(row: Any) -> LeaverSeat:
+    return LeaverSeat(
+        email=row[0], status=row[1], profile=row[2], external_id=row[3], software_model=row[4]
+    )
 
 
 def leavers_holding_seats(session: Session) -> list[LeaverSeat]:
     """People who left (deprovisioned or suspended in the identity provider) still holding a
-    seat in any app."""
-    profile = IntegrationProfile.__table__.c
-    query = (
-        select(P.email, P.idp_status, profile.name, S.external_id, _model_name())
-        .join_from(SUBSCRIPTIONS, PEOPLE, P.id == S.person_id)
-        .join(IntegrationProfile.__table__, profile.id == S.profile_id)
-        .join(SoftwareModel.__table__, M.id == S.software_model_id)
-        .where(_holds_seat(), P.idp_status.in_(LEFT_STATUSES))
-        .order_by(P.email, profile.name, S.external_id)
-    )
-    return [
-        LeaverSeat(
-            email=row[0], status=row[1], profile=row[2], external_id=row[3], software_model=row[4]
-        )
-        for row in session.execute(query)
-    ]
+    seat in any app, by email, profile and account. All of them: the faces read
+    :func:`leavers_page` instead."""
+    return [_leaver(row) for row in session.execute(_leavers_query())]
+
+
+def leavers_page(
+    session: Session, cursor: str | None = None, limit: int = 100
+) -> tuple[list[LeaverSeat], str | None]:
+    """A page of :func:`leavers_holding_seats` (same order) and the next page's cursor. The
+    people who left are found by ``ix_person_idp_status_email``, their seats by
+    ``ix_subscription_person``: a page reads the leavers' seats, never every account."""
+    query = _leavers_query()
+    if cursor is not None:
+        last = keyset.decode(LEAVERS_CURSOR, cursor, (str, str, str))
+        query = query.where(keyset.after([P.email, PROFILE.name, S.external_id], last))
+    rows = keyset.read(session, [query], limit)
+    shown = [_leaver(row) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return shown, None
+    last_seat = shown[-1]
+    values = [last_seat.email, last_seat.profile, last_seat.external_id]
+    return shown, keyset.encode(LEAVERS_CURSOR, values)
 
 
 def link_same_app(

@@ -19,6 +19,8 @@ class Person(Base):
         # a manager found by the provider's id or login, for every person at once (access
         # reviews assign each seat to its holder's manager; migration 0023)
         Index("ix_person_idp_user", "idp_profile_id", "idp_user_id"),
+        # the people who left, by email: the directory's leavers listing (migration 0027)
+        Index("ix_person_idp_status_email", "idp_status", "email"),
         Index(
             "ix_person_idp_login",
             "idp_profile_id",
