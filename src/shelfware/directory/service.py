@@ -14,7 +14,7 @@ Services never commit: the caller owns the transaction.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, cast
 
@@ -35,6 +35,7 @@ from sqlalchemy import (
     or_,
     select,
     union,
+    union_all,
     update,
 )
 from sqlalchemy.orm import Session, aliased
@@ -681,26 +682,41 @@ def unmatched_page(
     session: Session, cursor: str | None = None, limit: int = 100
 ) -> tuple[list[UnmatchedAccount], str | None]:
     """A page of :func:`unmatched_accounts` (same order) and the next page's cursor (None:
-    the last page); (profile name, account id) is unique and the profile's
-    (profile_id, external_id) index serves it."""
-    query = _unmatched_query(session)
-    if cursor is not None:
-        last = keyset.decode(UNMATCHED_CURSOR, cursor, (str, str))
-        query = query.where(keyset.after([PROFILE.name, S.external_id], last))
-    rows = keyset.read(session, [query], limit)
+    the last page). Read profile by profile (by name, from the cursor's), each a range of its
+    (profile_id, external_id) index, so that a page never sorts every account."""
+    query = _unmatched_query(session).order_by(None).order_by(S.external_id)
+    last = keyset.decode(UNMATCHED_CURSOR, cursor, (str, str)) if cursor else None
+
+    def segments() -> Iterator[Select[Any]]:
+        found = select(PROFILE.id, PROFILE.name).order_by(PROFILE.name)
+        if last is not None:
+            found = found.where(PROFILE.name >= last[0])
+        for profile_id, name in session.execute(found).all():
+            segment = query.where(S.profile_id == profile_id)
+            if last is not None and name == last[0]:
+                segment = segment.where(S.external_id > last[1])
+            yield segment
+
+    rows = keyset.read(session, segments(), limit)
     shown = [_unmatched(row) for row in rows[:limit]]
     if len(rows) <= limit:
         return shown, None
     return shown, keyset.encode(UNMATCHED_CURSOR, [shown[-1].profile, shown[-1].external_id])
 
 
-def _leavers_query() -> Select[Any]:
+def _leavers_query(*statuses: str) -> Select[Any]:
     return (
-        select(P.email, P.idp_status, PROFILE.name, S.external_id, _model_name())
+        select(
+            P.email.label("email"),
+            P.idp_status.label("status"),
+            PROFILE.name.label("profile"),
+            S.external_id.label("external_id"),
+            _model_name().label("software_model"),
+        )
         .join_from(SUBSCRIPTIONS, PEOPLE, P.id == S.person_id)
         .join(IntegrationProfile.__table__, PROFILE.id == S.profile_id)
         .join(SoftwareModel.__table__, M.id == S.software_model_id)
-        .where(_holds_seat(), P.idp_status.in_(LEFT_STATUSES))
+        .where(_holds_seat(), P.idp_status.in_(statuses or LEFT_STATUSES))
         .order_by(P.email, PROFILE.name, S.external_id)
     )
 
@@ -721,13 +737,19 @@ def leavers_holding_seats(session: Session) -> list[LeaverSeat]:
 def leavers_page(
     session: Session, cursor: str | None = None, limit: int = 100
 ) -> tuple[list[LeaverSeat], str | None]:
-    """A page of :func:`leavers_holding_seats` (same order) and the next page's cursor. The
-    people who left are found by ``ix_person_idp_status_email``, their seats by
-    ``ix_subscription_person``: a page reads the leavers' seats, never every account."""
-    query = _leavers_query()
-    if cursor is not None:
-        last = keyset.decode(LEAVERS_CURSOR, cursor, (str, str, str))
-        query = query.where(keyset.after([P.email, PROFILE.name, S.external_id], last))
+    """A page of :func:`leavers_holding_seats` (same order) and the next page's cursor. Each
+    status that means "left" is read on its own, in email order from the cursor on (a range
+    of ``ix_person_idp_status_email``, then the person's seats), ``limit + 1`` seats at most,
+    and the database merges those few: a page never reads every leaver's seat."""
+    last = keyset.decode(LEAVERS_CURSOR, cursor, (str, str, str)) if cursor else None
+    parts = []
+    for status in LEFT_STATUSES:
+        part = _leavers_query(status)
+        if last is not None:
+            part = part.where(keyset.after([P.email, PROFILE.name, S.external_id], last))
+        parts.append(part.limit(limit + 1).subquery().select())
+    merged = union_all(*parts).subquery()
+    query = select(*merged.c).order_by(merged.c.email, merged.c.profile, merged.c.external_id)
     rows = keyset.read(session, [query], limit)
     shown = [_leaver(row) for row in rows[:limit]]
     if len(rows) <= limit:

@@ -87,8 +87,7 @@ def read(session: Session, statements: Iterable[Any], limit: int) -> list[Any]:
     one per profile, or the known values then the NULLs). One row more than the page says
     whether there is a next page."""
     rows: list[Any] = []
-    for statement in statements:
-        if len(rows) > limit:
-            break
+    them = iter(statements)
+    while len(rows) <= limit and (statement := next(them, None)) is not None:
         rows += session.execute(statement.limit(limit + 1 - len(rows))).all()
     return rows

@@ -202,7 +202,9 @@ def _reviewer_page(
     with ctx.store.db.sessions() as session:
         try:
             view = reviews.campaign_view(session, campaign)
-            items, following = reviews.my_items_page(session, view.id, reviewer, cursor=cursor)
+            items, following = reviews.my_items_page(
+                session, view.id, reviewer, cursor=cursor, limit=reviews.MINE_PAGE
+            )
         except CursorError as exc:
             raise Refused(400, one_line(exc)) from None
         except USER_ERRORS as exc:

@@ -166,7 +166,7 @@ async def rule_preview(request: Request, model: SegmentName) -> Response:
         raise Refused(400, "cursor: at most 1000 characters")
 
     def page_of(session: Any, clock: Any, change: RuleChange) -> RulePreview:
-        return rules.preview(session, clock, change, cursor)
+        return rules.preview(session, clock, change, cursor, rules.DRY_RUN_PAGE)
 
     more_only = cursor is not None and request.headers.get("hx-request") == "true"
     shown_in = "rule_preview_rows.html" if more_only else "rule_preview.html"
