@@ -88,3 +88,11 @@ def test_read_takes_the_segments_in_turn_and_stops_when_full(session: Session) -
     assert asked == ["x", "y"]  # z and yy never asked
     assert len(seen) == 2 and all("LIMIT" in s for s in seen)
     assert keyset.read(session, [select(c.id).where(c.a == "none")], 5) == []
+
+
+def test_cut_gives_the_page_and_the_cursor_of_its_last_row() -> None:
+    assert keyset.cut([1, 2, 3], 3, "n", lambda r: [r]) == ([1, 2, 3], None)
+    shown, cursor = keyset.cut([1, 2, 3, 4], 3, "n", lambda r: [r])
+    assert shown == [1, 2, 3] and cursor is not None
+    assert keyset.decode("n", cursor, (int,)) == (3,)
+    assert keyset.cut([], 5, "n", lambda r: [r]) == ([], None)

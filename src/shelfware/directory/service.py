@@ -697,11 +697,8 @@ def unmatched_page(
                 segment = segment.where(S.external_id > last[1])
             yield segment
 
-    rows = keyset.read(session, segments(), limit)
-    shown = [_unmatched(row) for row in rows[:limit]]
-    if len(rows) <= limit:
-        return shown, None
-    return shown, keyset.encode(UNMATCHED_CURSOR, [shown[-1].profile, shown[-1].external_id])
+    rows = [_unmatched(row) for row in keyset.read(session, segments(), limit)]
+    return keyset.cut(rows, limit, UNMATCHED_CURSOR, lambda u: [u.profile, u.external_id])
 
 
 def _leavers_query(*statuses: str) -> Select[Any]:
@@ -750,13 +747,8 @@ def leavers_page(
         parts.append(part.limit(limit + 1).subquery().select())
     merged = union_all(*parts).subquery()
     query = select(*merged.c).order_by(merged.c.email, merged.c.profile, merged.c.external_id)
-    rows = keyset.read(session, [query], limit)
-    shown = [_leaver(row) for row in rows[:limit]]
-    if len(rows) <= limit:
-        return shown, None
-    last_seat = shown[-1]
-    values = [last_seat.email, last_seat.profile, last_seat.external_id]
-    return shown, keyset.encode(LEAVERS_CURSOR, values)
+    rows = [_leaver(row) for row in keyset.read(session, [query], limit)]
+    return keyset.cut(rows, limit, LEAVERS_CURSOR, lambda s: [s.email, s.profile, s.external_id])
 
 
 def link_same_app(

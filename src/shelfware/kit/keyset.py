@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from shelfware.ranges import MAX_ID, MAX_TEXT
 
 Value = str | int
+T = TypeVar("T")
 
 
 class CursorError(ValueError):
@@ -91,3 +92,14 @@ def read(session: Session, statements: Iterable[Any], limit: int) -> list[Any]:
     while len(rows) <= limit and (statement := next(them, None)) is not None:
         rows += session.execute(statement.limit(limit + 1 - len(rows))).all()
     return rows
+
+
+def cut(
+    rows: Sequence[T], limit: int, kind: str, key: Callable[[T], Sequence[Value]]
+) -> tuple[list[T], str | None]:
+    """The page of what :func:`read` found (its first ``limit`` rows) and the cursor of the
+    next page, made of ``key`` of the page's last row (None: this is the last page)."""
+    shown = list(rows[:limit])
+    if len(rows) <= limit:
+        return shown, None
+    return shown, encode(kind, key(shown[-1]))

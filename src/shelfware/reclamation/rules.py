@@ -345,12 +345,12 @@ def dry_run_page(
                 statement = statement.where(Subscription.external_id > after[1])
             yield statement
 
-    rows = keyset.read(session, statements(), limit)
     now = clock.now()
-    shown = [_selection(now, names[sub.profile_id], sub, state) for sub, state in rows[:limit]]
-    if len(rows) <= limit:
-        return shown, None
-    return shown, keyset.encode(DRY_RUN_CURSOR, [shown[-1].profile, shown[-1].external_id])
+    rows = [
+        _selection(now, names[sub.profile_id], sub, state)
+        for sub, state in keyset.read(session, statements(), limit)
+    ]
+    return keyset.cut(rows, limit, DRY_RUN_CURSOR, lambda r: [r.profile, r.external_id])
 
 
 def dry_run_counts(session: Session, clock: Clock, model_name: str) -> tuple[int, int]:

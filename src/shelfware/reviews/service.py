@@ -604,12 +604,8 @@ def my_items_page(
     query = _mine(campaign.id, reviewer, undecided).order_by(*_MINE_ORDER)
     if cursor is not None:
         query = query.where(keyset.after(_MINE_ORDER, keyset.decode(MINE_CURSOR, cursor, MINE)))
-    rows = keyset.read(session, [query], limit)
-    shown = [_item_view(r) for r in rows[:limit]]
-    if len(rows) <= limit:
-        return shown, None
-    last = shown[-1]
-    return shown, keyset.encode(MINE_CURSOR, [last.holder or "", last.app, last.id])
+    rows = [_item_view(r) for r in keyset.read(session, [query], limit)]
+    return keyset.cut(rows, limit, MINE_CURSOR, lambda i: [i.holder or "", i.app, i.id])
 
 
 def continues(cursor: str | None, item: ItemView) -> bool:
