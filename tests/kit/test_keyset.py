@@ -96,3 +96,9 @@ def test_cut_gives_the_page_and_the_cursor_of_its_last_row() -> None:
     assert shown == [1, 2, 3] and cursor is not None
     assert keyset.decode("n", cursor, (int,)) == (3,)
     assert keyset.cut([], 5, "n", lambda r: [r]) == ([], None)
+
+
+def test_the_kit_bounds_are_the_stores_bounds() -> None:
+    from shelfware import ranges
+
+    assert (keyset.MAX_ID, keyset.MAX_TEXT) == (ranges.MAX_ID, ranges.MAX_TEXT)

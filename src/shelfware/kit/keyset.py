@@ -18,9 +18,9 @@ from sqlalchemy import and_, or_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from shelfware.ranges import MAX_ID, MAX_TEXT
-
 Value = str | int
+MAX_ID = 2**63 - 1  # a BIGINT key (the kit imports nothing of shelfware: ranges.MAX_ID)
+MAX_TEXT = 2000  # the longest text a cursor carries (ranges.MAX_TEXT)
 T = TypeVar("T")
 
 
