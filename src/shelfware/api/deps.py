@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Query, Request, Response
 from pydantic import AfterValidator, BeforeValidator
 
 from shelfware.api.auth import workspace
@@ -14,6 +14,21 @@ from shelfware.ranges import MAX_ID, MAX_NAME, printable
 from shelfware.settings import Settings, get_settings
 
 Ws = Annotated[Workspace, Depends(workspace)]
+# A keyset-paged listing: the page's size and the cursor its previous page handed out.
+PageLimit = Annotated[int, Query(ge=1, le=10_000, description="rows in the page")]
+PageCursor = Annotated[
+    str | None, Query(max_length=1000, description="X-Next-Cursor of the previous page")
+]
+
+
+def next_page(request: Request, response: Response, cursor: str | None) -> None:
+    """A paged listing keeps its plain-list body; when more follow, the ``X-Next-Cursor``
+    header carries the cursor to pass as ``cursor`` (same filters) and ``Link: <...>;
+    rel="next"`` the whole address of the next page."""
+    if cursor is not None:
+        following = request.url.include_query_params(cursor=cursor)
+        response.headers["X-Next-Cursor"] = cursor
+        response.headers["Link"] = f'<{following}>; rel="next"'
 
 
 def _printable(value: str | None) -> str | None:

@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
 
 import typer
 
 from shelfware.cli import output
 from shelfware.cli.context import clock, console, store
 from shelfware.directory import service
+from shelfware.kit.streaming import paged
+
+PAGE = 1000  # rows a read session of a streamed listing holds
 
 app = typer.Typer(
     help="People across apps: resolution rules and same-app links.", no_args_is_help=True
@@ -185,19 +189,32 @@ def models(json_: JsonFlag = False) -> None:
     )
 
 
+def _listing(
+    json_: bool,
+    title: str,
+    columns: list[str],
+    page: Callable[[Any, str | None, int], tuple[Sequence[Any], str | None]],
+    cells: Callable[[Any], Sequence[Any]],
+) -> None:
+    """A paged listing printed whole as it is read, a page per read session (``PAGE``)."""
+    with store() as st:
+        rows = paged(st.db, lambda session, cursor: page(session, cursor, PAGE))
+        if json_:
+            output.print_json_stream(r.model_dump() for r in rows)
+            return
+        output.table_pages(title, columns, (cells(r) for r in rows))
+
+
 @people_app.command("unmatched")
 def unmatched(json_: JsonFlag = False) -> None:
     """Accounts holding a seat that match nobody (no email, or unknown to the identity
     provider)."""
-    with store() as st, st.db.sessions() as session:
-        rows = service.unmatched_accounts(session)
-    if json_:
-        output.print_json([r.model_dump() for r in rows])
-        return
-    output.table(
+    _listing(
+        json_,
         "Accounts that match nobody",
         ["Profile", "Account", "User", "Email", "Model", "Why"],
-        [(r.profile, r.external_id, r.username, r.email, r.software_model, r.reason) for r in rows],
+        service.unmatched_page,
+        lambda r: (r.profile, r.external_id, r.username, r.email, r.software_model, r.reason),
     )
 
 
@@ -205,13 +222,10 @@ def unmatched(json_: JsonFlag = False) -> None:
 def leavers(json_: JsonFlag = False) -> None:
     """People who left (deprovisioned or suspended in the identity provider) still holding
     seats."""
-    with store() as st, st.db.sessions() as session:
-        rows = service.leavers_holding_seats(session)
-    if json_:
-        output.print_json([r.model_dump() for r in rows])
-        return
-    output.table(
+    _listing(
+        json_,
         "People who left, still holding seats",
         ["Email", "Status", "Profile", "Account", "Model"],
-        [(r.email, r.status, r.profile, r.external_id, r.software_model) for r in rows],
+        service.leavers_page,
+        lambda r: (r.email, r.status, r.profile, r.external_id, r.software_model),
     )

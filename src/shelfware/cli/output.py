@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from rich.markup import escape
@@ -33,6 +34,17 @@ def _default(value: Any) -> Any:
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, default=_default, indent=2))
+
+
+def print_json_stream(items: Iterable[Any]) -> None:
+    """Print ``items`` as the JSON array :func:`print_json` prints for their list, one item at
+    a time (memory holds one item, however many)."""
+    first = True
+    for item in items:
+        text = json.dumps(item, default=_default, indent=2).replace("\n", "\n  ")
+        print(("[\n  " if first else ",\n  ") + text, end="")
+        first = False
+    print("[]" if first else "\n]")
 
 
 def fmt(value: Any) -> str:
@@ -86,3 +98,18 @@ def table(
     for row in rows:
         grid.add_row(*(cell(value) for value in row))
     console.print(grid)
+
+
+TABLE_PAGE = 1000  # rows a printed table holds; a longer listing prints one table per page
+
+
+def table_pages(
+    title: str | None, columns: Sequence[str | tuple[str, str]], rows: Iterable[Sequence[Any]]
+) -> None:
+    """:func:`table` for a listing too long to hold: a table of each ``TABLE_PAGE`` rows as
+    they come (the first with the title); a listing of one page prints as :func:`table`."""
+    them = iter(rows)
+    page = list(islice(them, TABLE_PAGE))
+    table(title, columns, page)
+    while page := list(islice(them, TABLE_PAGE)):
+        table(None, columns, page)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, time
 from enum import StrEnum
+from itertools import islice
 from typing import Annotated, Any
 
 import typer
@@ -15,8 +16,8 @@ from shelfware.cli import output
 from shelfware.cli.context import clock, console, settings, store
 from shelfware.cli.entitlements import parse_day
 from shelfware.reports import service
-from shelfware.reports.formats import csv_text, json_rows, table_cells
-from shelfware.reports.schemas import Rates, Report
+from shelfware.reports.formats import csv_stream, csv_text, json_rows, plain_rows, table_cells
+from shelfware.reports.schemas import PeopleRow, Rates, Report, ReportRow
 
 app = typer.Typer(
     help="Reports: compliance, usage, savings, renewals, people, trends, chargeback.",
@@ -68,9 +69,14 @@ def show(report: Report[Any], fmt: Format) -> None:
     if fmt is Format.csv:
         print(csv_text(report), end="")
         return
+    _table(report, titled=True)
+
+
+def _table(report: Report[Any], *, titled: bool) -> None:
     headings, cells = table_cells(report)
+    title = f"{report.title} (as of {report.as_of:%Y-%m-%d %H:%M} UTC)"
     grid = Table(
-        title=output.cell(f"{report.title} (as of {report.as_of:%Y-%m-%d %H:%M} UTC)"),
+        title=output.cell(title) if titled else None,
         header_style="bold",
         title_justify="left",
     )
@@ -86,6 +92,30 @@ def show(report: Report[Any], fmt: Format) -> None:
     out.print(grid)
     for note in report.notes:
         out.print(f"[dim]{output.literal(note)}[/]")
+
+
+def show_stream(
+    head: Report[Any], row_type: type[ReportRow], rows: Iterable[Any], fmt: Format
+) -> None:
+    """:func:`show` for a report too long to hold (``head``: its title, as of and notes),
+    its rows printed as they come: the same JSON and CSV; a table per ``output.TABLE_PAGE``
+    rows (one table, as :func:`show` prints it, when they fit in one)."""
+    if fmt is Format.json:
+        output.print_json_stream(plain_rows(row_type.columns(), rows))
+        return
+    if fmt is Format.csv:
+        for piece in csv_stream(row_type, rows):
+            print(piece, end="")
+        return
+    them = iter(rows)
+    page, titled = list(islice(them, output.TABLE_PAGE)), True
+    while True:
+        following = list(islice(them, output.TABLE_PAGE)) if len(page) == output.TABLE_PAGE else []
+        notes = [] if following else head.notes
+        _table(head.model_copy(update={"rows": page, "notes": notes}), titled=titled)
+        if not following:
+            return
+        page, titled = following, False
 
 
 def _run(build: Callable[..., Report[Any]], fmt: Format, *args: Any) -> None:
@@ -157,8 +187,15 @@ def people(
     person: Annotated[str | None, typer.Option("--person", help="one person's email")] = None,
     date_: DateOpt = None,
 ) -> None:
-    """One person's seats (--person), else leavers holding seats and unmatched accounts."""
-    _run(service.people, format_, as_of(date_), person)
+    """One person's seats (--person), else leavers holding seats and unmatched accounts
+    (streamed: memory holds a chunk, however many accounts)."""
+    if person is not None:
+        _run(service.people, format_, as_of(date_), person)
+        return
+    at = as_of(date_)
+    head = Report[PeopleRow](name="people", title=service.PEOPLE_TITLE, as_of=at, rows=[])
+    with store() as st:
+        show_stream(head, PeopleRow, service.people_stream(st.db, at), format_)
 
 
 @app.command("trends")

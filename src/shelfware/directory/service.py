@@ -14,12 +14,13 @@ Services never commit: the caller owns the transaction.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     SelectBase,
     Table,
     and_,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     or_,
     select,
     union,
+    union_all,
     update,
 )
 from sqlalchemy.orm import Session, aliased
@@ -48,6 +50,7 @@ from shelfware.directory.schemas import (
     PersonView,
     UnmatchedAccount,
 )
+from shelfware.kit import keyset
 from shelfware.kit.clock import Clock
 from shelfware.kit.db import UTCDateTime, insert_for, rowcount
 from shelfware.licensing.service import find_model
@@ -633,11 +636,13 @@ def _model_name() -> ColumnElement[str]:
     return M.publisher.concat(" ").concat(M.product).concat(" ").concat(M.edition)
 
 
-def unmatched_accounts(session: Session) -> list[UnmatchedAccount]:
-    """Accounts holding a seat that match nobody: no email to match by, or (once an identity
-    provider has imported people) nobody the identity provider knows."""
+# Both listings are keyset-paged in their own order (kit.keyset): a page reads what it holds.
+UNMATCHED_CURSOR, LEAVERS_CURSOR = "unmatched", "leavers"
+PROFILE = IntegrationProfile.__table__.c
+
+
+def _unmatched_query(session: Session) -> Select[Any]:
     have_idp = session.scalar(select(exists().where(P.idp_user_id.is_not(None))))
-    profile = IntegrationProfile.__table__.c
     known = exists().where(P.id == S.person_id, P.idp_user_id.is_not(None))
     reason = case(
         (S.person_id.is_(None), literal("no email to match by")),
@@ -646,51 +651,104 @@ def unmatched_accounts(session: Session) -> list[UnmatchedAccount]:
     condition: ColumnElement[bool] = S.person_id.is_(None)
     if have_idp:
         condition = or_(condition, ~known)
-    query = (
-        select(
-            profile.name,
-            S.external_id,
-            S.username,
-            S.email,
-            _model_name(),
-            reason,
-        )
-        .join_from(SUBSCRIPTIONS, IntegrationProfile.__table__, profile.id == S.profile_id)
+    return (
+        select(PROFILE.name, S.external_id, S.username, S.email, _model_name(), reason)
+        .join_from(SUBSCRIPTIONS, IntegrationProfile.__table__, PROFILE.id == S.profile_id)
         .join(SoftwareModel.__table__, M.id == S.software_model_id)
         .where(_holds_seat(), condition)
-        .order_by(profile.name, S.external_id)
+        .order_by(PROFILE.name, S.external_id)
     )
-    return [
-        UnmatchedAccount(
-            profile=row[0],
-            external_id=row[1],
-            username=row[2],
-            email=row[3],
-            software_model=row[4],
-            reason=row[5],
+
+
+def _unmatched(row: Any) -> UnmatchedAccount:
+    return UnmatchedAccount(
+        profile=row[0],
+        external_id=row[1],
+        username=row[2],
+        email=row[3],
+        software_model=row[4],
+        reason=row[5],
+    )
+
+
+def unmatched_accounts(session: Session) -> list[UnmatchedAccount]:
+    """Accounts holding a seat that match nobody: no email to match by, or (once an identity
+    provider has imported people) nobody the identity provider knows; by profile and account.
+    All of them: the faces read :func:`unmatched_page` instead."""
+    return [_unmatched(row) for row in session.execute(_unmatched_query(session))]
+
+
+def unmatched_page(
+    session: Session, cursor: str | None = None, limit: int = 100
+) -> tuple[list[UnmatchedAccount], str | None]:
+    """A page of :func:`unmatched_accounts` (same order) and the next page's cursor (None:
+    the last page). Read profile by profile (by name, from the cursor's), each a range of its
+    (profile_id, external_id) index, so that a page never sorts every account."""
+    query = _unmatched_query(session).order_by(None).order_by(S.external_id)
+    last = keyset.decode(UNMATCHED_CURSOR, cursor, (str, str)) if cursor else None
+
+    def segments() -> Iterator[Select[Any]]:
+        found = select(PROFILE.id, PROFILE.name).order_by(PROFILE.name)
+        if last is not None:
+            found = found.where(PROFILE.name >= last[0])
+        for profile_id, name in session.execute(found).all():
+            segment = query.where(S.profile_id == profile_id)
+            if last is not None and name == last[0]:
+                segment = segment.where(S.external_id > last[1])
+            yield segment
+
+    rows = [_unmatched(row) for row in keyset.read(session, segments(), limit)]
+    return keyset.cut(rows, limit, UNMATCHED_CURSOR, lambda u: [u.profile, u.external_id])
+
+
+def _leavers_query(*statuses: str) -> Select[Any]:
+    return (
+        select(
+            P.email.label("email"),
+            P.idp_status.label("status"),
+            PROFILE.name.label("profile"),
+            S.external_id.label("external_id"),
+            _model_name().label("software_model"),
         )
-        for row in session.execute(query)
-    ]
+        .join_from(SUBSCRIPTIONS, PEOPLE, P.id == S.person_id)
+        .join(IntegrationProfile.__table__, PROFILE.id == S.profile_id)
+        .join(SoftwareModel.__table__, M.id == S.software_model_id)
+        .where(_holds_seat(), P.idp_status.in_(statuses or LEFT_STATUSES))
+        .order_by(P.email, PROFILE.name, S.external_id)
+    )
+
+
+def _leaver(row: Any) -> LeaverSeat:
+    return LeaverSeat(
+        email=row[0], status=row[1], profile=row[2], external_id=row[3], software_model=row[4]
+    )
 
 
 def leavers_holding_seats(session: Session) -> list[LeaverSeat]:
     """People who left (deprovisioned or suspended in the identity provider) still holding a
-    seat in any app."""
-    profile = IntegrationProfile.__table__.c
-    query = (
-        select(P.email, P.idp_status, profile.name, S.external_id, _model_name())
-        .join_from(SUBSCRIPTIONS, PEOPLE, P.id == S.person_id)
-        .join(IntegrationProfile.__table__, profile.id == S.profile_id)
-        .join(SoftwareModel.__table__, M.id == S.software_model_id)
-        .where(_holds_seat(), P.idp_status.in_(LEFT_STATUSES))
-        .order_by(P.email, profile.name, S.external_id)
-    )
-    return [
-        LeaverSeat(
-            email=row[0], status=row[1], profile=row[2], external_id=row[3], software_model=row[4]
-        )
-        for row in session.execute(query)
-    ]
+    seat in any app, by email, profile and account. All of them: the faces read
+    :func:`leavers_page` instead."""
+    return [_leaver(row) for row in session.execute(_leavers_query())]
+
+
+def leavers_page(
+    session: Session, cursor: str | None = None, limit: int = 100
+) -> tuple[list[LeaverSeat], str | None]:
+    """A page of :func:`leavers_holding_seats` (same order) and the next page's cursor. Each
+    status that means "left" is read on its own, in email order from the cursor on (a range
+    of ``ix_person_idp_status_email``, then the person's seats), ``limit + 1`` seats at most,
+    and the database merges those few: a page never reads every leaver's seat."""
+    last = keyset.decode(LEAVERS_CURSOR, cursor, (str, str, str)) if cursor else None
+    parts = []
+    for status in LEFT_STATUSES:
+        part = _leavers_query(status)
+        if last is not None:
+            part = part.where(keyset.after([P.email, PROFILE.name, S.external_id], last))
+        parts.append(part.limit(limit + 1).subquery().select())
+    merged = union_all(*parts).subquery()
+    query = select(*merged.c).order_by(merged.c.email, merged.c.profile, merged.c.external_id)
+    rows = [_leaver(row) for row in keyset.read(session, [query], limit)]
+    return keyset.cut(rows, limit, LEAVERS_CURSOR, lambda s: [s.email, s.profile, s.external_id])
 
 
 def link_same_app(

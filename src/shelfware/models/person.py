@@ -19,8 +19,9 @@ class Person(Base):
         # a manager found by the provider's id or login, for every person at once (access
         # reviews assign each seat to its holder's manager; migration 0023)
         Index("ix_person_idp_user", "idp_profile_id", "idp_user_id"),
-        # the people who left: rule evaluation looks at their seats every time (migration 0027)
-        Index("ix_person_idp_status", "idp_status"),
+        # the people who left, by email: the directory's leavers listing, and rule evaluation,
+        # which looks at the seats of everyone who left every time (migration 0028)
+        Index("ix_person_idp_status_email", "idp_status", "email"),
         Index(
             "ix_person_idp_login",
             "idp_profile_id",

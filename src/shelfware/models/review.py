@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shelfware.models.base import Base, BigId, id_column
@@ -55,6 +55,16 @@ class ReviewItem(Base):
         UniqueConstraint("campaign_id", "subscription_id"),
         # a reviewer's own items; the report's order
         Index("ix_review_item_campaign_reviewer", "campaign_id", "reviewer", "id"),
+        # a reviewer's page: holder by holder (none first), app, item (reviews.service
+        # my_items_page, keyset pages; migration 0028)
+        Index(
+            "ix_review_item_reviewer_page",
+            "campaign_id",
+            "reviewer",
+            func.coalesce(text("holder"), text("''")).label("holder_or_blank"),
+            "app",
+            "id",
+        ),
         # the few items with a removal candidate (revokes)
         Index(
             "ix_review_item_candidate",

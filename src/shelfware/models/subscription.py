@@ -77,6 +77,20 @@ class Subscription(Base):
             )
             for column in ("department", "cost_center")
         ),
+        # the seat-holding accounts matching nobody by profile and account: the directory's
+        # unmatched listing's keyset pages (directory.service.unmatched_page, migration 0028)
+        Index(
+            "ix_subscription_unmatched_page",
+            "profile_id",
+            "external_id",
+            sqlite_where=text("person_id IS NULL"),
+            postgresql_where=text("person_id IS NULL"),
+        ),
+        # one model's accounts per profile by account: a rule's dry run, a page at a time
+        # (reclamation.rules.dry_run_page, migration 0028)
+        Index(
+            "ix_subscription_model_profile_page", "software_model_id", "profile_id", "external_id"
+        ),
         # keyset pages of one profile / one model (migration 0007)
         Index("ix_subscription_profile_page", "profile_id", "id"),
         Index("ix_subscription_model_page", "software_model_id", "id"),

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import not_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, not_, select
 from sqlalchemy.orm import Session
 
 from shelfware.audit import service as audit
+from shelfware.kit import keyset
 from shelfware.kit.clock import Clock
 from shelfware.licensing.pricing import day_of, seat_prices
 from shelfware.licensing.service import find_model
@@ -243,58 +246,128 @@ def _profiles_holding(session: Session, model_id: int) -> list[IntegrationProfil
     )
 
 
-def dry_run(session: Session, clock: Clock, model_name: str) -> list[RuleSelection]:
-    """What the model's rule selects right now (the same conditions as evaluation), per
-    profile holding the model; seats kept by their user or an approver are listed too, with
-    ``kept_until`` and ``selected`` false. Nothing is written."""
+# A dry run lists profile by profile (by name), each by account: its pages are keyset pages
+# (kit.keyset) of ix_subscription_model_profile_page, and its counts one COUNT per profile.
+DRY_RUN_CURSOR = "rule-dry-run"
+DRY_RUN_PAGE = 200  # accounts a page of the rule's preview shows
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Who a model's rule selects in one profile (the same conditions as evaluation)."""
+
+    profile: str
+    profile_id: int
+    where: ColumnElement[bool]
+
+
+def _scopes(session: Session, clock: Clock, model_name: str, first: str = "") -> Iterator[_Scope]:
+    """The profiles holding the model from ``first`` on, by name, with what the rule selects
+    there: read lazily, so a page stops asking once it is full."""
     model = find_model(session, model_name)
     rule = _find_rule(session, model, RuleKind.REMOVE)
-    now = clock.now()
+    idle = evaluation.idle_condition(evaluation.idle_cutoff(clock.now(), rule), rule)
+    for profile in _profiles_holding(session, model.id):
+        if profile.name < first:
+            continue
+        excluded = evaluation.exclusion_condition(
+            rule,
+            profile.credential_owner_external_id,
+            directory_port.group_members(session, rule.excluded_groups),
+        )
+        where = and_(
+            Subscription.software_model_id == model.id,
+            Subscription.profile_id == profile.id,
+            evaluation.holds_seat(),
+            idle,
+            not_(excluded),
+        )
+        yield _Scope(profile.name, profile.id, where)
+
+
+def _selection(now: datetime, profile: str, sub: Subscription, state: str | None) -> RuleSelection:
+    since = sub.last_activity_at or sub.created_in_app_at or sub.first_seen_at
+    kept_until = keeps.kept_until_now(now, sub.kept_until)
+    return RuleSelection(
+        profile=profile,
+        external_id=sub.external_id,
+        username=sub.username,
+        email=sub.email,
+        justification=(
+            Justification.NEVER_USED if sub.last_activity_at is None else Justification.LOW_USAGE
+        ).value,
+        inactive_days=(now - since).days if since else None,
+        open_candidate=state,
+        selected=kept_until is None,
+        kept_until=kept_until,
+    )
+
+
+def _selected(scope: _Scope) -> Select[Any]:
     open_state = (
         select(RemovalCandidate.state)
         .where(RemovalCandidate.subscription_id == Subscription.id, is_open_candidate())
         .limit(1)
         .scalar_subquery()
     )
-    selected: list[RuleSelection] = []
-    for profile in _profiles_holding(session, model.id):
-        excluded = evaluation.exclusion_condition(
-            rule,
-            profile.credential_owner_external_id,
-            directory_port.group_members(session, rule.excluded_groups),
-        )
-        rows = session.execute(
-            select(Subscription, open_state)
-            .where(
-                Subscription.profile_id == profile.id,
-                Subscription.software_model_id == model.id,
-                evaluation.holds_seat(),
-                evaluation.idle_condition(evaluation.idle_cutoff(now, rule), rule),
-                not_(excluded),
+    return select(Subscription, open_state).where(scope.where).order_by(Subscription.external_id)
+
+
+def dry_run(session: Session, clock: Clock, model_name: str) -> list[RuleSelection]:
+    """What the model's rule selects right now (the same conditions as evaluation), per
+    profile holding the model; seats kept by their user or an approver are listed too, with
+    ``kept_until`` and ``selected`` false. Nothing is written. All of them: the faces read
+    :func:`dry_run_page` instead."""
+    now = clock.now()
+    return [
+        _selection(now, scope.profile, sub, state)
+        for scope in _scopes(session, clock, model_name)
+        for sub, state in session.execute(_selected(scope))
+    ]
+
+
+def dry_run_page(
+    session: Session,
+    clock: Clock,
+    model_name: str,
+    cursor: str | None = None,
+    limit: int = DRY_RUN_PAGE,
+) -> tuple[list[RuleSelection], str | None]:
+    """A page of :func:`dry_run` (same order) and the next page's cursor (None: the last)."""
+    after = keyset.decode(DRY_RUN_CURSOR, cursor, (str, str)) if cursor else None
+    names: dict[int, str] = {}
+
+    def statements() -> Iterator[Select[Any]]:
+        for scope in _scopes(session, clock, model_name, str(after[0]) if after else ""):
+            names[scope.profile_id] = scope.profile
+            statement = _selected(scope)
+            if after is not None and scope.profile == after[0]:
+                statement = statement.where(Subscription.external_id > after[1])
+            yield statement
+
+    now = clock.now()
+    rows = [
+        _selection(now, names[sub.profile_id], sub, state)
+        for sub, state in keyset.read(session, statements(), limit)
+    ]
+    return keyset.cut(rows, limit, DRY_RUN_CURSOR, lambda r: [r.profile, r.external_id])
+
+
+def dry_run_counts(session: Session, clock: Clock, model_name: str) -> tuple[int, int]:
+    """How many accounts the model's rule selects right now and how many more it would but
+    for a keep in force: exact, one COUNT per profile, whatever the page shown."""
+    now = clock.now()
+    kept = Subscription.kept_until > now
+    selected = kept_total = 0
+    for scope in _scopes(session, clock, model_name):
+        found = session.execute(
+            select(func.count(), func.coalesce(func.sum(case((kept, 1), else_=0)), 0)).where(
+                scope.where
             )
-            .order_by(Subscription.external_id)
-        )
-        for sub, state in rows:
-            since = sub.last_activity_at or sub.created_in_app_at or sub.first_seen_at
-            kept_until = keeps.kept_until_now(now, sub.kept_until)
-            selected.append(
-                RuleSelection(
-                    profile=profile.name,
-                    external_id=sub.external_id,
-                    username=sub.username,
-                    email=sub.email,
-                    justification=(
-                        Justification.NEVER_USED
-                        if sub.last_activity_at is None
-                        else Justification.LOW_USAGE
-                    ).value,
-                    inactive_days=(now - since).days if since else None,
-                    open_candidate=state,
-                    selected=kept_until is None,
-                    kept_until=kept_until,
-                )
-            )
-    return selected
+        ).one()
+        selected += int(found[0]) - int(found[1])
+        kept_total += int(found[1])
+    return selected, kept_total
 
 
 LISTS = {
@@ -332,27 +405,35 @@ def change_to(
     return RuleChange.model_validate(fields)
 
 
-def preview(session: Session, clock: Clock, change: RuleChange) -> RulePreview:
-    """What the model's rule would select right now with ``change`` applied: the dry run's
-    accounts, how many, and what their seats cost a year. The change is made inside a
+def preview(
+    session: Session,
+    clock: Clock,
+    change: RuleChange,
+    cursor: str | None = None,
+    limit: int = DRY_RUN_PAGE,
+) -> RulePreview:
+    """What the model's rule would select right now with ``change`` applied: a page of the
+    dry run's accounts (``cursor``: after the previous page), how many in all, and what their
+    seats cost a year (counted in SQL, exact whatever the page). The change is made inside a
     savepoint that is rolled back: nothing is written."""
     nested = session.begin_nested()
     try:
         _, changes = set_rule(session, clock, change)
-        rows = dry_run(session, clock, change.model)
+        rows, following = dry_run_page(session, clock, change.model, cursor, limit)
+        selected, kept = dry_run_counts(session, clock, change.model)
         model = find_model(session, change.model)
         price = seat_prices(session, [model.id], on=day_of(clock.now())).get(model.id)
     finally:
         nested.rollback()
-    selected = sum(1 for r in rows if r.selected)
     annual: dict[str, float] = {}
     if price is not None and price.annual is not None and selected:
         annual[price.currency] = float(round(price.annual * selected, 2))
     return RulePreview(
         accounts=rows,
         selected=selected,
-        kept=len(rows) - selected,
+        kept=kept,
         annual=annual,
         unpriced=selected if not annual else 0,
         changed=sorted(changes),
+        next_cursor=following,
     )

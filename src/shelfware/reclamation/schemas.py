@@ -233,6 +233,7 @@ class RulePreview(View):
     annual: dict[str, float]
     unpriced: int = 0  # selected seats of a model without a price
     changed: list[str] = Field(default_factory=list)  # the settings the change would alter
+    next_cursor: str | None = None  # ``accounts`` is a page: the next one's cursor
 
 
 class ReclaimRequest(BaseModel):

@@ -32,9 +32,11 @@ from shelfware.connectors.base import (
     ReclaimOutcome,
     ReclaimResult,
 )
+from shelfware.kit import keyset
 from shelfware.kit.clock import Clock
 from shelfware.kit.crypto import KeyRing
 from shelfware.kit.db import Database, lock_rows, rowcount
+from shelfware.kit.keyset import CursorError
 from shelfware.kit.text import strip_unstorable
 from shelfware.licensing.pricing import SeatPrice, day_of, seat_prices
 from shelfware.models import (
@@ -60,7 +62,6 @@ from shelfware.reclamation.schemas import (
     ReclaimSummary,
 )
 from shelfware.settings import Settings, get_settings
-from shelfware.subscriptions.service import CursorError
 from shelfware.sync.cleaning import clean_account
 
 RECLAIMABLE = (CandidateState.READY.value,)
@@ -363,11 +364,7 @@ def page_candidates(
             or_(_saving < saving, and_(_saving == saving, _after_idle(idle, last_id))),
         )
         plan = [(beyond, by_value), (unknown, by_idle)]
-    rows: list[Any] = []
-    for where, order in plan:
-        if len(rows) > limit:
-            break
-        rows += session.execute(base.where(where).order_by(*order).limit(limit + 1 - len(rows)))
+    rows = keyset.read(session, (base.where(w).order_by(*order) for w, order in plan), limit)
     shown = rows[:limit]
     next_cursor = None
     if len(rows) > limit:

@@ -60,8 +60,15 @@ def _columns(report: Report[Any]) -> list[tuple[str, str, Kind]]:
 
 
 def json_rows(report: Report[Any]) -> list[dict[str, Any]]:
-    columns = _columns(report)
-    return [{key: plain(row[key], kind) for key, _, kind in columns} for row in report.rows]
+    return list(plain_rows(_columns(report), report.rows))
+
+
+def plain_rows(
+    columns: list[tuple[str, str, Kind]], rows: Iterable[ReportRow]
+) -> Iterator[dict[str, Any]]:
+    """Each row as the JSON object :func:`json_rows` makes of it, as the rows come."""
+    for row in rows:
+        yield {key: plain(row[key], kind) for key, _, kind in columns}
 
 
 def csv_text(report: Report[Any]) -> str:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -38,6 +39,7 @@ from sqlalchemy.orm import Session, aliased
 from shelfware.accounts.schemas import Principal
 from shelfware.audit import service as audit
 from shelfware.connectors.registry import connector_class
+from shelfware.kit import keyset
 from shelfware.kit.addresses import is_email
 from shelfware.kit.clock import Clock, utc
 from shelfware.kit.csv_output import sql_iso_instant, sql_safe_cell
@@ -558,18 +560,74 @@ def _item_view(row: Any) -> ItemView:
     )
 
 
+# A reviewer's items, holder by holder (no holder first), then app, then item: the order of
+# ix_review_item_reviewer_page (campaign, reviewer, this holder, app, id), so each page of a
+# reviewer's items is a range of that index (kit.keyset).
+MINE_CURSOR = "review-items"
+MINE_PAGE = 200  # items a page of the reviewer's page shows
+MINE = (str, str, int)  # the cursor: holder, app, item id
+_HOLDER = func.coalesce(I.holder, literal_column("''"))
+_MINE_ORDER = (_HOLDER, I.app, I.id)
+
+
+def _mine(campaign_id: int, reviewer: str, undecided: bool) -> Select[Any]:
+    query = _items_query(campaign_id).where(I.reviewer == reviewer, _not_own(reviewer))
+    return query.where(I.decision.is_(None)) if undecided else query
+
+
 def my_items(
     session: Session, ref: str | int, reviewer: str | None, *, undecided: bool = False
 ) -> list[ItemView]:
     """The items ``reviewer`` reviews in the campaign (never their own seat: assignment and
-    reassignment see to it), holder by holder. Nobody: nothing."""
+    reassignment see to it), holder by holder. Nobody: nothing. All of them: the faces read
+    :func:`my_items_page` instead."""
     campaign = get_campaign(session, ref)
     if reviewer is None:
         return []
-    query = _items_query(campaign.id).where(I.reviewer == reviewer, _not_own(reviewer))
-    if undecided:
-        query = query.where(I.decision.is_(None))
-    return [_item_view(r) for r in session.execute(query.order_by(I.holder, I.app, I.id))]
+    query = _mine(campaign.id, reviewer, undecided).order_by(*_MINE_ORDER)
+    return [_item_view(r) for r in session.execute(query)]
+
+
+def my_items_page(
+    session: Session,
+    ref: str | int,
+    reviewer: str | None,
+    *,
+    undecided: bool = False,
+    cursor: str | None = None,
+    limit: int = MINE_PAGE,
+) -> tuple[list[ItemView], str | None]:
+    """A page of :func:`my_items` (same order) and the next page's cursor (None: the last)."""
+    campaign = get_campaign(session, ref)
+    if reviewer is None:
+        return [], None
+    query = _mine(campaign.id, reviewer, undecided).order_by(*_MINE_ORDER)
+    if cursor is not None:
+        query = query.where(keyset.after(_MINE_ORDER, keyset.decode(MINE_CURSOR, cursor, MINE)))
+    rows = [_item_view(r) for r in keyset.read(session, [query], limit)]
+    return keyset.cut(rows, limit, MINE_CURSOR, lambda i: [i.holder or "", i.app, i.id])
+
+
+def continues(cursor: str | None, item: ItemView) -> bool:
+    """Whether ``item``, first of the page after ``cursor``, has the same holder as the last
+    item of the previous page (a holder's seats can span two pages)."""
+    if cursor is None:
+        return False
+    return keyset.decode(MINE_CURSOR, cursor, MINE)[0] == (item.holder or "")
+
+
+def my_counts(session: Session, campaign_id: int, reviewer: str | None) -> tuple[int, int]:
+    """How many items ``reviewer`` reviews in the campaign and how many of them are still
+    undecided: one COUNT over the reviewer's range of the index, whatever the page."""
+    if reviewer is None:
+        return 0, 0
+    undecided = func.coalesce(func.sum(case((I.decision.is_(None), 1), else_=0)), 0)
+    found = session.execute(
+        select(func.count(), undecided)
+        .select_from(ITEMS)
+        .where(I.campaign_id == campaign_id, I.reviewer == reviewer, _not_own(reviewer))
+    ).one()
+    return int(found[0]), int(found[1])
 
 
 def unassigned_items(session: Session, ref: str | int, *, limit: int = 500) -> list[ItemView]:

@@ -24,9 +24,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from shelfware.kit import keyset
 from shelfware.kit.clock import utc
 from shelfware.kit.csv_output import sql_csv_cells
 from shelfware.kit.db import UTCDateTime
+from shelfware.kit.keyset import CursorError as CursorError
 from shelfware.licensing.service import LicensingError, find_model
 from shelfware.models import (
     IntegrationProfile,
@@ -36,7 +38,7 @@ from shelfware.models import (
     Subscription,
 )
 from shelfware.profiles.service import DEFAULT_THRESHOLD_DAYS, get_profile
-from shelfware.ranges import MAX_DATE, MAX_ID, MAX_NAME, MAX_TEXT, MIN_DATE
+from shelfware.ranges import MAX_DATE, MAX_ID, MAX_NAME, MIN_DATE
 from shelfware.subscriptions.schemas import (
     PeoplePage,
     PersonView,
@@ -92,7 +94,7 @@ def starts_with(dialect: str, expression: Any, prefix: str) -> ColumnElement[boo
     """``expression`` starts with ``prefix``, in a form the expression's index serves:
     ``LIKE 'p%'`` on PostgreSQL (text_pattern_ops), a range on SQLite. A prefix with NUL
     (which PostgreSQL refuses in a string) is a ``SearchError`` on both stores."""
-    if not _storable(prefix) or len(prefix) > MAX_NAME:
+    if not keyset.storable(prefix) or len(prefix) > MAX_NAME:
         raise SearchError(
             f"search: 1..{MAX_NAME} characters without NUL (got {len(prefix):,} characters)"
             if len(prefix) > MAX_NAME
@@ -152,10 +154,6 @@ def stale_condition(session: Session, now: datetime) -> Any:
 # --- keyset paging -------------------------------------------------------------------------
 
 
-class CursorError(ValueError):
-    """A cursor that this listing did not hand out (or for another sort)."""
-
-
 def encode_cursor(sort: str, descending: bool, value: Any, last_id: int) -> str:
     if isinstance(value, datetime):
         value = value.isoformat()
@@ -180,20 +178,9 @@ def decode_cursor(cursor: str, sort: str, descending: bool) -> tuple[Any, int]:
         raise CursorError("cursor belongs to another sort order: start again without it")
     if type(last_id) is not int or not 0 <= last_id <= MAX_ID:
         raise refused
-    if value is not None and not (isinstance(value, str) and _storable(value)):
+    if value is not None and not (isinstance(value, str) and keyset.storable(value)):
         raise refused
     return value, last_id
-
-
-def _storable(text: str) -> bool:
-    """Text both stores can compare: no NUL (PostgreSQL refuses it), no lone surrogate."""
-    if "\x00" in text or len(text) > MAX_TEXT:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def keyset_page(
@@ -233,12 +220,7 @@ def keyset_page(
         plan = [(and_(not_null, beyond), by_value)]
         if descending and nullable:
             plan.append((is_null, by_id))
-    rows: list[Any] = []
-    for where, order in plan:
-        if len(rows) > limit:
-            break
-        rows += session.execute(stmt.where(where).order_by(*order).limit(limit + 1 - len(rows)))
-    return rows
+    return keyset.read(session, (stmt.where(w).order_by(*order) for w, order in plan), limit)
 
 
 def _sort_value(sort: SubscriptionSort, text: str | None) -> Any:

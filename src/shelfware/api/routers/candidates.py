@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
-from shelfware.api.deps import Printable, RecordId, Ws, settings_of
+from shelfware.api.deps import Printable, RecordId, Ws, next_page, settings_of
 from shelfware.api.errors import ApiError
 from shelfware.appstate import Workspace
 from shelfware.audit.service import acting_as
@@ -99,10 +99,7 @@ def list_candidates(
         page = service.page_candidates(
             session, state=state, profile=profile, cursor=cursor, limit=limit, now=ws.clock.now()
         )
-    if page.next_cursor is not None:
-        following = request.url.include_query_params(cursor=page.next_cursor)
-        response.headers["X-Next-Cursor"] = page.next_cursor
-        response.headers["Link"] = f'<{following}>; rel="next"'
+    next_page(request, response, page.next_cursor)
     return page.items
 
 

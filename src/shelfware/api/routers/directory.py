@@ -9,13 +9,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
-from shelfware.api.deps import ModelName, Printable, Segment, Ws
+from shelfware.api.deps import (
+    ModelName,
+    PageCursor,
+    PageLimit,
+    Printable,
+    Segment,
+    Ws,
+    next_page,
+)
 from shelfware.directory import service
 from shelfware.directory.schemas import (
     AliasView,
@@ -77,17 +85,37 @@ def remove_alias(
 
 
 @router.get("/unmatched", response_model=list[UnmatchedAccount])
-def unmatched(ws: Ws, _: Principal = allowed(Permission.PEOPLE_READ)) -> list[UnmatchedAccount]:
-    """Seat-holding accounts matched to no person, and why."""
+def unmatched(
+    request: Request,
+    response: Response,
+    ws: Ws,
+    limit: PageLimit = 1000,
+    cursor: PageCursor = None,
+    _: Principal = allowed(Permission.PEOPLE_READ),
+) -> list[UnmatchedAccount]:
+    """Seat-holding accounts matched to no person, and why; by profile and account, a page at
+    a time (``X-Next-Cursor``: pass it as ``cursor`` for the next page)."""
     with ws.read() as session:
-        return service.unmatched_accounts(session)
+        rows, following = service.unmatched_page(session, cursor, limit)
+    next_page(request, response, following)
+    return rows
 
 
 @router.get("/leavers", response_model=list[LeaverSeat])
-def leavers(ws: Ws, _: Principal = allowed(Permission.PEOPLE_READ)) -> list[LeaverSeat]:
-    """Seats held by people the identity provider lists as gone (deprovisioned, suspended)."""
+def leavers(
+    request: Request,
+    response: Response,
+    ws: Ws,
+    limit: PageLimit = 1000,
+    cursor: PageCursor = None,
+    _: Principal = allowed(Permission.PEOPLE_READ),
+) -> list[LeaverSeat]:
+    """Seats held by people the identity provider lists as gone (deprovisioned, suspended);
+    by email, profile and account, a page at a time (``X-Next-Cursor``, as above)."""
     with ws.read() as session:
-        return service.leavers_holding_seats(session)
+        rows, following = service.leavers_page(session, cursor, limit)
+    next_page(request, response, following)
+    return rows
 
 
 @router.get("/models", response_model=list[ModelPeople])

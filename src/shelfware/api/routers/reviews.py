@@ -10,14 +10,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
-from shelfware.api.deps import Printable, RecordId, Segment, Ws, settings_of
+from shelfware.api.deps import (
+    PageCursor,
+    PageLimit,
+    Printable,
+    RecordId,
+    Segment,
+    Ws,
+    next_page,
+    settings_of,
+)
 from shelfware.api.errors import ApiError
 from shelfware.appstate import Workspace
 from shelfware.notifications.service import Notifier
@@ -163,14 +172,23 @@ def reassign(
 @router.get("/{campaign}/mine", response_model=list[ItemView])
 def my_items(
     campaign: CampaignRef,
+    request: Request,
+    response: Response,
     ws: Ws,
     undecided: bool = False,
+    limit: PageLimit = 1000,
+    cursor: PageCursor = None,
     principal: Principal = allowed(Permission.REVIEWS_DECIDE),
 ) -> list[ItemView]:
-    """The caller's items to review (as the user they are, or their token's owner)."""
+    """The caller's items to review (as the user they are, or their token's owner), holder by
+    holder, a page at a time (``X-Next-Cursor``: pass it as ``cursor`` for the next page)."""
     with ws.read() as session:
         me = reviews.reviewer_of(session, principal)
-        return reviews.my_items(session, campaign, me, undecided=undecided)
+        items, following = reviews.my_items_page(
+            session, campaign, me, undecided=undecided, cursor=cursor, limit=limit
+        )
+    next_page(request, response, following)
+    return items
 
 
 @router.post("/{campaign}/items/{item_id}/decision", response_model=ItemView)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from shelfware.accounts.roles import Permission
 from shelfware.accounts.schemas import Principal
 from shelfware.api.auth import allowed
-from shelfware.api.deps import ModelName, Ws
+from shelfware.api.deps import ModelName, PageCursor, PageLimit, Ws, next_page
 from shelfware.reclamation import rules
 from shelfware.reclamation.schemas import DowngradeDryRun, RuleChange, RuleSelection, RuleView
 
@@ -44,12 +44,25 @@ def set_rule(
 
 @router.get("/{model}/dry-run", response_model=list[RuleSelection])
 def dry_run(
-    model: ModelName, ws: Ws, _: Principal = allowed(Permission.RULES_READ)
+    model: ModelName,
+    request: Request,
+    response: Response,
+    ws: Ws,
+    limit: PageLimit = 1000,
+    cursor: PageCursor = None,
+    _: Principal = allowed(Permission.RULES_READ),
 ) -> list[RuleSelection]:
     """The accounts the model's rule selects right now, with the state of any open candidate
-    (the same conditions as evaluation); nothing is written."""
+    (the same conditions as evaluation), profile by profile, a page at a time
+    (``X-Next-Cursor``: pass it as ``cursor`` for the next page; ``X-Total-Selected`` and
+    ``X-Total-Kept`` count them all); nothing is written."""
     with ws.read() as session:
-        return rules.dry_run(session, ws.clock, model)
+        rows, following = rules.dry_run_page(session, ws.clock, model, cursor, limit)
+        selected, kept = rules.dry_run_counts(session, ws.clock, model)
+    next_page(request, response, following)
+    response.headers["X-Total-Selected"] = str(selected)
+    response.headers["X-Total-Kept"] = str(kept)
+    return rows
 
 
 @router.get("/{model}/downgrade-dry-run", response_model=DowngradeDryRun)

@@ -59,11 +59,9 @@ def upgrade() -> None:
         sqlite_where=LEFT,
         postgresql_where=LEFT,
     )
-    op.create_index("ix_person_idp_status", "person", ["idp_status"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_person_idp_status", table_name="person")
     op.drop_index("ix_removal_candidate_left", table_name="removal_candidate")
     op.drop_index("ix_subscription_kept_until", table_name="subscription")
     for table in ("subscription", "removal_candidate"):

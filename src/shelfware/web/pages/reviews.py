@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from shelfware.accounts.roles import Permission
+from shelfware.kit.keyset import CursorError
 from shelfware.notifications.service import Notifier
 from shelfware.reviews import export, links, schedule
 from shelfware.reviews import service as reviews
@@ -192,27 +193,44 @@ async def report(request: Request, campaign: SegmentName) -> Response:
 def _reviewer_page(
     request: Request, campaign: str | int, reviewer: str | None, action: str, *, link: bool
 ) -> Response:
+    """The reviewer's items a page at a time (``MINE_PAGE``, keyset: the page's cost), with
+    the exact counts of all of them; htmx's "More" asks for the next page's sections only."""
     ctx = web_context(request)
+    cursor = request.query_params.get("cursor") or None
+    if cursor is not None and len(cursor) > 1000:
+        raise Refused(400, "cursor: at most 1000 characters")
     with ctx.store.db.sessions() as session:
         try:
             view = reviews.campaign_view(session, campaign)
+            items, following = reviews.my_items_page(
+                session, view.id, reviewer, cursor=cursor, limit=reviews.MINE_PAGE
+            )
+        except CursorError as exc:
+            raise Refused(400, one_line(exc)) from None
         except USER_ERRORS as exc:
             raise Refused(404, one_line(exc)) from None
-        items = reviews.my_items(session, view.id, reviewer)
+        total, undecided = reviews.my_counts(session, view.id, reviewer)
     holders: dict[str, list[ItemView]] = {}
     for item in items:
         holders.setdefault(item.holder or item.username or "?", []).append(item)
+    more = None
+    if following is not None:
+        more = f"{action}{'&' if '?' in action else '?'}cursor={quote(following, safe='')}"
+    values = {
+        "campaign": view,
+        "reviewer": reviewer,
+        "holders": holders,
+        "action": action,
+        "link": link,
+        "undecided": undecided,
+        "total": total,
+        "shown": len(items),
+        "more": more,
+        "continued": bool(items) and reviews.continues(cursor, items[0]),
+    }
+    more_only = request.headers.get("hx-request") == "true" and cursor is not None
     answer = render(
-        request,
-        "reviews/mine.html",
-        {
-            "campaign": view,
-            "reviewer": reviewer,
-            "holders": holders,
-            "action": action,
-            "link": link,
-            "undecided": sum(1 for i in items if i.decision is None),
-        },
+        request, "reviews/mine_items.html" if more_only else "reviews/mine.html", values
     )
     if link:
         answer.headers.update(LINK_HEADERS)

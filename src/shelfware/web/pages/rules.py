@@ -16,7 +16,7 @@ from starlette.responses import Response
 from shelfware.accounts.roles import Permission
 from shelfware.kit.asgi import quote_segment
 from shelfware.reclamation import rules
-from shelfware.reclamation.schemas import RuleChange, RuleView
+from shelfware.reclamation.schemas import RuleChange, RulePreview, RuleView
 from shelfware.web.context import web_context
 from shelfware.web.errors import USER_ERRORS, one_line
 from shelfware.web.routing import Refused, SegmentName, page
@@ -161,13 +161,30 @@ async def rule_detail(request: Request, model: SegmentName) -> Response:
 @page("GET", "/rules/{model}/preview", Permission.RULES_READ)
 async def rule_preview(request: Request, model: SegmentName) -> Response:
     """The dry run of the form as it stands (htmx swaps it under the form): nothing saved."""
-    return _preview(request, _current(request, model), "threshold_days", rules.preview, "preview")
+    cursor = request.query_params.get("cursor") or None
+    if cursor is not None and len(cursor) > 1000:
+        raise Refused(400, "cursor: at most 1000 characters")
+
+    def page_of(session: Any, clock: Any, change: RuleChange) -> RulePreview:
+        return rules.preview(session, clock, change, cursor, rules.DRY_RUN_PAGE)
+
+    more_only = cursor is not None and request.headers.get("hx-request") == "true"
+    shown_in = "rule_preview_rows.html" if more_only else "rule_preview.html"
+    return _preview(
+        request, _current(request, model), "threshold_days", page_of, "preview", shown_in
+    )
 
 
 def _preview(
-    request: Request, current: RuleView, field: str, dry_run: Callable[..., Any], shown_as: str
+    request: Request,
+    current: RuleView,
+    field: str,
+    dry_run: Callable[..., Any],
+    shown_as: str,
+    template: str = "rule_preview.html",
 ) -> Response:
-    """A rule form's dry run (``dry_run(session, clock, change)``), shown as ``shown_as``."""
+    """A rule form's dry run (``dry_run(session, clock, change)``), shown as ``shown_as`` in
+    ``template``; a paged one (a ``next_cursor``) with the address of its next page."""
     ctx = web_context(request)
     given = request.query_params
     try:
@@ -184,7 +201,12 @@ def _preview(
             found = dry_run(session, ctx.clock, change)
     except USER_ERRORS as exc:
         return render(request, "rule_preview.html", {"error": one_line(exc)})
-    return render(request, "rule_preview.html", {shown_as: found, "rule": current})
+    following = getattr(found, "next_cursor", None)
+    more = None
+    if following is not None:
+        url = request.url.include_query_params(cursor=following)
+        more = f"{url.path}?{url.query}"
+    return render(request, template, {shown_as: found, "rule": current, "more": more})
 
 
 @page("POST", "/rules/{model}", Permission.RULES_WRITE)
