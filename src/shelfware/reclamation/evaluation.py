@@ -246,6 +246,12 @@ def evaluate_profile(
         ],
         why="left the organisation: the seat is to be removed, not downgraded",
     )
+    # Where the profile had no open candidate before this evaluation, the only open ones at
+    # the per-rule cancel below are the leavers' created next, which it keeps: skip it (a
+    # first sync's evaluation; one remove rule per model, so no rule cancels another's).
+    had_open = bool(
+        session.scalar(select(exists().where(C.profile_id == profile.id, is_open_candidate())))
+    )
     result.created += _create_leavers(
         session,
         dialect,
@@ -266,9 +272,10 @@ def evaluate_profile(
             rules_delta.within(S.id, scope),
         )
         excluded = exclusion_condition(rule, owner, members[rule.id])
-        result.canceled += _cancel_no_longer_idle(
-            session, clock, in_scope, idle_condition(cutoff, rule), excluded, rule
-        )
+        if had_open:
+            result.canceled += _cancel_no_longer_idle(
+                session, clock, in_scope, idle_condition(cutoff, rule), excluded, rule
+            )
         if not rule.active or not profile.process_activity:
             # Without activity data idleness is unknown: select nothing.
             continue
@@ -351,6 +358,7 @@ def _create(
         reason,
         now_sql,
         now_sql,
+        false(),  # rules_dirty: written by the evaluation itself, not since it
     ).where(
         in_scope,
         holds_seat(),
@@ -359,7 +367,7 @@ def _create(
         not_(has_open),
         keeps.not_kept(now),
     )
-    return insert_candidates(session, selection)
+    return insert_candidates(session, selection, ("rules_dirty",))
 
 
 def _create_leavers(
@@ -448,8 +456,9 @@ def _create_leavers(
         reason,
         now_sql,
         now_sql,
+        false(),  # rules_dirty: written by the evaluation itself, not since it
     ).where(*conditions)
-    return insert_candidates(session, selection)
+    return insert_candidates(session, selection, ("rules_dirty",))
 
 
 def _reprice_open(
